@@ -1,0 +1,57 @@
+import path from "node:path";
+import type { Command } from "commander";
+import { checkAllGraphs } from "../../graph/build-graph.js";
+import { loadSpecWithDiagnostics, sortDiagnostics } from "../../spec/load-spec.js";
+import { type CommandContext, EXIT } from "../main.js";
+import { paint, printDiagnostics } from "../output.js";
+
+export function registerValidate(program: Command, ctx: CommandContext): void {
+  program
+    .command("validate")
+    .description("check the spec and every graph; report all problems with file:line:column and a fix")
+    .option("--json", "print the result as JSON on stdout")
+    .action((opts: { json?: boolean }) => {
+      const file = ctx.globals().file;
+      const result = loadSpecWithDiagnostics(file === undefined ? {} : { file });
+      const diagnostics = [...result.diagnostics];
+      let graphs: ReturnType<typeof checkAllGraphs>["graphs"] = {};
+      if (result.spec && !diagnostics.some((d) => d.severity === "error")) {
+        const checked = checkAllGraphs(result.spec);
+        diagnostics.push(...checked.diagnostics);
+        graphs = checked.graphs;
+      }
+      const sorted = sortDiagnostics(diagnostics);
+      const errors = sorted.filter((d) => d.severity === "error").length;
+      const display = path.relative(process.cwd(), result.file) || result.file;
+      if (opts.json) {
+        ctx.o.out(
+          `${JSON.stringify(
+            {
+              ok: errors === 0,
+              file: display,
+              format: result.spec?.format ?? null,
+              graphs: Object.fromEntries(Object.entries(graphs).map(([n, g]) => [n, { tasks: g.order.length, order: g.order }])),
+              tasks: result.spec ? Object.keys(result.spec.tasks).length : 0,
+              diagnostics: sorted,
+            },
+            null,
+            2,
+          )}\n`,
+        );
+      } else {
+        printDiagnostics(ctx.o, sorted);
+        if (errors > 0) {
+          ctx.o.err(`${errors} error${errors === 1 ? "" : "s"} in ${display}\n`);
+        } else {
+          const spec = result.spec!;
+          const nGraphs = Object.keys(graphs).length;
+          const nTasks = Object.keys(spec.tasks).length;
+          ctx.o.out(
+            `${paint(ctx.o.color, "green", "ok")}: ${display} (${spec.format} format): ${nGraphs} graph${nGraphs === 1 ? "" : "s"}, ${nTasks} task${nTasks === 1 ? "" : "s"}\n`,
+          );
+          for (const [name, g] of Object.entries(graphs)) ctx.o.out(`  ${name}: ${g.order.join(" → ")}\n`);
+        }
+      }
+      ctx.setExit(errors > 0 ? EXIT.badInput : EXIT.ok);
+    });
+}

@@ -1,0 +1,214 @@
+import type { Diagnostic, SourceLocation } from "../spec/diagnostic.js";
+import { didYouMean } from "../spec/did-you-mean.js";
+import { SpecError, UsageError } from "../spec/errors.js";
+import { isRefArg, type Spec } from "../spec/types.js";
+import { findCycles } from "./find-cycles.js";
+import type { Graph, GraphTask } from "./graph.js";
+import { topoOrder } from "./topo-order.js";
+
+interface FlatEntry {
+  task: string;
+  deps: string[];
+  args: Record<string, unknown>;
+  location: SourceLocation;
+  /** The graph that declares this entry (differs from the built graph when inherited). */
+  declaredIn: string;
+}
+
+/**
+ * kptn's `_flatten_graph`: parents first, in order; the first occurrence of a task name wins;
+ * `extends[].args` merge over the inherited entry's args; the graph's own tasks come last.
+ */
+function flatten(spec: Spec, name: string, chain: string[], diagnostics: Diagnostic[], reported: Set<string>): FlatEntry[] {
+  const graph = spec.graphs[name]!;
+  const result = new Map<string, FlatEntry>();
+  for (const ext of graph.extends) {
+    if (ext.graph === name || chain.includes(ext.graph)) {
+      const cycle = [...chain.slice(chain.indexOf(ext.graph)), name, ext.graph];
+      const key = [...cycle].sort().join(",");
+      if (!reported.has(key)) {
+        reported.add(key);
+        diagnostics.push({
+          severity: "error",
+          kind: "extends-cycle",
+          path: `graphs.${name}.extends`,
+          location: ext.location,
+          message: `graphs inherit from each other in a cycle: ${cycle.join(" → ")}`,
+          hint: `remove "${ext.graph}" from the extends of "${name}" (or break the chain elsewhere)`,
+        });
+      }
+      continue;
+    }
+    if (spec.graphs[ext.graph] === undefined) {
+      diagnostics.push({
+        severity: "error",
+        kind: "unknown-graph",
+        path: `graphs.${name}.extends`,
+        location: ext.location,
+        message: `extends unknown graph "${ext.graph}".${didYouMean(ext.graph, Object.keys(spec.graphs))}`.replace(/\.$/, ""),
+        hint: `graphs in this spec: ${Object.keys(spec.graphs).join(", ")}`,
+      });
+      continue;
+    }
+    for (const entry of flatten(spec, ext.graph, [...chain, name], diagnostics, reported)) {
+      if (result.has(entry.task)) continue;
+      const override = ext.args[entry.task];
+      result.set(entry.task, override ? { ...entry, args: { ...entry.args, ...override } } : entry);
+    }
+    for (const task of Object.keys(ext.args)) {
+      if (!result.has(task)) {
+        diagnostics.push({
+          severity: "error",
+          kind: "unknown-task",
+          path: `graphs.${name}.extends`,
+          location: ext.location,
+          message: `extends "${ext.graph}" with args for task "${task}", which that graph does not contain`,
+          hint: "args overrides apply only to tasks of the extended graph",
+        });
+      }
+    }
+  }
+  for (const e of graph.entries) {
+    if (!result.has(e.task)) result.set(e.task, { task: e.task, deps: e.deps, args: e.args, location: e.location, declaredIn: name });
+  }
+  return [...result.values()];
+}
+
+/**
+ * Resolves graph `name` of `spec` and checks it: tasks without a definition, unknown and self
+ * dependencies, cycles (with the full path), `map_over` without a matching `iterable_item`, and
+ * `{ref: dep}` args that do not name a dependency. Every problem is pushed to `diagnostics`;
+ * the graph is returned only when it has none.
+ */
+export function checkGraph(spec: Spec, name: string, diagnostics: Diagnostic[]): Graph | undefined {
+  const before = diagnostics.length;
+  const entries = flatten(spec, name, [], diagnostics, new Set());
+  const err = (kind: string, entry: FlatEntry, message: string, hint?: string) =>
+    diagnostics.push({
+      severity: "error",
+      kind,
+      path: `graphs.${entry.declaredIn}.tasks.${entry.task}`,
+      location: entry.location,
+      message,
+      ...(hint ? { hint } : {}),
+    });
+
+  const names = entries.map((e) => e.task);
+  const inGraph = new Set(names);
+  const tasks: Record<string, GraphTask> = {};
+  const deps = new Map<string, string[]>();
+  const rank = new Map<string, number>();
+  for (const [i, entry] of entries.entries()) {
+    rank.set(entry.task, i);
+    const spec_ = spec.tasks[entry.task];
+    if (spec_ === undefined) {
+      err(
+        "undefined-task",
+        entry,
+        `graph "${name}" lists task "${entry.task}", which is not defined under tasks.${didYouMean(entry.task, Object.keys(spec.tasks))}`.replace(/\.$/, ""),
+        `add \`tasks: {${entry.task}: {file: ...}}\`, or fix the name`,
+      );
+    }
+    const unique = [...new Set(entry.deps)];
+    for (const dep of unique) {
+      if (dep === entry.task) {
+        err("self-dependency", entry, `task "${dep}" depends on itself`, "remove it from its own dependency list");
+      } else if (!inGraph.has(dep)) {
+        const elsewhere = spec.tasks[dep] !== undefined;
+        err(
+          "unknown-dependency",
+          entry,
+          `depends on unknown task "${dep}".${didYouMean(dep, names)}`.replace(/\.$/, ""),
+          elsewhere ? `"${dep}" is defined under tasks but not part of graph "${name}"; add it to graphs.${name}.tasks` : `tasks in graph "${name}": ${names.join(", ")}`,
+        );
+      }
+    }
+    deps.set(entry.task, unique.filter((d) => d !== entry.task && inGraph.has(d)));
+    if (spec_ !== undefined) {
+      tasks[entry.task] = { name: entry.task, spec: spec_, deps: unique, args: { ...spec_.args, ...entry.args }, location: entry.location };
+    }
+  }
+
+  for (const cycle of findCycles(deps)) {
+    const first = entries.find((e) => e.task === cycle[0])!;
+    err("cycle", first, `cycle: ${cycle.join(" → ")}`, `each task in the cycle waits for the one before it; remove one of these dependencies`);
+  }
+
+  for (const entry of entries) {
+    const task = tasks[entry.task];
+    if (!task) continue;
+    const direct = task.deps.filter((d) => tasks[d] !== undefined);
+    if (task.spec.mapOver !== undefined) {
+      const wanted = task.spec.mapOver.join(",");
+      const producer = direct.find((d) => tasks[d]!.spec.iterableItem?.join(",") === wanted);
+      if (producer === undefined) {
+        const offered = direct.map((d) => tasks[d]!.spec.iterableItem?.join(",")).filter((x): x is string => x !== undefined);
+        err(
+          "map-over-unmatched",
+          entry,
+          `map_over "${wanted}" is not produced by any dependency with iterable_item "${wanted}"`,
+          offered.length > 0
+            ? `dependencies of "${entry.task}" offer iterable_item ${offered.map((o) => `"${o}"`).join(", ")}${didYouMean(wanted, offered)}`
+            : `add a dependency with \`cache_result: true\` and \`iterable_item: ${wanted}\``,
+        );
+      }
+    }
+    for (const [argName, value] of Object.entries(task.args)) {
+      if (isRefArg(value) && !task.deps.includes(value.ref)) {
+        err(
+          "ref-not-dependency",
+          entry,
+          `args.${argName} refers to "${value.ref}", which is not a dependency of "${entry.task}".${didYouMean(value.ref, task.deps)}`.replace(/\.$/, ""),
+          `add "${value.ref}" to the dependencies of "${entry.task}" in graph "${name}"`,
+        );
+      }
+    }
+  }
+
+  if (diagnostics.length > before) return undefined;
+  const order = topoOrder(deps, rank);
+  const dependents: Record<string, string[]> = Object.fromEntries(order.map((t) => [t, [] as string[]]));
+  for (const t of order) for (const d of tasks[t]!.deps) dependents[d]!.push(t);
+  return { name, tasks, order, dependents };
+}
+
+/** Every graph of the spec checked; duplicate diagnostics (from shared parents) reported once. */
+export function checkAllGraphs(spec: Spec): { graphs: Record<string, Graph>; diagnostics: Diagnostic[] } {
+  const diagnostics: Diagnostic[] = [];
+  const graphs: Record<string, Graph> = {};
+  for (const name of Object.keys(spec.graphs)) {
+    const g = checkGraph(spec, name, diagnostics);
+    if (g) graphs[name] = g;
+  }
+  const seen = new Set<string>();
+  const unique = diagnostics.filter((d) => {
+    const key = `${d.location?.line}:${d.location?.column}:${d.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  return { graphs, diagnostics: unique };
+}
+
+/**
+ * Picks the graph to work on: the one named, or the only one. Throws {@link UsageError} for an
+ * unknown name (with "did you mean") or when a choice is needed, and {@link SpecError} when the
+ * chosen graph has problems.
+ */
+export function buildGraph(spec: Spec, name?: string): Graph {
+  const names = Object.keys(spec.graphs);
+  let chosen = name;
+  if (chosen === undefined) {
+    if (names.length !== 1) {
+      throw new UsageError(`this spec has ${names.length} graphs; say which one`, `graphs: ${names.join(", ")}`);
+    }
+    chosen = names[0]!;
+  }
+  if (spec.graphs[chosen] === undefined) {
+    throw new UsageError(`unknown graph "${chosen}".${didYouMean(chosen, names)}`.replace(/\.$/, ""), `graphs in this spec: ${names.join(", ")}`);
+  }
+  const diagnostics: Diagnostic[] = [];
+  const graph = checkGraph(spec, chosen, diagnostics);
+  if (graph === undefined) throw new SpecError(diagnostics);
+  return graph;
+}

@@ -1,0 +1,172 @@
+import { existsSync, readFileSync, statSync } from "node:fs";
+import path from "node:path";
+import { parse as parseToml } from "smol-toml";
+import type { Diagnostic } from "./diagnostic.js";
+import { DagwrightError, SpecError } from "./errors.js";
+import { normalizeSpec } from "./normalize-spec.js";
+import { parseYaml, YAML_LIMITS } from "./parse-yaml.js";
+import { specFileSchema } from "./schema.js";
+import type { Spec, SpecFormat } from "./types.js";
+import { zodIssuesToDiagnostics } from "./zod-diagnostics.js";
+
+/** The file names searched, in order, when no `-f FILE` is given. */
+export const SPEC_FILE_NAMES = ["dagwright.yaml", "dagwright.yml", "kptn.yaml", "kptn.yml"] as const;
+
+/** Result of {@link loadSpecWithDiagnostics}: the spec when it has no errors, and every problem. */
+export interface LoadResult {
+  /** Absolute path of the spec file read. */
+  file: string;
+  spec: Spec | undefined;
+  diagnostics: Diagnostic[];
+}
+
+interface Located {
+  file: string;
+  format: SpecFormat;
+  extraSettings?: Record<string, unknown>;
+}
+
+function formatOf(file: string): SpecFormat {
+  return path.basename(file).toLowerCase().startsWith("kptn") ? "kptn" : "dagwright";
+}
+
+/**
+ * Finds the spec: `dagwright.yaml`, else `kptn.yaml`, in `cwd`; else a pyproject.toml whose
+ * `[tool.kptn]` table names it (`tasks_conf_path`, default `kptn.yaml`). Throws a usage error
+ * naming what was looked for when none exists.
+ */
+export function findSpecFile(cwd: string, explicit?: string): Located {
+  if (explicit !== undefined) {
+    const file = path.resolve(cwd, explicit);
+    if (!existsSync(file)) {
+      throw new DagwrightError("E_USAGE", `spec file ${explicit} does not exist`, { hint: "check the path given to -f/--file" });
+    }
+    if (statSync(file).isDirectory()) return findSpecFile(file);
+    return { file, format: formatOf(file), ...pyprojectSettings(path.dirname(file)) };
+  }
+  for (const name of SPEC_FILE_NAMES) {
+    const file = path.join(cwd, name);
+    if (existsSync(file)) return { file, format: formatOf(file), ...pyprojectSettings(cwd) };
+  }
+  const py = pyprojectSettings(cwd);
+  if (py.extraSettings) {
+    const conf = typeof py.extraSettings.tasks_conf_path === "string" ? py.extraSettings.tasks_conf_path : "kptn.yaml";
+    const file = path.resolve(cwd, conf);
+    if (existsSync(file)) return { file, format: "kptn", extraSettings: py.extraSettings };
+    throw new DagwrightError("E_USAGE", `pyproject.toml [tool.kptn] points to ${conf}, which does not exist`, {
+      hint: "fix tasks_conf_path in pyproject.toml, or pass the spec with -f FILE",
+    });
+  }
+  throw new DagwrightError("E_USAGE", `no dagwright.yaml or kptn.yaml in ${cwd}`, {
+    hint: "run dagwright in the project directory, pass -f path/to/dagwright.yaml, or create a project with `dagwright init`",
+  });
+}
+
+/** Reads `[tool.kptn]` from pyproject.toml in `dir`, if present (the older kptn layout). */
+function pyprojectSettings(dir: string): { extraSettings?: Record<string, unknown> } {
+  const file = path.join(dir, "pyproject.toml");
+  if (!existsSync(file)) return {};
+  let table: unknown;
+  try {
+    const doc = parseToml(readFileSync(file, "utf8")) as { tool?: { kptn?: unknown } };
+    table = doc.tool?.kptn;
+  } catch (cause) {
+    throw new DagwrightError("E_SPEC", `${file}: invalid TOML (${(cause as Error).message.split("\n")[0]})`, {
+      cause,
+      hint: "fix pyproject.toml, or remove its [tool.kptn] table",
+    });
+  }
+  if (table === null || typeof table !== "object") return {};
+  const known = ["flows_dir", "py_tasks_dir", "r_tasks_dir", "tasks_conf_path", "docker_image", "cache_namespace", "flow_type"];
+  return { extraSettings: Object.fromEntries(Object.entries(table).filter(([k]) => known.includes(k))) };
+}
+
+/**
+ * Loads, shape-checks and normalizes a spec, collecting every problem instead of stopping at the
+ * first. Never throws for problems in the spec's content; throws {@link DagwrightError} only when
+ * no spec file can be found or read.
+ */
+export function loadSpecWithDiagnostics(options: { cwd?: string; file?: string } = {}): LoadResult {
+  const cwd = options.cwd ?? process.cwd();
+  const located = findSpecFile(cwd, options.file);
+  const display = path.relative(cwd, located.file) || path.basename(located.file);
+  let text: string;
+  try {
+    const size = statSync(located.file).size;
+    if (size > YAML_LIMITS.maxBytes) {
+      return {
+        file: located.file,
+        spec: undefined,
+        diagnostics: [
+          {
+            severity: "error",
+            kind: "file-too-large",
+            path: "",
+            location: { file: display, line: 1, column: 1 },
+            message: `the file is ${size} bytes; specs are limited to ${YAML_LIMITS.maxBytes} bytes`,
+            hint: "split the pipeline into smaller specs, or move data out of the spec into input files",
+          },
+        ],
+      };
+    }
+    text = readFileSync(located.file, "utf8");
+  } catch (cause) {
+    throw new DagwrightError("E_USAGE", `cannot read ${display}: ${(cause as Error).message}`, { cause });
+  }
+  const parsed = parseYaml(text, display);
+  if (parsed.diagnostics.length > 0) return { file: located.file, spec: undefined, diagnostics: parsed.diagnostics };
+
+  if (parsed.value === null || typeof parsed.value !== "object" || Array.isArray(parsed.value)) {
+    return {
+      file: located.file,
+      spec: undefined,
+      diagnostics: [
+        {
+          severity: "error",
+          kind: "invalid-type",
+          path: "",
+          location: { file: display, line: 1, column: 1 },
+          message: "expected a mapping with `graphs` and `tasks` at the top level",
+          hint: "see `dagwright init` for a working example, or `dagwright schema` for every field",
+        },
+      ],
+    };
+  }
+  const shape = specFileSchema.safeParse(parsed.value);
+  const diagnostics: Diagnostic[] = [];
+  if (!shape.success) {
+    diagnostics.push(...zodIssuesToDiagnostics(shape.error.issues, parsed.value, parsed.sourceMap));
+    return { file: located.file, spec: undefined, diagnostics: sortDiagnostics(diagnostics) };
+  }
+  const spec = normalizeSpec(
+    shape.data,
+    {
+      file: located.file,
+      root: path.dirname(located.file),
+      format: located.format,
+      sourceMap: parsed.sourceMap,
+      ...(located.extraSettings ? { extraSettings: located.extraSettings } : {}),
+    },
+    diagnostics,
+  );
+  return { file: located.file, spec, diagnostics: sortDiagnostics(diagnostics) };
+}
+
+/** Loads a spec or throws a {@link SpecError} carrying every error found. */
+export function loadSpec(options: { cwd?: string; file?: string } = {}): Spec {
+  const result = loadSpecWithDiagnostics(options);
+  if (result.spec === undefined || result.diagnostics.some((d) => d.severity === "error")) {
+    throw new SpecError(result.diagnostics);
+  }
+  return result.spec;
+}
+
+/** Orders diagnostics by position so output reads top to bottom. */
+export function sortDiagnostics(list: Diagnostic[]): Diagnostic[] {
+  return [...list].sort((a, b) => {
+    const la = a.location;
+    const lb = b.location;
+    if (!la || !lb) return la ? -1 : lb ? 1 : 0;
+    return la.file.localeCompare(lb.file) || la.line - lb.line || la.column - lb.column;
+  });
+}

@@ -1,0 +1,3 @@
+#!/bin/sh
+set -eu
+{ echo "Report"; echo; cat out/stats.json; } > out/report.txt
