@@ -3,7 +3,7 @@ import type { Graph } from "../graph/graph.js";
 import { SpecError } from "../spec/errors.js";
 import { loadSpecWithDiagnostics, sortDiagnostics } from "../spec/load-spec.js";
 import type { Spec } from "../spec/types.js";
-import type { CommandContext } from "./main.js";
+import type { CommandContext } from "./context.js";
 import { printDiagnostics } from "./output.js";
 
 /** The spec and all its graphs, or a thrown {@link SpecError} with every problem. */
@@ -18,8 +18,8 @@ export function loadForCommand(ctx: CommandContext): Loaded {
   const result = loadSpecWithDiagnostics(file === undefined ? {} : { file });
   const diagnostics = [...result.diagnostics];
   let graphs: Record<string, Graph> = {};
-  if (result.spec && !diagnostics.some((d) => d.severity === "error")) {
-    const checked = checkAllGraphs(result.spec);
+  if (result.spec) {
+    const checked = checkAllGraphs(result.spec, result.broken);
     diagnostics.push(...checked.diagnostics);
     graphs = checked.graphs;
   }

@@ -6,28 +6,29 @@ import { registerInit } from "./commands/init.js";
 import { registerLs } from "./commands/ls.js";
 import { registerSchema } from "./commands/schema.js";
 import { registerValidate } from "./commands/validate.js";
+import { type CommandContext, EXIT, type GlobalOptions } from "./context.js";
 import { type Output, paint, printDiagnostics, processOutput } from "./output.js";
 
-/** Exit codes of the CLI contract (DESIGN.md). */
-export const EXIT = { ok: 0, taskFailed: 1, badInput: 2, environment: 3, internal: 70 } as const;
-
-/** Options every command accepts (declared on the root program). */
-export interface GlobalOptions {
-  file?: string;
-  debug?: boolean;
-}
-
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
   return pkg.version;
 }
 
 /** Builds the command tree. Each command returns its exit code through `setExit`. */
 export function buildProgram(o: Output, setExit: (code: number) => void): Command {
   const program = new Command("dagwright")
-    .description("One pipeline definition: incremental local runs, rendered to the orchestrators you operate.")
+    .description(
+      "One pipeline definition: incremental local runs, rendered to the orchestrators you operate.",
+    )
     .version(version(), "-V, --version")
-    .addOption(new Option("-f, --file <FILE>", "spec file (default: dagwright.yaml, else kptn.yaml, in the current directory)"))
+    .addOption(
+      new Option(
+        "-f, --file <FILE>",
+        "spec file (default: dagwright.yaml, else kptn.yaml, in the current directory)",
+      ),
+    )
     .addOption(new Option("--debug", "print stack traces for internal errors"))
     .showHelpAfterError("(run with --help for usage)")
     .configureOutput({ writeOut: o.out, writeErr: o.err })
@@ -36,20 +37,13 @@ export function buildProgram(o: Output, setExit: (code: number) => void): Comman
     "after",
     "\nExit codes: 0 success, 1 a task failed, 2 bad input (spec, flags), 3 environment problem.\nDocs: docs/spec.md (spec fields), docs/cli.md (commands).",
   );
-  const ctx = { o, setExit, globals: () => program.opts<GlobalOptions>() };
+  const ctx: CommandContext = { o, setExit, globals: () => program.opts<GlobalOptions>() };
   registerValidate(program, ctx);
   registerGraph(program, ctx);
   registerLs(program, ctx);
   registerSchema(program, ctx);
   registerInit(program, ctx);
   return program;
-}
-
-/** Shared by command modules. */
-export interface CommandContext {
-  o: Output;
-  setExit: (code: number) => void;
-  globals: () => GlobalOptions;
 }
 
 /**
@@ -71,7 +65,12 @@ export async function main(argv: string[], o: Output = processOutput()): Promise
 
 function reportError(o: Output, err: unknown, debug: boolean): number {
   if (err instanceof CommanderError) {
-    if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return EXIT.ok;
+    if (
+      err.code === "commander.helpDisplayed" ||
+      err.code === "commander.version" ||
+      err.code === "commander.help"
+    )
+      return EXIT.ok;
     return EXIT.badInput; // commander already printed the message
   }
   if (err instanceof SpecError) {
@@ -84,10 +83,20 @@ function reportError(o: Output, err: unknown, debug: boolean): number {
     o.err(`${paint(o.color, "red", "error")}: ${err.message}\n`);
     if (err.hint) o.err(`  ${paint(o.color, "dim", `hint: ${err.hint}`)}\n`);
     if (debug && err.stack) o.err(`${err.stack}\n`);
-    return err.code === "E_ENV" ? EXIT.environment : err.code === "E_TASK" ? EXIT.taskFailed : err.code === "E_INTERNAL" ? EXIT.internal : EXIT.badInput;
+    return err.code === "E_ENV"
+      ? EXIT.environment
+      : err.code === "E_TASK"
+        ? EXIT.taskFailed
+        : err.code === "E_INTERNAL"
+          ? EXIT.internal
+          : EXIT.badInput;
   }
   const e = err instanceof Error ? err : new Error(String(err));
   o.err(`${paint(o.color, "red", "internal error")}: ${e.message}\n`);
-  o.err(debug ? `${e.stack}\n` : "  rerun with --debug for the stack trace, and report it at the project's issue tracker\n");
+  o.err(
+    debug
+      ? `${e.stack}\n`
+      : "  rerun with --debug for the stack trace, and report it at the project's issue tracker\n",
+  );
   return EXIT.internal;
 }

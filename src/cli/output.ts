@@ -1,4 +1,4 @@
-import { formatDiagnostic, type Diagnostic } from "../spec/diagnostic.js";
+import { type Diagnostic, formatDiagnostic } from "../spec/diagnostic.js";
 
 /** Where a command writes. Tests and the binary use process streams; kept injectable for reuse. */
 export interface Output {
@@ -16,7 +16,13 @@ export function processOutput(): Output {
   };
 }
 
-const CODES = { red: [31, 39], yellow: [33, 39], green: [32, 39], dim: [2, 22], bold: [1, 22] } as const;
+const CODES = {
+  red: [31, 39],
+  yellow: [33, 39],
+  green: [32, 39],
+  dim: [2, 22],
+  bold: [1, 22],
+} as const;
 
 /** Wraps `text` in an ANSI style when `on`. */
 export function paint(on: boolean, style: keyof typeof CODES, text: string): string {
@@ -28,7 +34,8 @@ export function paint(on: boolean, style: keyof typeof CODES, text: string): str
 /** Prints diagnostics for humans: `file:line:col path: error: message` then an indented hint. */
 export function printDiagnostics(o: Output, diagnostics: readonly Diagnostic[]): void {
   for (const d of diagnostics) {
-    const label = d.severity === "error" ? paint(o.color, "red", "error") : paint(o.color, "yellow", "warning");
+    const label =
+      d.severity === "error" ? paint(o.color, "red", "error") : paint(o.color, "yellow", "warning");
     const text = formatDiagnostic({ ...d, hint: undefined });
     o.err(`${label}: ${text}\n`);
     if (d.hint) o.err(`  ${paint(o.color, "dim", `hint: ${d.hint}`)}\n`);

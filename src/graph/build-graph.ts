@@ -1,7 +1,16 @@
 import type { Diagnostic, SourceLocation } from "../spec/diagnostic.js";
 import { didYouMean } from "../spec/did-you-mean.js";
 import { SpecError, UsageError } from "../spec/errors.js";
+import type { BrokenParts } from "../spec/load-spec.js";
 import { isRefArg, type Spec } from "../spec/types.js";
+
+const NONE_BROKEN: BrokenParts = { tasks: new Set(), graphs: new Set() };
+
+/** Broken parts plus whether this graph inherits from a broken one (so its edges are partial). */
+interface Broken extends BrokenParts {
+  incomplete: boolean;
+}
+
 import { findCycles } from "./find-cycles.js";
 import type { Graph, GraphTask } from "./graph.js";
 import { topoOrder } from "./topo-order.js";
@@ -19,24 +28,46 @@ interface FlatEntry {
  * kptn's `_flatten_graph`: parents first, in order; the first occurrence of a task name wins;
  * `extends[].args` merge over the inherited entry's args; the graph's own tasks come last.
  */
-function flatten(spec: Spec, name: string, chain: string[], diagnostics: Diagnostic[], reported: Set<string>): FlatEntry[] {
-  const graph = spec.graphs[name]!;
+function flatten(
+  spec: Spec,
+  name: string,
+  chain: string[],
+  diagnostics: Diagnostic[],
+  reported: Set<string>,
+  broken: Broken,
+): FlatEntry[] {
+  const graph = spec.graphs[name];
+  if (graph === undefined) {
+    broken.incomplete = true; // a graph with shape errors, already reported
+    return [];
+  }
   const result = new Map<string, FlatEntry>();
   for (const ext of graph.extends) {
     if (ext.graph === name || chain.includes(ext.graph)) {
-      const cycle = [...chain.slice(chain.indexOf(ext.graph)), name, ext.graph];
-      const key = [...cycle].sort().join(",");
+      // Rotate the loop to start at its alphabetically first graph, so every graph on it reports
+      // the same message at the same place (deduplicated by checkAllGraphs).
+      const loop = [...chain.slice(chain.indexOf(ext.graph)), name];
+      const start = loop.indexOf([...loop].sort()[0]!);
+      const cycle = [...loop.slice(start), ...loop.slice(0, start)];
+      const key = cycle.join(",");
       if (!reported.has(key)) {
         reported.add(key);
+        const from = cycle[0]!;
+        const to = cycle[1 % cycle.length]!;
+        const at = spec.graphs[from]!.extends.find((e) => e.graph === to)!;
         diagnostics.push({
           severity: "error",
           kind: "extends-cycle",
-          path: `graphs.${name}.extends`,
-          location: ext.location,
-          message: `graphs inherit from each other in a cycle: ${cycle.join(" → ")}`,
-          hint: `remove "${ext.graph}" from the extends of "${name}" (or break the chain elsewhere)`,
+          path: `graphs.${from}.extends`,
+          location: at.location,
+          message: `graphs inherit from each other in a cycle: ${[...cycle, from].join(" → ")}`,
+          hint: `remove "${to}" from the extends of "${from}" (or break the chain elsewhere)`,
         });
       }
+      continue;
+    }
+    if (broken.graphs.has(ext.graph)) {
+      broken.incomplete = true;
       continue;
     }
     if (spec.graphs[ext.graph] === undefined) {
@@ -45,12 +76,16 @@ function flatten(spec: Spec, name: string, chain: string[], diagnostics: Diagnos
         kind: "unknown-graph",
         path: `graphs.${name}.extends`,
         location: ext.location,
-        message: `extends unknown graph "${ext.graph}".${didYouMean(ext.graph, Object.keys(spec.graphs))}`.replace(/\.$/, ""),
+        message:
+          `extends unknown graph "${ext.graph}".${didYouMean(ext.graph, Object.keys(spec.graphs))}`.replace(
+            /\.$/,
+            "",
+          ),
         hint: `graphs in this spec: ${Object.keys(spec.graphs).join(", ")}`,
       });
       continue;
     }
-    for (const entry of flatten(spec, ext.graph, [...chain, name], diagnostics, reported)) {
+    for (const entry of flatten(spec, ext.graph, [...chain, name], diagnostics, reported, broken)) {
       if (result.has(entry.task)) continue;
       const override = ext.args[entry.task];
       result.set(entry.task, override ? { ...entry, args: { ...entry.args, ...override } } : entry);
@@ -69,7 +104,14 @@ function flatten(spec: Spec, name: string, chain: string[], diagnostics: Diagnos
     }
   }
   for (const e of graph.entries) {
-    if (!result.has(e.task)) result.set(e.task, { task: e.task, deps: e.deps, args: e.args, location: e.location, declaredIn: name });
+    if (!result.has(e.task))
+      result.set(e.task, {
+        task: e.task,
+        deps: e.deps,
+        args: e.args,
+        location: e.location,
+        declaredIn: name,
+      });
   }
   return [...result.values()];
 }
@@ -80,9 +122,15 @@ function flatten(spec: Spec, name: string, chain: string[], diagnostics: Diagnos
  * `{ref: dep}` args that do not name a dependency. Every problem is pushed to `diagnostics`;
  * the graph is returned only when it has none.
  */
-export function checkGraph(spec: Spec, name: string, diagnostics: Diagnostic[]): Graph | undefined {
+export function checkGraph(
+  spec: Spec,
+  name: string,
+  diagnostics: Diagnostic[],
+  broken: BrokenParts = NONE_BROKEN,
+): Graph | undefined {
   const before = diagnostics.length;
-  const entries = flatten(spec, name, [], diagnostics, new Set());
+  const state: Broken = { ...broken, incomplete: false };
+  const entries = flatten(spec, name, [], diagnostics, new Set(), state);
   const err = (kind: string, entry: FlatEntry, message: string, hint?: string) =>
     diagnostics.push({
       severity: "error",
@@ -101,48 +149,74 @@ export function checkGraph(spec: Spec, name: string, diagnostics: Diagnostic[]):
   for (const [i, entry] of entries.entries()) {
     rank.set(entry.task, i);
     const spec_ = spec.tasks[entry.task];
-    if (spec_ === undefined) {
+    if (spec_ === undefined && !broken.tasks.has(entry.task)) {
       err(
         "undefined-task",
         entry,
-        `graph "${name}" lists task "${entry.task}", which is not defined under tasks.${didYouMean(entry.task, Object.keys(spec.tasks))}`.replace(/\.$/, ""),
+        `graph "${name}" lists task "${entry.task}", which is not defined under tasks.${didYouMean(entry.task, Object.keys(spec.tasks))}`.replace(
+          /\.$/,
+          "",
+        ),
         `add \`tasks: {${entry.task}: {file: ...}}\`, or fix the name`,
       );
     }
     const unique = [...new Set(entry.deps)];
     for (const dep of unique) {
       if (dep === entry.task) {
-        err("self-dependency", entry, `task "${dep}" depends on itself`, "remove it from its own dependency list");
-      } else if (!inGraph.has(dep)) {
+        err(
+          "self-dependency",
+          entry,
+          `task "${dep}" depends on itself`,
+          "remove it from its own dependency list",
+        );
+      } else if (!inGraph.has(dep) && !state.incomplete) {
         const elsewhere = spec.tasks[dep] !== undefined;
         err(
           "unknown-dependency",
           entry,
           `depends on unknown task "${dep}".${didYouMean(dep, names)}`.replace(/\.$/, ""),
-          elsewhere ? `"${dep}" is defined under tasks but not part of graph "${name}"; add it to graphs.${name}.tasks` : `tasks in graph "${name}": ${names.join(", ")}`,
+          elsewhere
+            ? `"${dep}" is defined under tasks but not part of graph "${name}"; add it to graphs.${name}.tasks`
+            : `tasks in graph "${name}": ${names.join(", ")}`,
         );
       }
     }
-    deps.set(entry.task, unique.filter((d) => d !== entry.task && inGraph.has(d)));
+    deps.set(
+      entry.task,
+      unique.filter((d) => d !== entry.task && inGraph.has(d)),
+    );
     if (spec_ !== undefined) {
-      tasks[entry.task] = { name: entry.task, spec: spec_, deps: unique, args: { ...spec_.args, ...entry.args }, location: entry.location };
+      tasks[entry.task] = {
+        name: entry.task,
+        spec: spec_,
+        deps: unique,
+        args: { ...spec_.args, ...entry.args },
+        location: entry.location,
+      };
     }
   }
 
   for (const cycle of findCycles(deps)) {
     const first = entries.find((e) => e.task === cycle[0])!;
-    err("cycle", first, `cycle: ${cycle.join(" → ")}`, `each task in the cycle waits for the one before it; remove one of these dependencies`);
+    err(
+      "cycle",
+      first,
+      `cycle: ${cycle.join(" → ")}`,
+      `each task in the cycle waits for the one before it; remove one of these dependencies`,
+    );
   }
 
   for (const entry of entries) {
     const task = tasks[entry.task];
     if (!task) continue;
     const direct = task.deps.filter((d) => tasks[d] !== undefined);
-    if (task.spec.mapOver !== undefined) {
+    if (task.spec.mapOver !== undefined && !task.deps.some((d) => broken.tasks.has(d))) {
       const wanted = task.spec.mapOver.join(",");
       const producer = direct.find((d) => tasks[d]!.spec.iterableItem?.join(",") === wanted);
       if (producer === undefined) {
-        const offered = direct.map((d) => tasks[d]!.spec.iterableItem?.join(",")).filter((x): x is string => x !== undefined);
+        const offered = direct
+          .map((d) => tasks[d]!.spec.iterableItem?.join(","))
+          .filter((x): x is string => x !== undefined);
         err(
           "map-over-unmatched",
           entry,
@@ -158,7 +232,10 @@ export function checkGraph(spec: Spec, name: string, diagnostics: Diagnostic[]):
         err(
           "ref-not-dependency",
           entry,
-          `args.${argName} refers to "${value.ref}", which is not a dependency of "${entry.task}".${didYouMean(value.ref, task.deps)}`.replace(/\.$/, ""),
+          `args.${argName} refers to "${value.ref}", which is not a dependency of "${entry.task}".${didYouMean(value.ref, task.deps)}`.replace(
+            /\.$/,
+            "",
+          ),
           `add "${value.ref}" to the dependencies of "${entry.task}" in graph "${name}"`,
         );
       }
@@ -167,17 +244,22 @@ export function checkGraph(spec: Spec, name: string, diagnostics: Diagnostic[]):
 
   if (diagnostics.length > before) return undefined;
   const order = topoOrder(deps, rank);
-  const dependents: Record<string, string[]> = Object.fromEntries(order.map((t) => [t, [] as string[]]));
+  const dependents: Record<string, string[]> = Object.fromEntries(
+    order.map((t) => [t, [] as string[]]),
+  );
   for (const t of order) for (const d of tasks[t]!.deps) dependents[d]!.push(t);
   return { name, tasks, order, dependents };
 }
 
 /** Every graph of the spec checked; duplicate diagnostics (from shared parents) reported once. */
-export function checkAllGraphs(spec: Spec): { graphs: Record<string, Graph>; diagnostics: Diagnostic[] } {
+export function checkAllGraphs(
+  spec: Spec,
+  broken: BrokenParts = NONE_BROKEN,
+): { graphs: Record<string, Graph>; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
   const graphs: Record<string, Graph> = {};
   for (const name of Object.keys(spec.graphs)) {
-    const g = checkGraph(spec, name, diagnostics);
+    const g = checkGraph(spec, name, diagnostics, broken);
     if (g) graphs[name] = g;
   }
   const seen = new Set<string>();
@@ -200,12 +282,18 @@ export function buildGraph(spec: Spec, name?: string): Graph {
   let chosen = name;
   if (chosen === undefined) {
     if (names.length !== 1) {
-      throw new UsageError(`this spec has ${names.length} graphs; say which one`, `graphs: ${names.join(", ")}`);
+      throw new UsageError(
+        `this spec has ${names.length} graphs; say which one`,
+        `graphs: ${names.join(", ")}`,
+      );
     }
     chosen = names[0]!;
   }
   if (spec.graphs[chosen] === undefined) {
-    throw new UsageError(`unknown graph "${chosen}".${didYouMean(chosen, names)}`.replace(/\.$/, ""), `graphs in this spec: ${names.join(", ")}`);
+    throw new UsageError(
+      `unknown graph "${chosen}".${didYouMean(chosen, names)}`.replace(/\.$/, ""),
+      `graphs in this spec: ${names.join(", ")}`,
+    );
   }
   const diagnostics: Diagnostic[] = [];
   const graph = checkGraph(spec, chosen, diagnostics);

@@ -16,7 +16,11 @@ function dotString(s: string): string {
  * Draws `graph` (restricted to `tasks`, in order) as Mermaid, Graphviz DOT or JSON. Node ids are
  * generated (`t0`, `t1`...) and names go only into escaped labels, so any task name is safe.
  */
-export function drawGraph(graph: Graph, format: GraphFormat, tasks: readonly string[] = graph.order): string {
+export function drawGraph(
+  graph: Graph,
+  format: GraphFormat,
+  tasks: readonly string[] = graph.order,
+): string {
   const included = new Set(tasks);
   const id = new Map(tasks.map((t, i) => [t, `t${i}`]));
   if (format === "json") {
@@ -41,11 +45,15 @@ export function drawGraph(graph: Graph, format: GraphFormat, tasks: readonly str
       const mapped = graph.tasks[t]!.spec.mapOver ? " [map]" : "";
       lines.push(`  ${id.get(t)}["${mermaidLabel(t + mapped)}"]`);
     }
-    for (const t of tasks) for (const d of graph.tasks[t]!.deps) if (included.has(d)) lines.push(`  ${id.get(d)} --> ${id.get(t)}`);
+    for (const t of tasks)
+      for (const d of graph.tasks[t]!.deps)
+        if (included.has(d)) lines.push(`  ${id.get(d)} --> ${id.get(t)}`);
   } else {
     lines.push(`digraph ${dotString(graph.name)} {`, "  rankdir=LR;", "  node [shape=box];");
     for (const t of tasks) lines.push(`  ${id.get(t)} [label=${dotString(t)}];`);
-    for (const t of tasks) for (const d of graph.tasks[t]!.deps) if (included.has(d)) lines.push(`  ${id.get(d)} -> ${id.get(t)};`);
+    for (const t of tasks)
+      for (const d of graph.tasks[t]!.deps)
+        if (included.has(d)) lines.push(`  ${id.get(d)} -> ${id.get(t)};`);
     lines.push("}");
   }
   return `${lines.join("\n")}\n`;

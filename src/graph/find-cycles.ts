@@ -46,12 +46,15 @@ export function findCycles(deps: ReadonlyMap<string, readonly string[]>): string
           onStack.delete(member);
           component.push(member);
         } while (member !== frame.node);
-        const selfLoop = component.length === 1 && (deps.get(frame.node) ?? []).includes(frame.node);
+        const selfLoop =
+          component.length === 1 && (deps.get(frame.node) ?? []).includes(frame.node);
         if (component.length > 1 || selfLoop) components.push(component);
       }
     }
   }
-  return components.map((c) => cycleWithin(new Set(c), deps)).sort((a, b) => a[0]!.localeCompare(b[0]!));
+  return components
+    .map((c) => cycleWithin(new Set(c), deps))
+    .sort((a, b) => a[0]!.localeCompare(b[0]!));
 }
 
 /** A shortest cycle through the first member of a strongly connected component (BFS). */

@@ -14,7 +14,7 @@ export interface Selection {
   tags?: readonly string[];
 }
 
-function closure(graph: Graph, start: readonly string[], next: (t: string) => readonly string[]): Set<string> {
+function closure(start: readonly string[], next: (t: string) => readonly string[]): Set<string> {
   const seen = new Set<string>(start);
   const queue = [...start];
   for (let i = 0; i < queue.length; i++) {
@@ -37,7 +37,13 @@ export function selectTasks(graph: Graph, selection: Selection): string[] {
   const check = (flag: string, list: readonly string[] | undefined) => {
     for (const t of list ?? []) {
       if (graph.tasks[t] === undefined) {
-        throw new UsageError(`${flag}: graph "${graph.name}" has no task "${t}".${didYouMean(t, names)}`.replace(/\.$/, ""), `tasks: ${names.join(", ")}`);
+        throw new UsageError(
+          `${flag}: graph "${graph.name}" has no task "${t}".${didYouMean(t, names)}`.replace(
+            /\.$/,
+            "",
+          ),
+          `tasks: ${names.join(", ")}`,
+        );
       }
     }
   };
@@ -48,8 +54,13 @@ export function selectTasks(graph: Graph, selection: Selection): string[] {
   for (const tag of selection.tags ?? []) {
     if (!allTags.has(tag)) {
       throw new UsageError(
-        `--tags: no task in graph "${graph.name}" has tag "${tag}".${didYouMean(tag, allTags)}`.replace(/\.$/, ""),
-        allTags.size > 0 ? `tags in this graph: ${[...allTags].sort().join(", ")}` : "this graph's tasks have no tags",
+        `--tags: no task in graph "${graph.name}" has tag "${tag}".${didYouMean(tag, allTags)}`.replace(
+          /\.$/,
+          "",
+        ),
+        allTags.size > 0
+          ? `tags in this graph: ${[...allTags].sort().join(", ")}`
+          : "this graph's tasks have no tags",
       );
     }
   }
@@ -58,14 +69,17 @@ export function selectTasks(graph: Graph, selection: Selection): string[] {
     selected = new Set([...selected].filter((t) => s.has(t)));
   };
   if (selection.only?.length) narrow(new Set(selection.only));
-  if (selection.from?.length) narrow(closure(graph, selection.from, (t) => graph.dependents[t] ?? []));
-  if (selection.to?.length) narrow(closure(graph, selection.to, (t) => graph.tasks[t]!.deps));
+  if (selection.from?.length) narrow(closure(selection.from, (t) => graph.dependents[t] ?? []));
+  if (selection.to?.length) narrow(closure(selection.to, (t) => graph.tasks[t]!.deps));
   if (selection.tags?.length) {
     const tags = new Set(selection.tags);
     narrow(new Set(names.filter((t) => graph.tasks[t]!.spec.tags.some((x) => tags.has(x)))));
   }
   if (selected.size === 0) {
-    throw new UsageError("the selection matches no task", "--from and --to together select the tasks between them; check that the --from task is upstream of the --to task");
+    throw new UsageError(
+      "the selection matches no task",
+      "--from and --to together select the tasks between them; check that the --from task is upstream of the --to task",
+    );
   }
   return names.filter((t) => selected.has(t));
 }

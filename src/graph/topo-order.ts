@@ -3,7 +3,10 @@
  * one with the lowest `rank` (declaration order) goes first, so the order is deterministic and
  * reads like the spec where the edges allow. Throws if `deps` has a cycle (check first).
  */
-export function topoOrder(deps: ReadonlyMap<string, readonly string[]>, rank: ReadonlyMap<string, number>): string[] {
+export function topoOrder(
+  deps: ReadonlyMap<string, readonly string[]>,
+  rank: ReadonlyMap<string, number>,
+): string[] {
   const remaining = new Map<string, number>();
   const dependents = new Map<string, string[]>();
   for (const [node, ds] of deps) {
@@ -11,7 +14,9 @@ export function topoOrder(deps: ReadonlyMap<string, readonly string[]>, rank: Re
     remaining.set(node, unique.length);
     for (const d of unique) dependents.set(d, [...(dependents.get(d) ?? []), node]);
   }
-  const heap = new MinHeap<string>((a, b) => (rank.get(a) ?? 0) - (rank.get(b) ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
+  const heap = new MinHeap<string>(
+    (a, b) => (rank.get(a) ?? 0) - (rank.get(b) ?? 0) || (a < b ? -1 : a > b ? 1 : 0),
+  );
   for (const [node, n] of remaining) if (n === 0) heap.push(node);
   const order: string[] = [];
   while (heap.size > 0) {

@@ -26,7 +26,10 @@ export class SpecError extends DagwrightError {
 
   constructor(diagnostics: readonly Diagnostic[]) {
     const errors = diagnostics.filter((d) => d.severity === "error");
-    super("E_SPEC", `${errors.length} problem${errors.length === 1 ? "" : "s"} in the pipeline spec`);
+    super(
+      "E_SPEC",
+      `${errors.length} problem${errors.length === 1 ? "" : "s"} in the pipeline spec`,
+    );
     this.name = "SpecError";
     this.diagnostics = diagnostics;
   }

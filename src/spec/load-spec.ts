@@ -1,16 +1,29 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { parse as parseToml } from "smol-toml";
+import type { z } from "zod";
 import type { Diagnostic } from "./diagnostic.js";
 import { DagwrightError, SpecError } from "./errors.js";
 import { normalizeSpec } from "./normalize-spec.js";
+import type { SourceMap } from "./parse-yaml.js";
 import { parseYaml, YAML_LIMITS } from "./parse-yaml.js";
-import { specFileSchema } from "./schema.js";
+import {
+  graphSchema,
+  type SpecFile,
+  settingsSchema,
+  specRootSchema,
+  taskSchema,
+} from "./schema.js";
 import type { Spec, SpecFormat } from "./types.js";
 import { zodIssuesToDiagnostics } from "./zod-diagnostics.js";
 
 /** The file names searched, in order, when no `-f FILE` is given. */
-export const SPEC_FILE_NAMES = ["dagwright.yaml", "dagwright.yml", "kptn.yaml", "kptn.yml"] as const;
+export const SPEC_FILE_NAMES = [
+  "dagwright.yaml",
+  "dagwright.yml",
+  "kptn.yaml",
+  "kptn.yml",
+] as const;
 
 /** Result of {@link loadSpecWithDiagnostics}: the spec when it has no errors, and every problem. */
 export interface LoadResult {
@@ -18,6 +31,65 @@ export interface LoadResult {
   file: string;
   spec: Spec | undefined;
   diagnostics: Diagnostic[];
+  /** Tasks and graphs whose own shape is invalid: left out of `spec`, already reported. */
+  broken?: BrokenParts;
+}
+
+/** Names of tasks and graphs that failed their shape check (so later checks do not re-report them). */
+export interface BrokenParts {
+  tasks: ReadonlySet<string>;
+  graphs: ReadonlySet<string>;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Shape-checks the top level, then each task and graph on its own, so that every problem in the
+ * file is reported in one pass and the valid parts can still be checked further.
+ */
+function checkShape(
+  value: Record<string, unknown>,
+  sourceMap: SourceMap,
+): { data: SpecFile; diagnostics: Diagnostic[]; broken: BrokenParts } {
+  const diagnostics: Diagnostic[] = [];
+  const root = specRootSchema.safeParse(value);
+  if (!root.success)
+    diagnostics.push(...zodIssuesToDiagnostics(root.error.issues, value, sourceMap));
+  const part = <T>(schema: z.ZodType<T>, key: string): T | undefined => {
+    const r = schema.safeParse(value[key]);
+    return r.success ? r.data : undefined;
+  };
+  const tasks: SpecFile["tasks"] = {};
+  const graphs: SpecFile["graphs"] = {};
+  const brokenTasks = new Set<string>();
+  const brokenGraphs = new Set<string>();
+  const pieces = [
+    ["tasks", taskSchema, tasks, brokenTasks],
+    ["graphs", graphSchema, graphs, brokenGraphs],
+  ] as const;
+  for (const [key, schema, into, broken] of pieces) {
+    const raw = value[key];
+    if (!isObject(raw)) continue;
+    for (const [name, item] of Object.entries(raw)) {
+      const r = schema.safeParse(item);
+      if (r.success) (into as Record<string, unknown>)[name] = r.data;
+      else {
+        broken.add(name);
+        const prefixed = r.error.issues.map((i) => ({ ...i, path: [key, name, ...i.path] }));
+        diagnostics.push(...zodIssuesToDiagnostics(prefixed, value, sourceMap));
+      }
+    }
+  }
+  const data: SpecFile = { graphs, tasks };
+  const settings = part(settingsSchema, "settings");
+  if (settings) data.settings = settings;
+  const config = part(specRootSchema.shape.config, "config");
+  if (config) data.config = config;
+  const environments = part(specRootSchema.shape.environments, "environments");
+  if (environments) data.environments = environments;
+  return { data, diagnostics, broken: { tasks: brokenTasks, graphs: brokenGraphs } };
 }
 
 interface Located {
@@ -39,7 +111,9 @@ export function findSpecFile(cwd: string, explicit?: string): Located {
   if (explicit !== undefined) {
     const file = path.resolve(cwd, explicit);
     if (!existsSync(file)) {
-      throw new DagwrightError("E_USAGE", `spec file ${explicit} does not exist`, { hint: "check the path given to -f/--file" });
+      throw new DagwrightError("E_USAGE", `spec file ${explicit} does not exist`, {
+        hint: "check the path given to -f/--file",
+      });
     }
     if (statSync(file).isDirectory()) return findSpecFile(file);
     return { file, format: formatOf(file), ...pyprojectSettings(path.dirname(file)) };
@@ -50,12 +124,19 @@ export function findSpecFile(cwd: string, explicit?: string): Located {
   }
   const py = pyprojectSettings(cwd);
   if (py.extraSettings) {
-    const conf = typeof py.extraSettings.tasks_conf_path === "string" ? py.extraSettings.tasks_conf_path : "kptn.yaml";
+    const conf =
+      typeof py.extraSettings.tasks_conf_path === "string"
+        ? py.extraSettings.tasks_conf_path
+        : "kptn.yaml";
     const file = path.resolve(cwd, conf);
     if (existsSync(file)) return { file, format: "kptn", extraSettings: py.extraSettings };
-    throw new DagwrightError("E_USAGE", `pyproject.toml [tool.kptn] points to ${conf}, which does not exist`, {
-      hint: "fix tasks_conf_path in pyproject.toml, or pass the spec with -f FILE",
-    });
+    throw new DagwrightError(
+      "E_USAGE",
+      `pyproject.toml [tool.kptn] points to ${conf}, which does not exist`,
+      {
+        hint: "fix tasks_conf_path in pyproject.toml, or pass the spec with -f FILE",
+      },
+    );
   }
   throw new DagwrightError("E_USAGE", `no dagwright.yaml or kptn.yaml in ${cwd}`, {
     hint: "run dagwright in the project directory, pass -f path/to/dagwright.yaml, or create a project with `dagwright init`",
@@ -71,14 +152,28 @@ function pyprojectSettings(dir: string): { extraSettings?: Record<string, unknow
     const doc = parseToml(readFileSync(file, "utf8")) as { tool?: { kptn?: unknown } };
     table = doc.tool?.kptn;
   } catch (cause) {
-    throw new DagwrightError("E_SPEC", `${file}: invalid TOML (${(cause as Error).message.split("\n")[0]})`, {
-      cause,
-      hint: "fix pyproject.toml, or remove its [tool.kptn] table",
-    });
+    throw new DagwrightError(
+      "E_SPEC",
+      `${file}: invalid TOML (${(cause as Error).message.split("\n")[0]})`,
+      {
+        cause,
+        hint: "fix pyproject.toml, or remove its [tool.kptn] table",
+      },
+    );
   }
   if (table === null || typeof table !== "object") return {};
-  const known = ["flows_dir", "py_tasks_dir", "r_tasks_dir", "tasks_conf_path", "docker_image", "cache_namespace", "flow_type"];
-  return { extraSettings: Object.fromEntries(Object.entries(table).filter(([k]) => known.includes(k))) };
+  const known = [
+    "flows_dir",
+    "py_tasks_dir",
+    "r_tasks_dir",
+    "tasks_conf_path",
+    "docker_image",
+    "cache_namespace",
+    "flow_type",
+  ];
+  return {
+    extraSettings: Object.fromEntries(Object.entries(table).filter(([k]) => known.includes(k))),
+  };
 }
 
 /**
@@ -111,10 +206,13 @@ export function loadSpecWithDiagnostics(options: { cwd?: string; file?: string }
     }
     text = readFileSync(located.file, "utf8");
   } catch (cause) {
-    throw new DagwrightError("E_USAGE", `cannot read ${display}: ${(cause as Error).message}`, { cause });
+    throw new DagwrightError("E_USAGE", `cannot read ${display}: ${(cause as Error).message}`, {
+      cause,
+    });
   }
   const parsed = parseYaml(text, display);
-  if (parsed.diagnostics.length > 0) return { file: located.file, spec: undefined, diagnostics: parsed.diagnostics };
+  if (parsed.diagnostics.length > 0)
+    return { file: located.file, spec: undefined, diagnostics: parsed.diagnostics };
 
   if (parsed.value === null || typeof parsed.value !== "object" || Array.isArray(parsed.value)) {
     return {
@@ -132,14 +230,12 @@ export function loadSpecWithDiagnostics(options: { cwd?: string; file?: string }
       ],
     };
   }
-  const shape = specFileSchema.safeParse(parsed.value);
-  const diagnostics: Diagnostic[] = [];
-  if (!shape.success) {
-    diagnostics.push(...zodIssuesToDiagnostics(shape.error.issues, parsed.value, parsed.sourceMap));
-    return { file: located.file, spec: undefined, diagnostics: sortDiagnostics(diagnostics) };
-  }
+  const { data, diagnostics, broken } = checkShape(
+    parsed.value as Record<string, unknown>,
+    parsed.sourceMap,
+  );
   const spec = normalizeSpec(
-    shape.data,
+    data,
     {
       file: located.file,
       root: path.dirname(located.file),
@@ -149,7 +245,7 @@ export function loadSpecWithDiagnostics(options: { cwd?: string; file?: string }
     },
     diagnostics,
   );
-  return { file: located.file, spec, diagnostics: sortDiagnostics(diagnostics) };
+  return { file: located.file, spec, diagnostics: sortDiagnostics(diagnostics), broken };
 }
 
 /** Loads a spec or throws a {@link SpecError} carrying every error found. */

@@ -4,7 +4,18 @@ import type { Diagnostic } from "./diagnostic.js";
 import { formatPath } from "./diagnostic.js";
 import type { SourceMap } from "./parse-yaml.js";
 import type { GraphEntryFile, SpecFile, TaskFile } from "./schema.js";
-import type { Compute, ExtendsSpec, GraphEntrySpec, GraphSpec, SecretRef, Settings, Spec, SpecFormat, TaskKind, TaskSpec } from "./types.js";
+import type {
+  Compute,
+  ExtendsSpec,
+  GraphEntrySpec,
+  GraphSpec,
+  SecretRef,
+  Settings,
+  Spec,
+  SpecFormat,
+  TaskKind,
+  TaskSpec,
+} from "./types.js";
 
 type Path = (string | number)[];
 
@@ -73,7 +84,11 @@ export function staysInside(pattern: string): boolean {
  * inferred, file paths resolved (kptn search order) and checked to stay inside the project root.
  * Pushes every problem found to `diagnostics` and still returns a best-effort Spec.
  */
-export function normalizeSpec(data: SpecFile, ctx: NormalizeContext, diagnostics: Diagnostic[]): Spec {
+export function normalizeSpec(
+  data: SpecFile,
+  ctx: NormalizeContext,
+  diagnostics: Diagnostic[],
+): Spec {
   const { sourceMap } = ctx;
   const err = (kind: string, at: Path, message: string, hint?: string, key = false) => {
     diagnostics.push({
@@ -86,7 +101,10 @@ export function normalizeSpec(data: SpecFile, ctx: NormalizeContext, diagnostics
     });
   };
 
-  const rawSettings: Record<string, unknown> = { ...(ctx.extraSettings ?? {}), ...(data.settings ?? {}) };
+  const rawSettings: Record<string, unknown> = {
+    ...(ctx.extraSettings ?? {}),
+    ...(data.settings ?? {}),
+  };
   const settingsFile = rawSettings as NonNullable<SpecFile["settings"]>;
   const settings: Settings = {
     name: settingsFile.name ?? path.basename(ctx.root),
@@ -95,16 +113,28 @@ export function normalizeSpec(data: SpecFile, ctx: NormalizeContext, diagnostics
     rTasksDirs: list(settingsFile.r_tasks_dir),
     raw: rawSettings,
   };
-  if (settingsFile.cache_namespace !== undefined) settings.cacheNamespace = settingsFile.cache_namespace;
+  if (settingsFile.cache_namespace !== undefined)
+    settings.cacheNamespace = settingsFile.cache_namespace;
   if (settingsFile.docker_image !== undefined) settings.dockerImage = settingsFile.docker_image;
-  if (settingsFile.group_tag_prefix !== undefined) settings.groupTagPrefix = settingsFile.group_tag_prefix;
+  if (settingsFile.group_tag_prefix !== undefined)
+    settings.groupTagPrefix = settingsFile.group_tag_prefix;
   for (const dir of [...settings.pyTasksDirs, ...settings.rTasksDirs]) {
     if (!staysInside(dir)) {
-      err("path-escapes-root", ["settings"], `task directory ${JSON.stringify(dir)} is outside the project root`, "use a path relative to the spec's directory, without leading '..'");
+      err(
+        "path-escapes-root",
+        ["settings"],
+        `task directory ${JSON.stringify(dir)} is outside the project root`,
+        "use a path relative to the spec's directory, without leading '..'",
+      );
     }
   }
   if (!staysInside(settings.scratchDir)) {
-    err("path-escapes-root", ["settings", "scratch_dir"], `scratch_dir ${JSON.stringify(settings.scratchDir)} is outside the project root`, "use a relative path; set SCRATCH_DIR at run time to put scratch elsewhere");
+    err(
+      "path-escapes-root",
+      ["settings", "scratch_dir"],
+      `scratch_dir ${JSON.stringify(settings.scratchDir)} is outside the project root`,
+      "use a relative path; set SCRATCH_DIR at run time to put scratch elsewhere",
+    );
   }
 
   const config = data.config ?? {};
@@ -115,7 +145,8 @@ export function normalizeSpec(data: SpecFile, ctx: NormalizeContext, diagnostics
     const at: Path = ["tasks", name];
     const task = normalizeTask(name, t, at, ctx, settings, err);
     if (task.machineType !== undefined) {
-      const declared = machineTypes && typeof machineTypes === "object" ? Object.keys(machineTypes) : [];
+      const declared =
+        machineTypes && typeof machineTypes === "object" ? Object.keys(machineTypes) : [];
       if (!declared.includes(task.machineType)) {
         err(
           "unknown-machine-type",
@@ -134,26 +165,45 @@ export function normalizeSpec(data: SpecFile, ctx: NormalizeContext, diagnostics
   for (const [name, g] of Object.entries(data.graphs)) {
     const at: Path = ["graphs", name];
     if (g.tasks === undefined && g.extends === undefined) {
-      err("empty-graph", at, "a graph needs `tasks`, `extends`, or both", "list the graph's tasks under `tasks:`, or inherit another graph with `extends:`");
+      err(
+        "empty-graph",
+        at,
+        "a graph needs `tasks`, `extends`, or both",
+        "list the graph's tasks under `tasks:`, or inherit another graph with `extends:`",
+      );
     }
     const ext: ExtendsSpec[] = [];
-    const extList = g.extends === undefined ? [] : Array.isArray(g.extends) ? g.extends : [g.extends];
+    const extList =
+      g.extends === undefined ? [] : Array.isArray(g.extends) ? g.extends : [g.extends];
     for (const [i, e] of extList.entries()) {
-      const loc = sourceMap.locate(Array.isArray(g.extends) ? [...at, "extends", i] : [...at, "extends"]);
+      const loc = sourceMap.locate(
+        Array.isArray(g.extends) ? [...at, "extends", i] : [...at, "extends"],
+      );
       if (typeof e === "string") ext.push({ graph: e, args: {}, location: loc });
       else ext.push({ graph: e.graph, args: e.args ?? {}, location: loc });
     }
     const entries: GraphEntrySpec[] = [];
     for (const [taskName, entry] of Object.entries(g.tasks ?? {})) {
-      entries.push({ task: taskName, ...expandEntry(entry), location: sourceMap.locateKey([...at, "tasks", taskName]) });
+      entries.push({
+        task: taskName,
+        ...expandEntry(entry),
+        location: sourceMap.locateKey([...at, "tasks", taskName]),
+      });
     }
-    const graph: GraphSpec = { name, extends: ext, entries, config: g.config ?? {}, location: sourceMap.locateKey(at) };
+    const graph: GraphSpec = {
+      name,
+      extends: ext,
+      entries,
+      config: g.config ?? {},
+      location: sourceMap.locateKey(at),
+    };
     if (g.description !== undefined) graph.description = g.description;
     graphs[name] = graph;
   }
 
   const environments: Spec["environments"] = {};
-  for (const [name, e] of Object.entries(data.environments ?? {})) environments[name] = { config: e.config ?? {} };
+  for (const [name, e] of Object.entries(data.environments ?? {}))
+    environments[name] = { config: e.config ?? {} };
 
   return {
     file: ctx.file,
@@ -172,7 +222,8 @@ function expandEntry(entry: GraphEntryFile): { deps: string[]; args: Record<stri
   if (entry === null) return { deps: [], args: {} };
   if (typeof entry === "string") return { deps: [entry], args: {} };
   if (Array.isArray(entry)) return { deps: [...entry], args: {} };
-  const deps = entry.deps === undefined ? [] : Array.isArray(entry.deps) ? [...entry.deps] : [entry.deps];
+  const deps =
+    entry.deps === undefined ? [] : Array.isArray(entry.deps) ? [...entry.deps] : [entry.deps];
   return { deps, args: entry.args ?? {} };
 }
 
@@ -187,7 +238,14 @@ function kindOf(ext: string): TaskKind | undefined {
 
 type Report = (kind: string, at: Path, message: string, hint?: string, key?: boolean) => void;
 
-function normalizeTask(name: string, t: TaskFile, at: Path, ctx: NormalizeContext, settings: Settings, err: Report): TaskSpec {
+function normalizeTask(
+  name: string,
+  t: TaskFile,
+  at: Path,
+  ctx: NormalizeContext,
+  settings: Settings,
+  err: Report,
+): TaskSpec {
   const task: TaskSpec = {
     name,
     kind: "command",
@@ -201,8 +259,11 @@ function normalizeTask(name: string, t: TaskFile, at: Path, ctx: NormalizeContex
     tags: t.tags ?? [],
     retries: t.retries ?? 0,
     env: Object.fromEntries(Object.entries(t.env ?? {}).map(([k, v]) => [k, String(v)])),
-    secrets: (t.secrets ?? []).map((s): SecretRef =>
-      typeof s === "string" ? { env: s, name: s, key: s } : { env: s.env ?? s.name, name: s.name, key: s.key ?? s.env ?? s.name },
+    secrets: (t.secrets ?? []).map(
+      (s): SecretRef =>
+        typeof s === "string"
+          ? { env: s, name: s, key: s }
+          : { env: s.env ?? s.name, name: s.name, key: s.key ?? s.env ?? s.name },
     ),
     location: ctx.sourceMap.locateKey(at),
   };
@@ -217,15 +278,28 @@ function normalizeTask(name: string, t: TaskFile, at: Path, ctx: NormalizeContex
     group: t.group,
     template: t.template,
   } as const;
-  for (const [k, v] of Object.entries(optional)) if (v !== undefined) (task as unknown as Record<string, unknown>)[k] = v;
+  for (const [k, v] of Object.entries(optional))
+    if (v !== undefined) (task as unknown as Record<string, unknown>)[k] = v;
   if (t.timeout !== undefined) task.timeoutSeconds = parseDuration(t.timeout);
   if (t.iterable_item !== undefined) task.iterableItem = splitNames(t.iterable_item);
   if (t.map_over !== undefined) task.mapOver = splitNames(t.map_over);
 
   if (t.file !== undefined && t.command !== undefined) {
-    err("file-and-command", [...at, "command"], "a task has either `file` or `command`, not both", "keep one of them", true);
+    err(
+      "file-and-command",
+      [...at, "command"],
+      "a task has either `file` or `command`, not both",
+      "keep one of them",
+      true,
+    );
   } else if (t.file === undefined && t.command === undefined) {
-    err("missing-field", at, 'missing "file" or "command"', 'add `file: path/to/code.py` (or .R, .ts, .js, .sh), or `command: ["prog", "arg"]`', true);
+    err(
+      "missing-field",
+      at,
+      'missing "file" or "command"',
+      'add `file: path/to/code.py` (or .R, .ts, .js, .sh), or `command: ["prog", "arg"]`',
+      true,
+    );
   }
 
   if (t.command !== undefined) {
@@ -238,52 +312,105 @@ function normalizeTask(name: string, t: TaskFile, at: Path, ctx: NormalizeContex
   for (const [i, o] of task.outputs.entries()) {
     if (o.startsWith("duckdb://")) continue;
     if (!staysInside(o)) {
-      err("path-escapes-root", [...at, "outputs", i], `output ${JSON.stringify(o)} is outside the ${ctx.format === "kptn" ? "scratch directory" : "project root"}`, "write outputs under the project (relative paths without leading '..')");
+      err(
+        "path-escapes-root",
+        [...at, "outputs", i],
+        `output ${JSON.stringify(o)} is outside the ${ctx.format === "kptn" ? "scratch directory" : "project root"}`,
+        "write outputs under the project (relative paths without leading '..')",
+      );
     }
   }
   for (const [i, p] of task.inputs.entries()) {
-    if (!staysInside(p)) err("path-escapes-root", [...at, "inputs", i], `input ${JSON.stringify(p)} is outside the project root`, "copy or link the file into the project, and list its relative path");
+    if (!staysInside(p))
+      err(
+        "path-escapes-root",
+        [...at, "inputs", i],
+        `input ${JSON.stringify(p)} is outside the project root`,
+        "copy or link the file into the project, and list its relative path",
+      );
   }
   for (const [argName, v] of Object.entries(task.args)) {
     if (v !== null && typeof v === "object" && !Array.isArray(v) && "ref" in v) {
       const keys = Object.keys(v);
       if (keys.length !== 1 || typeof (v as { ref: unknown }).ref !== "string") {
-        err("invalid-ref", [...at, "args", argName], "a ref arg is written {ref: dependency_name} and nothing else", "e.g. `args: {rows: {ref: extract}}`");
+        err(
+          "invalid-ref",
+          [...at, "args", argName],
+          "a ref arg is written {ref: dependency_name} and nothing else",
+          "e.g. `args: {rows: {ref: extract}}`",
+        );
       }
     }
   }
   if (task.bundleSize !== undefined && task.mapOver === undefined) {
-    err("bundle-without-map", [...at, "bundle_size"], "bundle_size only applies to a task with map_over", "add map_over, or remove bundle_size");
+    err(
+      "bundle-without-map",
+      [...at, "bundle_size"],
+      "bundle_size only applies to a task with map_over",
+      "add map_over, or remove bundle_size",
+    );
   }
   if (task.groupSize !== undefined && task.mapOver === undefined) {
-    err("group-without-map", [...at, "group_size"], "group_size only applies to a task with map_over", "add map_over, or remove group_size");
+    err(
+      "group-without-map",
+      [...at, "group_size"],
+      "group_size only applies to a task with map_over",
+      "add map_over, or remove group_size",
+    );
   }
   if (task.iterableItem !== undefined && !task.cacheResult) {
-    err("iterable-without-result", [...at, "iterable_item"], "iterable_item names the items of the task's result, but cache_result is not true", "add `cache_result: true` so downstream tasks can map over the result");
+    err(
+      "iterable-without-result",
+      [...at, "iterable_item"],
+      "iterable_item names the items of the task's result, but cache_result is not true",
+      "add `cache_result: true` so downstream tasks can map over the result",
+    );
   }
   return task;
 }
 
-function resolveFile(task: TaskSpec, written: string, at: Path, ctx: NormalizeContext, settings: Settings, err: Report): void {
+function resolveFile(
+  task: TaskSpec,
+  written: string,
+  at: Path,
+  ctx: NormalizeContext,
+  settings: Settings,
+  err: Report,
+): void {
   const colon = written.lastIndexOf(":");
   const hasFunc = colon > 1 && /^[A-Za-z_$][\w$]*$/.test(written.slice(colon + 1));
   const filePart = hasFunc ? written.slice(0, colon) : written;
   const ext = path.extname(filePart).toLowerCase();
   const kind = kindOf(ext);
   if (kind === undefined) {
-    err("unknown-file-kind", at, `cannot tell how to run ${JSON.stringify(filePart)} from its extension "${ext}"`, "use .py, .R, .ts, .js, .mjs or .sh, or give an explicit `command:`");
+    err(
+      "unknown-file-kind",
+      at,
+      `cannot tell how to run ${JSON.stringify(filePart)} from its extension "${ext}"`,
+      "use .py, .R, .ts, .js, .mjs or .sh, or give an explicit `command:`",
+    );
     return;
   }
   task.kind = kind;
   if (hasFunc && kind !== "python" && kind !== "node") {
-    err("invalid-function", at, `a function name (":${written.slice(colon + 1)}") only applies to Python and TS/JS files`, `write \`file: ${filePart}\``);
+    err(
+      "invalid-function",
+      at,
+      `a function name (":${written.slice(colon + 1)}") only applies to Python and TS/JS files`,
+      `write \`file: ${filePart}\``,
+    );
   }
   if (kind === "python" || kind === "node") {
     task.function = hasFunc ? written.slice(colon + 1) : task.name;
     task.functionExplicit = hasFunc;
   }
   if (!staysInside(filePart)) {
-    err("path-escapes-root", at, `file ${JSON.stringify(filePart)} is outside the project root`, "move the code into the project and use a relative path");
+    err(
+      "path-escapes-root",
+      at,
+      `file ${JSON.stringify(filePart)} is outside the project root`,
+      "move the code into the project and use a relative path",
+    );
     return;
   }
   const posix = path.posix.normalize(filePart.replaceAll("\\", "/"));
@@ -291,11 +418,21 @@ function resolveFile(task: TaskSpec, written: string, at: Path, ctx: NormalizeCo
     task.file = posix; // kptn R paths may hold ${VAR}, filled per item at run time
     return;
   }
-  const searchDirs = ["", ...(kind === "python" ? settings.pyTasksDirs : kind === "r" ? settings.rTasksDirs : [])];
-  const candidates = [...new Set(searchDirs.map((d) => path.posix.normalize(path.posix.join(d, posix))))];
+  const searchDirs = [
+    "",
+    ...(kind === "python" ? settings.pyTasksDirs : kind === "r" ? settings.rTasksDirs : []),
+  ];
+  const candidates = [
+    ...new Set(searchDirs.map((d) => path.posix.normalize(path.posix.join(d, posix)))),
+  ];
   const found = candidates.find((c) => existsSync(path.join(ctx.root, c)));
   if (found === undefined) {
-    err("file-not-found", at, `file ${JSON.stringify(filePart)} does not exist`, `looked for ${candidates.map((c) => JSON.stringify(c)).join(", ")} under ${ctx.root}`);
+    err(
+      "file-not-found",
+      at,
+      `file ${JSON.stringify(filePart)} does not exist`,
+      `looked for ${candidates.map((c) => JSON.stringify(c)).join(", ")} under ${ctx.root}`,
+    );
     task.file = posix;
     return;
   }

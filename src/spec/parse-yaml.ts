@@ -1,4 +1,15 @@
-import { type Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from "yaml";
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  visit,
+} from "yaml";
 import type { Diagnostic, SourceLocation } from "./diagnostic.js";
 
 /** Limits that keep a hostile or broken spec from exhausting memory or the stack. */
@@ -43,14 +54,17 @@ export class SourceMap {
       const part = path[i];
       const last = i === path.length - 1;
       if (isMap(node)) {
-        const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(part));
+        const pair = node.items.find(
+          (p) => isScalar(p.key) && String(p.key.value) === String(part),
+        );
         if (!pair) return found;
         if (last && wantKey && pair.key) return pair.key as Node;
         node = pair.value;
         // `key:` with no value has a null value node; fall back to the key's position.
-        found = (isScalar(node) || isMap(node) || isSeq(node) || isAlias(node)) && (node as Node).range
-          ? (node as Node)
-          : (pair.key as Node);
+        found =
+          (isScalar(node) || isMap(node) || isSeq(node) || isAlias(node)) && (node as Node).range
+            ? (node as Node)
+            : (pair.key as Node);
       } else if (isSeq(node) && typeof part === "number") {
         const item = node.items[part];
         if (item === undefined || isPair(item)) return found;
@@ -118,8 +132,12 @@ export function parseYaml(text: string, file: string): ParsedYaml {
       kind: duplicate ? "duplicate-key" : "yaml-syntax",
       path: "",
       location: at(err.pos[0]),
-      message: duplicate ? "duplicate key: a mapping lists the same key twice" : `invalid YAML: ${firstLine(err.message)}`,
-      hint: duplicate ? "remove or rename one of the two entries (YAML keeps neither reliably)" : "check indentation and quoting around this position",
+      message: duplicate
+        ? "duplicate key: a mapping lists the same key twice"
+        : `invalid YAML: ${firstLine(err.message)}`,
+      hint: duplicate
+        ? "remove or rename one of the two entries (YAML keeps neither reliably)"
+        : "check indentation and quoting around this position",
     });
   }
 

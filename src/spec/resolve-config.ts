@@ -7,7 +7,10 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Deep merge: maps merge key by key, anything else in `over` replaces what is in `base`. */
-export function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+export function deepMerge(
+  base: Record<string, unknown>,
+  over: Record<string, unknown>,
+): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) {
     const b = out[k];
@@ -29,22 +32,35 @@ export interface ConfigOptions {
  * merged shallowly (kptn semantics); `environments.<env>.config` merged deeply; then `--set`.
  * Throws {@link UsageError} for an unknown environment or a malformed `--set`.
  */
-export function resolveConfig(spec: Spec, graphName: string, options: ConfigOptions = {}): Record<string, unknown> {
-  let config: Record<string, unknown> = { ...spec.config, ...(spec.graphs[graphName]?.config ?? {}) };
+export function resolveConfig(
+  spec: Spec,
+  graphName: string,
+  options: ConfigOptions = {},
+): Record<string, unknown> {
+  let config: Record<string, unknown> = {
+    ...spec.config,
+    ...(spec.graphs[graphName]?.config ?? {}),
+  };
   if (options.env !== undefined) {
     const env = spec.environments[options.env];
     if (env === undefined) {
       const names = Object.keys(spec.environments);
       throw new UsageError(
         `unknown environment "${options.env}".${didYouMean(options.env, names)}`.replace(/\.$/, ""),
-        names.length > 0 ? `environments in this spec: ${names.join(", ")}` : "declare it under `environments: {NAME: {config: {...}}}`",
+        names.length > 0
+          ? `environments in this spec: ${names.join(", ")}`
+          : "declare it under `environments: {NAME: {config: {...}}}`",
       );
     }
     config = deepMerge(config, env.config);
   }
   for (const assignment of options.set ?? []) {
     const eq = assignment.indexOf("=");
-    if (eq <= 0) throw new UsageError(`--set expects key=value, received ${JSON.stringify(assignment)}`, "e.g. --set year=2024 or --set db.host=localhost");
+    if (eq <= 0)
+      throw new UsageError(
+        `--set expects key=value, received ${JSON.stringify(assignment)}`,
+        "e.g. --set year=2024 or --set db.host=localhost",
+      );
     const keys = assignment.slice(0, eq).split(".");
     const raw = assignment.slice(eq + 1);
     let value: unknown = raw;

@@ -24,7 +24,11 @@ export const refArgSchema = z.strictObject({ ref: name });
 /** kptn `compute`; cpu ≥ 64 is read as Fargate CPU units (256 = 0.25 vCPU), smaller as vCPUs. */
 export const computeSchema = z
   .strictObject({
-    cpu: z.number().positive().optional().meta({ description: "vCPUs, or Fargate CPU units when ≥ 64 (256 = 0.25 vCPU)" }),
+    cpu: z
+      .number()
+      .positive()
+      .optional()
+      .meta({ description: "vCPUs, or Fargate CPU units when ≥ 64 (256 = 0.25 vCPU)" }),
     memory: z.number().positive().optional().meta({ description: "MiB" }),
     gpu: z.number().int().nonnegative().optional(),
   })
@@ -35,7 +39,9 @@ const secretSchema = z.union(
     name,
     z.strictObject({
       name: nonEmpty.meta({ description: "secret name in the target's secret store" }),
-      key: nonEmpty.optional().meta({ description: "key inside the secret (defaults to the env name)" }),
+      key: nonEmpty
+        .optional()
+        .meta({ description: "key inside the secret (defaults to the env name)" }),
       env: z
         .string()
         .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "expected an environment variable name" })
@@ -45,9 +51,11 @@ const secretSchema = z.union(
   { error: "expected a secret name, or {name, key, env}" },
 );
 
-const durationSchema = z.union([z.number().positive(), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h)$/)], {
-  error: 'expected seconds as a number, or a duration such as "90s", "15m", "2h"',
-});
+const DURATION_HELP = 'expected seconds as a number, or a duration such as "90s", "15m", "2h"';
+const durationSchema = z.union(
+  [z.number().positive(), z.string().regex(/^\d+(\.\d+)?\s*(ms|s|m|h)$/, { error: DURATION_HELP })],
+  { error: DURATION_HELP },
+);
 
 const envValue = z.union([z.string(), z.number(), z.boolean()], {
   error: "expected a string, number or boolean",
@@ -56,15 +64,24 @@ const envValue = z.union([z.string(), z.number(), z.boolean()], {
 export const taskSchema = z
   .strictObject({
     file: nonEmpty.optional().meta({
-      description: "x.py or x.py:func (Python function, default: the task name), x.R, x.ts / x.js (exported function), x.sh",
+      description:
+        "x.py or x.py:func (Python function, default: the task name), x.R, x.ts / x.js (exported function), x.sh",
     }),
     command: z
-      .union([nonEmpty, z.array(z.string()).min(1)], { error: "expected a shell string or an argv list" })
+      .union([nonEmpty, z.array(z.string()).min(1)], {
+        error: "expected a shell string or an argv list",
+      })
       .optional()
       .meta({ description: "argv list (no shell), or a string run with sh -c" }),
     description: z.string().optional(),
-    outputs: z.array(nonEmpty).optional().meta({ description: "file patterns; ${VAR} is filled per item" }),
-    inputs: z.array(nonEmpty).optional().meta({ description: "extra input file patterns that make the task stale" }),
+    outputs: z
+      .array(nonEmpty)
+      .optional()
+      .meta({ description: "file patterns; ${VAR} is filled per item" }),
+    inputs: z
+      .array(nonEmpty)
+      .optional()
+      .meta({ description: "extra input file patterns that make the task stale" }),
     args: z.record(z.string(), z.unknown()).optional(),
     cache_result: z.boolean().optional(),
     cache: z.boolean().optional().meta({ description: "false: always run" }),
@@ -147,13 +164,27 @@ export const environmentSchema = z.strictObject({
   config: z.record(z.string(), z.unknown()).optional(),
 });
 
+const rootFields = {
+  version: z.literal(1).optional(),
+  settings: settingsSchema.optional(),
+  config: z.record(z.string(), z.unknown()).optional(),
+  environments: z.record(name, environmentSchema).optional(),
+};
+
+/**
+ * The top level with graphs and tasks left unchecked: the loader checks each task and graph on
+ * its own, so one broken task does not hide the problems of the others.
+ */
+export const specRootSchema = z.strictObject({
+  ...rootFields,
+  graphs: z.record(name, z.unknown()),
+  tasks: z.record(name, z.unknown()),
+});
+
 /** The whole file as written (dagwright.yaml, or a kptn.yaml read unchanged). */
 export const specFileSchema = z
   .strictObject({
-    version: z.literal(1).optional(),
-    settings: settingsSchema.optional(),
-    config: z.record(z.string(), z.unknown()).optional(),
-    environments: z.record(name, environmentSchema).optional(),
+    ...rootFields,
     graphs: z.record(name, graphSchema),
     tasks: z.record(name, taskSchema),
   })

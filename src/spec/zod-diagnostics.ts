@@ -64,12 +64,20 @@ function toPath(path: readonly PropertyKey[]): Path {
  * Turns zod issues into diagnostics with positions, expected vs received, and a fix. Union issues
  * carry the union's own message (what shapes are accepted) rather than each branch's complaint.
  */
-export function zodIssuesToDiagnostics(issues: readonly z.core.$ZodIssue[], data: unknown, sourceMap: SourceMap): Diagnostic[] {
+export function zodIssuesToDiagnostics(
+  issues: readonly z.core.$ZodIssue[],
+  data: unknown,
+  sourceMap: SourceMap,
+): Diagnostic[] {
   const out: Diagnostic[] = [];
   for (const issue of issues) {
     const path = toPath(issue.path);
     const received = valueAt(data, issue.path);
-    const base = { severity: "error" as const, path: formatPath(path), location: sourceMap.locate(path) };
+    const base = {
+      severity: "error" as const,
+      path: formatPath(path),
+      location: sourceMap.locate(path),
+    };
     switch (issue.code) {
       case "unrecognized_keys": {
         const known = knownKeysAt(issue.path);
@@ -97,16 +105,25 @@ export function zodIssuesToDiagnostics(issues: readonly z.core.$ZodIssue[], data
             hint: `add "${String(field)}:"`,
           });
         } else {
-          out.push({ ...base, kind: "invalid-type", message: `expected ${issue.expected}, received ${describeValue(received)}` });
+          out.push({
+            ...base,
+            kind: "invalid-type",
+            message: `expected ${issue.expected}, received ${describeValue(received)}`,
+          });
         }
         break;
       }
       case "invalid_union":
-        out.push({ ...base, kind: "invalid-value", message: `${issue.message}, received ${describeValue(received)}` });
+        out.push({
+          ...base,
+          kind: "invalid-value",
+          message: `${issue.message}, received ${describeValue(received)}`,
+        });
         break;
       case "invalid_value": {
         const allowed = issue.values.map((v) => JSON.stringify(v));
-        const hint = typeof received === "string" ? didYouMean(received, issue.values.map(String)).trim() : "";
+        const hint =
+          typeof received === "string" ? didYouMean(received, issue.values.map(String)).trim() : "";
         out.push({
           ...base,
           kind: "invalid-value",
@@ -117,7 +134,8 @@ export function zodIssuesToDiagnostics(issues: readonly z.core.$ZodIssue[], data
       }
       case "too_small":
       case "too_big": {
-        const op = issue.code === "too_small" ? (issue.inclusive ? "≥" : ">") : issue.inclusive ? "≤" : "<";
+        const op =
+          issue.code === "too_small" ? (issue.inclusive ? "≥" : ">") : issue.inclusive ? "≤" : "<";
         const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
         const what =
           issue.origin === "string"
@@ -125,16 +143,29 @@ export function zodIssuesToDiagnostics(issues: readonly z.core.$ZodIssue[], data
             : issue.origin === "array"
               ? `a list of length ${op} ${String(bound)}`
               : `a number ${op} ${String(bound)}`;
-        out.push({ ...base, kind: "invalid-value", message: `expected ${what}, received ${describeValue(received)}` });
+        out.push({
+          ...base,
+          kind: "invalid-value",
+          message: `expected ${what}, received ${describeValue(received)}`,
+        });
         break;
       }
       case "invalid_key": {
         const bad = String(path[path.length - 1] ?? "");
-        out.push({ ...base, kind: "invalid-name", location: sourceMap.locateKey(path), message: `invalid name ${JSON.stringify(bad)}: ${issue.issues[0]?.message ?? issue.message}` });
+        out.push({
+          ...base,
+          kind: "invalid-name",
+          location: sourceMap.locateKey(path),
+          message: `invalid name ${JSON.stringify(bad)}: ${issue.issues[0]?.message ?? issue.message}`,
+        });
         break;
       }
       default:
-        out.push({ ...base, kind: "invalid-value", message: `${issue.message}, received ${describeValue(received)}` });
+        out.push({
+          ...base,
+          kind: "invalid-value",
+          message: `${issue.message}, received ${describeValue(received)}`,
+        });
     }
   }
   return out;

@@ -18,6 +18,9 @@ export function summarize(input: { config: { currency: string } }): { regions: n
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([region, t]) => ({ region, units: t.units, revenue: Math.round(t.revenue * 100) / 100 }));
   mkdirSync("out", { recursive: true });
-  writeFileSync("out/summary.json", `${JSON.stringify({ currency: input.config.currency, regions }, null, 2)}\n`);
+  writeFileSync(
+    "out/summary.json",
+    `${JSON.stringify({ currency: input.config.currency, regions }, null, 2)}\n`,
+  );
   return { regions: regions.length };
 }

@@ -2,8 +2,8 @@ import { type Command, Option } from "commander";
 import { buildGraph } from "../../graph/build-graph.js";
 import { drawGraph, type GraphFormat } from "../../graph/draw-graph.js";
 import { selectTasks } from "../../graph/select-tasks.js";
+import type { CommandContext } from "../context.js";
 import { collectList, loadForCommand } from "../load.js";
-import type { CommandContext } from "../main.js";
 
 interface GraphOptions {
   format: GraphFormat;
@@ -18,7 +18,11 @@ export function registerGraph(program: Command, ctx: CommandContext): void {
     .command("graph")
     .description("print a graph's tasks and edges in topological order")
     .argument("[GRAPH]", "graph name (optional when the spec has one graph)")
-    .addOption(new Option("--format <FORMAT>", "output format").choices(["mermaid", "dot", "json"]).default("mermaid"))
+    .addOption(
+      new Option("--format <FORMAT>", "output format")
+        .choices(["mermaid", "dot", "json"])
+        .default("mermaid"),
+    )
     .option("--only <TASKS>", "only these tasks (comma-separated, repeatable)", collectList)
     .option("--from <TASKS>", "these tasks and everything downstream", collectList)
     .option("--to <TASKS>", "these tasks and everything upstream", collectList)

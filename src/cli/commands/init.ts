@@ -3,13 +3,15 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { DagwrightError } from "../../spec/errors.js";
-import type { CommandContext } from "../main.js";
+import type { CommandContext } from "../context.js";
 
 const TEMPLATE = fileURLToPath(new URL("../../../templates/init", import.meta.url));
 
 function listFiles(dir: string, prefix = ""): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? listFiles(path.join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`],
+    e.isDirectory()
+      ? listFiles(path.join(dir, e.name), `${prefix}${e.name}/`)
+      : [`${prefix}${e.name}`],
   );
 }
 

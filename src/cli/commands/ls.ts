@@ -1,8 +1,8 @@
 import path from "node:path";
 import type { Command } from "commander";
 import type { TaskSpec } from "../../spec/types.js";
+import type { CommandContext } from "../context.js";
 import { loadForCommand } from "../load.js";
-import type { CommandContext } from "../main.js";
 
 /** The language shown by `ls`: python, R, ts, js, shell, command or sql. */
 export function taskLanguage(task: TaskSpec): string {
@@ -12,8 +12,12 @@ export function taskLanguage(task: TaskSpec): string {
 }
 
 function source(task: TaskSpec): string {
-  if (task.command) return "argv" in task.command ? JSON.stringify(task.command.argv) : `sh -c ${JSON.stringify(task.command.shell)}`;
-  const fn = task.function && (task.functionExplicit || task.kind === "node") ? `:${task.function}` : "";
+  if (task.command)
+    return "argv" in task.command
+      ? JSON.stringify(task.command.argv)
+      : `sh -c ${JSON.stringify(task.command.shell)}`;
+  const fn =
+    task.function && (task.functionExplicit || task.kind === "node") ? `:${task.function}` : "";
   return `${task.file ?? ""}${fn}`;
 }
 
@@ -35,11 +39,19 @@ export function registerLs(program: Command, ctx: CommandContext): void {
         tags: t.tags,
       }));
       if (opts.json) {
-        ctx.o.out(`${JSON.stringify({ file: path.relative(process.cwd(), spec.file) || spec.file, tasks: rows }, null, 2)}\n`);
+        ctx.o.out(
+          `${JSON.stringify({ file: path.relative(process.cwd(), spec.file) || spec.file, tasks: rows }, null, 2)}\n`,
+        );
         return;
       }
-      const table = [["TASK", "LANG", "SOURCE", "GRAPHS"], ...rows.map((r) => [r.task, r.language, r.source, r.graphs.join(",") || "-"])];
+      const table = [
+        ["TASK", "LANG", "SOURCE", "GRAPHS"],
+        ...rows.map((r) => [r.task, r.language, r.source, r.graphs.join(",") || "-"]),
+      ];
       const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-      for (const row of table) ctx.o.out(`${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")}\n`);
+      for (const row of table)
+        ctx.o.out(
+          `${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")}\n`,
+        );
     });
 }

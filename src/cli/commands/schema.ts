@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { specJsonSchema } from "../../spec/json-schema.js";
-import type { CommandContext } from "../main.js";
+import type { CommandContext } from "../context.js";
 
 export function registerSchema(program: Command, ctx: CommandContext): void {
   program

@@ -2,21 +2,23 @@ import path from "node:path";
 import type { Command } from "commander";
 import { checkAllGraphs } from "../../graph/build-graph.js";
 import { loadSpecWithDiagnostics, sortDiagnostics } from "../../spec/load-spec.js";
-import { type CommandContext, EXIT } from "../main.js";
+import { type CommandContext, EXIT } from "../context.js";
 import { paint, printDiagnostics } from "../output.js";
 
 export function registerValidate(program: Command, ctx: CommandContext): void {
   program
     .command("validate")
-    .description("check the spec and every graph; report all problems with file:line:column and a fix")
+    .description(
+      "check the spec and every graph; report all problems with file:line:column and a fix",
+    )
     .option("--json", "print the result as JSON on stdout")
     .action((opts: { json?: boolean }) => {
       const file = ctx.globals().file;
       const result = loadSpecWithDiagnostics(file === undefined ? {} : { file });
       const diagnostics = [...result.diagnostics];
       let graphs: ReturnType<typeof checkAllGraphs>["graphs"] = {};
-      if (result.spec && !diagnostics.some((d) => d.severity === "error")) {
-        const checked = checkAllGraphs(result.spec);
+      if (result.spec) {
+        const checked = checkAllGraphs(result.spec, result.broken);
         diagnostics.push(...checked.diagnostics);
         graphs = checked.graphs;
       }
@@ -30,7 +32,12 @@ export function registerValidate(program: Command, ctx: CommandContext): void {
               ok: errors === 0,
               file: display,
               format: result.spec?.format ?? null,
-              graphs: Object.fromEntries(Object.entries(graphs).map(([n, g]) => [n, { tasks: g.order.length, order: g.order }])),
+              graphs: Object.fromEntries(
+                Object.entries(graphs).map(([n, g]) => [
+                  n,
+                  { tasks: g.order.length, order: g.order },
+                ]),
+              ),
               tasks: result.spec ? Object.keys(result.spec.tasks).length : 0,
               diagnostics: sorted,
             },
@@ -49,7 +56,8 @@ export function registerValidate(program: Command, ctx: CommandContext): void {
           ctx.o.out(
             `${paint(ctx.o.color, "green", "ok")}: ${display} (${spec.format} format): ${nGraphs} graph${nGraphs === 1 ? "" : "s"}, ${nTasks} task${nTasks === 1 ? "" : "s"}\n`,
           );
-          for (const [name, g] of Object.entries(graphs)) ctx.o.out(`  ${name}: ${g.order.join(" → ")}\n`);
+          for (const [name, g] of Object.entries(graphs))
+            ctx.o.out(`  ${name}: ${g.order.join(" → ")}\n`);
         }
       }
       ctx.setExit(errors > 0 ? EXIT.badInput : EXIT.ok);

@@ -9,6 +9,9 @@ export function stats(): { count: number } {
     .map((line) => Number(line.split(",")[1]));
   const count = values.length;
   const mean = count === 0 ? 0 : values.reduce((a, b) => a + b, 0) / count;
-  writeFileSync("out/stats.json", `${JSON.stringify({ count, mean, max: Math.max(...values) }, null, 2)}\n`);
+  writeFileSync(
+    "out/stats.json",
+    `${JSON.stringify({ count, mean, max: Math.max(...values) }, null, 2)}\n`,
+  );
   return { count };
 }
