@@ -1,0 +1,102 @@
+/** One schema step of the SQLite state store. */
+export interface SqliteMigration {
+  /** The `PRAGMA user_version` the database has after this step; 1, 2, 3… without gaps. */
+  version: number;
+  description: string;
+  /** Statements run in one transaction together with setting `user_version`. */
+  sql: string;
+}
+
+/**
+ * The SQLite schema history, oldest first. Append only: a released step is never edited, because
+ * databases in the wild already ran it. The last entry's version is the schema this code knows.
+ */
+export const sqliteMigrations: readonly SqliteMigration[] = [
+  {
+    version: 1,
+    description: "runs, attempts, outputs, results, task state, locks, file hash cache",
+    sql: `
+      CREATE TABLE runs (
+        run_id     TEXT PRIMARY KEY,
+        namespace  TEXT NOT NULL,
+        graph      TEXT NOT NULL,
+        branch     TEXT NOT NULL,
+        command    TEXT NOT NULL,
+        status     TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        ended_at   INTEGER,
+        pid        INTEGER NOT NULL,
+        host       TEXT NOT NULL
+      );
+      CREATE INDEX runs_by_namespace ON runs (namespace, started_at);
+      CREATE INDEX runs_by_start ON runs (started_at);
+
+      CREATE TABLE attempts (
+        attempt_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id       TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+        namespace    TEXT NOT NULL,
+        task         TEXT NOT NULL,
+        item         TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        fingerprint  TEXT NOT NULL,
+        parts        TEXT NOT NULL,
+        started_at   INTEGER NOT NULL,
+        ended_at     INTEGER,
+        duration_ms  REAL,
+        exit_code    INTEGER,
+        signal       TEXT,
+        peak_rss_kb  INTEGER,
+        cpu_ms       REAL,
+        log_path     TEXT,
+        error        TEXT,
+        result_hash  TEXT,
+        -- NULL: no result; 'value': one shard holding the JSON; 'array': shards to concatenate.
+        result_kind  TEXT
+      );
+      CREATE INDEX attempts_by_run ON attempts (run_id);
+      CREATE INDEX attempts_by_task ON attempts (namespace, task, item);
+
+      CREATE TABLE outputs (
+        attempt_id INTEGER NOT NULL REFERENCES attempts (attempt_id) ON DELETE CASCADE,
+        path       TEXT NOT NULL,
+        hash       TEXT NOT NULL,
+        size       INTEGER NOT NULL,
+        mtime_ms   REAL NOT NULL,
+        PRIMARY KEY (attempt_id, path)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE results (
+        attempt_id INTEGER NOT NULL REFERENCES attempts (attempt_id) ON DELETE CASCADE,
+        shard_no   INTEGER NOT NULL,
+        json       TEXT NOT NULL,
+        PRIMARY KEY (attempt_id, shard_no)
+      ) WITHOUT ROWID;
+
+      -- Pointers per task/item: the current attempt (invariant 2) and the last success.
+      CREATE TABLE task_state (
+        namespace       TEXT NOT NULL,
+        task            TEXT NOT NULL,
+        item            TEXT NOT NULL,
+        current_attempt INTEGER NOT NULL REFERENCES attempts (attempt_id) ON DELETE CASCADE,
+        last_success    INTEGER REFERENCES attempts (attempt_id) ON DELETE SET NULL,
+        PRIMARY KEY (namespace, task, item)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE locks (
+        namespace TEXT PRIMARY KEY,
+        token     TEXT NOT NULL,
+        pid       INTEGER NOT NULL,
+        host      TEXT NOT NULL,
+        command   TEXT NOT NULL,
+        since     INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE file_hashes (
+        path     TEXT PRIMARY KEY,
+        size     INTEGER NOT NULL,
+        mtime_ms REAL NOT NULL,
+        hash     TEXT NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
+];

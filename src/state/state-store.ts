@@ -1,0 +1,182 @@
+/**
+ * The state store: what dagwright remembers between runs. Every driver (SQLite now, PostgreSQL
+ * later) implements {@link StateStore}; `test/state/state-store-conformance.ts` is the suite each
+ * driver must pass.
+ *
+ * Covers: runs, task attempts (status, fingerprint and its parts, timings, peak memory, CPU time,
+ * exit code or signal, log location), output hashes, stored results (large lists sharded), the
+ * per-namespace run lock, and a file-hash cache for the size+mtime fast path.
+ *
+ * Leaves out: deciding what is fresh (plan/), hashing (fingerprint/), and combining a cache
+ * namespace with a branch (callers pass the combined name from `namespaceFor`).
+ *
+ * @module
+ */
+
+/** Where an attempt is in its life. Only `succeeded` attempts can become the last success. */
+export type TaskStatus = "running" | "succeeded" | "failed" | "cancelled";
+
+/** A file a task produced, as recorded when the task completed. */
+export interface OutputRecord {
+  /** Project-relative POSIX path. */
+  path: string;
+  hash: string;
+  size: number;
+  mtimeMs: number;
+}
+
+/** One attempt of one task (and item) as stored. */
+export interface TaskRunRecord {
+  /** Unique across the whole store; increases with every `beginAttempt`. */
+  attemptId: number;
+  runId: string;
+  namespace: string;
+  task: string;
+  /** The fan-out item key, `""` when the task is not fanned out. */
+  item: string;
+  status: TaskStatus;
+  fingerprint: string;
+  /** The fingerprint parts (any JSON value) as given to `beginAttempt`; `explain` diffs them. */
+  parts: unknown;
+  /** Epoch milliseconds. */
+  startedAt: number;
+  endedAt?: number;
+  durationMs?: number;
+  exitCode?: number;
+  signal?: string;
+  peakRssKb?: number;
+  cpuMs?: number;
+  logPath?: string;
+  error?: string;
+  /** Empty unless the attempt succeeded. */
+  outputs: OutputRecord[];
+  resultHash?: string;
+  /** True when a result was stored with the success (read it with `StateStore.result`). */
+  hasResult: boolean;
+}
+
+/** One `dagwright run` (or `run-task`) invocation. */
+export interface RunRecord {
+  /** Random (UUID). */
+  runId: string;
+  namespace: string;
+  graph: string;
+  branch: string;
+  status: "running" | "succeeded" | "failed" | "cancelled";
+  /** Epoch milliseconds. */
+  startedAt: number;
+  endedAt?: number;
+  pid: number;
+}
+
+/** Who holds a namespace lock. */
+export interface LockHolder {
+  pid: number;
+  host: string;
+  /** The command line of the holder, for "locked by `dagwright run main` (pid 123)" messages. */
+  command: string;
+  /** Epoch milliseconds. */
+  since: number;
+}
+
+/**
+ * Persistent state of dagwright, per namespace (cache namespace + branch, see `namespaceFor`).
+ *
+ * Guarantees:
+ * - A success is recorded, with its outputs and result, in one transaction (invariant 1).
+ * - Only the current attempt of a task/item can record success; a newer `beginAttempt`
+ *   supersedes older ones (invariant 2).
+ * - Failures and cancellations never replace the last success.
+ *
+ * Methods reject with `DagwrightError("E_ENV")` when the store is unusable (locked beyond its busy
+ * timeout, written by a newer dagwright, not a database).
+ */
+export interface StateStore {
+  /** Records a new run as "running" and returns its random id. */
+  beginRun(r: { namespace: string; graph: string; branch: string; command: string }): Promise<string>;
+  /** Sets the final status and end time of a run. Unknown ids are ignored. */
+  endRun(runId: string, status: RunRecord["status"]): Promise<void>;
+  /**
+   * Records a new attempt as "running" and makes it the current attempt of (namespace, task, item).
+   * Rejects with `E_INTERNAL` when `runId` was not returned by `beginRun`.
+   */
+  beginAttempt(a: {
+    runId: string;
+    namespace: string;
+    task: string;
+    item?: string;
+    fingerprint: string;
+    parts: unknown;
+    logPath?: string;
+  }): Promise<number>;
+  /**
+   * One transaction: marks the attempt succeeded with its outputs, result (JSON value, stored) and
+   * metrics, and makes it the last success of (namespace, task, item). Returns false and records
+   * nothing if the attempt is no longer the current attempt of that task/item (superseded:
+   * invariant 2) or is no longer running (failed or cancelled meanwhile: invariant 6).
+   */
+  completeAttempt(
+    attemptId: number,
+    c: {
+      outputs: OutputRecord[];
+      result?: unknown;
+      resultHash?: string;
+      exitCode?: number;
+      peakRssKb?: number;
+      cpuMs?: number;
+      durationMs: number;
+    },
+  ): Promise<boolean>;
+  /**
+   * Marks a running attempt failed or cancelled (never touches the last success). An attempt that
+   * already finished is left as it is.
+   */
+  failAttempt(
+    attemptId: number,
+    f: {
+      status: "failed" | "cancelled";
+      exitCode?: number;
+      signal?: string;
+      error: string;
+      durationMs: number;
+      peakRssKb?: number;
+      cpuMs?: number;
+    },
+  ): Promise<void>;
+  /** The latest attempt (any status) of a task+item (`item` defaults to `""`). */
+  lastAttempt(namespace: string, task: string, item?: string): Promise<TaskRunRecord | undefined>;
+  /** The last successful attempt of a task+item (`item` defaults to `""`). */
+  lastSuccess(namespace: string, task: string, item?: string): Promise<TaskRunRecord | undefined>;
+  /**
+   * Batch form used by `status` and the planner for whole graphs (a constant number of queries,
+   * not one per task). Keyed by task name, item `""` only; tasks never attempted are absent.
+   */
+  taskStates(
+    namespace: string,
+    tasks: readonly string[],
+  ): Promise<Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>>;
+  /** The stored result of the last success (parsed JSON), or undefined when there is none. */
+  result(namespace: string, task: string, item?: string): Promise<unknown>;
+  /** Runs, newest first, optionally of one namespace; `limit` defaults to 100. */
+  runs(namespace?: string, limit?: number): Promise<RunRecord[]>;
+  /**
+   * Per-project lock for a namespace. wait=false: returns the current holder instead of waiting
+   * when held. wait=true: polls (every `pollMs`, default 500) until free, calling onWait(holder)
+   * once when it starts waiting. A holder whose pid is dead (same host) is stale and taken over;
+   * a holder on another host is never considered stale. `release` is idempotent; `close` releases
+   * the locks this store still holds.
+   */
+  acquireLock(
+    namespace: string,
+    holder: { command: string },
+    opts: { wait: boolean; onWait?: (h: LockHolder) => void; pollMs?: number },
+  ): Promise<{ acquired: true; release: () => Promise<void> } | { acquired: false; holder: LockHolder }>;
+  /** File hash cache for the size+mtime fast path (keyed by absolute path). Sync: hot path. */
+  getFileHash(path: string): { size: number; mtimeMs: number; hash: string } | undefined;
+  /** Inserts or replaces file hash cache rows, all in one transaction. */
+  putFileHashes(rows: { path: string; size: number; mtimeMs: number; hash: string }[]): void;
+  /** Every namespace with attempts or runs: how many tasks it has state for and its last run start. */
+  namespaces(): Promise<{ namespace: string; tasks: number; lastRun?: number }[]>;
+  /** Releases this store's locks and closes it. Idempotent. */
+  close(): Promise<void>;
+}
