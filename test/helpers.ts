@@ -22,7 +22,11 @@ export function makeProject(files: Record<string, string>): string {
 }
 
 /** Runs the real binary; never throws on a non-zero exit. */
-export function runCli(args: string[], cwd: string, env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
+export function runCli(
+  args: string[],
+  cwd: string,
+  env: Record<string, string> = {},
+): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [BIN, ...args], {
     cwd,
     encoding: "utf8",
@@ -32,7 +36,11 @@ export function runCli(args: string[], cwd: string, env: Record<string, string> 
 }
 
 /** Validates a spec text the way `dagwright validate` does; returns formatted problems (no hints). */
-export function problemsOf(yaml: string, extraFiles: Record<string, string> = {}, fileName = "dagwright.yaml"): string[] {
+export function problemsOf(
+  yaml: string,
+  extraFiles: Record<string, string> = {},
+  fileName = "dagwright.yaml",
+): string[] {
   const dir = makeProject({ [fileName]: yaml, ...extraFiles });
   const result = loadSpecWithDiagnostics({ cwd: dir });
   const diagnostics = [...result.diagnostics];
@@ -41,7 +49,10 @@ export function problemsOf(yaml: string, extraFiles: Record<string, string> = {}
 }
 
 /** The hints of the problems, in the same order as {@link problemsOf}. */
-export function hintsOf(yaml: string, extraFiles: Record<string, string> = {}): (string | undefined)[] {
+export function hintsOf(
+  yaml: string,
+  extraFiles: Record<string, string> = {},
+): (string | undefined)[] {
   const dir = makeProject({ "dagwright.yaml": yaml, ...extraFiles });
   const result = loadSpecWithDiagnostics({ cwd: dir });
   const diagnostics = [...result.diagnostics];

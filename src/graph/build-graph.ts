@@ -243,7 +243,8 @@ export function checkGraph(
   }
 
   // A graph with problems, or with a task whose own definition is broken, is not built.
-  if (diagnostics.length > before || entries.some((e) => tasks[e.task] === undefined)) return undefined;
+  if (diagnostics.length > before || entries.some((e) => tasks[e.task] === undefined))
+    return undefined;
   const order = topoOrder(deps, rank);
   const dependents: Record<string, string[]> = Object.fromEntries(
     order.map((t) => [t, [] as string[]]),

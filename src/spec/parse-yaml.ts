@@ -144,7 +144,11 @@ export function parseYaml(text: string, file: string): ParsedYaml {
   let tooDeep = false;
   visit(doc, {
     Node(_key, node, path) {
-      if (!tooDeep && (isMap(node) || isSeq(node)) && path.filter((n) => isMap(n) || isSeq(n)).length >= YAML_LIMITS.maxDepth) {
+      if (
+        !tooDeep &&
+        (isMap(node) || isSeq(node)) &&
+        path.filter((n) => isMap(n) || isSeq(n)).length >= YAML_LIMITS.maxDepth
+      ) {
         tooDeep = true;
         diagnostics.push({
           severity: "error",

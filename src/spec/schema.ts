@@ -115,7 +115,9 @@ export const graphEntrySchema = z.union(
     name,
     z.array(name),
     z.strictObject({
-      deps: z.union([name, z.array(name)], { error: "expected a task name or a list of task names" }).optional(),
+      deps: z
+        .union([name, z.array(name)], { error: "expected a task name or a list of task names" })
+        .optional(),
       args: z.record(z.string(), z.unknown()).optional(),
     }),
   ],
@@ -136,7 +138,9 @@ const extendsItem = z.union(
 export const graphSchema = z.strictObject({
   description: z.string().optional(),
   extends: z
-    .union([name, z.array(extendsItem)], { error: "expected a graph name or a list of graph names / {graph, args}" })
+    .union([name, z.array(extendsItem)], {
+      error: "expected a graph name or a list of graph names / {graph, args}",
+    })
     .optional(),
   tasks: z.record(name, graphEntrySchema).optional(),
   config: z.record(z.string(), z.unknown()).optional(),

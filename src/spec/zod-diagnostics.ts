@@ -116,7 +116,9 @@ export function zodIssuesToDiagnostics(
       case "invalid_union": {
         // When exactly one branch matched the value's type (its complaints are about nested
         // fields), report those: `{deps: 3}` is about `deps`, not "not a name or a list".
-        const nested = issue.errors.filter((branch) => branch.length > 0 && branch.every((i) => i.path.length > 0));
+        const nested = issue.errors.filter(
+          (branch) => branch.length > 0 && branch.every((i) => i.path.length > 0),
+        );
         if (nested.length === 1) {
           const inner = nested[0]!.map((i) => ({ ...i, path: [...issue.path, ...i.path] }));
           out.push(...zodIssuesToDiagnostics(inner, data, sourceMap));

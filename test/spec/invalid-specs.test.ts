@@ -1,7 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { hintsOf, problemsOf } from "../helpers.js";
 
-const files = { "a.py": "def a():\n    return 1\n", "b.py": "", "t.ts": "export const t = () => 1;\n" };
+const files = {
+  "a.py": "def a():\n    return 1\n",
+  "b.py": "",
+  "t.ts": "export const t = () => 1;\n",
+};
 
 interface Case {
   name: string;
@@ -13,7 +17,9 @@ const cases: Case[] = [
   {
     name: "an unknown field, with the near miss named",
     yaml: "graphs:\n  g:\n    tasks:\n      a:\ntasks:\n  a:\n    file: a.py\n    outptus: [x]\n",
-    message: ['dagwright.yaml:8:5 tasks.a.outptus: unknown field "outptus". Did you mean "outputs"?'],
+    message: [
+      'dagwright.yaml:8:5 tasks.a.outptus: unknown field "outptus". Did you mean "outputs"?',
+    ],
   },
   {
     name: "an unknown top-level key",
@@ -23,7 +29,9 @@ const cases: Case[] = [
   {
     name: "an unknown dependency, with the near miss named",
     yaml: "graphs:\n  g:\n    tasks:\n      extract:\n      load: extrct\ntasks:\n  extract: {command: [echo]}\n  load: {command: [echo]}\n",
-    message: ['dagwright.yaml:5:7 graphs.g.tasks.load: depends on unknown task "extrct". Did you mean "extract"?'],
+    message: [
+      'dagwright.yaml:5:7 graphs.g.tasks.load: depends on unknown task "extrct". Did you mean "extract"?',
+    ],
   },
   {
     name: "a self dependency",
@@ -38,27 +46,37 @@ const cases: Case[] = [
   {
     name: "a graph task without a definition",
     yaml: "graphs:\n  g:\n    tasks:\n      extract:\n      lod: extract\ntasks:\n  extract: {command: [x]}\n  load: {command: [x]}\n",
-    message: ['dagwright.yaml:5:7 graphs.g.tasks.lod: graph "g" lists task "lod", which is not defined under tasks. Did you mean "load"?'],
+    message: [
+      'dagwright.yaml:5:7 graphs.g.tasks.lod: graph "g" lists task "lod", which is not defined under tasks. Did you mean "load"?',
+    ],
   },
   {
     name: "map_over without a matching iterable_item",
     yaml: "graphs:\n  g:\n    tasks:\n      list:\n      each: list\ntasks:\n  list: {file: a.py, cache_result: true, iterable_item: state}\n  each: {command: [x], map_over: sate}\n",
-    message: ['dagwright.yaml:5:7 graphs.g.tasks.each: map_over "sate" is not produced by any dependency with iterable_item "sate"'],
+    message: [
+      'dagwright.yaml:5:7 graphs.g.tasks.each: map_over "sate" is not produced by any dependency with iterable_item "sate"',
+    ],
   },
   {
     name: "a ref arg that does not name a dependency",
     yaml: "graphs:\n  g:\n    tasks:\n      a:\n      b:\ntasks:\n  a: {file: a.py, cache_result: true}\n  b: {file: b.py, args: {rows: {ref: a}}}\n",
-    message: ['dagwright.yaml:5:7 graphs.g.tasks.b: args.rows refers to "a", which is not a dependency of "b"'],
+    message: [
+      'dagwright.yaml:5:7 graphs.g.tasks.b: args.rows refers to "a", which is not a dependency of "b"',
+    ],
   },
   {
     name: "an output escaping the project root",
     yaml: "graphs:\n  g:\n    tasks:\n      a:\ntasks:\n  a:\n    command: [x]\n    outputs: [out/ok.csv, ../../etc/passwd]\n",
-    message: ['dagwright.yaml:8:27 tasks.a.outputs[1]: output "../../etc/passwd" is outside the project root'],
+    message: [
+      'dagwright.yaml:8:27 tasks.a.outputs[1]: output "../../etc/passwd" is outside the project root',
+    ],
   },
   {
     name: "an absolute output path",
     yaml: "graphs:\n  g:\n    tasks:\n      a:\ntasks:\n  a:\n    command: [x]\n    outputs: [/tmp/x]\n",
-    message: ['dagwright.yaml:8:15 tasks.a.outputs[0]: output "/tmp/x" is outside the project root'],
+    message: [
+      'dagwright.yaml:8:15 tasks.a.outputs[0]: output "/tmp/x" is outside the project root',
+    ],
   },
   {
     name: "a code file escaping the project root",
@@ -73,7 +91,9 @@ const cases: Case[] = [
   {
     name: "an unknown file kind",
     yaml: "graphs:\n  g:\n    tasks:\n      a:\ntasks:\n  a:\n    file: a.rb\n",
-    message: ['dagwright.yaml:7:11 tasks.a.file: cannot tell how to run "a.rb" from its extension ".rb"'],
+    message: [
+      'dagwright.yaml:7:11 tasks.a.file: cannot tell how to run "a.rb" from its extension ".rb"',
+    ],
   },
   {
     name: "a task with neither file nor command",
@@ -88,12 +108,16 @@ const cases: Case[] = [
   {
     name: "a bad duration",
     yaml: "graphs:\n  g:\n    tasks:\n      a:\ntasks:\n  a:\n    command: [x]\n    timeout: 5 min\n",
-    message: ['dagwright.yaml:8:14 tasks.a.timeout: expected seconds as a number, or a duration such as "90s", "15m", "2h", received the string "5 min"'],
+    message: [
+      'dagwright.yaml:8:14 tasks.a.timeout: expected seconds as a number, or a duration such as "90s", "15m", "2h", received the string "5 min"',
+    ],
   },
   {
     name: "a bad graph entry",
     yaml: "graphs:\n  g:\n    tasks:\n      a: {deps: 3}\ntasks:\n  a: {command: [x]}\n",
-    message: ["dagwright.yaml:4:17 graphs.g.tasks.a.deps: expected a task name or a list of task names, received number 3"],
+    message: [
+      "dagwright.yaml:4:17 graphs.g.tasks.a.deps: expected a task name or a list of task names, received number 3",
+    ],
   },
   {
     name: "missing graphs",
@@ -108,17 +132,23 @@ const cases: Case[] = [
   {
     name: "bundle_size on a task that does not map",
     yaml: "graphs:\n  g:\n    tasks:\n      a:\ntasks:\n  a:\n    command: [x]\n    bundle_size: 3\n",
-    message: ["dagwright.yaml:8:18 tasks.a.bundle_size: bundle_size only applies to a task with map_over"],
+    message: [
+      "dagwright.yaml:8:18 tasks.a.bundle_size: bundle_size only applies to a task with map_over",
+    ],
   },
   {
     name: "an extends cycle, with the chain",
     yaml: "graphs:\n  a:\n    extends: b\n  b:\n    extends: [c]\n  c:\n    extends: [a]\ntasks: {}\n",
-    message: ["dagwright.yaml:3:14 graphs.a.extends: graphs inherit from each other in a cycle: a → b → c → a"],
+    message: [
+      "dagwright.yaml:3:14 graphs.a.extends: graphs inherit from each other in a cycle: a → b → c → a",
+    ],
   },
   {
     name: "extends of an unknown graph",
     yaml: "graphs:\n  base:\n    tasks: {a: }\n  child:\n    extends: bsae\ntasks:\n  a: {command: [x]}\n",
-    message: ['dagwright.yaml:5:14 graphs.child.extends: extends unknown graph "bsae". Did you mean "base"?'],
+    message: [
+      'dagwright.yaml:5:14 graphs.child.extends: extends unknown graph "bsae". Did you mean "base"?',
+    ],
   },
   {
     name: "duplicate keys",
@@ -133,7 +163,9 @@ const cases: Case[] = [
   {
     name: "an alias bomb",
     yaml: `a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\ngraphs: {}\ntasks: {}\n`,
-    message: ["dagwright.yaml:1:1: the document expands too many aliases (Excessive alias count indicates a resource exhaustion attack)"],
+    message: [
+      "dagwright.yaml:1:1: the document expands too many aliases (Excessive alias count indicates a resource exhaustion attack)",
+    ],
   },
   {
     name: "too deeply nested",
@@ -143,7 +175,9 @@ const cases: Case[] = [
   {
     name: "invalid YAML",
     yaml: "graphs:\n  g: [a\ntasks: {}\n",
-    message: ["dagwright.yaml:3:1: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]"],
+    message: [
+      "dagwright.yaml:3:1: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]",
+    ],
   },
   {
     name: "a spec that is not a mapping",
@@ -178,17 +212,23 @@ describe("invalid specs are rejected with the full message", () => {
   });
 
   it("says how to fix an unknown dependency that exists outside the graph", () => {
-    const yaml = "graphs:\n  g:\n    tasks:\n      b: a\ntasks:\n  a: {command: [x]}\n  b: {command: [x]}\n";
-    expect(hintsOf(yaml)).toEqual(['"a" is defined under tasks but not part of graph "g"; add it to graphs.g.tasks']);
+    const yaml =
+      "graphs:\n  g:\n    tasks:\n      b: a\ntasks:\n  a: {command: [x]}\n  b: {command: [x]}\n";
+    expect(hintsOf(yaml)).toEqual([
+      '"a" is defined under tasks but not part of graph "g"; add it to graphs.g.tasks',
+    ]);
   });
 
   it("rejects an oversized file before parsing it", () => {
     const yaml = `graphs: {}\ntasks: {}\n#${"x".repeat(5 * 1024 * 1024)}\n`;
-    expect(problemsOf(yaml)).toEqual(["dagwright.yaml:1:1: the file is 5242903 bytes; specs are limited to 4194304 bytes"]);
+    expect(problemsOf(yaml)).toEqual([
+      "dagwright.yaml:1:1: the file is 5242903 bytes; specs are limited to 4194304 bytes",
+    ]);
   });
 
   it("accepts a valid spec without problems", () => {
-    const yaml = "graphs:\n  g:\n    tasks:\n      a:\n      t: a\ntasks:\n  a: {file: a.py, outputs: [out/x.csv]}\n  t: {file: t.ts}\n";
+    const yaml =
+      "graphs:\n  g:\n    tasks:\n      a:\n      t: a\ntasks:\n  a: {file: a.py, outputs: [out/x.csv]}\n  t: {file: t.ts}\n";
     expect(problemsOf(yaml, files)).toEqual([]);
   });
 });

@@ -1,0 +1,212 @@
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { makeProject, REPO, runCli } from "../helpers.js";
+
+const QUICKSTART = path.join(REPO, "examples", "quickstart");
+const BROKEN = `graphs:
+  g:
+    tasks:
+      extract:
+      load: extrct
+tasks:
+  extract: {command: [echo], retries: many}
+  load: {command: [echo]}
+`;
+
+describe("dagwright validate", () => {
+  it("accepts the quickstart example and prints each graph's order", () => {
+    const r = runCli(["validate"], QUICKSTART);
+    expect(r.stderr).toBe("");
+    expect(r.stdout).toBe(
+      "ok: dagwright.yaml (dagwright format): 1 graph, 4 tasks\n  sales: clean → summarize → monthly → report\n",
+    );
+    expect(r.code).toBe(0);
+  });
+
+  it("exits 2 listing every problem with file:line:col, the fix, and no stack trace", () => {
+    const r = runCli(["validate"], makeProject({ "dagwright.yaml": BROKEN }));
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toBe(
+      [
+        'error: dagwright.yaml:5:7 graphs.g.tasks.load: depends on unknown task "extrct". Did you mean "extract"?',
+        '  hint: tasks in graph "g": extract, load',
+        'error: dagwright.yaml:7:39 tasks.extract.retries: expected number, received the string "many"',
+        "2 errors in dagwright.yaml",
+        "",
+      ].join("\n"),
+    );
+    expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
+  });
+
+  it("prints JSON for scripts with --json, on success and on failure", () => {
+    const ok = runCli(["validate", "--json"], QUICKSTART);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({
+      ok: true,
+      format: "dagwright",
+      tasks: 4,
+      graphs: { sales: { tasks: 4 } },
+      diagnostics: [],
+    });
+    const bad = runCli(["validate", "--json"], makeProject({ "dagwright.yaml": BROKEN }));
+    expect(bad.code).toBe(2);
+    const parsed = JSON.parse(bad.stdout);
+    expect(parsed.ok).toBe(false);
+    expect(parsed.diagnostics[0]).toEqual({
+      severity: "error",
+      kind: "unknown-dependency",
+      path: "graphs.g.tasks.load",
+      location: { file: "dagwright.yaml", line: 5, column: 7 },
+      message: 'depends on unknown task "extrct". Did you mean "extract"?',
+      hint: 'tasks in graph "g": extract, load',
+    });
+  });
+
+  it("reads kptn.yaml when there is no dagwright.yaml, and -f picks a file", () => {
+    const dir = makeProject({
+      "kptn.yaml": "graphs:\n  g: {tasks: {a: }}\ntasks:\n  a: {command: [x]}\n",
+      "other/spec.yaml": "graphs:\n  h: {tasks: {b: }}\ntasks:\n  b: {command: [x]}\n",
+    });
+    expect(runCli(["validate"], dir).stdout).toContain("ok: kptn.yaml (kptn format)");
+    expect(runCli(["-f", "other/spec.yaml", "validate"], dir).stdout).toContain("h: b");
+  });
+
+  it("says where it looked when no spec exists, with exit 2", () => {
+    const dir = makeProject({});
+    const r = runCli(["validate"], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      `error: no dagwright.yaml or kptn.yaml in ${dir}\n  hint: run dagwright in the project directory, pass -f path/to/dagwright.yaml, or create a project with \`dagwright init\`\n`,
+    );
+  });
+});
+
+describe("dagwright graph", () => {
+  it("prints mermaid by default", () => {
+    const r = runCli(["graph"], QUICKSTART);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(
+      'flowchart TD\n  t0["clean"]\n  t1["summarize"]\n  t2["monthly"]\n  t3["report"]\n  t0 --> t1\n  t0 --> t2\n  t1 --> t3\n  t2 --> t3\n',
+    );
+  });
+
+  it("prints dot and json, restricted by --from/--to/--only", () => {
+    const dot = runCli(["graph", "sales", "--format", "dot", "--from", "summarize"], QUICKSTART);
+    expect(dot.stdout).toBe(
+      'digraph "sales" {\n  rankdir=LR;\n  node [shape=box];\n  t0 [label="summarize"];\n  t1 [label="report"];\n  t0 -> t1;\n}\n',
+    );
+    const json = JSON.parse(
+      runCli(["graph", "--format", "json", "--to", "monthly"], QUICKSTART).stdout,
+    );
+    expect(json.order).toEqual(["clean", "monthly"]);
+    expect(json.tasks[1]).toMatchObject({
+      name: "monthly",
+      kind: "r",
+      deps: ["clean"],
+      file: "tasks/monthly.R",
+    });
+  });
+
+  it("rejects an unknown graph, task or format with exit 2 and a suggestion", () => {
+    const g = runCli(["graph", "sale"], QUICKSTART);
+    expect(g.code).toBe(2);
+    expect(g.stderr).toBe(
+      'error: unknown graph "sale". Did you mean "sales"?\n  hint: graphs in this spec: sales\n',
+    );
+    const t = runCli(["graph", "--only", "sumarize"], QUICKSTART);
+    expect(t.code).toBe(2);
+    expect(t.stderr).toContain(
+      '--only: graph "sales" has no task "sumarize". Did you mean "summarize"?',
+    );
+    const f = runCli(["graph", "--format", "svg"], QUICKSTART);
+    expect(f.code).toBe(2);
+    expect(f.stderr).toContain(
+      "error: option '--format <FORMAT>' argument 'svg' is invalid. Allowed choices are mermaid, dot, json.",
+    );
+  });
+
+  it("asks which graph when the spec has several", () => {
+    const dir = makeProject({
+      "dagwright.yaml":
+        "graphs:\n  a: {tasks: {t: }}\n  b: {tasks: {t: }}\ntasks:\n  t: {command: [x]}\n",
+    });
+    const r = runCli(["graph"], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe("error: this spec has 2 graphs; say which one\n  hint: graphs: a, b\n");
+  });
+});
+
+describe("dagwright ls", () => {
+  it("lists tasks with language, source and graphs", () => {
+    const r = runCli(["ls"], QUICKSTART);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(
+      [
+        "TASK       LANG    SOURCE                        GRAPHS",
+        "clean      python  tasks/clean.py                sales",
+        "summarize  ts      tasks/summarize.ts:summarize  sales",
+        "monthly    R       tasks/monthly.R               sales",
+        "report     shell   tasks/report.sh               sales",
+        "",
+      ].join("\n"),
+    );
+    const json = JSON.parse(runCli(["ls", "--json"], QUICKSTART).stdout);
+    expect(json.tasks[0]).toEqual({
+      task: "clean",
+      language: "python",
+      source: "tasks/clean.py",
+      graphs: ["sales"],
+      tags: [],
+    });
+  });
+
+  it("refuses an invalid spec with exit 2", () => {
+    const r = runCli(["ls"], makeProject({ "dagwright.yaml": BROKEN }));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("2 errors; nothing was run");
+  });
+});
+
+describe("dagwright schema, init, help", () => {
+  it("prints the committed JSON Schema", () => {
+    const r = runCli(["schema"], REPO);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(readFileSync(path.join(REPO, "schema", "dagwright.schema.json"), "utf8"));
+  });
+
+  it("init creates a project that validates, and refuses to overwrite without --force", () => {
+    const dir = makeProject({});
+    const r = runCli(["init", "proj"], dir);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("created proj/dagwright.yaml");
+    expect(existsSync(path.join(dir, "proj", "tasks", "extract.py"))).toBe(true);
+    const v = runCli(["validate"], path.join(dir, "proj"));
+    expect(v.code).toBe(0);
+    expect(v.stdout).toContain("main: extract → stats → report");
+    const again = runCli(["init", "proj"], dir);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain("proj already has");
+    expect(again.stderr).toContain("pass --force to overwrite");
+    expect(runCli(["init", "proj", "--force"], dir).code).toBe(0);
+  });
+
+  it("has --help on every command and exits 0", () => {
+    for (const cmd of ["validate", "graph", "ls", "schema", "init"]) {
+      const r = runCli([cmd, "--help"], REPO);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`Usage: dagwright ${cmd}`);
+    }
+    expect(runCli(["--help"], REPO).stdout).toContain(
+      "Exit codes: 0 success, 1 a task failed, 2 bad input",
+    );
+  });
+
+  it("rejects an unknown command or flag with exit 2", () => {
+    expect(runCli(["frobnicate"], REPO).code).toBe(2);
+    const r = runCli(["validate", "--jsn"], QUICKSTART);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown option '--jsn'");
+  });
+});
