@@ -93,7 +93,12 @@ export interface LockHolder {
  */
 export interface StateStore {
   /** Records a new run as "running" and returns its random id. */
-  beginRun(r: { namespace: string; graph: string; branch: string; command: string }): Promise<string>;
+  beginRun(r: {
+    namespace: string;
+    graph: string;
+    branch: string;
+    command: string;
+  }): Promise<string>;
   /** Sets the final status and end time of a run. Unknown ids are ignored. */
   endRun(runId: string, status: RunRecord["status"]): Promise<void>;
   /**
@@ -170,7 +175,9 @@ export interface StateStore {
     namespace: string,
     holder: { command: string },
     opts: { wait: boolean; onWait?: (h: LockHolder) => void; pollMs?: number },
-  ): Promise<{ acquired: true; release: () => Promise<void> } | { acquired: false; holder: LockHolder }>;
+  ): Promise<
+    { acquired: true; release: () => Promise<void> } | { acquired: false; holder: LockHolder }
+  >;
   /** File hash cache for the size+mtime fast path (keyed by absolute path). Sync: hot path. */
   getFileHash(path: string): { size: number; mtimeMs: number; hash: string } | undefined;
   /** Inserts or replaces file hash cache rows, all in one transaction. */

@@ -1,0 +1,748 @@
+import { randomUUID } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { hostname } from "node:os";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { DagwrightError } from "../spec/errors.js";
+import { type SqliteMigration, sqliteMigrations } from "./sqlite-migrations.js";
+import type {
+  LockHolder,
+  OutputRecord,
+  RunRecord,
+  StateStore,
+  TaskRunRecord,
+  TaskStatus,
+} from "./state-store.js";
+
+/** Arrays longer than this are stored as several `results` rows of this many items each. */
+const SHARD_ITEMS = 10_000;
+const DEFAULT_POLL_MS = 500;
+const DEFAULT_RUNS_LIMIT = 100;
+const HINT = "upgrade dagwright, or point DAGWRIGHT_STATE_URL at another store";
+
+/**
+ * Opens (creating the file and its directory if needed) the SQLite state store at `file` and
+ * migrates it to the current schema. `":memory:"` gives a private in-memory store.
+ *
+ * Throws `DagwrightError("E_ENV")` when the file is not a SQLite database, cannot be opened, stays
+ * locked past the busy timeout, or was written by a newer dagwright (newer schema version).
+ */
+export function openSqliteStore(file: string): SqliteStateStore {
+  return new SqliteStateStore(file);
+}
+
+interface AttemptRow {
+  attempt_id: number;
+  run_id: string;
+  namespace: string;
+  task: string;
+  item: string;
+  status: TaskStatus;
+  fingerprint: string;
+  parts: string;
+  started_at: number;
+  ended_at: number | null;
+  duration_ms: number | null;
+  exit_code: number | null;
+  signal: string | null;
+  peak_rss_kb: number | null;
+  cpu_ms: number | null;
+  log_path: string | null;
+  error: string | null;
+  result_hash: string | null;
+  result_kind: "value" | "array" | null;
+  /** JSON array of [path, hash, size, mtime_ms], built by the query. */
+  outputs_json: string;
+}
+
+interface RunRow {
+  run_id: string;
+  namespace: string;
+  graph: string;
+  branch: string;
+  status: RunRecord["status"];
+  started_at: number;
+  ended_at: number | null;
+  pid: number;
+}
+
+interface LockRow {
+  token: string;
+  pid: number;
+  host: string;
+  command: string;
+  since: number;
+}
+
+interface TaskStateRow {
+  namespace: string;
+  task: string;
+  item: string;
+  current_attempt: number;
+  last_success: number | null;
+}
+
+const ATTEMPT_COLUMNS = `a.attempt_id, a.run_id, a.namespace, a.task, a.item, a.status, a.fingerprint,
+  a.parts, a.started_at, a.ended_at, a.duration_ms, a.exit_code, a.signal, a.peak_rss_kb, a.cpu_ms,
+  a.log_path, a.error, a.result_hash, a.result_kind,
+  (SELECT json_group_array(json_array(o.path, o.hash, o.size, o.mtime_ms))
+     FROM outputs o WHERE o.attempt_id = a.attempt_id) AS outputs_json`;
+
+/** Selects one task_state row (alias `s`) by its primary key. */
+const S_KEY = "s.namespace = @namespace AND s.task = @task AND s.item = @item";
+
+/**
+ * {@link StateStore} on one SQLite file (WAL, busy timeout 5 s). Safe to share between processes on
+ * one machine; not on network file systems (use the PostgreSQL driver there).
+ */
+export class SqliteStateStore implements StateStore {
+  /** The file this store was opened on. */
+  readonly file: string;
+  private readonly db: Database.Database;
+  private readonly stmt: ReturnType<typeof prepareStatements>;
+  private readonly heldLocks = new Map<string, { namespace: string; token: string }>();
+  private closed = false;
+
+  /** Prefer {@link openSqliteStore}. Throws like it. */
+  constructor(file: string) {
+    this.file = file;
+    this.db = openDatabase(file);
+    try {
+      migrate(this.db, file, sqliteMigrations);
+      this.stmt = prepareStatements(this.db);
+    } catch (error) {
+      this.db.close();
+      throw envError(error, file);
+    }
+  }
+
+  async beginRun(r: {
+    namespace: string;
+    graph: string;
+    branch: string;
+    command: string;
+  }): Promise<string> {
+    const runId = randomUUID();
+    this.guard(() =>
+      this.stmt.insertRun.run({
+        run_id: runId,
+        namespace: r.namespace,
+        graph: r.graph,
+        branch: r.branch,
+        command: r.command,
+        started_at: Date.now(),
+        pid: process.pid,
+        host: hostname(),
+      }),
+    );
+    return runId;
+  }
+
+  async endRun(runId: string, status: RunRecord["status"]): Promise<void> {
+    this.guard(() => this.stmt.endRun.run({ run_id: runId, status, ended_at: Date.now() }));
+  }
+
+  async beginAttempt(a: {
+    runId: string;
+    namespace: string;
+    task: string;
+    item?: string;
+    fingerprint: string;
+    parts: unknown;
+    logPath?: string;
+  }): Promise<number> {
+    const item = a.item ?? "";
+    const begin = this.db.transaction(() => {
+      const inserted = this.stmt.insertAttempt.run({
+        run_id: a.runId,
+        namespace: a.namespace,
+        task: a.task,
+        item,
+        fingerprint: a.fingerprint,
+        parts: JSON.stringify(a.parts ?? null),
+        started_at: Date.now(),
+        log_path: a.logPath ?? null,
+      });
+      const attemptId = Number(inserted.lastInsertRowid);
+      this.stmt.setCurrent.run({
+        namespace: a.namespace,
+        task: a.task,
+        item,
+        attempt_id: attemptId,
+      });
+      return attemptId;
+    });
+    try {
+      return this.guard(() => begin.immediate());
+    } catch (error) {
+      if (sqliteCode(error) === "SQLITE_CONSTRAINT_FOREIGNKEY")
+        throw new DagwrightError(
+          "E_INTERNAL",
+          `beginAttempt for task "${a.task}": unknown run "${a.runId}" in ${this.file}`,
+          { cause: error, hint: "call beginRun first and pass the id it returns" },
+        );
+      throw error;
+    }
+  }
+
+  async completeAttempt(
+    attemptId: number,
+    c: {
+      outputs: OutputRecord[];
+      result?: unknown;
+      resultHash?: string;
+      exitCode?: number;
+      peakRssKb?: number;
+      cpuMs?: number;
+      durationMs: number;
+    },
+  ): Promise<boolean> {
+    // Serialize before the transaction so a write lock is never held while stringifying.
+    const shards = c.result === undefined ? undefined : shardResult(c.result);
+    const complete = this.db.transaction((): boolean => {
+      const pointer = this.stmt.currentOfAttempt.get(attemptId);
+      if (pointer === undefined || pointer.current_attempt !== attemptId) return false;
+      const changed = this.stmt.markSucceeded.run({
+        attempt_id: attemptId,
+        ended_at: Date.now(),
+        duration_ms: c.durationMs,
+        exit_code: c.exitCode ?? null,
+        peak_rss_kb: c.peakRssKb ?? null,
+        cpu_ms: c.cpuMs ?? null,
+        result_hash: c.resultHash ?? null,
+        result_kind: shards?.kind ?? null,
+      });
+      if (changed.changes === 0) return false; // failed or cancelled meanwhile (invariant 6)
+      for (const o of c.outputs)
+        this.stmt.insertOutput.run({
+          attempt_id: attemptId,
+          path: o.path,
+          hash: o.hash,
+          size: o.size,
+          mtime_ms: o.mtimeMs,
+        });
+      shards?.json.forEach((json, shardNo) => {
+        this.stmt.insertShard.run({ attempt_id: attemptId, shard_no: shardNo, json });
+      });
+      // Only the last success's result is ever read; drop the one it replaces.
+      if (pointer.last_success !== null) this.stmt.deleteShards.run(pointer.last_success);
+      this.stmt.setLastSuccess.run({
+        namespace: pointer.namespace,
+        task: pointer.task,
+        item: pointer.item,
+      });
+      return true;
+    });
+    return this.guard(() => complete.immediate());
+  }
+
+  async failAttempt(
+    attemptId: number,
+    f: {
+      status: "failed" | "cancelled";
+      exitCode?: number;
+      signal?: string;
+      error: string;
+      durationMs: number;
+      peakRssKb?: number;
+      cpuMs?: number;
+    },
+  ): Promise<void> {
+    this.guard(() =>
+      this.stmt.markFailed.run({
+        attempt_id: attemptId,
+        status: f.status,
+        ended_at: Date.now(),
+        duration_ms: f.durationMs,
+        exit_code: f.exitCode ?? null,
+        signal: f.signal ?? null,
+        error: f.error,
+        peak_rss_kb: f.peakRssKb ?? null,
+        cpu_ms: f.cpuMs ?? null,
+      }),
+    );
+  }
+
+  async lastAttempt(
+    namespace: string,
+    task: string,
+    item = "",
+  ): Promise<TaskRunRecord | undefined> {
+    const row = this.guard(() => this.stmt.lastAttempt.get({ namespace, task, item }));
+    return row && toTaskRun(row);
+  }
+
+  async lastSuccess(
+    namespace: string,
+    task: string,
+    item = "",
+  ): Promise<TaskRunRecord | undefined> {
+    const row = this.guard(() => this.stmt.lastSuccess.get({ namespace, task, item }));
+    return row && toTaskRun(row);
+  }
+
+  async taskStates(
+    namespace: string,
+    tasks: readonly string[],
+  ): Promise<Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>> {
+    const rows = this.guard(() =>
+      this.stmt.taskStates.all({ namespace, tasks: JSON.stringify(tasks) }),
+    );
+    const states = new Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>();
+    for (const row of rows) {
+      const record = toTaskRun(row);
+      const state = states.get(row.task) ?? {};
+      if (row.attempt_id === row.current_attempt) state.lastAttempt = record;
+      if (row.attempt_id === row.last_success) state.lastSuccess = record;
+      states.set(row.task, state);
+    }
+    return states;
+  }
+
+  async result(namespace: string, task: string, item = ""): Promise<unknown> {
+    return this.guard(() => {
+      const head = this.stmt.resultKind.get({ namespace, task, item });
+      if (head === undefined || head.result_kind === null) return undefined;
+      const shards = this.stmt.shards.all(head.attempt_id);
+      if (head.result_kind === "value") return JSON.parse(shards[0]?.json ?? "null") as unknown;
+      const items: unknown[] = [];
+      for (const shard of shards)
+        for (const x of JSON.parse(shard.json) as unknown[]) items.push(x);
+      return items;
+    });
+  }
+
+  async runs(namespace?: string, limit = DEFAULT_RUNS_LIMIT): Promise<RunRecord[]> {
+    const rows = this.guard(() =>
+      namespace === undefined
+        ? this.stmt.runsAll.all(limit)
+        : this.stmt.runsOfNamespace.all({ namespace, limit }),
+    );
+    return rows.map(toRun);
+  }
+
+  async acquireLock(
+    namespace: string,
+    holder: { command: string },
+    opts: { wait: boolean; onWait?: (h: LockHolder) => void; pollMs?: number },
+  ): Promise<
+    { acquired: true; release: () => Promise<void> } | { acquired: false; holder: LockHolder }
+  > {
+    let waiting = false;
+    for (;;) {
+      const attempt = this.tryLock(namespace, holder.command);
+      if ("token" in attempt) {
+        const key = `${namespace}\0${attempt.token}`;
+        this.heldLocks.set(key, { namespace, token: attempt.token });
+        const release = async (): Promise<void> => {
+          if (!this.heldLocks.delete(key) || this.closed) return;
+          this.guard(() => this.stmt.deleteLock.run({ namespace, token: attempt.token }));
+        };
+        return { acquired: true, release };
+      }
+      if (!opts.wait) return { acquired: false, holder: attempt.holder };
+      if (!waiting) {
+        waiting = true;
+        opts.onWait?.(attempt.holder);
+      }
+      await sleep(opts.pollMs ?? DEFAULT_POLL_MS);
+    }
+  }
+
+  getFileHash(path: string): { size: number; mtimeMs: number; hash: string } | undefined {
+    const row = this.guard(() => this.stmt.getFileHash.get(path));
+    return row && { size: row.size, mtimeMs: row.mtime_ms, hash: row.hash };
+  }
+
+  putFileHashes(rows: { path: string; size: number; mtimeMs: number; hash: string }[]): void {
+    if (rows.length === 0) return;
+    const put = this.db.transaction(() => {
+      for (const r of rows)
+        this.stmt.putFileHash.run({
+          path: r.path,
+          size: r.size,
+          mtime_ms: r.mtimeMs,
+          hash: r.hash,
+        });
+    });
+    this.guard(() => put.immediate());
+  }
+
+  async namespaces(): Promise<{ namespace: string; tasks: number; lastRun?: number }[]> {
+    const rows = this.guard(() => this.stmt.namespaces.all());
+    return rows.map((r) =>
+      r.last_run === null
+        ? { namespace: r.namespace, tasks: r.tasks }
+        : { namespace: r.namespace, tasks: r.tasks, lastRun: r.last_run },
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      for (const { namespace, token } of this.heldLocks.values())
+        this.stmt.deleteLock.run({ namespace, token });
+    } finally {
+      this.heldLocks.clear();
+      this.closed = true;
+      this.db.close();
+    }
+  }
+
+  /** One BEGIN IMMEDIATE transaction: take the lock if free or stale, else report the holder. */
+  private tryLock(namespace: string, command: string): { token: string } | { holder: LockHolder } {
+    const take = this.db.transaction(() => {
+      const row = this.stmt.getLock.get(namespace);
+      if (row !== undefined && !isStale(row)) return { holder: toHolder(row) };
+      const token = randomUUID();
+      this.stmt.putLock.run({
+        namespace,
+        token,
+        pid: process.pid,
+        host: hostname(),
+        command,
+        since: Date.now(),
+      });
+      return { token };
+    });
+    return this.guard(() => take.immediate());
+  }
+
+  /** Turns "database is locked" (busy timeout exceeded) into an environment error. */
+  private guard<T>(fn: () => T): T {
+    if (this.closed)
+      throw new DagwrightError("E_INTERNAL", `state store ${this.file} is already closed`);
+    try {
+      return fn();
+    } catch (error) {
+      const code = sqliteCode(error);
+      if (code?.startsWith("SQLITE_BUSY") || code?.startsWith("SQLITE_LOCKED"))
+        throw new DagwrightError(
+          "E_ENV",
+          `${this.file}: the state store stayed locked by another process for more than 5 s`,
+          { cause: error, hint: "wait for the other dagwright command to finish, then retry" },
+        );
+      throw error;
+    }
+  }
+}
+
+function openDatabase(file: string): Database.Database {
+  let db: Database.Database;
+  try {
+    if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
+    db = new Database(file);
+  } catch (error) {
+    throw envError(error, file);
+  }
+  try {
+    db.pragma("busy_timeout = 5000");
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    db.pragma("foreign_keys = ON");
+  } catch (error) {
+    db.close();
+    throw envError(error, file);
+  }
+  return db;
+}
+
+/**
+ * Brings the schema up to the last migration, each step in its own BEGIN IMMEDIATE transaction
+ * that re-reads the version, so concurrent openers of a new file migrate it exactly once.
+ */
+function migrate(
+  db: Database.Database,
+  file: string,
+  migrations: readonly SqliteMigration[],
+): void {
+  const known = migrations.at(-1)?.version ?? 0;
+  const version = (): number => db.pragma("user_version", { simple: true }) as number;
+  const found = version();
+  if (found > known)
+    throw new DagwrightError(
+      "E_ENV",
+      `${file}: state.db was written by a newer dagwright (schema v${found}, this one knows v${known}); refusing to open it`,
+      { hint: HINT },
+    );
+  for (const m of migrations) {
+    if (m.version <= found) continue;
+    db.transaction(() => {
+      if (version() >= m.version) return;
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    }).immediate();
+  }
+}
+
+function prepareStatements(db: Database.Database) {
+  return {
+    insertRun: db.prepare<
+      [
+        {
+          run_id: string;
+          namespace: string;
+          graph: string;
+          branch: string;
+          command: string;
+          started_at: number;
+          pid: number;
+          host: string;
+        },
+      ]
+    >(
+      `INSERT INTO runs (run_id, namespace, graph, branch, command, status, started_at, pid, host)
+       VALUES (@run_id, @namespace, @graph, @branch, @command, 'running', @started_at, @pid, @host)`,
+    ),
+    endRun: db.prepare<[{ run_id: string; status: string; ended_at: number }]>(
+      "UPDATE runs SET status = @status, ended_at = @ended_at WHERE run_id = @run_id",
+    ),
+    insertAttempt: db.prepare<
+      [
+        {
+          run_id: string;
+          namespace: string;
+          task: string;
+          item: string;
+          fingerprint: string;
+          parts: string;
+          started_at: number;
+          log_path: string | null;
+        },
+      ]
+    >(
+      `INSERT INTO attempts (run_id, namespace, task, item, status, fingerprint, parts, started_at, log_path)
+       VALUES (@run_id, @namespace, @task, @item, 'running', @fingerprint, @parts, @started_at, @log_path)`,
+    ),
+    setCurrent: db.prepare<[{ namespace: string; task: string; item: string; attempt_id: number }]>(
+      `INSERT INTO task_state (namespace, task, item, current_attempt)
+       VALUES (@namespace, @task, @item, @attempt_id)
+       ON CONFLICT (namespace, task, item) DO UPDATE SET current_attempt = excluded.current_attempt`,
+    ),
+    currentOfAttempt: db.prepare<[number], TaskStateRow>(
+      `SELECT s.namespace, s.task, s.item, s.current_attempt, s.last_success FROM attempts a
+       JOIN task_state s ON s.namespace = a.namespace AND s.task = a.task AND s.item = a.item
+       WHERE a.attempt_id = ?`,
+    ),
+    markSucceeded: db.prepare<
+      [
+        {
+          attempt_id: number;
+          ended_at: number;
+          duration_ms: number;
+          exit_code: number | null;
+          peak_rss_kb: number | null;
+          cpu_ms: number | null;
+          result_hash: string | null;
+          result_kind: string | null;
+        },
+      ]
+    >(
+      `UPDATE attempts SET status = 'succeeded', ended_at = @ended_at, duration_ms = @duration_ms,
+         exit_code = @exit_code, peak_rss_kb = @peak_rss_kb, cpu_ms = @cpu_ms,
+         result_hash = @result_hash, result_kind = @result_kind
+       WHERE attempt_id = @attempt_id AND status = 'running'`,
+    ),
+    markFailed: db.prepare<
+      [
+        {
+          attempt_id: number;
+          status: string;
+          ended_at: number;
+          duration_ms: number;
+          exit_code: number | null;
+          signal: string | null;
+          error: string;
+          peak_rss_kb: number | null;
+          cpu_ms: number | null;
+        },
+      ]
+    >(
+      `UPDATE attempts SET status = @status, ended_at = @ended_at, duration_ms = @duration_ms,
+         exit_code = @exit_code, signal = @signal, error = @error, peak_rss_kb = @peak_rss_kb,
+         cpu_ms = @cpu_ms
+       WHERE attempt_id = @attempt_id AND status = 'running'`,
+    ),
+    insertOutput: db.prepare<
+      [{ attempt_id: number; path: string; hash: string; size: number; mtime_ms: number }]
+    >(
+      `INSERT OR REPLACE INTO outputs (attempt_id, path, hash, size, mtime_ms)
+       VALUES (@attempt_id, @path, @hash, @size, @mtime_ms)`,
+    ),
+    insertShard: db.prepare<[{ attempt_id: number; shard_no: number; json: string }]>(
+      "INSERT INTO results (attempt_id, shard_no, json) VALUES (@attempt_id, @shard_no, @json)",
+    ),
+    deleteShards: db.prepare<[number]>("DELETE FROM results WHERE attempt_id = ?"),
+    setLastSuccess: db.prepare<[{ namespace: string; task: string; item: string }]>(
+      `UPDATE task_state SET last_success = current_attempt
+       WHERE namespace = @namespace AND task = @task AND item = @item`,
+    ),
+    lastAttempt: db.prepare<[{ namespace: string; task: string; item: string }], AttemptRow>(
+      `SELECT ${ATTEMPT_COLUMNS} FROM task_state s JOIN attempts a ON a.attempt_id = s.current_attempt
+       WHERE ${S_KEY}`,
+    ),
+    lastSuccess: db.prepare<[{ namespace: string; task: string; item: string }], AttemptRow>(
+      `SELECT ${ATTEMPT_COLUMNS} FROM task_state s JOIN attempts a ON a.attempt_id = s.last_success
+       WHERE ${S_KEY}`,
+    ),
+    taskStates: db.prepare<
+      [{ namespace: string; tasks: string }],
+      AttemptRow & { current_attempt: number; last_success: number | null }
+    >(
+      `SELECT s.current_attempt, s.last_success, ${ATTEMPT_COLUMNS}
+       FROM task_state s
+       JOIN attempts a ON a.attempt_id = s.current_attempt OR a.attempt_id = s.last_success
+       WHERE s.namespace = @namespace AND s.item = ''
+         AND s.task IN (SELECT value FROM json_each(@tasks))`,
+    ),
+    resultKind: db.prepare<
+      [{ namespace: string; task: string; item: string }],
+      { attempt_id: number; result_kind: "value" | "array" | null }
+    >(
+      `SELECT a.attempt_id, a.result_kind FROM task_state s
+       JOIN attempts a ON a.attempt_id = s.last_success
+       WHERE ${S_KEY}`,
+    ),
+    shards: db.prepare<[number], { json: string }>(
+      "SELECT json FROM results WHERE attempt_id = ? ORDER BY shard_no",
+    ),
+    runsAll: db.prepare<[number], RunRow>(
+      `SELECT run_id, namespace, graph, branch, status, started_at, ended_at, pid FROM runs
+       ORDER BY started_at DESC, rowid DESC LIMIT ?`,
+    ),
+    runsOfNamespace: db.prepare<[{ namespace: string; limit: number }], RunRow>(
+      `SELECT run_id, namespace, graph, branch, status, started_at, ended_at, pid FROM runs
+       WHERE namespace = @namespace ORDER BY started_at DESC, rowid DESC LIMIT @limit`,
+    ),
+    getLock: db.prepare<[string], LockRow>(
+      "SELECT token, pid, host, command, since FROM locks WHERE namespace = ?",
+    ),
+    putLock: db.prepare<
+      [
+        {
+          namespace: string;
+          token: string;
+          pid: number;
+          host: string;
+          command: string;
+          since: number;
+        },
+      ]
+    >(
+      `INSERT OR REPLACE INTO locks (namespace, token, pid, host, command, since)
+       VALUES (@namespace, @token, @pid, @host, @command, @since)`,
+    ),
+    deleteLock: db.prepare<[{ namespace: string; token: string }]>(
+      "DELETE FROM locks WHERE namespace = @namespace AND token = @token",
+    ),
+    getFileHash: db.prepare<[string], { size: number; mtime_ms: number; hash: string }>(
+      "SELECT size, mtime_ms, hash FROM file_hashes WHERE path = ?",
+    ),
+    putFileHash: db.prepare<[{ path: string; size: number; mtime_ms: number; hash: string }]>(
+      `INSERT OR REPLACE INTO file_hashes (path, size, mtime_ms, hash)
+       VALUES (@path, @size, @mtime_ms, @hash)`,
+    ),
+    namespaces: db.prepare<[], { namespace: string; tasks: number; last_run: number | null }>(
+      `SELECT ns.namespace,
+         (SELECT count(DISTINCT task) FROM task_state s WHERE s.namespace = ns.namespace) AS tasks,
+         (SELECT max(started_at) FROM runs r WHERE r.namespace = ns.namespace) AS last_run
+       FROM (SELECT namespace FROM task_state UNION SELECT namespace FROM runs) ns
+       ORDER BY ns.namespace`,
+    ),
+  };
+}
+
+/** A JSON value as `results` rows: arrays in shards of {@link SHARD_ITEMS} items, others whole. */
+function shardResult(result: unknown): { kind: "value" | "array"; json: string[] } {
+  if (!Array.isArray(result)) return { kind: "value", json: [JSON.stringify(result) ?? "null"] };
+  const json: string[] = [];
+  for (let i = 0; i < result.length || i === 0; i += SHARD_ITEMS)
+    json.push(JSON.stringify(result.slice(i, i + SHARD_ITEMS)));
+  return { kind: "array", json };
+}
+
+function toTaskRun(row: AttemptRow): TaskRunRecord {
+  const record: TaskRunRecord = {
+    attemptId: row.attempt_id,
+    runId: row.run_id,
+    namespace: row.namespace,
+    task: row.task,
+    item: row.item,
+    status: row.status,
+    fingerprint: row.fingerprint,
+    parts: JSON.parse(row.parts) as unknown,
+    startedAt: row.started_at,
+    outputs: (JSON.parse(row.outputs_json) as [string, string, number, number][]).map(
+      ([path, hash, size, mtimeMs]) => ({ path, hash, size, mtimeMs }),
+    ),
+    hasResult: row.result_kind !== null,
+  };
+  if (row.ended_at !== null) record.endedAt = row.ended_at;
+  if (row.duration_ms !== null) record.durationMs = row.duration_ms;
+  if (row.exit_code !== null) record.exitCode = row.exit_code;
+  if (row.signal !== null) record.signal = row.signal;
+  if (row.peak_rss_kb !== null) record.peakRssKb = row.peak_rss_kb;
+  if (row.cpu_ms !== null) record.cpuMs = row.cpu_ms;
+  if (row.log_path !== null) record.logPath = row.log_path;
+  if (row.error !== null) record.error = row.error;
+  if (row.result_hash !== null) record.resultHash = row.result_hash;
+  return record;
+}
+
+function toRun(row: RunRow): RunRecord {
+  const run: RunRecord = {
+    runId: row.run_id,
+    namespace: row.namespace,
+    graph: row.graph,
+    branch: row.branch,
+    status: row.status,
+    startedAt: row.started_at,
+    pid: row.pid,
+  };
+  if (row.ended_at !== null) run.endedAt = row.ended_at;
+  return run;
+}
+
+function toHolder(row: LockRow): LockHolder {
+  return { pid: row.pid, host: row.host, command: row.command, since: row.since };
+}
+
+/** A lock is stale when its holder ran on this host and that process is gone. */
+function isStale(row: LockRow): boolean {
+  if (row.host !== hostname()) return false;
+  if (!Number.isInteger(row.pid) || row.pid <= 0) return true;
+  try {
+    process.kill(row.pid, 0);
+    return false;
+  } catch (error) {
+    // EPERM: the process exists but belongs to another user, so it is alive.
+    return (error as NodeJS.ErrnoException).code === "ESRCH";
+  }
+}
+
+function sqliteCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("SQLITE_") ? code : undefined;
+}
+
+function envError(error: unknown, file: string): unknown {
+  if (error instanceof DagwrightError) return error;
+  const code = sqliteCode(error);
+  const [reason, hint] =
+    code === "SQLITE_NOTADB"
+      ? ["is not a SQLite database", "move the file away, or point DAGWRIGHT_STATE_URL elsewhere"]
+      : code?.startsWith("SQLITE_BUSY")
+        ? [
+            "stayed locked by another process for more than 5 s",
+            "wait for the other dagwright command to finish, then retry",
+          ]
+        : [
+            `cannot be opened (${error instanceof Error ? error.message : String(error)})`,
+            "check the directory's permissions, or point DAGWRIGHT_STATE_URL elsewhere",
+          ];
+  return new DagwrightError("E_ENV", `state store ${file} ${reason}`, { cause: error, hint });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
