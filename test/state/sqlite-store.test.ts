@@ -1,0 +1,242 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { DagwrightError } from "../../src/spec/errors.js";
+import { sqliteMigrations } from "../../src/state/sqlite-migrations.js";
+import { openSqliteStore, type SqliteStateStore } from "../../src/state/sqlite-store.js";
+import { describeStateStore } from "./state-store-conformance.js";
+
+describeStateStore("sqlite", () => {
+  const dir = mkdtempSync(join(tmpdir(), "dagwright-state-"));
+  const file = join(dir, ".dagwright", "state.db");
+  return {
+    open: () => openSqliteStore(file),
+    dispose: () => rmSync(dir, { recursive: true, force: true }),
+  };
+});
+
+describe("SQLite state store", () => {
+  let dir: string;
+  let file: string;
+  const stores: SqliteStateStore[] = [];
+  const open = (): SqliteStateStore => {
+    const s = openSqliteStore(file);
+    stores.push(s);
+    return s;
+  };
+  const raw = (): Database.Database => new Database(file);
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "dagwright-sqlite-"));
+    file = join(dir, "nested", ".dagwright", "state.db");
+  });
+  afterEach(async () => {
+    for (const s of stores.splice(0)) await s.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("creates the directory and opens the file in WAL mode with foreign keys on", () => {
+    open();
+    const db = raw();
+    expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
+    expect(db.pragma("user_version", { simple: true })).toBe(sqliteMigrations.at(-1)?.version);
+    db.close();
+  });
+
+  it("applies migrations once and keeps data when reopened", async () => {
+    const first = open();
+    const run = await first.beginRun({
+      namespace: "n@main",
+      graph: "g",
+      branch: "main",
+      command: "c",
+    });
+    const id = await first.beginAttempt({
+      runId: run,
+      namespace: "n@main",
+      task: "t",
+      fingerprint: "f",
+      parts: [],
+    });
+    await first.completeAttempt(id, { outputs: [], result: { kept: true }, durationMs: 1 });
+    await first.close();
+
+    const second = open();
+    expect(await second.result("n@main", "t")).toEqual({ kept: true });
+    expect((await second.runs()).map((r) => r.runId)).toEqual([run]);
+    const db = raw();
+    expect(db.pragma("user_version", { simple: true })).toBe(sqliteMigrations.length);
+    db.close();
+  });
+
+  it("numbers migrations 1, 2, 3… without gaps", () => {
+    expect(sqliteMigrations.map((m) => m.version)).toEqual(sqliteMigrations.map((_, i) => i + 1));
+  });
+
+  it("refuses a database written by a newer schema version, naming both versions", () => {
+    open();
+    const db = raw();
+    db.pragma("user_version = 999");
+    db.close();
+    const known = sqliteMigrations.length;
+    let error: unknown;
+    try {
+      open();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(DagwrightError);
+    expect(error).toMatchObject({
+      code: "E_ENV",
+      message: `${file}: state.db was written by a newer dagwright (schema v999, this one knows v${known}); refusing to open it`,
+      hint: "upgrade dagwright, or point DAGWRIGHT_STATE_URL at another store",
+    });
+  });
+
+  it("refuses a file that is not a SQLite database as an environment problem", () => {
+    const junk = join(dir, "junk.db");
+    writeFileSync(
+      junk,
+      "this is not a database, just text that is long enough to have a header".repeat(20),
+    );
+    expect(() => openSqliteStore(junk)).toThrow(expect.objectContaining({ code: "E_ENV" }));
+  });
+
+  it("stores a 1,000,000-item list result in more than one shard and reassembles it", async () => {
+    const store = open();
+    const big = Array.from({ length: 1_000_000 }, (_, i) => i);
+    const run = await store.beginRun({
+      namespace: "n@main",
+      graph: "g",
+      branch: "main",
+      command: "c",
+    });
+    const id = await store.beginAttempt({
+      runId: run,
+      namespace: "n@main",
+      task: "t",
+      fingerprint: "f",
+      parts: {},
+    });
+    await store.completeAttempt(id, { outputs: [], result: big, durationMs: 1 });
+
+    const db = raw();
+    const shards = db.prepare("SELECT count(*) AS n FROM results WHERE attempt_id = ?").get(id) as {
+      n: number;
+    };
+    db.close();
+    expect(shards.n).toBe(100);
+    expect(await store.result("n@main", "t")).toEqual(big);
+  });
+
+  it("drops the replaced result's shards when a newer success is recorded", async () => {
+    const store = open();
+    const run = await store.beginRun({
+      namespace: "n@main",
+      graph: "g",
+      branch: "main",
+      command: "c",
+    });
+    const a = await store.beginAttempt({
+      runId: run,
+      namespace: "n@main",
+      task: "t",
+      fingerprint: "f",
+      parts: {},
+    });
+    await store.completeAttempt(a, { outputs: [], result: [1, 2], durationMs: 1 });
+    const b = await store.beginAttempt({
+      runId: run,
+      namespace: "n@main",
+      task: "t",
+      fingerprint: "f",
+      parts: {},
+    });
+    await store.completeAttempt(b, { outputs: [], result: [3], durationMs: 1 });
+    const db = raw();
+    const rows = db.prepare("SELECT attempt_id FROM results").all();
+    db.close();
+    expect(rows).toEqual([{ attempt_id: b }]);
+  });
+
+  it("takes over a lock whose holder died on this host", async () => {
+    const child = spawn(process.execPath, ["-e", "0"]);
+    const deadPid = await new Promise<number>((resolve) =>
+      child.on("exit", () => resolve(child.pid ?? -1)),
+    );
+    open();
+    const db = raw();
+    db.prepare(
+      "INSERT INTO locks (namespace, token, pid, host, command, since) VALUES (?, ?, ?, ?, ?, ?)",
+    ).run("n@main", "old", deadPid, hostname(), "dagwright run crashed", 1);
+    db.close();
+
+    const store = open();
+    const got = await store.acquireLock(
+      "n@main",
+      { command: "dagwright run main" },
+      { wait: false },
+    );
+    expect(got.acquired).toBe(true);
+    const other = open();
+    expect(await other.acquireLock("n@main", { command: "x" }, { wait: false })).toMatchObject({
+      acquired: false,
+      holder: { pid: process.pid, host: hostname(), command: "dagwright run main" },
+    });
+  });
+
+  it("does not take over a lock held on another host", async () => {
+    open();
+    const db = raw();
+    db.prepare(
+      "INSERT INTO locks (namespace, token, pid, host, command, since) VALUES (?, ?, ?, ?, ?, ?)",
+    ).run("n@main", "old", 999_999_999, "some-other-host", "dagwright run main", 7);
+    db.close();
+    expect(await open().acquireLock("n@main", { command: "x" }, { wait: false })).toEqual({
+      acquired: false,
+      holder: {
+        pid: 999_999_999,
+        host: "some-other-host",
+        command: "dagwright run main",
+        since: 7,
+      },
+    });
+  });
+
+  it("completes 1,000 tasks with outputs quickly (one transaction each)", async () => {
+    const store = open();
+    const run = await store.beginRun({
+      namespace: "n@main",
+      graph: "g",
+      branch: "main",
+      command: "c",
+    });
+    const started = performance.now();
+    for (let i = 0; i < 1000; i++) {
+      const id = await store.beginAttempt({
+        runId: run,
+        namespace: "n@main",
+        task: `t${i}`,
+        fingerprint: "f",
+        parts: { i },
+      });
+      const outputs = [{ path: `out/${i}.csv`, hash: "h", size: 1, mtimeMs: 1 }];
+      expect(await store.completeAttempt(id, { outputs, result: i, durationMs: 1 })).toBe(true);
+    }
+    const states = await store.taskStates(
+      "n@main",
+      Array.from({ length: 1000 }, (_, i) => `t${i}`),
+    );
+    expect(states.size).toBe(1000);
+    expect(performance.now() - started).toBeLessThan(10_000);
+  });
+
+  it("rejects calls after close", async () => {
+    const store = open();
+    await store.close();
+    await expect(store.runs()).rejects.toMatchObject({ code: "E_INTERNAL" });
+  });
+});

@@ -1,0 +1,409 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { OutputRecord, StateStore } from "../../src/state/state-store.js";
+
+/**
+ * A place to keep state: `open` may be called several times and every store it returns sees the
+ * same data (like two dagwright processes on one project).
+ */
+export interface StateBackend {
+  open(): StateStore | Promise<StateStore>;
+  dispose(): void | Promise<void>;
+}
+
+const out = (path: string, hash = `h-${path}`): OutputRecord => ({
+  path,
+  hash,
+  size: 3,
+  mtimeMs: 1_700_000_000_000.5,
+});
+
+/** The behaviour every {@link StateStore} driver must have. */
+export function describeStateStore(
+  name: string,
+  makeBackend: () => StateBackend | Promise<StateBackend>,
+): void {
+  describe(`StateStore conformance: ${name}`, () => {
+    let backend: StateBackend;
+    let store: StateStore;
+    const opened: StateStore[] = [];
+    const open = async (): Promise<StateStore> => {
+      const s = await backend.open();
+      opened.push(s);
+      return s;
+    };
+    const NS = "sales@main";
+    const begin = async (
+      runId: string,
+      task: string,
+      extra: { item?: string; fingerprint?: string; namespace?: string } = {},
+    ): Promise<number> =>
+      store.beginAttempt({
+        runId,
+        namespace: extra.namespace ?? NS,
+        task,
+        ...(extra.item === undefined ? {} : { item: extra.item }),
+        fingerprint: extra.fingerprint ?? "fp1",
+        parts: { code: { "run.py": "abc" }, args: { year: 2024 } },
+        logPath: `.dagwright/logs/${task}.log`,
+      });
+    const newRun = (namespace = NS): Promise<string> =>
+      store.beginRun({ namespace, graph: "main", branch: "main", command: "dagwright run main" });
+
+    beforeEach(async () => {
+      backend = await makeBackend();
+      store = await open();
+    });
+    afterEach(async () => {
+      for (const s of opened.splice(0)) await s.close();
+      await backend.dispose();
+    });
+
+    it("records an attempt as running until completeAttempt commits it as done", async () => {
+      const run = await newRun();
+      const id = await begin(run, "extract");
+      expect(await store.lastAttempt(NS, "extract")).toMatchObject({
+        attemptId: id,
+        runId: run,
+        status: "running",
+        item: "",
+        outputs: [],
+        hasResult: false,
+        logPath: ".dagwright/logs/extract.log",
+        parts: { code: { "run.py": "abc" }, args: { year: 2024 } },
+      });
+      expect(await store.lastSuccess(NS, "extract")).toBeUndefined();
+
+      const ok = await store.completeAttempt(id, {
+        outputs: [out("data/a.csv"), out("data/b.csv")],
+        exitCode: 0,
+        peakRssKb: 2048,
+        cpuMs: 12.5,
+        durationMs: 40,
+      });
+      expect(ok).toBe(true);
+      const success = await store.lastSuccess(NS, "extract");
+      expect(success).toMatchObject({
+        attemptId: id,
+        status: "succeeded",
+        fingerprint: "fp1",
+        exitCode: 0,
+        peakRssKb: 2048,
+        cpuMs: 12.5,
+        durationMs: 40,
+        hasResult: false,
+      });
+      expect(success?.outputs).toEqual([out("data/a.csv"), out("data/b.csv")]);
+      expect(success?.endedAt).toBeGreaterThanOrEqual(
+        success?.startedAt ?? Number.POSITIVE_INFINITY,
+      );
+      expect(await store.lastAttempt(NS, "extract")).toEqual(success);
+    });
+
+    it("does not let a superseded attempt record success", async () => {
+      const run = await newRun();
+      const first = await begin(run, "load");
+      const second = await begin(run, "load", { fingerprint: "fp2" });
+      expect(second).not.toBe(first);
+
+      expect(
+        await store.completeAttempt(first, { outputs: [out("x")], result: 1, durationMs: 1 }),
+      ).toBe(false);
+      expect(await store.lastSuccess(NS, "load")).toBeUndefined();
+      expect(await store.result(NS, "load")).toBeUndefined();
+      expect((await store.lastAttempt(NS, "load"))?.attemptId).toBe(second);
+
+      expect(await store.completeAttempt(second, { outputs: [], result: 2, durationMs: 1 })).toBe(
+        true,
+      );
+      expect(await store.lastSuccess(NS, "load")).toMatchObject({
+        attemptId: second,
+        fingerprint: "fp2",
+      });
+      expect(await store.result(NS, "load")).toBe(2);
+    });
+
+    it("never records a cancelled attempt as a success, even if it completes later", async () => {
+      const run = await newRun();
+      const id = await begin(run, "slow");
+      await store.failAttempt(id, {
+        status: "cancelled",
+        signal: "SIGTERM",
+        error: "cancelled by user",
+        durationMs: 5,
+      });
+      expect(await store.completeAttempt(id, { outputs: [], durationMs: 6 })).toBe(false);
+      expect(await store.lastAttempt(NS, "slow")).toMatchObject({
+        status: "cancelled",
+        signal: "SIGTERM",
+        error: "cancelled by user",
+      });
+      expect(await store.lastSuccess(NS, "slow")).toBeUndefined();
+    });
+
+    it("keeps the previous last success (and its result) when a later attempt fails", async () => {
+      const run = await newRun();
+      const good = await begin(run, "transform");
+      await store.completeAttempt(good, {
+        outputs: [out("t.csv")],
+        result: ["NC", "SC"],
+        durationMs: 3,
+      });
+      const bad = await begin(run, "transform", { fingerprint: "fp2" });
+      await store.failAttempt(bad, {
+        status: "failed",
+        exitCode: 2,
+        error: "boom",
+        durationMs: 4,
+        peakRssKb: 99,
+      });
+
+      expect(await store.lastAttempt(NS, "transform")).toMatchObject({
+        attemptId: bad,
+        status: "failed",
+        exitCode: 2,
+        error: "boom",
+        peakRssKb: 99,
+        outputs: [],
+      });
+      expect(await store.lastSuccess(NS, "transform")).toMatchObject({
+        attemptId: good,
+        outputs: [out("t.csv")],
+      });
+      expect(await store.result(NS, "transform")).toEqual(["NC", "SC"]);
+    });
+
+    it("leaves a finished attempt as it is when failAttempt comes late", async () => {
+      const run = await newRun();
+      const id = await begin(run, "t");
+      await store.completeAttempt(id, { outputs: [], durationMs: 1 });
+      await store.failAttempt(id, { status: "failed", error: "late", durationMs: 2 });
+      expect(await store.lastAttempt(NS, "t")).toMatchObject({ status: "succeeded" });
+      expect((await store.lastAttempt(NS, "t"))?.error).toBeUndefined();
+    });
+
+    it.each([
+      ["an object", { rows: 3, ok: true, nested: { a: [1, "x", null] } }],
+      ["a string", "hello"],
+      ["a number", 42.5],
+      ["null", null],
+      ["false", false],
+      ["an empty list", []],
+      ["a short list", ["NC", "SC", { state: "VA" }]],
+    ])("round-trips %s as a result", async (_label, value) => {
+      const run = await newRun();
+      const id = await begin(run, "r");
+      await store.completeAttempt(id, {
+        outputs: [],
+        result: value,
+        resultHash: "rh",
+        durationMs: 1,
+      });
+      expect(await store.result(NS, "r")).toEqual(value);
+      expect(await store.lastSuccess(NS, "r")).toMatchObject({ hasResult: true, resultHash: "rh" });
+    });
+
+    it("round-trips a 1,000,000-item list result", async () => {
+      const big = Array.from({ length: 1_000_000 }, (_, i) => (i % 3 === 0 ? `item-${i}` : i));
+      const run = await newRun();
+      const id = await begin(run, "big");
+      expect(await store.completeAttempt(id, { outputs: [], result: big, durationMs: 1 })).toBe(
+        true,
+      );
+      const back = (await store.result(NS, "big")) as unknown[];
+      expect(back.length).toBe(1_000_000);
+      expect(back[0]).toBe("item-0");
+      expect(back[999_998]).toBe(999_998);
+      expect(back).toEqual(big);
+    });
+
+    it("has no result for a success that stored none, and serves the newest success's result", async () => {
+      const run = await newRun();
+      const a = await begin(run, "r");
+      await store.completeAttempt(a, { outputs: [], result: { v: 1 }, durationMs: 1 });
+      const b = await begin(run, "r");
+      await store.completeAttempt(b, { outputs: [], result: { v: 2 }, durationMs: 1 });
+      expect(await store.result(NS, "r")).toEqual({ v: 2 });
+      const c = await begin(run, "r");
+      await store.completeAttempt(c, { outputs: [], durationMs: 1 });
+      expect(await store.result(NS, "r")).toBeUndefined();
+      expect(await store.lastSuccess(NS, "r")).toMatchObject({ attemptId: c, hasResult: false });
+    });
+
+    it("keeps fan-out items apart from each other and from the task itself", async () => {
+      const run = await newRun();
+      const nc = await begin(run, "per_state", { item: "NC" });
+      const sc = await begin(run, "per_state", { item: "SC" });
+      await store.completeAttempt(nc, {
+        outputs: [out("out/NC.csv")],
+        result: "nc",
+        durationMs: 1,
+      });
+      await store.failAttempt(sc, { status: "failed", error: "no data", durationMs: 1 });
+
+      expect(await store.lastSuccess(NS, "per_state", "NC")).toMatchObject({
+        item: "NC",
+        attemptId: nc,
+      });
+      expect(await store.lastSuccess(NS, "per_state", "SC")).toBeUndefined();
+      expect(await store.lastAttempt(NS, "per_state", "SC")).toMatchObject({ status: "failed" });
+      expect(await store.result(NS, "per_state", "NC")).toBe("nc");
+      expect(await store.lastAttempt(NS, "per_state")).toBeUndefined();
+    });
+
+    it("keeps namespaces isolated", async () => {
+      const other = "sales@feature-x";
+      const run = await newRun();
+      const runB = await newRun(other);
+      const a = await begin(run, "extract");
+      await store.completeAttempt(a, { outputs: [], result: "main", durationMs: 1 });
+      const b = await begin(runB, "extract", { namespace: other });
+      await store.failAttempt(b, { status: "failed", error: "x", durationMs: 1 });
+
+      expect(await store.lastSuccess(NS, "extract")).toMatchObject({ attemptId: a });
+      expect(await store.lastSuccess(other, "extract")).toBeUndefined();
+      expect(await store.lastAttempt(other, "extract")).toMatchObject({
+        attemptId: b,
+        namespace: other,
+      });
+      expect(await store.result(other, "extract")).toBeUndefined();
+      expect(
+        (await store.taskStates(other, ["extract"])).get("extract")?.lastSuccess,
+      ).toBeUndefined();
+    });
+
+    it("reads the states of a whole graph in one call", async () => {
+      const run = await newRun();
+      const a = await begin(run, "a");
+      await store.completeAttempt(a, { outputs: [out("a.csv")], durationMs: 1 });
+      const b1 = await begin(run, "b");
+      await store.completeAttempt(b1, { outputs: [], durationMs: 1 });
+      const b2 = await begin(run, "b");
+      await store.failAttempt(b2, { status: "failed", error: "x", durationMs: 1 });
+      const c = await begin(run, "c");
+      await begin(run, "d", { item: "NC" });
+      await begin(run, "not-asked");
+
+      const states = await store.taskStates(NS, ["a", "b", "c", "d", "never"]);
+      expect([...states.keys()].sort()).toEqual(["a", "b", "c"]);
+      expect(states.get("a")?.lastAttempt).toEqual(await store.lastAttempt(NS, "a"));
+      expect(states.get("a")?.lastSuccess).toEqual(await store.lastSuccess(NS, "a"));
+      expect(states.get("a")?.lastSuccess?.outputs).toEqual([out("a.csv")]);
+      expect(states.get("b")?.lastAttempt).toMatchObject({ attemptId: b2, status: "failed" });
+      expect(states.get("b")?.lastSuccess).toMatchObject({ attemptId: b1, status: "succeeded" });
+      expect(states.get("c")?.lastAttempt).toMatchObject({ attemptId: c, status: "running" });
+      expect(states.get("c")?.lastSuccess).toBeUndefined();
+      expect(await store.taskStates(NS, [])).toEqual(new Map());
+    });
+
+    it("rejects an attempt for a run that was never begun", async () => {
+      await expect(begin("no-such-run", "a")).rejects.toMatchObject({ code: "E_INTERNAL" });
+    });
+
+    it("lists runs newest first, per namespace and limited", async () => {
+      const r1 = await newRun();
+      const r2 = await newRun("other@main");
+      const r3 = await newRun();
+      await store.endRun(r1, "failed");
+      const all = await store.runs();
+      expect(all.map((r) => r.runId)).toEqual([r3, r2, r1]);
+      expect(all[2]).toMatchObject({
+        runId: r1,
+        namespace: NS,
+        graph: "main",
+        branch: "main",
+        status: "failed",
+        pid: process.pid,
+      });
+      expect(all[2]?.endedAt).toBeGreaterThanOrEqual(all[2]?.startedAt ?? Number.POSITIVE_INFINITY);
+      expect(all[0]).toMatchObject({ runId: r3, status: "running" });
+      expect(all[0]?.endedAt).toBeUndefined();
+      expect((await store.runs(NS)).map((r) => r.runId)).toEqual([r3, r1]);
+      expect((await store.runs(undefined, 1)).map((r) => r.runId)).toEqual([r3]);
+    });
+
+    it("lists namespaces with their task counts and last run", async () => {
+      const run = await newRun();
+      await begin(run, "a");
+      await begin(run, "b", { item: "NC" });
+      await begin(run, "b", { item: "SC" });
+      await newRun("empty@main");
+      const list = await store.namespaces();
+      expect(list.map((n) => n.namespace)).toEqual(["empty@main", NS]);
+      expect(list[1]).toMatchObject({ namespace: NS, tasks: 2 });
+      expect(list[1]?.lastRun).toBeTypeOf("number");
+      expect(list[0]).toMatchObject({ namespace: "empty@main", tasks: 0 });
+    });
+
+    it("lets a second store see the lock holder until the first releases it", async () => {
+      const second = await open();
+      const got = await store.acquireLock(NS, { command: "dagwright run main" }, { wait: false });
+      expect(got.acquired).toBe(true);
+
+      const blocked = await second.acquireLock(
+        NS,
+        { command: "dagwright run other" },
+        { wait: false },
+      );
+      expect(blocked).toMatchObject({
+        acquired: false,
+        holder: { pid: process.pid, command: "dagwright run main" },
+      });
+      if (!blocked.acquired) expect(blocked.holder.since).toBeTypeOf("number");
+
+      // Another namespace is not blocked.
+      const elsewhere = await second.acquireLock("other@main", { command: "x" }, { wait: false });
+      expect(elsewhere.acquired).toBe(true);
+
+      if (got.acquired) await got.release();
+      const after = await second.acquireLock(
+        NS,
+        { command: "dagwright run other" },
+        { wait: false },
+      );
+      expect(after.acquired).toBe(true);
+      if (got.acquired) await got.release(); // releasing twice must not free someone else's lock
+      const third = await store.acquireLock(NS, { command: "y" }, { wait: false });
+      expect(third).toMatchObject({ acquired: false, holder: { command: "dagwright run other" } });
+    });
+
+    it("waits for a held lock, calling onWait once, and acquires it after release", async () => {
+      const second = await open();
+      const got = await store.acquireLock(NS, { command: "first" }, { wait: false });
+      if (!got.acquired) throw new Error("expected the lock");
+      const waits: string[] = [];
+      const waiting = second.acquireLock(
+        NS,
+        { command: "second" },
+        { wait: true, pollMs: 10, onWait: (h) => waits.push(h.command) },
+      );
+      await new Promise((r) => setTimeout(r, 120));
+      expect(waits).toEqual(["first"]);
+      await got.release();
+      const result = await waiting;
+      expect(result.acquired).toBe(true);
+      expect(waits).toEqual(["first"]);
+    });
+
+    it("releases its locks when closed", async () => {
+      const first = await open();
+      const second = await open();
+      expect((await first.acquireLock(NS, { command: "a" }, { wait: false })).acquired).toBe(true);
+      await first.close();
+      expect((await second.acquireLock(NS, { command: "b" }, { wait: false })).acquired).toBe(true);
+    });
+
+    it("round-trips the file hash cache and overwrites stale rows", async () => {
+      expect(store.getFileHash("/p/a.csv")).toBeUndefined();
+      store.putFileHashes([
+        { path: "/p/a.csv", size: 10, mtimeMs: 1.5, hash: "ha" },
+        { path: "/p/b.csv", size: 20, mtimeMs: 2, hash: "hb" },
+      ]);
+      store.putFileHashes([]);
+      expect(store.getFileHash("/p/a.csv")).toEqual({ size: 10, mtimeMs: 1.5, hash: "ha" });
+      store.putFileHashes([{ path: "/p/a.csv", size: 11, mtimeMs: 3, hash: "ha2" }]);
+      expect(store.getFileHash("/p/a.csv")).toEqual({ size: 11, mtimeMs: 3, hash: "ha2" });
+      const other = await open();
+      expect(other.getFileHash("/p/b.csv")).toEqual({ size: 20, mtimeMs: 2, hash: "hb" });
+    });
+  });
+}
