@@ -1,15 +1,26 @@
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 
-function childPath(parent: string, key: string): string {
-  if (IDENTIFIER.test(key)) return parent === "" ? key : `${parent}.${key}`;
-  return `${parent}[${JSON.stringify(key)}]`;
+/** Renders the path to a value only when an error needs it: `args.when`, `a[1]`, `["odd key"]`. */
+function pathOf(trail: readonly (string | number)[]): string {
+  let out = "";
+  for (const step of trail) {
+    if (typeof step === "number") out += `[${step}]`;
+    else if (IDENTIFIER.test(step)) out += out === "" ? step : `.${step}`;
+    else out += `[${JSON.stringify(step)}]`;
+  }
+  return out === "" ? "(root)" : out;
 }
 
-function fail(path: string, what: string): never {
-  throw new TypeError(`${path === "" ? "(root)" : path}: cannot fingerprint ${what}`);
+function fail(trail: readonly (string | number)[], what: string): never {
+  throw new TypeError(`${pathOf(trail)}: cannot fingerprint ${what}`);
 }
 
-function write(value: unknown, path: string, key: string, ancestors: Set<object>): string {
+function write(
+  value: unknown,
+  key: string,
+  trail: (string | number)[],
+  ancestors: Set<object>,
+): string {
   let v = value;
   // Dates, Buffers and user classes decide their own JSON form, exactly like JSON.stringify.
   if (
@@ -25,16 +36,16 @@ function write(value: unknown, path: string, key: string, ancestors: Set<object>
     case "boolean":
       return v ? "true" : "false";
     case "number":
-      if (!Number.isFinite(v)) fail(path, `a non-finite number (${v})`);
+      if (!Number.isFinite(v)) fail(trail, `a non-finite number (${v})`);
       return JSON.stringify(v);
     case "undefined":
       return "null";
     case "function":
-      return fail(path, "a function");
+      return fail(trail, "a function");
     case "symbol":
-      return fail(path, "a symbol");
+      return fail(trail, "a symbol");
     case "bigint":
-      return fail(path, "a bigint; convert it to a string");
+      return fail(trail, "a bigint; convert it to a string");
   }
   if (v === null) return "null";
   const obj = v as object;
@@ -44,29 +55,35 @@ function write(value: unknown, path: string, key: string, ancestors: Set<object>
     obj instanceof WeakMap ||
     obj instanceof WeakSet
   ) {
-    fail(path, `a ${obj.constructor.name}; convert it to an object or array`);
+    fail(trail, `a ${obj.constructor.name}; convert it to an object or array`);
   }
-  if (obj instanceof Promise) fail(path, "a Promise; await it first");
-  if (ancestors.has(obj)) fail(path, "a cycle (the value contains itself)");
+  if (obj instanceof Promise) fail(trail, "a Promise; await it first");
+  if (ancestors.has(obj)) fail(trail, "a cycle (the value contains itself)");
   ancestors.add(obj);
   let out: string;
   if (Array.isArray(obj)) {
-    const items: string[] = [];
+    out = "[";
     for (let i = 0; i < obj.length; i++) {
-      items.push(write(obj[i], `${path}[${i}]`, String(i), ancestors));
+      trail.push(i);
+      out += (i === 0 ? "" : ",") + write(obj[i], String(i), trail, ancestors);
+      trail.pop();
     }
-    out = `[${items.join(",")}]`;
+    out += "]";
   } else {
     const record = obj as Record<string, unknown>;
     // Code-unit order, never locale order: the hash must not depend on the machine's locale.
     const keys = Object.keys(record).sort();
-    const members: string[] = [];
+    out = "{";
+    let first = true;
     for (const k of keys) {
       const item = record[k];
       if (item === undefined) continue;
-      members.push(`${JSON.stringify(k)}:${write(item, childPath(path, k), k, ancestors)}`);
+      trail.push(k);
+      out += `${first ? "" : ","}${JSON.stringify(k)}:${write(item, k, trail, ancestors)}`;
+      trail.pop();
+      first = false;
     }
-    out = `{${members.join(",")}}`;
+    out += "}";
   }
   ancestors.delete(obj);
   return out;
@@ -83,5 +100,5 @@ function write(value: unknown, path: string, key: string, ancestors: Set<object>
  *   Shared, non-cyclic references are fine.
  */
 export function canonicalJson(value: unknown): string {
-  return write(value, "", "", new Set());
+  return write(value, "", [], new Set());
 }

@@ -1,11 +1,11 @@
-import { statSync } from "node:fs";
 import path from "node:path";
-import { FsView } from "./fs-view.js";
+import { type FsSnapshot, snapshotFor } from "./fs-snapshot.js";
 import { escapeGlob, type GlobSegment, parseGlob } from "./glob-pattern.js";
 
 const VAR = /\$\{([^}]*)\}/g;
 
 function substitute(pattern: string, vars: Record<string, string>): string {
+  if (!pattern.includes("${")) return pattern;
   let out = "";
   let last = 0;
   for (const m of pattern.matchAll(VAR)) {
@@ -17,12 +17,23 @@ function substitute(pattern: string, vars: Record<string, string>): string {
   return out + pattern.slice(last);
 }
 
+/** Compiled globs per process: a fan-out repeats the same few patterns thousands of times. */
+const compiledGlobs = new Map<string, GlobSegment[] | undefined>();
+
+function compiled(pattern: string): GlobSegment[] | undefined {
+  if (compiledGlobs.has(pattern)) return compiledGlobs.get(pattern);
+  const segs = parseGlob(pattern);
+  if (compiledGlobs.size >= 10_000) compiledGlobs.clear();
+  compiledGlobs.set(pattern, segs);
+  return segs;
+}
+
 function visible(name: string, seg: { dot: boolean }): boolean {
   return seg.dot || !name.startsWith(".");
 }
 
 function walk(
-  fs: FsView,
+  fs: FsSnapshot,
   dir: string,
   segs: readonly GlobSegment[],
   i: number,
@@ -79,13 +90,19 @@ function walk(
  * pattern segment itself starts with `.`. A pattern with no wildcard is returned as written
  * (normalized) when it exists, whether file or directory; wildcard matches are files only.
  * Patterns that resolve outside `root` (`..`, absolute paths elsewhere) match nothing.
+ *
+ * Pass `snapshot` to share one filesystem view across many calls of the same pass (see
+ * {@link FsSnapshot}); its root must be `root`.
+ *
+ * @throws Error if `snapshot` belongs to another root.
  */
 export async function expandPatterns(
   root: string,
   patterns: string[],
   vars: Record<string, string> = {},
+  snapshot?: FsSnapshot,
 ): Promise<string[]> {
-  const fs = new FsView(root);
+  const fs = snapshotFor(root, snapshot);
   const found = new Set<string>();
   for (const pattern of patterns) {
     let p = substitute(pattern, vars);
@@ -94,13 +111,12 @@ export async function expandPatterns(
       if (!p.startsWith(`${rootPosix}/`)) continue;
       p = p.slice(rootPosix.length + 1);
     }
-    const segs = parseGlob(p);
+    const segs = compiled(p);
     if (segs === undefined || segs.length === 0) continue;
     if (segs.every((s) => s.type === "literal")) {
       const abs = path.join(fs.root, ...segs.map((s) => (s as { name: string }).name));
       // A plain path is looked up directly: listing its directory could cost far more.
-      if (fs.inside(abs) && statSync(abs, { throwIfNoEntry: false }) !== undefined)
-        found.add(fs.relative(abs));
+      if (fs.stat(abs) !== undefined) found.add(fs.relative(abs));
       continue;
     }
     walk(fs, fs.root, segs, 0, found);

@@ -1,4 +1,4 @@
-import { type Dirent, readdirSync, statSync } from "node:fs";
+import { type Dirent, readdirSync, type Stats, statSync } from "node:fs";
 import path from "node:path";
 
 /** What a path is, as far as code discovery and globbing care. */
@@ -47,49 +47,59 @@ function readListing(absDir: string): Map<string, RawKind> | undefined {
 }
 
 /**
- * A consistent, memoized look at the files under one project root for the span of a single scan:
- * each directory is stat'ed at most once per view. Paths outside the root do not exist for it
- * (checked lexically, so `..` can never escape). Create a new view per scan; never keep one
- * across scans, or it will miss changes.
+ * A consistent, memoized look at the files under one project root for the span of one pass
+ * (e.g. fingerprinting every task of a plan): each directory and file is stat'ed at most once
+ * per snapshot, and what was found is remembered. Paths outside the root do not exist for it
+ * (checked lexically on normalized paths, so `..` can never escape).
+ *
+ * Share one snapshot across the calls of a single pass to avoid re-stat'ing shared helpers; make a
+ * new one for the next pass, since a snapshot never notices later changes.
  */
-export class FsView {
+export class FsSnapshot {
+  /** Absolute, normalized project root. */
   readonly root: string;
+  private readonly prefix: string;
   private readonly dirs = new Map<string, Map<string, RawKind> | undefined>();
   private readonly links = new Map<string, EntryKind | undefined>();
+  private readonly stats = new Map<string, Stats | undefined>();
 
   constructor(root: string) {
     this.root = path.resolve(root);
+    this.prefix = this.root.endsWith(path.sep) ? this.root : this.root + path.sep;
   }
 
-  /** True when `abs` is the root or lies under it. */
+  /** True when the normalized absolute path `abs` is the root or lies under it. */
   inside(abs: string): boolean {
-    const rel = path.relative(this.root, abs);
-    return rel === "" || !(rel === ".." || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel));
+    return abs === this.root || abs.startsWith(this.prefix);
   }
 
   /** Project-relative POSIX form of an absolute path inside the root. */
   relative(abs: string): string {
-    return path.relative(this.root, abs).split(path.sep).join("/");
+    const rel = abs === this.root ? "" : abs.slice(this.prefix.length);
+    return path.sep === "/" ? rel : rel.split(path.sep).join("/");
   }
 
-  /** Entries of a directory inside the root (symlinks resolved), or undefined if it is none. */
+  /** Entries of a directory inside the root (symlinks unresolved), or undefined if it is none. */
   list(absDir: string): ReadonlyMap<string, RawKind> | undefined {
-    if (!this.inside(absDir)) return undefined;
     if (this.dirs.has(absDir)) return this.dirs.get(absDir);
-    const entries = readListing(absDir);
+    // Asking the parent first turns a probe of a missing directory into a map lookup.
+    const exists = absDir === this.root || (this.inside(absDir) && this.kind(absDir) === "dir");
+    const entries = exists ? readListing(absDir) : undefined;
     this.dirs.set(absDir, entries);
     return entries;
   }
 
   /** Whether `abs` is a file, a directory (following symlinks), or absent/outside the root. */
   kind(abs: string): EntryKind | undefined {
-    if (!this.inside(abs)) return undefined;
     if (abs === this.root) return "dir";
-    const raw = this.list(path.dirname(abs))?.get(path.basename(abs));
+    if (!this.inside(abs)) return undefined;
+    // Plain slicing: `abs` is normalized, and path.dirname/basename cost more than the lookup.
+    const cut = abs.lastIndexOf(path.sep);
+    const raw = this.list(cut === 0 ? path.sep : abs.slice(0, cut))?.get(abs.slice(cut + 1));
     if (raw === "file" || raw === "dir") return raw;
     if (raw !== "link") return undefined;
     if (this.links.has(abs)) return this.links.get(abs);
-    const st = statSync(abs, { throwIfNoEntry: false });
+    const st = this.stat(abs);
     const k: EntryKind | undefined = st?.isFile() ? "file" : st?.isDirectory() ? "dir" : undefined;
     this.links.set(abs, k);
     return k;
@@ -102,4 +112,26 @@ export class FsView {
   isDir(abs: string): boolean {
     return this.kind(abs) === "dir";
   }
+
+  /** `fs.statSync` (following symlinks) of a path inside the root, memoized; undefined if absent. */
+  stat(abs: string): Stats | undefined {
+    if (!this.inside(abs)) return undefined;
+    if (this.stats.has(abs)) return this.stats.get(abs);
+    const st = statSync(abs, { throwIfNoEntry: false });
+    this.stats.set(abs, st);
+    return st;
+  }
+}
+
+/**
+ * `snapshot` when given (checking it covers `root`), else a fresh one.
+ *
+ * @throws Error when the snapshot was made for a different root: a programming error.
+ */
+export function snapshotFor(root: string, snapshot: FsSnapshot | undefined): FsSnapshot {
+  if (snapshot === undefined) return new FsSnapshot(root);
+  if (snapshot.root !== path.resolve(root)) {
+    throw new Error(`FsSnapshot of ${snapshot.root} used for project ${path.resolve(root)}`);
+  }
+  return snapshot;
 }

@@ -1,0 +1,172 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import type { TaskSpec } from "../spec/types.js";
+import type { CodeScanner, ScanContext } from "./code-scanner.js";
+import { type FsSnapshot, snapshotFor } from "./fs-snapshot.js";
+import { nodeScanner } from "./node-imports.js";
+import { pythonScanner } from "./python-imports.js";
+import { rScanner } from "./r-sources.js";
+import { shellScanner } from "./shell-sources.js";
+
+type Resolver = (fromFile: string, ctx: ScanContext) => string[];
+
+// The generic parameter is erased behind a closure so one table can hold every language.
+function bind<R>(scanner: CodeScanner<R>): (source: string) => Resolver {
+  return (source) => {
+    const refs = scanner.parse(source);
+    return (fromFile, ctx) => scanner.resolve(refs, fromFile, ctx);
+  };
+}
+
+const SCANNERS: Record<string, (source: string) => Resolver> = {
+  ".py": bind(pythonScanner),
+  ".r": bind(rScanner),
+  ".ts": bind(nodeScanner),
+  ".tsx": bind(nodeScanner),
+  ".mts": bind(nodeScanner),
+  ".cts": bind(nodeScanner),
+  ".js": bind(nodeScanner),
+  ".jsx": bind(nodeScanner),
+  ".mjs": bind(nodeScanner),
+  ".cjs": bind(nodeScanner),
+  ".sh": bind(shellScanner),
+  ".bash": bind(shellScanner),
+};
+
+interface Parsed {
+  size: number;
+  mtimeMs: number;
+  resolve: Resolver;
+}
+
+/** Parsed references per file for the life of the process, revalidated by size and mtime. */
+const parsedFiles = new Map<string, Parsed>();
+const MAX_PARSED = 20_000;
+
+function referencesOf(fs: FsSnapshot, abs: string): Resolver | undefined {
+  const scan = SCANNERS[path.extname(abs).toLowerCase()];
+  if (scan === undefined) return undefined;
+  const st = fs.stat(abs);
+  if (st === undefined || !st.isFile()) return undefined;
+  const cached = parsedFiles.get(abs);
+  if (cached !== undefined && cached.size === st.size && cached.mtimeMs === st.mtimeMs) {
+    return cached.resolve;
+  }
+  let source: string;
+  try {
+    source = readFileSync(abs, "utf8");
+  } catch {
+    return undefined;
+  }
+  const resolve = scan(source);
+  if (parsedFiles.size >= MAX_PARSED) parsedFiles.clear();
+  parsedFiles.set(abs, { size: st.size, mtimeMs: st.mtimeMs, resolve });
+  return resolve;
+}
+
+/** The program a command runs, when it is a project file: `sh tasks/x.sh`, `./run.py`. */
+function commandFiles(task: TaskSpec): string[] {
+  if (task.command === undefined) return [];
+  // A shell string is split on blanks only: good enough to spot `python3 x.py`, and a wrong
+  // guess costs nothing because the file must exist in the project to count.
+  const argv =
+    "argv" in task.command
+      ? task.command.argv
+      : task.command.shell
+          .trim()
+          .split(/\s+/u)
+          .map((w) => w.replace(/^(["'])(.*)\1$/u, "$2"));
+  const out: string[] = [];
+  const [first, second] = argv;
+  // A bare name (`python3`) is looked up on PATH, so only a word with a slash is a local file.
+  if (first?.includes("/")) out.push(first);
+  if (second !== undefined && !second.startsWith("-")) out.push(second);
+  return out;
+}
+
+/**
+ * The code a task's result depends on: its own file and every local file it imports or sources,
+ * transitively, as sorted project-relative POSIX paths. Languages are chosen by extension
+ * (Python, R, TS/JS, shell; see each scanner for the exact rules); other files are included but
+ * not read. A `command` task counts its program when `argv[0]` (with a slash) or `argv[1]` names
+ * an existing project file. References that are missing, third-party, dynamic or outside the
+ * root are ignored; import cycles are fine. Never throws for unreadable or missing files.
+ *
+ * Each source file is parsed once per process and content (size + mtime); directory listings are
+ * cached the same way. Pass one `snapshot` for all tasks of a pass so shared helpers are stat'ed
+ * and resolved once (see {@link FsSnapshot}); its root must be `root`.
+ *
+ * @throws Error only if `snapshot` belongs to another root.
+ */
+export async function findCodeFiles(
+  root: string,
+  task: TaskSpec,
+  settings: { pyTasksDirs: string[]; rTasksDirs: string[] },
+  snapshot?: FsSnapshot,
+): Promise<string[]> {
+  const fs = snapshotFor(root, snapshot);
+  const ctx = contextFor(fs, settings);
+  const seeds = task.kind === "command" ? commandFiles(task) : task.file ? [task.file] : [];
+  const seen = new Set<string>();
+  const stack: string[] = [];
+  for (const s of seeds) {
+    const abs = path.resolve(fs.root, s);
+    if (fs.isFile(abs)) stack.push(abs);
+  }
+  while (stack.length > 0) {
+    const abs = stack.pop()!;
+    if (seen.has(abs)) continue;
+    seen.add(abs);
+    for (const dep of ctx.depsOf(abs)) if (!seen.has(dep)) stack.push(dep);
+  }
+  return [...seen].map((abs) => fs.relative(abs)).sort();
+}
+
+interface Context extends ScanContext {
+  /** Direct local dependencies of a file, resolved once per snapshot. */
+  depsOf(abs: string): readonly string[];
+}
+
+/** One context per snapshot and settings, so a shared snapshot also shares resolutions. */
+const contexts = new WeakMap<FsSnapshot, Map<string, Context>>();
+
+function contextFor(
+  fs: FsSnapshot,
+  settings: { pyTasksDirs: string[]; rTasksDirs: string[] },
+): Context {
+  const key = JSON.stringify([settings.pyTasksDirs, settings.rTasksDirs]);
+  let byKey = contexts.get(fs);
+  if (byKey === undefined) {
+    byKey = new Map();
+    contexts.set(fs, byKey);
+  }
+  const existing = byKey.get(key);
+  if (existing !== undefined) return existing;
+  const dirs = (list: string[]) =>
+    list.map((d) => path.resolve(fs.root, d)).filter((d) => fs.inside(d));
+  const deps = new Map<string, readonly string[]>();
+  const memos = new Map<string, readonly string[]>();
+  const ctx: Context = {
+    fs,
+    pyTasksDirs: dirs(settings.pyTasksDirs),
+    rTasksDirs: dirs(settings.rTasksDirs),
+    memo(key, compute) {
+      let hit = memos.get(key);
+      if (hit === undefined) {
+        hit = compute();
+        memos.set(key, hit);
+      }
+      return hit;
+    },
+    depsOf(abs) {
+      let d = deps.get(abs);
+      if (d === undefined) {
+        d = referencesOf(fs, abs)?.(abs, ctx) ?? [];
+        deps.set(abs, d);
+      }
+      return d;
+    },
+  };
+  byKey.set(key, ctx);
+  return ctx;
+}

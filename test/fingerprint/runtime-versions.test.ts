@@ -1,0 +1,22 @@
+import { describe, expect, it } from "vitest";
+import { runtimeVersions } from "../../src/fingerprint/runtime-versions.js";
+
+describe("runtimeVersions", () => {
+  it("reports only the runtimes of the kinds in use", async () => {
+    expect(await runtimeVersions(new Set(["shell", "command"]))).toEqual({});
+    expect(await runtimeVersions(new Set(["node"]))).toEqual({ node: process.version });
+  });
+
+  it("asks python3 and Rscript for a version, or says missing", async () => {
+    const v = await runtimeVersions(new Set(["python", "r"]));
+    expect(Object.keys(v).sort()).toEqual(["Rscript", "python3"]);
+    for (const version of Object.values(v)) expect(version).toMatch(/^(\d+\.\d+\S*|missing)$/);
+  });
+
+  it("asks each binary once per process", async () => {
+    const first = await runtimeVersions(new Set(["python"]));
+    const started = performance.now();
+    for (let i = 0; i < 100; i++) expect(await runtimeVersions(new Set(["python"]))).toEqual(first);
+    expect(performance.now() - started).toBeLessThan(100);
+  });
+});
