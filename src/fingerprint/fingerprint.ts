@@ -77,7 +77,12 @@ export function diffParts(before: FingerprintParts, after: FingerprintParts): Pa
     const b = before[part] as unknown;
     const a = after[part] as unknown;
     if (typeof b !== "object" && typeof a !== "object") {
-      if (b !== a) changes.push({ part, before: b as string, after: a as string });
+      if (b !== a) {
+        const change: PartChange = { part };
+        if (b !== undefined) change.before = b as string;
+        if (a !== undefined) change.after = a as string;
+        changes.push(change);
+      }
       continue;
     }
     const bm = asStrings(part, b);

@@ -105,10 +105,12 @@ export class FsSnapshot {
     return k;
   }
 
+  /** True when `abs` is a regular file (or a symlink to one) inside the root. */
   isFile(abs: string): boolean {
     return this.kind(abs) === "file";
   }
 
+  /** True when `abs` is a directory (or a symlink to one) inside the root. */
   isDir(abs: string): boolean {
     return this.kind(abs) === "dir";
   }
