@@ -1,0 +1,174 @@
+// dagwright's TS/JS task worker (a worker thread started by src/tasks/node-worker-pool.ts; not a
+// public API). It imports each task module once, through tsx so .ts runs without a build step,
+// and runs one task at a time:
+//   in:  { id, task, url, display, fn, input, env }
+//   out: { type: "log", text }  console output of the running task, in order
+//        { type: "done", id, ok: true, result } | { type: "done", id, ok: false, error }
+// Console output is sent on the same port as the result, so it always arrives first.
+import { parentPort } from "node:worker_threads";
+import { tsImport } from "tsx/esm/api";
+
+/** Module namespaces by file URL; a module is imported once per worker. */
+const modules = new Map();
+
+function send(text) {
+  parentPort.postMessage({ type: "log", text });
+}
+
+for (const stream of [process.stdout, process.stderr]) {
+  stream.write = (chunk, encoding, callback) => {
+    send(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
+    const cb = typeof encoding === "function" ? encoding : callback;
+    if (typeof cb === "function") queueMicrotask(cb);
+    return true;
+  };
+}
+
+function article(name) {
+  return /^[aeiou]/i.test(name) ? `an ${name}` : `a ${name}`;
+}
+
+function describeValue(value) {
+  if (value === null) return "null";
+  if (typeof value !== "object") {
+    return typeof value === "number" ? `the number ${value}` : article(typeof value);
+  }
+  return article(value.constructor?.name ?? "object without a prototype");
+}
+
+/** The first part of `value` that JSON cannot carry faithfully, with its path; else undefined. */
+function jsonProblem(value, at, seen) {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return undefined;
+    case "number":
+      return Number.isFinite(value) ? undefined : { at, value };
+    case "object": {
+      if (value === null) return undefined;
+      if (seen.has(value)) return { at, what: "a circular reference" };
+      const proto = Object.getPrototypeOf(value);
+      const isArray = Array.isArray(value);
+      if (!isArray && proto !== Object.prototype && proto !== null) return { at, value };
+      seen.add(value);
+      if (isArray) {
+        for (let i = 0; i < value.length; i++) {
+          const p = jsonProblem(value[i], `${at}[${i}]`, seen);
+          if (p !== undefined) return p;
+        }
+      } else {
+        for (const key of Object.keys(value)) {
+          // JSON drops undefined properties; that loses nothing a caller could rely on.
+          if (value[key] === undefined) continue;
+          const p = jsonProblem(value[key], `${at}.${key}`, seen);
+          if (p !== undefined) return p;
+        }
+      }
+      seen.delete(value);
+      return undefined;
+    }
+    default:
+      return { at, value };
+  }
+}
+
+function checkResult(task, value) {
+  if (value === undefined) return undefined;
+  const problem = jsonProblem(value, "", new Set());
+  if (problem === undefined) return undefined;
+  const what = problem.what ?? describeValue(problem.value);
+  const where =
+    problem.at === "" ? what : `${describeValue(value)} containing ${what} at ${problem.at}`;
+  return `task '${task}' returned ${where}, which is not JSON-serializable (return plain objects, arrays, strings, finite numbers, booleans or null)`;
+}
+
+function oneLine(err) {
+  if (err instanceof Error) {
+    const first = String(err.message).split("\n")[0];
+    return first ? `${err.name}: ${first}` : err.name;
+  }
+  return String(err).split("\n")[0];
+}
+
+async function load(url) {
+  let ns = modules.get(url);
+  if (ns === undefined) {
+    ns = tsImport(url, import.meta.url);
+    modules.set(url, ns);
+  }
+  try {
+    return await ns;
+  } catch (err) {
+    modules.delete(url);
+    throw err;
+  }
+}
+
+// Applies the task's environment over process.env for one call and returns how to undo it.
+function applyEnv(env) {
+  const saved = [];
+  for (const key of Object.keys(env)) {
+    saved.push([key, process.env[key]]);
+    process.env[key] = env[key];
+  }
+  return () => {
+    for (const [key, value] of saved) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  };
+}
+
+// A CommonJS module's namespace repeats its named exports under `default`; listing that is noise.
+function isCommonJsExports(ns) {
+  const all = ns.default;
+  if (typeof all !== "object" || all === null) return false;
+  return Object.keys(ns).every(
+    (k) => k === "default" || k === "module.exports" || all[k] === ns[k],
+  );
+}
+
+async function runTask(msg) {
+  const ns = await load(msg.url);
+  // A CommonJS module's exports may sit only under `default`.
+  const fn =
+    typeof ns[msg.fn] === "function"
+      ? ns[msg.fn]
+      : typeof ns.default?.[msg.fn] === "function"
+        ? ns.default[msg.fn]
+        : undefined;
+  if (fn === undefined) {
+    if (msg.fn in ns) {
+      return {
+        error: `export '${msg.fn}' of ${msg.display} is ${describeValue(ns[msg.fn])}, not a function`,
+      };
+    }
+    const names = Object.keys(ns).filter(
+      (k) => k !== "module.exports" && !(k === "default" && isCommonJsExports(ns)),
+    );
+    return {
+      error: `function '${msg.fn}' not found in ${msg.display} (exports: ${names.length > 0 ? names.join(", ") : "none"})`,
+    };
+  }
+  const result = await fn(msg.input);
+  const problem = checkResult(msg.task, result);
+  return problem === undefined ? { result } : { error: problem };
+}
+
+parentPort.on("message", async (msg) => {
+  const restore = applyEnv(msg.env);
+  let reply;
+  try {
+    const out = await runTask(msg);
+    reply =
+      out.error === undefined
+        ? { type: "done", id: msg.id, ok: true, result: out.result }
+        : { type: "done", id: msg.id, ok: false, error: out.error };
+  } catch (err) {
+    send(`${err instanceof Error && err.stack ? err.stack : String(err)}\n`);
+    reply = { type: "done", id: msg.id, ok: false, error: oneLine(err) };
+  } finally {
+    restore();
+  }
+  parentPort.postMessage(reply);
+});

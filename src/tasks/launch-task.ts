@@ -1,0 +1,407 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { isRefArg, type TaskSpec } from "../spec/types.js";
+import { NodeWorkerPool } from "./node-worker-pool.js";
+import { type ProcessOutcome, runProcess } from "./run-process.js";
+import { closeTaskLog, openTaskLog, type TaskLog, writeTaskLog } from "./task-log.js";
+import { type ArgVars, fillVars, tokenizeArgs } from "./tokenize-args.js";
+
+/** Everything needed to run one task (or one fan-out item of it) once. */
+export interface LaunchRequest {
+  /** kind: python | r | node | shell | command | sql. */
+  task: TaskSpec;
+  /** Absolute project root. */
+  root: string;
+  /**
+   * Function tasks: values by name. Python fills each parameter by name from, in order: item
+   * values and deps, args, config keys, then the names `pipeline_config` ({ scratch_dir }) and
+   * `runtime_config` (the config), then the default. TS/JS functions receive one object
+   * `{ ...deps, args, config, item, pipelineConfig: { scratchDir }, deps }`.
+   * An arg written `{ ref: dep }` is replaced by `deps[dep]` when the caller has not done so.
+   */
+  inputs: {
+    deps: Record<string, unknown>;
+    args: Record<string, unknown>;
+    config: Record<string, unknown>;
+    item?: Record<string, string>;
+  };
+  /**
+   * Merged over process.env and `task.env` for every task (TS/JS tasks: over the worker's
+   * process.env during the call). Set by the caller: OUTPUT_PIPELINE_DIR, INPUT_PIPELINE_DIR,
+   * DAGWRIGHT_PROJECT_ROOT; DAGWRIGHT_PYTHONPATH (`:`-joined, root-relative or absolute) for
+   * `settings.py_tasks_dir`; optionally DAGWRIGHT_PYTHON (the interpreter, default `python3`).
+   * Script tasks also get the item values as variables.
+   */
+  env: Record<string, string>;
+  /** Absolute; Python's `pipeline_config.scratch_dir`. */
+  scratchDir: string;
+  /** Absolute; this attempt's header and all output are appended here (directories created). */
+  logPath: string;
+  /** Defaults to `task.timeoutSeconds`. */
+  timeoutSeconds?: number;
+  /** SIGTERM → wait → SIGKILL; default 5000. */
+  killGraceMs?: number;
+  /** Cancel: kills the whole process group (or terminates the worker thread). */
+  signal?: AbortSignal;
+}
+
+/** How one launch ended. Never a success after a timeout or cancel. */
+export interface LaunchResult {
+  status: "succeeded" | "failed" | "timeout" | "cancelled";
+  exitCode?: number;
+  signal?: string;
+  /** JSON-serializable return value of a function task (undefined for scripts). */
+  result?: unknown;
+  /** One line: "exit code 3", "killed by SIGKILL", "timed out after 2s", "ValueError: bad", … */
+  error?: string;
+  durationMs: number;
+  /** Processes only (from /proc, or Python's own getrusage). */
+  peakRssKb?: number;
+  cpuMs?: number;
+  /** The last ≤ 20 lines this attempt wrote to the log. */
+  logTail: string[];
+}
+
+const PYTHON_RUNNER = fileURLToPath(new URL("../../runtime/dagwright_task.py", import.meta.url));
+const DEFAULT_KILL_GRACE_MS = 5000;
+
+let pool: NodeWorkerPool | undefined;
+
+/**
+ * Runs one task once and reports how it ended; never rejects (a problem launching the task, such
+ * as a missing interpreter, is a `failed` result whose `error` says so). Processes run without a
+ * shell unless the task is a shell string (Invariant 4), each in its own process group that a
+ * timeout or `signal` kills as a whole (Invariant 6). TS/JS functions run in a shared pool of
+ * worker threads in this process: their working directory is process.cwd(), so the caller chdirs
+ * to the project root before launching them. Call {@link shutdownWorkers} when done (an idle pool
+ * does not keep the process alive, but it keeps modules loaded).
+ */
+export async function launchTask(req: LaunchRequest): Promise<LaunchResult> {
+  const started = performance.now();
+  const { task } = req;
+  const done = (outcome: Outcome, logTail: string[]): LaunchResult => ({
+    ...outcome,
+    durationMs: performance.now() - started,
+    logTail,
+  });
+  let prepared: Prepared | undefined;
+  let outcome: Outcome | undefined;
+  try {
+    prepared = LAUNCHERS[task.kind](req);
+  } catch (err) {
+    outcome = { status: "failed", error: messageOf(err) };
+  }
+  let log: TaskLog;
+  try {
+    log = openTaskLog(
+      req.logPath,
+      task.name,
+      (prepared?.what ?? task.kind) + itemNote(req.inputs.item),
+    );
+  } catch (err) {
+    return done(
+      { status: "failed", error: `cannot open log ${req.logPath}: ${messageOf(err)}` },
+      [],
+    );
+  }
+  if (prepared !== undefined) {
+    try {
+      outcome = await prepared.run(log);
+    } catch (err) {
+      outcome = { status: "failed", error: messageOf(err) };
+    }
+  }
+  outcome ??= { status: "failed", error: "nothing to run" };
+  // The reason goes last in the log, so the tail shows it next to the output that led to it.
+  if (outcome.error !== undefined) {
+    writeTaskLog(log, `dagwright: task '${task.name}' ${outcome.status}: ${outcome.error}\n`);
+  }
+  return done(outcome, closeTaskLog(log));
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Terminates the pooled TS/JS workers (running jobs end as cancelled). Safe to call any time. */
+export async function shutdownWorkers(): Promise<void> {
+  const p = pool;
+  pool = undefined;
+  await p?.shutdown();
+}
+
+type Outcome = Omit<LaunchResult, "durationMs" | "logTail">;
+
+/** What a launcher prepared: the header's description, and how to run against an open log. */
+interface Prepared {
+  what: string;
+  run: (log: TaskLog) => Promise<Outcome>;
+}
+
+const LAUNCHERS: Record<TaskSpec["kind"], (req: LaunchRequest) => Prepared> = {
+  python: preparePython,
+  r: prepareR,
+  node: prepareNode,
+  shell: prepareShell,
+  command: prepareCommand,
+  sql: () => ({
+    what: "sql",
+    run: async () => ({ status: "failed", error: "SQL (DuckDB) tasks are not supported yet" }),
+  }),
+};
+
+function itemNote(item: Record<string, string> | undefined): string {
+  if (item === undefined) return "";
+  const pairs = Object.entries(item).map(([k, v]) => `${k}=${v}`);
+  return pairs.length === 0 ? "" : ` (item ${pairs.join(", ")})`;
+}
+
+function fileOf(req: LaunchRequest): string {
+  if (req.task.file === undefined) throw new Error(`task '${req.task.name}' has no file`);
+  return req.task.file;
+}
+
+function baseEnv(req: LaunchRequest): NodeJS.ProcessEnv {
+  return { ...process.env, ...req.task.env, ...req.env };
+}
+
+/** The environment of a script: item values over everything else. */
+function scriptEnv(req: LaunchRequest): NodeJS.ProcessEnv {
+  return req.inputs.item === undefined ? baseEnv(req) : { ...baseEnv(req), ...req.inputs.item };
+}
+
+function timeoutOf(req: LaunchRequest): number | undefined {
+  return req.timeoutSeconds ?? req.task.timeoutSeconds;
+}
+
+function showArgv(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(" ");
+}
+
+/** Runs a process against the log and maps its outcome to a result. */
+async function runArgv(
+  req: LaunchRequest,
+  log: TaskLog,
+  argv: readonly string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<ProcessOutcome> {
+  const timeoutSeconds = timeoutOf(req);
+  return runProcess({
+    command: argv[0]!,
+    args: argv.slice(1),
+    cwd,
+    env,
+    logFd: log.fd,
+    killGraceMs: req.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
+    ...(timeoutSeconds === undefined ? {} : { timeoutSeconds }),
+    ...(req.signal === undefined ? {} : { signal: req.signal }),
+  });
+}
+
+function resultOf(req: LaunchRequest, p: ProcessOutcome): Outcome {
+  const r: Outcome = { status: "failed" };
+  if (p.exitCode !== undefined) r.exitCode = p.exitCode;
+  if (p.signal !== undefined) r.signal = p.signal;
+  if (p.peakRssKb !== undefined) r.peakRssKb = p.peakRssKb;
+  if (p.cpuMs !== undefined) r.cpuMs = p.cpuMs;
+  switch (p.ended) {
+    case "timeout":
+      r.status = "timeout";
+      r.error = `timed out after ${timeoutOf(req)}s`;
+      break;
+    case "cancelled":
+      r.status = "cancelled";
+      r.error = "cancelled";
+      break;
+    case "not-started":
+      r.error = p.error ?? "could not start";
+      break;
+    default:
+      if (p.exitCode === 0) r.status = "succeeded";
+      else r.error = p.signal === undefined ? `exit code ${p.exitCode}` : `killed by ${p.signal}`;
+  }
+  return r;
+}
+
+function prepareArgv(req: LaunchRequest, argv: readonly string[], cwd: string): Prepared {
+  return {
+    what: showArgv(argv),
+    run: async (log) => resultOf(req, await runArgv(req, log, argv, cwd, scriptEnv(req))),
+  };
+}
+
+function prepareCommand(req: LaunchRequest): Prepared {
+  const { command } = req.task;
+  if (command === undefined) throw new Error(`task '${req.task.name}' has no command`);
+  if ("shell" in command) return prepareArgv(req, ["sh", "-c", command.shell], req.root);
+  if (command.argv.length === 0) throw new Error(`task '${req.task.name}' has an empty command`);
+  return prepareArgv(req, command.argv, req.root);
+}
+
+/** Item values over the task's environment, for `${VAR}` in R paths and `cli_args`. */
+function argVars(req: LaunchRequest): ArgVars {
+  return { ...process.env, ...req.task.env, ...req.env, ...req.inputs.item };
+}
+
+function cliTokens(req: LaunchRequest, vars: ArgVars): string[] {
+  if (req.task.cliArgs === undefined) return [];
+  try {
+    return tokenizeArgs(req.task.cliArgs, vars);
+  } catch (err) {
+    throw new Error(`cli_args: ${(err as Error).message}`);
+  }
+}
+
+function prepareShell(req: LaunchRequest): Prepared {
+  const file = path.resolve(req.root, fileOf(req));
+  return prepareArgv(req, ["sh", file, ...cliTokens(req, argVars(req))], req.root);
+}
+
+function prepareR(req: LaunchRequest): Prepared {
+  const vars = argVars(req);
+  const written = fileOf(req);
+  const script = path.resolve(req.root, written.includes("${") ? fillVars(written, vars) : written);
+  const rel = path.relative(req.root, script);
+  if (rel.startsWith("..") || path.isAbsolute(rel)) {
+    throw new Error(`R script ${JSON.stringify(script)} is outside the project root`);
+  }
+  const prefix = (req.task.prefixArgs ?? "").split(/\s+/).filter((t) => t !== "");
+  const argv = [...prefix, "Rscript", path.basename(script), ...cliTokens(req, vars)];
+  return prepareArgv(req, argv, path.dirname(script));
+}
+
+// Request and result files of the Python runner, in one private directory per process.
+let pyTempDir: string | undefined;
+let pyCounter = 0;
+
+function pythonTempDir(): string {
+  if (pyTempDir === undefined) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "dagwright-py-"));
+    pyTempDir = dir;
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return pyTempDir;
+}
+
+/** Args with `{ ref: dep }` replaced by the dependency's value (a no-op once the caller did it). */
+function resolvedArgs(inputs: LaunchRequest["inputs"]): Record<string, unknown> {
+  let out: Record<string, unknown> | undefined;
+  for (const [key, value] of Object.entries(inputs.args)) {
+    if (isRefArg(value) && value.ref in inputs.deps) {
+      out ??= { ...inputs.args };
+      out[key] = inputs.deps[value.ref];
+    }
+  }
+  return out ?? inputs.args;
+}
+
+interface PythonReply {
+  ok?: boolean;
+  result?: unknown;
+  script?: boolean;
+  error?: string;
+  rusage?: { maxrss_kb?: number; cpu_ms?: number } | null;
+}
+
+function preparePython(req: LaunchRequest): Prepared {
+  const { task } = req;
+  const written = fileOf(req);
+  const fn = task.function ?? task.name;
+  return {
+    what: `python ${written}:${fn}`,
+    run: async (log) => {
+      const dir = pythonTempDir();
+      const n = ++pyCounter;
+      const requestPath = path.join(dir, `req-${n}.json`);
+      const resultPath = path.join(dir, `res-${n}.json`);
+      const { item } = req.inputs;
+      writeFileSync(
+        requestPath,
+        JSON.stringify({
+          task: task.name,
+          file: path.resolve(req.root, written),
+          display: written,
+          function: fn,
+          function_explicit: task.functionExplicit,
+          inputs: { ...req.inputs, args: resolvedArgs(req.inputs), item: item ?? {} },
+          pipeline_config: { scratch_dir: req.scratchDir },
+          result_path: resultPath,
+        }),
+      );
+      const python = req.env.DAGWRIGHT_PYTHON ?? process.env.DAGWRIGHT_PYTHON ?? "python3";
+      // Unbuffered, so print() and tracebacks reach the log in the order they happened.
+      const env = { PYTHONUNBUFFERED: "1", ...baseEnv(req) };
+      try {
+        const outcome = await runArgv(
+          req,
+          log,
+          [python, PYTHON_RUNNER, requestPath],
+          req.root,
+          env,
+        );
+        const r = resultOf(req, outcome);
+        let reply: PythonReply | undefined;
+        try {
+          reply = JSON.parse(readFileSync(resultPath, "utf8")) as PythonReply;
+        } catch {
+          // no result file: the runner was killed or never started
+        }
+        if (reply === undefined) return r;
+        if (reply.rusage?.maxrss_kb !== undefined) r.peakRssKb = reply.rusage.maxrss_kb;
+        if (reply.rusage?.cpu_ms !== undefined) r.cpuMs = reply.rusage.cpu_ms;
+        if (r.status === "failed" && reply.error !== undefined) r.error = reply.error;
+        if (r.status === "succeeded" && !reply.script && "result" in reply) r.result = reply.result;
+        return r;
+      } finally {
+        rmSync(requestPath, { force: true });
+        rmSync(resultPath, { force: true });
+      }
+    },
+  };
+}
+
+function prepareNode(req: LaunchRequest): Prepared {
+  const { task, inputs } = req;
+  const written = fileOf(req);
+  const fn = task.function ?? task.name;
+  return {
+    what: `${written}:${fn}`,
+    run: async (log) => {
+      pool ??= new NodeWorkerPool();
+      const timeoutSeconds = timeoutOf(req);
+      const out = await pool.run({
+        task: task.name,
+        url: pathToFileURL(path.resolve(req.root, written)).href,
+        display: written,
+        fn,
+        input: {
+          ...inputs.deps,
+          args: resolvedArgs(inputs),
+          config: inputs.config,
+          item: inputs.item,
+          pipelineConfig: { scratchDir: req.scratchDir },
+          deps: inputs.deps,
+        },
+        env: { ...task.env, ...req.env },
+        onLog: (text) => writeTaskLog(log, text),
+        ...(timeoutSeconds === undefined ? {} : { timeoutMs: timeoutSeconds * 1000 }),
+        ...(req.signal === undefined ? {} : { signal: req.signal }),
+      });
+      switch (out.ended) {
+        case "returned":
+          return out.result === undefined
+            ? { status: "succeeded" }
+            : { status: "succeeded", result: out.result };
+        case "timeout":
+          return { status: "timeout", error: `timed out after ${timeoutSeconds}s` };
+        case "cancelled":
+          return { status: "cancelled", error: out.error ?? "cancelled" };
+        default:
+          return { status: "failed", error: out.error ?? "unknown error" };
+      }
+    },
+  };
+}

@@ -1,0 +1,84 @@
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
+import path from "node:path";
+
+/** How many lines {@link closeTaskLog} returns. */
+export const LOG_TAIL_LINES = 20;
+// Enough bytes for 20 ordinary lines; a tail of very long lines is cut at the front.
+const TAIL_BYTES = 16 * 1024;
+
+/** An open task log: appended to by the task, read back for its tail. */
+export interface TaskLog {
+  readonly path: string;
+  /** File descriptor opened for append (and read); a child process can write to it directly. */
+  readonly fd: number;
+  /** Byte offset where this attempt's output starts (after its header line). */
+  readonly start: number;
+}
+
+// Directories already created in this process, so a hot path does not mkdir each time.
+const madeDirs = new Set<string>();
+
+/**
+ * Opens `logPath` for append (creating its directory) and writes one header line,
+ * `# dagwright <task> <ISO time> <what>`. Earlier attempts' lines stay above it.
+ * @throws the file system error when the log cannot be created.
+ */
+export function openTaskLog(logPath: string, task: string, what: string): TaskLog {
+  const dir = path.dirname(logPath);
+  let fd: number;
+  try {
+    if (!madeDirs.has(dir)) mkdirSync(dir, { recursive: true });
+    fd = openSync(logPath, "a+");
+  } catch (err) {
+    // The remembered directory may have been removed since (a cleaned scratch dir).
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT" || !madeDirs.has(dir)) throw err;
+    mkdirSync(dir, { recursive: true });
+    fd = openSync(logPath, "a+");
+  }
+  madeDirs.add(dir);
+  writeSync(fd, `# dagwright ${task} ${new Date().toISOString()} ${what}\n`);
+  return { path: logPath, fd, start: fstatSync(fd).size };
+}
+
+/**
+ * Appends text (a message of dagwright's own, or a worker's console output) to the log.
+ * Never throws: losing a log line (disk full) must not turn into losing the task's result.
+ */
+export function writeTaskLog(log: TaskLog, text: string): void {
+  try {
+    writeSync(log.fd, text);
+  } catch {
+    // best effort
+  }
+}
+
+/**
+ * Closes the log and returns the last {@link LOG_TAIL_LINES} lines this attempt wrote (the
+ * header excluded). Never throws: a log that cannot be read back gives an empty tail.
+ */
+export function closeTaskLog(log: TaskLog): string[] {
+  try {
+    const size = fstatSync(log.fd).size;
+    const from = Math.max(log.start, size - TAIL_BYTES);
+    const buf = Buffer.allocUnsafe(size - from);
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(log.fd, buf, got, buf.length - got, from + got);
+      if (n === 0) break;
+      got += n;
+    }
+    const lines = buf.toString("utf8", 0, got).split("\n");
+    if (lines[lines.length - 1] === "") lines.pop();
+    // A read that starts mid-file starts mid-line; drop that fragment when whole lines remain.
+    if (from > log.start && lines.length > 1) lines.shift();
+    return lines.slice(-LOG_TAIL_LINES);
+  } catch {
+    return [];
+  } finally {
+    try {
+      closeSync(log.fd);
+    } catch {
+      // already closed
+    }
+  }
+}
