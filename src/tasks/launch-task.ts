@@ -5,7 +5,14 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { isRefArg, type TaskSpec } from "../spec/types.js";
 import { NodeWorkerPool } from "./node-worker-pool.js";
 import { type ProcessOutcome, runProcess } from "./run-process.js";
-import { closeTaskLog, openTaskLog, type TaskLog, writeTaskLog } from "./task-log.js";
+import {
+  closeTaskLog,
+  LOG_TAIL_LINES,
+  openTaskLog,
+  readTaskLogTail,
+  type TaskLog,
+  writeTaskLog,
+} from "./task-log.js";
 import { type ArgVars, fillVars, tokenizeArgs } from "./tokenize-args.js";
 
 /** Everything needed to run one task (or one fan-out item of it) once. */
@@ -114,11 +121,16 @@ export async function launchTask(req: LaunchRequest): Promise<LaunchResult> {
     }
   }
   outcome ??= { status: "failed", error: "nothing to run" };
+  let tail = readTaskLogTail(log);
+  prepared?.explain?.(outcome, tail);
   // The reason goes last in the log, so the tail shows it next to the output that led to it.
   if (outcome.error !== undefined) {
-    writeTaskLog(log, `dagwright: task '${task.name}' ${outcome.status}: ${outcome.error}\n`);
+    const line = `dagwright: task '${task.name}' ${outcome.status}: ${outcome.error}`;
+    writeTaskLog(log, `${line}\n`);
+    tail = [...tail, line].slice(-LOG_TAIL_LINES);
   }
-  return done(outcome, closeTaskLog(log));
+  closeTaskLog(log);
+  return done(outcome, tail);
 }
 
 function messageOf(err: unknown): string {
@@ -138,6 +150,8 @@ type Outcome = Omit<LaunchResult, "durationMs" | "logTail">;
 interface Prepared {
   what: string;
   run: (log: TaskLog) => Promise<Outcome>;
+  /** Improves a failure's `error` from the log's last lines. */
+  explain?: (outcome: Outcome, tail: readonly string[]) => void;
 }
 
 const LAUNCHERS: Record<TaskSpec["kind"], (req: LaunchRequest) => Prepared> = {
@@ -226,9 +240,18 @@ function resultOf(req: LaunchRequest, p: ProcessOutcome): Outcome {
   return r;
 }
 
-function prepareArgv(req: LaunchRequest, argv: readonly string[], cwd: string): Prepared {
+/**
+ * `shown` is the header's description; for argv with `cli_args` it shows them as written, since
+ * a filled `${VAR}` may hold a secret (Invariant 7).
+ */
+function prepareArgv(
+  req: LaunchRequest,
+  argv: readonly string[],
+  cwd: string,
+  shown = showArgv(argv),
+): Prepared {
   return {
-    what: showArgv(argv),
+    what: shown,
     run: async (log) => resultOf(req, await runArgv(req, log, argv, cwd, scriptEnv(req))),
   };
 }
@@ -255,9 +278,16 @@ function cliTokens(req: LaunchRequest, vars: ArgVars): string[] {
   }
 }
 
+/** The argv as written, for the log header: `cli_args` unfilled. */
+function showWithCliArgs(req: LaunchRequest, head: readonly string[]): string {
+  const { cliArgs } = req.task;
+  return cliArgs === undefined ? showArgv(head) : `${showArgv(head)} ${cliArgs}`;
+}
+
 function prepareShell(req: LaunchRequest): Prepared {
-  const file = path.resolve(req.root, fileOf(req));
-  return prepareArgv(req, ["sh", file, ...cliTokens(req, argVars(req))], req.root);
+  const head = ["sh", path.resolve(req.root, fileOf(req))];
+  const argv = [...head, ...cliTokens(req, argVars(req))];
+  return prepareArgv(req, argv, req.root, showWithCliArgs(req, head));
 }
 
 function prepareR(req: LaunchRequest): Prepared {
@@ -265,12 +295,35 @@ function prepareR(req: LaunchRequest): Prepared {
   const written = fileOf(req);
   const script = path.resolve(req.root, written.includes("${") ? fillVars(written, vars) : written);
   const rel = path.relative(req.root, script);
-  if (rel.startsWith("..") || path.isAbsolute(rel)) {
+  if (rel === ".." || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
     throw new Error(`R script ${JSON.stringify(script)} is outside the project root`);
   }
   const prefix = (req.task.prefixArgs ?? "").split(/\s+/).filter((t) => t !== "");
-  const argv = [...prefix, "Rscript", path.basename(script), ...cliTokens(req, vars)];
-  return prepareArgv(req, argv, path.dirname(script));
+  const head = [...prefix, "Rscript", path.basename(script)];
+  const argv = [...head, ...cliTokens(req, vars)];
+  return {
+    ...prepareArgv(req, argv, path.dirname(script), showWithCliArgs(req, head)),
+    explain: explainRFailure,
+  };
+}
+
+/**
+ * Like kptn, puts R's own error line into the reason: `Error in f(x) : bad (exit code 1)`. R
+ * breaks a long message onto the next line after "Error in call :".
+ */
+function explainRFailure(outcome: Outcome, tail: readonly string[]): void {
+  if (outcome.status !== "failed" || outcome.exitCode === undefined) return;
+  for (let i = tail.length - 1; i >= 0; i--) {
+    const line = tail[i]!;
+    if (!/^Error( in |:)/.test(line)) continue;
+    const next = tail[i + 1];
+    const text =
+      line.trimEnd().endsWith(":") && next !== undefined
+        ? `${line.trim()} ${next.trim()}`
+        : line.trim();
+    outcome.error = `${text} (exit code ${outcome.exitCode})`;
+    return;
+  }
 }
 
 // Request and result files of the Python runner, in one private directory per process.

@@ -53,10 +53,10 @@ export function writeTaskLog(log: TaskLog, text: string): void {
 }
 
 /**
- * Closes the log and returns the last {@link LOG_TAIL_LINES} lines this attempt wrote (the
- * header excluded). Never throws: a log that cannot be read back gives an empty tail.
+ * The last {@link LOG_TAIL_LINES} lines this attempt wrote (the header excluded). Never throws: a
+ * log that cannot be read back gives an empty tail.
  */
-export function closeTaskLog(log: TaskLog): string[] {
+export function readTaskLogTail(log: TaskLog): string[] {
   try {
     const size = fstatSync(log.fd).size;
     const from = Math.max(log.start, size - TAIL_BYTES);
@@ -74,11 +74,14 @@ export function closeTaskLog(log: TaskLog): string[] {
     return lines.slice(-LOG_TAIL_LINES);
   } catch {
     return [];
-  } finally {
-    try {
-      closeSync(log.fd);
-    } catch {
-      // already closed
-    }
+  }
+}
+
+/** Closes the log's file descriptor. Never throws. */
+export function closeTaskLog(log: TaskLog): void {
+  try {
+    closeSync(log.fd);
+  } catch {
+    // already closed
   }
 }

@@ -198,6 +198,42 @@ describe("R tasks", () => {
     expect(r.logTail).toEqual([`${project.root}/R/NC|Rscript|run.R|NC|`]);
   });
 
+  it("puts R's error line into the reason, as kptn does", async () => {
+    const fake = project.write(
+      "bin/fails.sh",
+      'echo "loading"; echo "Error in f(x) : "; echo "  bad thing"; echo "Execution halted"; exit 1\n',
+    );
+    const r = await launchTask(
+      project.request(
+        makeTask({ name: "rfail", kind: "r", file: "R/model.R", prefixArgs: `sh ${fake}` }),
+      ),
+    );
+    expect(r.status).toBe("failed");
+    expect(r.error).toBe("Error in f(x) : bad thing (exit code 1)");
+    expect(r.logTail.at(-1)).toBe(
+      "dagwright: task 'rfail' failed: Error in f(x) : bad thing (exit code 1)",
+    );
+  });
+
+  it("writes cli_args to the log header as written, not filled (they may carry secrets)", async () => {
+    const quiet = project.write("bin/quiet.sh", "exit 0\n");
+    const req = project.request(
+      makeTask({
+        name: "secret",
+        kind: "r",
+        file: "R/model.R",
+        prefixArgs: `sh ${quiet}`,
+        cliArgs: "--token ${TOKEN}",
+      }),
+      { env: { TOKEN: "s3cr3t-value" } },
+    );
+    const r = await launchTask(req);
+    expect(r.status).toBe("succeeded");
+    const log = readFileSync(req.logPath, "utf8");
+    expect(log).toContain("Rscript model.R --token ${TOKEN}");
+    expect(log).not.toContain("s3cr3t-value");
+  });
+
   it("fails before starting when cli_args names an unset variable", async () => {
     const r = await launchTask(
       project.request(
@@ -244,8 +280,7 @@ describe("R tasks", () => {
         project.request(makeTask({ name: "fails", kind: "r", file: "R/fails.R" })),
       );
       expect(r.status).toBe("failed");
-      expect(r.error).toBe("exit code 1");
-      expect(r.logTail.join("\n")).toContain("bad input");
+      expect(r.error).toBe("Error: bad input (exit code 1)");
     });
   });
 });
