@@ -1,10 +1,13 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { DagwrightError, SpecError } from "../spec/errors.js";
+import { registerExplain } from "./commands/explain.js";
 import { registerGraph } from "./commands/graph.js";
 import { registerInit } from "./commands/init.js";
 import { registerLs } from "./commands/ls.js";
+import { registerRun } from "./commands/run.js";
 import { registerSchema } from "./commands/schema.js";
+import { registerStatus } from "./commands/status.js";
 import { registerValidate } from "./commands/validate.js";
 import { type CommandContext, EXIT, type GlobalOptions } from "./context.js";
 import { type Output, paint, printDiagnostics, processOutput } from "./output.js";
@@ -38,6 +41,9 @@ export function buildProgram(o: Output, setExit: (code: number) => void): Comman
     "\nExit codes: 0 success, 1 a task failed, 2 bad input (spec, flags), 3 environment problem.\nDocs: docs/spec.md (spec fields), docs/cli.md (commands).",
   );
   const ctx: CommandContext = { o, setExit, globals: () => program.opts<GlobalOptions>() };
+  registerRun(program, ctx);
+  registerStatus(program, ctx);
+  registerExplain(program, ctx);
   registerValidate(program, ctx);
   registerGraph(program, ctx);
   registerLs(program, ctx);

@@ -1,0 +1,143 @@
+#!/usr/bin/env node
+// Benchmarks of local runs (issue 3). Every figure is measured in this run, next to its baseline:
+// Node's own start-up (`node -e 0`), GNU make -j2 and Snakemake (--cores 2 --scheduler greedy)
+// on equivalent 1,000-task graphs (10 layers of 100; task i of layer L depends on task i of L-1).
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const BIN = path.join(REPO, "bin", "dagwright.js");
+const LAYERS = 10;
+const WIDTH = 100;
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
+
+const name = (l, i) => `t${l}_${i}`;
+
+function specYaml(kind) {
+  const lines = ["graphs:", "  bench:", "    tasks:"];
+  for (let l = 0; l < LAYERS; l++)
+    for (let i = 0; i < WIDTH; i++)
+      lines.push(`      ${name(l, i)}: ${l === 0 ? "[]" : name(l - 1, i)}`);
+  lines.push("tasks:");
+  for (let l = 0; l < LAYERS; l++) {
+    for (let i = 0; i < WIDTH; i++) {
+      lines.push(
+        kind === "ts"
+          ? `  ${name(l, i)}: {file: "noop.ts:noop"}`
+          : `  ${name(l, i)}: {command: ["true"]}`,
+      );
+    }
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+function project(kind) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `dagwright-bench-${kind}-`));
+  writeFileSync(path.join(dir, "dagwright.yaml"), specYaml(kind));
+  writeFileSync(path.join(dir, "noop.ts"), "export function noop(): void {}\n");
+  return dir;
+}
+
+function time(cmd, args, opts = {}) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { stdio: ["ignore", "ignore", "pipe"], ...opts });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
+  return ms;
+}
+
+/** Median of REPEAT runs of `fn`, each after `prepare`. */
+function median(prepare, fn) {
+  const xs = [];
+  for (let k = 0; k < REPEAT; k++) {
+    prepare?.();
+    xs.push(fn());
+  }
+  xs.sort((a, b) => a - b);
+  return xs[Math.floor(xs.length / 2)];
+}
+
+const has = (cmd) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
+const fmt = (ms) => `${ms.toFixed(0)} ms`;
+const rows = [];
+
+const nodeStart = median(null, () => time(process.execPath, ["-e", "0"]));
+rows.push(["node -e 0 (start-up baseline)", fmt(nodeStart), ""]);
+
+// (a) 1,000 no-op TS tasks, fresh state each time.
+const tsDir = project("ts");
+const wipe = (dir) => () => rmSync(path.join(dir, ".dagwright"), { recursive: true, force: true });
+const a = median(wipe(tsDir), () =>
+  time(process.execPath, [BIN, "run", "-j", "2"], { cwd: tsDir }),
+);
+rows.push([
+  "(a) 1,000 TS no-op tasks",
+  fmt(a),
+  `node -e 0 + ${fmt(a - nodeStart)} (target ≤ +150 ms)`,
+]);
+
+// (b) 1,000 shell `true` tasks, and (c) the no-change rerun.
+const shDir = project("sh");
+const b = median(wipe(shDir), () =>
+  time(process.execPath, [BIN, "run", "-j", "2"], { cwd: shDir }),
+);
+time(process.execPath, [BIN, "run", "-j", "2"], { cwd: shDir });
+const c = median(null, () => time(process.execPath, [BIN, "run", "-j", "2"], { cwd: shDir }));
+
+// GNU make -j2, same graph, same `true` commands.
+const mkDir = mkdtempSync(path.join(os.tmpdir(), "dagwright-bench-make-"));
+const mk = [
+  `all: ${Array.from({ length: WIDTH }, (_, i) => name(LAYERS - 1, i)).join(" ")}`,
+  ".PHONY: all",
+];
+for (let l = 0; l < LAYERS; l++)
+  for (let i = 0; i < WIDTH; i++)
+    mk.push(`${name(l, i)}:${l === 0 ? "" : ` ${name(l - 1, i)}`}\n\ttrue\n\ttouch $@`);
+writeFileSync(path.join(mkDir, "Makefile"), `${mk.join("\n")}\n`);
+const cleanMake = () => execFileSync("sh", ["-c", `rm -f ${mkDir}/t*`]);
+const make = median(cleanMake, () => time("make", ["-s", "-j2", "-C", mkDir]));
+rows.push([
+  "(b) 1,000 shell `true` tasks",
+  fmt(b),
+  `${(b / make).toFixed(2)}× make -j2 (${fmt(make)}; target ≤ 1.5×)`,
+]);
+
+let snakeNoop;
+if (has("snakemake")) {
+  const smDir = mkdtempSync(path.join(os.tmpdir(), "dagwright-bench-snake-"));
+  const rules = [
+    `rule all:\n    input: [${Array.from({ length: WIDTH }, (_, i) => `"${name(LAYERS - 1, i)}"`).join(", ")}]`,
+  ];
+  for (let l = 0; l < LAYERS; l++) {
+    for (let i = 0; i < WIDTH; i++) {
+      rules.push(
+        `rule ${name(l, i)}:\n${l === 0 ? "" : `    input: "${name(l - 1, i)}"\n`}    output: "${name(l, i)}"\n    shell: "true; touch {output}"`,
+      );
+    }
+  }
+  writeFileSync(path.join(smDir, "Snakefile"), `${rules.join("\n\n")}\n`);
+  time("snakemake", ["--cores", "2", "--scheduler", "greedy", "--quiet"], { cwd: smDir });
+  snakeNoop = median(null, () =>
+    time("snakemake", ["--cores", "2", "--scheduler", "greedy", "--quiet"], { cwd: smDir }),
+  );
+  rows.push(["Snakemake no-op rerun", fmt(snakeNoop), ""]);
+}
+rows.push([
+  "(c) no-change rerun of (b)",
+  fmt(c),
+  `node -e 0 + ${fmt(c - nodeStart)} (target ≤ +60 ms)${snakeNoop ? `; ${(snakeNoop / c).toFixed(1)}× faster than Snakemake (target ≥ 10×)` : "; snakemake not installed"}`,
+]);
+
+const w = [Math.max(...rows.map((r) => r[0].length)), Math.max(...rows.map((r) => r[1].length))];
+console.log(
+  `dagwright local-run benchmarks (median of ${REPEAT}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "?"})`,
+);
+for (const r of rows) console.log(`${r[0].padEnd(w[0])}  ${r[1].padStart(w[1])}  ${r[2]}`);
+mkdirSync(path.join(REPO, "bench", "results"), { recursive: true });
+writeFileSync(
+  path.join(REPO, "bench", "results", "latest.txt"),
+  `${rows.map((r) => r.join("\t")).join("\n")}\n`,
+);

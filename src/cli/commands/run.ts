@@ -1,0 +1,139 @@
+import os from "node:os";
+import { type Command, Option } from "commander";
+import type { RunObserver } from "../../exec/run-events.js";
+import { runGraph } from "../../exec/run-graph.js";
+import { DagwrightError, UsageError } from "../../spec/errors.js";
+import { shutdownWorkers } from "../../tasks/launch-task.js";
+import { type CommandContext, EXIT } from "../context.js";
+import { collectList } from "../load.js";
+import { humanObserver, jsonObserver } from "../progress.js";
+import { openRunContext, type RunFlags } from "../run-context.js";
+
+interface RunOptions extends RunFlags {
+  force?: boolean;
+  dryRun?: boolean;
+  jobs?: string;
+  json?: boolean;
+  executor: string;
+}
+
+/** Adds the selection and config flags shared by run, status and explain. */
+export function addRunFlags(cmd: Command): Command {
+  return cmd
+    .option("--only <TASKS>", "only these tasks (comma-separated, repeatable)", collectList)
+    .option("--from <TASKS>", "these tasks and everything downstream", collectList)
+    .option("--to <TASKS>", "these tasks and everything upstream", collectList)
+    .option("--tags <TAGS>", "tasks with any of these tags", collectList)
+    .option("--env <NAME>", "merge environments.NAME.config over config")
+    .option(
+      "--set <KEY=VALUE>",
+      "override a config value (repeatable; dotted keys, JSON values)",
+      (v: string, prev: string[] = []) => [...prev, v],
+    );
+}
+
+export function registerRun(program: Command, ctx: CommandContext): void {
+  addRunFlags(
+    program
+      .command("run")
+      .description("run a graph, rerunning only what changed (and saying why)")
+      .argument("[GRAPH]", "graph name (optional when the spec has one graph)"),
+  )
+    .option("--force", "rerun every selected task")
+    .option("--dry-run", "print what would run and why, run nothing")
+    .option(
+      "-j, --jobs <N>",
+      `tasks at once (default: number of cores, ${os.availableParallelism()})`,
+    )
+    .addOption(
+      new Option("--executor <NAME>", "where tasks run").choices(["local"]).default("local"),
+    )
+    .option("--json", "newline-delimited JSON events on stdout")
+    .action(async (graphName: string | undefined, opts: RunOptions) => {
+      const jobs = opts.jobs === undefined ? os.availableParallelism() : Number(opts.jobs);
+      if (!Number.isInteger(jobs) || jobs < 1)
+        throw new UsageError(
+          `-j expects a whole number ≥ 1, received ${JSON.stringify(opts.jobs)}`,
+          "e.g. -j 4",
+        );
+      const rc = await openRunContext(ctx, graphName, opts);
+      process.chdir(rc.spec.root); // TS/JS function tasks run in worker threads that share the cwd
+      const lock = opts.dryRun
+        ? undefined
+        : await rc.store.acquireLock(
+            rc.namespace,
+            { command: `dagwright run ${rc.graph.name}` },
+            {
+              wait: true,
+              onWait: (h) =>
+                ctx.o.err(
+                  `waiting: ${rc.namespace} is locked by \`${h.command}\` (pid ${h.pid} on ${h.host}, since ${new Date(h.since).toISOString()})\n`,
+                ),
+            },
+          );
+      if (lock && !lock.acquired)
+        throw new DagwrightError("E_ENV", `state is locked by pid ${lock.holder.pid}`);
+      const controller = new AbortController();
+      let interrupts = 0;
+      const onSigint = () => {
+        interrupts++;
+        if (interrupts === 1) {
+          ctx.o.err(
+            "\nstopping: waiting for running tasks to end (Ctrl-C again to stop at once)\n",
+          );
+          controller.abort();
+        } else {
+          process.exit(130);
+        }
+      };
+      process.on("SIGINT", onSigint);
+      process.on("SIGTERM", onSigint);
+      const observer: RunObserver = opts.json
+        ? jsonObserver(ctx.o)
+        : humanObserver(ctx.o, ctx.o.color && Boolean(process.stderr.isTTY));
+      const runId = await rc.store.beginRun({
+        namespace: rc.namespace,
+        graph: rc.graph.name,
+        branch: rc.branch,
+        command: `dagwright run ${rc.graph.name}`,
+      });
+      try {
+        observer({
+          type: "run-start",
+          runId,
+          graph: rc.graph.name,
+          namespace: rc.namespace,
+          tasks: rc.selected,
+          jobs,
+        });
+        const { status } = await runGraph({
+          plan: rc.plan,
+          store: rc.store,
+          namespace: rc.namespace,
+          runId,
+          selected: rc.selected,
+          scratchDir: rc.scratchDir,
+          logDir: rc.logDir,
+          jobs,
+          force: opts.force ?? false,
+          dryRun: opts.dryRun ?? false,
+          signal: controller.signal,
+          observer,
+          ...(process.env.DAGWRIGHT_RETRY_BACKOFF_MS
+            ? { retryBackoffMs: Number(process.env.DAGWRIGHT_RETRY_BACKOFF_MS) }
+            : {}),
+        });
+        await rc.store.endRun(runId, status);
+        ctx.setExit(
+          status === "succeeded" ? EXIT.ok : status === "cancelled" ? 130 : EXIT.taskFailed,
+        );
+      } finally {
+        process.off("SIGINT", onSigint);
+        process.off("SIGTERM", onSigint);
+        rc.flushFileCache();
+        if (lock?.acquired) await lock.release();
+        await shutdownWorkers();
+        await rc.store.close();
+      }
+    });
+}

@@ -1,0 +1,66 @@
+import type { Command } from "commander";
+import { assessGraph } from "../../plan/assess-graph.js";
+import type { CommandContext } from "../context.js";
+import { paint } from "../output.js";
+import { openRunContext, type RunFlags } from "../run-context.js";
+import { addRunFlags } from "./run.js";
+
+export function registerStatus(program: Command, ctx: CommandContext): void {
+  addRunFlags(
+    program
+      .command("status")
+      .description("each task: fresh, stale (and why), failed, running or never ran")
+      .argument("[GRAPH]", "graph name (optional when the spec has one graph)"),
+  )
+    .option("--json", "print JSON on stdout")
+    .action(async (graphName: string | undefined, opts: RunFlags & { json?: boolean }) => {
+      const rc = await openRunContext(ctx, graphName, opts);
+      try {
+        const rows = await assessGraph(rc.plan, rc.store, rc.namespace, rc.selected);
+        if (opts.json) {
+          const tasks = rows.map((r) => ({
+            task: r.task,
+            state: r.state,
+            reasons: r.reasons,
+            ...(r.lastSuccess
+              ? {
+                  lastSuccess: new Date(
+                    r.lastSuccess.endedAt ?? r.lastSuccess.startedAt,
+                  ).toISOString(),
+                  durationMs: r.lastSuccess.durationMs,
+                }
+              : {}),
+            ...(r.lastAttempt?.error ? { error: r.lastAttempt.error } : {}),
+          }));
+          ctx.o.out(
+            `${JSON.stringify({ graph: rc.graph.name, namespace: rc.namespace, tasks }, null, 2)}\n`,
+          );
+          return;
+        }
+        const width = Math.max(...rows.map((r) => r.task.length));
+        const color = {
+          fresh: "green",
+          stale: "yellow",
+          failed: "red",
+          "never-ran": "dim",
+          running: "yellow",
+        } as const;
+        ctx.o.out(`${rc.graph.name} (${rc.namespace})\n`);
+        for (const r of rows) {
+          const label = r.state === "never-ran" ? "never ran" : r.state;
+          const why =
+            r.state === "failed" && r.lastAttempt?.error
+              ? r.lastAttempt.error
+              : r.state === "stale"
+                ? r.reasons.join("; ")
+                : "";
+          ctx.o.out(
+            `  ${r.task.padEnd(width)}  ${paint(ctx.o.color, color[r.state], label.padEnd(9))}${why ? `  ${why}` : ""}\n`,
+          );
+        }
+      } finally {
+        rc.flushFileCache();
+        await rc.store.close();
+      }
+    });
+}

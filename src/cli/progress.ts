@@ -1,0 +1,125 @@
+import type { RunEvent, RunObserver } from "../exec/run-events.js";
+import { type Output, paint } from "./output.js";
+
+function seconds(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** `--json`: one JSON object per line on stdout, for scripts. */
+export function jsonObserver(o: Output): RunObserver {
+  return (e) => o.out(`${JSON.stringify({ ...e, time: new Date().toISOString() })}\n`);
+}
+
+/**
+ * Human progress. On a TTY (and without NO_COLOR) a live status line shows done/running/failed
+ * counts, the running tasks and the elapsed time; otherwise one plain line per event.
+ * Task lines, failures and the summary are printed the same way in both modes.
+ */
+export function humanObserver(o: Output, live: boolean): RunObserver {
+  const started = Date.now();
+  const running = new Set<string>();
+  let total = 0;
+  let finished = 0;
+  let failed = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let statusShown = false;
+  const clear = () => {
+    if (statusShown) o.err("\r\u001b[2K");
+    statusShown = false;
+  };
+  const status = () => {
+    if (!live) return;
+    const names = [...running];
+    const shown = names.slice(0, 3).join(", ") + (names.length > 3 ? ` +${names.length - 3}` : "");
+    const line = `[${finished}/${total}] ${failed > 0 ? paint(o.color, "red", `${failed} failed, `) : ""}running: ${shown || "-"}  ${seconds(Date.now() - started)}`;
+    o.err(
+      `\r\u001b[2K${line.slice(0, (process.stderr.columns ?? 100) - 1 + (line.length - stripAnsi(line).length))}`,
+    );
+    statusShown = true;
+  };
+  const print = (line: string) => {
+    clear();
+    o.err(`${line}\n`);
+    status();
+  };
+  return (e: RunEvent) => {
+    switch (e.type) {
+      case "run-start":
+        total = e.tasks.length;
+        print(
+          paint(
+            o.color,
+            "dim",
+            `run ${e.graph} (${e.namespace}): ${total} task${total === 1 ? "" : "s"}, up to ${e.jobs} at once`,
+          ),
+        );
+        if (live) timer = setInterval(status, 250);
+        timer?.unref();
+        break;
+      case "task-fresh":
+        finished++;
+        print(`${paint(o.color, "dim", "·")} ${e.task} ${paint(o.color, "dim", "fresh")}`);
+        break;
+      case "task-would-run":
+        finished++;
+        print(`${paint(o.color, "yellow", "▶")} ${e.task} would run: ${e.reasons.join("; ")}`);
+        break;
+      case "task-start":
+        running.add(e.task);
+        print(
+          `${paint(o.color, "yellow", "▶")} ${e.task}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ""}: ${e.reasons.join("; ")}`,
+        );
+        break;
+      case "task-retry":
+        running.delete(e.task);
+        print(
+          `${paint(o.color, "yellow", "↻")} ${e.task} failed (${e.error}); retrying in ${seconds(e.delayMs)}`,
+        );
+        break;
+      case "task-done":
+        running.delete(e.task);
+        finished++;
+        print(
+          `${paint(o.color, "green", "✓")} ${e.task} ${paint(o.color, "dim", seconds(e.durationMs))}`,
+        );
+        break;
+      case "task-failed": {
+        running.delete(e.task);
+        finished++;
+        failed++;
+        const tail = e.logTail.length > 0 ? `\n${e.logTail.map((l) => `    ${l}`).join("\n")}` : "";
+        print(
+          `${paint(o.color, "red", "✗")} ${e.task}: ${e.error}${e.logPath ? `\n  log: ${e.logPath}` : ""}${tail}`,
+        );
+        break;
+      }
+      case "task-cancelled":
+        running.delete(e.task);
+        finished++;
+        print(`${paint(o.color, "yellow", "■")} ${e.task} cancelled`);
+        break;
+      case "task-skipped":
+        finished++;
+        print(`${paint(o.color, "dim", "-")} ${e.task} skipped: ${e.reason}`);
+        break;
+      case "run-end": {
+        if (timer) clearInterval(timer);
+        const c = e.counts;
+        const parts = [`${c.done} ran`, `${c.fresh} fresh`];
+        if (c.failed) parts.push(paint(o.color, "red", `${c.failed} failed`));
+        if (c.skipped) parts.push(`${c.skipped} skipped`);
+        if (c.cancelled) parts.push(`${c.cancelled} cancelled`);
+        clear();
+        o.err(
+          `${e.status === "succeeded" ? paint(o.color, "green", "done") : e.status}: ${parts.join(", ")} in ${seconds(e.durationMs)}\n`,
+        );
+        break;
+      }
+    }
+  };
+}
+
+function stripAnsi(s: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching ANSI escapes on purpose
+  return s.replace(/\u001b\[[0-9;]*m/g, "");
+}

@@ -1,0 +1,131 @@
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { FsSnapshot } from "../fingerprint/fs-snapshot.js";
+import type { FileHash, FileHashCache } from "../fingerprint/hash-file.js";
+import { runtimeVersions } from "../fingerprint/runtime-versions.js";
+import { buildGraph } from "../graph/build-graph.js";
+import type { Graph } from "../graph/graph.js";
+import { type Selection, selectTasks } from "../graph/select-tasks.js";
+import type { PlanContext } from "../plan/plan-task.js";
+import { DagwrightError } from "../spec/errors.js";
+import { resolveConfig } from "../spec/resolve-config.js";
+import type { Spec, TaskKind } from "../spec/types.js";
+import { currentBranch, namespaceFor } from "../state/namespace.js";
+import { openSqliteStore } from "../state/sqlite-store.js";
+import type { StateStore } from "../state/state-store.js";
+import type { CommandContext } from "./context.js";
+import { loadForCommand } from "./load.js";
+
+/** Flags shared by `run`, `status` and `explain`. */
+export interface RunFlags extends Selection {
+  env?: string;
+  set?: string[];
+}
+
+/** Everything a command that reads or writes state needs, opened once. */
+export interface RunContext {
+  spec: Spec;
+  graph: Graph;
+  selected: string[];
+  store: StateStore;
+  branch: string;
+  namespace: string;
+  scratchDir: string;
+  logDir: string;
+  plan: PlanContext;
+  /** Writes file hashes gathered during the command back to the store's cache. */
+  flushFileCache: () => void;
+}
+
+/**
+ * Opens the state store named by `DAGWRIGHT_STATE_URL` (a SQLite path or `sqlite:PATH`), else
+ * `<root>/.dagwright/state.db`. PostgreSQL URLs are refused until that driver lands.
+ */
+export function openStore(root: string): StateStore {
+  const url = process.env.DAGWRIGHT_STATE_URL;
+  if (url !== undefined && url !== "") {
+    if (/^postgres(ql)?:\/\//.test(url)) {
+      throw new DagwrightError(
+        "E_USAGE",
+        "DAGWRIGHT_STATE_URL points at PostgreSQL, which this version of dagwright does not support yet",
+        {
+          hint: "unset DAGWRIGHT_STATE_URL to use the embedded SQLite store (.dagwright/state.db)",
+        },
+      );
+    }
+    return openSqliteStore(path.resolve(root, url.replace(/^sqlite:(\/\/)?/, "")));
+  }
+  const dir = path.join(root, ".dagwright");
+  mkdirSync(dir, { recursive: true });
+  return openSqliteStore(path.join(dir, "state.db"));
+}
+
+/** A file hash cache over the store: reads hit SQLite, writes are batched and flushed once. */
+function storeFileCache(store: StateStore): { cache: FileHashCache; flush: () => void } {
+  const pending = new Map<string, FileHash>();
+  return {
+    cache: {
+      get: (p) => pending.get(p) ?? store.getFileHash(p),
+      put: (p, h) => {
+        pending.set(p, h);
+      },
+    },
+    flush: () => {
+      if (pending.size === 0) return;
+      store.putFileHashes([...pending].map(([p, h]) => ({ path: p, ...h })));
+      pending.clear();
+    },
+  };
+}
+
+/** Loads the spec and graph, resolves config, opens the store and prepares planning. */
+export async function openRunContext(
+  ctx: CommandContext,
+  graphName: string | undefined,
+  flags: RunFlags,
+): Promise<RunContext> {
+  const { spec } = loadForCommand(ctx);
+  const graph = buildGraph(spec, graphName);
+  const selected = selectTasks(graph, flags);
+  const config = resolveConfig(spec, graph.name, {
+    ...(flags.env !== undefined ? { env: flags.env } : {}),
+    ...(flags.set ? { set: flags.set } : {}),
+  });
+  const store = openStore(spec.root);
+  const branch = currentBranch(spec.root);
+  const cacheNamespace = spec.settings.cacheNamespace ?? graph.name;
+  const namespace = namespaceFor(cacheNamespace, branch);
+  const scratchBase = process.env.SCRATCH_DIR
+    ? path.resolve(process.env.SCRATCH_DIR)
+    : path.join(spec.root, spec.settings.scratchDir);
+  const scratchDir = path.join(scratchBase, cacheNamespace);
+  const logDir = path.join(
+    spec.root,
+    ".dagwright",
+    "logs",
+    namespace.replace(/[^A-Za-z0-9_.@-]/g, "_"),
+  );
+  const kinds = new Set<TaskKind>(selected.map((t) => graph.tasks[t]!.spec.kind));
+  const { cache, flush } = storeFileCache(store);
+  const plan: PlanContext = {
+    spec,
+    graph,
+    config,
+    outputsDir: spec.outputsBase === "scratch" ? scratchDir : spec.root,
+    fileCache: cache,
+    runtime: await runtimeVersions(kinds),
+    codeSnapshot: new FsSnapshot(spec.root),
+  };
+  return {
+    spec,
+    graph,
+    selected,
+    store,
+    branch,
+    namespace,
+    scratchDir,
+    logDir,
+    plan,
+    flushFileCache: flush,
+  };
+}

@@ -1,0 +1,372 @@
+import { mkdirSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { expandPatterns } from "../fingerprint/expand-patterns.js";
+import { hashFiles } from "../fingerprint/hash-files.js";
+import { hashValue } from "../fingerprint/hash-value.js";
+import type { GraphTask } from "../graph/graph.js";
+import {
+  decideTask,
+  type PlanContext,
+  type TaskDecision,
+  type UpstreamState,
+} from "../plan/plan-task.js";
+import { isRefArg } from "../spec/types.js";
+import type { OutputRecord, StateStore, TaskRunRecord } from "../state/state-store.js";
+import { type LaunchResult, launchTask } from "../tasks/launch-task.js";
+import type { RunCounts, RunObserver, RunStatus } from "./run-events.js";
+
+/** Options of one run of selected tasks of a graph. */
+export interface RunGraphOptions {
+  plan: PlanContext;
+  store: StateStore;
+  namespace: string;
+  runId: string;
+  /** Selected tasks, in topological order. Dependencies outside it count as satisfied by their last success. */
+  selected: readonly string[];
+  /** Absolute scratch dir (`OUTPUT_PIPELINE_DIR`). */
+  scratchDir: string;
+  logDir: string;
+  jobs: number;
+  force?: boolean;
+  dryRun?: boolean;
+  signal?: AbortSignal;
+  observer: RunObserver;
+  /** Base delay between retries, doubled per attempt (default 1000 ms, capped at 30 s). */
+  retryBackoffMs?: number;
+}
+
+type Outcome = "done" | "fresh" | "failed" | "skipped" | "cancelled";
+
+/**
+ * Runs the selected tasks in dependency order, up to `jobs` at once and within cpu/memory slots.
+ * Each ready task is fingerprinted against the state store right before it would start (so an
+ * upstream that reran with identical output keeps it fresh), run with retries and timeout, its
+ * declared outputs verified, and recorded in one transaction. A failed or cancelled task is never
+ * recorded as done; its downstream tasks are skipped with the reason.
+ */
+export async function runGraph(
+  o: RunGraphOptions,
+): Promise<{ status: RunStatus; counts: RunCounts }> {
+  const started = Date.now();
+  const { graph } = o.plan;
+  const selected = new Set(o.selected);
+  const outcome = new Map<string, Outcome>();
+  const upstream = new Map<string, UpstreamState | undefined>();
+  const counts: RunCounts = {
+    total: o.selected.length,
+    done: 0,
+    fresh: 0,
+    failed: 0,
+    skipped: 0,
+    cancelled: 0,
+  };
+  mkdirSync(o.logDir, { recursive: true });
+
+  // Previous state of every task in one query; deps outside the selection feed from it.
+  const needed = new Set<string>(o.selected);
+  for (const t of o.selected) for (const d of graph.tasks[t]!.deps) needed.add(d);
+  const states = await o.store.taskStates(o.namespace, [...needed]);
+  for (const t of needed) {
+    if (selected.has(t)) continue;
+    const s = states.get(t)?.lastSuccess;
+    upstream.set(
+      t,
+      s ? { outputs: s.outputs, ...(s.resultHash ? { resultHash: s.resultHash } : {}) } : undefined,
+    );
+  }
+
+  const totalCpu = Math.max(1, o.jobs);
+  const totalMemMiB = Math.floor(os.totalmem() / 1024 / 1024);
+  let cpuInUse = 0;
+  let memInUse = 0;
+  let running = 0;
+  const cpuOf = (t: GraphTask) =>
+    Math.min(totalCpu, Math.max(1, Math.ceil(t.spec.compute.cpu ?? 1)));
+  const memOf = (t: GraphTask) => Math.min(totalMemMiB, t.spec.compute.memoryMiB ?? 0);
+
+  const remainingDeps = new Map<string, number>();
+  for (const t of o.selected)
+    remainingDeps.set(t, graph.tasks[t]!.deps.filter((d) => selected.has(d)).length);
+  const ready: string[] = o.selected.filter((t) => remainingDeps.get(t) === 0);
+  const inFlight = new Set<Promise<void>>();
+  let cancelled = false;
+
+  const settle = (task: string, result: Outcome) => {
+    outcome.set(task, result);
+    if (result === "done") counts.done++;
+    else if (result === "fresh") counts.fresh++;
+    else if (result === "failed") counts.failed++;
+    else if (result === "cancelled") counts.cancelled++;
+    else counts.skipped++;
+    for (const next of graph.dependents[task] ?? []) {
+      if (!selected.has(next)) continue;
+      const left = remainingDeps.get(next)! - 1;
+      remainingDeps.set(next, left);
+      if (left === 0) ready.push(next);
+    }
+  };
+
+  const process1 = async (name: string): Promise<void> => {
+    const task = graph.tasks[name]!;
+    const blocked = task.deps.find((d) =>
+      selected.has(d)
+        ? outcome.get(d) !== "done" && outcome.get(d) !== "fresh"
+        : upstream.get(d) === undefined,
+    );
+    if (blocked !== undefined) {
+      const why = selected.has(blocked)
+        ? `upstream ${blocked} ${outcome.get(blocked) === "failed" ? "failed" : outcome.get(blocked) === "cancelled" ? "was cancelled" : "was skipped"}`
+        : `upstream ${blocked} has never succeeded and is not selected; run it first`;
+      o.observer({ type: "task-skipped", task: name, reason: why });
+      settle(name, "skipped");
+      return;
+    }
+    if (cancelled) {
+      o.observer({ type: "task-skipped", task: name, reason: "run cancelled" });
+      settle(name, "skipped");
+      return;
+    }
+    const decision = await decideTask(o.plan, task, upstream, states.get(name) ?? {}, {
+      force: o.force ?? false,
+    });
+    if (decision.action === "fresh") {
+      const last = states.get(name)?.lastSuccess;
+      upstream.set(
+        name,
+        last
+          ? { outputs: last.outputs, ...(last.resultHash ? { resultHash: last.resultHash } : {}) }
+          : undefined,
+      );
+      o.observer({ type: "task-fresh", task: name });
+      settle(name, "fresh");
+      return;
+    }
+    if (o.dryRun) {
+      o.observer({ type: "task-would-run", task: name, reasons: decision.reasons });
+      // Downstream of a task that would run is reported as running too (its input would change).
+      upstream.set(name, { outputs: [], resultHash: `pending:${name}` });
+      settle(name, "done");
+      return;
+    }
+    settle(name, await execute(task, decision));
+  };
+
+  const execute = async (task: GraphTask, decision: TaskDecision): Promise<Outcome> => {
+    const name = task.name;
+    const logPath = path.join(o.logDir, `${name}.log`);
+    for (let attempt = 1; ; attempt++) {
+      rmSync(logPath, { force: true });
+      const attemptId = await o.store.beginAttempt({
+        runId: o.runId,
+        namespace: o.namespace,
+        task: name,
+        fingerprint: decision.fingerprint,
+        parts: decision.parts,
+        logPath,
+      });
+      o.observer({ type: "task-start", task: name, reasons: decision.reasons, attempt });
+      const result = await launch(task, logPath);
+      let error = result.error ?? result.status;
+      if (result.status === "succeeded") {
+        const recorded = await collectOutputs(task);
+        if (typeof recorded === "string") {
+          error = recorded;
+        } else {
+          let resultHash: string | undefined;
+          if (task.spec.cacheResult || result.result !== undefined)
+            resultHash = hashValue(result.result ?? null);
+          const ok = await o.store.completeAttempt(attemptId, {
+            outputs: recorded,
+            ...(task.spec.cacheResult ? { result: result.result ?? null } : {}),
+            ...(resultHash ? { resultHash } : {}),
+            ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
+            ...(result.peakRssKb !== undefined ? { peakRssKb: result.peakRssKb } : {}),
+            ...(result.cpuMs !== undefined ? { cpuMs: result.cpuMs } : {}),
+            durationMs: result.durationMs,
+          });
+          if (!ok) error = "superseded by a newer attempt of the same task; not recorded";
+          else {
+            upstream.set(name, { outputs: recorded, ...(resultHash ? { resultHash } : {}) });
+            o.observer({
+              type: "task-done",
+              task: name,
+              durationMs: result.durationMs,
+              ...(result.peakRssKb !== undefined ? { peakRssKb: result.peakRssKb } : {}),
+            });
+            return "done";
+          }
+        }
+      }
+      const status = result.status === "cancelled" ? "cancelled" : "failed";
+      await o.store.failAttempt(attemptId, {
+        status,
+        error,
+        durationMs: result.durationMs,
+        ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
+        ...(result.signal !== undefined ? { signal: result.signal } : {}),
+        ...(result.peakRssKb !== undefined ? { peakRssKb: result.peakRssKb } : {}),
+        ...(result.cpuMs !== undefined ? { cpuMs: result.cpuMs } : {}),
+      });
+      if (status === "cancelled" || cancelled) {
+        o.observer({ type: "task-cancelled", task: name });
+        return "cancelled";
+      }
+      if (attempt <= task.spec.retries) {
+        const delayMs = Math.min(30_000, (o.retryBackoffMs ?? 1000) * 2 ** (attempt - 1));
+        o.observer({ type: "task-retry", task: name, attempt, error, delayMs });
+        await sleep(delayMs, o.signal);
+        if (cancelled) {
+          o.observer({ type: "task-cancelled", task: name });
+          return "cancelled";
+        }
+        continue;
+      }
+      o.observer({
+        type: "task-failed",
+        task: name,
+        error,
+        ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
+        ...(result.signal !== undefined ? { signal: result.signal } : {}),
+        logPath,
+        logTail: result.logTail,
+      });
+      return "failed";
+    }
+  };
+
+  const launch = async (task: GraphTask, logPath: string): Promise<LaunchResult> => {
+    const deps: Record<string, unknown> = {};
+    const args: Record<string, unknown> = {};
+    for (const d of task.deps) {
+      const hasResult = graph.tasks[d]?.spec.cacheResult;
+      if (hasResult) deps[d] = await o.store.result(o.namespace, d);
+    }
+    for (const [k, v] of Object.entries(task.args))
+      args[k] = isRefArg(v) ? await o.store.result(o.namespace, v.ref) : v;
+    const root = o.plan.spec.root;
+    return launchTask({
+      task: task.spec,
+      root,
+      inputs: { deps, args, config: o.plan.config },
+      env: {
+        ...task.spec.env,
+        OUTPUT_PIPELINE_DIR: o.scratchDir,
+        INPUT_PIPELINE_DIR: o.scratchDir,
+        DAGWRIGHT_PROJECT_ROOT: root,
+        DAGWRIGHT_TASK: task.name,
+        DAGWRIGHT_PYTHONPATH: o.plan.spec.settings.pyTasksDirs
+          .map((d) => path.join(root, d))
+          .join(":"),
+      },
+      scratchDir: o.scratchDir,
+      logPath,
+      ...(task.spec.timeoutSeconds !== undefined
+        ? { timeoutSeconds: task.spec.timeoutSeconds }
+        : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+  };
+
+  /** Declared outputs after a success: their records, or the reason the task failed. */
+  const collectOutputs = async (task: GraphTask): Promise<OutputRecord[] | string> => {
+    const files: string[] = [];
+    const missing: string[] = [];
+    for (const pattern of task.spec.outputs) {
+      if (pattern.startsWith("duckdb://")) continue;
+      const found = await expandPatterns(o.plan.outputsDir, [pattern]);
+      if (found.length === 0) missing.push(pattern);
+      files.push(
+        ...found.map((f) =>
+          path
+            .relative(o.plan.spec.root, path.join(o.plan.outputsDir, f))
+            .split(path.sep)
+            .join("/"),
+        ),
+      );
+    }
+    if (missing.length > 0)
+      return `exited 0 but did not write its declared output${missing.length === 1 ? "" : "s"}: ${missing.join(", ")}`;
+    const hashes = await hashFiles(
+      files.map((f) => path.join(o.plan.spec.root, f)),
+      o.plan.fileCache,
+    );
+    return files.map((f) => {
+      const h = hashes.get(path.join(o.plan.spec.root, f))!;
+      return { path: f, hash: h.hash, size: h.size, mtimeMs: h.mtimeMs };
+    });
+  };
+
+  o.signal?.addEventListener("abort", () => {
+    cancelled = true;
+  });
+
+  const pump = () => {
+    for (let i = 0; i < ready.length; ) {
+      const name = ready[i]!;
+      const task = graph.tasks[name]!;
+      const cpu = cpuOf(task);
+      const mem = memOf(task);
+      const fits = running === 0 || (cpuInUse + cpu <= totalCpu && memInUse + mem <= totalMemMiB);
+      if (!fits) {
+        i++;
+        continue;
+      }
+      ready.splice(i, 1);
+      running++;
+      cpuInUse += cpu;
+      memInUse += mem;
+      const p: Promise<void> = process1(name)
+        .catch((err: unknown) => {
+          if (!outcome.has(name)) {
+            o.observer({
+              type: "task-failed",
+              task: name,
+              error: (err as Error).message,
+              logPath: "",
+              logTail: [],
+            });
+            settle(name, "failed");
+          }
+        })
+        .finally(() => {
+          running--;
+          cpuInUse -= cpu;
+          memInUse -= mem;
+          inFlight.delete(p);
+        });
+      inFlight.add(p);
+    }
+  };
+
+  pump();
+  while (inFlight.size > 0) {
+    await Promise.race(inFlight);
+    pump();
+  }
+  // Anything never reached (only possible when cancelled) is reported skipped.
+  for (const t of o.selected)
+    if (!outcome.has(t)) {
+      o.observer({ type: "task-skipped", task: t, reason: "run cancelled" });
+      settle(t, "skipped");
+    }
+  const status: RunStatus = cancelled
+    ? "cancelled"
+    : counts.failed > 0 || counts.skipped > 0
+      ? "failed"
+      : "succeeded";
+  o.observer({ type: "run-end", status, counts, durationMs: Date.now() - started });
+  return { status, counts };
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
+export type { TaskRunRecord };

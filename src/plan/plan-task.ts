@@ -1,0 +1,175 @@
+import path from "node:path";
+import { expandPatterns } from "../fingerprint/expand-patterns.js";
+import { findCodeFiles } from "../fingerprint/find-code-files.js";
+import {
+  describeChange,
+  diffParts,
+  type FingerprintParts,
+  fingerprintOf,
+} from "../fingerprint/fingerprint.js";
+import type { FsSnapshot } from "../fingerprint/fs-snapshot.js";
+import { type FileHashCache, hashFile } from "../fingerprint/hash-file.js";
+import { hashFiles } from "../fingerprint/hash-files.js";
+import { hashValue } from "../fingerprint/hash-value.js";
+import type { Graph, GraphTask } from "../graph/graph.js";
+import type { Spec } from "../spec/types.js";
+import type { OutputRecord, TaskRunRecord } from "../state/state-store.js";
+
+/** What an upstream task contributes to a downstream fingerprint: its outputs and its result. */
+export interface UpstreamState {
+  outputs: readonly OutputRecord[];
+  resultHash?: string;
+}
+
+/** Everything planning one task needs; shared by every task of a run. */
+export interface PlanContext {
+  spec: Spec;
+  graph: Graph;
+  config: Record<string, unknown>;
+  /** Absolute directory `outputs` are relative to (project root, or the scratch dir for kptn). */
+  outputsDir: string;
+  fileCache: FileHashCache;
+  /** Runtime versions by kind (`runtimeVersions`), computed once per run. */
+  runtime: Record<string, string>;
+  /**
+   * One view of the project's code files for the whole pass, so shared helpers are resolved once.
+   * Used for code only: inputs and outputs may be written by upstream tasks during the run.
+   */
+  codeSnapshot?: FsSnapshot;
+}
+
+/** Why a task runs or is fresh. `run` carries every reason found, most important first. */
+export interface TaskDecision {
+  task: string;
+  action: "run" | "fresh";
+  reasons: string[];
+  fingerprint: string;
+  parts: FingerprintParts;
+}
+
+/** The fields of a task's definition that change what it does (env is its own part). */
+function definitionOf(task: GraphTask): unknown {
+  const s = task.spec;
+  return {
+    kind: s.kind,
+    file: s.file,
+    function: s.function,
+    command: s.command,
+    outputs: s.outputs,
+    cacheResult: s.cacheResult,
+    iterableItem: s.iterableItem,
+    mapOver: s.mapOver,
+    prefixArgs: s.prefixArgs,
+    cliArgs: s.cliArgs,
+  };
+}
+
+/** Hash of an upstream task's recorded outputs, as one value. */
+export function outputsHash(outputs: readonly OutputRecord[]): string {
+  return hashValue(outputs.map((o) => [o.path, o.hash]));
+}
+
+/**
+ * Computes the fingerprint parts of `task` now: its definition, code (its file and the local files
+ * it imports or sources), args, config, env, declared inputs, upstream outputs/results, runtimes.
+ */
+export async function fingerprintTask(
+  ctx: PlanContext,
+  task: GraphTask,
+  upstream: ReadonlyMap<string, UpstreamState | undefined>,
+): Promise<FingerprintParts> {
+  const root = ctx.spec.root;
+  const codeFiles = await findCodeFiles(root, task.spec, ctx.spec.settings, ctx.codeSnapshot);
+  const inputFiles = await expandPatterns(root, task.spec.inputs);
+  const hashes = await hashFiles(
+    [...codeFiles, ...inputFiles].map((f) => path.join(root, f)),
+    ctx.fileCache,
+  );
+  const hashOf = (rel: string) => hashes.get(path.join(root, rel))?.hash ?? "missing";
+  const up: FingerprintParts["upstream"] = {};
+  for (const dep of task.deps) {
+    const u = upstream.get(dep);
+    up[dep] = { outputs: u ? outputsHash(u.outputs) : "never ran", result: u?.resultHash ?? null };
+  }
+  const runtimeKey =
+    task.spec.kind === "python"
+      ? "python3"
+      : task.spec.kind === "r"
+        ? "Rscript"
+        : task.spec.kind === "node"
+          ? "node"
+          : undefined;
+  return {
+    definition: hashValue(definitionOf(task)),
+    code: Object.fromEntries(codeFiles.map((f) => [f, hashOf(f)])),
+    args: hashValue(task.args),
+    config: hashValue(ctx.config),
+    env: hashValue(task.spec.env),
+    inputs: Object.fromEntries(inputFiles.map((f) => [f, hashOf(f)])),
+    upstream: up,
+    runtime:
+      runtimeKey && ctx.runtime[runtimeKey] ? { [runtimeKey]: ctx.runtime[runtimeKey]! } : {},
+  };
+}
+
+/**
+ * Checks that the outputs recorded with the last success still exist with their hashes.
+ * Returns the reasons they do not (`output missing: x`, `output modified: x`).
+ */
+export async function checkRecordedOutputs(
+  ctx: PlanContext,
+  outputs: readonly OutputRecord[],
+): Promise<string[]> {
+  const reasons: string[] = [];
+  for (const o of outputs) {
+    const now = await hashFile(path.resolve(ctx.spec.root, o.path), ctx.fileCache);
+    if (now === undefined) reasons.push(`output missing: ${o.path}`);
+    else if (now.hash !== o.hash) reasons.push(`output modified: ${o.path}`);
+  }
+  return reasons;
+}
+
+/**
+ * Decides whether `task` must run: never ran, forced, `cache: false`, failed last time, any
+ * fingerprint part changed (each change named), or a recorded output missing or modified.
+ * A task is fresh only when none holds (DESIGN.md "Fingerprint").
+ */
+export async function decideTask(
+  ctx: PlanContext,
+  task: GraphTask,
+  upstream: ReadonlyMap<string, UpstreamState | undefined>,
+  previous: { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord },
+  options: { force?: boolean } = {},
+): Promise<TaskDecision> {
+  const parts = await fingerprintTask(ctx, task, upstream);
+  const fingerprint = fingerprintOf(parts);
+  const reasons: string[] = [];
+  const last = previous.lastSuccess;
+  if (options.force) reasons.push("forced");
+  if (!task.spec.cache) reasons.push("cache: false");
+  if (
+    previous.lastAttempt &&
+    previous.lastAttempt.status !== "succeeded" &&
+    previous.lastAttempt.status !== "running"
+  ) {
+    reasons.push(
+      `${previous.lastAttempt.status === "cancelled" ? "cancelled" : "failed"} last time`,
+    );
+  }
+  if (last === undefined) {
+    if (!previous.lastAttempt) reasons.push("never ran");
+  } else {
+    if (last.fingerprint !== fingerprint) {
+      const changes = diffParts(last.parts as FingerprintParts, parts);
+      reasons.push(...(changes.length > 0 ? changes.map(describeChange) : ["fingerprint changed"]));
+    }
+    reasons.push(...(await checkRecordedOutputs(ctx, last.outputs)));
+  }
+  return {
+    task: task.name,
+    action: reasons.length > 0 ? "run" : "fresh",
+    reasons,
+    fingerprint,
+    parts,
+  };
+}
