@@ -2,7 +2,7 @@ import type { RunEvent, RunObserver } from "../exec/run-events.js";
 import { type Output, paint } from "./output.js";
 
 function seconds(ms: number): string {
-  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
 /** `--json`: one JSON object per line on stdout, for scripts. */

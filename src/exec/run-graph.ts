@@ -62,6 +62,7 @@ export async function runGraph(
     cancelled: 0,
   };
   mkdirSync(o.logDir, { recursive: true });
+  if (!o.dryRun) mkdirSync(o.scratchDir, { recursive: true });
 
   // Previous state of every task in one query; deps outside the selection feed from it.
   const needed = new Set<string>(o.selected);

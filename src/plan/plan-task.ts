@@ -147,15 +147,11 @@ export async function decideTask(
   const last = previous.lastSuccess;
   if (options.force) reasons.push("forced");
   if (!task.spec.cache) reasons.push("cache: false");
-  if (
-    previous.lastAttempt &&
-    previous.lastAttempt.status !== "succeeded" &&
-    previous.lastAttempt.status !== "running"
-  ) {
-    reasons.push(
-      `${previous.lastAttempt.status === "cancelled" ? "cancelled" : "failed"} last time`,
-    );
-  }
+  const lastStatus = previous.lastAttempt?.status;
+  if (lastStatus === "failed") reasons.push("failed last time");
+  else if (lastStatus === "cancelled") reasons.push("cancelled last time");
+  // A "running" attempt left by a process that died before recording (crash, kill -9): rerun.
+  else if (lastStatus === "running") reasons.push("interrupted last time");
   if (last === undefined) {
     if (!previous.lastAttempt) reasons.push("never ran");
   } else {

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 
 /** Revenue and units per region, from the cleaned CSV. */
 export function summarize(input: { config: { currency: string } }): { regions: number } {
-  const [header, ...lines] = readFileSync("out/clean.csv", "utf8").trim().split("\n");
+  const [header, ...lines] = readFileSync("out/clean.csv", "utf8").trim().split(/\r?\n/);
   const cols = header!.split(",");
   const at = (name: string) => cols.indexOf(name);
   const totals = new Map<string, { units: number; revenue: number }>();

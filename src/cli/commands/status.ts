@@ -54,9 +54,8 @@ export function registerStatus(program: Command, ctx: CommandContext): void {
               : r.state === "stale"
                 ? r.reasons.join("; ")
                 : "";
-          ctx.o.out(
-            `  ${r.task.padEnd(width)}  ${paint(ctx.o.color, color[r.state], label.padEnd(9))}${why ? `  ${why}` : ""}\n`,
-          );
+          const cell = why ? `${label.padEnd(9)}  ${why}` : label;
+          ctx.o.out(`  ${r.task.padEnd(width)}  ${paint(ctx.o.color, color[r.state], cell)}\n`);
         }
       } finally {
         rc.flushFileCache();
