@@ -1,7 +1,9 @@
-import { checkAllGraphs } from "../graph/build-graph.js";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import type { Graph } from "../graph/graph.js";
 import { SpecError } from "../spec/errors.js";
-import { loadSpecWithDiagnostics, sortDiagnostics } from "../spec/load-spec.js";
+import { findSpecFile } from "../spec/find-spec-file.js";
 import type { Spec } from "../spec/types.js";
 import type { CommandContext } from "./context.js";
 import { printDiagnostics } from "./output.js";
@@ -12,9 +14,54 @@ export interface Loaded {
   graphs: Record<string, Graph>;
 }
 
-/** Loads and fully validates the spec for a command; prints warnings, throws on errors. */
-export function loadForCommand(ctx: CommandContext): Loaded {
+const CACHE_VERSION = 1;
+
+function packageVersion(): string {
+  try {
+    return (
+      JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+        version: string;
+      }
+    ).version;
+  } catch {
+    return "unknown";
+  }
+}
+
+/**
+ * Loads and fully validates the spec for a command; prints warnings, throws on errors.
+ *
+ * With `cache: true` (run, status, explain: the hot path of a no-change rerun), a spec that
+ * validated cleanly before is read back from `.dagwright/spec-cache.json` when the spec file,
+ * pyproject.toml, the working directory and the dagwright version are unchanged and every task
+ * file still exists. The YAML parser and the schema are then never loaded. `validate` never uses
+ * the cache.
+ */
+export async function loadForCommand(
+  ctx: CommandContext,
+  options: { cache?: boolean } = {},
+): Promise<Loaded> {
+  const cwd = process.cwd();
   const file = ctx.globals().file;
+  const located = findSpecFile(cwd, file);
+  const root = path.dirname(located.file);
+  const cacheFile = path.join(root, ".dagwright", "spec-cache.json");
+  let key: string | undefined;
+  if (options.cache) {
+    const hash = createHash("sha256");
+    hash.update(`${CACHE_VERSION}\0${packageVersion()}\0${cwd}\0${located.file}\0`);
+    hash.update(readFileSync(located.file));
+    const pyproject = path.join(root, "pyproject.toml");
+    if (existsSync(pyproject)) hash.update(readFileSync(pyproject));
+    key = hash.digest("hex");
+    const hit = readCache(cacheFile, key);
+    if (hit) return hit;
+  }
+
+  const [{ loadSpecWithDiagnostics, sortDiagnostics }, { checkAllGraphs }] = await Promise.all([
+    import("../spec/load-spec.js"),
+    import("../graph/build-graph.js"),
+  ]);
   const result = loadSpecWithDiagnostics(file === undefined ? {} : { file });
   const diagnostics = [...result.diagnostics];
   let graphs: Record<string, Graph> = {};
@@ -26,7 +73,36 @@ export function loadForCommand(ctx: CommandContext): Loaded {
   const sorted = sortDiagnostics(diagnostics);
   if (!result.spec || sorted.some((d) => d.severity === "error")) throw new SpecError(sorted);
   printDiagnostics(ctx.o, sorted);
-  return { spec: result.spec, graphs };
+  const loaded = { spec: result.spec, graphs };
+  if (key !== undefined && sorted.length === 0) writeCache(cacheFile, key, loaded);
+  return loaded;
+}
+
+function readCache(file: string, key: string): Loaded | undefined {
+  try {
+    const cached = JSON.parse(readFileSync(file, "utf8")) as { key: string; loaded: Loaded };
+    if (cached.key !== key) return undefined;
+    const root = cached.loaded.spec.root;
+    // A deleted task file must be reported by a full load, not discovered by the task launcher.
+    for (const t of Object.values(cached.loaded.spec.tasks)) {
+      if (t.file !== undefined && !t.file.includes("${") && !existsSync(path.join(root, t.file)))
+        return undefined;
+    }
+    return cached.loaded;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeCache(file: string, key: string, loaded: Loaded): void {
+  try {
+    mkdirSync(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ key, loaded }));
+    renameSync(tmp, file);
+  } catch {
+    // The cache is an optimisation; a read-only project still runs.
+  }
 }
 
 /** Splits repeatable, comma-separated flag values: `--only a,b --only c` → [a, b, c]. */

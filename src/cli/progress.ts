@@ -1,6 +1,9 @@
 import type { RunEvent, RunObserver } from "../exec/run-events.js";
 import { type Output, paint } from "./output.js";
 
+/** Up to this many tasks, each fresh task gets its own line. */
+const FRESH_LIST_LIMIT = 50;
+
 function seconds(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
@@ -58,7 +61,9 @@ export function humanObserver(o: Output, live: boolean): RunObserver {
         break;
       case "task-fresh":
         finished++;
-        print(`${paint(o.color, "dim", "·")} ${e.task} ${paint(o.color, "dim", "fresh")}`);
+        // Large graphs: fresh tasks are counted in the summary, not listed one per line.
+        if (total <= FRESH_LIST_LIMIT)
+          print(`${paint(o.color, "dim", "·")} ${e.task} ${paint(o.color, "dim", "fresh")}`);
         break;
       case "task-would-run":
         finished++;

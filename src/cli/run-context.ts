@@ -84,8 +84,12 @@ export async function openRunContext(
   graphName: string | undefined,
   flags: RunFlags,
 ): Promise<RunContext> {
-  const { spec } = loadForCommand(ctx);
-  const graph = buildGraph(spec, graphName);
+  const { spec, graphs } = await loadForCommand(ctx, { cache: true });
+  // buildGraph for the error messages (unknown graph, several graphs); the check is cached.
+  const names = Object.keys(spec.graphs);
+  const chosen = graphName ?? (names.length === 1 ? names[0] : undefined);
+  const graph =
+    chosen !== undefined && graphs[chosen] ? graphs[chosen]! : buildGraph(spec, graphName);
   const selected = selectTasks(graph, flags);
   const config = resolveConfig(spec, graph.name, {
     ...(flags.env !== undefined ? { env: flags.env } : {}),

@@ -64,6 +64,18 @@ function definitionOf(task: GraphTask): unknown {
   };
 }
 
+const configHashes = new WeakMap<object, string>();
+
+/** The config is the same object for every task of a pass: hash it once. */
+function configHash(config: Record<string, unknown>): string {
+  let h = configHashes.get(config);
+  if (h === undefined) {
+    h = hashValue(config);
+    configHashes.set(config, h);
+  }
+  return h;
+}
+
 /** Hash of an upstream task's recorded outputs, as one value. */
 export function outputsHash(outputs: readonly OutputRecord[]): string {
   return hashValue(outputs.map((o) => [o.path, o.hash]));
@@ -103,7 +115,7 @@ export async function fingerprintTask(
     definition: hashValue(definitionOf(task)),
     code: Object.fromEntries(codeFiles.map((f) => [f, hashOf(f)])),
     args: hashValue(task.args),
-    config: hashValue(ctx.config),
+    config: configHash(ctx.config),
     env: hashValue(task.spec.env),
     inputs: Object.fromEntries(inputFiles.map((f) => [f, hashOf(f)])),
     upstream: up,

@@ -7,8 +7,10 @@ import {
   isSeq,
   LineCounter,
   type Node,
+  type Pair,
   parseDocument,
   visit,
+  type YAMLMap,
 } from "yaml";
 import type { Diagnostic, SourceLocation } from "./diagnostic.js";
 
@@ -54,9 +56,7 @@ export class SourceMap {
       const part = path[i];
       const last = i === path.length - 1;
       if (isMap(node)) {
-        const pair = node.items.find(
-          (p) => isScalar(p.key) && String(p.key.value) === String(part),
-        );
+        const pair = this.pairOf(node, String(part));
         if (!pair) return found;
         if (last && wantKey && pair.key) return pair.key as Node;
         node = pair.value;
@@ -76,6 +76,20 @@ export class SourceMap {
     }
     return found;
   }
+
+  /** Key lookup in a mapping through a per-mapping index (locating every task must not be O(n²)). */
+  private pairOf(map: YAMLMap, key: string): Pair | undefined {
+    let index = this.index.get(map);
+    if (index === undefined) {
+      index = new Map();
+      for (const p of map.items)
+        if (isScalar(p.key) && !index.has(String(p.key.value))) index.set(String(p.key.value), p);
+      this.index.set(map, index);
+    }
+    return index.get(key);
+  }
+
+  private readonly index = new WeakMap<YAMLMap, Map<string, Pair>>();
 
   private position(node: Node | undefined): SourceLocation {
     const offset = node?.range?.[0] ?? 0;

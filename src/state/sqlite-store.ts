@@ -670,7 +670,7 @@ function toTaskRun(row: AttemptRow): TaskRunRecord {
     item: row.item,
     status: row.status,
     fingerprint: row.fingerprint,
-    parts: JSON.parse(row.parts) as unknown,
+    parts: undefined,
     startedAt: row.started_at,
     outputs: (JSON.parse(row.outputs_json) as [string, string, number, number][]).map(
       ([path, hash, size, mtimeMs]) => ({ path, hash, size, mtimeMs }),
@@ -686,6 +686,21 @@ function toTaskRun(row: AttemptRow): TaskRunRecord {
   if (row.log_path !== null) record.logPath = row.log_path;
   if (row.error !== null) record.error = row.error;
   if (row.result_hash !== null) record.resultHash = row.result_hash;
+  // Parts are only read to explain a changed fingerprint; parse them on first access, since a
+  // no-change rerun of a large graph loads thousands of records and never looks at them.
+  let parts: unknown;
+  let parsed = false;
+  Object.defineProperty(record, "parts", {
+    enumerable: true,
+    configurable: true,
+    get() {
+      if (!parsed) {
+        parts = JSON.parse(row.parts) as unknown;
+        parsed = true;
+      }
+      return parts;
+    },
+  });
   return record;
 }
 

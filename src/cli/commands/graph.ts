@@ -27,8 +27,8 @@ export function registerGraph(program: Command, ctx: CommandContext): void {
     .option("--from <TASKS>", "these tasks and everything downstream", collectList)
     .option("--to <TASKS>", "these tasks and everything upstream", collectList)
     .option("--tags <TAGS>", "tasks with any of these tags", collectList)
-    .action((name: string | undefined, opts: GraphOptions) => {
-      const { spec } = loadForCommand(ctx);
+    .action(async (name: string | undefined, opts: GraphOptions) => {
+      const { spec } = await loadForCommand(ctx);
       const graph = buildGraph(spec, name);
       const tasks = selectTasks(graph, opts);
       ctx.o.out(drawGraph(graph, opts.format, tasks));

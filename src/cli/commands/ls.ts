@@ -26,8 +26,8 @@ export function registerLs(program: Command, ctx: CommandContext): void {
     .command("ls")
     .description("list tasks with their language, source and the graphs they belong to")
     .option("--json", "print JSON on stdout")
-    .action((opts: { json?: boolean }) => {
-      const { spec, graphs } = loadForCommand(ctx);
+    .action(async (opts: { json?: boolean }) => {
+      const { spec, graphs } = await loadForCommand(ctx);
       const rows = Object.values(spec.tasks).map((t) => ({
         task: t.name,
         language: taskLanguage(t),

@@ -1,7 +1,6 @@
 import path from "node:path";
 import type { Command } from "commander";
-import { checkAllGraphs } from "../../graph/build-graph.js";
-import { loadSpecWithDiagnostics, sortDiagnostics } from "../../spec/load-spec.js";
+import type { Graph } from "../../graph/graph.js";
 import { type CommandContext, EXIT } from "../context.js";
 import { paint, printDiagnostics } from "../output.js";
 
@@ -12,11 +11,15 @@ export function registerValidate(program: Command, ctx: CommandContext): void {
       "check the spec and every graph; report all problems with file:line:column and a fix",
     )
     .option("--json", "print the result as JSON on stdout")
-    .action((opts: { json?: boolean }) => {
+    .action(async (opts: { json?: boolean }) => {
+      const [{ loadSpecWithDiagnostics, sortDiagnostics }, { checkAllGraphs }] = await Promise.all([
+        import("../../spec/load-spec.js"),
+        import("../../graph/build-graph.js"),
+      ]);
       const file = ctx.globals().file;
       const result = loadSpecWithDiagnostics(file === undefined ? {} : { file });
       const diagnostics = [...result.diagnostics];
-      let graphs: ReturnType<typeof checkAllGraphs>["graphs"] = {};
+      let graphs: Record<string, Graph> = {};
       if (result.spec) {
         const checked = checkAllGraphs(result.spec, result.broken);
         diagnostics.push(...checked.diagnostics);
