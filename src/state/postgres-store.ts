@@ -1,0 +1,923 @@
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import pg from "pg";
+import { DagwrightError } from "../spec/errors.js";
+import { type PostgresMigration, postgresMigrations } from "./postgres-migrations.js";
+import type {
+  LockHolder,
+  OutputRecord,
+  RunRecord,
+  StateStore,
+  TaskRunRecord,
+  TaskStatus,
+} from "./state-store.js";
+
+/** Arrays longer than this are stored as several `results` rows of this many items each. */
+const SHARD_ITEMS = 10_000;
+const DEFAULT_POLL_MS = 500;
+const DEFAULT_RUNS_LIMIT = 100;
+const DEFAULT_SCHEMA = "dagwright";
+/** Row-lock waits longer than this become `E_ENV` (SQLite's busy timeout is 5 s). */
+const LOCK_TIMEOUT_MS = 30_000;
+const CONNECT_TIMEOUT_MS = 10_000;
+/** How long to wait for a lock holder to finish writing (or a dead one to vanish from) its row. */
+const HOLDER_SETTLE_TRIES = 50;
+const HOLDER_SETTLE_MS = 20;
+const HINT = "upgrade dagwright, or point DAGWRIGHT_STATE_URL at another store";
+const INT8_OID = 20;
+
+/**
+ * Opens the PostgreSQL state store at `url` (`postgres://user:password@host:port/database`) in
+ * `options.schema` (default `"dagwright"`, created if missing), migrates it to the current schema
+ * version and loads the file hash cache into memory.
+ *
+ * Migrations run in one transaction under `pg_advisory_xact_lock`, so any number of processes may
+ * open a fresh database at once; an up-to-date schema is detected without taking that lock (and
+ * without needing CREATE rights).
+ *
+ * Throws `DagwrightError("E_ENV")` when the server cannot be reached or rejects the login, or when
+ * the schema was written by a newer dagwright; `E_USAGE` when `options.schema` is not a plain SQL
+ * identifier. Messages show the URL with its password masked.
+ */
+export async function openPostgresStore(
+  url: string,
+  options: { schema?: string } = {},
+): Promise<PostgresStateStore> {
+  const store = new PostgresStateStore(url, options.schema ?? DEFAULT_SCHEMA);
+  try {
+    await store.migrate(postgresMigrations);
+    await store.warm();
+  } catch (error) {
+    await store.close().catch(() => {});
+    throw error;
+  }
+  return store;
+}
+
+interface AttemptRow {
+  attempt_id: number;
+  run_id: string;
+  namespace: string;
+  task: string;
+  item: string;
+  status: TaskStatus;
+  fingerprint: string;
+  parts: string;
+  started_at: number;
+  ended_at: number | null;
+  duration_ms: number | null;
+  exit_code: number | null;
+  signal: string | null;
+  peak_rss_kb: number | null;
+  cpu_ms: number | null;
+  log_path: string | null;
+  error: string | null;
+  result_hash: string | null;
+  result_kind: "value" | "array" | null;
+  /** [path, hash, size, mtime_ms] per output, built (and parsed by pg) as JSON. */
+  outputs_json: [string, string, number, number][];
+}
+
+interface RunRow {
+  run_id: string;
+  namespace: string;
+  graph: string;
+  branch: string;
+  status: RunRecord["status"];
+  started_at: number;
+  ended_at: number | null;
+  pid: number;
+}
+
+interface TaskStateRow {
+  namespace: string;
+  task: string;
+  item: string;
+  current_attempt: number;
+  last_success: number | null;
+}
+
+interface HeldLock {
+  namespace: string;
+  token: string;
+  /** The session holding the advisory lock; when it dies, so does the lock. */
+  session: pg.Client;
+  holder: LockHolder;
+}
+
+type FileHash = { size: number; mtimeMs: number; hash: string };
+
+/**
+ * {@link StateStore} on a PostgreSQL database, for teams and rendered targets (Argo pods, BullMQ
+ * workers on other machines) sharing one store. Same schema and semantics as the SQLite driver:
+ * - `completeAttempt` is one transaction that locks the task's `task_state` row
+ *   (`SELECT … FOR UPDATE`) and records success only for the current, still running attempt.
+ * - `acquireLock` takes a session advisory lock (`pg_try_advisory_lock`) on a connection of its
+ *   own, so a holder that crashes or loses its connection frees the lock on every host; the
+ *   holder's pid, host, command and start are kept in the `locks` table for messages. Needs a
+ *   direct or session-pooled connection (not PgBouncer transaction pooling).
+ * - `getFileHash` is synchronous, so the file hash cache lives in memory: loaded once when the
+ *   store opens, updated by `putFileHashes`, which writes through to the database in the
+ *   background, in order. {@link flushFileHashes} (and `close`) wait for those writes. Other
+ *   processes see rows written before they opened the store; missing rows only cost a rehash.
+ *
+ * 64-bit columns (ids, epoch milliseconds, sizes) are read back as JS numbers.
+ */
+export class PostgresStateStore implements StateStore {
+  /** The store's URL with the password masked; safe to print. */
+  readonly displayUrl: string;
+  /** The PostgreSQL schema holding the tables. */
+  readonly schema: string;
+  private readonly config: pg.ClientConfig;
+  private readonly pool: pg.Pool;
+  private readonly sql: ReturnType<typeof buildSql>;
+  private readonly server: string;
+  private readonly password: string;
+  private readonly lockClass: string;
+  private readonly heldLocks = new Map<string, HeldLock>();
+  private lockSession: Promise<pg.Client> | undefined;
+  private lockTries: Promise<unknown> = Promise.resolve();
+  private readonly fileHashes = new Map<string, FileHash>();
+  private fileHashWrites: Promise<void> = Promise.resolve();
+  private fileHashError: unknown;
+  private closed = false;
+
+  /** Prefer {@link openPostgresStore}, which also migrates and warms the cache. */
+  constructor(url: string, schema: string) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(schema))
+      throw new DagwrightError(
+        "E_USAGE",
+        `PostgreSQL state store schema "${schema}" is not a plain SQL identifier`,
+        { hint: "use letters, digits and underscores, starting with a letter or underscore" },
+      );
+    const parts = describeUrl(url);
+    this.displayUrl = parts.display;
+    this.server = parts.server;
+    this.password = parts.password;
+    this.schema = schema;
+    this.lockClass = `dagwright:${schema}`;
+    this.config = {
+      connectionString: url,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      lock_timeout: LOCK_TIMEOUT_MS,
+      keepAlive: true,
+      fallback_application_name: "dagwright",
+      types: { getTypeParser: typeParser },
+    };
+    this.pool = new pg.Pool({ ...this.config, max: 10 });
+    // An idle connection that dies (server restart, pg_terminate_backend) is dropped by the pool;
+    // the next query opens a new one. Without a listener the 'error' event would crash the process.
+    this.pool.on("error", () => {});
+    this.sql = buildSql(`"${schema}"`);
+  }
+
+  /**
+   * Brings the schema to the last migration. Fast path: one read when it is already current.
+   * Otherwise one transaction under an advisory lock that re-reads the version, so concurrent
+   * openers migrate exactly once. @internal Called by {@link openPostgresStore}.
+   */
+  async migrate(migrations: readonly PostgresMigration[]): Promise<void> {
+    const known = migrations.at(-1)?.version ?? 0;
+    const current = await this.guard(() => this.schemaVersion(this.pool));
+    this.refuseNewer(current, known);
+    if (current === known) return;
+    await this.transaction(async (client) => {
+      await client.query("SELECT pg_advisory_xact_lock(hashtext('dagwright'), hashtext($1))", [
+        `migrate:${this.schema}`,
+      ]);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
+      await client.query(`SET LOCAL search_path TO "${this.schema}"`);
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS dagwright_schema_version (
+           version     integer PRIMARY KEY,
+           description text NOT NULL,
+           applied_at  timestamptz NOT NULL DEFAULT now()
+         )`,
+      );
+      const found = await this.schemaVersion(client);
+      this.refuseNewer(found, known);
+      for (const m of migrations) {
+        if (m.version <= found) continue;
+        await client.query(m.sql);
+        await client.query(
+          "INSERT INTO dagwright_schema_version (version, description) VALUES ($1, $2)",
+          [m.version, m.description],
+        );
+      }
+    });
+  }
+
+  /** Loads the file hash cache into memory. @internal Called by {@link openPostgresStore}. */
+  async warm(): Promise<void> {
+    const { rows } = await this.guard(() =>
+      this.pool.query<{ path: string; size: number; mtime_ms: number; hash: string }>(
+        this.sql.allFileHashes,
+      ),
+    );
+    for (const r of rows)
+      this.fileHashes.set(r.path, { size: r.size, mtimeMs: r.mtime_ms, hash: r.hash });
+  }
+
+  async beginRun(r: {
+    namespace: string;
+    graph: string;
+    branch: string;
+    command: string;
+  }): Promise<string> {
+    const runId = randomUUID();
+    await this.query(this.sql.insertRun, [
+      runId,
+      r.namespace,
+      r.graph,
+      r.branch,
+      r.command,
+      Date.now(),
+      process.pid,
+      hostname(),
+    ]);
+    return runId;
+  }
+
+  async endRun(runId: string, status: RunRecord["status"]): Promise<void> {
+    await this.query(this.sql.endRun, [runId, status, Date.now()]);
+  }
+
+  async beginAttempt(a: {
+    runId: string;
+    namespace: string;
+    task: string;
+    item?: string;
+    fingerprint: string;
+    parts: unknown;
+    logPath?: string;
+  }): Promise<number> {
+    try {
+      // One statement: the attempt and the pointer to it commit together.
+      const { rows } = await this.query<{ current_attempt: number }>(this.sql.beginAttempt, [
+        a.runId,
+        a.namespace,
+        a.task,
+        a.item ?? "",
+        a.fingerprint,
+        JSON.stringify(a.parts ?? null),
+        Date.now(),
+        a.logPath ?? null,
+      ]);
+      return rows[0]!.current_attempt;
+    } catch (error) {
+      if (pgCode(error) === "23503")
+        throw new DagwrightError(
+          "E_INTERNAL",
+          `beginAttempt for task "${a.task}": unknown run "${a.runId}" in ${this.where()}`,
+          { cause: error, hint: "call beginRun first and pass the id it returns" },
+        );
+      throw error;
+    }
+  }
+
+  async completeAttempt(
+    attemptId: number,
+    c: {
+      outputs: OutputRecord[];
+      result?: unknown;
+      resultHash?: string;
+      exitCode?: number;
+      peakRssKb?: number;
+      cpuMs?: number;
+      durationMs: number;
+    },
+  ): Promise<boolean> {
+    // Serialize before the transaction so row locks are never held while stringifying.
+    const shards = c.result === undefined ? undefined : shardResult(c.result);
+    const outputs = [...new Map(c.outputs.map((o) => [o.path, o])).values()];
+    return this.transaction(async (client) => {
+      // Locks the task's pointer row: a concurrent beginAttempt or completeAttempt of the same
+      // task/item waits here, and we see the pointer as it is after theirs commits.
+      const pointer = (await client.query<TaskStateRow>(this.sql.lockPointerOfAttempt, [attemptId]))
+        .rows[0];
+      if (pointer === undefined || pointer.current_attempt !== attemptId) return false;
+      const changed = await client.query(this.sql.markSucceeded, [
+        attemptId,
+        Date.now(),
+        c.durationMs,
+        c.exitCode ?? null,
+        c.peakRssKb ?? null,
+        c.cpuMs ?? null,
+        c.resultHash ?? null,
+        shards?.kind ?? null,
+      ]);
+      if (changed.rowCount === 0) return false; // failed or cancelled meanwhile (invariant 6)
+      if (outputs.length > 0)
+        await client.query(this.sql.insertOutputs, [
+          attemptId,
+          outputs.map((o) => o.path),
+          outputs.map((o) => o.hash),
+          outputs.map((o) => o.size),
+          outputs.map((o) => o.mtimeMs),
+        ]);
+      if (shards !== undefined) await client.query(this.sql.insertShards, [attemptId, shards.json]);
+      // Only the last success's result is ever read; drop the one it replaces.
+      if (pointer.last_success !== null && pointer.last_success !== attemptId)
+        await client.query(this.sql.deleteShards, [pointer.last_success]);
+      await client.query(this.sql.setLastSuccess, [pointer.namespace, pointer.task, pointer.item]);
+      return true;
+    });
+  }
+
+  async failAttempt(
+    attemptId: number,
+    f: {
+      status: "failed" | "cancelled";
+      exitCode?: number;
+      signal?: string;
+      error: string;
+      durationMs: number;
+      peakRssKb?: number;
+      cpuMs?: number;
+    },
+  ): Promise<void> {
+    await this.query(this.sql.markFailed, [
+      attemptId,
+      f.status,
+      Date.now(),
+      f.durationMs,
+      f.exitCode ?? null,
+      f.signal ?? null,
+      f.error,
+      f.peakRssKb ?? null,
+      f.cpuMs ?? null,
+    ]);
+  }
+
+  async lastAttempt(
+    namespace: string,
+    task: string,
+    item = "",
+  ): Promise<TaskRunRecord | undefined> {
+    const { rows } = await this.query<AttemptRow>(this.sql.lastAttempt, [namespace, task, item]);
+    return rows[0] && toTaskRun(rows[0]);
+  }
+
+  async lastSuccess(
+    namespace: string,
+    task: string,
+    item = "",
+  ): Promise<TaskRunRecord | undefined> {
+    const { rows } = await this.query<AttemptRow>(this.sql.lastSuccess, [namespace, task, item]);
+    return rows[0] && toTaskRun(rows[0]);
+  }
+
+  async taskStates(
+    namespace: string,
+    tasks: readonly string[],
+  ): Promise<Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>> {
+    const states = new Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>();
+    if (tasks.length === 0) return states;
+    const { rows } = await this.query<
+      AttemptRow & { current_attempt: number; last_success: number | null }
+    >(this.sql.taskStates, [namespace, [...tasks]]);
+    for (const row of rows) {
+      const record = toTaskRun(row);
+      const state = states.get(row.task) ?? {};
+      if (row.attempt_id === row.current_attempt) state.lastAttempt = record;
+      if (row.attempt_id === row.last_success) state.lastSuccess = record;
+      states.set(row.task, state);
+    }
+    return states;
+  }
+
+  async result(namespace: string, task: string, item = ""): Promise<unknown> {
+    // One statement, one snapshot: a newer success cannot swap the shards between two reads.
+    const { rows } = await this.query<{ result_kind: "value" | "array" | null; json: string }>(
+      this.sql.result,
+      [namespace, task, item],
+    );
+    const kind = rows[0]?.result_kind ?? null;
+    if (kind === null) return undefined;
+    if (kind === "value") return JSON.parse(rows[0]?.json ?? "null") as unknown;
+    const items: unknown[] = [];
+    for (const row of rows) for (const x of JSON.parse(row.json) as unknown[]) items.push(x);
+    return items;
+  }
+
+  async runs(namespace?: string, limit = DEFAULT_RUNS_LIMIT): Promise<RunRecord[]> {
+    const { rows } =
+      namespace === undefined
+        ? await this.query<RunRow>(this.sql.runsAll, [limit])
+        : await this.query<RunRow>(this.sql.runsOfNamespace, [namespace, limit]);
+    return rows.map(toRun);
+  }
+
+  async acquireLock(
+    namespace: string,
+    holder: { command: string },
+    opts: { wait: boolean; onWait?: (h: LockHolder) => void; pollMs?: number },
+  ): Promise<
+    { acquired: true; release: () => Promise<void> } | { acquired: false; holder: LockHolder }
+  > {
+    let waiting = false;
+    for (;;) {
+      // One try at a time per store: advisory locks are re-entrant within a session, so two
+      // overlapping tries for one namespace would both succeed.
+      const attempt = await this.guard(() => {
+        const next = this.lockTries.then(() => this.tryLock(namespace, holder.command));
+        this.lockTries = next.catch(() => {});
+        return next;
+      });
+      if ("held" in attempt) {
+        const held = attempt.held;
+        const release = async (): Promise<void> => {
+          if (this.heldLocks.get(namespace) !== held) return;
+          this.heldLocks.delete(namespace);
+          if (this.closed) return;
+          await this.guard(() => this.unlock(held));
+        };
+        return { acquired: true, release };
+      }
+      if (!opts.wait) return { acquired: false, holder: attempt.holder };
+      if (!waiting) {
+        waiting = true;
+        opts.onWait?.(attempt.holder);
+      }
+      await sleep(opts.pollMs ?? DEFAULT_POLL_MS);
+    }
+  }
+
+  getFileHash(path: string): FileHash | undefined {
+    this.assertOpen();
+    const row = this.fileHashes.get(path);
+    return row && { ...row };
+  }
+
+  putFileHashes(rows: { path: string; size: number; mtimeMs: number; hash: string }[]): void {
+    this.assertOpen();
+    if (rows.length === 0) return;
+    const latest = new Map<string, FileHash>();
+    for (const r of rows) latest.set(r.path, { size: r.size, mtimeMs: r.mtimeMs, hash: r.hash });
+    for (const [path, row] of latest) this.fileHashes.set(path, row);
+    const batch = [...latest];
+    // Chained, so writes reach the database in call order; one statement, so one transaction.
+    // Not guarded by `closed`: close() flushes these before ending the pool.
+    this.fileHashWrites = this.fileHashWrites.then(() =>
+      this.pool
+        .query(this.sql.putFileHashes, [
+          batch.map(([path]) => path),
+          batch.map(([, r]) => r.size),
+          batch.map(([, r]) => r.mtimeMs),
+          batch.map(([, r]) => r.hash),
+        ])
+        .then(
+          () => {},
+          (error: unknown) => {
+            this.fileHashError ??= this.envError(error);
+          },
+        ),
+    );
+  }
+
+  /**
+   * Waits until every `putFileHashes` so far is written. Rejects with the first write failure
+   * since the last flush (the in-memory cache keeps the rows either way).
+   */
+  async flushFileHashes(): Promise<void> {
+    await this.fileHashWrites;
+    const error = this.fileHashError;
+    this.fileHashError = undefined;
+    if (error !== undefined) throw error;
+  }
+
+  async namespaces(): Promise<{ namespace: string; tasks: number; lastRun?: number }[]> {
+    const { rows } = await this.query<{
+      namespace: string;
+      tasks: number;
+      last_run: number | null;
+    }>(this.sql.namespaces, []);
+    return rows.map((r) =>
+      r.last_run === null
+        ? { namespace: r.namespace, tasks: r.tasks }
+        : { namespace: r.namespace, tasks: r.tasks, lastRun: r.last_run },
+    );
+  }
+
+  /**
+   * Writes pending file hashes, releases this store's locks and ends its connections. Idempotent.
+   * Rejects (after closing everything) when the pending file hash writes failed.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    let failure: unknown;
+    try {
+      await this.flushFileHashes();
+    } catch (error) {
+      failure = error;
+    }
+    const held = [...this.heldLocks.values()];
+    this.heldLocks.clear();
+    for (const lock of held) await this.unlock(lock).catch(() => {});
+    const session = this.lockSession;
+    this.lockSession = undefined;
+    // Ending the session frees any advisory lock left, even if the unlock above failed.
+    if (session !== undefined) await session.then((s) => s.end()).catch(() => {});
+    await this.pool.end().catch(() => {});
+    if (failure !== undefined) throw failure;
+  }
+
+  /**
+   * Takes the namespace's advisory lock and writes the holder row in one statement, or reports
+   * the holder. A failed try with no live holder row means a holder is between taking the lock
+   * and committing its row (or a dead one's session is ending): look again shortly.
+   */
+  private async tryLock(
+    namespace: string,
+    command: string,
+  ): Promise<{ held: HeldLock } | { holder: LockHolder }> {
+    const mine = this.heldLocks.get(namespace);
+    if (mine !== undefined) return { holder: mine.holder };
+    const session = await this.session();
+    const token = randomUUID();
+    const holder: LockHolder = { pid: process.pid, host: hostname(), command, since: Date.now() };
+    let seen: LockHolder | undefined;
+    for (let i = 0; i < HOLDER_SETTLE_TRIES; i++) {
+      const taken = await session
+        .query(this.sql.tryLock, [
+          this.lockClass,
+          namespace,
+          token,
+          holder.pid,
+          holder.host,
+          holder.command,
+          holder.since,
+        ])
+        .catch(async (error: unknown) => {
+          // A session-level advisory lock outlives a failed statement; do not keep it unrecorded.
+          await session
+            .query("SELECT pg_advisory_unlock(hashtext($1), hashtext($2))", [
+              this.lockClass,
+              namespace,
+            ])
+            .catch(() => {});
+          throw error;
+        });
+      if (taken.rowCount === 1) {
+        const held: HeldLock = { namespace, token, session, holder };
+        this.heldLocks.set(namespace, held);
+        return { held };
+      }
+      const row = (
+        await this.pool.query<LockHolder & { live: boolean }>(this.sql.lockHolder, [
+          this.lockClass,
+          namespace,
+        ])
+      ).rows[0];
+      if (row !== undefined) seen = toHolder(row);
+      if (row?.live === true) return { holder: toHolder(row) };
+      await sleep(HOLDER_SETTLE_MS);
+    }
+    // A holder that never wrote a row: another session holds the same advisory key (a hash
+    // collision of two namespace names, or a tool other than dagwright).
+    return {
+      holder: seen ?? {
+        pid: 0,
+        host: "unknown",
+        command: `a PostgreSQL session holding advisory lock (hashtext('${this.lockClass}'), hashtext('${namespace}'))`,
+        since: Date.now(),
+      },
+    };
+  }
+
+  private async unlock(lock: HeldLock): Promise<void> {
+    // The token check keeps a late release from deleting the row of whoever took over.
+    await this.pool.query(this.sql.deleteLock, [lock.namespace, lock.token]);
+    if (lock.session !== (await this.lockSession?.catch(() => undefined))) return;
+    try {
+      await lock.session.query("SELECT pg_advisory_unlock(hashtext($1), hashtext($2))", [
+        this.lockClass,
+        lock.namespace,
+      ]);
+    } catch (error) {
+      // A session that is gone took its advisory locks with it: nothing left to release.
+      if (!isConnectionFailure(error)) throw error;
+    }
+  }
+
+  /** The connection holding this store's advisory locks, opened on first use. */
+  private session(): Promise<pg.Client> {
+    if (this.lockSession !== undefined) return this.lockSession;
+    const client = new pg.Client(this.config);
+    const opening = client.connect().then(
+      () => client,
+      (error: unknown) => {
+        if (this.lockSession === opening) this.lockSession = undefined;
+        throw error;
+      },
+    );
+    // The session died: its advisory locks are gone server-side, so forget them here too.
+    const lost = (): void => {
+      if (this.lockSession === opening) this.lockSession = undefined;
+      for (const [namespace, held] of this.heldLocks)
+        if (held.session === client) this.heldLocks.delete(namespace);
+    };
+    client.on("error", lost);
+    client.on("end", lost);
+    this.lockSession = opening;
+    return opening;
+  }
+
+  private async schemaVersion(q: pg.Pool | pg.PoolClient): Promise<number> {
+    const table = `"${this.schema}".dagwright_schema_version`;
+    const exists = await q.query<{ found: string | null }>(
+      "SELECT to_regclass($1)::text AS found",
+      [table],
+    );
+    if ((exists.rows[0]?.found ?? null) === null) return 0;
+    const found = await q.query<{ version: number | null }>(
+      `SELECT max(version) AS version FROM ${table}`,
+    );
+    return found.rows[0]?.version ?? 0;
+  }
+
+  private refuseNewer(found: number, known: number): void {
+    if (found > known)
+      throw new DagwrightError(
+        "E_ENV",
+        `${this.where()}: the state store was written by a newer dagwright (schema v${found}, this one knows v${known}); refusing to open it`,
+        { hint: HINT },
+      );
+  }
+
+  private query<R extends pg.QueryResultRow>(
+    text: string,
+    values: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    return this.guard(() => this.pool.query<R>(text, values));
+  }
+
+  /** BEGIN … COMMIT on one pooled connection; rolls back when `fn` throws. */
+  private transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.guard(async () => {
+      const client = await this.pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query("BEGIN");
+        const value = await fn(client);
+        await client.query("COMMIT");
+        return value;
+      } catch (error) {
+        await client.query("ROLLBACK").catch((e: unknown) => {
+          broken = e instanceof Error ? e : new Error(String(e));
+        });
+        throw error;
+      } finally {
+        // Passing an error discards the connection instead of returning it to the pool.
+        client.release(broken);
+      }
+    });
+  }
+
+  /** Rejects after close, and turns connection and lock-timeout failures into `E_ENV`. */
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    this.assertOpen();
+    try {
+      return await fn();
+    } catch (error) {
+      throw this.envError(error);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed)
+      throw new DagwrightError("E_INTERNAL", `state store ${this.where()} is already closed`);
+  }
+
+  private envError(error: unknown): unknown {
+    if (error instanceof DagwrightError) return error;
+    const code = pgCode(error);
+    const reason = this.scrub(error instanceof Error ? error.message : String(error));
+    if (code === "55P03")
+      return new DagwrightError(
+        "E_ENV",
+        `${this.where()}: the state store stayed locked by another process for more than ${LOCK_TIMEOUT_MS / 1000} s`,
+        { cause: error, hint: "wait for the other dagwright command to finish, then retry" },
+      );
+    if (code?.startsWith("28"))
+      return new DagwrightError(
+        "E_ENV",
+        `${this.where()}: PostgreSQL at ${this.server} rejected the login (${reason})`,
+        { cause: error, hint: "check the user and password in DAGWRIGHT_STATE_URL" },
+      );
+    if (code === "3D000")
+      return new DagwrightError("E_ENV", `${this.where()}: ${reason} at ${this.server}`, {
+        cause: error,
+        hint: "create the database (createdb), or fix the database name in DAGWRIGHT_STATE_URL",
+      });
+    if (isConnectionFailure(error))
+      return new DagwrightError(
+        "E_ENV",
+        `${this.where()}: cannot reach PostgreSQL at ${this.server} (${reason})`,
+        {
+          cause: error,
+          hint: "start PostgreSQL there, or fix the host and port in DAGWRIGHT_STATE_URL",
+        },
+      );
+    return error;
+  }
+
+  /** Where, for messages: the masked URL and the schema. */
+  private where(): string {
+    return `${this.displayUrl} (schema ${this.schema})`;
+  }
+
+  private scrub(text: string): string {
+    return this.password.length >= 4 ? text.replaceAll(this.password, "***") : text;
+  }
+}
+
+/** SQL for one schema. `s` is the quoted schema name. Parameters are positional ($1…). */
+function buildSql(s: string) {
+  const attemptColumns = `a.attempt_id, a.run_id, a.namespace, a.task, a.item, a.status,
+    a.fingerprint, a.parts, a.started_at, a.ended_at, a.duration_ms, a.exit_code, a.signal,
+    a.peak_rss_kb, a.cpu_ms, a.log_path, a.error, a.result_hash, a.result_kind,
+    COALESCE((SELECT json_agg(json_build_array(o.path, o.hash, o.size, o.mtime_ms)
+                              ORDER BY o.path COLLATE "C")
+                FROM ${s}.outputs o WHERE o.attempt_id = a.attempt_id), '[]'::json) AS outputs_json`;
+  const key = "s.namespace = $1 AND s.task = $2 AND s.item = $3";
+  const runColumns = "run_id, namespace, graph, branch, status, started_at, ended_at, pid";
+  return {
+    insertRun: `INSERT INTO ${s}.runs
+        (run_id, namespace, graph, branch, command, status, started_at, pid, host)
+      VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $8)`,
+    endRun: `UPDATE ${s}.runs SET status = $2, ended_at = $3 WHERE run_id = $1`,
+    beginAttempt: `WITH a AS (
+        INSERT INTO ${s}.attempts
+          (run_id, namespace, task, item, status, fingerprint, parts, started_at, log_path)
+        VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8)
+        RETURNING attempt_id, namespace, task, item)
+      INSERT INTO ${s}.task_state (namespace, task, item, current_attempt)
+      SELECT namespace, task, item, attempt_id FROM a
+      ON CONFLICT (namespace, task, item) DO UPDATE SET current_attempt = excluded.current_attempt
+      RETURNING current_attempt`,
+    lockPointerOfAttempt: `SELECT s.namespace, s.task, s.item, s.current_attempt, s.last_success
+      FROM ${s}.attempts a
+      JOIN ${s}.task_state s ON s.namespace = a.namespace AND s.task = a.task AND s.item = a.item
+      WHERE a.attempt_id = $1
+      FOR UPDATE OF s`,
+    markSucceeded: `UPDATE ${s}.attempts SET status = 'succeeded', ended_at = $2, duration_ms = $3,
+        exit_code = $4, peak_rss_kb = $5, cpu_ms = $6, result_hash = $7, result_kind = $8
+      WHERE attempt_id = $1 AND status = 'running'`,
+    markFailed: `UPDATE ${s}.attempts SET status = $2, ended_at = $3, duration_ms = $4,
+        exit_code = $5, signal = $6, error = $7, peak_rss_kb = $8, cpu_ms = $9
+      WHERE attempt_id = $1 AND status = 'running'`,
+    insertOutputs: `INSERT INTO ${s}.outputs (attempt_id, path, hash, size, mtime_ms)
+      SELECT $1, o.path, o.hash, o.size, o.mtime_ms
+      FROM unnest($2::text[], $3::text[], $4::bigint[], $5::double precision[])
+        AS o (path, hash, size, mtime_ms)`,
+    insertShards: `INSERT INTO ${s}.results (attempt_id, shard_no, json)
+      SELECT $1, r.ord - 1, r.json FROM unnest($2::text[]) WITH ORDINALITY AS r (json, ord)`,
+    deleteShards: `DELETE FROM ${s}.results WHERE attempt_id = $1`,
+    setLastSuccess: `UPDATE ${s}.task_state SET last_success = current_attempt
+      WHERE namespace = $1 AND task = $2 AND item = $3`,
+    lastAttempt: `SELECT ${attemptColumns} FROM ${s}.task_state s
+      JOIN ${s}.attempts a ON a.attempt_id = s.current_attempt WHERE ${key}`,
+    lastSuccess: `SELECT ${attemptColumns} FROM ${s}.task_state s
+      JOIN ${s}.attempts a ON a.attempt_id = s.last_success WHERE ${key}`,
+    taskStates: `SELECT s.current_attempt, s.last_success, ${attemptColumns}
+      FROM ${s}.task_state s
+      JOIN ${s}.attempts a ON a.attempt_id = s.current_attempt OR a.attempt_id = s.last_success
+      WHERE s.namespace = $1 AND s.item = '' AND s.task = ANY ($2::text[])`,
+    result: `SELECT a.result_kind, r.json FROM ${s}.task_state s
+      JOIN ${s}.attempts a ON a.attempt_id = s.last_success
+      LEFT JOIN ${s}.results r ON r.attempt_id = a.attempt_id
+      WHERE ${key}
+      ORDER BY r.shard_no`,
+    runsAll: `SELECT ${runColumns} FROM ${s}.runs ORDER BY started_at DESC, seq DESC LIMIT $1`,
+    runsOfNamespace: `SELECT ${runColumns} FROM ${s}.runs WHERE namespace = $1
+      ORDER BY started_at DESC, seq DESC LIMIT $2`,
+    tryLock: `WITH got AS (SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS ok)
+      INSERT INTO ${s}.locks (namespace, token, pid, host, command, since, backend_pid)
+      SELECT $2, $3, $4, $5, $6, $7, pg_backend_pid() FROM got WHERE got.ok
+      ON CONFLICT (namespace) DO UPDATE SET token = excluded.token, pid = excluded.pid,
+        host = excluded.host, command = excluded.command, since = excluded.since,
+        backend_pid = excluded.backend_pid
+      RETURNING token`,
+    // live: the row's session still holds the namespace's advisory lock (else it is left over).
+    lockHolder: `SELECT l.pid, l.host, l.command, l.since, EXISTS (
+        SELECT 1 FROM pg_locks p
+        WHERE p.locktype = 'advisory' AND p.granted AND p.pid = l.backend_pid
+          AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND p.classid = hashtext($1)::oid AND p.objid = hashtext($2)::oid AND p.objsubid = 2
+      ) AS live
+      FROM ${s}.locks l WHERE l.namespace = $2`,
+    deleteLock: `DELETE FROM ${s}.locks WHERE namespace = $1 AND token = $2`,
+    allFileHashes: `SELECT path, size, mtime_ms, hash FROM ${s}.file_hashes`,
+    putFileHashes: `INSERT INTO ${s}.file_hashes (path, size, mtime_ms, hash)
+      SELECT * FROM unnest($1::text[], $2::bigint[], $3::double precision[], $4::text[])
+      ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ms = excluded.mtime_ms,
+        hash = excluded.hash`,
+    namespaces: `SELECT ns.namespace,
+        (SELECT count(DISTINCT task) FROM ${s}.task_state s WHERE s.namespace = ns.namespace) AS tasks,
+        (SELECT max(started_at) FROM ${s}.runs r WHERE r.namespace = ns.namespace) AS last_run
+      FROM (SELECT namespace FROM ${s}.task_state UNION SELECT namespace FROM ${s}.runs) ns
+      ORDER BY ns.namespace COLLATE "C"`,
+  };
+}
+
+/** int8 (ids, epoch ms, sizes, counts) as JS numbers; every other type as pg parses it. */
+const typeParser = ((oid: number, format?: "text" | "binary") =>
+  oid === INT8_OID && format !== "binary"
+    ? (value: string) => Number(value)
+    : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig["getTypeParser"];
+
+/** The parts of a connection URL that messages may show: never the password. */
+function describeUrl(url: string): { display: string; server: string; password: string } {
+  try {
+    const u = new URL(url);
+    const password = decodeURIComponent(u.password) || (u.searchParams.get("password") ?? "");
+    if (u.password !== "") u.password = "***";
+    if (u.searchParams.has("password")) u.searchParams.set("password", "***");
+    const host = u.searchParams.get("host") ?? (decodeURIComponent(u.hostname) || "localhost");
+    const port = u.searchParams.get("port") ?? (u.port || "5432");
+    return { display: u.toString(), server: `${host}:${port}`, password };
+  } catch {
+    // Not a URL (a key=value string): mask anything that looks like a password.
+    const display = url
+      .replace(/(\/\/[^:/@\s]*:)[^@\s]*@/, "$1***@")
+      .replace(/(password\s*=\s*)\S+/gi, "$1***");
+    return { display, server: "the configured server", password: "" };
+  }
+}
+
+function pgCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** Network errors, server shutdowns and connection limits: the server is not usable now. */
+function isConnectionFailure(error: unknown): boolean {
+  const code = pgCode(error);
+  if (code !== undefined) {
+    if (/^E[A-Z]+$/.test(code)) return true; // ECONNREFUSED, ECONNRESET, ETIMEDOUT, ENOTFOUND…
+    if (code.startsWith("08") || ["57P01", "57P02", "57P03", "53300"].includes(code)) return true;
+  }
+  const message = error instanceof Error ? error.message : "";
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+    message,
+  );
+}
+
+/** A JSON value as `results` rows: arrays in shards of {@link SHARD_ITEMS} items, others whole. */
+function shardResult(result: unknown): { kind: "value" | "array"; json: string[] } {
+  if (!Array.isArray(result)) return { kind: "value", json: [JSON.stringify(result) ?? "null"] };
+  const json: string[] = [];
+  for (let i = 0; i < result.length || i === 0; i += SHARD_ITEMS)
+    json.push(JSON.stringify(result.slice(i, i + SHARD_ITEMS)));
+  return { kind: "array", json };
+}
+
+function toTaskRun(row: AttemptRow): TaskRunRecord {
+  const record: TaskRunRecord = {
+    attemptId: row.attempt_id,
+    runId: row.run_id,
+    namespace: row.namespace,
+    task: row.task,
+    item: row.item,
+    status: row.status,
+    fingerprint: row.fingerprint,
+    parts: JSON.parse(row.parts) as unknown,
+    startedAt: row.started_at,
+    outputs: row.outputs_json.map(([path, hash, size, mtimeMs]) => ({ path, hash, size, mtimeMs })),
+    hasResult: row.result_kind !== null,
+  };
+  if (row.ended_at !== null) record.endedAt = row.ended_at;
+  if (row.duration_ms !== null) record.durationMs = row.duration_ms;
+  if (row.exit_code !== null) record.exitCode = row.exit_code;
+  if (row.signal !== null) record.signal = row.signal;
+  if (row.peak_rss_kb !== null) record.peakRssKb = row.peak_rss_kb;
+  if (row.cpu_ms !== null) record.cpuMs = row.cpu_ms;
+  if (row.log_path !== null) record.logPath = row.log_path;
+  if (row.error !== null) record.error = row.error;
+  if (row.result_hash !== null) record.resultHash = row.result_hash;
+  return record;
+}
+
+function toRun(row: RunRow): RunRecord {
+  const run: RunRecord = {
+    runId: row.run_id,
+    namespace: row.namespace,
+    graph: row.graph,
+    branch: row.branch,
+    status: row.status,
+    startedAt: row.started_at,
+    pid: row.pid,
+  };
+  if (row.ended_at !== null) run.endedAt = row.ended_at;
+  return run;
+}
+
+function toHolder(row: LockHolder): LockHolder {
+  return { pid: row.pid, host: row.host, command: row.command, since: row.since };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
