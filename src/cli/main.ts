@@ -6,6 +6,7 @@ import { registerGraph } from "./commands/graph.js";
 import { registerInit } from "./commands/init.js";
 import { registerLs } from "./commands/ls.js";
 import { registerRun } from "./commands/run.js";
+import { registerRunTask } from "./commands/run-task.js";
 import { registerSchema } from "./commands/schema.js";
 import { registerStatus } from "./commands/status.js";
 import { registerValidate } from "./commands/validate.js";
@@ -42,6 +43,7 @@ export function buildProgram(o: Output, setExit: (code: number) => void): Comman
   );
   const ctx: CommandContext = { o, setExit, globals: () => program.opts<GlobalOptions>() };
   registerRun(program, ctx);
+  registerRunTask(program, ctx);
   registerStatus(program, ctx);
   registerExplain(program, ctx);
   registerValidate(program, ctx);
@@ -60,6 +62,9 @@ export async function main(argv: string[], o: Output = processOutput()): Promise
   let code: number = EXIT.ok;
   const program = buildProgram(o, (c) => {
     code = c;
+    // Also set it now: if the event loop drains while cleanup awaits an unreferenced handle,
+    // Node exits without resuming us, and must still exit with this code.
+    process.exitCode = c;
   });
   try {
     await program.parseAsync(argv, { from: "user" });

@@ -26,13 +26,15 @@ export function humanObserver(o: Output, live: boolean): RunObserver {
   let failed = 0;
   let timer: NodeJS.Timeout | undefined;
   let statusShown = false;
+  let lastProgressLine = 0;
+  const itemProgress = new Map<string, string>();
   const clear = () => {
     if (statusShown) o.err("\r\u001b[2K");
     statusShown = false;
   };
   const status = () => {
     if (!live) return;
-    const names = [...running];
+    const names = [...running].map((t) => itemProgress.get(t) ?? t);
     const shown = names.slice(0, 3).join(", ") + (names.length > 3 ? ` +${names.length - 3}` : "");
     const line = `[${finished}/${total}] ${failed > 0 ? paint(o.color, "red", `${failed} failed, `) : ""}running: ${shown || "-"}  ${seconds(Date.now() - started)}`;
     o.err(
@@ -107,6 +109,28 @@ export function humanObserver(o: Output, live: boolean): RunObserver {
         finished++;
         print(`${paint(o.color, "dim", "-")} ${e.task} skipped: ${e.reason}`);
         break;
+      case "task-items":
+        print(
+          `${paint(o.color, "dim", "·")} ${e.task}: ${e.total} item${e.total === 1 ? "" : "s"}${e.total === 0 ? " (the list is empty: nothing to run)" : `, ${e.toRun} to run, ${e.fresh} fresh`}`,
+        );
+        break;
+      case "task-progress": {
+        const now = Date.now();
+        const finished = e.done + e.failed;
+        // Live: the status line carries it. Plain: at most one line per second, and the last one.
+        itemProgress.set(e.task, `${e.task} ${finished}/${e.total}`);
+        if (!live && (now - lastProgressLine >= 1000 || finished === e.total)) {
+          lastProgressLine = now;
+          const eta =
+            e.etaSeconds !== undefined && finished < e.total
+              ? `, ETA ${seconds(e.etaSeconds * 1000)}`
+              : "";
+          print(
+            `  ${e.task}: ${finished}/${e.total} items${e.failed ? `, ${e.failed} failed` : ""} (${e.ratePerSecond.toFixed(1)}/s${eta})`,
+          );
+        }
+        break;
+      }
       case "run-end": {
         if (timer) clearInterval(timer);
         const c = e.counts;

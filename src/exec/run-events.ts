@@ -24,6 +24,16 @@ export type RunEvent =
   | { type: "task-cancelled"; task: string }
   | { type: "task-skipped"; task: string; reason: string }
   | { type: "task-would-run"; task: string; reasons: string[] }
+  | { type: "task-items"; task: string; total: number; toRun: number; fresh: number }
+  | {
+      type: "task-progress";
+      task: string;
+      done: number;
+      failed: number;
+      total: number;
+      ratePerSecond: number;
+      etaSeconds: number | undefined;
+    }
   | { type: "run-end"; status: RunStatus; counts: RunCounts; durationMs: number };
 
 export type RunStatus = "succeeded" | "failed" | "cancelled";

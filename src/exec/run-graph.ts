@@ -5,16 +5,21 @@ import { expandPatterns } from "../fingerprint/expand-patterns.js";
 import { hashFiles } from "../fingerprint/hash-files.js";
 import { hashValue } from "../fingerprint/hash-value.js";
 import type { GraphTask } from "../graph/graph.js";
+import { expandItems, pickItem, type TaskItem } from "../plan/expand-items.js";
+import { type ItemPlan, planItems } from "../plan/plan-items.js";
 import {
   decideTask,
+  fingerprintTask,
   type PlanContext,
   type TaskDecision,
   type UpstreamState,
 } from "../plan/plan-task.js";
+import { DagwrightError } from "../spec/errors.js";
 import { isRefArg } from "../spec/types.js";
 import type { OutputRecord, StateStore, TaskRunRecord } from "../state/state-store.js";
 import { type LaunchResult, launchTask } from "../tasks/launch-task.js";
 import type { RunCounts, RunObserver, RunStatus } from "./run-events.js";
+import { type MappedRunEnv, runMappedItems } from "./run-mapped.js";
 
 /** Options of one run of selected tasks of a graph. */
 export interface RunGraphOptions {
@@ -34,6 +39,8 @@ export interface RunGraphOptions {
   observer: RunObserver;
   /** Base delay between retries, doubled per attempt (default 1000 ms, capped at 30 s). */
   retryBackoffMs?: number;
+  /** `run-task --item`: run only these items of this mapped task. */
+  items?: { task: string; keys: string[] };
 }
 
 type Outcome = "done" | "fresh" | "failed" | "skipped" | "cancelled";
@@ -126,6 +133,10 @@ export async function runGraph(
     if (cancelled) {
       o.observer({ type: "task-skipped", task: name, reason: "run cancelled" });
       settle(name, "skipped");
+      return;
+    }
+    if (task.spec.mapOver !== undefined) {
+      settle(name, await runMapped(task));
       return;
     }
     const decision = await decideTask(o.plan, task, upstream, states.get(name) ?? {}, {
@@ -236,30 +247,37 @@ export async function runGraph(
     }
   };
 
-  const launch = async (task: GraphTask, logPath: string): Promise<LaunchResult> => {
+  /** Dependency results (for function tasks), resolved args and the env every task gets. */
+  const launchInputs = async (task: GraphTask) => {
     const deps: Record<string, unknown> = {};
     const args: Record<string, unknown> = {};
     for (const d of task.deps) {
-      const hasResult = graph.tasks[d]?.spec.cacheResult;
-      if (hasResult) deps[d] = await o.store.result(o.namespace, d);
+      if (graph.tasks[d]?.spec.cacheResult && !task.spec.mapOver)
+        deps[d] = await o.store.result(o.namespace, d);
     }
     for (const [k, v] of Object.entries(task.args))
       args[k] = isRefArg(v) ? await o.store.result(o.namespace, v.ref) : v;
     const root = o.plan.spec.root;
+    const env: Record<string, string> = {
+      ...task.spec.env,
+      OUTPUT_PIPELINE_DIR: o.scratchDir,
+      INPUT_PIPELINE_DIR: o.scratchDir,
+      DAGWRIGHT_PROJECT_ROOT: root,
+      DAGWRIGHT_TASK: task.name,
+      DAGWRIGHT_PYTHONPATH: o.plan.spec.settings.pyTasksDirs
+        .map((d) => path.join(root, d))
+        .join(":"),
+    };
+    return { inputs: { deps, args, config: o.plan.config }, env };
+  };
+
+  const launch = async (task: GraphTask, logPath: string): Promise<LaunchResult> => {
+    const { inputs, env } = await launchInputs(task);
     return launchTask({
       task: task.spec,
-      root,
-      inputs: { deps, args, config: o.plan.config },
-      env: {
-        ...task.spec.env,
-        OUTPUT_PIPELINE_DIR: o.scratchDir,
-        INPUT_PIPELINE_DIR: o.scratchDir,
-        DAGWRIGHT_PROJECT_ROOT: root,
-        DAGWRIGHT_TASK: task.name,
-        DAGWRIGHT_PYTHONPATH: o.plan.spec.settings.pyTasksDirs
-          .map((d) => path.join(root, d))
-          .join(":"),
-      },
+      root: o.plan.spec.root,
+      inputs,
+      env,
       scratchDir: o.scratchDir,
       logPath,
       ...(task.spec.timeoutSeconds !== undefined
@@ -267,6 +285,128 @@ export async function runGraph(
         : {}),
       ...(o.signal ? { signal: o.signal } : {}),
     });
+  };
+
+  /** A task with map_over: items planned and run one by one (see run-mapped.ts). */
+  const runMapped = async (task: GraphTask): Promise<Outcome> => {
+    const name = task.name;
+    const wanted = task.spec.mapOver!.join(",");
+    const producer = task.deps.find(
+      (d) => graph.tasks[d]?.spec.iterableItem?.join(",") === wanted,
+    )!;
+    const started = Date.now();
+    const fail = (error: string): Outcome => {
+      o.observer({
+        type: "task-failed",
+        task: name,
+        error,
+        logPath: path.join(o.logDir, name),
+        logTail: [],
+      });
+      return "failed";
+    };
+    let items: TaskItem[];
+    try {
+      items = expandItems(task, producer, await o.store.result(o.namespace, producer));
+      if (o.items?.task === name) items = o.items.keys.map((k) => pickItem(name, items, k));
+    } catch (err) {
+      if (err instanceof DagwrightError && err.code === "E_USAGE") throw err;
+      return fail((err as Error).message);
+    }
+    // The producer's list is represented by the items themselves: adding an item must not make
+    // every other item stale, so its result hash is left out of the item fingerprints.
+    const forItems = new Map(upstream);
+    const p = upstream.get(producer);
+    forItems.set(producer, p ? { outputs: p.outputs } : undefined);
+    const base = await fingerprintTask(o.plan, task, forItems);
+    const iplan = await planItems(
+      o.plan,
+      o.store,
+      o.namespace,
+      task,
+      base,
+      items,
+      o.force ?? false,
+    );
+    const prev = states.get(name);
+    const allFresh = [...iplan.decisions.values()].every((d) => d.action === "fresh");
+    if (
+      !o.force &&
+      allFresh &&
+      prev?.lastSuccess?.fingerprint === iplan.fingerprint &&
+      prev.lastAttempt?.status === "succeeded"
+    ) {
+      upstream.set(name, { outputs: prev.lastSuccess.outputs });
+      o.observer({ type: "task-fresh", task: name });
+      return "fresh";
+    }
+    const { inputs, env } = await launchInputs(task);
+    const mappedEnv: MappedRunEnv = {
+      plan: o.plan,
+      store: o.store,
+      namespace: o.namespace,
+      runId: o.runId,
+      logDir: o.logDir,
+      jobs: o.jobs,
+      force: o.force ?? false,
+      dryRun: o.dryRun ?? false,
+      observer: o.observer,
+      inputs,
+      env,
+      scratchDir: o.scratchDir,
+      ...(o.signal ? { signal: o.signal } : {}),
+    };
+    if (o.dryRun) {
+      const r = await runMappedItems(mappedEnv, task, iplan);
+      if (r.outcome === "fresh") o.observer({ type: "task-fresh", task: name });
+      upstream.set(name, { outputs: [], resultHash: `pending:${name}` });
+      return r.outcome === "fresh" ? "fresh" : "done";
+    }
+    const attemptId = await o.store.beginAttempt({
+      runId: o.runId,
+      namespace: o.namespace,
+      task: name,
+      fingerprint: iplan.fingerprint,
+      parts: base,
+    });
+    o.observer({
+      type: "task-start",
+      task: name,
+      reasons: summarizeItemReasons(iplan, items.length),
+      attempt: 1,
+    });
+    const only = o.items?.task === name ? new Set(o.items.keys) : undefined;
+    const result = await runMappedItems(mappedEnv, task, iplan, only);
+    const durationMs = Date.now() - started;
+    if (result.outcome === "done" || result.outcome === "fresh") {
+      // With --item only some items ran: the task as a whole is done only when every item is.
+      const whole =
+        only === undefined
+          ? iplan
+          : await planItems(o.plan, o.store, o.namespace, task, base, items, false);
+      if (only !== undefined && ![...whole.decisions.values()].every((d) => d.action === "fresh")) {
+        await o.store.failAttempt(attemptId, {
+          status: "failed",
+          error: "partial run (--item): other items still need to run",
+          durationMs,
+        });
+        o.observer({ type: "task-done", task: name, durationMs });
+        return "done";
+      }
+      const outputs = dedupeOutputs(result.outputs);
+      const ok = await o.store.completeAttempt(attemptId, { outputs, durationMs });
+      if (!ok) return fail("superseded by a newer attempt of the same task; not recorded");
+      upstream.set(name, { outputs });
+      o.observer({ type: "task-done", task: name, durationMs });
+      return "done";
+    }
+    const status = result.outcome === "cancelled" ? "cancelled" : "failed";
+    await o.store.failAttempt(attemptId, { status, error: result.error ?? status, durationMs });
+    if (status === "cancelled") {
+      o.observer({ type: "task-cancelled", task: name });
+      return "cancelled";
+    }
+    return fail(result.error ?? "failed");
   };
 
   /** Declared outputs after a success: their records, or the reason the task failed. */
@@ -358,6 +498,21 @@ export async function runGraph(
       : "succeeded";
   o.observer({ type: "run-end", status, counts, durationMs: Date.now() - started });
   return { status, counts };
+}
+
+function dedupeOutputs(outputs: readonly OutputRecord[]): OutputRecord[] {
+  const byPath = new Map(outputs.map((o) => [o.path, o]));
+  return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+function summarizeItemReasons(plan: ItemPlan, total: number): string[] {
+  const running = [...plan.decisions.entries()].filter(([, d]) => d.action === "run");
+  if (total === 0) return ["0 items: the list is empty"];
+  if (running.length === 0) return [`all ${total} items fresh`];
+  const [key, first] = running[0]!;
+  return [
+    `${running.length} of ${total} items to run (first: ${key}: ${first.reasons.join("; ")})`,
+  ];
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

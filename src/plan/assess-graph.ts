@@ -1,7 +1,11 @@
+import type { GraphTask } from "../graph/graph.js";
 import type { StateStore, TaskRunRecord } from "../state/state-store.js";
+import { loadItems, planItems, summarizeItems } from "./plan-items.js";
 import {
   decideTask,
+  fingerprintTask,
   type PlanContext,
+  type PreviousRuns,
   type TaskDecision,
   type UpstreamState,
 } from "./plan-task.js";
@@ -14,6 +18,8 @@ export interface TaskAssessment {
   decision: TaskDecision;
   lastAttempt?: TaskRunRecord;
   lastSuccess?: TaskRunRecord;
+  /** Mapped tasks: `19/20 items done, 1 failed (T1,1: ValueError: boom)`. */
+  items?: string;
 }
 
 /**
@@ -44,6 +50,12 @@ export async function assessGraph(
   for (const name of tasks) {
     const task = graph.tasks[name]!;
     const prev = states.get(name) ?? {};
+    if (task.spec.mapOver !== undefined) {
+      const row = await assessMapped(ctx, store, namespace, task, upstream, prev);
+      if (row.state !== "fresh") willRun.add(name);
+      out.push(row);
+      continue;
+    }
     const decision = await decideTask(ctx, task, upstream, prev);
     const reasons = [...decision.reasons];
     for (const d of task.deps)
@@ -66,4 +78,58 @@ export async function assessGraph(
     });
   }
   return out;
+}
+
+/** A mapped task: fresh only when every current item is; otherwise the item summary says why. */
+async function assessMapped(
+  ctx: PlanContext,
+  store: StateStore,
+  namespace: string,
+  task: GraphTask,
+  upstream: Map<string, UpstreamState | undefined>,
+  prev: PreviousRuns,
+): Promise<TaskAssessment> {
+  const loaded = await loadItems(store, namespace, ctx.graph, task);
+  const forItems = new Map(upstream);
+  const p = upstream.get(loaded.producer);
+  forItems.set(loaded.producer, p ? { outputs: p.outputs } : undefined);
+  const parts = await fingerprintTask(ctx, task, forItems);
+  const base = { task: task.name, parts, fingerprint: "" };
+  const extra = {
+    ...(prev.lastAttempt ? { lastAttempt: prev.lastAttempt } : {}),
+    ...(prev.lastSuccess ? { lastSuccess: prev.lastSuccess } : {}),
+  };
+  if ("error" in loaded) {
+    const state = !prev.lastAttempt ? "never-ran" : "stale";
+    return {
+      task: task.name,
+      state,
+      reasons: [loaded.error],
+      decision: { ...base, action: "run", reasons: [loaded.error] },
+      ...extra,
+    };
+  }
+  const plan = await planItems(ctx, store, namespace, task, parts, loaded.items, false);
+  const summary = summarizeItems(plan);
+  const allFresh = [...plan.decisions.values()].every((d) => d.action === "fresh");
+  const fresh = allFresh && prev.lastSuccess?.fingerprint === plan.fingerprint;
+  const anyFailed = plan.items.some((i) =>
+    ["failed", "cancelled"].includes(plan.previous.get(i.key)?.lastAttempt?.status ?? ""),
+  );
+  const state: TaskAssessment["state"] = fresh
+    ? "fresh"
+    : !prev.lastAttempt
+      ? "never-ran"
+      : anyFailed
+        ? "failed"
+        : "stale";
+  const reasons = fresh ? [] : [summary];
+  return {
+    task: task.name,
+    state,
+    reasons,
+    items: summary,
+    decision: { ...base, fingerprint: plan.fingerprint, action: fresh ? "fresh" : "run", reasons },
+    ...extra,
+  };
 }

@@ -150,10 +150,31 @@ export async function decideTask(
   ctx: PlanContext,
   task: GraphTask,
   upstream: ReadonlyMap<string, UpstreamState | undefined>,
-  previous: { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord },
+  previous: PreviousRuns,
   options: { force?: boolean } = {},
 ): Promise<TaskDecision> {
   const parts = await fingerprintTask(ctx, task, upstream);
+  return decideParts(ctx, task, parts, previous, options);
+}
+
+/** The last attempt and the last success of a task (or of one item). */
+export interface PreviousRuns {
+  lastAttempt?: TaskRunRecord;
+  lastSuccess?: TaskRunRecord;
+}
+
+/**
+ * The decision for already computed fingerprint parts (a task, or one item of a mapped task):
+ * forced, `cache: false`, failed/cancelled/interrupted last time, never ran, each changed part,
+ * and recorded outputs that are missing or modified.
+ */
+export async function decideParts(
+  ctx: PlanContext,
+  task: GraphTask,
+  parts: FingerprintParts,
+  previous: PreviousRuns,
+  options: { force?: boolean } = {},
+): Promise<TaskDecision> {
   const fingerprint = fingerprintOf(parts);
   const reasons: string[] = [];
   const last = previous.lastSuccess;

@@ -1,0 +1,145 @@
+import type { Command } from "commander";
+import type { RunObserver } from "../../exec/run-events.js";
+import { runGraph } from "../../exec/run-graph.js";
+import { expandItems, pickItem } from "../../plan/expand-items.js";
+import { loadItems } from "../../plan/plan-items.js";
+import { UsageError } from "../../spec/errors.js";
+import { shutdownWorkers } from "../../tasks/launch-task.js";
+import { type CommandContext, EXIT } from "../context.js";
+import { humanObserver, jsonObserver } from "../progress.js";
+import { openRunContext } from "../run-context.js";
+
+interface RunTaskOptions {
+  item?: string[];
+  bundle?: string;
+  bundleSize?: string;
+  listItems?: boolean;
+  force?: boolean;
+  json?: boolean;
+  env?: string;
+  set?: string[];
+}
+
+function positiveInt(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UsageError(`${flag} expects a whole number, received ${JSON.stringify(value)}`);
+  return n;
+}
+
+export function registerRunTask(program: Command, ctx: CommandContext): void {
+  program
+    .command("run-task")
+    .description(
+      "run one task (or some items of a mapped task) if it is not fresh: the entry point every target runs",
+    )
+    .argument("<GRAPH>", "graph name")
+    .argument("<TASK>", "task name")
+    .option(
+      "--item <KEY>",
+      "run only this item of a mapped task (repeatable)",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option("--bundle <N>", "run only bundle N (0-based) of a mapped task's items")
+    .option(
+      "--bundle-size <N>",
+      "items per bundle for --bundle/--list-items (default: the task's bundle_size, else 1)",
+    )
+    .option(
+      "--list-items",
+      "print the JSON list of item keys (or bundle numbers with --bundle-size) and exit",
+    )
+    .option("--force", "run even if fresh")
+    .option("--json", "newline-delimited JSON events on stdout")
+    .option("--env <NAME>", "merge environments.NAME.config over config")
+    .option(
+      "--set <KEY=VALUE>",
+      "override a config value (repeatable)",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .action(async (graphName: string, taskName: string, opts: RunTaskOptions) => {
+      const rc = await openRunContext(ctx, graphName, { ...opts, only: [taskName] });
+      process.chdir(rc.spec.root);
+      try {
+        const task = rc.graph.tasks[taskName]!;
+        const mapped = task.spec.mapOver !== undefined;
+        if ((opts.item || opts.bundle !== undefined || opts.listItems) && !mapped) {
+          throw new UsageError(
+            `task "${taskName}" has no map_over, so it has no items`,
+            "drop --item/--bundle/--list-items",
+          );
+        }
+        let keys: string[] | undefined = opts.item;
+        if (mapped && (opts.listItems || opts.bundle !== undefined)) {
+          const wanted = task.spec.mapOver!.join(",");
+          const producer = task.deps.find(
+            (d) => rc.graph.tasks[d]?.spec.iterableItem?.join(",") === wanted,
+          )!;
+          const state = await rc.store.lastSuccess(rc.namespace, producer);
+          if (!state)
+            throw new UsageError(
+              `"${taskName}" maps over "${producer}", which has not succeeded yet`,
+              `run it first: dagwright run-task ${graphName} ${producer}`,
+            );
+          const items = expandItems(task, producer, await rc.store.result(rc.namespace, producer));
+          const size =
+            positiveInt("--bundle-size", opts.bundleSize, task.spec.bundleSize ?? 1) || 1;
+          if (opts.listItems) {
+            const list =
+              opts.bundleSize !== undefined
+                ? Array.from({ length: Math.ceil(items.length / size) }, (_, i) => String(i))
+                : items.map((i) => i.key);
+            ctx.o.out(`${JSON.stringify(list)}\n`);
+            return;
+          }
+          const n = positiveInt("--bundle", opts.bundle, 0);
+          const bundle = items.slice(n * size, (n + 1) * size);
+          if (bundle.length === 0)
+            throw new UsageError(
+              `bundle ${n} is empty: "${taskName}" has ${items.length} items, ${Math.ceil(items.length / size)} bundles of ${size}`,
+            );
+          keys = bundle.map((i) => i.key);
+        }
+        if (keys && mapped) {
+          // Name a wrong --item before anything runs (exit 2), with a suggestion.
+          const loaded = await loadItems(rc.store, rc.namespace, rc.graph, task);
+          if ("items" in loaded) for (const k of keys) pickItem(taskName, loaded.items, k);
+        }
+        const observer: RunObserver = opts.json ? jsonObserver(ctx.o) : humanObserver(ctx.o, false);
+        const runId = await rc.store.beginRun({
+          namespace: rc.namespace,
+          graph: rc.graph.name,
+          branch: rc.branch,
+          command: `dagwright run-task ${graphName} ${taskName}`,
+        });
+        observer({
+          type: "run-start",
+          runId,
+          graph: rc.graph.name,
+          namespace: rc.namespace,
+          tasks: [taskName],
+          jobs: 1,
+        });
+        const { status } = await runGraph({
+          plan: rc.plan,
+          store: rc.store,
+          namespace: rc.namespace,
+          runId,
+          selected: [taskName],
+          scratchDir: rc.scratchDir,
+          logDir: rc.logDir,
+          jobs: 1,
+          force: opts.force ?? false,
+          observer,
+          ...(keys ? { items: { task: taskName, keys } } : {}),
+        });
+        await rc.store.endRun(runId, status);
+        ctx.setExit(status === "succeeded" ? EXIT.ok : EXIT.taskFailed);
+      } finally {
+        rc.flushFileCache();
+        await shutdownWorkers();
+        await rc.store.close();
+      }
+    });
+}

@@ -1,0 +1,117 @@
+import type { FingerprintParts } from "../fingerprint/fingerprint.js";
+import { hashValue } from "../fingerprint/hash-value.js";
+import type { Graph, GraphTask } from "../graph/graph.js";
+import type { StateStore } from "../state/state-store.js";
+import { expandItems, type TaskItem } from "./expand-items.js";
+import {
+  decideParts,
+  type PlanContext,
+  type PreviousRuns,
+  type TaskDecision,
+} from "./plan-task.js";
+
+/** Per-item decisions of a mapped task, and the task-level fingerprint over all items. */
+export interface ItemPlan {
+  items: TaskItem[];
+  decisions: Map<string, TaskDecision>;
+  /** Each item's last attempt and last success. */
+  previous: Map<string, PreviousRuns>;
+  /** Hash over (key, item fingerprint) of every current item. */
+  fingerprint: string;
+}
+
+/** The fingerprint parts of one item: the task's parts plus the item's own values. */
+export function itemParts(
+  base: FingerprintParts,
+  task: GraphTask,
+  item: TaskItem,
+): FingerprintParts {
+  return { ...base, args: hashValue({ args: task.args, item: item.values }) };
+}
+
+/**
+ * Decides each item against its own last attempt and success: only items that failed, are new,
+ * or whose fingerprint changed (code, args, upstream outputs) run. Items that left the list are
+ * simply not considered any more.
+ */
+export async function planItems(
+  plan: PlanContext,
+  store: StateStore,
+  namespace: string,
+  task: GraphTask,
+  base: FingerprintParts,
+  items: TaskItem[],
+  force: boolean,
+): Promise<ItemPlan> {
+  const decisions = new Map<string, TaskDecision>();
+  const previousByKey = new Map<string, PreviousRuns>();
+  for (const item of items) {
+    const [lastAttempt, lastSuccess] = await Promise.all([
+      store.lastAttempt(namespace, task.name, item.key),
+      store.lastSuccess(namespace, task.name, item.key),
+    ]);
+    const previous = {
+      ...(lastAttempt ? { lastAttempt } : {}),
+      ...(lastSuccess ? { lastSuccess } : {}),
+    };
+    previousByKey.set(item.key, previous);
+    decisions.set(
+      item.key,
+      await decideParts(plan, task, itemParts(base, task, item), previous, { force }),
+    );
+  }
+  const fingerprint = hashValue(items.map((i) => [i.key, decisions.get(i.key)!.fingerprint]));
+  return { items, decisions, previous: previousByKey, fingerprint };
+}
+
+/**
+ * The producer of a mapped task's items and the items themselves, or why they are not available
+ * (the producer never succeeded, or its result is not a usable list).
+ */
+export async function loadItems(
+  store: StateStore,
+  namespace: string,
+  graph: Graph,
+  task: GraphTask,
+): Promise<{ producer: string; items: TaskItem[] } | { producer: string; error: string }> {
+  const wanted = task.spec.mapOver!.join(",");
+  const producer = task.deps.find((d) => graph.tasks[d]?.spec.iterableItem?.join(",") === wanted)!;
+  const last = await store.lastSuccess(namespace, producer);
+  if (!last) return { producer, error: `upstream ${producer} has not produced its list yet` };
+  try {
+    return {
+      producer,
+      items: expandItems(task, producer, await store.result(namespace, producer)),
+    };
+  } catch (err) {
+    return { producer, error: (err as Error).message };
+  }
+}
+
+/** One line about a mapped task's items: `19/20 items done, 1 failed (T1,1: ValueError: boom)`. */
+export function summarizeItems(plan: ItemPlan): string {
+  const total = plan.items.length;
+  if (total === 0) return "0 items (the list is empty)";
+  const failed = plan.items.filter((i) => {
+    const s = plan.previous.get(i.key)?.lastAttempt?.status;
+    return s === "failed" || s === "cancelled";
+  });
+  const done = plan.items.filter((i) => plan.decisions.get(i.key)!.action === "fresh").length;
+  const pending = total - done - failed.length;
+  const parts = [`${done}/${total} items done`];
+  if (failed.length > 0) {
+    const shown = failed
+      .slice(0, 3)
+      .map((i) => `${i.key}: ${plan.previous.get(i.key)?.lastAttempt?.error ?? "failed"}`);
+    parts.push(`${failed.length} failed (${shown.join("; ")}${failed.length > 3 ? "; …" : ""})`);
+  }
+  if (pending > 0) {
+    const first = plan.items.find(
+      (i) => plan.decisions.get(i.key)!.action === "run" && !failed.includes(i),
+    )!;
+    parts.push(
+      `${pending} to run (${first.key}: ${plan.decisions.get(first.key)!.reasons.join("; ")})`,
+    );
+  }
+  return parts.join(", ");
+}
