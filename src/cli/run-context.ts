@@ -7,7 +7,6 @@ import { buildGraph } from "../graph/build-graph.js";
 import type { Graph } from "../graph/graph.js";
 import { type Selection, selectTasks } from "../graph/select-tasks.js";
 import type { PlanContext } from "../plan/plan-task.js";
-import { DagwrightError } from "../spec/errors.js";
 import { resolveConfig } from "../spec/resolve-config.js";
 import type { Spec, TaskKind } from "../spec/types.js";
 import { currentBranch, namespaceFor } from "../state/namespace.js";
@@ -38,20 +37,16 @@ export interface RunContext {
 }
 
 /**
- * Opens the state store named by `DAGWRIGHT_STATE_URL` (a SQLite path or `sqlite:PATH`), else
- * `<root>/.dagwright/state.db`. PostgreSQL URLs are refused until that driver lands.
+ * Opens the state store named by `DAGWRIGHT_STATE_URL`: `postgres://...` (PostgreSQL, for teams and
+ * rendered targets; the driver is loaded only then), a SQLite path or `sqlite:PATH`; else
+ * `<root>/.dagwright/state.db`.
  */
-export function openStore(root: string): StateStore {
+export async function openStore(root: string): Promise<StateStore> {
   const url = process.env.DAGWRIGHT_STATE_URL;
   if (url !== undefined && url !== "") {
     if (/^postgres(ql)?:\/\//.test(url)) {
-      throw new DagwrightError(
-        "E_USAGE",
-        "DAGWRIGHT_STATE_URL points at PostgreSQL, which this version of dagwright does not support yet",
-        {
-          hint: "unset DAGWRIGHT_STATE_URL to use the embedded SQLite store (.dagwright/state.db)",
-        },
-      );
+      const { openPostgresStore } = await import("../state/postgres-store.js");
+      return openPostgresStore(url);
     }
     return openSqliteStore(path.resolve(root, url.replace(/^sqlite:(\/\/)?/, "")));
   }
@@ -95,7 +90,7 @@ export async function openRunContext(
     ...(flags.env !== undefined ? { env: flags.env } : {}),
     ...(flags.set ? { set: flags.set } : {}),
   });
-  const store = openStore(spec.root);
+  const store = await openStore(spec.root);
   const branch = currentBranch(spec.root);
   const cacheNamespace = spec.settings.cacheNamespace ?? graph.name;
   const namespace = namespaceFor(cacheNamespace, branch);
