@@ -106,11 +106,10 @@ export async function runMappedItems(
   }
   env.observer({ type: "task-items", task: name, total, toRun: toRun.length, fresh: freshCount });
   const outputs = new Map<string, OutputRecord[]>();
+  const running = new Set(toRun);
   for (const item of plan.items) {
-    if (!toRun.includes(item)) {
-      const last = await env.store.lastSuccess(env.namespace, name, item.key);
-      outputs.set(item.key, last?.outputs ?? []);
-    }
+    if (!running.has(item))
+      outputs.set(item.key, plan.previous.get(item.key)?.lastSuccess?.outputs ?? []);
   }
   const failures: { key: string; error: string }[] = [];
   let done = 0;
@@ -123,21 +122,20 @@ export async function runMappedItems(
       cancelled = true;
       return;
     }
-    const attempts = new Map<string, number>();
-    for (const item of bundle) {
-      const d = plan.decisions.get(item.key)!;
-      attempts.set(
-        item.key,
-        await env.store.beginAttempt({
+    const ids = await env.store.beginAttempts(
+      bundle.map((item) => {
+        const d = plan.decisions.get(item.key)!;
+        return {
           runId: env.runId,
           namespace: env.namespace,
           task: name,
           item: item.key,
           fingerprint: d.fingerprint,
           parts: d.parts,
-        }),
-      );
-    }
+        };
+      }),
+    );
+    const attempts = new Map(bundle.map((item, i) => [item.key, ids[i]!]));
     const logPath = path.join(
       env.logDir,
       name,
@@ -156,35 +154,71 @@ export async function runMappedItems(
         : {}),
       ...(env.signal ? { signal: env.signal } : {}),
     });
+    const byKey = new Map(outcomes.map((o) => [o.key, o]));
+    const completions: {
+      item: TaskItem;
+      attemptId: number;
+      outputs: OutputRecord[];
+      durationMs: number;
+    }[] = [];
+    const failedHere: {
+      item: TaskItem;
+      attemptId: number;
+      status: "failed" | "cancelled";
+      error: string;
+      durationMs: number;
+    }[] = [];
     for (const item of bundle) {
-      const outcome = outcomes.find((o) => o.key === item.key);
+      const outcome = byKey.get(item.key);
       const attemptId = attempts.get(item.key)!;
-      let error = outcome?.error ?? outcome?.status ?? "no outcome reported";
+      const durationMs = outcome?.durationMs ?? 0;
       if (outcome?.status === "succeeded") {
         const recorded = await itemOutputs(env, item);
         if (recorded.length > 0 && typeof recorded[0] === "string") {
-          error = `exited 0 but did not write ${(recorded as string[]).join(", ")}`;
-        } else {
-          const ok = await env.store.completeAttempt(attemptId, {
-            outputs: recorded as OutputRecord[],
-            durationMs: outcome.durationMs,
+          failedHere.push({
+            item,
+            attemptId,
+            status: "failed",
+            error: `exited 0 but did not write ${(recorded as string[]).join(", ")}`,
+            durationMs,
           });
-          if (ok) {
-            outputs.set(item.key, recorded as OutputRecord[]);
-            done++;
-            continue;
-          }
-          error = "superseded by a newer attempt of the same item";
+        } else {
+          completions.push({ item, attemptId, outputs: recorded as OutputRecord[], durationMs });
         }
+        continue;
       }
       const status = outcome?.status === "cancelled" ? "cancelled" : "failed";
-      if (status === "cancelled") cancelled = true;
-      await env.store.failAttempt(attemptId, {
+      failedHere.push({
+        item,
+        attemptId,
         status,
-        error,
-        durationMs: outcome?.durationMs ?? 0,
+        error: outcome?.error ?? outcome?.status ?? "no outcome reported",
+        durationMs,
       });
-      failures.push({ key: item.key, error });
+    }
+    // Each item is recorded done only after its outputs were found; a bundle is one transaction.
+    const ok = await env.store.completeAttempts(
+      completions.map((c) => ({
+        attemptId: c.attemptId,
+        completion: { outputs: c.outputs, durationMs: c.durationMs },
+      })),
+    );
+    completions.forEach((c, i) => {
+      if (ok[i]) {
+        outputs.set(c.item.key, c.outputs);
+        done++;
+      } else
+        failures.push({ key: c.item.key, error: "superseded by a newer attempt of the same item" });
+    });
+    await env.store.failAttempts(
+      failedHere.map((f) => ({
+        attemptId: f.attemptId,
+        failure: { status: f.status, error: f.error, durationMs: f.durationMs },
+      })),
+    );
+    for (const f of failedHere) {
+      if (f.status === "cancelled") cancelled = true;
+      failures.push({ key: f.item.key, error: f.error });
     }
     const elapsed = (Date.now() - started) / 1000;
     const finished = done + failures.length;

@@ -45,15 +45,9 @@ export async function planItems(
 ): Promise<ItemPlan> {
   const decisions = new Map<string, TaskDecision>();
   const previousByKey = new Map<string, PreviousRuns>();
+  const states = await store.itemStates(namespace, task.name);
   for (const item of items) {
-    const [lastAttempt, lastSuccess] = await Promise.all([
-      store.lastAttempt(namespace, task.name, item.key),
-      store.lastSuccess(namespace, task.name, item.key),
-    ]);
-    const previous = {
-      ...(lastAttempt ? { lastAttempt } : {}),
-      ...(lastSuccess ? { lastSuccess } : {}),
-    };
+    const previous = states.get(item.key) ?? {};
     previousByKey.set(item.key, previous);
     decisions.set(
       item.key,

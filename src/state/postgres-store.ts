@@ -367,6 +367,49 @@ export class PostgresStateStore implements StateStore {
     return rows[0] && toTaskRun(rows[0]);
   }
 
+  async itemStates(
+    namespace: string,
+    task: string,
+  ): Promise<Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>> {
+    const { rows } = await this.query<
+      AttemptRow & { current_attempt: number; last_success: number | null }
+    >(this.sql.itemStates, [namespace, task]);
+    const states = new Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>();
+    for (const row of rows) {
+      const record = toTaskRun(row);
+      const state = states.get(row.item) ?? {};
+      if (row.attempt_id === row.current_attempt) state.lastAttempt = record;
+      if (row.attempt_id === row.last_success) state.lastSuccess = record;
+      states.set(row.item, state);
+    }
+    return states;
+  }
+
+  async beginAttempts(
+    list: readonly Parameters<StateStore["beginAttempt"]>[0][],
+  ): Promise<number[]> {
+    const ids: number[] = [];
+    for (const a of list) ids.push(await this.beginAttempt(a));
+    return ids;
+  }
+
+  async completeAttempts(
+    list: readonly {
+      attemptId: number;
+      completion: Parameters<StateStore["completeAttempt"]>[1];
+    }[],
+  ): Promise<boolean[]> {
+    const out: boolean[] = [];
+    for (const x of list) out.push(await this.completeAttempt(x.attemptId, x.completion));
+    return out;
+  }
+
+  async failAttempts(
+    list: readonly { attemptId: number; failure: Parameters<StateStore["failAttempt"]>[1] }[],
+  ): Promise<void> {
+    for (const x of list) await this.failAttempt(x.attemptId, x.failure);
+  }
+
   async taskStates(
     namespace: string,
     tasks: readonly string[],
@@ -781,6 +824,10 @@ function buildSql(s: string) {
       JOIN ${s}.attempts a ON a.attempt_id = s.current_attempt WHERE ${key}`,
     lastSuccess: `SELECT ${attemptColumns} FROM ${s}.task_state s
       JOIN ${s}.attempts a ON a.attempt_id = s.last_success WHERE ${key}`,
+    itemStates: `SELECT s.current_attempt, s.last_success, ${attemptColumns}
+      FROM ${s}.task_state s
+      JOIN ${s}.attempts a ON a.attempt_id = s.current_attempt OR a.attempt_id = s.last_success
+      WHERE s.namespace = $1 AND s.task = $2 AND s.item <> ''`,
     taskStates: `SELECT s.current_attempt, s.last_success, ${attemptColumns}
       FROM ${s}.task_state s
       JOIN ${s}.attempts a ON a.attempt_id = s.current_attempt OR a.attempt_id = s.last_success

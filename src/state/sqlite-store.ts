@@ -151,8 +151,41 @@ export class SqliteStateStore implements StateStore {
     parts: unknown;
     logPath?: string;
   }): Promise<number> {
+    const begin = this.db.transaction(() => this.beginOne(a));
+    try {
+      return this.guard(() => begin.immediate());
+    } catch (error) {
+      throw this.beginError(error, a.task, a.runId);
+    }
+  }
+
+  async beginAttempts(
+    list: readonly Parameters<StateStore["beginAttempt"]>[0][],
+  ): Promise<number[]> {
+    const begin = this.db.transaction(() => list.map((a) => this.beginOne(a)));
+    try {
+      return this.guard(() => begin.immediate());
+    } catch (error) {
+      throw this.beginError(error, list[0]?.task ?? "?", list[0]?.runId ?? "?");
+    }
+  }
+
+  private beginError(error: unknown, task: string, runId: string): unknown {
+    if (sqliteCode(error) === "SQLITE_CONSTRAINT_FOREIGNKEY")
+      return new DagwrightError(
+        "E_INTERNAL",
+        `beginAttempt for task "${task}": unknown run "${runId}" in ${this.file}`,
+        {
+          cause: error,
+          hint: "call beginRun first and pass the id it returns",
+        },
+      );
+    return error;
+  }
+
+  private beginOne(a: Parameters<StateStore["beginAttempt"]>[0]): number {
     const item = a.item ?? "";
-    const begin = this.db.transaction(() => {
+    {
       const inserted = this.stmt.insertAttempt.run({
         run_id: a.runId,
         namespace: a.namespace,
@@ -171,17 +204,6 @@ export class SqliteStateStore implements StateStore {
         attempt_id: attemptId,
       });
       return attemptId;
-    });
-    try {
-      return this.guard(() => begin.immediate());
-    } catch (error) {
-      if (sqliteCode(error) === "SQLITE_CONSTRAINT_FOREIGNKEY")
-        throw new DagwrightError(
-          "E_INTERNAL",
-          `beginAttempt for task "${a.task}": unknown run "${a.runId}" in ${this.file}`,
-          { cause: error, hint: "call beginRun first and pass the id it returns" },
-        );
-      throw error;
     }
   }
 
@@ -199,7 +221,56 @@ export class SqliteStateStore implements StateStore {
   ): Promise<boolean> {
     // Serialize before the transaction so a write lock is never held while stringifying.
     const shards = c.result === undefined ? undefined : shardResult(c.result);
-    const complete = this.db.transaction((): boolean => {
+    const complete = this.db.transaction((): boolean => this.completeOne(attemptId, c, shards));
+    return this.guard(() => complete.immediate());
+  }
+
+  async completeAttempts(
+    list: readonly {
+      attemptId: number;
+      completion: Parameters<StateStore["completeAttempt"]>[1];
+    }[],
+  ): Promise<boolean[]> {
+    const shards = list.map((x) =>
+      x.completion.result === undefined ? undefined : shardResult(x.completion.result),
+    );
+    const complete = this.db.transaction((): boolean[] =>
+      list.map((x, i) => this.completeOne(x.attemptId, x.completion, shards[i])),
+    );
+    return this.guard(() => complete.immediate());
+  }
+
+  async failAttempts(
+    list: readonly { attemptId: number; failure: Parameters<StateStore["failAttempt"]>[1] }[],
+  ): Promise<void> {
+    const fail = this.db.transaction(() => {
+      for (const x of list) this.failOne(x.attemptId, x.failure);
+    });
+    this.guard(() => fail.immediate());
+  }
+
+  async itemStates(
+    namespace: string,
+    task: string,
+  ): Promise<Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>> {
+    const rows = this.guard(() => this.stmt.itemStates.all({ namespace, task }));
+    const states = new Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>();
+    for (const row of rows) {
+      const record = toTaskRun(row);
+      const state = states.get(row.item) ?? {};
+      if (row.attempt_id === row.current_attempt) state.lastAttempt = record;
+      if (row.attempt_id === row.last_success) state.lastSuccess = record;
+      states.set(row.item, state);
+    }
+    return states;
+  }
+
+  private completeOne(
+    attemptId: number,
+    c: Parameters<StateStore["completeAttempt"]>[1],
+    shards: ReturnType<typeof shardResult> | undefined,
+  ): boolean {
+    {
       const pointer = this.stmt.currentOfAttempt.get(attemptId);
       if (pointer === undefined || pointer.current_attempt !== attemptId) return false;
       const changed = this.stmt.markSucceeded.run({
@@ -232,8 +303,7 @@ export class SqliteStateStore implements StateStore {
         item: pointer.item,
       });
       return true;
-    });
-    return this.guard(() => complete.immediate());
+    }
   }
 
   async failAttempt(
@@ -248,19 +318,21 @@ export class SqliteStateStore implements StateStore {
       cpuMs?: number;
     },
   ): Promise<void> {
-    this.guard(() =>
-      this.stmt.markFailed.run({
-        attempt_id: attemptId,
-        status: f.status,
-        ended_at: Date.now(),
-        duration_ms: f.durationMs,
-        exit_code: f.exitCode ?? null,
-        signal: f.signal ?? null,
-        error: f.error,
-        peak_rss_kb: f.peakRssKb ?? null,
-        cpu_ms: f.cpuMs ?? null,
-      }),
-    );
+    this.guard(() => this.failOne(attemptId, f));
+  }
+
+  private failOne(attemptId: number, f: Parameters<StateStore["failAttempt"]>[1]): void {
+    this.stmt.markFailed.run({
+      attempt_id: attemptId,
+      status: f.status,
+      ended_at: Date.now(),
+      duration_ms: f.durationMs,
+      exit_code: f.exitCode ?? null,
+      signal: f.signal ?? null,
+      error: f.error,
+      peak_rss_kb: f.peakRssKb ?? null,
+      cpu_ms: f.cpuMs ?? null,
+    });
   }
 
   async lastAttempt(
@@ -584,6 +656,15 @@ function prepareStatements(db: Database.Database) {
     lastSuccess: db.prepare<[{ namespace: string; task: string; item: string }], AttemptRow>(
       `SELECT ${ATTEMPT_COLUMNS} FROM task_state s JOIN attempts a ON a.attempt_id = s.last_success
        WHERE ${S_KEY}`,
+    ),
+    itemStates: db.prepare<
+      [{ namespace: string; task: string }],
+      AttemptRow & { current_attempt: number; last_success: number | null }
+    >(
+      `SELECT s.current_attempt, s.last_success, ${ATTEMPT_COLUMNS}
+       FROM task_state s
+       JOIN attempts a ON a.attempt_id = s.current_attempt OR a.attempt_id = s.last_success
+       WHERE s.namespace = @namespace AND s.task = @task AND s.item <> ''`,
     ),
     taskStates: db.prepare<
       [{ namespace: string; tasks: string }],

@@ -160,6 +160,30 @@ export interface StateStore {
     namespace: string,
     tasks: readonly string[],
   ): Promise<Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>>;
+  /**
+   * The last attempt and last success of every item (item ≠ "") of one task, keyed by item, in one
+   * query: fan-out plans thousands of items and must not pay a round trip each.
+   */
+  itemStates(
+    namespace: string,
+    task: string,
+  ): Promise<Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>>;
+  /**
+   * `beginAttempt` for many items; ids in input order. The batch forms keep every guarantee of the
+   * single calls per entry; SQLite runs each batch in one transaction, PostgreSQL entry by entry.
+   */
+  beginAttempts(list: readonly Parameters<StateStore["beginAttempt"]>[0][]): Promise<number[]>;
+  /** `completeAttempt` for many attempts; each entry's result as the single call's. */
+  completeAttempts(
+    list: readonly {
+      attemptId: number;
+      completion: Parameters<StateStore["completeAttempt"]>[1];
+    }[],
+  ): Promise<boolean[]>;
+  /** `failAttempt` for many attempts. */
+  failAttempts(
+    list: readonly { attemptId: number; failure: Parameters<StateStore["failAttempt"]>[1] }[],
+  ): Promise<void>;
   /** The stored result of the last success (parsed JSON), or undefined when there is none. */
   result(namespace: string, task: string, item?: string): Promise<unknown>;
   /** Runs, newest first, optionally of one namespace; `limit` defaults to 100. */

@@ -58,6 +58,59 @@ export function describeStateStore(
       await backend.dispose();
     });
 
+    it("records items in batches and reads every item's state in one call", async () => {
+      const run = await newRun();
+      const ids = await store.beginAttempts(
+        ["T1,1", "T2,2", "T3,3"].map((item) => ({
+          runId: run,
+          namespace: NS,
+          task: "each",
+          item,
+          fingerprint: `fp-${item}`,
+          parts: { item },
+        })),
+      );
+      expect(ids).toHaveLength(3);
+      const done = await store.completeAttempts([
+        { attemptId: ids[0]!, completion: { outputs: [out("out/T1_1.txt")], durationMs: 5 } },
+        { attemptId: ids[2]!, completion: { outputs: [], durationMs: 5 } },
+      ]);
+      expect(done).toEqual([true, true]);
+      await store.failAttempts([
+        {
+          attemptId: ids[1]!,
+          failure: { status: "failed", error: "ValueError: boom", durationMs: 3 },
+        },
+      ]);
+      // A superseded item attempt cannot succeed, inside a batch too.
+      const [newer] = await store.beginAttempts([
+        { runId: run, namespace: NS, task: "each", item: "T3,3", fingerprint: "fp2", parts: {} },
+      ]);
+      expect(
+        await store.completeAttempts([
+          { attemptId: ids[2]!, completion: { outputs: [], durationMs: 1 } },
+        ]),
+      ).toEqual([false]);
+      const states = await store.itemStates(NS, "each");
+      expect([...states.keys()].sort()).toEqual(["T1,1", "T2,2", "T3,3"]);
+      expect(states.get("T1,1")).toMatchObject({
+        lastAttempt: { status: "succeeded" },
+        lastSuccess: { outputs: [out("out/T1_1.txt")] },
+      });
+      expect(states.get("T2,2")?.lastAttempt).toMatchObject({
+        status: "failed",
+        error: "ValueError: boom",
+      });
+      expect(states.get("T2,2")?.lastSuccess).toBeUndefined();
+      expect(states.get("T3,3")?.lastAttempt).toMatchObject({
+        attemptId: newer,
+        status: "running",
+      });
+      expect(states.get("T3,3")?.lastSuccess).toMatchObject({ fingerprint: "fp-T3,3" });
+      // The task-level record (item "") is not an item.
+      expect((await store.itemStates(NS, "other")).size).toBe(0);
+    });
+
     it("records an attempt as running until completeAttempt commits it as done", async () => {
       const run = await newRun();
       const id = await begin(run, "extract");
