@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import type { z } from "zod";
 import type { Diagnostic } from "./diagnostic.js";
@@ -14,7 +14,7 @@ import {
   specRootSchema,
   taskSchema,
 } from "./schema.js";
-import type { Spec, SpecFormat } from "./types.js";
+import type { Spec } from "./types.js";
 import { zodIssuesToDiagnostics } from "./zod-diagnostics.js";
 
 /** Result of {@link loadSpecWithDiagnostics}: the spec when it has no errors, and every problem. */
