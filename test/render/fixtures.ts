@@ -1,0 +1,137 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { Graph, GraphTask } from "../../src/graph/graph.js";
+import { topoOrder } from "../../src/graph/topo-order.js";
+import type { Settings, Spec, TaskSpec } from "../../src/spec/types.js";
+import { REPO } from "../helpers.js";
+
+export const CHECK_ARGO = path.resolve(REPO, "..", "shared", "tools", "check-argo.mjs");
+
+const loc = { file: "dagwright.yaml", line: 1, column: 1 };
+
+/** A command task with defaults, overridden by `over`. */
+export function taskSpec(name: string, over: Partial<TaskSpec> = {}): TaskSpec {
+  return {
+    name,
+    kind: "command",
+    command: { argv: ["true"] },
+    functionExplicit: false,
+    outputs: [],
+    inputs: [],
+    args: {},
+    cacheResult: false,
+    cache: true,
+    compute: {},
+    tags: [],
+    retries: 0,
+    env: {},
+    secrets: [],
+    location: loc,
+    ...over,
+  };
+}
+
+/**
+ * A graph built directly (no spec validation, so any names work): `adjacency` maps each task to
+ * its dependencies, in declaration order; `tasks` overrides task fields.
+ */
+export function graphOf(
+  name: string,
+  adjacency: Record<string, string[]>,
+  tasks: Record<string, Partial<TaskSpec>> = {},
+): Graph {
+  const names = Object.keys(adjacency);
+  const deps = new Map(names.map((n) => [n, adjacency[n]!]));
+  const order = topoOrder(deps, new Map(names.map((n, i) => [n, i])));
+  const graphTasks: Record<string, GraphTask> = {};
+  for (const n of names) {
+    const spec = taskSpec(n, tasks[n]);
+    graphTasks[n] = { name: n, spec, deps: adjacency[n]!, args: spec.args, location: loc };
+  }
+  const dependents: Record<string, string[]> = Object.fromEntries(names.map((n) => [n, []]));
+  for (const n of order) for (const d of adjacency[n]!) dependents[d]!.push(n);
+  return { name, tasks: graphTasks, order, dependents };
+}
+
+/** A spec holding `graph`'s tasks, with settings overridden by `settings`. */
+export function specFor(
+  graph: Graph,
+  settings: Partial<Settings> = {},
+  environments: Spec["environments"] = {},
+): Spec {
+  return {
+    file: "/p/dagwright.yaml",
+    root: "/p",
+    format: "dagwright",
+    outputsBase: "root",
+    settings: {
+      name: "p",
+      scratchDir: "scratch",
+      pyTasksDirs: [],
+      rTasksDirs: [],
+      raw: {},
+      dockerImage: "registry.example/p:1",
+      ...settings,
+    },
+    config: {},
+    environments,
+    graphs: {},
+    tasks: Object.fromEntries(Object.values(graph.tasks).map((t) => [t.name, t.spec])),
+  };
+}
+
+/**
+ * Runs the real Argo validator on manifests (name → YAML text) in one process.
+ * Returns its exit code and output.
+ */
+export function checkArgo(manifests: Record<string, string>): { code: number; output: string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "dagwright-argo-"));
+  const files = Object.entries(manifests).map(([name, text]) => {
+    const file = path.join(dir, name);
+    writeFileSync(file, text);
+    return file;
+  });
+  const r = spawnSync(process.execPath, [CHECK_ARGO, ...files], { encoding: "utf8" });
+  return { code: r.status ?? -1, output: `${r.stdout}${r.stderr}` };
+}
+
+/** A parsed manifest, typed loosely for assertions. */
+export interface ManifestYaml {
+  metadata: { generateName?: string; name?: string };
+  spec: { templates: TemplateYaml[] };
+}
+
+export interface EnvVarYaml {
+  name: string;
+  value?: string;
+  valueFrom?: unknown;
+}
+
+export interface TemplateYaml {
+  name: string;
+  inputs?: { parameters: { name: string }[] };
+  container?: {
+    image: string;
+    command: string[];
+    args: string[];
+    env: EnvVarYaml[];
+    resources?: { requests: Record<string, string>; limits: Record<string, string> };
+    volumeMounts?: unknown[];
+  };
+  dag?: { tasks: { name: string; template: string; dependencies?: string[] }[] };
+  parallelism?: number;
+  tolerations?: unknown[];
+  retryStrategy?: unknown;
+  activeDeadlineSeconds?: number;
+  sidecars?: { name: string }[];
+  volumes?: unknown[];
+}
+
+/** The template called `name` (throws when there is none). */
+export function templateNamed(m: ManifestYaml, name: string): TemplateYaml {
+  const t = m.spec.templates.find((x) => x.name === name);
+  if (t === undefined) throw new Error(`no template "${name}"`);
+  return t;
+}
