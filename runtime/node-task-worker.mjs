@@ -1,17 +1,38 @@
 // dagwright's TS/JS task worker (a worker thread started by src/tasks/node-worker-pool.ts; not a
 // public API). It imports each task module once, through tsx so .ts runs without a build step,
-// and runs one task at a time:
-//   in:  { id, task, url, display, fn, input, env }
+// and runs one call at a time:
+//   in:  { id, task, url, display, fn, input, env }                      one call
+//        { type: "batch", id, task, url, display, fn, base, items, env, eager }  one call per item
 //   out: { type: "log", text }  console output of the running task, in order
 //        { type: "done", id, ok: true, result } | { type: "done", id, ok: false, error }
-// Console output is sent on the same port as the result, so it always arrives first.
-import { parentPort } from "node:worker_threads";
+//        batch: { type: "items", id, items } now and then, then { type: "done", id, ok, items }
+//        where each item is { ok: true, result, ms } | { ok: false, error, ms }
+// Console output is sent on the same port as the result, so it always arrives first. During a
+// batch the worker writes [call id, item index] and the item's start time into the shared
+// `progress` buffer, so the pool can time out one item and name the one that was running.
+import { parentPort, workerData } from "node:worker_threads";
 import { tsImport } from "tsx/esm/api";
 
 /** Module namespaces by file URL; a module is imported once per worker. */
 const modules = new Map();
 
+const progressIds = new Int32Array(workerData.progress, 0, 2);
+const progressStart = new Float64Array(workerData.progress, 8, 1);
+
+// Item replies are sent in chunks: one message per item would double the cost of no-op items.
+// With a timeout (`eager`) each reply is sent at once, since a hung item blocks this thread and
+// the pool terminates it: replies still pending would be lost.
+const FLUSH_MS = 20;
+const FLUSH_ITEMS = 1000;
+
+/** During a batch: the running item's key, until its first output line is marked in the log. */
+let unmarkedKey;
+
 function send(text) {
+  if (unmarkedKey !== undefined) {
+    text = `# item ${unmarkedKey}\n${text}`;
+    unmarkedKey = undefined;
+  }
   parentPort.postMessage({ type: "log", text });
 }
 
@@ -128,7 +149,7 @@ function isCommonJsExports(ns) {
   );
 }
 
-async function runTask(msg) {
+async function resolveFunction(msg) {
   const ns = await load(msg.url);
   // A CommonJS module's exports may sit only under `default`.
   const fn =
@@ -150,13 +171,80 @@ async function runTask(msg) {
       error: `function '${msg.fn}' not found in ${msg.display} (exports: ${names.length > 0 ? names.join(", ") : "none"})`,
     };
   }
+  return { fn };
+}
+
+async function runTask(msg) {
+  const { fn, error } = await resolveFunction(msg);
+  if (error !== undefined) return { error };
   const result = await fn(msg.input);
   const problem = checkResult(msg.task, result);
   return problem === undefined ? { result } : { error: problem };
 }
 
+function markProgress(id, index) {
+  progressStart[0] = Date.now();
+  Atomics.store(progressIds, 1, index);
+  Atomics.store(progressIds, 0, id);
+}
+
+/** Calls the function for each item in order; one failing item does not stop the others. */
+async function runBatch(msg) {
+  markProgress(msg.id, 0);
+  const { fn, error } = await resolveFunction(msg);
+  if (error !== undefined) return { error };
+  const { base, items } = msg;
+  let pending = [];
+  let flushed = Date.now();
+  for (let i = 0; i < items.length; i++) {
+    const { key, values } = items[i];
+    if (i > 0) markProgress(msg.id, i);
+    unmarkedKey = key;
+    const started = performance.now();
+    let reply;
+    try {
+      let result = fn({ ...base.deps, ...values, ...base, item: values });
+      if (result !== null && typeof result?.then === "function") result = await result;
+      const problem = checkResult(msg.task, result);
+      reply = problem === undefined ? { ok: true, result } : { ok: false, error: problem };
+    } catch (err) {
+      send(`${err instanceof Error && err.stack ? err.stack : String(err)}\n`);
+      reply = { ok: false, error: oneLine(err) };
+    }
+    reply.ms = performance.now() - started;
+    if (!reply.ok) send(`dagwright: task '${msg.task}' item ${key} failed: ${reply.error}\n`);
+    unmarkedKey = undefined;
+    pending.push(reply);
+    const now = msg.eager || pending.length >= FLUSH_ITEMS ? 0 : Date.now();
+    if (now === 0 || now - flushed >= FLUSH_MS) {
+      parentPort.postMessage({ type: "items", id: msg.id, items: pending });
+      pending = [];
+      flushed = Date.now();
+    }
+  }
+  return { items: pending };
+}
+
 parentPort.on("message", async (msg) => {
   const restore = applyEnv(msg.env);
+  if (msg.type === "batch") {
+    let reply;
+    try {
+      const out = await runBatch(msg);
+      reply =
+        out.error === undefined
+          ? { type: "done", id: msg.id, ok: true, items: out.items }
+          : { type: "done", id: msg.id, ok: false, error: out.error };
+    } catch (err) {
+      unmarkedKey = undefined;
+      send(`${err instanceof Error && err.stack ? err.stack : String(err)}\n`);
+      reply = { type: "done", id: msg.id, ok: false, error: oneLine(err) };
+    } finally {
+      restore();
+    }
+    parentPort.postMessage(reply);
+    return;
+  }
   let reply;
   try {
     const out = await runTask(msg);

@@ -3,7 +3,6 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { isRefArg, type TaskSpec } from "../spec/types.js";
-import { NodeWorkerPool } from "./node-worker-pool.js";
 import { type ProcessOutcome, runProcess } from "./run-process.js";
 import {
   closeTaskLog,
@@ -14,6 +13,9 @@ import {
   writeTaskLog,
 } from "./task-log.js";
 import { type ArgVars, fillVars, tokenizeArgs } from "./tokenize-args.js";
+import { sharedNodePool } from "./worker-pools.js";
+
+export { shutdownWorkers } from "./worker-pools.js";
 
 /** Everything needed to run one task (or one fan-out item of it) once. */
 export interface LaunchRequest {
@@ -74,8 +76,6 @@ export interface LaunchResult {
 const PYTHON_RUNNER = fileURLToPath(new URL("../../runtime/dagwright_task.py", import.meta.url));
 const DEFAULT_KILL_GRACE_MS = 5000;
 
-let pool: NodeWorkerPool | undefined;
-
 /**
  * Runs one task once and reports how it ended; never rejects (a problem launching the task, such
  * as a missing interpreter, is a `failed` result whose `error` says so). Processes run without a
@@ -135,13 +135,6 @@ export async function launchTask(req: LaunchRequest): Promise<LaunchResult> {
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/** Terminates the pooled TS/JS workers (running jobs end as cancelled). Safe to call any time. */
-export async function shutdownWorkers(): Promise<void> {
-  const p = pool;
-  pool = undefined;
-  await p?.shutdown();
 }
 
 type Outcome = Omit<LaunchResult, "durationMs" | "logTail">;
@@ -340,7 +333,7 @@ function pythonTempDir(): string {
 }
 
 /** Args with `{ ref: dep }` replaced by the dependency's value (a no-op once the caller did it). */
-function resolvedArgs(inputs: LaunchRequest["inputs"]): Record<string, unknown> {
+export function resolvedArgs(inputs: LaunchRequest["inputs"]): Record<string, unknown> {
   let out: Record<string, unknown> | undefined;
   for (const [key, value] of Object.entries(inputs.args)) {
     if (isRefArg(value) && value.ref in inputs.deps) {
@@ -423,9 +416,8 @@ function prepareNode(req: LaunchRequest): Prepared {
   return {
     what: `${written}:${fn}`,
     run: async (log) => {
-      pool ??= new NodeWorkerPool();
       const timeoutSeconds = timeoutOf(req);
-      const out = await pool.run({
+      const out = await sharedNodePool().run({
         task: task.name,
         url: pathToFileURL(path.resolve(req.root, written)).href,
         display: written,

@@ -28,28 +28,88 @@ export interface WorkerOutcome {
   error?: string;
 }
 
+/**
+ * One call of an exported function for each item of a bundle, in order, in one worker. Item `i`
+ * receives `{ ...base.deps, ...values, ...base, item: values }`; its console output is preceded
+ * in the log by `# item KEY` (only when it writes any).
+ */
+export interface WorkerBatchJob extends Omit<WorkerJob, "input" | "timeoutMs"> {
+  /** What every item shares: deps, args, config, pipelineConfig (structured-cloned once). */
+  base: { deps: Record<string, unknown> } & Record<string, unknown>;
+  items: ReadonlyArray<{ key: string; values: Record<string, unknown> }>;
+  /**
+   * Per item, from that item's start (the first one's includes importing the module). With a
+   * timeout, the worker sends each item's reply at once instead of in chunks, so terminating it
+   * loses no finished item's reply.
+   */
+  timeoutMs?: number;
+}
+
+/** One item's reply; `result` is JSON-serializable (checked in the worker). */
+export interface BatchItemReply {
+  ok: boolean;
+  result?: unknown;
+  error?: string;
+  ms: number;
+}
+
+/**
+ * How a batch ended. `items` holds the replies of the first `items.length` items, in order.
+ * - `returned`: every item replied. `threw`: the call failed before any item ran (`error`: the
+ *   module or function could not be loaded).
+ * - `crashed`: the worker thread died (`error`: "worker crashed (exit code 1)");
+ *   `timeout`/`cancelled`: it was terminated. `inFlight` is the index of the item that was running;
+ *   items between the last reply and `inFlight` ran but their replies were lost with the worker.
+ */
+export interface WorkerBatchOutcome {
+  ended: "returned" | "threw" | "crashed" | "timeout" | "cancelled";
+  items: BatchItemReply[];
+  error?: string;
+  inFlight?: number;
+  /** How long the unfinished item had been running, when known. */
+  inFlightMs?: number;
+}
+
 interface Slot {
   worker: Worker;
   /** Module URLs this worker has imported, to send a job where its module is warm. */
   warm: Set<string>;
   job?: Running;
+  /** Shared with the worker: [call id, index of the running item] … */
+  progress: Int32Array;
+  /** … and that item's start (Date.now()). */
+  itemStart: Float64Array;
 }
+
+type Ended = {
+  ended: "returned" | "threw" | "crashed" | "timeout" | "cancelled";
+  result?: unknown;
+  error?: string;
+  items?: BatchItemReply[];
+};
 
 interface Running {
   id: number;
-  job: WorkerJob;
-  resolve: (outcome: WorkerOutcome) => void;
+  job: WorkerJob | WorkerBatchJob;
+  /** Batch jobs: the replies so far. */
+  items?: BatchItemReply[];
+  settle: (end: Ended, slot?: Slot) => void;
   timer?: NodeJS.Timeout;
   onAbort?: () => void;
 }
 
 interface Message {
-  type: "log" | "done";
+  type: "log" | "done" | "items";
   text?: string;
   id?: number;
   ok?: boolean;
   result?: unknown;
   error?: string;
+  items?: BatchItemReply[];
+}
+
+function isBatch(job: WorkerJob | WorkerBatchJob): job is WorkerBatchJob {
+  return "items" in job;
 }
 
 /**
@@ -65,7 +125,7 @@ interface Message {
  * process that must see edited code shuts the pool down between runs.
  */
 export class NodeWorkerPool {
-  private readonly size: number;
+  private size: number;
   private readonly slots: Slot[] = [];
   private readonly queue: Running[] = [];
   private nextId = 1;
@@ -74,31 +134,80 @@ export class NodeWorkerPool {
     this.size = Math.max(1, size);
   }
 
+  /** Changes the most workers kept; idle workers beyond it are terminated. */
+  resize(size: number): void {
+    this.size = Math.max(1, size);
+    const idle = this.slots.filter((s) => s.job === undefined);
+    for (const slot of idle.slice(0, Math.max(0, this.slots.length - this.size))) {
+      this.drop(slot);
+      void slot.worker.terminate();
+    }
+  }
+
   /** Runs one job. Never rejects: failures are outcomes. */
   run(job: WorkerJob): Promise<WorkerOutcome> {
     if (job.signal?.aborted) return Promise.resolve({ ended: "cancelled" });
     return new Promise((resolve) => {
-      const running: Running = { id: this.nextId++, job, resolve };
-      const slot = this.pickSlot(job.url);
-      if (slot === undefined) {
-        running.onAbort = () => {
-          const i = this.queue.indexOf(running);
-          if (i >= 0) this.queue.splice(i, 1);
-          resolve({ ended: "cancelled" });
-        };
-        job.signal?.addEventListener("abort", running.onAbort, { once: true });
-        this.queue.push(running);
-      } else {
-        this.start(slot, running);
-      }
+      this.submit({
+        id: this.nextId++,
+        job,
+        settle: (end) => {
+          // A single job knows no crash: a dead worker is a throw, as it always was.
+          const out: WorkerOutcome = { ended: end.ended === "crashed" ? "threw" : end.ended };
+          if (end.result !== undefined) out.result = end.result;
+          if (end.error !== undefined) out.error = end.error;
+          resolve(out);
+        },
+      });
     });
+  }
+
+  /** Runs the function for each item of a bundle in one worker. Never rejects. */
+  runBatch(job: WorkerBatchJob): Promise<WorkerBatchOutcome> {
+    if (job.signal?.aborted) return Promise.resolve({ ended: "cancelled", items: [] });
+    return new Promise((resolve) => {
+      const running: Running = {
+        id: this.nextId++,
+        job,
+        items: [],
+        settle: (end, slot) => {
+          const items = running.items ?? [];
+          if (end.items !== undefined) items.push(...end.items);
+          const out: WorkerBatchOutcome = { ended: end.ended, items };
+          if (end.error !== undefined) out.error = end.error;
+          if (end.ended !== "returned" && end.ended !== "threw" && slot !== undefined) {
+            const started = Atomics.load(slot.progress, 0) === running.id;
+            out.inFlight = started ? Atomics.load(slot.progress, 1) : 0;
+            if (started) out.inFlightMs = Math.max(0, Date.now() - slot.itemStart[0]!);
+          }
+          resolve(out);
+        },
+      };
+      this.submit(running);
+    });
+  }
+
+  private submit(running: Running): void {
+    const { job } = running;
+    const slot = this.pickSlot(job.url);
+    if (slot === undefined) {
+      running.onAbort = () => {
+        const i = this.queue.indexOf(running);
+        if (i >= 0) this.queue.splice(i, 1);
+        running.settle({ ended: "cancelled" });
+      };
+      job.signal?.addEventListener("abort", running.onAbort, { once: true });
+      this.queue.push(running);
+    } else {
+      this.start(slot, running);
+    }
   }
 
   /** Terminates every worker; running and queued jobs end as cancelled. */
   async shutdown(): Promise<void> {
     for (const running of this.queue.splice(0)) {
       this.release(running);
-      running.resolve({ ended: "cancelled", error: "the worker pool was shut down" });
+      running.settle({ ended: "cancelled", error: "the worker pool was shut down" });
     }
     const slots = this.slots.splice(0);
     await Promise.all(
@@ -123,35 +232,57 @@ export class NodeWorkerPool {
   private spawn(): Slot {
     // Console output is intercepted inside the worker (see the worker file): reading
     // `stdout: true` streams would keep the process alive after unref() on Node 20.
-    const worker = new Worker(WORKER_URL);
-    const slot: Slot = { worker, warm: new Set() };
+    const shared = new SharedArrayBuffer(16);
+    const worker = new Worker(WORKER_URL, { workerData: { progress: shared } });
+    const slot: Slot = {
+      worker,
+      warm: new Set(),
+      progress: new Int32Array(shared, 0, 2),
+      itemStart: new Float64Array(shared, 8, 1),
+    };
     worker.on("message", (msg: Message) => {
       const running = slot.job;
       if (running === undefined) return;
       if (msg.type === "log") {
         running.job.onLog(msg.text ?? "");
-      } else if (msg.id === running.id) {
+      } else if (msg.id !== running.id) {
+        return;
+      } else if (msg.type === "items") {
+        running.items?.push(...(msg.items ?? []));
+      } else {
         slot.warm.add(running.job.url);
-        this.finish(
-          slot,
-          msg.ok
-            ? { ended: "returned", result: msg.result }
-            : { ended: "threw", error: msg.error ?? "unknown error" },
-          true,
-        );
+        const end: Ended = msg.ok
+          ? { ended: "returned", result: msg.result }
+          : { ended: "threw", error: msg.error ?? "unknown error" };
+        if (msg.items !== undefined) end.items = msg.items;
+        this.finish(slot, end, true);
       }
     });
     worker.on("error", (err) => {
       this.drop(slot);
-      if (slot.job !== undefined) {
-        slot.job.job.onLog(`${err.stack ?? err.message}\n`);
-        this.finish(slot, { ended: "threw", error: `${err.name}: ${err.message}` }, false);
+      const running = slot.job;
+      if (running !== undefined) {
+        running.job.onLog(`${err.stack ?? err.message}\n`);
+        this.finish(
+          slot,
+          isBatch(running.job)
+            ? { ended: "crashed", error: `worker crashed (${err.name}: ${err.message})` }
+            : { ended: "threw", error: `${err.name}: ${err.message}` },
+          false,
+        );
       }
     });
     worker.on("exit", (code) => {
       this.drop(slot);
-      if (slot.job !== undefined) {
-        this.finish(slot, { ended: "threw", error: `worker exited with code ${code}` }, false);
+      const running = slot.job;
+      if (running !== undefined) {
+        this.finish(
+          slot,
+          isBatch(running.job)
+            ? { ended: "crashed", error: `worker crashed (exit code ${code})` }
+            : { ended: "threw", error: `worker exited with code ${code}` },
+          false,
+        );
       }
     });
     this.slots.push(slot);
@@ -163,21 +294,45 @@ export class NodeWorkerPool {
     slot.job = running;
     slot.worker.ref();
     if (job.timeoutMs !== undefined) {
-      running.timer = setTimeout(() => this.kill(slot, "timeout"), job.timeoutMs);
+      const ms = job.timeoutMs;
+      if (isBatch(job)) {
+        const posted = Date.now();
+        // The worker records which item runs since when; the timer follows the current item.
+        const check = () => {
+          const started =
+            Atomics.load(slot.progress, 0) === running.id ? slot.itemStart[0]! : posted;
+          const left = started + ms - Date.now();
+          if (left <= 0) this.kill(slot, "timeout");
+          else running.timer = setTimeout(check, left);
+        };
+        running.timer = setTimeout(check, ms);
+      } else {
+        running.timer = setTimeout(() => this.kill(slot, "timeout"), ms);
+      }
     }
     if (job.signal !== undefined) {
       running.onAbort = () => this.kill(slot, "cancelled");
       job.signal.addEventListener("abort", running.onAbort, { once: true });
     }
-    slot.worker.postMessage({
+    const common = {
       id: running.id,
       task: job.task,
       url: job.url,
       display: job.display,
       fn: job.fn,
-      input: job.input,
       env: job.env,
-    });
+    };
+    slot.worker.postMessage(
+      isBatch(job)
+        ? {
+            ...common,
+            type: "batch",
+            base: job.base,
+            items: job.items,
+            eager: job.timeoutMs !== undefined,
+          }
+        : { ...common, input: job.input },
+    );
   }
 
   private kill(slot: Slot, ended: "timeout" | "cancelled"): void {
@@ -199,12 +354,12 @@ export class NodeWorkerPool {
   }
 
   // Settles the slot's job; a reusable slot then takes the next queued job or goes idle.
-  private finish(slot: Slot, outcome: WorkerOutcome, reusable: boolean): void {
+  private finish(slot: Slot, end: Ended, reusable: boolean): void {
     const running = slot.job;
     if (running === undefined) return;
     slot.job = undefined;
     this.release(running);
-    running.resolve(outcome);
+    running.settle(end, slot);
     if (reusable) {
       const next = this.takeQueued(slot);
       if (next === undefined) slot.worker.unref();

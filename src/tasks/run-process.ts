@@ -31,7 +31,8 @@ const GROUP_POLL_MS = 50;
 const liveGroups = new Set<number>();
 let exitHookInstalled = false;
 
-function signalGroup(pgid: number, sig: NodeJS.Signals | 0): boolean {
+/** Sends `sig` to the process group; true when the group exists (0 only checks). */
+export function signalGroup(pgid: number, sig: NodeJS.Signals | 0): boolean {
   try {
     process.kill(-pgid, sig);
     return true;
@@ -45,7 +46,7 @@ function signalGroup(pgid: number, sig: NodeJS.Signals | 0): boolean {
  * zombies, which stay forever where PID 1 does not reap orphans (containers without an init), so
  * where /proc exists the members' states are read.
  */
-function groupIsAlive(pgid: number): boolean {
+export function groupIsAlive(pgid: number): boolean {
   if (!signalGroup(pgid, 0)) return false;
   let entries: string[];
   try {
@@ -68,7 +69,11 @@ function groupIsAlive(pgid: number): boolean {
   return false;
 }
 
-function trackGroup(pgid: number): void {
+/**
+ * Remembers a process group to SIGKILL if this process exits while it runs; {@link untrackGroup}
+ * forgets it.
+ */
+export function trackGroup(pgid: number): void {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     // Last resort only: callers cancel through AbortSignal, which gives the grace period.
@@ -79,7 +84,40 @@ function trackGroup(pgid: number): void {
   liveGroups.add(pgid);
 }
 
-function startError(req: ProcessRequest, err: NodeJS.ErrnoException): string {
+/** Forgets a group {@link trackGroup} remembered. */
+export function untrackGroup(pgid: number): void {
+  liveGroups.delete(pgid);
+}
+
+/**
+ * SIGTERM to the group, then SIGKILL after `graceMs` if a member is left. Settles once the group
+ * is gone or SIGKILL was sent, and forgets the group. Never rejects.
+ */
+export function stopGroup(pgid: number, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    signalGroup(pgid, "SIGTERM");
+    const until = Date.now() + graceMs;
+    const poll = () => {
+      if (!groupIsAlive(pgid)) {
+        liveGroups.delete(pgid);
+        resolve();
+      } else if (Date.now() >= until) {
+        signalGroup(pgid, "SIGKILL");
+        liveGroups.delete(pgid);
+        resolve();
+      } else {
+        setTimeout(poll, Math.min(GROUP_POLL_MS, Math.max(1, until - Date.now())));
+      }
+    };
+    setTimeout(poll, 1);
+  });
+}
+
+/** Why a process could not start, in words (`cannot start python3: not found on PATH`). */
+export function startError(
+  req: Pick<ProcessRequest, "command" | "cwd">,
+  err: NodeJS.ErrnoException,
+): string {
   if (err.code === "ENOENT") {
     if (!existsSync(req.cwd)) return `working directory ${req.cwd} does not exist`;
     return req.command.includes("/")
