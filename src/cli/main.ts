@@ -5,6 +5,7 @@ import { registerExplain } from "./commands/explain.js";
 import { registerGraph } from "./commands/graph.js";
 import { registerInit } from "./commands/init.js";
 import { registerLs } from "./commands/ls.js";
+import { registerRender } from "./commands/render.js";
 import { registerRun } from "./commands/run.js";
 import { registerRunTask } from "./commands/run-task.js";
 import { registerSchema } from "./commands/schema.js";
@@ -43,6 +44,7 @@ export function buildProgram(o: Output, setExit: (code: number) => void): Comman
   );
   const ctx: CommandContext = { o, setExit, globals: () => program.opts<GlobalOptions>() };
   registerRun(program, ctx);
+  registerRender(program, ctx);
   registerRunTask(program, ctx);
   registerStatus(program, ctx);
   registerExplain(program, ctx);

@@ -73,12 +73,26 @@ function storeFileCache(store: StateStore): { cache: FileHashCache; flush: () =>
   };
 }
 
+/**
+ * Rendered manifests carry env values that Argo would otherwise evaluate (`{{...}}`) as
+ * `DAGWRIGHT_ENV_B64_<NAME>` (base64 of UTF-8); decode them into `<NAME>` for the tasks.
+ */
+export function decodeRenderedEnv(env: NodeJS.ProcessEnv = process.env): void {
+  const prefix = "DAGWRIGHT_ENV_B64_";
+  for (const [k, v] of Object.entries(env)) {
+    if (!k.startsWith(prefix) || v === undefined || k.length === prefix.length) continue;
+    env[k.slice(prefix.length)] = Buffer.from(v, "base64").toString("utf8");
+    delete env[k];
+  }
+}
+
 /** Loads the spec and graph, resolves config, opens the store and prepares planning. */
 export async function openRunContext(
   ctx: CommandContext,
   graphName: string | undefined,
   flags: RunFlags,
 ): Promise<RunContext> {
+  decodeRenderedEnv();
   const { spec, graphs } = await loadForCommand(ctx, { cache: true });
   // buildGraph for the error messages (unknown graph, several graphs); the check is cached.
   const names = Object.keys(spec.graphs);

@@ -39,6 +39,8 @@ export interface RunGraphOptions {
   observer: RunObserver;
   /** Base delay between retries, doubled per attempt (default 1000 ms, capped at 30 s). */
   retryBackoffMs?: number;
+  /** One attempt per task: the caller (an orchestrator's retryStrategy) does the retrying. */
+  singleAttempt?: boolean;
   /** `run-task --item`: run only these items of this mapped task. */
   items?: { task: string; keys: string[] };
 }
@@ -224,7 +226,7 @@ export async function runGraph(
         o.observer({ type: "task-cancelled", task: name });
         return "cancelled";
       }
-      if (attempt <= task.spec.retries) {
+      if (!o.singleAttempt && attempt <= task.spec.retries) {
         const delayMs = Math.min(30_000, (o.retryBackoffMs ?? 1000) * 2 ** (attempt - 1));
         o.observer({ type: "task-retry", task: name, attempt, error, delayMs });
         await sleep(delayMs, o.signal);
@@ -330,6 +332,12 @@ export async function runGraph(
     );
     const prev = states.get(name);
     const allFresh = [...iplan.decisions.values()].every((d) => d.action === "fresh");
+    const subset = o.items?.task === name;
+    if (!o.force && allFresh && subset) {
+      // run-task --item/--bundle: the selected items are fresh; nothing to do in this pod.
+      o.observer({ type: "task-fresh", task: name });
+      return "fresh";
+    }
     if (
       !o.force &&
       allFresh &&

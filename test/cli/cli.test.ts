@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -208,5 +209,46 @@ describe("dagwright schema, init, help", () => {
     const r = runCli(["validate", "--jsn"], QUICKSTART);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("unknown option '--jsn'");
+  });
+});
+
+describe("dagwright render argo", () => {
+  it("writes a manifest for the Argo example that the Argo schema checker accepts", () => {
+    const out = makeProject({});
+    const r = runCli(
+      ["render", "argo", "daily", "--out", out],
+      path.join(REPO, "examples", "argo"),
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("daily.argo.yaml");
+    const check = spawnSync(
+      process.execPath,
+      [
+        path.join(REPO, "..", "shared", "tools", "check-argo.mjs"),
+        path.join(out, "daily.argo.yaml"),
+      ],
+      { encoding: "utf8" },
+    );
+    expect(check.stdout + check.stderr).toContain("OK");
+    expect(check.status).toBe(0);
+    // Byte-identical on a second render.
+    const again = makeProject({});
+    runCli(["render", "argo", "daily", "--out", again], path.join(REPO, "examples", "argo"));
+    expect(readFileSync(path.join(again, "daily.argo.yaml"), "utf8")).toBe(
+      readFileSync(path.join(out, "daily.argo.yaml"), "utf8"),
+    );
+  });
+
+  it("rejects an unknown target and a missing --out with exit 2", () => {
+    expect(runCli(["render", "airflo", "--out", "x"], QUICKSTART).code).toBe(2);
+    const r = runCli(["render", "argo"], QUICKSTART);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("required option '--out <DIR>' not specified");
+  });
+
+  it("names the missing image", () => {
+    const r = runCli(["render", "argo", "--out", makeProject({})], QUICKSTART);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("image");
   });
 });

@@ -131,6 +131,8 @@ export function registerRunTask(program: Command, ctx: CommandContext): void {
           logDir: rc.logDir,
           jobs: 1,
           force: opts.force ?? false,
+          // Rendered targets retry through their own retryStrategy; one attempt per invocation.
+          singleAttempt: true,
           observer,
           ...(keys ? { items: { task: taskName, keys } } : {}),
         });

@@ -1,0 +1,113 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { Argument, type Command, Option } from "commander";
+import { buildGraph } from "../../graph/build-graph.js";
+import { UsageError } from "../../spec/errors.js";
+import { resolveConfig } from "../../spec/resolve-config.js";
+import type { CommandContext } from "../context.js";
+import { loadForCommand } from "../load.js";
+import { paint } from "../output.js";
+
+interface RenderOptions {
+  out: string;
+  env?: string;
+  set?: string[];
+  kind?: "Workflow" | "WorkflowTemplate";
+  image?: string;
+  namespace?: string;
+  branch?: string;
+  stateSecret?: string;
+  serviceAccount?: string;
+  template?: string;
+}
+
+export function registerRender(program: Command, ctx: CommandContext): void {
+  program
+    .command("render")
+    .description("compile a graph for an orchestrator (argo) into files under --out")
+    .addArgument(new Argument("<TARGET>", "target orchestrator").choices(["argo"]))
+    .argument("[GRAPH]", "graph name (optional when the spec has one graph)")
+    .requiredOption("--out <DIR>", "directory to write the rendered files to")
+    .option(
+      "--env <NAME>",
+      "merge environments.NAME.config over config (and pass --env to the pods)",
+    )
+    .option(
+      "--set <KEY=VALUE>",
+      "override a config value at render time (repeatable)",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .addOption(
+      new Option("--kind <KIND>", "argo: what to write")
+        .choices(["Workflow", "WorkflowTemplate"])
+        .default("Workflow"),
+    )
+    .option(
+      "--image <IMAGE>",
+      "container image (default: config.image, else settings.docker_image)",
+    )
+    .option("--namespace <NS>", "Kubernetes namespace (default: config.argo.namespace)")
+    .option("--branch <NAME>", "state branch the pods use (DAGWRIGHT_BRANCH)")
+    .option(
+      "--state-secret <NAME:KEY>",
+      "Secret holding the PostgreSQL state URL",
+      "dagwright-state:url",
+    )
+    .option("--service-account <NAME>", "service account of the pods")
+    .option("--template <FILE>", "argo: a Nunjucks (Jinja-compatible) template for the whole file")
+    .action(async (target: string, graphName: string | undefined, opts: RenderOptions) => {
+      const { spec, graphs } = await loadForCommand(ctx);
+      const graph =
+        graphName !== undefined && graphs[graphName]
+          ? graphs[graphName]!
+          : buildGraph(spec, graphName);
+      const config = resolveConfig(spec, graph.name, {
+        ...(opts.env !== undefined ? { env: opts.env } : {}),
+        ...(opts.set ? { set: opts.set } : {}),
+      });
+      const [secretName, secretKey] = (opts.stateSecret ?? "").split(":");
+      if (!secretName || !secretKey)
+        throw new UsageError(
+          `--state-secret expects NAME:KEY, received ${JSON.stringify(opts.stateSecret)}`,
+          "e.g. --state-secret dagwright-state:url",
+        );
+      let template: string | undefined;
+      if (opts.template !== undefined) {
+        try {
+          template = readFileSync(path.resolve(opts.template), "utf8");
+        } catch (err) {
+          throw new UsageError(
+            `cannot read --template ${opts.template}: ${(err as Error).message}`,
+          );
+        }
+      }
+      if (target !== "argo") throw new UsageError(`unknown target ${target}`);
+      const { renderArgo } = await import("../../render/argo.js");
+      const result = renderArgo({
+        spec,
+        graph,
+        config,
+        options: {
+          ...(opts.kind ? { kind: opts.kind } : {}),
+          ...(opts.image ? { image: opts.image } : {}),
+          ...(opts.namespace ? { namespace: opts.namespace } : {}),
+          ...(opts.branch ? { branch: opts.branch } : {}),
+          ...(opts.env ? { env: opts.env } : {}),
+          ...(opts.serviceAccount ? { serviceAccountName: opts.serviceAccount } : {}),
+          ...(template !== undefined ? { template } : {}),
+          stateUrlSecret: { name: secretName, key: secretKey },
+        },
+      });
+      for (const w of result.warnings)
+        ctx.o.err(`${paint(ctx.o.color, "yellow", "warning")}: ${w}\n`);
+      const out = path.resolve(opts.out);
+      mkdirSync(out, { recursive: true });
+      for (const [name, content] of Object.entries(result.files)) {
+        const file = path.join(out, name);
+        const tmp = `${file}.${process.pid}.tmp`;
+        writeFileSync(tmp, content);
+        renameSync(tmp, file);
+        ctx.o.out(`wrote ${path.relative(process.cwd(), file) || file}\n`);
+      }
+    });
+}
