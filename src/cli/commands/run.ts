@@ -58,19 +58,22 @@ export function registerRun(program: Command, ctx: CommandContext): void {
         );
       const rc = await openRunContext(ctx, graphName, opts);
       process.chdir(rc.spec.root); // TS/JS function tasks run in worker threads that share the cwd
-      const lock = opts.dryRun
-        ? undefined
-        : await rc.store.acquireLock(
-            rc.namespace,
-            { command: `dagwright run ${rc.graph.name}` },
-            {
-              wait: true,
-              onWait: (h) =>
-                ctx.o.err(
-                  `waiting: ${rc.namespace} is locked by \`${h.command}\` (pid ${h.pid} on ${h.host}, since ${new Date(h.since).toISOString()})\n`,
-                ),
-            },
-          );
+      // Inside a rendered workflow (DAGWRIGHT_RUN_ID is set by the manifest) the orchestrator
+      // already runs each unit once; fused groups of one workflow must not queue on each other.
+      const lock =
+        opts.dryRun || process.env.DAGWRIGHT_RUN_ID
+          ? undefined
+          : await rc.store.acquireLock(
+              rc.namespace,
+              { command: `dagwright run ${rc.graph.name}` },
+              {
+                wait: true,
+                onWait: (h) =>
+                  ctx.o.err(
+                    `waiting: ${rc.namespace} is locked by \`${h.command}\` (pid ${h.pid} on ${h.host}, since ${new Date(h.since).toISOString()})\n`,
+                  ),
+              },
+            );
       if (lock && !lock.acquired)
         throw new DagwrightError("E_ENV", `state is locked by pid ${lock.holder.pid}`);
       const controller = new AbortController();
