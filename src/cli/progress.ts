@@ -42,7 +42,19 @@ export function humanObserver(o: Output, live: boolean): RunObserver {
     );
     statusShown = true;
   };
+  // Plain mode: lines are gathered and written once per event-loop turn (thousands of tasks
+  // would otherwise cost thousands of writes); live mode redraws the status line after each.
+  let pending = "";
+  const flush = () => {
+    if (pending !== "") o.err(pending);
+    pending = "";
+  };
   const print = (line: string) => {
+    if (!live) {
+      if (pending === "") setImmediate(flush);
+      pending += `${line}\n`;
+      return;
+    }
     clear();
     o.err(`${line}\n`);
     status();
@@ -138,6 +150,7 @@ export function humanObserver(o: Output, live: boolean): RunObserver {
         if (c.failed) parts.push(paint(o.color, "red", `${c.failed} failed`));
         if (c.skipped) parts.push(`${c.skipped} skipped`);
         if (c.cancelled) parts.push(`${c.cancelled} cancelled`);
+        flush();
         clear();
         o.err(
           `${e.status === "succeeded" ? paint(o.color, "green", "done") : e.status}: ${parts.join(", ")} in ${seconds(e.durationMs)}\n`,

@@ -106,6 +106,7 @@ export async function launchTask(req: LaunchRequest): Promise<LaunchResult> {
       req.logPath,
       task.name,
       (prepared?.what ?? task.kind) + itemNote(req.inputs.item),
+      { lazy: task.kind === "node" && prepared !== undefined },
     );
   } catch (err) {
     return done(

@@ -13,6 +13,8 @@ export interface TaskLog {
   readonly fd: number;
   /** Byte offset where this attempt's output starts (after its header line). */
   readonly start: number;
+  /** False for a lazy log nothing was written to yet (no file was created). */
+  readonly opened: boolean;
 }
 
 // Directories already created in this process, so a hot path does not mkdir each time.
@@ -23,7 +25,30 @@ const madeDirs = new Set<string>();
  * `# dagwright <task> <ISO time> <what>`. Earlier attempts' lines stay above it.
  * @throws the file system error when the log cannot be created.
  */
-export function openTaskLog(logPath: string, task: string, what: string): TaskLog {
+export function openTaskLog(logPath: string, task: string, what: string, options: { lazy?: boolean } = {}): TaskLog {
+  if (!options.lazy) return openNow(logPath, task, what);
+  // In-process tasks (TS/JS workers) usually print nothing: create the file on the first write,
+  // so a thousand quiet tasks do not cost a thousand file creations.
+  let real: TaskLog | undefined;
+  const open = () => {
+    real ??= openNow(logPath, task, what);
+    return real;
+  };
+  return {
+    path: logPath,
+    get fd() {
+      return open().fd;
+    },
+    get start() {
+      return open().start;
+    },
+    get opened() {
+      return real !== undefined;
+    },
+  };
+}
+
+function openNow(logPath: string, task: string, what: string): TaskLog {
   const dir = path.dirname(logPath);
   let fd: number;
   try {
@@ -37,7 +62,7 @@ export function openTaskLog(logPath: string, task: string, what: string): TaskLo
   }
   madeDirs.add(dir);
   writeSync(fd, `# dagwright ${task} ${new Date().toISOString()} ${what}\n`);
-  return { path: logPath, fd, start: fstatSync(fd).size };
+  return { path: logPath, fd, start: fstatSync(fd).size, opened: true };
 }
 
 /**
@@ -57,6 +82,7 @@ export function writeTaskLog(log: TaskLog, text: string): void {
  * log that cannot be read back gives an empty tail.
  */
 export function readTaskLogTail(log: TaskLog): string[] {
+  if (!log.opened) return [];
   try {
     const size = fstatSync(log.fd).size;
     const from = Math.max(log.start, size - TAIL_BYTES);
@@ -79,6 +105,7 @@ export function readTaskLogTail(log: TaskLog): string[] {
 
 /** Closes the log's file descriptor. Never throws. */
 export function closeTaskLog(log: TaskLog): void {
+  if (!log.opened) return;
   try {
     closeSync(log.fd);
   } catch {
