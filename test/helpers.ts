@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -58,4 +58,30 @@ export function hintsOf(
   const diagnostics = [...result.diagnostics];
   if (result.spec) diagnostics.push(...checkAllGraphs(result.spec, result.broken).diagnostics);
   return sortDiagnostics(diagnostics).map((d) => d.hint);
+}
+
+/**
+ * Like {@link runCli}, without blocking this process: needed when the test itself serves the
+ * CLI (an in-process S3 server would deadlock behind spawnSync).
+ */
+export function runCliAsync(
+  args: string[],
+  cwd: string,
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd,
+      env: { ...process.env, NO_COLOR: "1", ...env },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
 }

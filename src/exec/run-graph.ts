@@ -39,6 +39,12 @@ export interface RunGraphOptions {
   observer: RunObserver;
   /** Base delay between retries, doubled per attempt (default 1000 ms, capped at 30 s). */
   retryBackoffMs?: number;
+  /**
+   * Called with a task's (or a bundle's) verified outputs before they are recorded: rendered
+   * targets push them to the shared artifact location here, so no pod ever sees a success whose
+   * files are not there yet. A rejection fails the task (or those items).
+   */
+  beforeRecord?: (paths: string[]) => Promise<void>;
   /** One attempt per task: the caller (an orchestrator's retryStrategy) does the retrying. */
   singleAttempt?: boolean;
   /** `run-task --item`: run only these items of this mapped task. */
@@ -183,7 +189,14 @@ export async function runGraph(
       const result = await launch(task, logPath);
       let error = result.error ?? result.status;
       if (result.status === "succeeded") {
-        const recorded = await collectOutputs(task);
+        let recorded = await collectOutputs(task);
+        if (typeof recorded !== "string" && o.beforeRecord) {
+          try {
+            await o.beforeRecord(recorded.map((r) => r.path));
+          } catch (err) {
+            recorded = `outputs could not be published: ${(err as Error).message}`;
+          }
+        }
         if (typeof recorded === "string") {
           error = recorded;
         } else {
@@ -363,6 +376,7 @@ export async function runGraph(
       env,
       scratchDir: o.scratchDir,
       ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.beforeRecord ? { beforeRecord: o.beforeRecord } : {}),
     };
     if (o.dryRun) {
       const r = await runMappedItems(mappedEnv, task, iplan);

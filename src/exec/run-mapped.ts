@@ -29,6 +29,8 @@ export interface MappedRunEnv {
   };
   env: Record<string, string>;
   scratchDir: string;
+  /** See RunGraphOptions.beforeRecord. */
+  beforeRecord?: (paths: string[]) => Promise<void>;
 }
 
 function chunk<T>(list: readonly T[], size: number): T[][] {
@@ -195,6 +197,21 @@ export async function runMappedItems(
         error: outcome?.error ?? outcome?.status ?? "no outcome reported",
         durationMs,
       });
+    }
+    if (env.beforeRecord && completions.length > 0) {
+      try {
+        await env.beforeRecord(completions.flatMap((c) => c.outputs.map((o) => o.path)));
+      } catch (err) {
+        for (const c of completions.splice(0)) {
+          failedHere.push({
+            item: c.item,
+            attemptId: c.attemptId,
+            status: "failed",
+            error: `outputs could not be published: ${(err as Error).message}`,
+            durationMs: c.durationMs,
+          });
+        }
+      }
     }
     // Each item is recorded done only after its outputs were found; a bundle is one transaction.
     const ok = await env.store.completeAttempts(

@@ -5,6 +5,7 @@ import { expandItems, pickItem } from "../../plan/expand-items.js";
 import { loadItems } from "../../plan/plan-items.js";
 import { UsageError } from "../../spec/errors.js";
 import { shutdownWorkers } from "../../tasks/launch-task.js";
+import { openArtifactsFromEnv, pullForTasks } from "../artifact-sync.js";
 import { type CommandContext, EXIT } from "../context.js";
 import { humanObserver, jsonObserver } from "../progress.js";
 import { openRunContext } from "../run-context.js";
@@ -121,7 +122,12 @@ export function registerRunTask(program: Command, ctx: CommandContext): void {
           tasks: [taskName],
           jobs: 1,
         });
+        const artifacts = await openArtifactsFromEnv();
+        if (artifacts) await pullForTasks(rc, artifacts, [taskName]);
         const { status } = await runGraph({
+          ...(artifacts
+            ? { beforeRecord: (paths: string[]) => artifacts.push(rc.spec.root, paths) }
+            : {}),
           plan: rc.plan,
           store: rc.store,
           namespace: rc.namespace,
@@ -137,6 +143,7 @@ export function registerRunTask(program: Command, ctx: CommandContext): void {
           ...(keys ? { items: { task: taskName, keys } } : {}),
         });
         await rc.store.endRun(runId, status);
+        await artifacts?.close();
         ctx.setExit(status === "succeeded" ? EXIT.ok : EXIT.taskFailed);
       } finally {
         rc.flushFileCache();

@@ -4,6 +4,7 @@ import type { RunObserver } from "../../exec/run-events.js";
 import { runGraph } from "../../exec/run-graph.js";
 import { DagwrightError, UsageError } from "../../spec/errors.js";
 import { shutdownWorkers } from "../../tasks/launch-task.js";
+import { openArtifactsFromEnv, pullForTasks } from "../artifact-sync.js";
 import { type CommandContext, EXIT } from "../context.js";
 import { collectList } from "../load.js";
 import { humanObserver, jsonObserver } from "../progress.js";
@@ -109,7 +110,12 @@ export function registerRun(program: Command, ctx: CommandContext): void {
           tasks: rc.selected,
           jobs,
         });
+        const artifacts = opts.dryRun ? undefined : await openArtifactsFromEnv();
+        if (artifacts) await pullForTasks(rc, artifacts, rc.selected);
         const { status } = await runGraph({
+          ...(artifacts
+            ? { beforeRecord: (paths: string[]) => artifacts.push(rc.spec.root, paths) }
+            : {}),
           plan: rc.plan,
           store: rc.store,
           namespace: rc.namespace,
@@ -127,6 +133,7 @@ export function registerRun(program: Command, ctx: CommandContext): void {
             : {}),
         });
         await rc.store.endRun(runId, status);
+        await artifacts?.close();
         ctx.setExit(
           status === "succeeded" ? EXIT.ok : status === "cancelled" ? 130 : EXIT.taskFailed,
         );

@@ -1,0 +1,61 @@
+import type { ArtifactStore } from "../artifacts/artifact-store.js";
+import { DagwrightError } from "../spec/errors.js";
+import type { RunContext } from "./run-context.js";
+
+/** The artifact location named by `DAGWRIGHT_ARTIFACTS_URL`, if any (s3://bucket/prefix or a volume path). */
+export async function openArtifactsFromEnv(): Promise<ArtifactStore | undefined> {
+  const url = process.env.DAGWRIGHT_ARTIFACTS_URL;
+  if (url === undefined || url === "") return undefined;
+  const { openArtifactStore } = await import("../artifacts/open-artifact-store.js");
+  return openArtifactStore(url);
+}
+
+const GLOB = /[*?[{]/;
+
+/**
+ * Before a pod decides and runs `tasks`: fetch what they read from the shared artifact location:
+ * the recorded outputs of their dependencies, their own recorded outputs (so "fresh" can be
+ * checked against real files) and their declared inputs. An upstream output that the state store
+ * says exists but the location lacks is an environment error, never silently skipped.
+ */
+export async function pullForTasks(
+  rc: RunContext,
+  artifacts: ArtifactStore,
+  tasks: readonly string[],
+): Promise<void> {
+  const wanted = new Set<string>();
+  const required = new Set<string>();
+  for (const name of tasks) {
+    const task = rc.graph.tasks[name]!;
+    for (const dep of task.deps) {
+      if (tasks.includes(dep)) continue; // produced in this pod
+      for (const o of (await rc.store.lastSuccess(rc.namespace, dep))?.outputs ?? []) {
+        wanted.add(o.path);
+        required.add(o.path);
+      }
+    }
+    for (const o of (await rc.store.lastSuccess(rc.namespace, name))?.outputs ?? [])
+      wanted.add(o.path);
+    for (const pattern of task.spec.inputs) {
+      if (!GLOB.test(pattern) && !pattern.includes("${")) {
+        wanted.add(pattern);
+        continue;
+      }
+      const cut = pattern.search(/[*?[{]|\$\{/);
+      const prefix = pattern.slice(0, pattern.lastIndexOf("/", cut) + 1);
+      for (const p of await artifacts.list(prefix)) wanted.add(p);
+    }
+  }
+  if (wanted.size === 0) return;
+  const { missing } = await artifacts.pull(rc.spec.root, [...wanted].sort());
+  const lost = missing.filter((m) => required.has(m));
+  if (lost.length > 0) {
+    throw new DagwrightError(
+      "E_ENV",
+      `upstream outputs recorded as done are missing from ${artifacts.location}: ${lost.join(", ")}`,
+      {
+        hint: "rerun the upstream task with --force, or check that every pod uses the same DAGWRIGHT_ARTIFACTS_URL",
+      },
+    );
+  }
+}
