@@ -73,7 +73,8 @@ time(process.execPath, [BIN, "validate"], { cwd: tsDir }); // not timed: warms n
 time(process.execPath, [BIN, "run", "--dry-run"], { cwd: tsDir }); // writes the spec cache
 // A fresh state for every timed run; the validated-spec cache stays (the spec did not change).
 const wipe = (dir) => () => {
-  for (const f of ["state.db", "state.db-wal", "state.db-shm", "logs"]) rmSync(path.join(dir, ".dagwright", f), { recursive: true, force: true });
+  for (const f of ["state.db", "state.db-wal", "state.db-shm", "logs"])
+    rmSync(path.join(dir, ".dagwright", f), { recursive: true, force: true });
 };
 const a = median(wipe(tsDir), () =>
   time(process.execPath, [BIN, "run", "-j", "2"], { cwd: tsDir }),
