@@ -9,11 +9,17 @@ import type {
   RunRecord,
   StateStore,
   TaskRunRecord,
-  TaskStatus,
 } from "./state-store.js";
+import {
+  type AttemptRow,
+  type OutputTuple,
+  type RunRow,
+  shardResult,
+  toRun,
+  toTaskRun,
+} from "./store-rows.js";
 
 /** Arrays longer than this are stored as several `results` rows of this many items each. */
-const SHARD_ITEMS = 10_000;
 const DEFAULT_POLL_MS = 500;
 const DEFAULT_RUNS_LIMIT = 100;
 const DEFAULT_SCHEMA = "dagwright";
@@ -52,41 +58,6 @@ export async function openPostgresStore(
     throw error;
   }
   return store;
-}
-
-interface AttemptRow {
-  attempt_id: number;
-  run_id: string;
-  namespace: string;
-  task: string;
-  item: string;
-  status: TaskStatus;
-  fingerprint: string;
-  parts: string;
-  started_at: number;
-  ended_at: number | null;
-  duration_ms: number | null;
-  exit_code: number | null;
-  signal: string | null;
-  peak_rss_kb: number | null;
-  cpu_ms: number | null;
-  log_path: string | null;
-  error: string | null;
-  result_hash: string | null;
-  result_kind: "value" | "array" | null;
-  /** [path, hash, size, mtime_ms] per output, built (and parsed by pg) as JSON. */
-  outputs_json: [string, string, number, number][];
-}
-
-interface RunRow {
-  run_id: string;
-  namespace: string;
-  graph: string;
-  branch: string;
-  status: RunRecord["status"];
-  started_at: number;
-  ended_at: number | null;
-  pid: number;
 }
 
 interface TaskStateRow {
@@ -354,8 +325,12 @@ export class PostgresStateStore implements StateStore {
     task: string,
     item = "",
   ): Promise<TaskRunRecord | undefined> {
-    const { rows } = await this.query<AttemptRow>(this.sql.lastAttempt, [namespace, task, item]);
-    return rows[0] && toTaskRun(rows[0]);
+    const { rows } = await this.query<AttemptRow<OutputTuple[]>>(this.sql.lastAttempt, [
+      namespace,
+      task,
+      item,
+    ]);
+    return rows[0] && toTaskRun(rows[0], rows[0].outputs_json);
   }
 
   async lastSuccess(
@@ -363,8 +338,12 @@ export class PostgresStateStore implements StateStore {
     task: string,
     item = "",
   ): Promise<TaskRunRecord | undefined> {
-    const { rows } = await this.query<AttemptRow>(this.sql.lastSuccess, [namespace, task, item]);
-    return rows[0] && toTaskRun(rows[0]);
+    const { rows } = await this.query<AttemptRow<OutputTuple[]>>(this.sql.lastSuccess, [
+      namespace,
+      task,
+      item,
+    ]);
+    return rows[0] && toTaskRun(rows[0], rows[0].outputs_json);
   }
 
   async itemStates(
@@ -372,11 +351,11 @@ export class PostgresStateStore implements StateStore {
     task: string,
   ): Promise<Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>> {
     const { rows } = await this.query<
-      AttemptRow & { current_attempt: number; last_success: number | null }
+      AttemptRow<OutputTuple[]> & { current_attempt: number; last_success: number | null }
     >(this.sql.itemStates, [namespace, task]);
     const states = new Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>();
     for (const row of rows) {
-      const record = toTaskRun(row);
+      const record = toTaskRun(row, row.outputs_json);
       const state = states.get(row.item) ?? {};
       if (row.attempt_id === row.current_attempt) state.lastAttempt = record;
       if (row.attempt_id === row.last_success) state.lastSuccess = record;
@@ -417,10 +396,10 @@ export class PostgresStateStore implements StateStore {
     const states = new Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>();
     if (tasks.length === 0) return states;
     const { rows } = await this.query<
-      AttemptRow & { current_attempt: number; last_success: number | null }
+      AttemptRow<OutputTuple[]> & { current_attempt: number; last_success: number | null }
     >(this.sql.taskStates, [namespace, [...tasks]]);
     for (const row of rows) {
-      const record = toTaskRun(row);
+      const record = toTaskRun(row, row.outputs_json);
       const state = states.get(row.task) ?? {};
       if (row.attempt_id === row.current_attempt) state.lastAttempt = record;
       if (row.attempt_id === row.last_success) state.lastSuccess = record;
@@ -910,55 +889,6 @@ function isConnectionFailure(error: unknown): boolean {
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
     message,
   );
-}
-
-/** A JSON value as `results` rows: arrays in shards of {@link SHARD_ITEMS} items, others whole. */
-function shardResult(result: unknown): { kind: "value" | "array"; json: string[] } {
-  if (!Array.isArray(result)) return { kind: "value", json: [JSON.stringify(result) ?? "null"] };
-  const json: string[] = [];
-  for (let i = 0; i < result.length || i === 0; i += SHARD_ITEMS)
-    json.push(JSON.stringify(result.slice(i, i + SHARD_ITEMS)));
-  return { kind: "array", json };
-}
-
-function toTaskRun(row: AttemptRow): TaskRunRecord {
-  const record: TaskRunRecord = {
-    attemptId: row.attempt_id,
-    runId: row.run_id,
-    namespace: row.namespace,
-    task: row.task,
-    item: row.item,
-    status: row.status,
-    fingerprint: row.fingerprint,
-    parts: JSON.parse(row.parts) as unknown,
-    startedAt: row.started_at,
-    outputs: row.outputs_json.map(([path, hash, size, mtimeMs]) => ({ path, hash, size, mtimeMs })),
-    hasResult: row.result_kind !== null,
-  };
-  if (row.ended_at !== null) record.endedAt = row.ended_at;
-  if (row.duration_ms !== null) record.durationMs = row.duration_ms;
-  if (row.exit_code !== null) record.exitCode = row.exit_code;
-  if (row.signal !== null) record.signal = row.signal;
-  if (row.peak_rss_kb !== null) record.peakRssKb = row.peak_rss_kb;
-  if (row.cpu_ms !== null) record.cpuMs = row.cpu_ms;
-  if (row.log_path !== null) record.logPath = row.log_path;
-  if (row.error !== null) record.error = row.error;
-  if (row.result_hash !== null) record.resultHash = row.result_hash;
-  return record;
-}
-
-function toRun(row: RunRow): RunRecord {
-  const run: RunRecord = {
-    runId: row.run_id,
-    namespace: row.namespace,
-    graph: row.graph,
-    branch: row.branch,
-    status: row.status,
-    startedAt: row.started_at,
-    pid: row.pid,
-  };
-  if (row.ended_at !== null) run.endedAt = row.ended_at;
-  return run;
 }
 
 function toHolder(row: LockHolder): LockHolder {

@@ -11,11 +11,17 @@ import type {
   RunRecord,
   StateStore,
   TaskRunRecord,
-  TaskStatus,
 } from "./state-store.js";
+import {
+  type AttemptRow,
+  type OutputTuple,
+  type RunRow,
+  shardResult,
+  toRun,
+  toTaskRun,
+} from "./store-rows.js";
 
 /** Arrays longer than this are stored as several `results` rows of this many items each. */
-const SHARD_ITEMS = 10_000;
 const DEFAULT_POLL_MS = 500;
 const DEFAULT_RUNS_LIMIT = 100;
 const HINT = "upgrade dagwright, or point DAGWRIGHT_STATE_URL at another store";
@@ -29,41 +35,6 @@ const HINT = "upgrade dagwright, or point DAGWRIGHT_STATE_URL at another store";
  */
 export function openSqliteStore(file: string): SqliteStateStore {
   return new SqliteStateStore(file);
-}
-
-interface AttemptRow {
-  attempt_id: number;
-  run_id: string;
-  namespace: string;
-  task: string;
-  item: string;
-  status: TaskStatus;
-  fingerprint: string;
-  parts: string;
-  started_at: number;
-  ended_at: number | null;
-  duration_ms: number | null;
-  exit_code: number | null;
-  signal: string | null;
-  peak_rss_kb: number | null;
-  cpu_ms: number | null;
-  log_path: string | null;
-  error: string | null;
-  result_hash: string | null;
-  result_kind: "value" | "array" | null;
-  /** JSON array of [path, hash, size, mtime_ms], built by the query. */
-  outputs_json: string;
-}
-
-interface RunRow {
-  run_id: string;
-  namespace: string;
-  graph: string;
-  branch: string;
-  status: RunRecord["status"];
-  started_at: number;
-  ended_at: number | null;
-  pid: number;
 }
 
 interface LockRow {
@@ -256,7 +227,7 @@ export class SqliteStateStore implements StateStore {
     const rows = this.guard(() => this.stmt.itemStates.all({ namespace, task }));
     const states = new Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>();
     for (const row of rows) {
-      const record = toTaskRun(row);
+      const record = toTaskRun(row, JSON.parse(row.outputs_json) as OutputTuple[]);
       const state = states.get(row.item) ?? {};
       if (row.attempt_id === row.current_attempt) state.lastAttempt = record;
       if (row.attempt_id === row.last_success) state.lastSuccess = record;
@@ -341,7 +312,7 @@ export class SqliteStateStore implements StateStore {
     item = "",
   ): Promise<TaskRunRecord | undefined> {
     const row = this.guard(() => this.stmt.lastAttempt.get({ namespace, task, item }));
-    return row && toTaskRun(row);
+    return row && toTaskRun(row, JSON.parse(row.outputs_json) as OutputTuple[]);
   }
 
   async lastSuccess(
@@ -350,7 +321,7 @@ export class SqliteStateStore implements StateStore {
     item = "",
   ): Promise<TaskRunRecord | undefined> {
     const row = this.guard(() => this.stmt.lastSuccess.get({ namespace, task, item }));
-    return row && toTaskRun(row);
+    return row && toTaskRun(row, JSON.parse(row.outputs_json) as OutputTuple[]);
   }
 
   async taskStates(
@@ -362,7 +333,7 @@ export class SqliteStateStore implements StateStore {
     );
     const states = new Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>();
     for (const row of rows) {
-      const record = toTaskRun(row);
+      const record = toTaskRun(row, JSON.parse(row.outputs_json) as OutputTuple[]);
       const state = states.get(row.task) ?? {};
       if (row.attempt_id === row.current_attempt) state.lastAttempt = record;
       if (row.attempt_id === row.last_success) state.lastSuccess = record;
@@ -649,17 +620,23 @@ function prepareStatements(db: Database.Database) {
       `UPDATE task_state SET last_success = current_attempt
        WHERE namespace = @namespace AND task = @task AND item = @item`,
     ),
-    lastAttempt: db.prepare<[{ namespace: string; task: string; item: string }], AttemptRow>(
+    lastAttempt: db.prepare<
+      [{ namespace: string; task: string; item: string }],
+      AttemptRow<string>
+    >(
       `SELECT ${ATTEMPT_COLUMNS} FROM task_state s JOIN attempts a ON a.attempt_id = s.current_attempt
        WHERE ${S_KEY}`,
     ),
-    lastSuccess: db.prepare<[{ namespace: string; task: string; item: string }], AttemptRow>(
+    lastSuccess: db.prepare<
+      [{ namespace: string; task: string; item: string }],
+      AttemptRow<string>
+    >(
       `SELECT ${ATTEMPT_COLUMNS} FROM task_state s JOIN attempts a ON a.attempt_id = s.last_success
        WHERE ${S_KEY}`,
     ),
     itemStates: db.prepare<
       [{ namespace: string; task: string }],
-      AttemptRow & { current_attempt: number; last_success: number | null }
+      AttemptRow<string> & { current_attempt: number; last_success: number | null }
     >(
       `SELECT s.current_attempt, s.last_success, ${ATTEMPT_COLUMNS}
        FROM task_state s
@@ -668,7 +645,7 @@ function prepareStatements(db: Database.Database) {
     ),
     taskStates: db.prepare<
       [{ namespace: string; tasks: string }],
-      AttemptRow & { current_attempt: number; last_success: number | null }
+      AttemptRow<string> & { current_attempt: number; last_success: number | null }
     >(
       `SELECT s.current_attempt, s.last_success, ${ATTEMPT_COLUMNS}
        FROM task_state s
@@ -731,72 +708,6 @@ function prepareStatements(db: Database.Database) {
        ORDER BY ns.namespace`,
     ),
   };
-}
-
-/** A JSON value as `results` rows: arrays in shards of {@link SHARD_ITEMS} items, others whole. */
-function shardResult(result: unknown): { kind: "value" | "array"; json: string[] } {
-  if (!Array.isArray(result)) return { kind: "value", json: [JSON.stringify(result) ?? "null"] };
-  const json: string[] = [];
-  for (let i = 0; i < result.length || i === 0; i += SHARD_ITEMS)
-    json.push(JSON.stringify(result.slice(i, i + SHARD_ITEMS)));
-  return { kind: "array", json };
-}
-
-function toTaskRun(row: AttemptRow): TaskRunRecord {
-  const record: TaskRunRecord = {
-    attemptId: row.attempt_id,
-    runId: row.run_id,
-    namespace: row.namespace,
-    task: row.task,
-    item: row.item,
-    status: row.status,
-    fingerprint: row.fingerprint,
-    parts: undefined,
-    startedAt: row.started_at,
-    outputs: (JSON.parse(row.outputs_json) as [string, string, number, number][]).map(
-      ([path, hash, size, mtimeMs]) => ({ path, hash, size, mtimeMs }),
-    ),
-    hasResult: row.result_kind !== null,
-  };
-  if (row.ended_at !== null) record.endedAt = row.ended_at;
-  if (row.duration_ms !== null) record.durationMs = row.duration_ms;
-  if (row.exit_code !== null) record.exitCode = row.exit_code;
-  if (row.signal !== null) record.signal = row.signal;
-  if (row.peak_rss_kb !== null) record.peakRssKb = row.peak_rss_kb;
-  if (row.cpu_ms !== null) record.cpuMs = row.cpu_ms;
-  if (row.log_path !== null) record.logPath = row.log_path;
-  if (row.error !== null) record.error = row.error;
-  if (row.result_hash !== null) record.resultHash = row.result_hash;
-  // Parts are only read to explain a changed fingerprint; parse them on first access, since a
-  // no-change rerun of a large graph loads thousands of records and never looks at them.
-  let parts: unknown;
-  let parsed = false;
-  Object.defineProperty(record, "parts", {
-    enumerable: true,
-    configurable: true,
-    get() {
-      if (!parsed) {
-        parts = JSON.parse(row.parts) as unknown;
-        parsed = true;
-      }
-      return parts;
-    },
-  });
-  return record;
-}
-
-function toRun(row: RunRow): RunRecord {
-  const run: RunRecord = {
-    runId: row.run_id,
-    namespace: row.namespace,
-    graph: row.graph,
-    branch: row.branch,
-    status: row.status,
-    startedAt: row.started_at,
-    pid: row.pid,
-  };
-  if (row.ended_at !== null) run.endedAt = row.ended_at;
-  return run;
 }
 
 function toHolder(row: LockRow): LockHolder {
