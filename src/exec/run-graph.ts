@@ -1,12 +1,10 @@
 import { mkdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { expandPatterns } from "../fingerprint/expand-patterns.js";
-import { hashFiles } from "../fingerprint/hash-files.js";
 import { hashValue } from "../fingerprint/hash-value.js";
 import type { GraphTask } from "../graph/graph.js";
-import { expandItems, pickItem, type TaskItem } from "../plan/expand-items.js";
-import { type ItemPlan, planItems } from "../plan/plan-items.js";
+import { pickItem } from "../plan/expand-items.js";
+import { type ItemPlan, loadItems, planItems } from "../plan/plan-items.js";
 import {
   decideTask,
   fingerprintTask,
@@ -14,10 +12,10 @@ import {
   type TaskDecision,
   type UpstreamState,
 } from "../plan/plan-task.js";
-import { DagwrightError } from "../spec/errors.js";
 import { isRefArg } from "../spec/types.js";
 import type { OutputRecord, StateStore, TaskRunRecord } from "../state/state-store.js";
 import { type LaunchResult, launchTask } from "../tasks/launch-task.js";
+import { collectOutputs } from "./collect-outputs.js";
 import type { RunCounts, RunObserver, RunStatus } from "./run-events.js";
 import { type MappedRunEnv, runMappedItems } from "./run-mapped.js";
 
@@ -189,7 +187,11 @@ export async function runGraph(
       const result = await launch(task, logPath);
       let error = result.error ?? result.status;
       if (result.status === "succeeded") {
-        let recorded = await collectOutputs(task);
+        const collected = await collectOutputs(o.plan, task.spec.outputs);
+        let recorded: OutputRecord[] | string =
+          "records" in collected
+            ? collected.records
+            : `exited 0 but did not write its declared output${collected.missing.length === 1 ? "" : "s"}: ${collected.missing.join(", ")}`;
         if (typeof recorded !== "string" && o.beforeRecord) {
           try {
             await o.beforeRecord(recorded.map((r) => r.path));
@@ -305,10 +307,6 @@ export async function runGraph(
   /** A task with map_over: items planned and run one by one (see run-mapped.ts). */
   const runMapped = async (task: GraphTask): Promise<Outcome> => {
     const name = task.name;
-    const wanted = task.spec.mapOver!.join(",");
-    const producer = task.deps.find(
-      (d) => graph.tasks[d]?.spec.iterableItem?.join(",") === wanted,
-    )!;
     const started = Date.now();
     const fail = (error: string): Outcome => {
       o.observer({
@@ -320,14 +318,14 @@ export async function runGraph(
       });
       return "failed";
     };
-    let items: TaskItem[];
-    try {
-      items = expandItems(task, producer, await o.store.result(o.namespace, producer));
-      if (o.items?.task === name) items = o.items.keys.map((k) => pickItem(name, items, k));
-    } catch (err) {
-      if (err instanceof DagwrightError && err.code === "E_USAGE") throw err;
-      return fail((err as Error).message);
-    }
+    const loaded = await loadItems(o.store, o.namespace, graph, task);
+    if ("error" in loaded) return fail(loaded.error);
+    const { producer } = loaded;
+    // run-task --item: a wrong key is a usage error (exit 2), raised before anything runs.
+    const items =
+      o.items?.task === name
+        ? o.items.keys.map((k) => pickItem(name, loaded.items, k))
+        : loaded.items;
     // The producer's list is represented by the items themselves: adding an item must not make
     // every other item stale, so its result hash is left out of the item fingerprints.
     const forItems = new Map(upstream);
@@ -429,35 +427,6 @@ export async function runGraph(
       return "cancelled";
     }
     return fail(result.error ?? "failed");
-  };
-
-  /** Declared outputs after a success: their records, or the reason the task failed. */
-  const collectOutputs = async (task: GraphTask): Promise<OutputRecord[] | string> => {
-    const files: string[] = [];
-    const missing: string[] = [];
-    for (const pattern of task.spec.outputs) {
-      if (pattern.startsWith("duckdb://")) continue;
-      const found = await expandPatterns(o.plan.outputsDir, [pattern]);
-      if (found.length === 0) missing.push(pattern);
-      files.push(
-        ...found.map((f) =>
-          path
-            .relative(o.plan.spec.root, path.join(o.plan.outputsDir, f))
-            .split(path.sep)
-            .join("/"),
-        ),
-      );
-    }
-    if (missing.length > 0)
-      return `exited 0 but did not write its declared output${missing.length === 1 ? "" : "s"}: ${missing.join(", ")}`;
-    const hashes = await hashFiles(
-      files.map((f) => path.join(o.plan.spec.root, f)),
-      o.plan.fileCache,
-    );
-    return files.map((f) => {
-      const h = hashes.get(path.join(o.plan.spec.root, f))!;
-      return { path: f, hash: h.hash, size: h.size, mtimeMs: h.mtimeMs };
-    });
   };
 
   o.signal?.addEventListener("abort", () => {

@@ -1,12 +1,11 @@
 import path from "node:path";
-import { expandPatterns } from "../fingerprint/expand-patterns.js";
-import { hashFiles } from "../fingerprint/hash-files.js";
 import type { GraphTask } from "../graph/graph.js";
 import type { TaskItem } from "../plan/expand-items.js";
 import type { ItemPlan } from "../plan/plan-items.js";
 import type { PlanContext } from "../plan/plan-task.js";
 import type { OutputRecord, StateStore } from "../state/state-store.js";
 import { launchItems } from "../tasks/launch-items.js";
+import { collectOutputs } from "./collect-outputs.js";
 import type { RunObserver } from "./run-events.js";
 
 /** What running a mapped task needs from the surrounding run. */
@@ -37,32 +36,6 @@ function chunk<T>(list: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
   return out;
-}
-
-/** The outputs an item wrote, or the patterns it failed to write. */
-async function itemOutputs(env: MappedEnv, item: TaskItem): Promise<OutputRecord[] | string[]> {
-  const { plan } = env;
-  const files: string[] = [];
-  const missing: string[] = [];
-  for (const pattern of item.outputs) {
-    if (pattern.startsWith("duckdb://")) continue;
-    const found = await expandPatterns(plan.outputsDir, [pattern]);
-    if (found.length === 0) missing.push(pattern);
-    files.push(
-      ...found.map((f) =>
-        path.relative(plan.spec.root, path.join(plan.outputsDir, f)).split(path.sep).join("/"),
-      ),
-    );
-  }
-  if (missing.length > 0) return missing;
-  const hashes = await hashFiles(
-    files.map((f) => path.join(plan.spec.root, f)),
-    plan.fileCache,
-  );
-  return files.map((f) => {
-    const h = hashes.get(path.join(plan.spec.root, f))!;
-    return { path: f, hash: h.hash, size: h.size, mtimeMs: h.mtimeMs };
-  });
 }
 
 type MappedEnv = MappedRunEnv;
@@ -175,17 +148,17 @@ export async function runMappedItems(
       const attemptId = attempts.get(item.key)!;
       const durationMs = outcome?.durationMs ?? 0;
       if (outcome?.status === "succeeded") {
-        const recorded = await itemOutputs(env, item);
-        if (recorded.length > 0 && typeof recorded[0] === "string") {
+        const collected = await collectOutputs(env.plan, item.outputs);
+        if ("missing" in collected) {
           failedHere.push({
             item,
             attemptId,
             status: "failed",
-            error: `exited 0 but did not write ${(recorded as string[]).join(", ")}`,
+            error: `exited 0 but did not write ${collected.missing.join(", ")}`,
             durationMs,
           });
         } else {
-          completions.push({ item, attemptId, outputs: recorded as OutputRecord[], durationMs });
+          completions.push({ item, attemptId, outputs: collected.records, durationMs });
         }
         continue;
       }

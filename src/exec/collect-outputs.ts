@@ -1,0 +1,40 @@
+import path from "node:path";
+import { expandPatterns } from "../fingerprint/expand-patterns.js";
+import { hashFiles } from "../fingerprint/hash-files.js";
+import type { PlanContext } from "../plan/plan-task.js";
+import type { OutputRecord } from "../state/state-store.js";
+
+/**
+ * The files a task (or one item) wrote for its declared output patterns, hashed, as
+ * project-relative records; or the patterns that matched nothing. Patterns are relative to the
+ * outputs directory (project root, or the scratch dir for kptn specs); `duckdb://` outputs are
+ * not files and are skipped.
+ */
+export async function collectOutputs(
+  plan: PlanContext,
+  patterns: readonly string[],
+): Promise<{ records: OutputRecord[] } | { missing: string[] }> {
+  const files: string[] = [];
+  const missing: string[] = [];
+  for (const pattern of patterns) {
+    if (pattern.startsWith("duckdb://")) continue;
+    const found = await expandPatterns(plan.outputsDir, [pattern]);
+    if (found.length === 0) missing.push(pattern);
+    for (const f of found)
+      files.push(
+        path.relative(plan.spec.root, path.join(plan.outputsDir, f)).split(path.sep).join("/"),
+      );
+  }
+  if (missing.length > 0) return { missing };
+  const hashes = await hashFiles(
+    files.map((f) => path.join(plan.spec.root, f)),
+    plan.fileCache,
+  );
+  const records: OutputRecord[] = [];
+  for (const f of files) {
+    const h = hashes.get(path.join(plan.spec.root, f));
+    if (h === undefined) return { missing: [f] }; // removed between listing and hashing
+    records.push({ path: f, hash: h.hash, size: h.size, mtimeMs: h.mtimeMs });
+  }
+  return { records };
+}
