@@ -25,7 +25,12 @@ const madeDirs = new Set<string>();
  * `# dagwright <task> <ISO time> <what>`. Earlier attempts' lines stay above it.
  * @throws the file system error when the log cannot be created.
  */
-export function openTaskLog(logPath: string, task: string, what: string, options: { lazy?: boolean } = {}): TaskLog {
+export function openTaskLog(
+  logPath: string,
+  task: string,
+  what: string,
+  options: { lazy?: boolean } = {},
+): TaskLog {
   if (!options.lazy) return openNow(logPath, task, what);
   // In-process tasks (TS/JS workers) usually print nothing: create the file on the first write,
   // so a thousand quiet tasks do not cost a thousand file creations.
