@@ -1,0 +1,18 @@
+import path from "node:path";
+import { afterAll, beforeAll } from "vitest";
+import { type PostgresService, startPostgres } from "../services/postgres.js";
+import { describeLocalRuns } from "./run-local-suite.js";
+
+let pgService: PostgresService | undefined;
+beforeAll(async () => {
+  pgService = await startPostgres();
+}, 300_000);
+afterAll(async () => {
+  await pgService?.stop();
+});
+
+// One shared server; each temp project is its own state branch, so tests never see each other.
+describeLocalRuns("PostgreSQL", (dir) => ({
+  DAGWRIGHT_STATE_URL: pgService!.url,
+  DAGWRIGHT_BRANCH: path.basename(dir),
+}));
