@@ -107,6 +107,7 @@ export async function runMappedItems(
           item: item.key,
           fingerprint: d.fingerprint,
           parts: d.parts,
+          ...(d.partsJson !== undefined ? { partsJson: d.partsJson } : {}),
         };
       }),
     );

@@ -1,4 +1,5 @@
-import type { FingerprintParts } from "../fingerprint/fingerprint.js";
+import { type FingerprintParts, fingerprintOf } from "../fingerprint/fingerprint.js";
+import { hashString } from "../fingerprint/hash-string.js";
 import { hashValue } from "../fingerprint/hash-value.js";
 import type { Graph, GraphTask } from "../graph/graph.js";
 import type { StateStore } from "../state/state-store.js";
@@ -18,6 +19,11 @@ export interface ItemPlan {
   previous: Map<string, PreviousRuns>;
   /** Hash over (key, item fingerprint) of every current item. */
   fingerprint: string;
+}
+
+/** An item's fingerprint: the task's fingerprint without args, combined with the item's args part. */
+export function itemFingerprint(baseKey: string, argsHash: string): string {
+  return hashString(`${baseKey}\u0000${argsHash}`);
 }
 
 /** The fingerprint parts of one item: the task's parts plus the item's own values. */
@@ -46,13 +52,21 @@ export async function planItems(
   const decisions = new Map<string, TaskDecision>();
   const previousByKey = new Map<string, PreviousRuns>();
   const states = await store.itemStates(namespace, task.name);
+  // Items differ only in their args part: hash and serialize the rest once per task, so
+  // 100,000 items do not canonicalize and stringify the same code and input maps 100,000 times.
+  const marker = "\u0000args\u0000";
+  const baseKey = fingerprintOf({ ...base, args: "" });
+  const baseJson = JSON.stringify({ ...base, args: marker });
   for (const item of items) {
     const previous = states.get(item.key) ?? {};
     previousByKey.set(item.key, previous);
-    decisions.set(
-      item.key,
-      await decideParts(plan, task, itemParts(base, task, item), previous, { force }),
-    );
+    const parts = itemParts(base, task, item);
+    const decision = await decideParts(plan, task, parts, previous, {
+      force,
+      fingerprint: itemFingerprint(baseKey, parts.args),
+    });
+    decision.partsJson = baseJson.replace(JSON.stringify(marker), JSON.stringify(parts.args));
+    decisions.set(item.key, decision);
   }
   const fingerprint = hashValue(items.map((i) => [i.key, decisions.get(i.key)!.fingerprint]));
   return { items, decisions, previous: previousByKey, fingerprint };

@@ -45,6 +45,8 @@ export interface TaskDecision {
   reasons: string[];
   fingerprint: string;
   parts: FingerprintParts;
+  /** `parts` as JSON, when the planner already built it (items of a fan-out). */
+  partsJson?: string;
 }
 
 /** The fields of a task's definition that change what it does (env is its own part). */
@@ -173,9 +175,9 @@ export async function decideParts(
   task: GraphTask,
   parts: FingerprintParts,
   previous: PreviousRuns,
-  options: { force?: boolean } = {},
+  options: { force?: boolean; fingerprint?: string } = {},
 ): Promise<TaskDecision> {
-  const fingerprint = fingerprintOf(parts);
+  const fingerprint = options.fingerprint ?? fingerprintOf(parts);
   const reasons: string[] = [];
   const last = previous.lastSuccess;
   if (options.force) reasons.push("forced");

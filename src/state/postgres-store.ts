@@ -213,15 +213,7 @@ export class PostgresStateStore implements StateStore {
     await this.query(this.sql.endRun, [runId, status, Date.now()]);
   }
 
-  async beginAttempt(a: {
-    runId: string;
-    namespace: string;
-    task: string;
-    item?: string;
-    fingerprint: string;
-    parts: unknown;
-    logPath?: string;
-  }): Promise<number> {
+  async beginAttempt(a: Parameters<StateStore["beginAttempt"]>[0]): Promise<number> {
     try {
       // One statement: the attempt and the pointer to it commit together.
       const { rows } = await this.query<{ current_attempt: number }>(this.sql.beginAttempt, [
@@ -230,7 +222,7 @@ export class PostgresStateStore implements StateStore {
         a.task,
         a.item ?? "",
         a.fingerprint,
-        JSON.stringify(a.parts ?? null),
+        a.partsJson ?? JSON.stringify(a.parts ?? null),
         Date.now(),
         a.logPath ?? null,
       ]);

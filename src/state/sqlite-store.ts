@@ -163,7 +163,7 @@ export class SqliteStateStore implements StateStore {
         task: a.task,
         item,
         fingerprint: a.fingerprint,
-        parts: JSON.stringify(a.parts ?? null),
+        parts: a.partsJson ?? JSON.stringify(a.parts ?? null),
         started_at: Date.now(),
         log_path: a.logPath ?? null,
       });

@@ -112,6 +112,8 @@ export interface StateStore {
     item?: string;
     fingerprint: string;
     parts: unknown;
+    /** `parts` already serialized as JSON (fan-outs build it once per task, not per item). */
+    partsJson?: string;
     logPath?: string;
   }): Promise<number>;
   /**
