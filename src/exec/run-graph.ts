@@ -13,7 +13,7 @@ import {
   type UpstreamState,
 } from "../plan/plan-task.js";
 import { isRefArg } from "../spec/types.js";
-import type { OutputRecord, StateStore, TaskRunRecord } from "../state/state-store.js";
+import type { OutputRecord, StateStore } from "../state/state-store.js";
 import { type LaunchResult, launchTask } from "../tasks/launch-task.js";
 import { collectOutputs } from "./collect-outputs.js";
 import type { RunCounts, RunObserver, RunStatus } from "./run-events.js";
@@ -121,7 +121,7 @@ export async function runGraph(
     }
   };
 
-  const process1 = async (name: string): Promise<void> => {
+  const handleTask = async (name: string): Promise<void> => {
     const task = graph.tasks[name]!;
     const blocked = task.deps.find((d) =>
       selected.has(d)
@@ -448,7 +448,7 @@ export async function runGraph(
       running++;
       cpuInUse += cpu;
       memInUse += mem;
-      const p: Promise<void> = process1(name)
+      const p: Promise<void> = handleTask(name)
         .catch((err: unknown) => {
           if (!outcome.has(name)) {
             o.observer({
@@ -515,5 +515,3 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     });
   });
 }
-
-export type { TaskRunRecord };

@@ -38,8 +38,6 @@ function chunk<T>(list: readonly T[], size: number): T[][] {
   return out;
 }
 
-type MappedEnv = MappedRunEnv;
-
 /** Outcome of a mapped task: `done` when every item succeeded (or was fresh). */
 export interface MappedResult {
   outcome: "done" | "fresh" | "failed" | "cancelled";
@@ -55,7 +53,7 @@ export interface MappedResult {
  * hide the others.
  */
 export async function runMappedItems(
-  env: MappedEnv,
+  env: MappedRunEnv,
   task: GraphTask,
   plan: ItemPlan,
   only?: ReadonlySet<string>,
@@ -91,7 +89,7 @@ export async function runMappedItems(
   let cancelled = false;
   const started = Date.now();
   const bundles = chunk(toRun, task.spec.bundleSize ?? 1);
-  const groups = chunk(bundles, task.spec.groupSize ?? bundles.length ?? 1);
+  const groups = chunk(bundles, Math.max(1, task.spec.groupSize ?? bundles.length));
   const runBundle = async (bundle: TaskItem[], index: number): Promise<void> => {
     if (env.signal?.aborted) {
       cancelled = true;
