@@ -3,13 +3,7 @@ import { hostname } from "node:os";
 import pg from "pg";
 import { DagwrightError } from "../spec/errors.js";
 import { type PostgresMigration, postgresMigrations } from "./postgres-migrations.js";
-import type {
-  LockHolder,
-  OutputRecord,
-  RunRecord,
-  StateStore,
-  TaskRunRecord,
-} from "./state-store.js";
+import type { LockHolder, RunRecord, StateStore, TaskRunRecord } from "./state-store.js";
 import {
   type AttemptRow,
   type OutputTuple,
@@ -240,15 +234,7 @@ export class PostgresStateStore implements StateStore {
 
   async completeAttempt(
     attemptId: number,
-    c: {
-      outputs: OutputRecord[];
-      result?: unknown;
-      resultHash?: string;
-      exitCode?: number;
-      peakRssKb?: number;
-      cpuMs?: number;
-      durationMs: number;
-    },
+    c: Parameters<StateStore["completeAttempt"]>[1],
   ): Promise<boolean> {
     // Serialize before the transaction so row locks are never held while stringifying.
     const shards = c.result === undefined ? undefined : shardResult(c.result);
@@ -287,18 +273,7 @@ export class PostgresStateStore implements StateStore {
     });
   }
 
-  async failAttempt(
-    attemptId: number,
-    f: {
-      status: "failed" | "cancelled";
-      exitCode?: number;
-      signal?: string;
-      error: string;
-      durationMs: number;
-      peakRssKb?: number;
-      cpuMs?: number;
-    },
-  ): Promise<void> {
+  async failAttempt(attemptId: number, f: Parameters<StateStore["failAttempt"]>[1]): Promise<void> {
     await this.query(this.sql.markFailed, [
       attemptId,
       f.status,

@@ -5,13 +5,7 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { DagwrightError } from "../spec/errors.js";
 import { type SqliteMigration, sqliteMigrations } from "./sqlite-migrations.js";
-import type {
-  LockHolder,
-  OutputRecord,
-  RunRecord,
-  StateStore,
-  TaskRunRecord,
-} from "./state-store.js";
+import type { LockHolder, RunRecord, StateStore, TaskRunRecord } from "./state-store.js";
 import {
   type AttemptRow,
   type OutputTuple,
@@ -113,15 +107,7 @@ export class SqliteStateStore implements StateStore {
     this.guard(() => this.stmt.endRun.run({ run_id: runId, status, ended_at: Date.now() }));
   }
 
-  async beginAttempt(a: {
-    runId: string;
-    namespace: string;
-    task: string;
-    item?: string;
-    fingerprint: string;
-    parts: unknown;
-    logPath?: string;
-  }): Promise<number> {
+  async beginAttempt(a: Parameters<StateStore["beginAttempt"]>[0]): Promise<number> {
     const begin = this.db.transaction(() => this.beginOne(a));
     try {
       return this.guard(() => begin.immediate());
@@ -180,15 +166,7 @@ export class SqliteStateStore implements StateStore {
 
   async completeAttempt(
     attemptId: number,
-    c: {
-      outputs: OutputRecord[];
-      result?: unknown;
-      resultHash?: string;
-      exitCode?: number;
-      peakRssKb?: number;
-      cpuMs?: number;
-      durationMs: number;
-    },
+    c: Parameters<StateStore["completeAttempt"]>[1],
   ): Promise<boolean> {
     // Serialize before the transaction so a write lock is never held while stringifying.
     const shards = c.result === undefined ? undefined : shardResult(c.result);
@@ -277,18 +255,7 @@ export class SqliteStateStore implements StateStore {
     }
   }
 
-  async failAttempt(
-    attemptId: number,
-    f: {
-      status: "failed" | "cancelled";
-      exitCode?: number;
-      signal?: string;
-      error: string;
-      durationMs: number;
-      peakRssKb?: number;
-      cpuMs?: number;
-    },
-  ): Promise<void> {
+  async failAttempt(attemptId: number, f: Parameters<StateStore["failAttempt"]>[1]): Promise<void> {
     this.guard(() => this.failOne(attemptId, f));
   }
 
