@@ -25,8 +25,11 @@ export function isWellFormedUnicode(s: string): boolean {
   return !LONE_SURROGATE.test(s);
 }
 
+/** `e0755`, `E10`: an exponent without a mantissa, which some YAML 1.1 readers take as a float. */
+const BARE_EXPONENT = /^[eE][-+]?[0-9_]+$/;
+
 function isSafePlain(s: string): boolean {
-  return SAFE_PLAIN.test(s) && !YAML11_WORDS.test(s);
+  return SAFE_PLAIN.test(s) && !YAML11_WORDS.test(s) && !BARE_EXPONENT.test(s);
 }
 
 /**
