@@ -340,6 +340,7 @@ export async function runGraph(
       base,
       items,
       o.force ?? false,
+      states.get(name) ?? {},
     );
     const prev = states.get(name);
     const allFresh = [...iplan.decisions.values()].every((d) => d.action === "fresh");
@@ -403,7 +404,16 @@ export async function runGraph(
       const whole =
         only === undefined
           ? iplan
-          : await planItems(o.plan, o.store, o.namespace, task, base, items, false);
+          : await planItems(
+              o.plan,
+              o.store,
+              o.namespace,
+              task,
+              base,
+              items,
+              false,
+              states.get(name) ?? {},
+            );
       if (only !== undefined && ![...whole.decisions.values()].every((d) => d.action === "fresh")) {
         await o.store.failAttempt(attemptId, {
           status: "failed",

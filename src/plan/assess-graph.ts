@@ -109,7 +109,7 @@ async function assessMapped(
       ...extra,
     };
   }
-  const plan = await planItems(ctx, store, namespace, task, parts, loaded.items, false);
+  const plan = await planItems(ctx, store, namespace, task, parts, loaded.items, false, prev);
   const summary = summarizeItems(plan);
   const allFresh = [...plan.decisions.values()].every((d) => d.action === "fresh");
   const fresh = allFresh && prev.lastSuccess?.fingerprint === plan.fingerprint;

@@ -2,7 +2,7 @@ import { type FingerprintParts, fingerprintOf } from "../fingerprint/fingerprint
 import { hashString } from "../fingerprint/hash-string.js";
 import { hashValue } from "../fingerprint/hash-value.js";
 import type { Graph, GraphTask } from "../graph/graph.js";
-import type { StateStore } from "../state/state-store.js";
+import type { StateStore, TaskRunRecord } from "../state/state-store.js";
 import { expandItems, type TaskItem } from "./expand-items.js";
 import {
   decideParts,
@@ -19,6 +19,39 @@ export interface ItemPlan {
   previous: Map<string, PreviousRuns>;
   /** Hash over (key, item fingerprint) of every current item. */
   fingerprint: string;
+}
+
+/** What an item attempt stores as its parts: the base parts' key and its own args part. */
+interface ItemPartsRef {
+  $base: string;
+  args: string;
+}
+
+function isItemPartsRef(v: unknown): v is ItemPartsRef {
+  return typeof v === "object" && v !== null && typeof (v as ItemPartsRef).$base === "string";
+}
+
+/** The base parts recorded by the task-level attempts we know, by their key. */
+function knownBases(taskPrevious: PreviousRuns): Map<string, FingerprintParts> {
+  const bases = new Map<string, FingerprintParts>();
+  for (const r of [taskPrevious.lastAttempt, taskPrevious.lastSuccess]) {
+    const parts = r?.parts as FingerprintParts | undefined;
+    if (parts && typeof parts === "object" && "code" in parts)
+      bases.set(fingerprintOf({ ...parts, args: "" }), parts);
+  }
+  return bases;
+}
+
+/**
+ * An item's last success with its full parts, so a changed fingerprint is explained part by part.
+ * When the base it refers to is no longer known (it ran several task versions ago), the parts
+ * stay empty and the decision says only that the fingerprint changed.
+ */
+function withBaseParts(record: TaskRunRecord, bases: Map<string, FingerprintParts>): TaskRunRecord {
+  const parts = record.parts;
+  if (!isItemPartsRef(parts)) return record;
+  const base = bases.get(parts.$base);
+  return { ...record, parts: base ? { ...base, args: parts.args } : undefined };
 }
 
 /** An item's fingerprint: the task's fingerprint without args, combined with the item's args part. */
@@ -48,24 +81,31 @@ export async function planItems(
   base: FingerprintParts,
   items: TaskItem[],
   force: boolean,
+  taskPrevious: PreviousRuns = {},
 ): Promise<ItemPlan> {
   const decisions = new Map<string, TaskDecision>();
   const previousByKey = new Map<string, PreviousRuns>();
   const states = await store.itemStates(namespace, task.name);
-  // Items differ only in their args part: hash and serialize the rest once per task, so
-  // 100,000 items do not canonicalize and stringify the same code and input maps 100,000 times.
-  const marker = "\u0000args\u0000";
+  // Items differ only in their args part. The rest is hashed once per task, and an item stores
+  // only a reference to it ({$base, args}): the task-level attempt of the same run holds the base
+  // parts. 100,000 items then neither canonicalize nor store the same maps 100,000 times.
   const baseKey = fingerprintOf({ ...base, args: "" });
-  const baseJson = JSON.stringify({ ...base, args: marker });
+  const bases = knownBases(taskPrevious);
+  bases.set(baseKey, base);
   for (const item of items) {
-    const previous = states.get(item.key) ?? {};
+    const stored = states.get(item.key) ?? {};
+    const previous: PreviousRuns = { ...stored };
+    if (stored.lastSuccess) previous.lastSuccess = withBaseParts(stored.lastSuccess, bases);
     previousByKey.set(item.key, previous);
     const parts = itemParts(base, task, item);
     const decision = await decideParts(plan, task, parts, previous, {
       force,
       fingerprint: itemFingerprint(baseKey, parts.args),
     });
-    decision.partsJson = baseJson.replace(JSON.stringify(marker), JSON.stringify(parts.args));
+    decision.partsJson = JSON.stringify({
+      $base: baseKey,
+      args: parts.args,
+    } satisfies ItemPartsRef);
     decisions.set(item.key, decision);
   }
   const fingerprint = hashValue(items.map((i) => [i.key, decisions.get(i.key)!.fingerprint]));

@@ -191,7 +191,7 @@ export async function decideParts(
     if (!previous.lastAttempt) reasons.push("never ran");
   } else {
     if (last.fingerprint !== fingerprint) {
-      const changes = diffParts(last.parts as FingerprintParts, parts);
+      const changes = last.parts ? diffParts(last.parts as FingerprintParts, parts) : [];
       reasons.push(...(changes.length > 0 ? changes.map(describeChange) : ["fingerprint changed"]));
     }
     reasons.push(...(await checkRecordedOutputs(ctx, last.outputs)));
