@@ -159,6 +159,7 @@ describe("dagwright ls", () => {
       language: "python",
       source: "tasks/clean.py",
       graphs: ["sales"],
+      description: "Drop rows with missing or negative units; add a revenue column.",
       tags: [],
     });
   });

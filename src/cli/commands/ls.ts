@@ -36,6 +36,7 @@ export function registerLs(program: Command, ctx: CommandContext): void {
           .filter((g) => g.tasks[t.name] !== undefined)
           .map((g) => g.name),
         ...(t.mapOver ? { map_over: t.mapOver.join(",") } : {}),
+        ...(t.description ? { description: t.description } : {}),
         tags: t.tags,
       }));
       if (opts.json) {
