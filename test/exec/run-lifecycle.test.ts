@@ -129,3 +129,33 @@ describe("dagwright run: kptn projects", () => {
     expect(readFileSync(path.join(dir, "scratch", "g", "result.txt"), "utf8")).toBe("r_tasks\n");
   });
 });
+
+describe("dagwright run: resource slots", () => {
+  it("runs tasks that each need all the cpu slots one at a time, and light tasks side by side", () => {
+    const trace = (name: string) =>
+      `echo start ${name} >> trace.txt; sleep 0.3; echo end ${name} >> trace.txt`;
+    const spec = `graphs:
+  g: {tasks: {h1: , h2: , l1: , l2: }}
+tasks:
+  h1: {command: "${trace("h1")}", compute: {cpu: 2}}
+  h2: {command: "${trace("h2")}", compute: {cpu: 2}}
+  l1: {command: "${trace("l1")}", compute: {cpu: 1}}
+  l2: {command: "${trace("l2")}", compute: {cpu: 1}}
+`;
+    const dir = makeProject({ "dagwright.yaml": spec });
+    expect(runCli(["run", "-j", "2"], dir).code).toBe(0);
+    const lines = readFileSync(path.join(dir, "trace.txt"), "utf8").trim().split("\n");
+    const running = new Set<string>();
+    const overlaps: string[][] = [];
+    for (const l of lines) {
+      const [what, name] = l.split(" ") as [string, string];
+      if (what === "start") {
+        running.add(name);
+        overlaps.push([...running].sort());
+      } else running.delete(name);
+    }
+    // A heavy task never shares the two slots; the light ones do run together.
+    for (const o of overlaps) if (o.some((n) => n.startsWith("h"))) expect(o).toHaveLength(1);
+    expect(overlaps).toContainEqual(["l1", "l2"]);
+  });
+});
