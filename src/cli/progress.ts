@@ -37,9 +37,7 @@ export function humanObserver(o: Output, live: boolean): RunObserver {
     const names = [...running].map((t) => itemProgress.get(t) ?? t);
     const shown = names.slice(0, 3).join(", ") + (names.length > 3 ? ` +${names.length - 3}` : "");
     const line = `[${finished}/${total}] ${failed > 0 ? paint(o.color, "red", `${failed} failed, `) : ""}running: ${shown || "-"}  ${seconds(Date.now() - started)}`;
-    o.err(
-      `\r\u001b[2K${line.slice(0, (process.stderr.columns ?? 100) - 1 + (line.length - stripAnsi(line).length))}`,
-    );
+    o.err(`\r\u001b[2K${line.slice(0, width() - 1 + (line.length - stripAnsi(line).length))}`);
     statusShown = true;
   };
   // Plain mode: lines are gathered and written once per event-loop turn (thousands of tasks
@@ -159,6 +157,12 @@ export function humanObserver(o: Output, live: boolean): RunObserver {
       }
     }
   };
+}
+
+/** The terminal's width; pseudo-terminals without a size report 0, which means "unknown". */
+function width(): number {
+  const columns = process.stderr.columns;
+  return columns !== undefined && columns >= 20 ? columns : 100;
 }
 
 function stripAnsi(s: string): string {

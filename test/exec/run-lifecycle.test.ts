@@ -1,4 +1,4 @@
-import { type ChildProcess, execSync, spawn } from "node:child_process";
+import { type ChildProcess, execSync, spawn, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -157,5 +157,26 @@ tasks:
     // A heavy task never shares the two slots; the light ones do run together.
     for (const o of overlaps) if (o.some((n) => n.startsWith("h"))) expect(o).toHaveLength(1);
     expect(overlaps).toContainEqual(["l1", "l2"]);
+  });
+});
+
+describe("dagwright run: progress on a terminal", () => {
+  it("draws a live status line with counts, running tasks and elapsed time", () => {
+    const spec =
+      'graphs:\n  g: {tasks: {a: , b: a}}\ntasks:\n  a: {command: [sh, -c, "sleep 0.6"]}\n  b: {command: ["true"]}\n';
+    const dir = makeProject({ "dagwright.yaml": spec });
+    const log = path.join(dir, "tty.log");
+    // `script` gives the CLI a pseudo-terminal (util-linux, part of every Debian system).
+    const r = spawnSync("script", ["-qc", `${process.execPath} ${BIN} run`, log], {
+      cwd: dir,
+      encoding: "utf8",
+      env: { ...process.env, NO_COLOR: "", TERM: "xterm" },
+    });
+    expect(r.status).toBe(0);
+    const out = readFileSync(log, "utf8");
+    expect(out).toMatch(/\[0\/2\] running: a {2}\d+ ms/);
+    expect(out).toContain("\u001b[2K"); // the line is redrawn in place
+    expect(out).toContain("done");
+    expect(out).toContain(": 2 ran, 0 fresh");
   });
 });
