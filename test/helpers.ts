@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { checkAllGraphs } from "../src/graph/build-graph.js";
 import { formatDiagnostic } from "../src/spec/diagnostic.js";
 import { loadSpecWithDiagnostics, sortDiagnostics } from "../src/spec/load-spec.js";
+import type { TaskSpec } from "../src/spec/types.js";
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const BIN = path.join(REPO, "bin", "dagwright.js");
@@ -84,4 +85,23 @@ export function runCliAsync(
     });
     child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
+}
+
+/** A normalized task with every default filled; `overrides` say what the test is about. */
+export function makeTask(overrides: Partial<TaskSpec> & Pick<TaskSpec, "name" | "kind">): TaskSpec {
+  return {
+    functionExplicit: false,
+    outputs: [],
+    inputs: [],
+    args: {},
+    cacheResult: false,
+    cache: true,
+    compute: {},
+    tags: [],
+    retries: 0,
+    env: {},
+    secrets: [],
+    location: { file: "dagwright.yaml", line: 1, column: 1 },
+    ...overrides,
+  };
 }

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { TaskSpec } from "../../src/spec/types.js";
+import { makeTask } from "../helpers.js";
 
 /** A fresh temp directory holding `files` (project-relative path → content). */
 export function tempProject(files: Record<string, string> = {}): string {
@@ -19,20 +19,4 @@ export function writeFiles(root: string, files: Record<string, string>): void {
 }
 
 /** A normalized task with defaults filled, overridden by `over`. */
-export function taskOf(over: Partial<TaskSpec> & Pick<TaskSpec, "name" | "kind">): TaskSpec {
-  return {
-    functionExplicit: false,
-    outputs: [],
-    inputs: [],
-    args: {},
-    cacheResult: false,
-    cache: true,
-    compute: {},
-    tags: [],
-    retries: 0,
-    env: {},
-    secrets: [],
-    location: { file: "dagwright.yaml", line: 1, column: 1 },
-    ...over,
-  };
-}
+export const taskOf = makeTask;

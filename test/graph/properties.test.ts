@@ -4,27 +4,13 @@ import { checkGraph } from "../../src/graph/build-graph.js";
 import { findCycles } from "../../src/graph/find-cycles.js";
 import type { Diagnostic } from "../../src/spec/diagnostic.js";
 import type { Spec, TaskSpec } from "../../src/spec/types.js";
+import { makeTask } from "../helpers.js";
 
 const loc = { file: "dagwright.yaml", line: 1, column: 1 };
 
 function specOf(adjacency: Record<string, string[]>): Spec {
-  const task = (name: string): TaskSpec => ({
-    name,
-    kind: "command",
-    command: { argv: ["true"] },
-    functionExplicit: false,
-    outputs: [],
-    inputs: [],
-    args: {},
-    cacheResult: false,
-    cache: true,
-    compute: {},
-    tags: [],
-    retries: 0,
-    env: {},
-    secrets: [],
-    location: loc,
-  });
+  const task = (name: string): TaskSpec =>
+    makeTask({ name, kind: "command", command: { argv: ["true"] } });
   const names = Object.keys(adjacency);
   return {
     file: "/p/dagwright.yaml",

@@ -5,7 +5,7 @@ import path from "node:path";
 import type { Graph, GraphTask } from "../../src/graph/graph.js";
 import { topoOrder } from "../../src/graph/topo-order.js";
 import type { Settings, Spec, TaskSpec } from "../../src/spec/types.js";
-import { REPO } from "../helpers.js";
+import { makeTask, REPO } from "../helpers.js";
 
 export const CHECK_ARGO = path.resolve(REPO, "..", "shared", "tools", "check-argo.mjs");
 
@@ -13,24 +13,7 @@ const loc = { file: "dagwright.yaml", line: 1, column: 1 };
 
 /** A command task with defaults, overridden by `over`. */
 export function taskSpec(name: string, over: Partial<TaskSpec> = {}): TaskSpec {
-  return {
-    name,
-    kind: "command",
-    command: { argv: ["true"] },
-    functionExplicit: false,
-    outputs: [],
-    inputs: [],
-    args: {},
-    cacheResult: false,
-    cache: true,
-    compute: {},
-    tags: [],
-    retries: 0,
-    env: {},
-    secrets: [],
-    location: loc,
-    ...over,
-  };
+  return makeTask({ name, kind: "command", command: { argv: ["true"] }, ...over });
 }
 
 /**

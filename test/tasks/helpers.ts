@@ -5,24 +5,7 @@ import { afterAll } from "vitest";
 import type { TaskSpec } from "../../src/spec/types.js";
 import type { LaunchRequest } from "../../src/tasks/launch-task.js";
 
-/** A normalized task with every default filled; `overrides` say what the test is about. */
-export function makeTask(overrides: Partial<TaskSpec> & Pick<TaskSpec, "name" | "kind">): TaskSpec {
-  return {
-    functionExplicit: false,
-    outputs: [],
-    inputs: [],
-    args: {},
-    cacheResult: false,
-    cache: true,
-    compute: {},
-    tags: [],
-    retries: 0,
-    env: {},
-    secrets: [],
-    location: { file: "dagwright.yaml", line: 1, column: 1 },
-    ...overrides,
-  };
-}
+export { makeTask } from "../helpers.js";
 
 /** A temp project: write files into it, build launch requests against it. Removed after the file. */
 export function tempProject(prefix: string) {
