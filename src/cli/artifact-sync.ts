@@ -59,3 +59,25 @@ export async function pullForTasks(
     );
   }
 }
+
+/**
+ * The runGraph options every command shares for a context: plan, store, namespace, run id,
+ * directories, and, with an artifact location, publishing outputs before they are recorded.
+ */
+export function sharedRunOptions(
+  rc: RunContext,
+  runId: string,
+  artifacts: ArtifactStore | undefined,
+) {
+  return {
+    plan: rc.plan,
+    store: rc.store,
+    namespace: rc.namespace,
+    runId,
+    scratchDir: rc.scratchDir,
+    logDir: rc.logDir,
+    ...(artifacts
+      ? { beforeRecord: (paths: string[]) => artifacts.push(rc.spec.root, paths) }
+      : {}),
+  };
+}

@@ -332,17 +332,10 @@ export async function runGraph(
     const p = upstream.get(producer);
     forItems.set(producer, p ? { outputs: p.outputs } : undefined);
     const base = await fingerprintTask(o.plan, task, forItems);
-    const iplan = await planItems(
-      o.plan,
-      o.store,
-      o.namespace,
-      task,
-      base,
-      items,
-      o.force ?? false,
-      states.get(name) ?? {},
-    );
     const prev = states.get(name);
+    const planAll = (force: boolean) =>
+      planItems(o.plan, o.store, o.namespace, task, base, items, force, prev ?? {});
+    const iplan = await planAll(o.force ?? false);
     const allFresh = [...iplan.decisions.values()].every((d) => d.action === "fresh");
     const subset = o.items?.task === name;
     if (!o.force && allFresh && subset) {
@@ -401,19 +394,7 @@ export async function runGraph(
     const durationMs = Date.now() - started;
     if (result.outcome === "done" || result.outcome === "fresh") {
       // With --item only some items ran: the task as a whole is done only when every item is.
-      const whole =
-        only === undefined
-          ? iplan
-          : await planItems(
-              o.plan,
-              o.store,
-              o.namespace,
-              task,
-              base,
-              items,
-              false,
-              states.get(name) ?? {},
-            );
+      const whole = only === undefined ? iplan : await planAll(false);
       if (only !== undefined && ![...whole.decisions.values()].every((d) => d.action === "fresh")) {
         await o.store.failAttempt(attemptId, {
           status: "failed",

@@ -5,7 +5,7 @@ import { expandItems, pickItem } from "../../plan/expand-items.js";
 import { loadItems } from "../../plan/plan-items.js";
 import { UsageError } from "../../spec/errors.js";
 import { shutdownWorkers } from "../../tasks/launch-task.js";
-import { openArtifactsFromEnv, pullForTasks } from "../artifact-sync.js";
+import { openArtifactsFromEnv, pullForTasks, sharedRunOptions } from "../artifact-sync.js";
 import { type CommandContext, EXIT } from "../context.js";
 import { humanObserver, jsonObserver } from "../progress.js";
 import { openRunContext } from "../run-context.js";
@@ -125,16 +125,8 @@ export function registerRunTask(program: Command, ctx: CommandContext): void {
         const artifacts = await openArtifactsFromEnv();
         if (artifacts) await pullForTasks(rc, artifacts, [taskName]);
         const { status } = await runGraph({
-          ...(artifacts
-            ? { beforeRecord: (paths: string[]) => artifacts.push(rc.spec.root, paths) }
-            : {}),
-          plan: rc.plan,
-          store: rc.store,
-          namespace: rc.namespace,
-          runId,
+          ...sharedRunOptions(rc, runId, artifacts),
           selected: [taskName],
-          scratchDir: rc.scratchDir,
-          logDir: rc.logDir,
           jobs: 1,
           force: opts.force ?? false,
           // Rendered targets retry through their own retryStrategy; one attempt per invocation.

@@ -4,7 +4,7 @@ import type { RunObserver } from "../../exec/run-events.js";
 import { runGraph } from "../../exec/run-graph.js";
 import { DagwrightError, UsageError } from "../../spec/errors.js";
 import { shutdownWorkers } from "../../tasks/launch-task.js";
-import { openArtifactsFromEnv, pullForTasks } from "../artifact-sync.js";
+import { openArtifactsFromEnv, pullForTasks, sharedRunOptions } from "../artifact-sync.js";
 import { type CommandContext, EXIT } from "../context.js";
 import { collectList } from "../load.js";
 import { humanObserver, jsonObserver } from "../progress.js";
@@ -113,16 +113,8 @@ export function registerRun(program: Command, ctx: CommandContext): void {
         const artifacts = opts.dryRun ? undefined : await openArtifactsFromEnv();
         if (artifacts) await pullForTasks(rc, artifacts, rc.selected);
         const { status } = await runGraph({
-          ...(artifacts
-            ? { beforeRecord: (paths: string[]) => artifacts.push(rc.spec.root, paths) }
-            : {}),
-          plan: rc.plan,
-          store: rc.store,
-          namespace: rc.namespace,
-          runId,
+          ...sharedRunOptions(rc, runId, artifacts),
           selected: rc.selected,
-          scratchDir: rc.scratchDir,
-          logDir: rc.logDir,
           jobs,
           force: opts.force ?? false,
           dryRun: opts.dryRun ?? false,
