@@ -7,6 +7,7 @@ import { findSpecFile } from "../spec/find-spec-file.js";
 import type { Spec } from "../spec/types.js";
 import type { CommandContext } from "./context.js";
 import { printDiagnostics } from "./output.js";
+import { packageFile } from "./package-files.js";
 
 /** The spec and all its graphs, or a thrown {@link SpecError} with every problem. */
 export interface Loaded {
@@ -19,7 +20,7 @@ const CACHE_VERSION = 1;
 function packageVersion(): string {
   try {
     return (
-      JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+      JSON.parse(readFileSync(packageFile("package.json"), "utf8")) as {
         version: string;
       }
     ).version;

@@ -13,9 +13,10 @@ import { registerStatus } from "./commands/status.js";
 import { registerValidate } from "./commands/validate.js";
 import { type CommandContext, EXIT, type GlobalOptions } from "./context.js";
 import { type Output, paint, printDiagnostics, processOutput } from "./output.js";
+import { packageFile } from "./package-files.js";
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  const pkg = JSON.parse(readFileSync(packageFile("package.json"), "utf8")) as {
     version: string;
   };
   return pkg.version;

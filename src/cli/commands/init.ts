@@ -1,11 +1,11 @@
 import { cpSync, existsSync, mkdirSync, readdirSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { DagwrightError } from "../../spec/errors.js";
 import type { CommandContext } from "../context.js";
+import { packageFile } from "../package-files.js";
 
-const TEMPLATE = fileURLToPath(new URL("../../../templates/init", import.meta.url));
+const TEMPLATE = packageFile("templates/init");
 
 function listFiles(dir: string, prefix = ""): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
