@@ -51,6 +51,9 @@ export interface RunGraphOptions {
 
 type Outcome = "done" | "fresh" | "failed" | "skipped" | "cancelled";
 
+/** A local task's "running" record is written once it has run this long (see deferredBegin). */
+const BEGIN_AFTER_MS = 100;
+
 /**
  * Runs the selected tasks in dependency order, up to `jobs` at once and within cpu/memory slots.
  * Each ready task is fingerprinted against the state store right before it would start (so an
@@ -175,7 +178,7 @@ export async function runGraph(
     const logPath = path.join(o.logDir, `${name}.log`);
     for (let attempt = 1; ; attempt++) {
       rmSync(logPath, { force: true });
-      const attemptId = await o.store.beginAttempt({
+      const attempt_ = deferredBegin({
         runId: o.runId,
         namespace: o.namespace,
         task: name,
@@ -205,7 +208,7 @@ export async function runGraph(
           let resultHash: string | undefined;
           if (task.spec.cacheResult || result.result !== undefined)
             resultHash = hashValue(result.result ?? null);
-          const ok = await o.store.completeAttempt(attemptId, {
+          const ok = await attempt_.complete({
             outputs: recorded,
             ...(task.spec.cacheResult ? { result: result.result ?? null } : {}),
             ...(resultHash ? { resultHash } : {}),
@@ -228,7 +231,7 @@ export async function runGraph(
         }
       }
       const status = result.status === "cancelled" ? "cancelled" : "failed";
-      await o.store.failAttempt(attemptId, {
+      await attempt_.fail({
         status,
         error,
         durationMs: result.durationMs,
@@ -262,6 +265,36 @@ export async function runGraph(
       });
       return "failed";
     }
+  };
+
+  /**
+   * The state-store record of one attempt of a whole task. The begin ("running") is written only
+   * once the task has run for BEGIN_AFTER_MS: a task that ends sooner is written once, begin and
+   * outcome together (`recordAttempt`), which halves the writes of graphs of short tasks. A crash
+   * before the begin is written leaves the previous state, so the task still reruns. Pods
+   * (`singleAttempt`) write the begin at once: the orchestrator may run the same task elsewhere.
+   */
+  const deferredBegin = (begin: Parameters<StateStore["beginAttempt"]>[0]) => {
+    let id: Promise<number> | undefined;
+    const start = () => {
+      id = o.store.beginAttempt(begin);
+      id.catch(() => {}); // awaited (and rethrown) when the attempt ends
+    };
+    const timer = o.singleAttempt ? undefined : setTimeout(start, BEGIN_AFTER_MS);
+    if (timer === undefined) start();
+    return {
+      complete: async (c: Parameters<StateStore["completeAttempt"]>[1]): Promise<boolean> => {
+        clearTimeout(timer);
+        return id === undefined
+          ? o.store.recordAttempt(begin, { completion: c })
+          : o.store.completeAttempt(await id, c);
+      },
+      fail: async (f: Parameters<StateStore["failAttempt"]>[1]): Promise<void> => {
+        clearTimeout(timer);
+        if (id === undefined) await o.store.recordAttempt(begin, { failure: f });
+        else await o.store.failAttempt(await id, f);
+      },
+    };
   };
 
   /** Dependency results (for function tasks), resolved args and the env every task gets. */

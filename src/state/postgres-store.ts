@@ -287,6 +287,16 @@ export class PostgresStateStore implements StateStore {
     ]);
   }
 
+  async recordAttempt(
+    a: Parameters<StateStore["recordAttempt"]>[0],
+    outcome: Parameters<StateStore["recordAttempt"]>[1],
+  ): Promise<boolean> {
+    const attemptId = await this.beginAttempt(a);
+    if ("completion" in outcome) return this.completeAttempt(attemptId, outcome.completion);
+    await this.failAttempt(attemptId, outcome.failure);
+    return true;
+  }
+
   async lastAttempt(
     namespace: string,
     task: string,

@@ -31,6 +31,12 @@ export function openSqliteStore(file: string): SqliteStateStore {
   return new SqliteStateStore(file);
 }
 
+interface PendingWrite {
+  op: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
 interface LockRow {
   token: string;
   pid: number;
@@ -67,6 +73,8 @@ export class SqliteStateStore implements StateStore {
   private readonly stmt: ReturnType<typeof prepareStatements>;
   private readonly heldLocks = new Map<string, { namespace: string; token: string }>();
   private closed = false;
+  /** Attempt writes waiting for the next group commit (see {@link write}). */
+  private pending: PendingWrite[] = [];
 
   /** Prefer {@link openSqliteStore}. Throws like it. */
   constructor(file: string) {
@@ -108,11 +116,65 @@ export class SqliteStateStore implements StateStore {
   }
 
   async beginAttempt(a: Parameters<StateStore["beginAttempt"]>[0]): Promise<number> {
-    const begin = this.db.transaction(() => this.beginOne(a));
     try {
-      return this.guard(() => begin.immediate());
+      return await this.write(() => this.beginOne(a));
     } catch (error) {
       throw this.beginError(error, a.task, a.runId);
+    }
+  }
+
+  async recordAttempt(
+    a: Parameters<StateStore["recordAttempt"]>[0],
+    outcome: Parameters<StateStore["recordAttempt"]>[1],
+  ): Promise<boolean> {
+    const c = "completion" in outcome ? outcome.completion : undefined;
+    const shards = c?.result === undefined ? undefined : shardResult(c.result);
+    try {
+      return await this.write(() => {
+        const attemptId = this.beginOne(a);
+        if (c !== undefined) return this.completeOne(attemptId, c, shards);
+        if ("failure" in outcome) this.failOne(attemptId, outcome.failure);
+        return true;
+      });
+    } catch (error) {
+      throw this.beginError(error, a.task, a.runId);
+    }
+  }
+
+  /**
+   * Group commit: attempt writes issued in the same turn of the event loop (tasks finishing
+   * together, a finish and the next begin) share one BEGIN IMMEDIATE transaction, committed before
+   * any of their promises settles, so each write keeps its own all-or-nothing guarantee and its
+   * result. If the batch fails, each write is retried alone so only its caller sees its error.
+   */
+  private write<T>(op: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ op, resolve: resolve as (v: unknown) => void, reject });
+      if (this.pending.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    if (batch.length > 1) {
+      try {
+        const results = this.guard(() =>
+          this.db.transaction(() => batch.map((w) => w.op())).immediate(),
+        );
+        batch.forEach((w, i) => w.resolve(results[i]));
+        return;
+      } catch {
+        // fall through: one by one, each with its own outcome
+      }
+    }
+    for (const w of batch) {
+      try {
+        w.resolve(this.guard(() => this.db.transaction(w.op).immediate()));
+      } catch (error) {
+        w.reject(error);
+      }
     }
   }
 
@@ -170,8 +232,7 @@ export class SqliteStateStore implements StateStore {
   ): Promise<boolean> {
     // Serialize before the transaction so a write lock is never held while stringifying.
     const shards = c.result === undefined ? undefined : shardResult(c.result);
-    const complete = this.db.transaction((): boolean => this.completeOne(attemptId, c, shards));
-    return this.guard(() => complete.immediate());
+    return this.write(() => this.completeOne(attemptId, c, shards));
   }
 
   async completeAttempts(
@@ -256,7 +317,7 @@ export class SqliteStateStore implements StateStore {
   }
 
   async failAttempt(attemptId: number, f: Parameters<StateStore["failAttempt"]>[1]): Promise<void> {
-    this.guard(() => this.failOne(attemptId, f));
+    await this.write(() => this.failOne(attemptId, f));
   }
 
   private failOne(attemptId: number, f: Parameters<StateStore["failAttempt"]>[1]): void {
@@ -389,6 +450,7 @@ export class SqliteStateStore implements StateStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.flush();
     try {
       for (const { namespace, token } of this.heldLocks.values())
         this.stmt.deleteLock.run({ namespace, token });

@@ -150,6 +150,18 @@ export interface StateStore {
       cpuMs?: number;
     },
   ): Promise<void>;
+  /**
+   * `beginAttempt` and its outcome at once, for an attempt that ended before its begin was written
+   * (the executor writes the begin of a local task only once it has run for a while, so a short
+   * task costs one write instead of two). Returns what `completeAttempt` would for a success, and
+   * true for a failure. SQLite writes it in one transaction; PostgreSQL as the two calls.
+   */
+  recordAttempt(
+    a: Parameters<StateStore["beginAttempt"]>[0],
+    outcome:
+      | { completion: Parameters<StateStore["completeAttempt"]>[1] }
+      | { failure: Parameters<StateStore["failAttempt"]>[1] },
+  ): Promise<boolean>;
   /** The latest attempt (any status) of a task+item (`item` defaults to `""`). */
   lastAttempt(namespace: string, task: string, item?: string): Promise<TaskRunRecord | undefined>;
   /** The last successful attempt of a task+item (`item` defaults to `""`). */

@@ -2,6 +2,7 @@ import { type ChildProcess, execSync, spawn, spawnSync } from "node:child_proces
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { BIN, makeProject, REPO, runCli } from "../helpers.js";
 
@@ -83,12 +84,29 @@ describe("dagwright run: interruption and concurrency", () => {
   });
 
   it("reruns a task whose process died after writing its output but before it was recorded", async () => {
-    // The task kills dagwright itself (kill -9) right after writing its output.
+    // dagwright is killed (kill -9) while its task runs, after the task wrote its output and after
+    // its "running" record was written (a task that ends within BEGIN_AFTER_MS is written once,
+    // at its end, so a crash before that simply leaves the previous state: it reruns as well).
     const spec =
-      'graphs:\n  g: {tasks: {t: }}\ntasks:\n  t:\n    command: "echo x > out.txt; [ -f crashed ] || { touch crashed; kill -9 $PPID; sleep 5; }"\n    outputs: [out.txt]\n';
+      'graphs:\n  g: {tasks: {t: }}\ntasks:\n  t:\n    command: "echo x > out.txt; [ -f crashed ] || { touch crashed; sleep 5; }"\n    outputs: [out.txt]\n';
     const dir = makeProject({ "dagwright.yaml": spec });
-    const crashed = runCli(["run"], dir);
-    expect(crashed.code).not.toBe(0);
+    const crashed = start(dir, ["run"]);
+    const running = () => {
+      const file = path.join(dir, ".dagwright", "state.db");
+      if (!existsSync(path.join(dir, "crashed")) || !existsSync(file)) return false;
+      const db = new Database(file, { readonly: true, fileMustExist: true });
+      try {
+        return (
+          db.prepare("SELECT 1 FROM attempts WHERE task = 't' AND status = 'running'").get() !==
+          undefined
+        );
+      } finally {
+        db.close();
+      }
+    };
+    await until(running, "the task to be recorded as running");
+    crashed.child.kill("SIGKILL");
+    expect(await crashed.exit).not.toBe(0);
     expect(existsSync(path.join(dir, "out.txt"))).toBe(true);
     const again = runCli(["run", "--json"], dir);
     expect(again.code).toBe(0);

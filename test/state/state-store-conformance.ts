@@ -225,6 +225,85 @@ export function describeStateStore(
       expect(await store.result(NS, "transform")).toEqual(["NC", "SC"]);
     });
 
+    it("records an attempt that already ended in one call: its success, or its failure", async () => {
+      const run = await newRun();
+      const attempt = {
+        runId: run,
+        namespace: NS,
+        task: "quick",
+        fingerprint: "fp1",
+        parts: { args: "a" },
+        logPath: ".dagwright/logs/quick.log",
+      };
+      expect(
+        await store.recordAttempt(attempt, {
+          completion: { outputs: [out("q.csv")], result: [1, 2], exitCode: 0, durationMs: 2 },
+        }),
+      ).toBe(true);
+      const success = await store.lastSuccess(NS, "quick");
+      expect(success).toMatchObject({
+        status: "succeeded",
+        fingerprint: "fp1",
+        parts: { args: "a" },
+        outputs: [out("q.csv")],
+        exitCode: 0,
+        durationMs: 2,
+      });
+      expect(await store.result(NS, "quick")).toEqual([1, 2]);
+
+      expect(
+        await store.recordAttempt(
+          { ...attempt, fingerprint: "fp2" },
+          { failure: { status: "failed", exitCode: 3, error: "exit code 3", durationMs: 1 } },
+        ),
+      ).toBe(true);
+      expect(await store.lastAttempt(NS, "quick")).toMatchObject({
+        status: "failed",
+        fingerprint: "fp2",
+        exitCode: 3,
+      });
+      expect((await store.lastSuccess(NS, "quick"))?.attemptId).toBe(success?.attemptId);
+      await expect(
+        store.recordAttempt(
+          { ...attempt, runId: "no-such-run" },
+          { completion: { outputs: [], durationMs: 1 } },
+        ),
+      ).rejects.toThrow(/unknown run "no-such-run"/);
+    });
+
+    it("gives each of several writes issued together its own outcome", async () => {
+      const run = await newRun();
+      const old = await begin(run, "a");
+      const current = await begin(run, "a", { fingerprint: "fp2" });
+      const other = await begin(run, "b");
+      // Issued in the same tick: SQLite commits them as one group, and each keeps its own result.
+      const results = await Promise.allSettled([
+        store.completeAttempt(old, { outputs: [], durationMs: 1 }),
+        store.completeAttempt(current, { outputs: [out("a.csv")], durationMs: 1 }),
+        store.beginAttempt({
+          runId: "no-such-run",
+          namespace: NS,
+          task: "c",
+          fingerprint: "fp1",
+          parts: {},
+        }),
+        store.failAttempt(other, { status: "failed", error: "boom", durationMs: 1 }),
+      ]);
+      expect(results.map((r) => r.status)).toEqual([
+        "fulfilled",
+        "fulfilled",
+        "rejected",
+        "fulfilled",
+      ]);
+      expect(results.slice(0, 2).map((r) => (r as PromiseFulfilledResult<boolean>).value)).toEqual([
+        false,
+        true,
+      ]);
+      expect((await store.lastSuccess(NS, "a"))?.attemptId).toBe(current);
+      expect(await store.lastAttempt(NS, "b")).toMatchObject({ status: "failed", error: "boom" });
+      expect(await store.lastAttempt(NS, "c")).toBeUndefined();
+    });
+
     it("leaves a finished attempt as it is when failAttempt comes late", async () => {
       const run = await newRun();
       const id = await begin(run, "t");
