@@ -15,6 +15,7 @@ import {
 import { isRefArg } from "../spec/types.js";
 import type { OutputRecord, StateStore } from "../state/state-store.js";
 import { type LaunchResult, launchTask } from "../tasks/launch-task.js";
+import { startAttempts } from "./attempt-records.js";
 import { collectOutputs } from "./collect-outputs.js";
 import type { RunCounts, RunObserver, RunStatus } from "./run-events.js";
 import { type MappedRunEnv, runMappedItems } from "./run-mapped.js";
@@ -50,9 +51,6 @@ export interface RunGraphOptions {
 }
 
 type Outcome = "done" | "fresh" | "failed" | "skipped" | "cancelled";
-
-/** A local task's "running" record is written once it has run this long (see deferredBegin). */
-const BEGIN_AFTER_MS = 100;
 
 /**
  * Runs the selected tasks in dependency order, up to `jobs` at once and within cpu/memory slots.
@@ -178,14 +176,20 @@ export async function runGraph(
     const logPath = path.join(o.logDir, `${name}.log`);
     for (let attempt = 1; ; attempt++) {
       rmSync(logPath, { force: true });
-      const attempt_ = deferredBegin({
-        runId: o.runId,
-        namespace: o.namespace,
-        task: name,
-        fingerprint: decision.fingerprint,
-        parts: decision.parts,
-        logPath,
-      });
+      const record = startAttempts(
+        o.store,
+        [
+          {
+            runId: o.runId,
+            namespace: o.namespace,
+            task: name,
+            fingerprint: decision.fingerprint,
+            parts: decision.parts,
+            logPath,
+          },
+        ],
+        o.singleAttempt ?? false,
+      );
       o.observer({ type: "task-start", task: name, reasons: decision.reasons, attempt });
       const result = await launch(task, logPath);
       let error = result.error ?? result.status;
@@ -208,15 +212,19 @@ export async function runGraph(
           let resultHash: string | undefined;
           if (task.spec.cacheResult || result.result !== undefined)
             resultHash = hashValue(result.result ?? null);
-          const ok = await attempt_.complete({
-            outputs: recorded,
-            ...(task.spec.cacheResult ? { result: result.result ?? null } : {}),
-            ...(resultHash ? { resultHash } : {}),
-            ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
-            ...(result.peakRssKb !== undefined ? { peakRssKb: result.peakRssKb } : {}),
-            ...(result.cpuMs !== undefined ? { cpuMs: result.cpuMs } : {}),
-            durationMs: result.durationMs,
-          });
+          const [ok] = await record.finish([
+            {
+              completion: {
+                outputs: recorded,
+                ...(task.spec.cacheResult ? { result: result.result ?? null } : {}),
+                ...(resultHash ? { resultHash } : {}),
+                ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
+                ...(result.peakRssKb !== undefined ? { peakRssKb: result.peakRssKb } : {}),
+                ...(result.cpuMs !== undefined ? { cpuMs: result.cpuMs } : {}),
+                durationMs: result.durationMs,
+              },
+            },
+          ]);
           if (!ok) error = "superseded by a newer attempt of the same task; not recorded";
           else {
             upstream.set(name, { outputs: recorded, ...(resultHash ? { resultHash } : {}) });
@@ -231,15 +239,21 @@ export async function runGraph(
         }
       }
       const status = result.status === "cancelled" ? "cancelled" : "failed";
-      await attempt_.fail({
-        status,
-        error,
-        durationMs: result.durationMs,
-        ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
-        ...(result.signal !== undefined ? { signal: result.signal } : {}),
-        ...(result.peakRssKb !== undefined ? { peakRssKb: result.peakRssKb } : {}),
-        ...(result.cpuMs !== undefined ? { cpuMs: result.cpuMs } : {}),
-      });
+      // A superseded attempt had its begin written (recordAttempt is never superseded), so this
+      // marks that same attempt failed.
+      await record.finish([
+        {
+          failure: {
+            status,
+            error,
+            durationMs: result.durationMs,
+            ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
+            ...(result.signal !== undefined ? { signal: result.signal } : {}),
+            ...(result.peakRssKb !== undefined ? { peakRssKb: result.peakRssKb } : {}),
+            ...(result.cpuMs !== undefined ? { cpuMs: result.cpuMs } : {}),
+          },
+        },
+      ]);
       if (status === "cancelled" || cancelled) {
         o.observer({ type: "task-cancelled", task: name });
         return "cancelled";
@@ -265,36 +279,6 @@ export async function runGraph(
       });
       return "failed";
     }
-  };
-
-  /**
-   * The state-store record of one attempt of a whole task. The begin ("running") is written only
-   * once the task has run for BEGIN_AFTER_MS: a task that ends sooner is written once, begin and
-   * outcome together (`recordAttempt`), which halves the writes of graphs of short tasks. A crash
-   * before the begin is written leaves the previous state, so the task still reruns. Pods
-   * (`singleAttempt`) write the begin at once: the orchestrator may run the same task elsewhere.
-   */
-  const deferredBegin = (begin: Parameters<StateStore["beginAttempt"]>[0]) => {
-    let id: Promise<number> | undefined;
-    const start = () => {
-      id = o.store.beginAttempt(begin);
-      id.catch(() => {}); // awaited (and rethrown) when the attempt ends
-    };
-    const timer = o.singleAttempt ? undefined : setTimeout(start, BEGIN_AFTER_MS);
-    if (timer === undefined) start();
-    return {
-      complete: async (c: Parameters<StateStore["completeAttempt"]>[1]): Promise<boolean> => {
-        clearTimeout(timer);
-        return id === undefined
-          ? o.store.recordAttempt(begin, { completion: c })
-          : o.store.completeAttempt(await id, c);
-      },
-      fail: async (f: Parameters<StateStore["failAttempt"]>[1]): Promise<void> => {
-        clearTimeout(timer);
-        if (id === undefined) await o.store.recordAttempt(begin, { failure: f });
-        else await o.store.failAttempt(await id, f);
-      },
-    };
   };
 
   /** Dependency results (for function tasks), resolved args and the env every task gets. */
@@ -402,6 +386,7 @@ export async function runGraph(
       scratchDir: o.scratchDir,
       ...(o.signal ? { signal: o.signal } : {}),
       ...(o.beforeRecord ? { beforeRecord: o.beforeRecord } : {}),
+      immediateBegin: o.singleAttempt ?? false,
     };
     if (o.dryRun) {
       const r = await runMappedItems(mappedEnv, task, iplan);

@@ -5,6 +5,7 @@ import type { ItemPlan } from "../plan/plan-items.js";
 import type { PlanContext } from "../plan/plan-task.js";
 import type { OutputRecord, StateStore } from "../state/state-store.js";
 import { launchItems } from "../tasks/launch-items.js";
+import { type AttemptOutcome, startAttempts } from "./attempt-records.js";
 import { collectOutputs } from "./collect-outputs.js";
 import type { RunObserver } from "./run-events.js";
 
@@ -30,6 +31,8 @@ export interface MappedRunEnv {
   scratchDir: string;
   /** See RunGraphOptions.beforeRecord. */
   beforeRecord?: (paths: string[]) => Promise<void>;
+  /** Write items' "running" records before they start (pods), not only once they run long. */
+  immediateBegin?: boolean;
 }
 
 function chunk<T>(list: readonly T[], size: number): T[][] {
@@ -95,7 +98,8 @@ export async function runMappedItems(
       cancelled = true;
       return;
     }
-    const ids = await env.store.beginAttempts(
+    const record = startAttempts(
+      env.store,
       bundle.map((item) => {
         const d = plan.decisions.get(item.key)!;
         return {
@@ -108,8 +112,8 @@ export async function runMappedItems(
           ...(d.partsJson !== undefined ? { partsJson: d.partsJson } : {}),
         };
       }),
+      env.immediateBegin ?? false,
     );
-    const attempts = new Map(bundle.map((item, i) => [item.key, ids[i]!]));
     const logPath = path.join(
       env.logDir,
       name,
@@ -129,42 +133,33 @@ export async function runMappedItems(
       ...(env.signal ? { signal: env.signal } : {}),
     });
     const byKey = new Map(outcomes.map((o) => [o.key, o]));
-    const completions: {
-      item: TaskItem;
-      attemptId: number;
-      outputs: OutputRecord[];
-      durationMs: number;
-    }[] = [];
+    const completions: { item: TaskItem; outputs: OutputRecord[]; durationMs: number }[] = [];
     const failedHere: {
       item: TaskItem;
-      attemptId: number;
       status: "failed" | "cancelled";
       error: string;
       durationMs: number;
     }[] = [];
     for (const item of bundle) {
       const outcome = byKey.get(item.key);
-      const attemptId = attempts.get(item.key)!;
       const durationMs = outcome?.durationMs ?? 0;
       if (outcome?.status === "succeeded") {
         const collected = await collectOutputs(env.plan, item.outputs);
         if ("missing" in collected) {
           failedHere.push({
             item,
-            attemptId,
             status: "failed",
             error: `exited 0 but did not write ${collected.missing.join(", ")}`,
             durationMs,
           });
         } else {
-          completions.push({ item, attemptId, outputs: collected.records, durationMs });
+          completions.push({ item, outputs: collected.records, durationMs });
         }
         continue;
       }
       const status = outcome?.status === "cancelled" ? "cancelled" : "failed";
       failedHere.push({
         item,
-        attemptId,
         status,
         error: outcome?.error ?? outcome?.status ?? "no outcome reported",
         durationMs,
@@ -177,7 +172,6 @@ export async function runMappedItems(
         for (const c of completions.splice(0)) {
           failedHere.push({
             item: c.item,
-            attemptId: c.attemptId,
             status: "failed",
             error: `outputs could not be published: ${(err as Error).message}`,
             durationMs: c.durationMs,
@@ -186,25 +180,22 @@ export async function runMappedItems(
       }
     }
     // Each item is recorded done only after its outputs were found; a bundle is one transaction.
-    const ok = await env.store.completeAttempts(
-      completions.map((c) => ({
-        attemptId: c.attemptId,
-        completion: { outputs: c.outputs, durationMs: c.durationMs },
-      })),
-    );
-    completions.forEach((c, i) => {
-      if (ok[i]) {
+    const outcomeOf = new Map<TaskItem, AttemptOutcome>();
+    for (const c of completions)
+      outcomeOf.set(c.item, { completion: { outputs: c.outputs, durationMs: c.durationMs } });
+    for (const f of failedHere)
+      outcomeOf.set(f.item, {
+        failure: { status: f.status, error: f.error, durationMs: f.durationMs },
+      });
+    const recorded = await record.finish(bundle.map((item) => outcomeOf.get(item)!));
+    const ok = new Map(bundle.map((item, i) => [item, recorded[i]!]));
+    for (const c of completions) {
+      if (ok.get(c.item)) {
         outputs.set(c.item.key, c.outputs);
         done++;
       } else
         failures.push({ key: c.item.key, error: "superseded by a newer attempt of the same item" });
-    });
-    await env.store.failAttempts(
-      failedHere.map((f) => ({
-        attemptId: f.attemptId,
-        failure: { status: f.status, error: f.error, durationMs: f.durationMs },
-      })),
-    );
+    }
     for (const f of failedHere) {
       if (f.status === "cancelled") cancelled = true;
       failures.push({ key: f.item.key, error: f.error });

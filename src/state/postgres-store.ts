@@ -297,6 +297,12 @@ export class PostgresStateStore implements StateStore {
     return true;
   }
 
+  async recordAttempts(list: Parameters<StateStore["recordAttempts"]>[0]): Promise<boolean[]> {
+    const out: boolean[] = [];
+    for (const x of list) out.push(await this.recordAttempt(x.attempt, x.outcome));
+    return out;
+  }
+
   async lastAttempt(
     namespace: string,
     task: string,

@@ -15,7 +15,8 @@ import {
   toTaskRun,
 } from "./store-rows.js";
 
-/** Arrays longer than this are stored as several `results` rows of this many items each. */
+/** Finished attempts per multi-row INSERT (18 values each, well under SQLite's 32,766). */
+const RECORD_ROWS = 500;
 const DEFAULT_POLL_MS = 500;
 const DEFAULT_RUNS_LIMIT = 100;
 const HINT = "upgrade dagwright, or point DAGWRIGHT_STATE_URL at another store";
@@ -127,18 +128,107 @@ export class SqliteStateStore implements StateStore {
     a: Parameters<StateStore["recordAttempt"]>[0],
     outcome: Parameters<StateStore["recordAttempt"]>[1],
   ): Promise<boolean> {
-    const c = "completion" in outcome ? outcome.completion : undefined;
-    const shards = c?.result === undefined ? undefined : shardResult(c.result);
+    return (await this.recordAttempts([{ attempt: a, outcome }]))[0]!;
+  }
+
+  async recordAttempts(list: Parameters<StateStore["recordAttempts"]>[0]): Promise<boolean[]> {
+    const shards = list.map((x) =>
+      "completion" in x.outcome && x.outcome.completion.result !== undefined
+        ? shardResult(x.outcome.completion.result)
+        : undefined,
+    );
     try {
-      return await this.write(() => {
-        const attemptId = this.beginOne(a);
-        if (c !== undefined) return this.completeOne(attemptId, c, shards);
-        if ("failure" in outcome) this.failOne(attemptId, outcome.failure);
-        return true;
-      });
+      return await this.write(() => this.recordMany(list, shards));
     } catch (error) {
-      throw this.beginError(error, a.task, a.runId);
+      throw this.beginError(error, list[0]?.attempt.task ?? "?", list[0]?.attempt.runId ?? "?");
     }
+  }
+
+  /**
+   * Attempts that already ended, in a constant number of statements however many there are (the
+   * items of a bundle): their rows with final status through multi-row INSERTs, then the
+   * task/item pointers through one INSERT … SELECT over the new rows, in order. Runs inside the
+   * write transaction, so the rows after the largest id seen at the start are exactly ours.
+   */
+  private recordMany(
+    list: Parameters<StateStore["recordAttempts"]>[0],
+    shards: readonly (ReturnType<typeof shardResult> | undefined)[],
+  ): boolean[] {
+    const before = this.stmt.maxAttemptId.get() as number;
+    const now = Date.now();
+    for (let at = 0; at < list.length; at += RECORD_ROWS) {
+      const rows = list.slice(at, at + RECORD_ROWS);
+      const values: unknown[] = [];
+      rows.forEach(({ attempt: a, outcome }, k) => {
+        const c = "completion" in outcome ? outcome.completion : undefined;
+        const f = "failure" in outcome ? outcome.failure : undefined;
+        const durationMs = c?.durationMs ?? f?.durationMs ?? 0;
+        values.push(
+          a.runId,
+          a.namespace,
+          a.task,
+          a.item ?? "",
+          c !== undefined ? "succeeded" : (f?.status ?? "failed"),
+          a.fingerprint,
+          a.partsJson ?? JSON.stringify(a.parts ?? null),
+          Math.round(now - durationMs),
+          now,
+          durationMs,
+          c?.exitCode ?? f?.exitCode ?? null,
+          f?.signal ?? null,
+          c?.peakRssKb ?? f?.peakRssKb ?? null,
+          c?.cpuMs ?? f?.cpuMs ?? null,
+          a.logPath ?? null,
+          f?.error ?? null,
+          c?.resultHash ?? null,
+          shards[at + k]?.kind ?? null,
+        );
+      });
+      this.insertFinishedRows(rows.length).run(values);
+    }
+    const ids = this.stmt.attemptIdsAfter.all(before) as number[];
+    if (ids.length !== list.length)
+      throw new DagwrightError(
+        "E_INTERNAL",
+        `${this.file}: recorded ${list.length} attempts but found ${ids.length} new rows`,
+      );
+    list.forEach(({ outcome }, i) => {
+      if (!("completion" in outcome)) return;
+      const attemptId = ids[i]!;
+      for (const o of outcome.completion.outputs)
+        this.stmt.insertOutput.run({
+          attempt_id: attemptId,
+          path: o.path,
+          hash: o.hash,
+          size: o.size,
+          mtime_ms: o.mtimeMs,
+        });
+      shards[i]?.json.forEach((json, shardNo) => {
+        this.stmt.insertShard.run({ attempt_id: attemptId, shard_no: shardNo, json });
+      });
+    });
+    // Only the last success's result is ever read: drop the ones the new successes replace.
+    this.stmt.deleteReplacedShards.run(before);
+    this.stmt.pointAtNewAttempts.run(before);
+    return list.map(() => true);
+  }
+
+  private readonly insertStatements = new Map<number, Database.Statement<unknown[]>>();
+
+  /** `INSERT INTO attempts … VALUES (…), (…)` for `rows` finished attempts, prepared once. */
+  private insertFinishedRows(rows: number): Database.Statement<unknown[]> {
+    let stmt = this.insertStatements.get(rows);
+    if (stmt === undefined) {
+      const row = `(${Array.from({ length: 18 }, () => "?").join(", ")})`;
+      stmt = this.db.prepare<unknown[]>(
+        `INSERT INTO attempts (run_id, namespace, task, item, status, fingerprint, parts,
+           started_at, ended_at, duration_ms, exit_code, signal, peak_rss_kb, cpu_ms, log_path,
+           error, result_hash, result_kind)
+         VALUES ${Array.from({ length: rows }, () => row).join(", ")}`,
+      );
+      this.insertStatements.set(rows, stmt);
+    }
+    return stmt;
   }
 
   /**
@@ -163,7 +253,9 @@ export class SqliteStateStore implements StateStore {
         const results = this.guard(() =>
           this.db.transaction(() => batch.map((w) => w.op())).immediate(),
         );
-        batch.forEach((w, i) => w.resolve(results[i]));
+        batch.forEach((w, i) => {
+          w.resolve(results[i]);
+        });
         return;
       } catch {
         // fall through: one by one, each with its own outcome
@@ -585,6 +677,26 @@ function prepareStatements(db: Database.Database) {
     >(
       `INSERT INTO attempts (run_id, namespace, task, item, status, fingerprint, parts, started_at, log_path)
        VALUES (@run_id, @namespace, @task, @item, 'running', @fingerprint, @parts, @started_at, @log_path)`,
+    ),
+    maxAttemptId: db.prepare("SELECT coalesce(max(attempt_id), 0) FROM attempts").pluck(),
+    attemptIdsAfter: db
+      .prepare("SELECT attempt_id FROM attempts WHERE attempt_id > ? ORDER BY attempt_id")
+      .pluck(),
+    deleteReplacedShards: db.prepare<[number]>(
+      `DELETE FROM results WHERE attempt_id IN (
+         SELECT s.last_success FROM attempts a
+         JOIN task_state s ON s.namespace = a.namespace AND s.task = a.task AND s.item = a.item
+         WHERE a.attempt_id > ? AND a.status = 'succeeded' AND s.last_success IS NOT NULL)`,
+    ),
+    // New attempts become current, in id order; a success also becomes the last success.
+    pointAtNewAttempts: db.prepare<[number]>(
+      `INSERT INTO task_state (namespace, task, item, current_attempt, last_success)
+       SELECT namespace, task, item, attempt_id,
+              CASE WHEN status = 'succeeded' THEN attempt_id END
+       FROM attempts WHERE attempt_id > ? ORDER BY attempt_id
+       ON CONFLICT (namespace, task, item) DO UPDATE
+         SET current_attempt = excluded.current_attempt,
+             last_success = coalesce(excluded.last_success, task_state.last_success)`,
     ),
     setCurrent: db.prepare<[{ namespace: string; task: string; item: string; attempt_id: number }]>(
       `INSERT INTO task_state (namespace, task, item, current_attempt)

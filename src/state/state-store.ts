@@ -162,6 +162,13 @@ export interface StateStore {
       | { completion: Parameters<StateStore["completeAttempt"]>[1] }
       | { failure: Parameters<StateStore["failAttempt"]>[1] },
   ): Promise<boolean>;
+  /** `recordAttempt` for many attempts (the items of a bundle); results in input order. */
+  recordAttempts(
+    list: readonly {
+      attempt: Parameters<StateStore["beginAttempt"]>[0];
+      outcome: Parameters<StateStore["recordAttempt"]>[1];
+    }[],
+  ): Promise<boolean[]>;
   /** The latest attempt (any status) of a task+item (`item` defaults to `""`). */
   lastAttempt(namespace: string, task: string, item?: string): Promise<TaskRunRecord | undefined>;
   /** The last successful attempt of a task+item (`item` defaults to `""`). */

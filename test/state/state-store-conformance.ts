@@ -271,6 +271,53 @@ export function describeStateStore(
       ).rejects.toThrow(/unknown run "no-such-run"/);
     });
 
+    it("records many ended attempts at once, each with its own outputs, result or failure", async () => {
+      const run = await newRun();
+      const item = (key: string, fingerprint = "fp1") => ({
+        runId: run,
+        namespace: NS,
+        task: "each",
+        item: key,
+        fingerprint,
+        parts: { args: key },
+      });
+      // A previous success of item b with a result, which the new success replaces.
+      await store.recordAttempt(item("b", "fp0"), {
+        completion: { outputs: [], result: "old", durationMs: 1 },
+      });
+      const okBefore = await store.lastSuccess(NS, "each", "b");
+      await store.recordAttempt(item("c", "fp0"), {
+        completion: { outputs: [out("c0.csv")], durationMs: 1 },
+      });
+      const recorded = await store.recordAttempts([
+        { attempt: item("a"), outcome: { completion: { outputs: [out("a.csv")], durationMs: 2 } } },
+        {
+          attempt: item("b"),
+          outcome: { completion: { outputs: [], result: [1], durationMs: 3 } },
+        },
+        {
+          attempt: item("c"),
+          outcome: { failure: { status: "failed", error: "ValueError: c", durationMs: 4 } },
+        },
+      ]);
+      expect(recorded).toEqual([true, true, true]);
+      const states = await store.itemStates(NS, "each");
+      expect(states.get("a")?.lastSuccess).toMatchObject({
+        outputs: [out("a.csv")],
+        durationMs: 2,
+      });
+      expect(states.get("b")?.lastSuccess?.attemptId).not.toBe(okBefore?.attemptId);
+      expect(await store.result(NS, "each", "b")).toEqual([1]);
+      expect(states.get("c")?.lastAttempt).toMatchObject({
+        status: "failed",
+        error: "ValueError: c",
+      });
+      expect(states.get("c")?.lastSuccess).toMatchObject({
+        fingerprint: "fp0",
+        outputs: [out("c0.csv")],
+      });
+    });
+
     it("gives each of several writes issued together its own outcome", async () => {
       const run = await newRun();
       const old = await begin(run, "a");
