@@ -1,6 +1,6 @@
+import { canonicalJson } from "../fingerprint/canonical-json.js";
 import { type FingerprintParts, fingerprintOf } from "../fingerprint/fingerprint.js";
 import { hashString } from "../fingerprint/hash-string.js";
-import { hashValue } from "../fingerprint/hash-value.js";
 import type { Graph, GraphTask } from "../graph/graph.js";
 import type { StateStore, TaskRunRecord } from "../state/state-store.js";
 import { expandItems, type TaskItem } from "./expand-items.js";
@@ -59,13 +59,34 @@ export function itemFingerprint(baseKey: string, argsHash: string): string {
   return hashString(`${baseKey}\u0000${argsHash}`);
 }
 
-/** The fingerprint parts of one item: the task's parts plus the item's own values. */
+/**
+ * The fingerprint parts of one item: the task's parts plus the item's own values, whose part is
+ * `hashValue({ args: task.args, item: item.values })`. `argsJson` is `canonicalJson(task.args)`,
+ * which a caller planning many items computes once: the canonical JSON of that object is then
+ * assembled around it (keys "args" < "item", as canonicalJson orders them) instead of
+ * canonicalizing the task's args again for every item.
+ */
 export function itemParts(
   base: FingerprintParts,
   task: GraphTask,
   item: TaskItem,
+  argsJson: string = canonicalJson(task.args),
 ): FingerprintParts {
-  return { ...base, args: hashValue({ args: task.args, item: item.values }) };
+  return {
+    ...base,
+    args: hashString(`{"args":${argsJson},"item":${canonicalJson(item.values)}}`),
+  };
+}
+
+/**
+ * `hashValue` of `[[key, item fingerprint], …]` in item order, with that canonical JSON written
+ * directly: keys are the only strings that need escaping (fingerprints are hex digests).
+ */
+export function planFingerprint(items: readonly TaskItem[], decisions: Map<string, TaskDecision>): string {
+  const rows = items.map(
+    (i) => `[${JSON.stringify(i.key)},"${decisions.get(i.key)!.fingerprint}"]`,
+  );
+  return hashString(`[${rows.join(",")}]`);
 }
 
 /**
@@ -90,6 +111,7 @@ export async function planItems(
   // only a reference to it ({$base, args}): the task-level attempt of the same run holds the base
   // parts. 100,000 items then neither canonicalize nor store the same maps 100,000 times.
   const baseKey = fingerprintOf({ ...base, args: "" });
+  const argsJson = canonicalJson(task.args);
   const bases = knownBases(taskPrevious);
   bases.set(baseKey, base);
   for (const item of items) {
@@ -97,18 +119,16 @@ export async function planItems(
     const previous: PreviousRuns = { ...stored };
     if (stored.lastSuccess) previous.lastSuccess = withBaseParts(stored.lastSuccess, bases);
     previousByKey.set(item.key, previous);
-    const parts = itemParts(base, task, item);
+    const parts = itemParts(base, task, item, argsJson);
     const decision = await decideParts(plan, task, parts, previous, {
       force,
       fingerprint: itemFingerprint(baseKey, parts.args),
     });
-    decision.partsJson = JSON.stringify({
-      $base: baseKey,
-      args: parts.args,
-    } satisfies ItemPartsRef);
+    // Both are hex digests: nothing to escape.
+    decision.partsJson = `{"$base":"${baseKey}","args":"${parts.args}"}`;
     decisions.set(item.key, decision);
   }
-  const fingerprint = hashValue(items.map((i) => [i.key, decisions.get(i.key)!.fingerprint]));
+  const fingerprint = planFingerprint(items, decisions);
   return { items, decisions, previous: previousByKey, fingerprint };
 }
 
