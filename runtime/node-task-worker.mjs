@@ -1,6 +1,7 @@
 // dagwright's TS/JS task worker (a worker thread started by src/tasks/node-worker-pool.ts; not a
-// public API). It imports each task module once, through tsx so .ts runs without a build step,
-// and runs one call at a time:
+// public API). It imports each task module once and runs one call at a time. A TS module is first
+// compiled into one ESM file cached under <root>/.dagwright/cache/ts (dist/tasks/compile-ts.js;
+// a cache hit loads no compiler), so no loader hooks run in the worker:
 //   in:  { id, task, url, display, fn, input, env }                      one call
 //        { type: "batch", id, task, url, display, fn, base, items, env, eager }  one call per item
 //   out: { type: "log", text }  console output of the running task, in order
@@ -10,8 +11,11 @@
 // Console output is sent on the same port as the result, so it always arrives first. During a
 // batch the worker writes [call id, item index] and the item's start time into the shared
 // `progress` buffer, so the pool can time out one item and name the one that was running.
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { parentPort, workerData } from "node:worker_threads";
-import { tsImport } from "tsx/esm/api";
+
+// Stack traces of compiled modules point at the original .ts lines (inline source maps).
+process.setSourceMapsEnabled(true);
 
 /** Module namespaces by file URL; a module is imported once per worker. */
 const modules = new Map();
@@ -103,7 +107,19 @@ function checkResult(task, value) {
   return `task '${task}' returned ${where}, which is not JSON-serializable (return plain objects, arrays, strings, finite numbers, booleans or null)`;
 }
 
+// A module that does not compile: every `cannot compile FILE:LINE:COL: …` error, no stack.
+function isCompileError(err) {
+  return err instanceof Error && err.name === "CompileError";
+}
+
+/** What the log shows of a thrown error. */
+function logText(err) {
+  if (isCompileError(err)) return `${err.message}\n`;
+  return `${err instanceof Error && err.stack ? err.stack : String(err)}\n`;
+}
+
 function oneLine(err) {
+  if (isCompileError(err)) return err.message.split("\n").join("; ");
   if (err instanceof Error) {
     const first = String(err.message).split("\n")[0];
     return first ? `${err.name}: ${first}` : err.name;
@@ -111,10 +127,32 @@ function oneLine(err) {
   return String(err).split("\n")[0];
 }
 
+/** dist/tasks/compile-ts.js, loaded with the first module that needs it. */
+let compiler;
+
+function compile(file) {
+  compiler ??= import(new URL("../dist/tasks/compile-ts.js", import.meta.url).href);
+  return compiler.then((c) => c.compileTs(file, c.projectRootFor(file, process.cwd())));
+}
+
+async function importModule(url) {
+  const file = url.startsWith("file:") ? fileURLToPath(url) : undefined;
+  if (file !== undefined && /\.(?:[cm]?ts|tsx|jsx)$/.test(file)) {
+    return import(pathToFileURL(await compile(file)).href);
+  }
+  try {
+    return await import(url);
+  } catch (err) {
+    // A JS module importing a .ts one: Node refuses it before running any of it; compile it.
+    if (file === undefined || err?.code !== "ERR_UNKNOWN_FILE_EXTENSION") throw err;
+    return import(pathToFileURL(await compile(file)).href);
+  }
+}
+
 async function load(url) {
   let ns = modules.get(url);
   if (ns === undefined) {
-    ns = tsImport(url, import.meta.url);
+    ns = importModule(url);
     modules.set(url, ns);
   }
   try {
@@ -208,7 +246,7 @@ async function runBatch(msg) {
       const problem = checkResult(msg.task, result);
       reply = problem === undefined ? { ok: true, result } : { ok: false, error: problem };
     } catch (err) {
-      send(`${err instanceof Error && err.stack ? err.stack : String(err)}\n`);
+      send(logText(err));
       reply = { ok: false, error: oneLine(err) };
     }
     reply.ms = performance.now() - started;
@@ -237,7 +275,7 @@ parentPort.on("message", async (msg) => {
           : { type: "done", id: msg.id, ok: false, error: out.error };
     } catch (err) {
       unmarkedKey = undefined;
-      send(`${err instanceof Error && err.stack ? err.stack : String(err)}\n`);
+      send(logText(err));
       reply = { type: "done", id: msg.id, ok: false, error: oneLine(err) };
     } finally {
       restore();
@@ -253,7 +291,7 @@ parentPort.on("message", async (msg) => {
         ? { type: "done", id: msg.id, ok: true, result: out.result }
         : { type: "done", id: msg.id, ok: false, error: out.error };
   } catch (err) {
-    send(`${err instanceof Error && err.stack ? err.stack : String(err)}\n`);
+    send(logText(err));
     reply = { type: "done", id: msg.id, ok: false, error: oneLine(err) };
   } finally {
     restore();
