@@ -27,6 +27,6 @@ await build({
   banner: {
     js: 'import { createRequire as __dwRequire } from "node:module"; const require = __dwRequire(import.meta.url);',
   },
-  external: ["better-sqlite3", "pg", "@aws-sdk/*", "nunjucks", "esbuild", "tsx"],
+  external: ["better-sqlite3", "pg", "@aws-sdk/*", "nunjucks", "esbuild"],
   logLevel: "warning",
 });
