@@ -66,7 +66,7 @@ export interface LaunchResult {
   /** One line: "exit code 3", "killed by SIGKILL", "timed out after 2s", "ValueError: bad", … */
   error?: string;
   durationMs: number;
-  /** Processes only (from /proc, or Python's own getrusage). */
+  /** Processes only (rusage from the process launcher, /proc, or Python's own getrusage). */
   peakRssKb?: number;
   cpuMs?: number;
   /** The last ≤ 20 lines this attempt wrote to the log. */
@@ -203,6 +203,7 @@ async function runArgv(
     cwd,
     env,
     logFd: log.fd,
+    logPath: log.path,
     killGraceMs: req.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
     ...(timeoutSeconds === undefined ? {} : { timeoutSeconds }),
     ...(req.signal === undefined ? {} : { signal: req.signal }),
@@ -225,6 +226,7 @@ function resultOf(req: LaunchRequest, p: ProcessOutcome): Outcome {
       r.error = "cancelled";
       break;
     case "not-started":
+    case "lost":
       r.error = p.error ?? "could not start";
       break;
     default:

@@ -1,6 +1,8 @@
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
 import { type ProcMetrics, sampleProcMetrics } from "./proc-metrics.js";
+import { type HelperExit, spawnViaHelper } from "./spawn-helper.js";
 
 /** One process to run in its own process group, its output going straight to a log file. */
 export interface ProcessRequest {
@@ -10,15 +12,25 @@ export interface ProcessRequest {
   env: NodeJS.ProcessEnv;
   /** File descriptor that receives both stdout and stderr (the child writes to it directly). */
   logFd: number;
+  /**
+   * The file `logFd` appends to. When given, the process launcher (spawn-helper.ts) may start the
+   * process, which opens this path for append itself: whatever the caller wrote to `logFd` before
+   * (its header) must already be in the file, as a synchronous write is.
+   */
+  logPath?: string;
   timeoutSeconds?: number;
   /** SIGTERM → this many ms → SIGKILL, for timeouts and cancellation. */
   killGraceMs: number;
   signal?: AbortSignal;
 }
 
-/** How a process ended. `not-started`: spawning failed (`error` says why). */
+/**
+ * How a process ended. `not-started`: spawning failed (`error` says why). `lost`: the process
+ * launcher died, so the exit status cannot be known; the process group, if it started, was
+ * stopped (`error` names the launcher and why it ended).
+ */
 export interface ProcessOutcome extends ProcMetrics {
-  ended: "exited" | "timeout" | "cancelled" | "not-started";
+  ended: "exited" | "timeout" | "cancelled" | "not-started" | "lost";
   exitCode?: number;
   signal?: string;
   error?: string;
@@ -129,86 +141,196 @@ export function startError(
 }
 
 /**
- * Spawns `command args` without a shell (Invariant 4) as the leader of a new process group, so a
- * timeout or cancel reaches every descendant (Invariant 6): SIGTERM to the group, then SIGKILL
- * after `killGraceMs` if any member is left. After a timeout or cancel the promise settles once
- * the group is gone or SIGKILL was sent. When the leader exits on its own, members it left behind
- * are sent SIGTERM (SIGKILL after the grace period) and the promise settles at once.
- * Samples the leader's peak RSS and CPU time from /proc every 200 ms, the first time right away.
+ * Spawns `command args` without a shell (Invariant 4) as the leader of a new session and process
+ * group, so a timeout or cancel reaches every descendant (Invariant 6): SIGTERM to the group, then
+ * SIGKILL after `killGraceMs` if any member is left. After a timeout or cancel the promise settles
+ * once the group is gone or SIGKILL was sent. When the leader exits on its own, members it left
+ * behind are sent SIGTERM (SIGKILL after the grace period) and the promise settles at once.
+ *
+ * With `logPath` (and unless `DAGWRIGHT_SPAWN_HELPER=0`) the process is started by the shared
+ * process launcher (spawn-helper.ts) once it is ready, which costs the main thread far less than
+ * Node's spawn; then peak RSS and CPU time come from the kernel's rusage (the process and the
+ * children it waited for), with /proc samples every 200 ms for a peak too small to tell from the
+ * launcher's own. If the launcher dies, a process it started is stopped and reported `lost`, and
+ * later processes start with Node's spawn. Node's spawn samples the leader's peak RSS and CPU
+ * time from /proc every 200 ms, the first time right away.
  * Never rejects: a spawn failure is `ended: "not-started"`.
  */
 export function runProcess(req: ProcessRequest): Promise<ProcessOutcome> {
   if (req.signal?.aborted) return Promise.resolve({ ended: "cancelled" });
   return new Promise((resolve) => {
-    let child: ReturnType<typeof spawn>;
-    try {
-      child = spawn(req.command, req.args, {
-        cwd: req.cwd,
+    const run = watchProcess(req, resolve);
+    if (req.logPath === undefined) {
+      spawnWithNode(req, run);
+      return;
+    }
+    const used = spawnViaHelper(
+      {
+        command: req.command,
+        args: req.args,
+        cwd: path.resolve(req.cwd),
         env: req.env,
-        detached: true,
-        stdio: ["ignore", req.logFd, req.logFd],
-      });
-    } catch (err) {
-      resolve({ ended: "not-started", error: startError(req, err as NodeJS.ErrnoException) });
-      return;
-    }
-    const pid = child.pid;
-    if (pid === undefined) {
-      child.once("error", (err) => resolve({ ended: "not-started", error: startError(req, err) }));
-      return;
-    }
-    trackGroup(pid);
+        logPath: path.resolve(req.logPath),
+      },
+      {
+        started: (pid) => run.started(pid, false),
+        failed: (err) => run.notStarted(helperStartError(req, err)),
+        exited: (exit) => run.exited(exit),
+        lost: (message) => run.lost(message),
+      },
+    );
+    if (!used) spawnWithNode(req, run);
+  });
+}
 
-    const metrics: ProcMetrics = {};
-    sampleProcMetrics(pid, metrics);
-    const sampler = setInterval(() => sampleProcMetrics(pid, metrics), METRICS_INTERVAL_MS);
-    sampler.unref();
+/** What {@link watchProcess} is told about the process it watches. */
+interface ProcessWatch {
+  /** `sample`: /proc samples start right away (Node's spawn) rather than after 200 ms. */
+  started(pid: number, sample: boolean): void;
+  notStarted(error: string): void;
+  exited(exit: Omit<HelperExit, "cpuMs"> & ProcMetrics): void;
+  lost(message: string): void;
+}
 
-    let stopping: "timeout" | "cancelled" | undefined;
-    let killTimer: NodeJS.Timeout | undefined;
-    let killed = false;
-    const stop = (why: "timeout" | "cancelled") => {
-      if (stopping !== undefined) return;
-      stopping = why;
-      signalGroup(pid, "SIGTERM");
-      killTimer = setTimeout(() => {
-        killed = true;
-        signalGroup(pid, "SIGKILL");
-      }, req.killGraceMs);
-    };
-    const timeoutTimer =
-      req.timeoutSeconds === undefined
-        ? undefined
-        : setTimeout(() => stop("timeout"), req.timeoutSeconds * 1000);
-    const onAbort = () => stop("cancelled");
-    req.signal?.addEventListener("abort", onAbort, { once: true });
+function spawnWithNode(req: ProcessRequest, run: ProcessWatch): void {
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn(req.command, req.args, {
+      cwd: req.cwd,
+      env: req.env,
+      detached: true,
+      stdio: ["ignore", req.logFd, req.logFd],
+    });
+  } catch (err) {
+    run.notStarted(startError(req, err as NodeJS.ErrnoException));
+    return;
+  }
+  const pid = child.pid;
+  if (pid === undefined) {
+    child.once("error", (err) => run.notStarted(startError(req, err)));
+    return;
+  }
+  run.started(pid, true);
+  child.once("exit", (code, sig) => {
+    const exit: { exitCode?: number; signal?: string } = {};
+    if (code !== null) exit.exitCode = code;
+    if (sig !== null) exit.signal = sig;
+    run.exited(exit);
+  });
+}
 
-    child.once("exit", (code, sig) => {
-      clearInterval(sampler);
-      clearTimeout(timeoutTimer);
-      req.signal?.removeEventListener("abort", onAbort);
+/** {@link startError} for a start the launcher reported failed. */
+function helperStartError(
+  req: ProcessRequest,
+  err: NodeJS.ErrnoException & { step: "cwd" | "exec" | "log" },
+): string {
+  if (err.step === "log") return `cannot open log ${req.logPath}: ${err.message}`;
+  if (err.step === "cwd" && err.code !== "ENOENT") {
+    return `working directory ${req.cwd}: ${err.message}`;
+  }
+  return startError(req, err);
+}
+
+/**
+ * The timeout, cancel, group and metrics handling of one process, whoever starts it. A cancel
+ * that comes before the start is known is carried out as soon as it is.
+ */
+function watchProcess(
+  req: ProcessRequest,
+  resolve: (outcome: ProcessOutcome) => void,
+): ProcessWatch {
+  let pid: number | undefined;
+  const metrics: ProcMetrics = {};
+  let sampler: NodeJS.Timeout | undefined;
+  let timeoutTimer: NodeJS.Timeout | undefined;
+  let stopping: "timeout" | "cancelled" | undefined;
+  let killTimer: NodeJS.Timeout | undefined;
+  let killed = false;
+
+  const terminate = (leader: number) => {
+    signalGroup(leader, "SIGTERM");
+    killTimer = setTimeout(() => {
+      killed = true;
+      signalGroup(leader, "SIGKILL");
+    }, req.killGraceMs);
+  };
+  const stop = (why: "timeout" | "cancelled") => {
+    if (stopping !== undefined) return;
+    stopping = why;
+    if (pid !== undefined) terminate(pid);
+  };
+  const onAbort = () => stop("cancelled");
+  req.signal?.addEventListener("abort", onAbort, { once: true });
+  const finish = resolve;
+  const cleanUp = () => {
+    clearInterval(sampler);
+    clearTimeout(timeoutTimer);
+    req.signal?.removeEventListener("abort", onAbort);
+  };
+
+  return {
+    started(leader, sample) {
+      pid = leader;
+      trackGroup(leader);
+      if (sample) sampleProcMetrics(leader, metrics);
+      sampler = setInterval(() => sampleProcMetrics(leader, metrics), METRICS_INTERVAL_MS);
+      sampler.unref();
+      if (req.timeoutSeconds !== undefined) {
+        timeoutTimer = setTimeout(() => stop("timeout"), req.timeoutSeconds * 1000);
+      }
+      if (stopping !== undefined) terminate(leader);
+    },
+    notStarted(error) {
+      cleanUp();
+      finish(stopping === "cancelled" ? { ended: "cancelled" } : { ended: "not-started", error });
+    },
+    exited(exit) {
+      cleanUp();
+      const leader = pid!;
       const outcome: ProcessOutcome = { ended: stopping ?? "exited", ...metrics };
-      if (code !== null) outcome.exitCode = code;
-      if (sig !== null) outcome.signal = sig;
+      // rusage covers the whole life (and waited-for children): it wins over samples.
+      if (exit.peakRssKb !== undefined) outcome.peakRssKb = exit.peakRssKb;
+      if (exit.cpuMs !== undefined) outcome.cpuMs = exit.cpuMs;
+      if (exit.exitCode !== undefined) outcome.exitCode = exit.exitCode;
+      if (exit.signal !== undefined) outcome.signal = exit.signal;
       if (stopping === undefined) {
-        liveGroups.delete(pid);
-        if (signalGroup(pid, 0)) {
-          signalGroup(pid, "SIGTERM");
-          setTimeout(() => signalGroup(pid, "SIGKILL"), req.killGraceMs).unref();
+        liveGroups.delete(leader);
+        if (signalGroup(leader, 0)) {
+          signalGroup(leader, "SIGTERM");
+          setTimeout(() => signalGroup(leader, "SIGKILL"), req.killGraceMs).unref();
         }
-        resolve(outcome);
+        finish(outcome);
         return;
       }
       const settle = () => {
-        if (killed || !groupIsAlive(pid)) {
+        if (killed || !groupIsAlive(leader)) {
           clearTimeout(killTimer);
-          liveGroups.delete(pid);
-          resolve(outcome);
+          liveGroups.delete(leader);
+          finish(outcome);
         } else {
           setTimeout(settle, GROUP_POLL_MS);
         }
       };
       settle();
-    });
-  });
+    },
+    lost(message) {
+      cleanUp();
+      const outcome: ProcessOutcome =
+        stopping !== undefined ? { ended: stopping } : { ended: "lost", error: message };
+      if (pid === undefined) {
+        finish(outcome);
+        return;
+      }
+      // Nobody can reap the leader now: stop the whole group, so nothing of a task that is
+      // reported failed keeps running (its exit status is lost either way).
+      clearTimeout(killTimer);
+      Object.assign(outcome, metrics);
+      if (killed) {
+        liveGroups.delete(pid);
+        finish(outcome);
+      } else {
+        void stopGroup(pid, req.killGraceMs).then(() => finish(outcome));
+      }
+    },
+  };
 }

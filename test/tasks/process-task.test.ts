@@ -1,8 +1,9 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchTask } from "../../src/tasks/launch-task.js";
+import { startSpawnHelper } from "../../src/tasks/spawn-helper.js";
 import { eventually, findProcesses, makeTask, tempProject } from "./helpers.js";
 
 const project = tempProject("proc");
@@ -92,7 +93,20 @@ describe("command and shell tasks", () => {
   });
 });
 
-describe("timeouts and cancellation", () => {
+describe.each([
+  { how: "process launcher", helper: "1" },
+  { how: "Node's spawn", helper: "0" },
+])("timeouts and cancellation ($how)", ({ helper }) => {
+  const saved = process.env.DAGWRIGHT_SPAWN_HELPER;
+  beforeAll(async () => {
+    process.env.DAGWRIGHT_SPAWN_HELPER = helper;
+    expect(await startSpawnHelper()).toBe(helper === "1");
+  });
+  afterAll(() => {
+    if (saved === undefined) delete process.env.DAGWRIGHT_SPAWN_HELPER;
+    else process.env.DAGWRIGHT_SPAWN_HELPER = saved;
+  });
+
   it("kills the whole process group on timeout, grandchildren included", async () => {
     const r = await launchTask(
       project.request(shell("slow", "sleep 123.456 & sleep 123.456"), {
