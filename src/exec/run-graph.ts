@@ -15,6 +15,7 @@ import {
 import { isRefArg } from "../spec/types.js";
 import type { OutputRecord, StateStore } from "../state/state-store.js";
 import { type LaunchResult, launchTask } from "../tasks/launch-task.js";
+import { startSpawnHelper } from "../tasks/spawn-helper.js";
 import { startAttempts } from "./attempt-records.js";
 import { collectOutputs } from "./collect-outputs.js";
 import type { RunCounts, RunObserver, RunStatus } from "./run-events.js";
@@ -77,6 +78,10 @@ export async function runGraph(
   };
   mkdirSync(o.logDir, { recursive: true });
   if (!o.dryRun) mkdirSync(o.scratchDir, { recursive: true });
+  // Processes start through the posix_spawn launcher once it is up (~20-100 ms): start it now,
+  // while the first tasks are planned, rather than at the first process.
+  if (!o.dryRun && o.selected.some((t) => graph.tasks[t]!.spec.kind !== "node"))
+    void startSpawnHelper();
 
   // Previous state of every task in one query; deps outside the selection feed from it.
   const needed = new Set<string>(o.selected);

@@ -82,7 +82,10 @@ export function itemParts(
  * `hashValue` of `[[key, item fingerprint], …]` in item order, with that canonical JSON written
  * directly: keys are the only strings that need escaping (fingerprints are hex digests).
  */
-export function planFingerprint(items: readonly TaskItem[], decisions: Map<string, TaskDecision>): string {
+export function planFingerprint(
+  items: readonly TaskItem[],
+  decisions: Map<string, TaskDecision>,
+): string {
   const rows = items.map(
     (i) => `[${JSON.stringify(i.key)},"${decisions.get(i.key)!.fingerprint}"]`,
   );
