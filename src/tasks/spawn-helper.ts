@@ -1,4 +1,5 @@
 import { type ChildProcessByStdio, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 
@@ -62,6 +63,16 @@ type HelperChild = ChildProcessByStdio<Writable, Readable, Readable>;
  * saved per process. It never keeps this process alive on its own: its handle and pipes are
  * unref'd, except the reply pipe while a process it started is running.
  */
+
+/**
+ * The interpreter for the launcher, which needs nothing but the standard library: the system's
+ * `/usr/bin/python3` when there is one (it starts in ~10 ms; a `python3` found on PATH may be a
+ * version-manager shim, e.g. pyenv's, that takes ~80 ms), else `python3` on PATH.
+ */
+function launcherPython(): string {
+  return existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+}
+
 class SpawnHelper {
   readonly python: string;
   private readonly child: HelperChild;
@@ -76,7 +87,7 @@ class SpawnHelper {
   private refd = false;
 
   constructor(private readonly onDeath: (reason: string) => void) {
-    this.python = process.env.DAGWRIGHT_PYTHON || "python3";
+    this.python = process.env.DAGWRIGHT_PYTHON || launcherPython();
     this.whenReady = new Promise((resolve) => {
       this.settleReady = resolve;
     });

@@ -310,7 +310,7 @@ describe.runIf(isLinux)("when the process launcher fails", () => {
     const { outcome } = await pending;
     expect(outcome.ended).toBe("lost");
     expect(outcome.error).toMatch(
-      /^process launcher \(python3 runtime\/dagwright_spawn\.py\) exited: killed by SIGKILL$/,
+      /^process launcher \(\S*python3 runtime\/dagwright_spawn\.py\) exited: killed by SIGKILL$/,
     );
     expect(await eventually(() => findProcesses(["sleep", "123.66"]).length === 0, 500)).toBe(true);
     expect(spawnHelperInfo()).toMatchObject({ state: "failed", reason: outcome.error });
