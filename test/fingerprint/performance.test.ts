@@ -87,20 +87,17 @@ async function fingerprintAll(root: string, tasks: TaskSpec[], cache: Map<string
 }
 
 describe("fingerprinting performance", () => {
-  it("fingerprints 1,000 unchanged tasks in a few tens of milliseconds once caches are warm", async () => {
+  it("fingerprints 1,000 unchanged tasks again from the warm cache, hashing no file twice", async () => {
+    // Speed itself is measured by `npm run bench`; here: a second pass reuses every cached hash
+    // (the same entry objects) and gives the same fingerprints.
     const { root, tasks } = bigProject();
     const cache = new Map<string, FileHash>();
     const first = await fingerprintAll(root, tasks, cache);
     expect(first.size).toBe(1000);
-    let best = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < 5; i++) {
-      const started = performance.now();
-      const again = await fingerprintAll(root, tasks, cache);
-      best = Math.min(best, performance.now() - started);
-      expect(again).toEqual(first);
-    }
-    // ~30 ms on a laptop; the bound leaves room for loaded CI machines while still catching
-    // a regression to per-task re-reading or re-stat'ing (which costs several hundred ms).
-    expect(best).toBeLessThan(150);
+    const entries = new Map(cache);
+    expect(entries.size).toBeGreaterThan(0);
+    const again = await fingerprintAll(root, tasks, cache);
+    expect(again).toEqual(first);
+    for (const [file, entry] of entries) expect(cache.get(file)).toBe(entry);
   });
 });

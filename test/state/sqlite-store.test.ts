@@ -206,7 +206,7 @@ describe("SQLite state store", () => {
     });
   });
 
-  it("completes 1,000 tasks with outputs quickly (one transaction each)", async () => {
+  it("records 1,000 tasks with outputs and results and reads them all back in one call", async () => {
     const store = open();
     const run = await store.beginRun({
       namespace: "n@main",
@@ -214,7 +214,6 @@ describe("SQLite state store", () => {
       branch: "main",
       command: "c",
     });
-    const started = performance.now();
     for (let i = 0; i < 1000; i++) {
       const id = await store.beginAttempt({
         runId: run,
@@ -231,7 +230,8 @@ describe("SQLite state store", () => {
       Array.from({ length: 1000 }, (_, i) => `t${i}`),
     );
     expect(states.size).toBe(1000);
-    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(states.get("t5")?.lastSuccess?.outputs.map((o) => o.path)).toEqual(["out/5.csv"]);
+    expect(await store.result("n@main", "t999")).toBe(999);
   });
 
   it("rejects calls after close", async () => {
