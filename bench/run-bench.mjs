@@ -49,6 +49,8 @@ function time(cmd, args, opts = {}) {
   return ms;
 }
 
+const mid = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
 /** Median of REPEAT runs of `fn`, each after `prepare`. */
 function median(prepare, fn) {
   const xs = [];
@@ -56,8 +58,7 @@ function median(prepare, fn) {
     prepare?.();
     xs.push(fn());
   }
-  xs.sort((a, b) => a - b);
-  return xs[Math.floor(xs.length / 2)];
+  return mid(xs);
 }
 
 /**
@@ -74,7 +75,6 @@ function pairedMedians(prepA, fnA, prepB, fnB) {
     prepB?.();
     ys.push(fnB());
   }
-  const mid = (v) => v.sort((p, q) => p - q)[Math.floor(v.length / 2)];
   return [mid(xs), mid(ys)];
 }
 

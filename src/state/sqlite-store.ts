@@ -5,7 +5,13 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { DagwrightError } from "../spec/errors.js";
 import { type SqliteMigration, sqliteMigrations } from "./sqlite-migrations.js";
-import type { LockHolder, RunRecord, StateStore, TaskRunRecord } from "./state-store.js";
+import type {
+  LockHolder,
+  OutputRecord,
+  RunRecord,
+  StateStore,
+  TaskRunRecord,
+} from "./state-store.js";
 import {
   type AttemptRow,
   type OutputTuple,
@@ -194,23 +200,31 @@ export class SqliteStateStore implements StateStore {
       );
     list.forEach(({ outcome }, i) => {
       if (!("completion" in outcome)) return;
-      const attemptId = ids[i]!;
-      for (const o of outcome.completion.outputs)
-        this.stmt.insertOutput.run({
-          attempt_id: attemptId,
-          path: o.path,
-          hash: o.hash,
-          size: o.size,
-          mtime_ms: o.mtimeMs,
-        });
-      shards[i]?.json.forEach((json, shardNo) => {
-        this.stmt.insertShard.run({ attempt_id: attemptId, shard_no: shardNo, json });
-      });
+      this.insertSuccess(ids[i]!, outcome.completion.outputs, shards[i]);
     });
     // Only the last success's result is ever read: drop the ones the new successes replace.
     this.stmt.deleteReplacedShards.run(before);
     this.stmt.pointAtNewAttempts.run(before);
     return list.map(() => true);
+  }
+
+  /** The outputs and result shards of a successful attempt. */
+  private insertSuccess(
+    attemptId: number,
+    outputs: readonly OutputRecord[],
+    shards: ReturnType<typeof shardResult> | undefined,
+  ): void {
+    for (const o of outputs)
+      this.stmt.insertOutput.run({
+        attempt_id: attemptId,
+        path: o.path,
+        hash: o.hash,
+        size: o.size,
+        mtime_ms: o.mtimeMs,
+      });
+    shards?.json.forEach((json, shardNo) => {
+      this.stmt.insertShard.run({ attempt_id: attemptId, shard_no: shardNo, json });
+    });
   }
 
   private readonly insertStatements = new Map<number, Database.Statement<unknown[]>>();
@@ -356,15 +370,7 @@ export class SqliteStateStore implements StateStore {
     task: string,
   ): Promise<Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>> {
     const rows = this.guard(() => this.stmt.itemStates.all({ namespace, task }));
-    const states = new Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>();
-    for (const row of rows) {
-      const record = toTaskRun(row, JSON.parse(row.outputs_json) as OutputTuple[]);
-      const state = states.get(row.item) ?? {};
-      if (row.attempt_id === row.current_attempt) state.lastAttempt = record;
-      if (row.attempt_id === row.last_success) state.lastSuccess = record;
-      states.set(row.item, state);
-    }
-    return states;
+    return groupStates(rows, (row) => row.item);
   }
 
   private completeOne(
@@ -386,17 +392,7 @@ export class SqliteStateStore implements StateStore {
         result_kind: shards?.kind ?? null,
       });
       if (changed.changes === 0) return false; // failed or cancelled meanwhile (invariant 6)
-      for (const o of c.outputs)
-        this.stmt.insertOutput.run({
-          attempt_id: attemptId,
-          path: o.path,
-          hash: o.hash,
-          size: o.size,
-          mtime_ms: o.mtimeMs,
-        });
-      shards?.json.forEach((json, shardNo) => {
-        this.stmt.insertShard.run({ attempt_id: attemptId, shard_no: shardNo, json });
-      });
+      this.insertSuccess(attemptId, c.outputs, shards);
       // Only the last success's result is ever read; drop the one it replaces.
       if (pointer.last_success !== null) this.stmt.deleteShards.run(pointer.last_success);
       this.stmt.setLastSuccess.run({
@@ -451,15 +447,7 @@ export class SqliteStateStore implements StateStore {
     const rows = this.guard(() =>
       this.stmt.taskStates.all({ namespace, tasks: JSON.stringify(tasks) }),
     );
-    const states = new Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>();
-    for (const row of rows) {
-      const record = toTaskRun(row, JSON.parse(row.outputs_json) as OutputTuple[]);
-      const state = states.get(row.task) ?? {};
-      if (row.attempt_id === row.current_attempt) state.lastAttempt = record;
-      if (row.attempt_id === row.last_success) state.lastSuccess = record;
-      states.set(row.task, state);
-    }
-    return states;
+    return groupStates(rows, (row) => row.task);
   }
 
   async result(namespace: string, task: string, item = ""): Promise<unknown> {
@@ -589,6 +577,24 @@ export class SqliteStateStore implements StateStore {
       throw error;
     }
   }
+}
+
+/** Attempt rows (with their task/item pointers) as the last attempt and last success per key. */
+function groupStates<
+  R extends AttemptRow<string> & { current_attempt: number; last_success: number | null },
+>(
+  rows: readonly R[],
+  keyOf: (row: R) => string,
+): Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }> {
+  const states = new Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>();
+  for (const row of rows) {
+    const record = toTaskRun(row, JSON.parse(row.outputs_json) as OutputTuple[]);
+    const state = states.get(keyOf(row)) ?? {};
+    if (row.attempt_id === row.current_attempt) state.lastAttempt = record;
+    if (row.attempt_id === row.last_success) state.lastSuccess = record;
+    states.set(keyOf(row), state);
+  }
+  return states;
 }
 
 function openDatabase(file: string): Database.Database {
