@@ -15,7 +15,8 @@ const outdir = path.join(root, "dist", "bundle");
 rmSync(outdir, { recursive: true, force: true });
 await build({
   absWorkingDir: root,
-  entryPoints: { dagwright: "dist/cli/main.js" },
+  // `no-change` is the no-change memo check, which `run` loads first (src/cli/no-change.ts).
+  entryPoints: { dagwright: "dist/cli/main.js", "no-change": "dist/cli/no-change.js" },
   outdir,
   bundle: true,
   splitting: true,

@@ -14,4 +14,6 @@ export interface CommandContext {
   o: Output;
   setExit: (code: number) => void;
   globals: () => GlobalOptions;
+  /** The arguments the CLI was called with (without node and script). */
+  argv: readonly string[];
 }

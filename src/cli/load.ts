@@ -1,9 +1,13 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import {
+  observedExists as existsSync,
+  observationUnusable,
+} from "../fingerprint/observed-files.js";
 import type { Graph } from "../graph/graph.js";
 import { SpecError } from "../spec/errors.js";
-import { findSpecFile } from "../spec/find-spec-file.js";
+import { findSpecFile, type Located, SPEC_FILE_NAMES } from "../spec/find-spec-file.js";
 import type { Spec } from "../spec/types.js";
 import type { CommandContext } from "./context.js";
 import { printDiagnostics } from "./output.js";
@@ -45,6 +49,7 @@ export async function loadForCommand(
   const cwd = process.cwd();
   const file = ctx.globals().file;
   const located = findSpecFile(cwd, file);
+  observeSpecLookup(cwd, file, located);
   const root = path.dirname(located.file);
   const cacheFile = path.join(root, ".dagwright", "spec-cache.json");
   let key: string | undefined;
@@ -74,9 +79,29 @@ export async function loadForCommand(
   const sorted = sortDiagnostics(diagnostics);
   if (!result.spec || sorted.some((d) => d.severity === "error")) throw new SpecError(sorted);
   printDiagnostics(ctx.o, sorted);
+  // Warnings are printed by loading, not replayed from a no-change memo: plan every time.
+  if (sorted.length > 0) observationUnusable();
   const loaded = { spec: result.spec, graphs };
   if (key !== undefined && sorted.length === 0) writeCache(cacheFile, key, loaded);
   return loaded;
+}
+
+/**
+ * Records, for the no-change memo, the files whose presence or content chose and defined the spec:
+ * the names looked for before the one found, the one found, and pyproject.toml next to it.
+ */
+function observeSpecLookup(cwd: string, explicit: string | undefined, located: Located): void {
+  const given = explicit === undefined ? undefined : path.resolve(cwd, explicit);
+  if (given !== located.file) {
+    const dir = given ?? cwd; // -f DIR searches DIR like the working directory
+    for (const name of SPEC_FILE_NAMES) {
+      const candidate = path.join(dir, name);
+      if (candidate === located.file) break;
+      existsSync(candidate);
+    }
+  }
+  existsSync(located.file);
+  existsSync(path.join(path.dirname(located.file), "pyproject.toml"));
 }
 
 function readCache(file: string, key: string): Loaded | undefined {

@@ -23,7 +23,11 @@ function version(): string {
 }
 
 /** Builds the command tree. Each command returns its exit code through `setExit`. */
-export function buildProgram(o: Output, setExit: (code: number) => void): Command {
+export function buildProgram(
+  o: Output,
+  setExit: (code: number) => void,
+  argv: readonly string[] = [],
+): Command {
   const program = new Command("dagwright")
     .description(
       "One pipeline definition: incremental local runs, rendered to the orchestrators you operate.",
@@ -43,7 +47,12 @@ export function buildProgram(o: Output, setExit: (code: number) => void): Comman
     "after",
     "\nExit codes: 0 success, 1 a task failed, 2 bad input (spec, flags), 3 environment problem.\nDocs: docs/spec.md (spec fields), docs/cli.md (commands).",
   );
-  const ctx: CommandContext = { o, setExit, globals: () => program.opts<GlobalOptions>() };
+  const ctx: CommandContext = {
+    o,
+    setExit,
+    globals: () => program.opts<GlobalOptions>(),
+    argv,
+  };
   registerRun(program, ctx);
   registerRender(program, ctx);
   registerRunTask(program, ctx);
@@ -63,12 +72,16 @@ export function buildProgram(o: Output, setExit: (code: number) => void): Comman
  */
 export async function main(argv: string[], o: Output = processOutput()): Promise<number> {
   let code: number = EXIT.ok;
-  const program = buildProgram(o, (c) => {
-    code = c;
-    // Also set it now: if the event loop drains while cleanup awaits an unreferenced handle,
-    // Node exits without resuming us, and must still exit with this code.
-    process.exitCode = c;
-  });
+  const program = buildProgram(
+    o,
+    (c) => {
+      code = c;
+      // Also set it now: if the event loop drains while cleanup awaits an unreferenced handle,
+      // Node exits without resuming us, and must still exit with this code.
+      process.exitCode = c;
+    },
+    argv,
+  );
   try {
     await program.parseAsync(argv, { from: "user" });
     return code;

@@ -151,7 +151,7 @@ export function humanObserver(o: Output, live: boolean): RunObserver {
         flush();
         clear();
         o.err(
-          `${e.status === "succeeded" ? paint(o.color, "green", "done") : e.status}: ${parts.join(", ")} in ${seconds(e.durationMs)}\n`,
+          `${e.status === "succeeded" ? paint(o.color, "green", "done") : e.status}: ${parts.join(", ")} in ${seconds(e.durationMs)}${e.nothingChanged ? paint(o.color, "dim", " (nothing changed since the last run)") : ""}\n`,
         );
         break;
       }

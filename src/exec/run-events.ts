@@ -34,7 +34,14 @@ export type RunEvent =
       ratePerSecond: number;
       etaSeconds: number | undefined;
     }
-  | { type: "run-end"; status: RunStatus; counts: RunCounts; durationMs: number };
+  | {
+      type: "run-end";
+      status: RunStatus;
+      counts: RunCounts;
+      durationMs: number;
+      /** Decided from the no-change memo (src/cli/no-change.ts) without planning. */
+      nothingChanged?: true;
+    };
 
 export type RunStatus = "succeeded" | "failed" | "cancelled";
 

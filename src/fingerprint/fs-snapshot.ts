@@ -1,5 +1,6 @@
 import { type Dirent, readdirSync, type Stats, statSync } from "node:fs";
 import path from "node:path";
+import { observe } from "./observed-files.js";
 
 /** What a path is, as far as code discovery and globbing care. */
 export type EntryKind = "file" | "dir";
@@ -22,6 +23,7 @@ const MAX_LISTINGS = 20_000;
 
 function readListing(absDir: string): Map<string, RawKind> | undefined {
   const st = statSync(absDir, { throwIfNoEntry: false });
+  observe(absDir, st);
   if (st === undefined || !st.isDirectory()) {
     listings.delete(absDir);
     return undefined;
@@ -120,6 +122,7 @@ export class FsSnapshot {
     if (!this.inside(abs)) return undefined;
     if (this.stats.has(abs)) return this.stats.get(abs);
     const st = statSync(abs, { throwIfNoEntry: false });
+    observe(abs, st);
     this.stats.set(abs, st);
     return st;
   }

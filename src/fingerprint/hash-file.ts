@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { observe } from "./observed-files.js";
 
 /** A file's content hash and the metadata it was taken at. */
 export interface FileHash {
@@ -51,6 +52,7 @@ export async function hashFile(
   // A synchronous stat costs microseconds; the promise version costs a thread-pool round trip,
   // which dominates a no-change rerun where every file is a cache hit.
   const st = statSync(absPath, { throwIfNoEntry: false });
+  observe(absPath, st);
   if (st === undefined || !st.isFile()) return undefined;
   const cached = cache?.get(absPath);
   if (cached !== undefined && cached.size === st.size && cached.mtimeMs === st.mtimeMs) {

@@ -528,6 +528,22 @@ export class SqliteStateStore implements StateStore {
     );
   }
 
+  /**
+   * A summary of `namespace`'s task and item pointers for the no-change memo (src/cli/no-change.ts).
+   * It changes whenever a task or item of the namespace gets a new current attempt or last success,
+   * or loses its state: attempt ids only grow, so the sums and the count cannot come back.
+   */
+  stateSignature(namespace: string): string {
+    const r = this.guard(() => this.stmt.stateSignature.get(namespace));
+    return r === undefined ? "" : `${r.n}:${r.cur}:${r.ok}:${r.top}`;
+  }
+
+  /** The live holder of `namespace`'s run lock, if any (a stale lock counts as none). */
+  lockHolder(namespace: string): LockHolder | undefined {
+    const row = this.guard(() => this.stmt.getLock.get(namespace));
+    return row === undefined || isStale(row) ? undefined : toHolder(row);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.flush();
@@ -846,6 +862,11 @@ function prepareStatements(db: Database.Database) {
     putFileHash: db.prepare<[{ path: string; size: number; mtime_ms: number; hash: string }]>(
       `INSERT OR REPLACE INTO file_hashes (path, size, mtime_ms, hash)
        VALUES (@path, @size, @mtime_ms, @hash)`,
+    ),
+    stateSignature: db.prepare<[string], { n: number; cur: number; ok: number; top: number }>(
+      `SELECT count(*) AS n, coalesce(sum(current_attempt), 0) AS cur,
+         coalesce(sum(last_success), 0) AS ok, coalesce(max(current_attempt), 0) AS top
+       FROM task_state WHERE namespace = ?`,
     ),
     namespaces: db.prepare<[], { namespace: string; tasks: number; last_run: number | null }>(
       `SELECT ns.namespace,

@@ -3,10 +3,12 @@ import { type Command, Option } from "commander";
 import type { RunObserver } from "../../exec/run-events.js";
 import { runGraph } from "../../exec/run-graph.js";
 import { DagwrightError, UsageError } from "../../spec/errors.js";
+import { SqliteStateStore } from "../../state/sqlite-store.js";
 import { shutdownWorkers } from "../../tasks/launch-task.js";
 import { openArtifactsFromEnv, pullForTasks, sharedRunOptions } from "../artifact-sync.js";
 import { type CommandContext, EXIT } from "../context.js";
 import { collectList } from "../load.js";
+import { NoChangeRecorder } from "../no-change.js";
 import { humanObserver, jsonObserver } from "../progress.js";
 import { openRunContext, type RunFlags } from "../run-context.js";
 
@@ -57,85 +59,116 @@ export function registerRun(program: Command, ctx: CommandContext): void {
           `-j expects a whole number ≥ 1, received ${JSON.stringify(opts.jobs)}`,
           "e.g. -j 4",
         );
-      const rc = await openRunContext(ctx, graphName, opts);
-      process.chdir(rc.spec.root); // TS/JS function tasks run in worker threads that share the cwd
-      // Inside a rendered workflow (DAGWRIGHT_RUN_ID is set by the manifest) the orchestrator
-      // already runs each unit once; fused groups of one workflow must not queue on each other.
-      const lock =
-        opts.dryRun || process.env.DAGWRIGHT_RUN_ID
-          ? undefined
-          : await rc.store.acquireLock(
-              rc.namespace,
-              { command: `dagwright run ${rc.graph.name}` },
-              {
-                wait: true,
-                onWait: (h) =>
-                  ctx.o.err(
-                    `waiting: ${rc.namespace} is locked by \`${h.command}\` (pid ${h.pid} on ${h.host}, since ${new Date(h.since).toISOString()})\n`,
-                  ),
-              },
-            );
-      if (lock && !lock.acquired)
-        throw new DagwrightError("E_ENV", `state is locked by pid ${lock.holder.pid}`);
-      const controller = new AbortController();
-      let interrupts = 0;
-      const onSigint = () => {
-        interrupts++;
-        if (interrupts === 1) {
-          ctx.o.err(
-            "\nstopping: waiting for running tasks to end (Ctrl-C again to stop at once)\n",
-          );
-          controller.abort();
-        } else {
-          process.exit(130);
-        }
-      };
-      process.on("SIGINT", onSigint);
-      process.on("SIGTERM", onSigint);
-      const observer: RunObserver = opts.json
-        ? jsonObserver(ctx.o)
-        : humanObserver(ctx.o, ctx.o.color && Boolean(process.stderr.isTTY));
-      const runId = await rc.store.beginRun({
-        namespace: rc.namespace,
-        graph: rc.graph.name,
-        branch: rc.branch,
-        command: `dagwright run ${rc.graph.name}`,
-      });
+      // A run that finds everything fresh leaves a memo the next identical run can trust without
+      // planning (src/cli/no-change.ts); not inside rendered workflows or with shared artifacts.
+      const recorder =
+        process.env.DAGWRIGHT_NO_CHANGE_MEMO !== "0" &&
+        !process.env.DAGWRIGHT_RUN_ID &&
+        !process.env.DAGWRIGHT_ARTIFACTS_URL
+          ? new NoChangeRecorder(ctx.argv, process.cwd())
+          : undefined;
       try {
-        observer({
-          type: "run-start",
-          runId,
-          graph: rc.graph.name,
-          namespace: rc.namespace,
-          tasks: rc.selected,
-          jobs,
-        });
-        const artifacts = opts.dryRun ? undefined : await openArtifactsFromEnv();
-        if (artifacts) await pullForTasks(rc, artifacts, rc.selected);
-        const { status } = await runGraph({
-          ...sharedRunOptions(rc, runId, artifacts),
-          selected: rc.selected,
-          jobs,
-          force: opts.force ?? false,
-          dryRun: opts.dryRun ?? false,
-          signal: controller.signal,
-          observer,
-          ...(process.env.DAGWRIGHT_RETRY_BACKOFF_MS
-            ? { retryBackoffMs: Number(process.env.DAGWRIGHT_RETRY_BACKOFF_MS) }
-            : {}),
-        });
-        await rc.store.endRun(runId, status);
-        await artifacts?.close();
-        ctx.setExit(
-          status === "succeeded" ? EXIT.ok : status === "cancelled" ? 130 : EXIT.taskFailed,
-        );
+        await runCommand(ctx, graphName, opts, jobs, recorder);
       } finally {
-        process.off("SIGINT", onSigint);
-        process.off("SIGTERM", onSigint);
-        rc.flushFileCache();
-        if (lock?.acquired) await lock.release();
-        await shutdownWorkers();
-        await rc.store.close();
+        recorder?.abandon();
       }
     });
+}
+
+async function runCommand(
+  ctx: CommandContext,
+  graphName: string | undefined,
+  opts: RunOptions,
+  jobs: number,
+  recorder: NoChangeRecorder | undefined,
+): Promise<void> {
+  const rc = await openRunContext(ctx, graphName, opts);
+  const memoStore = rc.store instanceof SqliteStateStore ? rc.store : undefined;
+  process.chdir(rc.spec.root); // TS/JS function tasks run in worker threads that share the cwd
+  // Inside a rendered workflow (DAGWRIGHT_RUN_ID is set by the manifest) the orchestrator
+  // already runs each unit once; fused groups of one workflow must not queue on each other.
+  const lock =
+    opts.dryRun || process.env.DAGWRIGHT_RUN_ID
+      ? undefined
+      : await rc.store.acquireLock(
+          rc.namespace,
+          { command: `dagwright run ${rc.graph.name}` },
+          {
+            wait: true,
+            onWait: (h) =>
+              ctx.o.err(
+                `waiting: ${rc.namespace} is locked by \`${h.command}\` (pid ${h.pid} on ${h.host}, since ${new Date(h.since).toISOString()})\n`,
+              ),
+          },
+        );
+  if (lock && !lock.acquired)
+    throw new DagwrightError("E_ENV", `state is locked by pid ${lock.holder.pid}`);
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      ctx.o.err("\nstopping: waiting for running tasks to end (Ctrl-C again to stop at once)\n");
+      controller.abort();
+    } else {
+      process.exit(130);
+    }
+  };
+  process.on("SIGINT", onSigint);
+  process.on("SIGTERM", onSigint);
+  const stateBefore = memoStore?.stateSignature(rc.namespace);
+  const shown: RunObserver = opts.json
+    ? jsonObserver(ctx.o)
+    : humanObserver(ctx.o, ctx.o.color && Boolean(process.stderr.isTTY));
+  const observer = recorder && memoStore ? recorder.tap(shown) : shown;
+  const runId = await rc.store.beginRun({
+    namespace: rc.namespace,
+    graph: rc.graph.name,
+    branch: rc.branch,
+    command: `dagwright run ${rc.graph.name}`,
+  });
+  try {
+    observer({
+      type: "run-start",
+      runId,
+      graph: rc.graph.name,
+      namespace: rc.namespace,
+      tasks: rc.selected,
+      jobs,
+    });
+    const artifacts = opts.dryRun ? undefined : await openArtifactsFromEnv();
+    if (artifacts) await pullForTasks(rc, artifacts, rc.selected);
+    const { status } = await runGraph({
+      ...sharedRunOptions(rc, runId, artifacts),
+      selected: rc.selected,
+      jobs,
+      force: opts.force ?? false,
+      dryRun: opts.dryRun ?? false,
+      signal: controller.signal,
+      observer,
+      ...(process.env.DAGWRIGHT_RETRY_BACKOFF_MS
+        ? { retryBackoffMs: Number(process.env.DAGWRIGHT_RETRY_BACKOFF_MS) }
+        : {}),
+    });
+    await rc.store.endRun(runId, status);
+    await artifacts?.close();
+    if (recorder && memoStore && stateBefore !== undefined && !artifacts)
+      recorder.finish({
+        store: memoStore,
+        root: rc.spec.root,
+        branch: rc.branch,
+        command: `dagwright run ${rc.graph.name}`,
+        json: opts.json ?? false,
+        runtime: rc.plan.runtime,
+        stateBefore,
+      });
+    ctx.setExit(status === "succeeded" ? EXIT.ok : status === "cancelled" ? 130 : EXIT.taskFailed);
+  } finally {
+    process.off("SIGINT", onSigint);
+    process.off("SIGTERM", onSigint);
+    rc.flushFileCache();
+    if (lock?.acquired) await lock.release();
+    await shutdownWorkers();
+    await rc.store.close();
+  }
 }

@@ -1,0 +1,267 @@
+/**
+ * The no-change memo: make's "nothing to be done" without planning.
+ *
+ * A `dagwright run` that found every selected task fresh writes `.dagwright/cache/no-change.json`:
+ * the command (argv, working directory, environment, Node and dagwright builds), every path its
+ * planning stat'ed with the metadata it saw (spec files, code files and the directories their
+ * imports were resolved in, inputs, recorded outputs: see src/fingerprint/observed-files.ts), the
+ * branch, the runtime versions, a signature of the namespace's task state, and the events it
+ * printed. The next `dagwright run` with the same command loads only this module (not the CLI),
+ * re-stats those paths and re-reads those facts; when every one is unchanged, planning would find
+ * every task fresh again, so it records the run and prints the same events without planning.
+ * Anything different (a byte of code, an output touched, a new file where an import could
+ * resolve, another run's results, a lock held) and the normal path runs, as if there were no memo.
+ *
+ * Like the planner's own file-hash cache, this trusts size + mtime (+ ctime + inode). A memo whose
+ * files were modified in the same clock tick as the memo itself is not kept (git's "racily
+ * clean" rule). `DAGWRIGHT_NO_CHANGE_MEMO=0` turns the memo off.
+ */
+import { createHash } from "node:crypto";
+import {
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  type Stats,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import path from "node:path";
+import type { RunCounts, RunEvent, RunObserver } from "../exec/run-events.js";
+import {
+  type ObservedFiles,
+  signatureOf,
+  startObserving,
+  stopObserving,
+} from "../fingerprint/observed-files.js";
+import { runtimeVersions } from "../fingerprint/runtime-versions.js";
+import type { TaskKind } from "../spec/types.js";
+import { currentBranch } from "../state/namespace.js";
+import { openSqliteStore, type SqliteStateStore } from "../state/sqlite-store.js";
+import { type Output, processOutput } from "./output.js";
+import { packageFile } from "./package-files.js";
+import { humanObserver, jsonObserver } from "./progress.js";
+
+const MEMO_VERSION = 1;
+
+/** Variables a shell changes between two identical commands; they never reach a task's fingerprint. */
+const VOLATILE_ENV = new Set(["_", "OLDPWD"]);
+
+/** The runtimes whose versions are probed per run (see runtime-versions.ts), by the kind using them. */
+const PROBED_RUNTIMES: Record<string, TaskKind> = { python3: "python", Rscript: "r" };
+
+type RunStart = Extract<RunEvent, { type: "run-start" }>;
+
+interface Memo {
+  version: number;
+  key: string;
+  /** The SQLite state file the run used. */
+  store: string;
+  root: string;
+  branch: string;
+  command: string;
+  runStart: Omit<RunStart, "runId">;
+  json: boolean;
+  /** Events between run-start and run-end, replayed as they were. */
+  events: RunEvent[];
+  counts: RunCounts;
+  stateSignature: string;
+  runtime: Record<string, string>;
+  /** [absolute path, signatureOf(stat)] */
+  files: [string, string][];
+}
+
+/** Where the memo of runs started in `cwd` lives. */
+export function memoPath(cwd: string): string {
+  return path.join(cwd, ".dagwright", "cache", "no-change.json");
+}
+
+function statOrUndefined(p: string): Stats | undefined {
+  try {
+    return statSync(p, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
+}
+
+/** Identifies the command: arguments, directory, environment, and the Node and dagwright builds. */
+function memoKey(argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv): string {
+  const vars = Object.entries(env)
+    .filter(([k, v]) => v !== undefined && !VOLATILE_ENV.has(k))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const build = ["package.json", "dist/bundle/dagwright.js"].map((f) =>
+    signatureOf(statOrUndefined(packageFile(f))),
+  );
+  return createHash("sha256")
+    .update(
+      JSON.stringify([MEMO_VERSION, argv, cwd, vars, process.version, process.execPath, build]),
+    )
+    .digest("hex");
+}
+
+/** The runtime versions to probe again: those the memo recorded, except Node (this process). */
+async function runtimesChanged(recorded: Record<string, string>): Promise<boolean> {
+  const kinds = new Set<TaskKind>();
+  for (const name of Object.keys(recorded)) {
+    const kind = PROBED_RUNTIMES[name];
+    if (kind !== undefined) kinds.add(kind);
+  }
+  if (kinds.size === 0) return false;
+  const now = await runtimeVersions(kinds);
+  return Object.keys(now).some((k) => now[k] !== recorded[k]);
+}
+
+/**
+ * Runs `argv` (a `run` command) from the memo when nothing it rests on changed: records the run,
+ * prints what the last run printed, and resolves to the exit code. Resolves to undefined, having
+ * done nothing visible, whenever the normal path must run instead.
+ */
+export async function tryNoChangeRun(
+  argv: readonly string[],
+  o: Output = processOutput(),
+): Promise<number | undefined> {
+  const started = performance.now();
+  if (process.env.DAGWRIGHT_NO_CHANGE_MEMO === "0") return undefined;
+  const cwd = process.cwd();
+  let memo: Memo;
+  try {
+    memo = JSON.parse(readFileSync(memoPath(cwd), "utf8")) as Memo;
+  } catch {
+    return undefined;
+  }
+  if (memo.version !== MEMO_VERSION || memo.key !== memoKey(argv, cwd, process.env))
+    return undefined;
+  for (const [p, sig] of memo.files) if (signatureOf(statOrUndefined(p)) !== sig) return undefined;
+  if (currentBranch(memo.root) !== memo.branch) return undefined;
+  if (await runtimesChanged(memo.runtime)) return undefined;
+  let store: SqliteStateStore;
+  try {
+    store = openSqliteStore(memo.store);
+  } catch {
+    return undefined; // the normal path reports it
+  }
+  try {
+    const namespace = memo.runStart.namespace;
+    // A run in progress holds the lock: the normal path waits for it, and so must this one.
+    if (store.lockHolder(namespace) !== undefined) return undefined;
+    if (store.stateSignature(namespace) !== memo.stateSignature) return undefined;
+    const runId = await store.beginRun({
+      namespace,
+      graph: memo.runStart.graph,
+      branch: memo.branch,
+      command: memo.command,
+    });
+    const observer: RunObserver = memo.json
+      ? jsonObserver(o)
+      : humanObserver(o, o.color && Boolean(process.stderr.isTTY));
+    observer({ ...memo.runStart, type: "run-start", runId });
+    for (const e of memo.events) observer(e);
+    observer({
+      type: "run-end",
+      status: "succeeded",
+      counts: memo.counts,
+      durationMs: Math.round(performance.now() - started),
+      nothingChanged: true,
+    });
+    await store.endRun(runId, "succeeded");
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+/** What the run knows once it ended, for {@link NoChangeRecorder.finish}. */
+export interface RunFacts {
+  store: SqliteStateStore;
+  root: string;
+  branch: string;
+  command: string;
+  json: boolean;
+  runtime: Record<string, string>;
+  /** `store.stateSignature(namespace)` taken under the run lock, before planning. */
+  stateBefore: string;
+}
+
+/**
+ * Watches one `dagwright run` on the normal path: what planning stat'ed and which events it
+ * emitted. {@link finish} writes the memo when every selected task was fresh.
+ */
+export class NoChangeRecorder {
+  private readonly log: ObservedFiles;
+  private readonly events: RunEvent[] = [];
+  private runStart: RunStart | undefined;
+  private runEnd: Extract<RunEvent, { type: "run-end" }> | undefined;
+  private onlyFresh = true;
+
+  /** Starts observing file-system reads; call before the spec is loaded. */
+  constructor(
+    private readonly argv: readonly string[],
+    private readonly cwd: string,
+  ) {
+    this.log = startObserving();
+  }
+
+  /** `observer`, also noting each event. */
+  tap(observer: RunObserver): RunObserver {
+    return (e) => {
+      this.note(e);
+      observer(e);
+    };
+  }
+
+  private note(e: RunEvent): void {
+    if (e.type === "run-start") this.runStart = e;
+    else if (e.type === "run-end") this.runEnd = e;
+    else if (e.type === "task-fresh" || (e.type === "task-items" && e.toRun === 0))
+      this.events.push(e);
+    else this.onlyFresh = false;
+  }
+
+  /** Stops observing without writing anything. */
+  abandon(): void {
+    stopObserving();
+  }
+
+  /**
+   * Stops observing and, when the run succeeded with every task fresh and nothing it read changed
+   * meanwhile, writes the memo (atomically). Never throws: the memo is only an optimisation.
+   */
+  finish(facts: RunFacts): void {
+    const log = stopObserving();
+    try {
+      const start = this.runStart;
+      const end = this.runEnd;
+      if (log !== this.log || log.unusable || !this.onlyFresh) return;
+      if (start === undefined || end === undefined || end.status !== "succeeded") return;
+      if (facts.root !== this.cwd) return; // the memo is looked up in the working directory
+      if (facts.store.stateSignature(start.namespace) !== facts.stateBefore) return;
+      const { runId: _, ...runStart } = start;
+      const memo: Memo = {
+        version: MEMO_VERSION,
+        key: memoKey(this.argv, this.cwd, process.env),
+        store: facts.store.file,
+        root: facts.root,
+        branch: facts.branch,
+        command: facts.command,
+        runStart,
+        json: facts.json,
+        events: this.events,
+        counts: end.counts,
+        stateSignature: facts.stateBefore,
+        runtime: facts.runtime,
+        files: [...log.files],
+      };
+      const file = memoPath(this.cwd);
+      mkdirSync(path.dirname(file), { recursive: true });
+      const tmp = `${file}.${process.pid}.tmp`;
+      writeFileSync(tmp, JSON.stringify(memo));
+      renameSync(tmp, file);
+      // Racily clean: a file modified within the memo's own clock tick could change again
+      // without its mtime moving. Such a memo is not trusted; the next run plans and retries.
+      const written = statSync(file).mtimeMs;
+      if (memo.files.some(([, sig]) => Number(sig.split(":")[3]) >= written)) rmSync(file);
+    } catch {
+      // read-only project, full disk: runs stay correct, just not faster
+    }
+  }
+}
