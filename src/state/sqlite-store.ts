@@ -21,8 +21,11 @@ import {
   toTaskRun,
 } from "./store-rows.js";
 
-/** Finished attempts per multi-row INSERT (18 values each, well under SQLite's 32,766). */
-const RECORD_ROWS = 500;
+/**
+ * Rows per multi-row INSERT of finished attempts, largest first (18 values each, well under
+ * SQLite's 32,766). Any count is cut into these few sizes, so only they are ever prepared.
+ */
+const RECORD_CHUNKS = [512, 64, 8, 1] as const;
 const DEFAULT_POLL_MS = 500;
 const DEFAULT_RUNS_LIMIT = 100;
 const HINT = "upgrade dagwright, or point DAGWRIGHT_STATE_URL at another store";
@@ -42,7 +45,12 @@ interface PendingWrite {
   op: () => unknown;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+  /** A `recordAttempts` write, which the group commit merges with its neighbours. */
+  records?: { list: RecordList; shards: Shards };
 }
+
+type RecordList = Parameters<StateStore["recordAttempts"]>[0];
+type Shards = readonly (ReturnType<typeof shardResult> | undefined)[];
 
 interface LockRow {
   token: string;
@@ -144,7 +152,7 @@ export class SqliteStateStore implements StateStore {
         : undefined,
     );
     try {
-      return await this.write(() => this.recordMany(list, shards));
+      return await this.write(() => this.recordMany(list, shards), { list, shards });
     } catch (error) {
       throw this.beginError(error, list[0]?.attempt.task ?? "?", list[0]?.attempt.runId ?? "?");
     }
@@ -156,14 +164,12 @@ export class SqliteStateStore implements StateStore {
    * task/item pointers through one INSERT … SELECT over the new rows, in order. Runs inside the
    * write transaction, so the rows after the largest id seen at the start are exactly ours.
    */
-  private recordMany(
-    list: Parameters<StateStore["recordAttempts"]>[0],
-    shards: readonly (ReturnType<typeof shardResult> | undefined)[],
-  ): boolean[] {
+  private recordMany(list: RecordList, shards: Shards): boolean[] {
     const before = this.stmt.maxAttemptId.get() as number;
     const now = Date.now();
-    for (let at = 0; at < list.length; at += RECORD_ROWS) {
-      const rows = list.slice(at, at + RECORD_ROWS);
+    for (let at = 0; at < list.length; ) {
+      const size = RECORD_CHUNKS.find((n) => n <= list.length - at)!;
+      const rows = list.slice(at, at + size);
       const values: unknown[] = [];
       rows.forEach(({ attempt: a, outcome }, k) => {
         const c = "completion" in outcome ? outcome.completion : undefined;
@@ -191,6 +197,7 @@ export class SqliteStateStore implements StateStore {
         );
       });
       this.insertFinishedRows(rows.length).run(values);
+      at += size;
     }
     const ids = this.stmt.attemptIdsAfter.all(before) as number[];
     if (ids.length !== list.length)
@@ -251,18 +258,60 @@ export class SqliteStateStore implements StateStore {
    * any of their promises settles, so each write keeps its own all-or-nothing guarantee and its
    * result. If the batch fails, each write is retried alone so only its caller sees its error.
    */
-  private write<T>(op: () => T): Promise<T> {
+  private write<T>(op: () => T, records?: PendingWrite["records"]): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ op, resolve: resolve as (v: unknown) => void, reject });
+      this.pending.push({
+        op,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        ...(records ? { records } : {}),
+      });
       if (this.pending.length === 1) setImmediate(() => this.flush());
     });
   }
 
+  /**
+   * Consecutive `recordAttempts` writes of one batch as one write: one `recordMany` (a constant
+   * number of statements) instead of one per task, each caller still getting its own results.
+   */
+  private mergeRecords(batch: PendingWrite[]): PendingWrite[] {
+    const out: PendingWrite[] = [];
+    for (let i = 0; i < batch.length; ) {
+      let j = i + 1;
+      if (batch[i]!.records) while (j < batch.length && batch[j]!.records) j++;
+      if (j - i === 1) {
+        out.push(batch[i]!);
+        i = j;
+        continue;
+      }
+      const group = batch.slice(i, j);
+      const list = group.flatMap((w) => w.records!.list);
+      const shards = group.flatMap((w) => w.records!.shards);
+      out.push({
+        op: () => this.recordMany(list, shards),
+        resolve: (value) => {
+          let at = 0;
+          for (const w of group) {
+            const n = w.records!.list.length;
+            w.resolve((value as boolean[]).slice(at, at + n));
+            at += n;
+          }
+        },
+        reject: (error) => {
+          for (const w of group) w.reject(error);
+        },
+      });
+      i = j;
+    }
+    return out;
+  }
+
   private flush(): void {
-    const batch = this.pending;
-    if (batch.length === 0) return;
+    const pending = this.pending;
+    if (pending.length === 0) return;
     this.pending = [];
-    if (batch.length > 1) {
+    if (pending.length > 1) {
+      const batch = this.mergeRecords(pending);
       try {
         const results = this.guard(() =>
           this.db.transaction(() => batch.map((w) => w.op())).immediate(),
@@ -272,10 +321,10 @@ export class SqliteStateStore implements StateStore {
         });
         return;
       } catch {
-        // fall through: one by one, each with its own outcome
+        // fall through: each write alone, so only its caller sees its error
       }
     }
-    for (const w of batch) {
+    for (const w of pending) {
       try {
         w.resolve(this.guard(() => this.db.transaction(w.op).immediate()));
       } catch (error) {

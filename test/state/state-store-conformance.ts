@@ -351,6 +351,57 @@ export function describeStateStore(
       expect(await store.lastAttempt(NS, "c")).toBeUndefined();
     });
 
+    it("records tasks that end together each with its own outcome, results and outputs", async () => {
+      const run = await newRun();
+      const attempt = (task: string, runId = run) => ({
+        runId,
+        namespace: NS,
+        task,
+        fingerprint: `fp-${task}`,
+        parts: {},
+      });
+      // Issued in the same tick, as tasks finishing together are: one group commit on SQLite.
+      const results = await Promise.allSettled([
+        store.recordAttempt(attempt("x"), {
+          completion: {
+            outputs: [out("x.csv")],
+            result: { n: 1 },
+            resultHash: "rx",
+            durationMs: 1,
+          },
+        }),
+        store.recordAttempt(attempt("y"), {
+          failure: { status: "failed", error: "boom", durationMs: 2 },
+        }),
+        store.recordAttempt(attempt("lost", "no-such-run"), {
+          completion: { outputs: [], durationMs: 1 },
+        }),
+        store.recordAttempt(attempt("z"), {
+          completion: { outputs: [], result: [3], resultHash: "rz", durationMs: 3 },
+        }),
+      ]);
+      expect(results.map((r) => r.status)).toEqual([
+        "fulfilled",
+        "fulfilled",
+        "rejected",
+        "fulfilled",
+      ]);
+      expect(results.map((r) => (r.status === "fulfilled" ? r.value : "error"))).toEqual([
+        true,
+        true,
+        "error",
+        true,
+      ]);
+      expect(await store.lastSuccess(NS, "x")).toMatchObject({
+        fingerprint: "fp-x",
+        outputs: [out("x.csv")],
+      });
+      expect(await store.result(NS, "x")).toEqual({ n: 1 });
+      expect(await store.lastAttempt(NS, "y")).toMatchObject({ status: "failed", error: "boom" });
+      expect(await store.lastAttempt(NS, "lost")).toBeUndefined();
+      expect(await store.result(NS, "z")).toEqual([3]);
+    });
+
     it("leaves a finished attempt as it is when failAttempt comes late", async () => {
       const run = await newRun();
       const id = await begin(run, "t");
