@@ -84,6 +84,39 @@ describe("dagwright validate", () => {
   });
 });
 
+describe("the validated-spec cache", () => {
+  it("gives status and run the same graphs, args included, as a full load", () => {
+    const spec = `graphs:
+  base:
+    tasks:
+      a: {args: {n: 1}}
+      b: a
+  more:
+    extends: [{graph: base, args: {a: {n: 2}}}]
+tasks:
+  a: {file: "t.ts:a", cache_result: true}
+  b: {file: "t.ts:b", outputs: [out.txt]}
+`;
+    const dir = makeProject({
+      "dagwright.yaml": spec,
+      "t.ts": [
+        'import { writeFileSync } from "node:fs";',
+        "export function a(i: { args: { n: number } }): number { return i.args.n; }",
+        'export function b(i: { a: number }): void { writeFileSync("out.txt", String(i.a)); }',
+        "",
+      ].join("\n"),
+    });
+    const full = runCli(["status", "more", "--json"], dir);
+    expect(existsSync(path.join(dir, ".dagwright", "spec-cache.json"))).toBe(true);
+    const cached = runCli(["status", "more", "--json"], dir);
+    expect(cached).toEqual(full);
+    expect(runCli(["run", "more"], dir).code).toBe(0);
+    expect(readFileSync(path.join(dir, "out.txt"), "utf8")).toBe("2");
+    expect(runCli(["run", "base"], dir).code).toBe(0);
+    expect(readFileSync(path.join(dir, "out.txt"), "utf8")).toBe("1");
+  });
+});
+
 describe("dagwright graph", () => {
   it("prints mermaid by default", () => {
     const r = runCli(["graph"], QUICKSTART);
