@@ -5,11 +5,12 @@ import {
   describeChange,
   diffParts,
   type FingerprintParts,
-  fingerprintOf,
+  partsCanonicalJson,
 } from "../fingerprint/fingerprint.js";
 import type { FsSnapshot } from "../fingerprint/fs-snapshot.js";
 import { type FileHashCache, hashFile } from "../fingerprint/hash-file.js";
 import { hashFiles } from "../fingerprint/hash-files.js";
+import { hashString } from "../fingerprint/hash-string.js";
 import { hashValue } from "../fingerprint/hash-value.js";
 import type { Graph, GraphTask } from "../graph/graph.js";
 import type { Spec } from "../spec/types.js";
@@ -78,10 +79,114 @@ function configHash(config: Record<string, unknown>): string {
   return h;
 }
 
+/** A task's parts that depend on its definition alone (spec and args objects are never mutated). */
+interface StaticHashes {
+  spec: object;
+  args: object;
+  definition: string;
+  argsHash: string;
+  env: string;
+}
+
+const staticHashes = new WeakMap<GraphTask, StaticHashes>();
+
+/** definition, args and env hashes of a task, computed once per task object. */
+function staticHashesOf(task: GraphTask): StaticHashes {
+  let h = staticHashes.get(task);
+  if (h === undefined || h.spec !== task.spec || h.args !== task.args) {
+    h = {
+      spec: task.spec,
+      args: task.args,
+      definition: hashValue(definitionOf(task)),
+      argsHash: hashValue(task.args),
+      env: hashValue(task.spec.env),
+    };
+    staticHashes.set(task, h);
+  }
+  return h;
+}
+
+/** A task's code files and their hashes, for one pass (one code snapshot). */
+interface CodePart {
+  files: string[];
+  code: Record<string, string>;
+}
+
+/**
+ * Code parts per snapshot: a snapshot is one consistent look at the project's code for a pass, so
+ * tasks sharing a file (and its imports) resolve and hash it once, however many they are.
+ */
+const codeParts = new WeakMap<FsSnapshot, Map<string, Promise<CodePart>>>();
+
+function codeKey(ctx: PlanContext, task: GraphTask): string {
+  const s = task.spec;
+  const settings = ctx.spec.settings;
+  return JSON.stringify([
+    ctx.spec.root,
+    s.kind,
+    s.file ?? null,
+    s.command ?? null,
+    settings.pyTasksDirs,
+    settings.rTasksDirs,
+  ]);
+}
+
+async function computeCodePart(ctx: PlanContext, task: GraphTask): Promise<CodePart> {
+  const root = ctx.spec.root;
+  const files = await findCodeFiles(root, task.spec, ctx.spec.settings, ctx.codeSnapshot);
+  const hashes = await hashFiles(
+    files.map((f) => path.join(root, f)),
+    ctx.fileCache,
+  );
+  return {
+    files,
+    code: Object.fromEntries(
+      files.map((f) => [f, hashes.get(path.join(root, f))?.hash ?? "missing"]),
+    ),
+  };
+}
+
+function codePartOf(ctx: PlanContext, task: GraphTask): Promise<CodePart> {
+  const snapshot = ctx.codeSnapshot;
+  if (snapshot === undefined) return computeCodePart(ctx, task);
+  let byKey = codeParts.get(snapshot);
+  if (byKey === undefined) {
+    byKey = new Map();
+    codeParts.set(snapshot, byKey);
+  }
+  const key = codeKey(ctx, task);
+  let p = byKey.get(key);
+  if (p === undefined) {
+    p = computeCodePart(ctx, task);
+    byKey.set(key, p);
+    // A failure (an unreadable file) is not remembered: the next task tries again.
+    p.catch(() => byKey.delete(key));
+  }
+  return p;
+}
+
+const outputsHashes = new WeakMap<readonly OutputRecord[], string>();
+let noOutputsHash: string | undefined;
+
 /** Hash of an upstream task's recorded outputs, as one value. */
 export function outputsHash(outputs: readonly OutputRecord[]): string {
-  return hashValue(outputs.map((o) => [o.path, o.hash]));
+  if (outputs.length === 0) {
+    noOutputsHash ??= hashValue([]);
+    return noOutputsHash;
+  }
+  let h = outputsHashes.get(outputs);
+  if (h === undefined) {
+    h = hashValue(outputs.map((o) => [o.path, o.hash]));
+    outputsHashes.set(outputs, h);
+  }
+  return h;
 }
+
+const RUNTIME_KEYS: Partial<Record<GraphTask["spec"]["kind"], string>> = {
+  python: "python3",
+  r: "Rscript",
+  node: "node",
+};
 
 /**
  * Computes the fingerprint parts of `task` now: its definition, code (its file and the local files
@@ -93,33 +198,32 @@ export async function fingerprintTask(
   upstream: ReadonlyMap<string, UpstreamState | undefined>,
 ): Promise<FingerprintParts> {
   const root = ctx.spec.root;
-  const codeFiles = await findCodeFiles(root, task.spec, ctx.spec.settings, ctx.codeSnapshot);
-  const inputFiles = await expandPatterns(root, task.spec.inputs);
-  const hashes = await hashFiles(
-    [...codeFiles, ...inputFiles].map((f) => path.join(root, f)),
-    ctx.fileCache,
-  );
-  const hashOf = (rel: string) => hashes.get(path.join(root, rel))?.hash ?? "missing";
+  const { code } = await codePartOf(ctx, task);
+  let inputs: Record<string, string> = {};
+  if (task.spec.inputs.length > 0) {
+    const inputFiles = await expandPatterns(root, task.spec.inputs);
+    const hashes = await hashFiles(
+      inputFiles.map((f) => path.join(root, f)),
+      ctx.fileCache,
+    );
+    inputs = Object.fromEntries(
+      inputFiles.map((f) => [f, hashes.get(path.join(root, f))?.hash ?? "missing"]),
+    );
+  }
   const up: FingerprintParts["upstream"] = {};
   for (const dep of task.deps) {
     const u = upstream.get(dep);
     up[dep] = { outputs: u ? outputsHash(u.outputs) : "never ran", result: u?.resultHash ?? null };
   }
-  const runtimeKey =
-    task.spec.kind === "python"
-      ? "python3"
-      : task.spec.kind === "r"
-        ? "Rscript"
-        : task.spec.kind === "node"
-          ? "node"
-          : undefined;
+  const runtimeKey = RUNTIME_KEYS[task.spec.kind];
+  const s = staticHashesOf(task);
   return {
-    definition: hashValue(definitionOf(task)),
-    code: Object.fromEntries(codeFiles.map((f) => [f, hashOf(f)])),
-    args: hashValue(task.args),
+    definition: s.definition,
+    code: { ...code },
+    args: s.argsHash,
     config: configHash(ctx.config),
-    env: hashValue(task.spec.env),
-    inputs: Object.fromEntries(inputFiles.map((f) => [f, hashOf(f)])),
+    env: s.env,
+    inputs,
     upstream: up,
     runtime:
       runtimeKey && ctx.runtime[runtimeKey] ? { [runtimeKey]: ctx.runtime[runtimeKey]! } : {},
@@ -177,7 +281,12 @@ export async function decideParts(
   previous: PreviousRuns,
   options: { force?: boolean; fingerprint?: string } = {},
 ): Promise<TaskDecision> {
-  const fingerprint = options.fingerprint ?? fingerprintOf(parts);
+  let partsJson: string | undefined;
+  let fingerprint = options.fingerprint;
+  if (fingerprint === undefined) {
+    partsJson = partsCanonicalJson(parts);
+    fingerprint = hashString(partsJson);
+  }
   const reasons: string[] = [];
   const last = previous.lastSuccess;
   if (options.force) reasons.push("forced");
@@ -202,5 +311,6 @@ export async function decideParts(
     reasons,
     fingerprint,
     parts,
+    ...(partsJson !== undefined ? { partsJson } : {}),
   };
 }
