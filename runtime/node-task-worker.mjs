@@ -4,10 +4,17 @@
 // a cache hit loads no compiler), so no loader hooks run in the worker:
 //   in:  { id, task, url, display, fn, input, env }                      one call
 //        { type: "batch", id, task, url, display, fn, base, items, env, eager }  one call per item
+//        { type: "tasks", id, tasks: [{ task, url, display, fn, input, env }] }  several calls,
+//          one after another (ready tasks sent together: one message each way, not one per task)
+//        { type: "load", url, compiled? }  import a module ahead of its first call (no reply);
+//          `compiled` is its compile-cache file, already checked by the sender
 //   out: { type: "log", text }  console output of the running task, in order
 //        { type: "done", id, ok: true, result } | { type: "done", id, ok: false, error }
 //        batch: { type: "items", id, items } now and then, then { type: "done", id, ok, items }
 //        where each item is { ok: true, result, ms } | { ok: false, error, ms }
+//        tasks: { type: "log", text, task: index } for console output, { type: "tasks", id, items }
+//        now and then, then { type: "done", id, ok: true, items }; an item is
+//        { ok: true, result?, ms, callMs } | { ok: false, error, ms, callMs }
 // Console output is sent on the same port as the result, so it always arrives first. During a
 // batch the worker writes [call id, item index] and the item's start time into the shared
 // `progress` buffer, so the pool can time out one item and name the one that was running.
@@ -31,13 +38,16 @@ const FLUSH_ITEMS = 1000;
 
 /** During a batch: the running item's key, until its first output line is marked in the log. */
 let unmarkedKey;
+/** During a tasks message: the index of the running task, whose log receives console output. */
+let currentTask;
 
 function send(text) {
   if (unmarkedKey !== undefined) {
     text = `# item ${unmarkedKey}\n${text}`;
     unmarkedKey = undefined;
   }
-  parentPort.postMessage({ type: "log", text });
+  if (currentTask !== undefined) parentPort.postMessage({ type: "log", text, task: currentTask });
+  else parentPort.postMessage({ type: "log", text });
 }
 
 for (const stream of [process.stdout, process.stderr]) {
@@ -149,10 +159,10 @@ async function importModule(url) {
   }
 }
 
-async function load(url) {
+async function load(url, compiled) {
   let ns = modules.get(url);
   if (ns === undefined) {
-    ns = importModule(url);
+    ns = compiled === undefined ? importModule(url) : import(pathToFileURL(compiled).href);
     modules.set(url, ns);
   }
   try {
@@ -263,7 +273,77 @@ async function runBatch(msg) {
   return { items: pending };
 }
 
+/**
+ * Runs several tasks one after another. Replies go back in as few messages as possible: all at
+ * the end, or the ones so far when FLUSH_MS passed, and before waiting on a task that returned a
+ * promise (so a task waiting on I/O does not hold back the replies of the tasks before it).
+ */
+async function runTasks(msg) {
+  const { tasks } = msg;
+  let pending = [];
+  let flushed = performance.now();
+  const flush = () => {
+    if (pending.length > 0) parentPort.postMessage({ type: "tasks", id: msg.id, items: pending });
+    pending = [];
+    flushed = performance.now();
+  };
+  for (let i = 0; i < tasks.length; i++) {
+    const t = tasks[i];
+    markProgress(msg.id, i);
+    currentTask = i;
+    const restore = applyEnv(t.env);
+    const started = performance.now();
+    let callStarted = started;
+    let reply;
+    try {
+      const { fn, error } = await resolveFunction(t);
+      if (error !== undefined) {
+        reply = { ok: false, error };
+      } else {
+        callStarted = performance.now();
+        let result = fn(t.input);
+        if (result !== null && typeof result?.then === "function") {
+          flush();
+          result = await result;
+        }
+        const problem = checkResult(t.task, result);
+        reply = problem === undefined ? { ok: true } : { ok: false, error: problem };
+        if (problem === undefined && result !== undefined) reply.result = result;
+      }
+    } catch (err) {
+      send(logText(err));
+      reply = { ok: false, error: oneLine(err) };
+    } finally {
+      restore();
+    }
+    const now = performance.now();
+    reply.ms = now - started;
+    reply.callMs = now - callStarted;
+    pending.push(reply);
+    if (now - flushed >= FLUSH_MS) flush();
+  }
+  currentTask = undefined;
+  return pending;
+}
+
 parentPort.on("message", async (msg) => {
+  if (msg.type === "load") {
+    load(msg.url, msg.compiled).catch(() => {}); // the first call reports the error
+    return;
+  }
+  if (msg.type === "tasks") {
+    let items;
+    try {
+      items = await runTasks(msg);
+    } catch (err) {
+      // Only an internal error gets here: the tasks' own errors are their replies.
+      currentTask = undefined;
+      send(logText(err));
+      items = [];
+    }
+    parentPort.postMessage({ type: "done", id: msg.id, ok: true, items });
+    return;
+  }
   const restore = applyEnv(msg.env);
   if (msg.type === "batch") {
     let reply;

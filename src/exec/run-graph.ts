@@ -1,6 +1,7 @@
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { hashValue } from "../fingerprint/hash-value.js";
 import type { GraphTask } from "../graph/graph.js";
 import { pickItem } from "../plan/expand-items.js";
@@ -14,8 +15,16 @@ import {
 } from "../plan/plan-task.js";
 import { isRefArg } from "../spec/types.js";
 import type { OutputRecord, StateStore } from "../state/state-store.js";
-import { type LaunchResult, launchTask } from "../tasks/launch-task.js";
+import { compiledIfCurrent, needsCompile, projectRootFor } from "../tasks/compile-ts.js";
+import {
+  type LaunchRequest,
+  type LaunchResult,
+  launchNodeTasks,
+  launchTask,
+  nodeModuleOf,
+} from "../tasks/launch-task.js";
 import { startSpawnHelper } from "../tasks/spawn-helper.js";
+import { sharedNodePool } from "../tasks/worker-pools.js";
 import { startAttempts } from "./attempt-records.js";
 import { collectOutputs } from "./collect-outputs.js";
 import type { RunCounts, RunObserver, RunStatus } from "./run-events.js";
@@ -78,6 +87,13 @@ export async function runGraph(
   };
   mkdirSync(o.logDir, { recursive: true });
   if (!o.dryRun) mkdirSync(o.scratchDir, { recursive: true });
+  // Logs an attempt must clear first: those there now (a fresh log dir has none to remove).
+  let oldLogs: Set<string> | undefined;
+  try {
+    oldLogs = new Set(readdirSync(o.logDir));
+  } catch {
+    oldLogs = undefined;
+  }
   // Processes start through the posix_spawn launcher once it is up (~20-100 ms): start it now,
   // while the first tasks are planned, rather than at the first process.
   if (!o.dryRun && o.selected.some((t) => graph.tasks[t]!.spec.kind !== "node"))
@@ -96,6 +112,24 @@ export async function runGraph(
     );
   }
 
+  // TS/JS tasks that will run need warm workers: start them (and their imports) now, while the
+  // first tasks are planned, rather than at the first call. Only when some task surely runs, so
+  // a no-change rerun starts no thread.
+  if (!o.dryRun) {
+    const surely = o.selected.filter((t) => {
+      const spec = graph.tasks[t]!.spec;
+      if (spec.kind !== "node" || spec.file === undefined) return false;
+      const s = states.get(t);
+      return (
+        o.force ||
+        !spec.cache ||
+        s?.lastSuccess === undefined ||
+        s.lastAttempt?.status !== "succeeded"
+      );
+    });
+    if (surely.length > 0) void prewarmNodeWorkers(o, surely, Math.min(o.jobs, surely.length));
+  }
+
   const totalCpu = Math.max(1, o.jobs);
   const totalMemMiB = Math.floor(os.totalmem() / 1024 / 1024);
   let cpuInUse = 0;
@@ -108,8 +142,7 @@ export async function runGraph(
   const remainingDeps = new Map<string, number>();
   for (const t of o.selected)
     remainingDeps.set(t, graph.tasks[t]!.deps.filter((d) => selected.has(d)).length);
-  const ready: string[] = o.selected.filter((t) => remainingDeps.get(t) === 0);
-  const inFlight = new Set<Promise<void>>();
+  let ready: string[] = o.selected.filter((t) => remainingDeps.get(t) === 0);
   let cancelled = false;
 
   const settle = (task: string, result: Outcome) => {
@@ -180,23 +213,33 @@ export async function runGraph(
     const name = task.name;
     const logPath = path.join(o.logDir, `${name}.log`);
     for (let attempt = 1; ; attempt++) {
-      rmSync(logPath, { force: true });
-      const record = startAttempts(
-        o.store,
-        [
-          {
-            runId: o.runId,
-            namespace: o.namespace,
-            task: name,
-            fingerprint: decision.fingerprint,
-            parts: decision.parts,
-            logPath,
-          },
-        ],
-        o.singleAttempt ?? false,
-      );
-      o.observer({ type: "task-start", task: name, reasons: decision.reasons, attempt });
-      const result = await launch(task, logPath);
+      let record: ReturnType<typeof startAttempts> | undefined;
+      const begin = () => {
+        if (attempt > 1 || oldLogs === undefined || oldLogs.has(`${name}.log`))
+          rmSync(logPath, { force: true });
+        record = startAttempts(
+          o.store,
+          [
+            {
+              runId: o.runId,
+              namespace: o.namespace,
+              task: name,
+              fingerprint: decision.fingerprint,
+              parts: decision.parts,
+              ...(decision.partsJson !== undefined ? { partsJson: decision.partsJson } : {}),
+              logPath,
+            },
+          ],
+          o.singleAttempt ?? false,
+        );
+        o.observer({ type: "task-start", task: name, reasons: decision.reasons, attempt });
+      };
+      const result = await launch(task, logPath, begin);
+      if (result === undefined || record === undefined) {
+        // Never started: the run was cancelled while it waited for a worker.
+        o.observer({ type: "task-skipped", task: name, reason: "run cancelled" });
+        return "skipped";
+      }
       let error = result.error ?? result.status;
       if (result.status === "succeeded") {
         const collected = await collectOutputs(o.plan, task.spec.outputs);
@@ -286,6 +329,9 @@ export async function runGraph(
     }
   };
 
+  const root = o.plan.spec.root;
+  const pythonPath = o.plan.spec.settings.pyTasksDirs.map((d) => path.join(root, d)).join(":");
+
   /** Dependency results (for function tasks), resolved args and the env every task gets. */
   const launchInputs = async (task: GraphTask) => {
     const deps: Record<string, unknown> = {};
@@ -294,27 +340,34 @@ export async function runGraph(
       if (graph.tasks[d]?.spec.cacheResult && !task.spec.mapOver)
         deps[d] = await o.store.result(o.namespace, d);
     }
-    for (const [k, v] of Object.entries(task.args))
+    for (const k in task.args) {
+      const v = task.args[k];
       args[k] = isRefArg(v) ? await o.store.result(o.namespace, v.ref) : v;
-    const root = o.plan.spec.root;
+    }
     const env: Record<string, string> = {
       ...task.spec.env,
       OUTPUT_PIPELINE_DIR: o.scratchDir,
       INPUT_PIPELINE_DIR: o.scratchDir,
       DAGWRIGHT_PROJECT_ROOT: root,
       DAGWRIGHT_TASK: task.name,
-      DAGWRIGHT_PYTHONPATH: o.plan.spec.settings.pyTasksDirs
-        .map((d) => path.join(root, d))
-        .join(":"),
+      DAGWRIGHT_PYTHONPATH: pythonPath,
     };
     return { inputs: { deps, args, config: o.plan.config }, env };
   };
 
-  const launch = async (task: GraphTask, logPath: string): Promise<LaunchResult> => {
+  /**
+   * Launches one attempt; `begin` runs right before it starts (a pooled TS/JS task may first wait
+   * for a worker). Undefined: it never started, since the run was cancelled meanwhile.
+   */
+  const launch = async (
+    task: GraphTask,
+    logPath: string,
+    begin: () => void,
+  ): Promise<LaunchResult | undefined> => {
     const { inputs, env } = await launchInputs(task);
-    return launchTask({
+    const req: LaunchRequest = {
       task: task.spec,
-      root: o.plan.spec.root,
+      root,
       inputs,
       env,
       scratchDir: o.scratchDir,
@@ -323,7 +376,103 @@ export async function runGraph(
         ? { timeoutSeconds: task.spec.timeoutSeconds }
         : {}),
       ...(o.signal ? { signal: o.signal } : {}),
+    };
+    if (pooled(task)) return laneLaunch(req, begin);
+    begin();
+    return launchTask(req);
+  };
+
+  // The TS/JS lane. Short function tasks cost a worker round trip each, far more than the call;
+  // so a pooled task (kind node, no timeout, one cpu, no memory claim) takes no slot of its own:
+  // it is planned as soon as it is ready and queued here, and the queue is sent to the workers in
+  // messages of several tasks. Each message holds one cpu slot and its tasks run one after
+  // another in one worker, so -j still bounds how many run at once. How many go in one message
+  // follows how long that function's calls took so far (a function not seen yet goes alone), so
+  // that tasks queued behind one another in a worker wait at most LANE_BUDGET_MS or so.
+  interface LaneEntry {
+    req: LaunchRequest;
+    key: string;
+    begin: () => void;
+    resolve: (r: LaunchResult | undefined) => void;
+  }
+  let laneQueue: LaneEntry[] = [];
+  let laneScheduled = false;
+  const callMs = new Map<string, number>();
+  const pooled = (t: GraphTask) =>
+    t.spec.kind === "node" &&
+    t.spec.mapOver === undefined &&
+    t.spec.timeoutSeconds === undefined &&
+    t.spec.file !== undefined &&
+    cpuOf(t) === 1 &&
+    memOf(t) === 0;
+  const laneLaunch = (req: LaunchRequest, begin: () => void) =>
+    new Promise<LaunchResult | undefined>((resolve) => {
+      if (cancelled) {
+        resolve(undefined);
+        return;
+      }
+      const key = `${req.task.file}\0${req.task.function ?? req.task.name}`;
+      laneQueue.push({ req, key, begin, resolve });
+      scheduleLane();
     });
+  // Tasks planned in the same burst reach the queue one microtask chain after another: send them
+  // once all have (a tick runs after the promise jobs queued so far).
+  const scheduleLane = () => {
+    if (laneScheduled || laneQueue.length === 0) return;
+    laneScheduled = true;
+    process.nextTick(() => {
+      laneScheduled = false;
+      laneDispatch();
+    });
+  };
+  const laneDispatch = () => {
+    while (laneQueue.length > 0) {
+      if (cancelled) {
+        for (const e of laneQueue.splice(0)) e.resolve(undefined);
+        return;
+      }
+      if (running > 0 && cpuInUse + 1 > totalCpu) return;
+      const free = Math.max(1, totalCpu - cpuInUse);
+      const share = Math.min(LANE_MAX, Math.ceil(laneQueue.length / free));
+      let n = 1;
+      let planned = callMs.get(laneQueue[0]!.key) ?? Number.POSITIVE_INFINITY;
+      while (n < share) {
+        const next = callMs.get(laneQueue[n]!.key) ?? Number.POSITIVE_INFINITY;
+        if (planned + next > LANE_BUDGET_MS) break;
+        planned += next;
+        n++;
+      }
+      const batch = laneQueue.slice(0, n);
+      laneQueue = laneQueue.slice(n);
+      running++;
+      cpuInUse++;
+      for (const e of batch) e.begin();
+      launchNodeTasks(
+        batch.map((e) => e.req),
+        (i, r, ms) => {
+          const e = batch[i]!;
+          if (ms !== undefined) {
+            const before = callMs.get(e.key);
+            callMs.set(e.key, before === undefined || ms > before ? ms : before * 0.7 + ms * 0.3);
+          }
+          e.resolve(r);
+        },
+      )
+        .catch((err: unknown) => {
+          for (const e of batch)
+            e.resolve({
+              status: "failed",
+              error: (err as Error).message,
+              durationMs: 0,
+              logTail: [],
+            });
+        })
+        .then(() => {
+          running--;
+          cpuInUse--;
+          kick();
+        });
+    }
   };
 
   /** A task with map_over: items planned and run one by one (see run-mapped.ts). */
@@ -445,51 +594,76 @@ export async function runGraph(
 
   o.signal?.addEventListener("abort", () => {
     cancelled = true;
+    for (const e of laneQueue.splice(0)) e.resolve(undefined);
   });
 
+  let active = 0;
+  let finished: () => void = () => {};
+  const start = (name: string, cpu: number, mem: number, holdsSlot: boolean) => {
+    active++;
+    if (holdsSlot) {
+      running++;
+      cpuInUse += cpu;
+      memInUse += mem;
+    }
+    handleTask(name)
+      .catch((err: unknown) => {
+        if (!outcome.has(name)) {
+          o.observer({
+            type: "task-failed",
+            task: name,
+            error: (err as Error).message,
+            logPath: "",
+            logTail: [],
+          });
+          settle(name, "failed");
+        }
+      })
+      .then(() => {
+        if (holdsSlot) {
+          running--;
+          cpuInUse -= cpu;
+          memInUse -= mem;
+        }
+        active--;
+        kick();
+      });
+  };
+
   const pump = () => {
-    for (let i = 0; i < ready.length; ) {
-      const name = ready[i]!;
+    const candidates = ready;
+    ready = [];
+    const held: string[] = [];
+    for (const name of candidates) {
       const task = graph.tasks[name]!;
+      if (!o.dryRun && pooled(task)) {
+        start(name, 0, 0, false);
+        continue;
+      }
       const cpu = cpuOf(task);
       const mem = memOf(task);
       const fits = running === 0 || (cpuInUse + cpu <= totalCpu && memInUse + mem <= totalMemMiB);
       if (!fits) {
-        i++;
+        held.push(name);
         continue;
       }
-      ready.splice(i, 1);
-      running++;
-      cpuInUse += cpu;
-      memInUse += mem;
-      const p: Promise<void> = handleTask(name)
-        .catch((err: unknown) => {
-          if (!outcome.has(name)) {
-            o.observer({
-              type: "task-failed",
-              task: name,
-              error: (err as Error).message,
-              logPath: "",
-              logTail: [],
-            });
-            settle(name, "failed");
-          }
-        })
-        .finally(() => {
-          running--;
-          cpuInUse -= cpu;
-          memInUse -= mem;
-          inFlight.delete(p);
-        });
-      inFlight.add(p);
+      start(name, cpu, mem, true);
     }
+    // Tasks that became ready meanwhile (settled synchronously) come after those still waiting.
+    ready = held.length === 0 ? ready : [...held, ...ready];
   };
 
-  pump();
-  while (inFlight.size > 0) {
-    await Promise.race(inFlight);
+  /** After anything settles: start what can start; the run ends when nothing is under way. */
+  const kick = () => {
     pump();
-  }
+    scheduleLane();
+    if (active === 0 && ready.length === 0) finished();
+  };
+
+  await new Promise<void>((resolve) => {
+    finished = resolve;
+    kick();
+  });
   // Anything never reached (only possible when cancelled) is reported skipped.
   for (const t of o.selected)
     if (!outcome.has(t)) {
@@ -503,6 +677,42 @@ export async function runGraph(
       : "succeeded";
   o.observer({ type: "run-end", status, counts, durationMs: Date.now() - started });
   return { status, counts };
+}
+
+/** At most this many tasks in one message to a worker… */
+const LANE_MAX = 128;
+/** … and only as many as the calls so far say take this long in all. */
+const LANE_BUDGET_MS = 5;
+
+/** Starts TS/JS workers for `tasks` and has them import their modules ahead of the first call. */
+async function prewarmNodeWorkers(
+  o: RunGraphOptions,
+  tasks: readonly string[],
+  workers: number,
+): Promise<void> {
+  const pool = sharedNodePool();
+  pool.prewarm(workers, []);
+  const urls = new Map<string, string>();
+  for (const t of tasks) {
+    if (urls.size >= 4) break;
+    try {
+      const { url } = nodeModuleOf({ task: o.plan.graph.tasks[t]!.spec, root: o.plan.spec.root });
+      if (!urls.has(url)) urls.set(url, t);
+    } catch {
+      // reported when the task runs
+    }
+  }
+  const compiled = new Map<string, string>();
+  await Promise.all(
+    [...urls.keys()].map(async (url) => {
+      const file = fileURLToPath(url);
+      if (!needsCompile(file)) return;
+      // The cache the worker would use: it resolves it the same way, from the same cwd.
+      const out = await compiledIfCurrent(file, projectRootFor(file, process.cwd()));
+      if (out !== undefined) compiled.set(url, out);
+    }),
+  );
+  pool.prewarm(workers, [...urls.keys()], compiled);
 }
 
 function dedupeOutputs(outputs: readonly OutputRecord[]): OutputRecord[] {

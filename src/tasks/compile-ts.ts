@@ -158,6 +158,20 @@ async function cached(dir: string, manifestPath: string, entry: string) {
   return existsSync(output) ? { output, manifest } : undefined;
 }
 
+/**
+ * The compiled file of `file` (absolute) when the cache holds a current one, else undefined;
+ * never compiles (and never loads esbuild). Lets a caller hand workers the file to import.
+ */
+export async function compiledIfCurrent(file: string, root: string): Promise<string | undefined> {
+  const dir = cacheDirOf(root);
+  const id = sha256(`${COMPILE_FORMAT}\0${file}`).slice(0, 32);
+  try {
+    return (await cached(dir, path.join(dir, `${id}.json`), file))?.output;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Writes `data` to `file` through a temporary name, so no reader sees half of it. */
 async function writeAtomic(file: string, data: string): Promise<void> {
   const tmp = `${file}.${process.pid}-${threadId}-${randomBytes(4).toString("hex")}.tmp`;

@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { isRefArg, type TaskSpec } from "../spec/types.js";
+import type { WorkerTask } from "./node-worker-pool.js";
 import { type ProcessOutcome, runProcess } from "./run-process.js";
 import {
   closeTaskLog,
@@ -412,44 +413,153 @@ function preparePython(req: LaunchRequest): Prepared {
   };
 }
 
-function prepareNode(req: LaunchRequest): Prepared {
-  const { task, inputs } = req;
-  const written = fileOf(req);
-  const fn = task.function ?? task.name;
+const fileUrls = new Map<string, string>();
+
+/** The file: URL of a task's module (memoized: every task of a fan-in shares a few files). */
+function moduleUrl(root: string, written: string): string {
+  const key = `${root}\0${written}`;
+  let url = fileUrls.get(key);
+  if (url === undefined) {
+    url = pathToFileURL(path.resolve(root, written)).href;
+    if (fileUrls.size > 10_000) fileUrls.clear();
+    fileUrls.set(key, url);
+  }
+  return url;
+}
+
+/** The one argument a TS/JS function task receives. */
+function nodeInput(req: LaunchRequest): Record<string, unknown> {
+  const { inputs } = req;
   return {
-    what: `${written}:${fn}`,
+    ...inputs.deps,
+    args: resolvedArgs(inputs),
+    config: inputs.config,
+    item: inputs.item,
+    pipelineConfig: { scratchDir: req.scratchDir },
+    deps: inputs.deps,
+  };
+}
+
+/** What a TS/JS task module and function the pool would run for `req` (throws like launchTask). */
+export function nodeModuleOf(req: Pick<LaunchRequest, "task" | "root">): {
+  url: string;
+  display: string;
+  fn: string;
+} {
+  const written = fileOf(req as LaunchRequest);
+  return {
+    url: moduleUrl(req.root, written),
+    display: written,
+    fn: req.task.function ?? req.task.name,
+  };
+}
+
+/** A launch result for a worker's outcome of a TS/JS function. */
+function nodeOutcome(
+  out: { ended: string; result?: unknown; error?: string },
+  timeoutSeconds?: number,
+): Outcome {
+  switch (out.ended) {
+    case "returned":
+      return out.result === undefined
+        ? { status: "succeeded" }
+        : { status: "succeeded", result: out.result };
+    case "timeout":
+      return { status: "timeout", error: `timed out after ${timeoutSeconds}s` };
+    case "cancelled":
+      return { status: "cancelled", error: out.error ?? "cancelled" };
+    default:
+      return { status: "failed", error: out.error ?? "unknown error" };
+  }
+}
+
+/**
+ * {@link launchTask} for several TS/JS function tasks (kind `node`, no timeout) at once: they run
+ * one after another in one pooled worker, sent in one message, so many short tasks cost one round
+ * trip instead of one each. Each task keeps its own log, environment and result; `onResult`
+ * receives each task's result as soon as it is known (in order), with the time of the call itself
+ * when the worker measured it. `signal` is the first request's.
+ * Never rejects; resolves once every task has its result.
+ */
+export async function launchNodeTasks(
+  reqs: readonly LaunchRequest[],
+  onResult: (index: number, result: LaunchResult, callMs?: number) => void,
+): Promise<void> {
+  const started = performance.now();
+  const logs: TaskLog[] = [];
+  const tasks: WorkerTask[] = [];
+  const at: number[] = [];
+  const solo: Promise<void>[] = [];
+  reqs.forEach((req, i) => {
+    let mod: ReturnType<typeof nodeModuleOf>;
+    let log: TaskLog;
+    try {
+      if (req.task.kind !== "node" || timeoutOf(req) !== undefined)
+        throw new Error("not a pooled call");
+      mod = nodeModuleOf(req);
+      const what = `${mod.display}:${mod.fn}${itemNote(req.inputs.item)}`;
+      log = openTaskLog(req.logPath, req.task.name, what, { lazy: true });
+    } catch {
+      // Anything unusual (no file, a timeout) takes the one-task path, which reports it.
+      solo.push(launchTask(req).then((r) => onResult(i, r)));
+      return;
+    }
+    logs.push(log);
+    at.push(i);
+    tasks.push({
+      task: req.task.name,
+      url: mod.url,
+      display: mod.display,
+      fn: mod.fn,
+      input: nodeInput(req),
+      env: { ...req.task.env, ...req.env },
+      onLog: (text) => writeTaskLog(log, text),
+    });
+  });
+  const signal = reqs[0]?.signal;
+  const ran = sharedNodePool().runTasks(
+    tasks,
+    (k, out) => {
+      const req = reqs[at[k]!]!;
+      const log = logs[k]!;
+      const outcome = nodeOutcome(out);
+      let tail = readTaskLogTail(log);
+      if (outcome.error !== undefined) {
+        const line = `dagwright: task '${req.task.name}' ${outcome.status}: ${outcome.error}`;
+        writeTaskLog(log, `${line}\n`);
+        tail = [...tail, line].slice(-LOG_TAIL_LINES);
+      }
+      closeTaskLog(log);
+      onResult(
+        at[k]!,
+        { ...outcome, durationMs: out.ms ?? performance.now() - started, logTail: tail },
+        out.callMs,
+      );
+    },
+    signal,
+  );
+  await Promise.all([ran, ...solo]);
+}
+
+function prepareNode(req: LaunchRequest): Prepared {
+  const { task } = req;
+  const mod = nodeModuleOf(req);
+  return {
+    what: `${mod.display}:${mod.fn}`,
     run: async (log) => {
       const timeoutSeconds = timeoutOf(req);
       const out = await sharedNodePool().run({
         task: task.name,
-        url: pathToFileURL(path.resolve(req.root, written)).href,
-        display: written,
-        fn,
-        input: {
-          ...inputs.deps,
-          args: resolvedArgs(inputs),
-          config: inputs.config,
-          item: inputs.item,
-          pipelineConfig: { scratchDir: req.scratchDir },
-          deps: inputs.deps,
-        },
+        url: mod.url,
+        display: mod.display,
+        fn: mod.fn,
+        input: nodeInput(req),
         env: { ...task.env, ...req.env },
         onLog: (text) => writeTaskLog(log, text),
         ...(timeoutSeconds === undefined ? {} : { timeoutMs: timeoutSeconds * 1000 }),
         ...(req.signal === undefined ? {} : { signal: req.signal }),
       });
-      switch (out.ended) {
-        case "returned":
-          return out.result === undefined
-            ? { status: "succeeded" }
-            : { status: "succeeded", result: out.result };
-        case "timeout":
-          return { status: "timeout", error: `timed out after ${timeoutSeconds}s` };
-        case "cancelled":
-          return { status: "cancelled", error: out.error ?? "cancelled" };
-        default:
-          return { status: "failed", error: out.error ?? "unknown error" };
-      }
+      return nodeOutcome(out, timeoutSeconds);
     },
   };
 }

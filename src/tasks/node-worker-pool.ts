@@ -70,6 +70,25 @@ export interface WorkerBatchOutcome {
   inFlightMs?: number;
 }
 
+/** One task of {@link NodeWorkerPool.runTasks}: a call like {@link WorkerJob}, without a timeout. */
+export type WorkerTask = Omit<WorkerJob, "timeoutMs" | "signal">;
+
+/** How one task of {@link NodeWorkerPool.runTasks} ended. */
+export interface WorkerTaskOutcome extends WorkerOutcome {
+  /** Time in the worker, from the task's start (the first call of a module includes importing it). */
+  ms?: number;
+  /** Time in the function call alone. */
+  callMs?: number;
+}
+
+/** A runTasks call as the pool runs it: `job` stands for the whole message. */
+interface TasksRun {
+  tasks: readonly WorkerTask[];
+  onResult: (index: number, outcome: WorkerTaskOutcome) => void;
+  /** How many tasks (from the start) have their outcome. */
+  reported: number;
+}
+
 interface Slot {
   worker: Worker;
   /** Module URLs this worker has imported, to send a job where its module is warm. */
@@ -91,6 +110,8 @@ type Ended = {
 interface Running {
   id: number;
   job: WorkerJob | WorkerBatchJob;
+  /** A runTasks call: its tasks and where their outcomes go. */
+  tasks?: TasksRun;
   /** Batch jobs: the replies so far. */
   items?: BatchItemReply[];
   settle: (end: Ended, slot?: Slot) => void;
@@ -98,14 +119,29 @@ interface Running {
   onAbort?: () => void;
 }
 
+interface TaskReply extends BatchItemReply {
+  callMs: number;
+}
+
 interface Message {
-  type: "log" | "done" | "items";
+  type: "log" | "done" | "items" | "tasks";
   text?: string;
+  /** tasks: the index of the task a log message belongs to. */
+  task?: number;
   id?: number;
   ok?: boolean;
   result?: unknown;
   error?: string;
   items?: BatchItemReply[];
+}
+
+function taskOutcome(reply: BatchItemReply | TaskReply): WorkerTaskOutcome {
+  const out: WorkerTaskOutcome = reply.ok
+    ? { ended: "returned", ms: reply.ms }
+    : { ended: "threw", error: reply.error ?? "unknown error", ms: reply.ms };
+  if (reply.result !== undefined) out.result = reply.result;
+  if ((reply as TaskReply).callMs !== undefined) out.callMs = (reply as TaskReply).callMs;
+  return out;
 }
 
 function isBatch(job: WorkerJob | WorkerBatchJob): job is WorkerBatchJob {
@@ -187,6 +223,119 @@ export class NodeWorkerPool {
     });
   }
 
+  /**
+   * Runs several tasks in one worker, one after another, with one message each way (plus one
+   * per FLUSH_MS of running, and before waiting on a task that returned a promise): the way to
+   * run many short tasks without paying a round trip each. `onResult` receives each task's
+   * outcome as it arrives, in order; the promise resolves once every task has one. Never rejects.
+   * If the worker dies, the task that was running ends as a throw (like {@link run}) and the
+   * others without an outcome run again on a new worker; `signal` cancels every task still
+   * without one (terminating the worker).
+   */
+  runTasks(
+    tasks: readonly WorkerTask[],
+    onResult: (index: number, outcome: WorkerTaskOutcome) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    if (tasks.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const submitFrom = (from: number) => {
+        const part = tasks.slice(from);
+        const sub: TasksRun = {
+          tasks: part,
+          reported: 0,
+          onResult: (i, out) => onResult(from + i, out),
+        };
+        const first = part[0]!;
+        const job: WorkerJob = {
+          task: first.task,
+          url: first.url,
+          display: first.display,
+          fn: first.fn,
+          input: {},
+          env: {},
+          onLog: () => {},
+          ...(signal !== undefined ? { signal } : {}),
+        };
+        if (signal?.aborted) {
+          for (let i = 0; i < part.length; i++) sub.onResult(i, { ended: "cancelled" });
+          resolve();
+          return;
+        }
+        const running: Running = {
+          id: this.nextId++,
+          job,
+          tasks: sub,
+          settle: (end, slot) => {
+            // Every task without an outcome: the running one and the rest of the message.
+            const left = sub.reported;
+            if (left >= part.length) {
+              resolve();
+              return;
+            }
+            if (end.ended === "cancelled" || end.ended === "timeout") {
+              for (let i = left; i < part.length; i++) sub.onResult(i, { ended: "cancelled" });
+              resolve();
+              return;
+            }
+            if (end.ended === "crashed" || end.ended === "threw") {
+              // The worker died (or never replied for these): the task it was running fails, as
+              // a single call would; the others (finished or not started) run again.
+              const started = slot !== undefined && Atomics.load(slot.progress, 0) === running.id;
+              const at = started ? Math.max(left, Atomics.load(slot.progress, 1)) : left;
+              const error = end.error ?? "worker crashed";
+              sub.onResult(at, { ended: "threw", error });
+              sub.reported = at + 1;
+              // Tasks before `at` that ran but whose replies were lost run again too.
+              if (at > left) {
+                const lost = part.slice(left, at);
+                void this.runTasks(lost, (i, out) => sub.onResult(left + i, out), signal).then(
+                  () => {
+                    if (at + 1 < part.length) submitFrom(from + at + 1);
+                    else resolve();
+                  },
+                );
+                return;
+              }
+              if (at + 1 < part.length) submitFrom(from + at + 1);
+              else resolve();
+              return;
+            }
+            // "returned" without every reply: the worker failed internally.
+            for (let i = left; i < part.length; i++)
+              sub.onResult(i, { ended: "threw", error: "the worker sent no reply for this task" });
+            resolve();
+          },
+        };
+        this.submit(running);
+      };
+      submitFrom(0);
+    });
+  }
+
+  /**
+   * Starts up to `workers` workers now (the pool's size at most) and has each import `modules`
+   * ahead of their first call, so worker start-up and imports overlap the caller's planning.
+   * `compiled` maps a module URL to its compile-cache file when the caller checked it is current.
+   */
+  prewarm(workers: number, modules: readonly string[], compiled?: ReadonlyMap<string, string>) {
+    const want = Math.min(this.size, Math.max(0, workers));
+    while (this.slots.length < want) {
+      const slot = this.spawn();
+      slot.worker.unref();
+    }
+    for (const slot of this.slots) {
+      for (const url of modules) {
+        if (slot.warm.has(url)) continue;
+        const file = compiled?.get(url);
+        slot.worker.postMessage(
+          file === undefined ? { type: "load", url } : { type: "load", url, compiled: file },
+        );
+        slot.warm.add(url);
+      }
+    }
+  }
+
   private submit(running: Running): void {
     const { job } = running;
     const slot = this.pickSlot(job.url);
@@ -244,9 +393,22 @@ export class NodeWorkerPool {
       const running = slot.job;
       if (running === undefined) return;
       if (msg.type === "log") {
-        running.job.onLog(msg.text ?? "");
+        if (running.tasks !== undefined) {
+          const t = running.tasks.tasks[msg.task ?? running.tasks.reported];
+          t?.onLog(msg.text ?? "");
+        } else running.job.onLog(msg.text ?? "");
       } else if (msg.id !== running.id) {
         return;
+      } else if (running.tasks !== undefined) {
+        const run = running.tasks;
+        for (const reply of msg.items ?? []) {
+          if (run.reported >= run.tasks.length) break;
+          run.onResult(run.reported++, taskOutcome(reply));
+        }
+        if (msg.type === "done") {
+          slot.warm.add(running.job.url);
+          this.finish(slot, { ended: "returned" }, true);
+        }
       } else if (msg.type === "items") {
         running.items?.push(...(msg.items ?? []));
       } else {
@@ -262,12 +424,17 @@ export class NodeWorkerPool {
       this.drop(slot);
       const running = slot.job;
       if (running !== undefined) {
-        running.job.onLog(`${err.stack ?? err.message}\n`);
+        if (running.tasks !== undefined) {
+          const t = running.tasks.tasks[running.tasks.reported];
+          t?.onLog(`${err.stack ?? err.message}\n`);
+        } else running.job.onLog(`${err.stack ?? err.message}\n`);
         this.finish(
           slot,
-          isBatch(running.job)
-            ? { ended: "crashed", error: `worker crashed (${err.name}: ${err.message})` }
-            : { ended: "threw", error: `${err.name}: ${err.message}` },
+          running.tasks !== undefined
+            ? { ended: "crashed", error: `${err.name}: ${err.message}` }
+            : isBatch(running.job)
+              ? { ended: "crashed", error: `worker crashed (${err.name}: ${err.message})` }
+              : { ended: "threw", error: `${err.name}: ${err.message}` },
           false,
         );
       }
@@ -278,9 +445,11 @@ export class NodeWorkerPool {
       if (running !== undefined) {
         this.finish(
           slot,
-          isBatch(running.job)
-            ? { ended: "crashed", error: `worker crashed (exit code ${code})` }
-            : { ended: "threw", error: `worker exited with code ${code}` },
+          running.tasks !== undefined
+            ? { ended: "crashed", error: `worker exited with code ${code}` }
+            : isBatch(running.job)
+              ? { ended: "crashed", error: `worker crashed (exit code ${code})` }
+              : { ended: "threw", error: `worker exited with code ${code}` },
           false,
         );
       }
@@ -322,6 +491,21 @@ export class NodeWorkerPool {
       fn: job.fn,
       env: job.env,
     };
+    if (running.tasks !== undefined) {
+      slot.worker.postMessage({
+        type: "tasks",
+        id: running.id,
+        tasks: running.tasks.tasks.map((t) => ({
+          task: t.task,
+          url: t.url,
+          display: t.display,
+          fn: t.fn,
+          input: t.input,
+          env: t.env,
+        })),
+      });
+      return;
+    }
     slot.worker.postMessage(
       isBatch(job)
         ? {
