@@ -326,6 +326,9 @@ async function runTasks(msg) {
   return pending;
 }
 
+// Modules the pool asked every worker to import first (see NodeWorkerPool.prewarm).
+for (const { url, compiled } of workerData.preload ?? []) load(url, compiled).catch(() => {});
+
 parentPort.on("message", async (msg) => {
   if (msg.type === "load") {
     load(msg.url, msg.compiled).catch(() => {}); // the first call reports the error

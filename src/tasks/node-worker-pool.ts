@@ -165,6 +165,8 @@ export class NodeWorkerPool {
   private readonly slots: Slot[] = [];
   private readonly queue: Running[] = [];
   private nextId = 1;
+  /** Modules every new worker imports first (see {@link prewarm}). */
+  private readonly preload: { url: string; compiled?: string }[] = [];
 
   constructor(size = os.availableParallelism()) {
     this.size = Math.max(1, size);
@@ -314,26 +316,30 @@ export class NodeWorkerPool {
   }
 
   /**
-   * Starts up to `workers` workers now (the pool's size at most) and has each import `modules`
-   * ahead of their first call, so worker start-up and imports overlap the caller's planning.
-   * `compiled` maps a module URL to its compile-cache file when the caller checked it is current.
+   * Starts up to `workers` workers now (the pool's size at most), each importing `modules` as
+   * its first job, so worker start-up and imports overlap the caller's planning. `compiled` maps
+   * a module URL to its compile-cache file when the caller checked it is current (the worker then
+   * imports that file without loading the compiler). Workers started later import them too.
    */
-  prewarm(workers: number, modules: readonly string[], compiled?: ReadonlyMap<string, string>) {
-    const want = Math.min(this.size, Math.max(0, workers));
-    while (this.slots.length < want) {
-      const slot = this.spawn();
-      slot.worker.unref();
+  prewarm(
+    workers: number,
+    modules: readonly string[],
+    compiled?: ReadonlyMap<string, string>,
+  ): void {
+    for (const url of modules) {
+      if (this.preload.some((p) => p.url === url)) continue;
+      const file = compiled?.get(url);
+      this.preload.push(file === undefined ? { url } : { url, compiled: file });
     }
     for (const slot of this.slots) {
-      for (const url of modules) {
-        if (slot.warm.has(url)) continue;
-        const file = compiled?.get(url);
-        slot.worker.postMessage(
-          file === undefined ? { type: "load", url } : { type: "load", url, compiled: file },
-        );
-        slot.warm.add(url);
+      for (const p of this.preload) {
+        if (slot.warm.has(p.url)) continue;
+        slot.worker.postMessage({ type: "load", ...p });
+        slot.warm.add(p.url);
       }
     }
+    const want = Math.min(this.size, Math.max(0, workers));
+    while (this.slots.length < want) this.spawn().worker.unref();
   }
 
   private submit(running: Running): void {
@@ -382,10 +388,11 @@ export class NodeWorkerPool {
     // Console output is intercepted inside the worker (see the worker file): reading
     // `stdout: true` streams would keep the process alive after unref() on Node 20.
     const shared = new SharedArrayBuffer(16);
-    const worker = new Worker(WORKER_URL, { workerData: { progress: shared } });
+    const preload = [...this.preload];
+    const worker = new Worker(WORKER_URL, { workerData: { progress: shared, preload } });
     const slot: Slot = {
       worker,
-      warm: new Set(),
+      warm: new Set(preload.map((p) => p.url)),
       progress: new Int32Array(shared, 0, 2),
       itemStart: new Float64Array(shared, 8, 1),
     };
