@@ -127,7 +127,12 @@ export async function runGraph(
         s.lastAttempt?.status !== "succeeded"
       );
     });
-    if (surely.length > 0) void prewarmNodeWorkers(o, surely, Math.min(o.jobs, surely.length));
+    if (surely.length > 0)
+      prewarmNodeWorkers(
+        o,
+        surely,
+        Math.min(o.jobs, surely.length, Math.max(1, os.availableParallelism() - 1)),
+      );
   }
 
   const totalCpu = Math.max(1, o.jobs);
@@ -242,7 +247,10 @@ export async function runGraph(
       }
       let error = result.error ?? result.status;
       if (result.status === "succeeded") {
-        const collected = await collectOutputs(o.plan, task.spec.outputs);
+        const collected =
+          task.spec.outputs.length === 0
+            ? { records: [] }
+            : await collectOutputs(o.plan, task.spec.outputs);
         let recorded: OutputRecord[] | string =
           "records" in collected
             ? collected.records
@@ -684,35 +692,26 @@ const LANE_MAX = 128;
 /** … and only as many as the calls so far say take this long in all. */
 const LANE_BUDGET_MS = 5;
 
-/** Starts TS/JS workers for `tasks` and has them import their modules ahead of the first call. */
-async function prewarmNodeWorkers(
-  o: RunGraphOptions,
-  tasks: readonly string[],
-  workers: number,
-): Promise<void> {
-  const pool = sharedNodePool();
-  pool.prewarm(workers, []);
-  const urls = new Map<string, string>();
+/** Starts TS/JS workers for `tasks`, each importing their modules ahead of the first call. */
+function prewarmNodeWorkers(o: RunGraphOptions, tasks: readonly string[], workers: number): void {
+  const urls = new Set<string>();
   for (const t of tasks) {
     if (urls.size >= 4) break;
     try {
-      const { url } = nodeModuleOf({ task: o.plan.graph.tasks[t]!.spec, root: o.plan.spec.root });
-      if (!urls.has(url)) urls.set(url, t);
+      urls.add(nodeModuleOf({ task: o.plan.graph.tasks[t]!.spec, root: o.plan.spec.root }).url);
     } catch {
       // reported when the task runs
     }
   }
   const compiled = new Map<string, string>();
-  await Promise.all(
-    [...urls.keys()].map(async (url) => {
-      const file = fileURLToPath(url);
-      if (!needsCompile(file)) return;
-      // The cache the worker would use: it resolves it the same way, from the same cwd.
-      const out = await compiledIfCurrent(file, projectRootFor(file, process.cwd()));
-      if (out !== undefined) compiled.set(url, out);
-    }),
-  );
-  pool.prewarm(workers, [...urls.keys()], compiled);
+  for (const url of urls) {
+    const file = fileURLToPath(url);
+    if (!needsCompile(file)) continue;
+    // The cache the worker would use: it resolves it the same way, from the same cwd.
+    const out = compiledIfCurrent(file, projectRootFor(file, process.cwd()));
+    if (out !== undefined) compiled.set(url, out);
+  }
+  sharedNodePool().prewarm(workers, [...urls], compiled);
 }
 
 function dedupeOutputs(outputs: readonly OutputRecord[]): OutputRecord[] {
