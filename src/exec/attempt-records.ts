@@ -79,11 +79,17 @@ function stopWaiting(w: Waiting): void {
  * Short attempts that ended in the same burst (the continuations that run before the next tick:
  * tasks whose results arrived together) are recorded with one `recordAttempts` call per store,
  * so their rows go in through a few multi-row statements instead of a few statements each. A
- * failing batch is retried entry by entry, so one bad entry fails only its own caller.
+ * failing batch is retried caller by caller, so one bad entry fails only its own caller.
  */
 interface Pending {
   list: Record_[];
-  settle: { resolve: (ok: boolean) => void; reject: (err: unknown) => void }[];
+  /** Each caller's entries are list[from, from + count). */
+  callers: {
+    from: number;
+    count: number;
+    resolve: (ok: boolean[]) => void;
+    reject: (err: unknown) => void;
+  }[];
 }
 
 const pendingRecords = new Map<StateStore, Pending>();
@@ -91,7 +97,7 @@ const pendingRecords = new Map<StateStore, Pending>();
 function recordSoon(store: StateStore, list: readonly Record_[]): Promise<boolean[]> {
   let p = pendingRecords.get(store);
   if (p === undefined) {
-    const fresh: Pending = { list: [], settle: [] };
+    const fresh: Pending = { list: [], callers: [] };
     pendingRecords.set(store, fresh);
     process.nextTick(() => {
       pendingRecords.delete(store);
@@ -100,37 +106,29 @@ function recordSoon(store: StateStore, list: readonly Record_[]): Promise<boolea
     p = fresh;
   }
   const pending = p;
-  return Promise.all(
-    list.map(
-      (r) =>
-        new Promise<boolean>((resolve, reject) => {
-          pending.list.push(r);
-          pending.settle.push({ resolve, reject });
-        }),
-    ),
-  );
+  return new Promise<boolean[]>((resolve, reject) => {
+    pending.callers.push({ from: pending.list.length, count: list.length, resolve, reject });
+    for (const r of list) pending.list.push(r);
+  });
 }
 
 async function flushRecords(store: StateStore, p: Pending): Promise<void> {
   try {
     const ok = await store.recordAttempts(p.list);
-    p.settle.forEach((s, i) => {
-      s.resolve(ok[i]!);
-    });
+    for (const c of p.callers) c.resolve(ok.slice(c.from, c.from + c.count));
     return;
   } catch (err) {
-    if (p.list.length === 1) {
-      p.settle[0]!.reject(err);
+    if (p.callers.length === 1) {
+      p.callers[0]!.reject(err);
       return;
     }
   }
   await Promise.all(
-    p.list.map(async (r, i) => {
+    p.callers.map(async (c) => {
       try {
-        const [ok] = await store.recordAttempts([r]);
-        p.settle[i]!.resolve(ok!);
+        c.resolve(await store.recordAttempts(p.list.slice(c.from, c.from + c.count)));
       } catch (err) {
-        p.settle[i]!.reject(err);
+        c.reject(err);
       }
     }),
   );

@@ -90,6 +90,36 @@ interface StaticHashes {
 
 const staticHashes = new WeakMap<GraphTask, StaticHashes>();
 
+/**
+ * Definitions by their JSON text: tasks of one graph mostly share one, so each distinct one is
+ * canonicalized and hashed once. A definition is schema-checked data (strings, booleans, arrays
+ * and records of them), for which equal JSON texts are equal values.
+ */
+const definitionHashes = new Map<string, string>();
+
+function definitionHash(task: GraphTask): string {
+  const definition = definitionOf(task);
+  const json = JSON.stringify(definition);
+  let h = definitionHashes.get(json);
+  if (h === undefined) {
+    h = hashValue(definition);
+    if (definitionHashes.size >= 10_000) definitionHashes.clear();
+    definitionHashes.set(json, h);
+  }
+  return h;
+}
+
+let emptyHash: string | undefined;
+
+/** hashValue, answered at once for `{}` (the args and env of most tasks). */
+function hashRecord(value: Record<string, unknown>): string {
+  if (Object.getPrototypeOf(value) === Object.prototype && Object.keys(value).length === 0) {
+    emptyHash ??= hashValue({});
+    return emptyHash;
+  }
+  return hashValue(value);
+}
+
 /** definition, args and env hashes of a task, computed once per task object. */
 function staticHashesOf(task: GraphTask): StaticHashes {
   let h = staticHashes.get(task);
@@ -97,16 +127,16 @@ function staticHashesOf(task: GraphTask): StaticHashes {
     h = {
       spec: task.spec,
       args: task.args,
-      definition: hashValue(definitionOf(task)),
-      argsHash: hashValue(task.args),
-      env: hashValue(task.spec.env),
+      definition: definitionHash(task),
+      argsHash: hashRecord(task.args),
+      env: hashRecord(task.spec.env),
     };
     staticHashes.set(task, h);
   }
   return h;
 }
 
-/** A task's code files and their hashes, for one pass (one code snapshot). */
+/** A task's code files and their hashes, for one pass (one code snapshot); shared, never mutated. */
 interface CodePart {
   files: string[];
   code: Record<string, string>;
@@ -219,7 +249,7 @@ export async function fingerprintTask(
   const s = staticHashesOf(task);
   return {
     definition: s.definition,
-    code: { ...code },
+    code,
     args: s.argsHash,
     config: configHash(ctx.config),
     env: s.env,
