@@ -4,8 +4,10 @@
 // a cache hit loads no compiler), so no loader hooks run in the worker:
 //   in:  { id, task, url, display, fn, input, env }                      one call
 //        { type: "batch", id, task, url, display, fn, base, items, env, eager }  one call per item
-//        { type: "tasks", id, tasks: [{ task, url, display, fn, input, env }] }  several calls,
-//          one after another (ready tasks sent together: one message each way, not one per task)
+//        { type: "tasks", id, env, tasks: [{ task, url?, display?, fn?, input, env?, unset? }] }
+//          several calls, one after another (ready tasks sent together: one message each way,
+//          not one per task); url/display/fn default to the previous task's, env to `env`
+//          changed by the task's own `env` and `unset`
 //        { type: "load", url, compiled? }  import a module ahead of its first call (no reply);
 //          `compiled` is its compile-cache file, already checked by the sender
 //   out: { type: "log", text }  console output of the running task, in order
@@ -287,11 +289,33 @@ async function runTasks(msg) {
     pending = [];
     flushed = performance.now();
   };
+  // The message sends what tasks share once (see tasksMessage in node-worker-pool.ts): each task
+  // takes url, display and fn from the one before unless it has its own, and its env is the first
+  // task's with its own changes. Objects shared in one message would be shared by its tasks here:
+  // each task gets its own copy of its input, as a message of its own would give it.
+  let url;
+  let display;
+  let fnName;
   for (let i = 0; i < tasks.length; i++) {
-    const t = tasks[i];
+    const m = tasks[i];
+    url = m.url ?? url;
+    display = m.display ?? display;
+    fnName = m.fn ?? fnName;
+    let env = msg.env;
+    if (m.env !== undefined || m.unset !== undefined) {
+      env = { ...msg.env, ...m.env };
+      for (const k of m.unset ?? []) delete env[k];
+    }
+    const t = {
+      task: m.task,
+      url,
+      display,
+      fn: fnName,
+      input: tasks.length > 1 ? structuredClone(m.input) : m.input,
+    };
     markProgress(msg.id, i);
     currentTask = i;
-    const restore = applyEnv(t.env);
+    const restore = applyEnv(env);
     const started = performance.now();
     let callStarted = started;
     let reply;

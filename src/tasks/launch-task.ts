@@ -427,15 +427,26 @@ function moduleUrl(root: string, written: string): string {
   return url;
 }
 
-/** The one argument a TS/JS function task receives. */
+const pipelineConfigs = new Map<string, { scratchDir: string }>();
+
+/**
+ * The one argument a TS/JS function task receives. Its parts are cloned into the worker, so
+ * tasks may share them here (`pipelineConfig` is one object per scratch dir).
+ */
 function nodeInput(req: LaunchRequest): Record<string, unknown> {
   const { inputs } = req;
+  let pipelineConfig = pipelineConfigs.get(req.scratchDir);
+  if (pipelineConfig === undefined) {
+    pipelineConfig = { scratchDir: req.scratchDir };
+    if (pipelineConfigs.size > 100) pipelineConfigs.clear();
+    pipelineConfigs.set(req.scratchDir, pipelineConfig);
+  }
   return {
     ...inputs.deps,
     args: resolvedArgs(inputs),
     config: inputs.config,
     item: inputs.item,
-    pipelineConfig: { scratchDir: req.scratchDir },
+    pipelineConfig,
     deps: inputs.deps,
   };
 }

@@ -144,6 +144,41 @@ function taskOutcome(reply: BatchItemReply | TaskReply): WorkerTaskOutcome {
   return out;
 }
 
+/**
+ * The `tasks` message: what tasks share is sent once. `url`, `display` and `fn` are left out
+ * when equal to the previous task's, and each env is sent as its difference from the first
+ * task's env (`env`: keys set or changed, `unset`: keys to drop); the worker rebuilds them.
+ */
+function tasksMessage(id: number, tasks: readonly WorkerTask[]): Record<string, unknown> {
+  const base = tasks[0]!.env;
+  const baseKeys = Object.keys(base);
+  let prev: WorkerTask | undefined;
+  const out = tasks.map((t) => {
+    const m: Record<string, unknown> = { task: t.task, input: t.input };
+    if (prev === undefined || t.url !== prev.url) m.url = t.url;
+    if (prev === undefined || t.display !== prev.display) m.display = t.display;
+    if (prev === undefined || t.fn !== prev.fn) m.fn = t.fn;
+    prev = t;
+    if (t.env !== base) {
+      let changed: Record<string, string> | undefined;
+      let unset: string[] | undefined;
+      for (const k in t.env) {
+        if (base[k] !== t.env[k] || !Object.hasOwn(base, k)) {
+          changed ??= {};
+          changed[k] = t.env[k]!;
+        }
+      }
+      for (const k of baseKeys) {
+        if (!Object.hasOwn(t.env, k)) (unset ??= []).push(k);
+      }
+      if (changed !== undefined) m.env = changed;
+      if (unset !== undefined) m.unset = unset;
+    }
+    return m;
+  });
+  return { type: "tasks", id, env: base, tasks: out };
+}
+
 function isBatch(job: WorkerJob | WorkerBatchJob): job is WorkerBatchJob {
   return "items" in job;
 }
@@ -499,18 +534,7 @@ export class NodeWorkerPool {
       env: job.env,
     };
     if (running.tasks !== undefined) {
-      slot.worker.postMessage({
-        type: "tasks",
-        id: running.id,
-        tasks: running.tasks.tasks.map((t) => ({
-          task: t.task,
-          url: t.url,
-          display: t.display,
-          fn: t.fn,
-          input: t.input,
-          env: t.env,
-        })),
-      });
+      slot.worker.postMessage(tasksMessage(running.id, running.tasks.tasks));
       return;
     }
     slot.worker.postMessage(

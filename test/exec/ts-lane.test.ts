@@ -116,4 +116,27 @@ describe("TS/JS tasks sent to workers several at a time", () => {
     const skipped = r.events.filter((e) => e.type === "task-skipped");
     expect(skipped.map((e) => [e.task, e.reason])).toEqual([["t2_4", "upstream t1_4 failed"]]);
   });
+
+  it("gives each task its own copy of its input, even when sent with others", () => {
+    const dir = makeProject({
+      "dagwright.yaml": `config:\n  shared: {n: 1}\n${layeredSpec(2, 30, () => '{file: "mut.ts:mut"}')}`,
+      "mut.ts": [
+        'import { writeFileSync } from "node:fs";',
+        "export function mut(input: { config: { shared: { n: number; by?: string } } }): void {",
+        "  const me = process.env.DAGWRIGHT_TASK as string;",
+        "  writeFileSync(`saw-${me}`, JSON.stringify(input.config.shared));",
+        "  input.config.shared.by = me;",
+        "  input.config.shared.n++;",
+        "}",
+        "",
+      ].join("\n"),
+    });
+    const r = run(dir, "-j", "2");
+    expect(r.code, r.stderr).toBe(0);
+    for (let l = 0; l < 2; l++)
+      for (let i = 0; i < 30; i++)
+        expect(JSON.parse(readFileSync(path.join(dir, `saw-t${l}_${i}`), "utf8"))).toEqual({
+          n: 1,
+        });
+  });
 });
