@@ -169,7 +169,9 @@ function tasksMessage(id: number, tasks: readonly WorkerTask[]): Record<string, 
         }
       }
       for (const k of baseKeys) {
-        if (!Object.hasOwn(t.env, k)) (unset ??= []).push(k);
+        if (Object.hasOwn(t.env, k)) continue;
+        unset ??= [];
+        unset.push(k);
       }
       if (changed !== undefined) m.env = changed;
       if (unset !== undefined) m.unset = unset;
