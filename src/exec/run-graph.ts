@@ -25,7 +25,7 @@ import {
 } from "../tasks/launch-task.js";
 import { startSpawnHelper } from "../tasks/spawn-helper.js";
 import { sharedNodePool } from "../tasks/worker-pools.js";
-import { startAttempts } from "./attempt-records.js";
+import { type AttemptOutcome, startAttempts } from "./attempt-records.js";
 import { collectOutputs } from "./collect-outputs.js";
 import type { RunCounts, RunObserver, RunStatus } from "./run-events.js";
 import { type MappedRunEnv, runMappedItems } from "./run-mapped.js";
@@ -222,21 +222,16 @@ export async function runGraph(
       const begin = () => {
         if (attempt > 1 || oldLogs === undefined || oldLogs.has(`${name}.log`))
           rmSync(logPath, { force: true });
-        record = startAttempts(
-          o.store,
-          [
-            {
-              runId: o.runId,
-              namespace: o.namespace,
-              task: name,
-              fingerprint: decision.fingerprint,
-              parts: decision.parts,
-              ...(decision.partsJson !== undefined ? { partsJson: decision.partsJson } : {}),
-              logPath,
-            },
-          ],
-          o.singleAttempt ?? false,
-        );
+        const attemptRecord: Parameters<typeof startAttempts>[1][number] = {
+          runId: o.runId,
+          namespace: o.namespace,
+          task: name,
+          fingerprint: decision.fingerprint,
+          parts: decision.parts,
+          logPath,
+        };
+        if (decision.partsJson !== undefined) attemptRecord.partsJson = decision.partsJson;
+        record = startAttempts(o.store, [attemptRecord], o.singleAttempt ?? false);
         o.observer({ type: "task-start", task: name, reasons: decision.reasons, attempt });
       };
       const result = await launch(task, logPath, begin);
@@ -268,28 +263,30 @@ export async function runGraph(
           let resultHash: string | undefined;
           if (task.spec.cacheResult || result.result !== undefined)
             resultHash = hashValue(result.result ?? null);
-          const [ok] = await record.finish([
-            {
-              completion: {
-                outputs: recorded,
-                ...(task.spec.cacheResult ? { result: result.result ?? null } : {}),
-                ...(resultHash ? { resultHash } : {}),
-                ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
-                ...(result.peakRssKb !== undefined ? { peakRssKb: result.peakRssKb } : {}),
-                ...(result.cpuMs !== undefined ? { cpuMs: result.cpuMs } : {}),
-                durationMs: result.durationMs,
-              },
-            },
-          ]);
+          // Built field by field: this runs once per task, and spreads of {} cost an object each.
+          const completion: Extract<AttemptOutcome, { completion: unknown }>["completion"] = {
+            outputs: recorded,
+            durationMs: result.durationMs,
+          };
+          if (task.spec.cacheResult) completion.result = result.result ?? null;
+          if (resultHash) completion.resultHash = resultHash;
+          if (result.exitCode !== undefined) completion.exitCode = result.exitCode;
+          if (result.peakRssKb !== undefined) completion.peakRssKb = result.peakRssKb;
+          if (result.cpuMs !== undefined) completion.cpuMs = result.cpuMs;
+          const [ok] = await record.finish([{ completion }]);
           if (!ok) error = "superseded by a newer attempt of the same task; not recorded";
           else {
-            upstream.set(name, { outputs: recorded, ...(resultHash ? { resultHash } : {}) });
-            o.observer({
-              type: "task-done",
-              task: name,
-              durationMs: result.durationMs,
-              ...(result.peakRssKb !== undefined ? { peakRssKb: result.peakRssKb } : {}),
-            });
+            const state: UpstreamState = { outputs: recorded };
+            if (resultHash) state.resultHash = resultHash;
+            upstream.set(name, state);
+            if (result.peakRssKb !== undefined)
+              o.observer({
+                type: "task-done",
+                task: name,
+                durationMs: result.durationMs,
+                peakRssKb: result.peakRssKb,
+              });
+            else o.observer({ type: "task-done", task: name, durationMs: result.durationMs });
             return "done";
           }
         }
@@ -440,8 +437,9 @@ export async function runGraph(
         return;
       }
       if (running > 0 && cpuInUse + 1 > totalCpu) return;
-      const free = Math.max(1, totalCpu - cpuInUse);
-      const share = Math.min(LANE_MAX, Math.ceil(laneQueue.length / free));
+      // As many as fit the budget: splitting short tasks across workers buys nothing (the main
+      // thread is what they wait for) and costs a message (and a thread wake-up) each.
+      const share = Math.min(LANE_MAX, laneQueue.length);
       let n = 1;
       let planned = callMs.get(laneQueue[0]!.key) ?? Number.POSITIVE_INFINITY;
       while (n < share) {

@@ -144,9 +144,15 @@ interface CodePart {
 
 /**
  * Code parts per snapshot: a snapshot is one consistent look at the project's code for a pass, so
- * tasks sharing a file (and its imports) resolve and hash it once, however many they are.
+ * tasks sharing a file (and its imports) resolve and hash it once, however many they are. Kept by
+ * what decides them (`byKey`) and, once known, by task (`byTask`: no key to build next time).
  */
-const codeParts = new WeakMap<FsSnapshot, Map<string, Promise<CodePart>>>();
+interface CodeParts {
+  byKey: Map<string, Promise<CodePart>>;
+  byTask: WeakMap<GraphTask, CodePart>;
+}
+
+const codeParts = new WeakMap<FsSnapshot, CodeParts>();
 
 function codeKey(ctx: PlanContext, task: GraphTask): string {
   const s = task.spec;
@@ -176,14 +182,18 @@ async function computeCodePart(ctx: PlanContext, task: GraphTask): Promise<CodeP
   };
 }
 
-function codePartOf(ctx: PlanContext, task: GraphTask): Promise<CodePart> {
+/** The task's code part: at once when this pass already has it, else a promise of it. */
+function codePartOf(ctx: PlanContext, task: GraphTask): CodePart | Promise<CodePart> {
   const snapshot = ctx.codeSnapshot;
   if (snapshot === undefined) return computeCodePart(ctx, task);
-  let byKey = codeParts.get(snapshot);
-  if (byKey === undefined) {
-    byKey = new Map();
-    codeParts.set(snapshot, byKey);
+  let parts = codeParts.get(snapshot);
+  if (parts === undefined) {
+    parts = { byKey: new Map(), byTask: new WeakMap() };
+    codeParts.set(snapshot, parts);
   }
+  const known = parts.byTask.get(task);
+  if (known !== undefined) return known;
+  const { byKey, byTask } = parts;
   const key = codeKey(ctx, task);
   let p = byKey.get(key);
   if (p === undefined) {
@@ -192,7 +202,28 @@ function codePartOf(ctx: PlanContext, task: GraphTask): Promise<CodePart> {
     // A failure (an unreadable file) is not remembered: the next task tries again.
     p.catch(() => byKey.delete(key));
   }
-  return p;
+  return p.then((c) => {
+    byTask.set(task, c);
+    return c;
+  });
+}
+
+const runtimeParts = new WeakMap<Record<string, string>, Map<string, Record<string, string>>>();
+
+/** `{ [key]: version }` for the pass's runtimes, one shared object per key (never mutated). */
+function runtimePart(ctx: PlanContext, key: string | undefined): Record<string, string> {
+  if (key === undefined || ctx.runtime[key] === undefined) return {};
+  let byKey = runtimeParts.get(ctx.runtime);
+  if (byKey === undefined) {
+    byKey = new Map();
+    runtimeParts.set(ctx.runtime, byKey);
+  }
+  let part = byKey.get(key);
+  if (part === undefined) {
+    part = { [key]: ctx.runtime[key]! };
+    byKey.set(key, part);
+  }
+  return part;
 }
 
 const outputsHashes = new WeakMap<readonly OutputRecord[], string>();
@@ -228,7 +259,8 @@ export async function fingerprintTask(
   upstream: ReadonlyMap<string, UpstreamState | undefined>,
 ): Promise<FingerprintParts> {
   const root = ctx.spec.root;
-  const { code } = await codePartOf(ctx, task);
+  const known = codePartOf(ctx, task);
+  const { code } = known instanceof Promise ? await known : known;
   let inputs: Record<string, string> = {};
   if (task.spec.inputs.length > 0) {
     const inputFiles = await expandPatterns(root, task.spec.inputs);
@@ -245,7 +277,6 @@ export async function fingerprintTask(
     const u = upstream.get(dep);
     up[dep] = { outputs: u ? outputsHash(u.outputs) : "never ran", result: u?.resultHash ?? null };
   }
-  const runtimeKey = RUNTIME_KEYS[task.spec.kind];
   const s = staticHashesOf(task);
   return {
     definition: s.definition,
@@ -255,8 +286,7 @@ export async function fingerprintTask(
     env: s.env,
     inputs,
     upstream: up,
-    runtime:
-      runtimeKey && ctx.runtime[runtimeKey] ? { [runtimeKey]: ctx.runtime[runtimeKey]! } : {},
+    runtime: runtimePart(ctx, RUNTIME_KEYS[task.spec.kind]),
   };
 }
 

@@ -497,25 +497,44 @@ export async function launchNodeTasks(
   onResult: (index: number, result: LaunchResult, callMs?: number) => void,
 ): Promise<void> {
   const started = performance.now();
-  const logs: TaskLog[] = [];
+  // Logs open on the first write (most tasks print nothing), as openTaskLog's lazy logs do.
+  const logs: (TaskLog | undefined)[] = [];
+  const whats: string[] = [];
   const tasks: WorkerTask[] = [];
   const at: number[] = [];
   const solo: Promise<void>[] = [];
+  const logOf = (k: number) => {
+    let log = logs[k];
+    if (log === undefined) {
+      const req = reqs[at[k]!]!;
+      log = openTaskLog(req.logPath, req.task.name, whats[k]!);
+      logs[k] = log;
+    }
+    return log;
+  };
+  const write = (k: number, text: string) => {
+    let log: TaskLog;
+    try {
+      log = logOf(k);
+    } catch {
+      return; // like writeTaskLog: losing a log line must not lose the task's result
+    }
+    writeTaskLog(log, text);
+  };
   reqs.forEach((req, i) => {
     let mod: ReturnType<typeof nodeModuleOf>;
-    let log: TaskLog;
     try {
       if (req.task.kind !== "node" || timeoutOf(req) !== undefined)
         throw new Error("not a pooled call");
       mod = nodeModuleOf(req);
-      const what = `${mod.display}:${mod.fn}${itemNote(req.inputs.item)}`;
-      log = openTaskLog(req.logPath, req.task.name, what, { lazy: true });
     } catch {
       // Anything unusual (no file, a timeout) takes the one-task path, which reports it.
       solo.push(launchTask(req).then((r) => onResult(i, r)));
       return;
     }
-    logs.push(log);
+    const k = tasks.length;
+    logs.push(undefined);
+    whats.push(`${mod.display}:${mod.fn}${itemNote(req.inputs.item)}`);
     at.push(i);
     tasks.push({
       task: req.task.name,
@@ -524,7 +543,7 @@ export async function launchNodeTasks(
       fn: mod.fn,
       input: nodeInput(req),
       env: { ...req.task.env, ...req.env },
-      onLog: (text) => writeTaskLog(log, text),
+      onLog: (text) => write(k, text),
     });
   });
   const signal = reqs[0]?.signal;
@@ -532,20 +551,20 @@ export async function launchNodeTasks(
     tasks,
     (k, out) => {
       const req = reqs[at[k]!]!;
-      const log = logs[k]!;
       const outcome = nodeOutcome(out);
-      let tail = readTaskLogTail(log);
+      const log = logs[k];
+      let tail = log === undefined ? [] : readTaskLogTail(log);
       if (outcome.error !== undefined) {
         const line = `dagwright: task '${req.task.name}' ${outcome.status}: ${outcome.error}`;
-        writeTaskLog(log, `${line}\n`);
+        write(k, `${line}\n`);
         tail = [...tail, line].slice(-LOG_TAIL_LINES);
       }
-      closeTaskLog(log);
-      onResult(
-        at[k]!,
-        { ...outcome, durationMs: out.ms ?? performance.now() - started, logTail: tail },
-        out.callMs,
-      );
+      const opened = logs[k];
+      if (opened !== undefined) closeTaskLog(opened);
+      const result = outcome as LaunchResult;
+      result.durationMs = out.ms ?? performance.now() - started;
+      result.logTail = tail;
+      onResult(at[k]!, result, out.callMs);
     },
     signal,
   );
