@@ -276,12 +276,53 @@ async function runBatch(msg) {
 }
 
 /**
+ * A task's env over the message's shared env (already applied): only its own keys are set and
+ * restored. The shared keys are checked afterwards, since a task may have changed one and the
+ * next task must see the value it was given.
+ */
+function applyOwnEnv(m) {
+  const saved = [];
+  if (m.env !== undefined) {
+    for (const key of Object.keys(m.env)) {
+      saved.push([key, process.env[key]]);
+      process.env[key] = m.env[key];
+    }
+  }
+  for (const key of m.unset ?? []) {
+    saved.push([key, process.env[key]]);
+    delete process.env[key];
+  }
+  return () => {
+    for (let i = saved.length - 1; i >= 0; i--) {
+      const [key, value] = saved[i];
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  };
+}
+
+/**
  * Runs several tasks one after another. Replies go back in as few messages as possible: all at
  * the end, or the ones so far when FLUSH_MS passed, and before waiting on a task that returned a
  * promise (so a task waiting on I/O does not hold back the replies of the tasks before it).
  */
 async function runTasks(msg) {
   const { tasks } = msg;
+  // The message sends what tasks share once (see tasksMessage in node-worker-pool.ts): each task
+  // takes url, display and fn from the one before unless it has its own, and its env is the first
+  // task's with its own changes. Objects shared in one message would be shared by its tasks here:
+  // each task gets its own copy of its input, as a message of its own would give it.
+  const shared = msg.env;
+  const sharedKeys = Object.keys(shared);
+  const restoreShared = applyEnv(shared);
+  try {
+    return await runEach(msg, tasks, shared, sharedKeys);
+  } finally {
+    restoreShared();
+  }
+}
+
+async function runEach(msg, tasks, shared, sharedKeys) {
   let pending = [];
   let flushed = performance.now();
   const flush = () => {
@@ -289,10 +330,6 @@ async function runTasks(msg) {
     pending = [];
     flushed = performance.now();
   };
-  // The message sends what tasks share once (see tasksMessage in node-worker-pool.ts): each task
-  // takes url, display and fn from the one before unless it has its own, and its env is the first
-  // task's with its own changes. Objects shared in one message would be shared by its tasks here:
-  // each task gets its own copy of its input, as a message of its own would give it.
   let url;
   let display;
   let fnName;
@@ -301,11 +338,6 @@ async function runTasks(msg) {
     url = m.url ?? url;
     display = m.display ?? display;
     fnName = m.fn ?? fnName;
-    let env = msg.env;
-    if (m.env !== undefined || m.unset !== undefined) {
-      env = { ...msg.env, ...m.env };
-      for (const k of m.unset ?? []) delete env[k];
-    }
     const t = {
       task: m.task,
       url,
@@ -315,7 +347,7 @@ async function runTasks(msg) {
     };
     markProgress(msg.id, i);
     currentTask = i;
-    const restore = applyEnv(env);
+    const restore = applyOwnEnv(m);
     const started = performance.now();
     let callStarted = started;
     let reply;
@@ -339,6 +371,9 @@ async function runTasks(msg) {
       reply = { ok: false, error: oneLine(err) };
     } finally {
       restore();
+      for (const key of sharedKeys) {
+        if (process.env[key] !== shared[key]) process.env[key] = shared[key];
+      }
     }
     const now = performance.now();
     reply.ms = now - started;

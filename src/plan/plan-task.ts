@@ -144,27 +144,22 @@ interface CodePart {
 
 /**
  * Code parts per snapshot: a snapshot is one consistent look at the project's code for a pass, so
- * tasks sharing a file (and its imports) resolve and hash it once, however many they are. Kept by
- * what decides them (`byKey`) and, once known, by task (`byTask`: no key to build next time).
+ * tasks sharing a file (and its imports) resolve and hash it once, however many they are. Kept
+ * by what decides them (kind, file or command, and the settings' code directories) both as a
+ * promise and, once known, as the value (so later tasks get it without waiting).
  */
 interface CodeParts {
-  byKey: Map<string, Promise<CodePart>>;
-  byTask: WeakMap<GraphTask, CodePart>;
+  pending: Map<string, Promise<CodePart>>;
+  known: Map<string, CodePart>;
 }
 
-const codeParts = new WeakMap<FsSnapshot, CodeParts>();
+const codeParts = new WeakMap<FsSnapshot, WeakMap<object, CodeParts>>();
 
-function codeKey(ctx: PlanContext, task: GraphTask): string {
+function codeKey(task: GraphTask): string {
   const s = task.spec;
-  const settings = ctx.spec.settings;
-  return JSON.stringify([
-    ctx.spec.root,
-    s.kind,
-    s.file ?? null,
-    s.command ?? null,
-    settings.pyTasksDirs,
-    settings.rTasksDirs,
-  ]);
+  return s.command === undefined
+    ? `${s.kind}\0${s.file ?? ""}`
+    : JSON.stringify([s.kind, s.file ?? null, s.command]);
 }
 
 async function computeCodePart(ctx: PlanContext, task: GraphTask): Promise<CodePart> {
@@ -186,26 +181,38 @@ async function computeCodePart(ctx: PlanContext, task: GraphTask): Promise<CodeP
 function codePartOf(ctx: PlanContext, task: GraphTask): CodePart | Promise<CodePart> {
   const snapshot = ctx.codeSnapshot;
   if (snapshot === undefined) return computeCodePart(ctx, task);
-  let parts = codeParts.get(snapshot);
+  let bySettings = codeParts.get(snapshot);
+  if (bySettings === undefined) {
+    bySettings = new WeakMap();
+    codeParts.set(snapshot, bySettings);
+  }
+  // The settings name the code directories imports resolve in (one object per spec).
+  let parts = bySettings.get(ctx.spec.settings);
   if (parts === undefined) {
-    parts = { byKey: new Map(), byTask: new WeakMap() };
-    codeParts.set(snapshot, parts);
+    parts = { pending: new Map(), known: new Map() };
+    bySettings.set(ctx.spec.settings, parts);
   }
-  const known = parts.byTask.get(task);
+  const key = codeKey(task);
+  const known = parts.known.get(key);
   if (known !== undefined) return known;
-  const { byKey, byTask } = parts;
-  const key = codeKey(ctx, task);
-  let p = byKey.get(key);
+  const { pending, known: done } = parts;
+  let p = pending.get(key);
   if (p === undefined) {
-    p = computeCodePart(ctx, task);
-    byKey.set(key, p);
-    // A failure (an unreadable file) is not remembered: the next task tries again.
-    p.catch(() => byKey.delete(key));
+    p = computeCodePart(ctx, task).then(
+      (c) => {
+        done.set(key, c);
+        pending.delete(key);
+        return c;
+      },
+      (err: unknown) => {
+        // A failure (an unreadable file) is not remembered: the next task tries again.
+        pending.delete(key);
+        throw err;
+      },
+    );
+    pending.set(key, p);
   }
-  return p.then((c) => {
-    byTask.set(task, c);
-    return c;
-  });
+  return p;
 }
 
 const runtimeParts = new WeakMap<Record<string, string>, Map<string, Record<string, string>>>();

@@ -1,7 +1,7 @@
 // Short TS/JS function tasks are sent to the worker threads several at a time (run-graph.ts's
 // lane). These check what must not change for it: -j bounds how many run at once, each task keeps
 // its own log and environment, and a task that kills its worker fails alone.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeProject, runCli } from "../helpers.js";
@@ -117,16 +117,19 @@ describe("TS/JS tasks sent to workers several at a time", () => {
     expect(skipped.map((e) => [e.task, e.reason])).toEqual([["t2_4", "upstream t1_4 failed"]]);
   });
 
-  it("gives each task its own copy of its input, even when sent with others", () => {
+  it("gives each task its own copy of its input and env, even when sent with others", () => {
     const dir = makeProject({
       "dagwright.yaml": `config:\n  shared: {n: 1}\n${layeredSpec(2, 30, () => '{file: "mut.ts:mut"}')}`,
       "mut.ts": [
         'import { writeFileSync } from "node:fs";',
         "export function mut(input: { config: { shared: { n: number; by?: string } } }): void {",
         "  const me = process.env.DAGWRIGHT_TASK as string;",
-        "  writeFileSync(`saw-${me}`, JSON.stringify(input.config.shared));",
+        "  const dir = process.env.OUTPUT_PIPELINE_DIR;",
+        "  writeFileSync(`saw-${me}`, JSON.stringify({ ...input.config.shared, dir }));",
         "  input.config.shared.by = me;",
         "  input.config.shared.n++;",
+        '  process.env.OUTPUT_PIPELINE_DIR = "changed by a task";',
+        '  process.env.DAGWRIGHT_TASK = "changed by a task";',
         "}",
         "",
       ].join("\n"),
@@ -137,6 +140,7 @@ describe("TS/JS tasks sent to workers several at a time", () => {
       for (let i = 0; i < 30; i++)
         expect(JSON.parse(readFileSync(path.join(dir, `saw-t${l}_${i}`), "utf8"))).toEqual({
           n: 1,
+          dir: path.join(realpathSync(dir), "scratch", "g"),
         });
   });
 });
