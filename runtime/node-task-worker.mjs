@@ -8,8 +8,9 @@
 //          several calls, one after another (ready tasks sent together: one message each way,
 //          not one per task); url/display/fn default to the previous task's, env to `env`
 //          changed by the task's own `env` and `unset`
-//        { type: "load", url, compiled? }  import a module ahead of its first call (no reply);
-//          `compiled` is its compile-cache file, already checked by the sender
+//        { type: "load", modules: [{ url, compiled?, env? }] }  import modules ahead of their first
+//          call (no reply); `compiled` is the compile-cache file, already checked by the sender;
+//          `env` is set during the import
 //   out: { type: "log", text }  console output of the running task, in order
 //        { type: "done", id, ok: true, result } | { type: "done", id, ok: false, error }
 //        batch: { type: "items", id, items } now and then, then { type: "done", id, ok, items }
@@ -385,14 +386,36 @@ async function runEach(msg, tasks, shared, sharedKeys) {
   return pending;
 }
 
-// Modules the pool asked every worker to import first (see NodeWorkerPool.prewarm).
-for (const { url, compiled } of workerData.preload ?? []) load(url, compiled).catch(() => {});
+// Modules the pool asked every worker to import first (see NodeWorkerPool.prewarm), one after
+// another, each with the env its first task would have given its top level. Calls wait for them,
+// so no call's env is applied while a preload's is.
+let preloading = Promise.resolve();
+
+function preload(list) {
+  const before = preloading;
+  preloading = (async () => {
+    await before;
+    for (const { url, compiled, env } of list) {
+      const restore = applyEnv(env ?? {});
+      try {
+        await load(url, compiled);
+      } catch {
+        // the first call imports it again and reports the error
+      } finally {
+        restore();
+      }
+    }
+  })();
+}
+
+preload(workerData.preload ?? []);
 
 parentPort.on("message", async (msg) => {
   if (msg.type === "load") {
-    load(msg.url, msg.compiled).catch(() => {}); // the first call reports the error
+    preload(msg.modules);
     return;
   }
+  await preloading;
   if (msg.type === "tasks") {
     let items;
     try {

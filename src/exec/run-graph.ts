@@ -23,6 +23,7 @@ import {
   launchTask,
   nodeModuleOf,
 } from "../tasks/launch-task.js";
+import type { PreloadModule } from "../tasks/node-worker-pool.js";
 import { startSpawnHelper } from "../tasks/spawn-helper.js";
 import { sharedNodePool } from "../tasks/worker-pools.js";
 import { type AttemptOutcome, startAttempts } from "./attempt-records.js";
@@ -85,6 +86,8 @@ export async function runGraph(
     skipped: 0,
     cancelled: 0,
   };
+  const root = o.plan.spec.root;
+  const pythonPath = o.plan.spec.settings.pyTasksDirs.map((d) => path.join(root, d)).join(":");
   mkdirSync(o.logDir, { recursive: true });
   if (!o.dryRun) mkdirSync(o.scratchDir, { recursive: true });
   // Logs an attempt must clear first: those there now (a fresh log dir has none to remove).
@@ -132,6 +135,7 @@ export async function runGraph(
         o,
         surely,
         Math.min(o.jobs, surely.length, Math.max(1, os.availableParallelism() - 1)),
+        envOf,
       );
   }
 
@@ -334,8 +338,17 @@ export async function runGraph(
     }
   };
 
-  const root = o.plan.spec.root;
-  const pythonPath = o.plan.spec.settings.pyTasksDirs.map((d) => path.join(root, d)).join(":");
+  /** The env every task gets, over its own. */
+  function envOf(task: GraphTask): Record<string, string> {
+    return {
+      ...task.spec.env,
+      OUTPUT_PIPELINE_DIR: o.scratchDir,
+      INPUT_PIPELINE_DIR: o.scratchDir,
+      DAGWRIGHT_PROJECT_ROOT: root,
+      DAGWRIGHT_TASK: task.name,
+      DAGWRIGHT_PYTHONPATH: pythonPath,
+    };
+  }
 
   /** Dependency results (for function tasks), resolved args and the env every task gets. */
   const launchInputs = async (task: GraphTask) => {
@@ -349,15 +362,7 @@ export async function runGraph(
       const v = task.args[k];
       args[k] = isRefArg(v) ? await o.store.result(o.namespace, v.ref) : v;
     }
-    const env: Record<string, string> = {
-      ...task.spec.env,
-      OUTPUT_PIPELINE_DIR: o.scratchDir,
-      INPUT_PIPELINE_DIR: o.scratchDir,
-      DAGWRIGHT_PROJECT_ROOT: root,
-      DAGWRIGHT_TASK: task.name,
-      DAGWRIGHT_PYTHONPATH: pythonPath,
-    };
-    return { inputs: { deps, args, config: o.plan.config }, env };
+    return { inputs: { deps, args, config: o.plan.config }, env: envOf(task) };
   };
 
   /**
@@ -690,26 +695,37 @@ const LANE_MAX = 128;
 /** … and only as many as the calls so far say take this long in all. */
 const LANE_BUDGET_MS = 5;
 
-/** Starts TS/JS workers for `tasks`, each importing their modules ahead of the first call. */
-function prewarmNodeWorkers(o: RunGraphOptions, tasks: readonly string[], workers: number): void {
-  const urls = new Set<string>();
+/**
+ * Starts TS/JS workers for `tasks`, each importing their modules ahead of the first call, with
+ * the env of the first task of each module (`envOf`) set while it is imported.
+ */
+function prewarmNodeWorkers(
+  o: RunGraphOptions,
+  tasks: readonly string[],
+  workers: number,
+  envOf: (task: GraphTask) => Record<string, string>,
+): void {
+  const modules = new Map<string, PreloadModule>();
   for (const t of tasks) {
-    if (urls.size >= 4) break;
+    if (modules.size >= 4) break;
+    const task = o.plan.graph.tasks[t]!;
+    let url: string;
     try {
-      urls.add(nodeModuleOf({ task: o.plan.graph.tasks[t]!.spec, root: o.plan.spec.root }).url);
+      url = nodeModuleOf({ task: task.spec, root: o.plan.spec.root }).url;
     } catch {
-      // reported when the task runs
+      continue; // reported when the task runs
     }
-  }
-  const compiled = new Map<string, string>();
-  for (const url of urls) {
+    if (modules.has(url)) continue;
+    const m: PreloadModule = { url, env: envOf(task) };
     const file = fileURLToPath(url);
-    if (!needsCompile(file)) continue;
-    // The cache the worker would use: it resolves it the same way, from the same cwd.
-    const out = compiledIfCurrent(file, projectRootFor(file, process.cwd()));
-    if (out !== undefined) compiled.set(url, out);
+    if (needsCompile(file)) {
+      // The cache the worker would use: it resolves it the same way, from the same cwd.
+      const out = compiledIfCurrent(file, projectRootFor(file, process.cwd()));
+      if (out !== undefined) m.compiled = out;
+    }
+    modules.set(url, m);
   }
-  sharedNodePool().prewarm(workers, [...urls], compiled);
+  sharedNodePool().prewarm(workers, [...modules.values()]);
 }
 
 function dedupeOutputs(outputs: readonly OutputRecord[]): OutputRecord[] {

@@ -70,6 +70,15 @@ export interface WorkerBatchOutcome {
   inFlightMs?: number;
 }
 
+/** A module workers import ahead of its first call (see {@link NodeWorkerPool.prewarm}). */
+export interface PreloadModule {
+  url: string;
+  /** Its compile-cache file, checked current by the caller. */
+  compiled?: string;
+  /** Set over the worker's env while the module is imported (its top level may read it). */
+  env?: Record<string, string>;
+}
+
 /** One task of {@link NodeWorkerPool.runTasks}: a call like {@link WorkerJob}, without a timeout. */
 export type WorkerTask = Omit<WorkerJob, "timeoutMs" | "signal">;
 
@@ -203,7 +212,7 @@ export class NodeWorkerPool {
   private readonly queue: Running[] = [];
   private nextId = 1;
   /** Modules every new worker imports first (see {@link prewarm}). */
-  private readonly preload: { url: string; compiled?: string }[] = [];
+  private preload: PreloadModule[] = [];
 
   constructor(size = os.availableParallelism()) {
     this.size = Math.max(1, size);
@@ -354,26 +363,19 @@ export class NodeWorkerPool {
 
   /**
    * Starts up to `workers` workers now (the pool's size at most), each importing `modules` as
-   * its first job, so worker start-up and imports overlap the caller's planning. `compiled` maps
-   * a module URL to its compile-cache file when the caller checked it is current (the worker then
-   * imports that file without loading the compiler). Workers started later import them too.
+   * its first job, so worker start-up and imports overlap the caller's planning. A module's
+   * `compiled` is its compile-cache file when the caller checked it is current (the worker then
+   * imports that file without loading the compiler); its `env` is set while it is imported, as
+   * the first task's env would have been. Workers started later import them too; a later call
+   * with modules replaces the list.
    */
-  prewarm(
-    workers: number,
-    modules: readonly string[],
-    compiled?: ReadonlyMap<string, string>,
-  ): void {
-    for (const url of modules) {
-      if (this.preload.some((p) => p.url === url)) continue;
-      const file = compiled?.get(url);
-      this.preload.push(file === undefined ? { url } : { url, compiled: file });
-    }
+  prewarm(workers: number, modules: readonly PreloadModule[] = []): void {
+    if (modules.length > 0) this.preload = [...modules];
     for (const slot of this.slots) {
-      for (const p of this.preload) {
-        if (slot.warm.has(p.url)) continue;
-        slot.worker.postMessage({ type: "load", ...p });
-        slot.warm.add(p.url);
-      }
+      const todo = this.preload.filter((p) => !slot.warm.has(p.url));
+      if (todo.length === 0) continue;
+      slot.worker.postMessage({ type: "load", modules: todo });
+      for (const p of todo) slot.warm.add(p.url);
     }
     const want = Math.min(this.size, Math.max(0, workers));
     while (this.slots.length < want) this.spawn().worker.unref();

@@ -33,7 +33,7 @@ export function sharedNodePool(): NodeWorkerPool {
  * workers import the task modules. Idle workers never keep the process alive.
  */
 export function prestartNodeWorkers(count = 1): void {
-  sharedNodePool().prewarm(count, []);
+  sharedNodePool().prewarm(count);
 }
 
 /** The process-wide pool of warm Python worker processes, created on first use. */

@@ -143,4 +143,23 @@ describe("TS/JS tasks sent to workers several at a time", () => {
           dir: path.join(realpathSync(dir), "scratch", "g"),
         });
   });
+
+  it("imports a module ahead of its first call with the env its top level would have seen", () => {
+    const dir = makeProject({
+      "dagwright.yaml": layeredSpec(1, 3, () => '{file: "top.ts:top", env: {GREETING: "hi"}}'),
+      "top.ts": [
+        'import { writeFileSync } from "node:fs";',
+        "const atImport = `${process.env.OUTPUT_PIPELINE_DIR} ${process.env.GREETING}`;",
+        "export function top(): void {",
+        "  writeFileSync(`top-${process.env.DAGWRIGHT_TASK}`, atImport);",
+        "}",
+        "",
+      ].join("\n"),
+    });
+    const r = run(dir, "-j", "1");
+    expect(r.code, r.stderr).toBe(0);
+    const scratch = path.join(realpathSync(dir), "scratch", "g");
+    for (let i = 0; i < 3; i++)
+      expect(readFileSync(path.join(dir, `top-t0_${i}`), "utf8")).toBe(`${scratch} hi`);
+  });
 });
