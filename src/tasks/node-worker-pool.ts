@@ -1,7 +1,6 @@
 import os from "node:os";
 import { Worker } from "node:worker_threads";
-
-const WORKER_URL = new URL("../../runtime/node-task-worker.mjs", import.meta.url);
+import { NODE_WORKER_URL, takePrestartedWorker } from "./prestart-workers.js";
 
 /** One call of an exported TS/JS function in a pooled worker thread. */
 export interface WorkerJob {
@@ -426,9 +425,14 @@ export class NodeWorkerPool {
   private spawn(): Slot {
     // Console output is intercepted inside the worker (see the worker file): reading
     // `stdout: true` streams would keep the process alive after unref() on Node 20.
-    const shared = new SharedArrayBuffer(16);
     const preload = [...this.preload];
-    const worker = new Worker(WORKER_URL, { workerData: { progress: shared, preload } });
+    // A worker started ahead (prestart-workers.ts) is adopted: it has imported nothing yet.
+    const pre = takePrestartedWorker();
+    const shared = pre?.progress ?? new SharedArrayBuffer(16);
+    const worker =
+      pre?.worker ?? new Worker(NODE_WORKER_URL, { workerData: { progress: shared, preload } });
+    if (pre !== undefined && preload.length > 0)
+      worker.postMessage({ type: "load", modules: preload });
     const slot: Slot = {
       worker,
       warm: new Set(preload.map((p) => p.url)),

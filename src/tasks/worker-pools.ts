@@ -1,5 +1,6 @@
 import os from "node:os";
 import { NodeWorkerPool } from "./node-worker-pool.js";
+import { stopPrestartedWorkers } from "./prestart-workers.js";
 import { PythonWorkerPool } from "./python-worker-pool.js";
 
 /** Sizes of the process-wide warm worker pools. */
@@ -43,13 +44,13 @@ export function sharedPythonPool(): PythonWorkerPool {
 }
 
 /**
- * Stops the pooled TS/JS worker threads and Python worker processes; running calls end as
- * cancelled. Safe to call any time; the next call starts new workers.
+ * Stops the pooled TS/JS worker threads (and any started ahead that no pool took) and Python
+ * worker processes; running calls end as cancelled. Safe to call any time; the next call starts new workers.
  */
 export async function shutdownWorkers(): Promise<void> {
   const n = nodePool;
   const p = pythonPool;
   nodePool = undefined;
   pythonPool = undefined;
-  await Promise.all([n?.shutdown(), p?.shutdown()]);
+  await Promise.all([n?.shutdown(), p?.shutdown(), stopPrestartedWorkers()]);
 }
