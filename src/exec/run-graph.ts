@@ -220,7 +220,7 @@ export async function runGraph(
 
   const execute = async (task: GraphTask, decision: TaskDecision): Promise<Outcome> => {
     const name = task.name;
-    const logPath = path.join(o.logDir, `${name}.log`);
+    const logPath = logPathOf(name);
     for (let attempt = 1; ; attempt++) {
       let record: ReturnType<typeof startAttempts> | undefined;
       const begin = () => {
@@ -338,6 +338,13 @@ export async function runGraph(
     }
   };
 
+  // A plain name under a normalized dir needs no path.join (which normalizes: allocations).
+  const logDirIsNormal = path.normalize(o.logDir) === o.logDir && !o.logDir.endsWith(path.sep);
+  const logPathOf = (name: string) =>
+    logDirIsNormal && PLAIN_NAME.test(name)
+      ? `${o.logDir}${path.sep}${name}.log`
+      : path.join(o.logDir, `${name}.log`);
+
   /** The env every task gets, over its own. */
   function envOf(task: GraphTask): Record<string, string> {
     return {
@@ -353,14 +360,20 @@ export async function runGraph(
   /** Dependency results (for function tasks), resolved args and the env every task gets. */
   const launchInputs = async (task: GraphTask) => {
     const deps: Record<string, unknown> = {};
-    const args: Record<string, unknown> = {};
     for (const d of task.deps) {
       if (graph.tasks[d]?.spec.cacheResult && !task.spec.mapOver)
         deps[d] = await o.store.result(o.namespace, d);
     }
+    // Args without a `{ ref }` are passed as they are (launchers copy or serialize them).
+    let args: Record<string, unknown> = task.args;
     for (const k in task.args) {
-      const v = task.args[k];
-      args[k] = isRefArg(v) ? await o.store.result(o.namespace, v.ref) : v;
+      if (!isRefArg(task.args[k])) continue;
+      args = {};
+      for (const j in task.args) {
+        const v = task.args[j];
+        args[j] = isRefArg(v) ? await o.store.result(o.namespace, v.ref) : v;
+      }
+      break;
     }
     return { inputs: { deps, args, config: o.plan.config }, env: envOf(task) };
   };
@@ -382,11 +395,9 @@ export async function runGraph(
       env,
       scratchDir: o.scratchDir,
       logPath,
-      ...(task.spec.timeoutSeconds !== undefined
-        ? { timeoutSeconds: task.spec.timeoutSeconds }
-        : {}),
-      ...(o.signal ? { signal: o.signal } : {}),
     };
+    if (task.spec.timeoutSeconds !== undefined) req.timeoutSeconds = task.spec.timeoutSeconds;
+    if (o.signal) req.signal = o.signal;
     if (pooled(task)) return laneLaunch(req, begin);
     begin();
     return launchTask(req);
@@ -689,6 +700,9 @@ export async function runGraph(
   o.observer({ type: "run-end", status, counts, durationMs: Date.now() - started });
   return { status, counts };
 }
+
+/** A task name that is a file name as it is (no separators, no leading dot). */
+const PLAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@=,+-]*$/;
 
 /** At most this many tasks in one message to a worker… */
 const LANE_MAX = 128;

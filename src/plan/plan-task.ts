@@ -86,6 +86,8 @@ interface StaticHashes {
   definition: string;
   argsHash: string;
   env: string;
+  /** The parts' canonical JSON up to `"inputs":`, for the code part and config hash it names. */
+  prefix?: { code: Record<string, string>; config: string; json: string };
 }
 
 const staticHashes = new WeakMap<GraphTask, StaticHashes>();
@@ -236,6 +238,58 @@ function runtimePart(ctx: PlanContext, key: string | undefined): Record<string, 
 const outputsHashes = new WeakMap<readonly OutputRecord[], string>();
 let noOutputsHash: string | undefined;
 
+const quote = JSON.stringify;
+
+/**
+ * canonicalJson(parts) for parts fingerprintTask just made, from pieces that tasks share: the
+ * static prefix is built once per task, the runtime part once per pass. Anything unexpected goes
+ * through partsCanonicalJson (which falls back to canonicalJson).
+ */
+function plannedPartsJson(task: GraphTask, parts: FingerprintParts): string {
+  const s = staticHashes.get(task);
+  if (
+    s === undefined ||
+    parts.definition !== s.definition ||
+    parts.args !== s.argsHash ||
+    parts.env !== s.env ||
+    Object.keys(parts.inputs).length !== 0
+  )
+    return partsCanonicalJson(parts);
+  let prefix = s.prefix;
+  if (prefix === undefined || prefix.code !== parts.code || prefix.config !== parts.config) {
+    const code = partsCanonicalJson({ ...parts, inputs: {}, upstream: {} });
+    // `{"args":…,"code":…,"config":…,"definition":…,"env":…,"inputs":` of that JSON.
+    const cut = code.indexOf(',"inputs":{}') + ',"inputs":'.length;
+    prefix = { code: parts.code, config: parts.config, json: code.slice(0, cut) };
+    s.prefix = prefix;
+  }
+  let runtime = runtimeJsons.get(parts.runtime);
+  if (runtime === undefined) {
+    runtime = partsCanonicalJson({ ...parts, inputs: {}, upstream: {} }).slice(
+      prefix.json.length + '{},"runtime":'.length,
+      -',"upstream":{}}'.length,
+    );
+    runtimeJsons.set(parts.runtime, runtime);
+  }
+  let upstream = "{";
+  const deps = Object.keys(parts.upstream);
+  if (deps.length > 1) deps.sort();
+  for (let i = 0; i < deps.length; i++) {
+    const d = deps[i]!;
+    const u = parts.upstream[d]!;
+    if (
+      typeof u.outputs !== "string" ||
+      (u.result !== null && typeof u.result !== "string") ||
+      Object.keys(u).length !== 2
+    )
+      return partsCanonicalJson(parts);
+    upstream += `${i === 0 ? "" : ","}${quote(d)}:{"outputs":${quote(u.outputs)},"result":${u.result === null ? "null" : quote(u.result)}}`;
+  }
+  return `${prefix.json}{},"runtime":${runtime},"upstream":${upstream}}}`;
+}
+
+const runtimeJsons = new WeakMap<Record<string, string>, string>();
+
 /** Hash of an upstream task's recorded outputs, as one value. */
 export function outputsHash(outputs: readonly OutputRecord[]): string {
   if (outputs.length === 0) {
@@ -351,7 +405,7 @@ export async function decideParts(
   let partsJson: string | undefined;
   let fingerprint = options.fingerprint;
   if (fingerprint === undefined) {
-    partsJson = partsCanonicalJson(parts);
+    partsJson = plannedPartsJson(task, parts);
     fingerprint = hashString(partsJson);
   }
   const reasons: string[] = [];
