@@ -255,12 +255,19 @@ function plannedPartsJson(task: GraphTask, parts: FingerprintParts): string {
     Object.keys(parts.inputs).length !== 0
   )
     return partsCanonicalJson(parts);
+  // Tasks of one graph mostly share the prefix (same definition, args, env, code and config).
   let prefix = s.prefix;
   if (prefix === undefined || prefix.code !== parts.code || prefix.config !== parts.config) {
-    const code = partsCanonicalJson({ ...parts, inputs: {}, upstream: {} });
-    // `{"args":…,"code":…,"config":…,"definition":…,"env":…,"inputs":` of that JSON.
-    const cut = code.indexOf(',"inputs":{}') + ',"inputs":'.length;
-    prefix = { code: parts.code, config: parts.config, json: code.slice(0, cut) };
+    const key = s.definition + s.argsHash + s.env + parts.config;
+    prefix = sharedPrefixes.get(key);
+    if (prefix === undefined || prefix.code !== parts.code) {
+      const code = partsCanonicalJson({ ...parts, inputs: {}, upstream: {} });
+      // `{"args":…,"code":…,"config":…,"definition":…,"env":…,"inputs":` of that JSON.
+      const cut = code.indexOf(',"inputs":{}') + ',"inputs":'.length;
+      prefix = { code: parts.code, config: parts.config, json: code.slice(0, cut) };
+      if (sharedPrefixes.size >= 10_000) sharedPrefixes.clear();
+      sharedPrefixes.set(key, prefix);
+    }
     s.prefix = prefix;
   }
   let runtime = runtimeJsons.get(parts.runtime);
@@ -289,6 +296,7 @@ function plannedPartsJson(task: GraphTask, parts: FingerprintParts): string {
 }
 
 const runtimeJsons = new WeakMap<Record<string, string>, string>();
+const sharedPrefixes = new Map<string, NonNullable<StaticHashes["prefix"]>>();
 
 /** Hash of an upstream task's recorded outputs, as one value. */
 export function outputsHash(outputs: readonly OutputRecord[]): string {
