@@ -8,6 +8,7 @@ import { pickItem } from "../plan/expand-items.js";
 import { type ItemPlan, loadItems, planItems } from "../plan/plan-items.js";
 import {
   decideTask,
+  decideTaskNow,
   fingerprintTask,
   type PlanContext,
   type TaskDecision,
@@ -169,6 +170,7 @@ export async function runGraph(
     }
   };
 
+  const decideOptions = { force: o.force ?? false };
   const handleTask = async (name: string): Promise<void> => {
     const task = graph.tasks[name]!;
     const blocked = task.deps.find((d) =>
@@ -193,9 +195,10 @@ export async function runGraph(
       settle(name, await runMapped(task));
       return;
     }
-    const decision = await decideTask(o.plan, task, upstream, states.get(name) ?? {}, {
-      force: o.force ?? false,
-    });
+    const previous = states.get(name) ?? {};
+    const decision =
+      decideTaskNow(o.plan, task, upstream, previous, decideOptions) ??
+      (await decideTask(o.plan, task, upstream, previous, decideOptions));
     if (decision.action === "fresh") {
       const last = states.get(name)?.lastSuccess;
       upstream.set(
@@ -357,6 +360,20 @@ export async function runGraph(
     };
   }
 
+  /** Whether a task's launch inputs need the store: a cached dependency result, an arg's ref. */
+  const needsStore = (task: GraphTask) => {
+    if (!task.spec.mapOver)
+      for (const d of task.deps) if (graph.tasks[d]?.spec.cacheResult) return true;
+    for (const k in task.args) if (isRefArg(task.args[k])) return true;
+    return false;
+  };
+
+  /** {@link launchInputs} of a task that needs nothing from the store. */
+  const plainInputs = (task: GraphTask) => ({
+    inputs: { deps: {}, args: task.args, config: o.plan.config },
+    env: envOf(task),
+  });
+
   /** Dependency results (for function tasks), resolved args and the env every task gets. */
   const launchInputs = async (task: GraphTask) => {
     const deps: Record<string, unknown> = {};
@@ -387,7 +404,7 @@ export async function runGraph(
     logPath: string,
     begin: () => void,
   ): Promise<LaunchResult | undefined> => {
-    const { inputs, env } = await launchInputs(task);
+    const { inputs, env } = needsStore(task) ? await launchInputs(task) : plainInputs(task);
     const req: LaunchRequest = {
       task: task.spec,
       root,

@@ -341,6 +341,31 @@ export async function fingerprintTask(
       inputFiles.map((f) => [f, hashes.get(path.join(root, f))?.hash ?? "missing"]),
     );
   }
+  return partsOf(ctx, task, upstream, code, inputs);
+}
+
+/**
+ * {@link fingerprintTask} at once, when it needs no file read (the pass already hashed the task's
+ * code and it declares no inputs); undefined otherwise. The same parts either way.
+ */
+export function fingerprintTaskNow(
+  ctx: PlanContext,
+  task: GraphTask,
+  upstream: ReadonlyMap<string, UpstreamState | undefined>,
+): FingerprintParts | undefined {
+  if (task.spec.inputs.length > 0) return undefined;
+  const known = codePartOf(ctx, task);
+  if (known instanceof Promise) return undefined;
+  return partsOf(ctx, task, upstream, known.code, {});
+}
+
+function partsOf(
+  ctx: PlanContext,
+  task: GraphTask,
+  upstream: ReadonlyMap<string, UpstreamState | undefined>,
+  code: Record<string, string>,
+  inputs: Record<string, string>,
+): FingerprintParts {
   const up: FingerprintParts["upstream"] = {};
   for (const dep of task.deps) {
     const u = upstream.get(dep);
@@ -392,6 +417,26 @@ export async function decideTask(
   return decideParts(ctx, task, parts, previous, options);
 }
 
+/**
+ * {@link decideTask} at once, when nothing needs reading: the task never succeeded (no recorded
+ * outputs to check) and {@link fingerprintTaskNow} has its parts. Undefined otherwise; the same
+ * decision either way.
+ */
+export function decideTaskNow(
+  ctx: PlanContext,
+  task: GraphTask,
+  upstream: ReadonlyMap<string, UpstreamState | undefined>,
+  previous: PreviousRuns,
+  options: { force?: boolean } = {},
+): TaskDecision | undefined {
+  if (previous.lastSuccess !== undefined) return undefined;
+  const parts = fingerprintTaskNow(ctx, task, upstream);
+  if (parts === undefined) return undefined;
+  const d = decisionBeforeOutputs(task, parts, previous, options);
+  d.action = d.reasons.length > 0 ? "run" : "fresh";
+  return d;
+}
+
 /** The last attempt and the last success of a task (or of one item). */
 export interface PreviousRuns {
   lastAttempt?: TaskRunRecord;
@@ -410,6 +455,20 @@ export async function decideParts(
   previous: PreviousRuns,
   options: { force?: boolean; fingerprint?: string } = {},
 ): Promise<TaskDecision> {
+  const d = decisionBeforeOutputs(task, parts, previous, options);
+  const last = previous.lastSuccess;
+  if (last !== undefined) d.reasons.push(...(await checkRecordedOutputs(ctx, last.outputs)));
+  d.action = d.reasons.length > 0 ? "run" : "fresh";
+  return d;
+}
+
+/** {@link decideParts}' decision and reasons, but for the recorded outputs' check. */
+function decisionBeforeOutputs(
+  task: GraphTask,
+  parts: FingerprintParts,
+  previous: PreviousRuns,
+  options: { force?: boolean; fingerprint?: string },
+): TaskDecision {
   let partsJson: string | undefined;
   let fingerprint = options.fingerprint;
   if (fingerprint === undefined) {
@@ -427,19 +486,11 @@ export async function decideParts(
   else if (lastStatus === "running") reasons.push("interrupted last time");
   if (last === undefined) {
     if (!previous.lastAttempt) reasons.push("never ran");
-  } else {
-    if (last.fingerprint !== fingerprint) {
-      const changes = last.parts ? diffParts(last.parts as FingerprintParts, parts) : [];
-      reasons.push(...(changes.length > 0 ? changes.map(describeChange) : ["fingerprint changed"]));
-    }
-    reasons.push(...(await checkRecordedOutputs(ctx, last.outputs)));
+  } else if (last.fingerprint !== fingerprint) {
+    const changes = last.parts ? diffParts(last.parts as FingerprintParts, parts) : [];
+    reasons.push(...(changes.length > 0 ? changes.map(describeChange) : ["fingerprint changed"]));
   }
-  return {
-    task: task.name,
-    action: reasons.length > 0 ? "run" : "fresh",
-    reasons,
-    fingerprint,
-    parts,
-    ...(partsJson !== undefined ? { partsJson } : {}),
-  };
+  const d: TaskDecision = { task: task.name, action: "run", reasons, fingerprint, parts };
+  if (partsJson !== undefined) d.partsJson = partsJson;
+  return d;
 }
