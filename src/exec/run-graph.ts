@@ -135,7 +135,7 @@ export async function runGraph(
       prewarmNodeWorkers(
         o,
         surely,
-        Math.min(o.jobs, surely.length, Math.max(1, os.availableParallelism() - 1)),
+        1, // one: the pool starts more when tasks turn out to need them
         envOf,
       );
   }
@@ -463,6 +463,11 @@ export async function runGraph(
       laneDispatch();
     });
   };
+  // The first call of a function not seen yet is a probe: the others wait for it (up to
+  // PROBE_WAIT_MS), as it tells how many fit a message; without it, each would go alone, each
+  // to a worker of its own, and a run of short tasks would start a thread per -j for nothing.
+  const probes = new Map<string, number>();
+  let laneTimer: NodeJS.Timeout | undefined;
   const laneDispatch = () => {
     while (laneQueue.length > 0) {
       if (cancelled) {
@@ -470,19 +475,50 @@ export async function runGraph(
         return;
       }
       if (running > 0 && cpuInUse + 1 > totalCpu) return;
-      // As many as fit the budget: splitting short tasks across workers buys nothing (the main
-      // thread is what they wait for) and costs a message (and a thread wake-up) each.
-      const share = Math.min(LANE_MAX, laneQueue.length);
-      let n = 1;
-      let planned = callMs.get(laneQueue[0]!.key) ?? Number.POSITIVE_INFINITY;
-      while (n < share) {
-        const next = callMs.get(laneQueue[n]!.key) ?? Number.POSITIVE_INFINITY;
-        if (planned + next > LANE_BUDGET_MS) break;
-        planned += next;
-        n++;
+      const now = performance.now();
+      const batch: LaneEntry[] = [];
+      const rest: LaneEntry[] = [];
+      let planned = 0;
+      let full = false;
+      let wakeAt = Number.POSITIVE_INFINITY;
+      for (const e of laneQueue) {
+        const est = callMs.get(e.key);
+        if (est === undefined) {
+          const probe = probes.get(e.key);
+          if (probe !== undefined && now - probe < PROBE_WAIT_MS) {
+            wakeAt = Math.min(wakeAt, probe + PROBE_WAIT_MS);
+            rest.push(e);
+          } else if (batch.length === 0) {
+            probes.set(e.key, now);
+            batch.push(e);
+            full = true; // its duration is unknown: it goes alone
+          } else rest.push(e);
+          continue;
+        }
+        // As many as fit the budget: splitting short tasks across workers buys nothing (the
+        // main thread is what they wait for) and costs a message (and a thread wake-up) each.
+        if (full || (batch.length > 0 && planned + est > LANE_BUDGET_MS)) {
+          full = true;
+          rest.push(e);
+          continue;
+        }
+        batch.push(e);
+        planned += est;
+        if (batch.length >= LANE_MAX) full = true;
       }
-      const batch = laneQueue.slice(0, n);
-      laneQueue = laneQueue.slice(n);
+      laneQueue = rest;
+      if (batch.length === 0) {
+        // Everything waits for a probe: look again when it is due (or when it returns).
+        if (laneTimer === undefined && wakeAt !== Number.POSITIVE_INFINITY)
+          laneTimer = setTimeout(
+            () => {
+              laneTimer = undefined;
+              laneDispatch();
+            },
+            Math.max(1, wakeAt - now),
+          );
+        return;
+      }
       running++;
       cpuInUse++;
       for (const e of batch) e.begin();
@@ -694,7 +730,7 @@ export async function runGraph(
 
   /** After anything settles: start what can start; the run ends when nothing is under way. */
   const kick = () => {
-    pump();
+    if (ready.length > 0) pump();
     scheduleLane();
     if (active === 0 && ready.length === 0) finished();
   };
@@ -703,6 +739,7 @@ export async function runGraph(
     finished = resolve;
     kick();
   });
+  clearTimeout(laneTimer);
   // Anything never reached (only possible when cancelled) is reported skipped.
   for (const t of o.selected)
     if (!outcome.has(t)) {
@@ -720,6 +757,9 @@ export async function runGraph(
 
 /** A task name that is a file name as it is (no separators, no leading dot). */
 const PLAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@=,+-]*$/;
+
+/** How long the calls of a function wait for its first one to tell how long it takes. */
+const PROBE_WAIT_MS = 50;
 
 /** At most this many tasks in one message to a worker… */
 const LANE_MAX = 128;
