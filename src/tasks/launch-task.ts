@@ -413,16 +413,21 @@ function preparePython(req: LaunchRequest): Prepared {
   };
 }
 
-const fileUrls = new Map<string, string>();
+const fileUrls = new Map<string, Map<string, string>>();
 
 /** The file: URL of a task's module (memoized: every task of a fan-in shares a few files). */
 function moduleUrl(root: string, written: string): string {
-  const key = `${root}\0${written}`;
-  let url = fileUrls.get(key);
+  let byFile = fileUrls.get(root);
+  if (byFile === undefined) {
+    byFile = new Map();
+    if (fileUrls.size > 100) fileUrls.clear();
+    fileUrls.set(root, byFile);
+  }
+  let url = byFile.get(written);
   if (url === undefined) {
     url = pathToFileURL(path.resolve(root, written)).href;
-    if (fileUrls.size > 10_000) fileUrls.clear();
-    fileUrls.set(key, url);
+    if (byFile.size > 10_000) byFile.clear();
+    byFile.set(written, url);
   }
   return url;
 }
