@@ -4,10 +4,20 @@
 // a cache hit loads no compiler), so no loader hooks run in the worker:
 //   in:  { id, task, url, display, fn, input, env }                      one call
 //        { type: "batch", id, task, url, display, fn, base, items, env, eager }  one call per item
+//        { type: "tasks", id, env, tasks: [{ task, url?, display?, fn?, input, env?, unset? }] }
+//          several calls, one after another (ready tasks sent together: one message each way,
+//          not one per task); url/display/fn default to the previous task's, env to `env`
+//          changed by the task's own `env` and `unset`
+//        { type: "load", modules: [{ url, compiled?, env? }] }  import modules ahead of their first
+//          call (no reply); `compiled` is the compile-cache file, already checked by the sender;
+//          `env` is set during the import
 //   out: { type: "log", text }  console output of the running task, in order
 //        { type: "done", id, ok: true, result } | { type: "done", id, ok: false, error }
 //        batch: { type: "items", id, items } now and then, then { type: "done", id, ok, items }
 //        where each item is { ok: true, result, ms } | { ok: false, error, ms }
+//        tasks: { type: "log", text, task: index } for console output, { type: "tasks", id, items }
+//        now and then, then { type: "done", id, ok: true, items }; an item is
+//        { ok: true, result?, ms, callMs } | { ok: false, error, ms, callMs }
 // Console output is sent on the same port as the result, so it always arrives first. During a
 // batch the worker writes [call id, item index] and the item's start time into the shared
 // `progress` buffer, so the pool can time out one item and name the one that was running.
@@ -31,13 +41,16 @@ const FLUSH_ITEMS = 1000;
 
 /** During a batch: the running item's key, until its first output line is marked in the log. */
 let unmarkedKey;
+/** During a tasks message: the index of the running task, whose log receives console output. */
+let currentTask;
 
 function send(text) {
   if (unmarkedKey !== undefined) {
     text = `# item ${unmarkedKey}\n${text}`;
     unmarkedKey = undefined;
   }
-  parentPort.postMessage({ type: "log", text });
+  if (currentTask !== undefined) parentPort.postMessage({ type: "log", text, task: currentTask });
+  else parentPort.postMessage({ type: "log", text });
 }
 
 for (const stream of [process.stdout, process.stderr]) {
@@ -149,10 +162,10 @@ async function importModule(url) {
   }
 }
 
-async function load(url) {
+async function load(url, compiled) {
   let ns = modules.get(url);
   if (ns === undefined) {
-    ns = importModule(url);
+    ns = compiled === undefined ? importModule(url) : import(pathToFileURL(compiled).href);
     modules.set(url, ns);
   }
   try {
@@ -263,7 +276,159 @@ async function runBatch(msg) {
   return { items: pending };
 }
 
+/**
+ * A task's env over the message's shared env (already applied): only its own keys are set and
+ * restored. The shared keys are checked afterwards, since a task may have changed one and the
+ * next task must see the value it was given.
+ */
+function applyOwnEnv(m) {
+  const saved = [];
+  if (m.env !== undefined) {
+    for (const key of Object.keys(m.env)) {
+      saved.push([key, process.env[key]]);
+      process.env[key] = m.env[key];
+    }
+  }
+  for (const key of m.unset ?? []) {
+    saved.push([key, process.env[key]]);
+    delete process.env[key];
+  }
+  return () => {
+    for (let i = saved.length - 1; i >= 0; i--) {
+      const [key, value] = saved[i];
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  };
+}
+
+/**
+ * Runs several tasks one after another. Replies go back in as few messages as possible: all at
+ * the end, or the ones so far when FLUSH_MS passed, and before waiting on a task that returned a
+ * promise (so a task waiting on I/O does not hold back the replies of the tasks before it).
+ */
+async function runTasks(msg) {
+  const { tasks } = msg;
+  // The message sends what tasks share once (see tasksMessage in node-worker-pool.ts): each task
+  // takes url, display and fn from the one before unless it has its own, and its env is the first
+  // task's with its own changes. Objects shared in one message would be shared by its tasks here:
+  // each task gets its own copy of its input, as a message of its own would give it.
+  const shared = msg.env;
+  const sharedKeys = Object.keys(shared);
+  const restoreShared = applyEnv(shared);
+  try {
+    return await runEach(msg, tasks, shared, sharedKeys);
+  } finally {
+    restoreShared();
+  }
+}
+
+async function runEach(msg, tasks, shared, sharedKeys) {
+  let pending = [];
+  let flushed = performance.now();
+  const flush = () => {
+    if (pending.length > 0) parentPort.postMessage({ type: "tasks", id: msg.id, items: pending });
+    pending = [];
+    flushed = performance.now();
+  };
+  let url;
+  let display;
+  let fnName;
+  for (let i = 0; i < tasks.length; i++) {
+    const m = tasks[i];
+    url = m.url ?? url;
+    display = m.display ?? display;
+    fnName = m.fn ?? fnName;
+    const t = {
+      task: m.task,
+      url,
+      display,
+      fn: fnName,
+      input: tasks.length > 1 ? structuredClone(m.input) : m.input,
+    };
+    markProgress(msg.id, i);
+    currentTask = i;
+    const restore = applyOwnEnv(m);
+    const started = performance.now();
+    let callStarted = started;
+    let reply;
+    try {
+      const { fn, error } = await resolveFunction(t);
+      if (error !== undefined) {
+        reply = { ok: false, error };
+      } else {
+        callStarted = performance.now();
+        let result = fn(t.input);
+        if (result !== null && typeof result?.then === "function") {
+          flush();
+          result = await result;
+        }
+        const problem = checkResult(t.task, result);
+        reply = problem === undefined ? { ok: true } : { ok: false, error: problem };
+        if (problem === undefined && result !== undefined) reply.result = result;
+      }
+    } catch (err) {
+      send(logText(err));
+      reply = { ok: false, error: oneLine(err) };
+    } finally {
+      restore();
+      for (const key of sharedKeys) {
+        if (process.env[key] !== shared[key]) process.env[key] = shared[key];
+      }
+    }
+    const now = performance.now();
+    reply.ms = now - started;
+    reply.callMs = now - callStarted;
+    pending.push(reply);
+    if (now - flushed >= FLUSH_MS) flush();
+  }
+  currentTask = undefined;
+  return pending;
+}
+
+// Modules the pool asked every worker to import first (see NodeWorkerPool.prewarm), one after
+// another, each with the env its first task would have given its top level. Calls wait for them,
+// so no call's env is applied while a preload's is.
+let preloading = Promise.resolve();
+
+function preload(list) {
+  const before = preloading;
+  preloading = (async () => {
+    await before;
+    for (const { url, compiled, env } of list) {
+      const restore = applyEnv(env ?? {});
+      try {
+        await load(url, compiled);
+      } catch {
+        // the first call imports it again and reports the error
+      } finally {
+        restore();
+      }
+    }
+  })();
+}
+
+preload(workerData.preload ?? []);
+
 parentPort.on("message", async (msg) => {
+  if (msg.type === "load") {
+    preload(msg.modules);
+    return;
+  }
+  await preloading;
+  if (msg.type === "tasks") {
+    let items;
+    try {
+      items = await runTasks(msg);
+    } catch (err) {
+      // Only an internal error gets here: the tasks' own errors are their replies.
+      currentTask = undefined;
+      send(logText(err));
+      items = [];
+    }
+    parentPort.postMessage({ type: "done", id: msg.id, ok: true, items });
+    return;
+  }
   const restore = applyEnv(msg.env);
   if (msg.type === "batch") {
     let reply;

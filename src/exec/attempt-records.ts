@@ -3,9 +3,156 @@ import type { StateStore } from "../state/state-store.js";
 type Begin = Parameters<StateStore["beginAttempt"]>[0];
 /** How one attempt ended, as the state store records it. */
 export type AttemptOutcome = Parameters<StateStore["recordAttempt"]>[1];
+type Record_ = Parameters<StateStore["recordAttempts"]>[0][number];
 
 /** A local attempt's "running" record is written once it has run this long. */
 export const BEGIN_AFTER_MS = 100;
+
+/** Attempts whose begin is not written yet, in start order (so deadlines are in order too). */
+interface Waiting {
+  due: number;
+  write: () => void;
+  /** Finished (or its begin written): nothing left to do at its deadline. */
+  done: boolean;
+}
+
+/**
+ * One timer for every waiting begin, not one per attempt: a thousand short tasks would otherwise
+ * arm and clear a thousand timers. Deadlines are start + BEGIN_AFTER_MS, so they come in the
+ * order attempts start; the timer is armed for the first one still waiting and is cleared once
+ * no attempt waits (an idle process must not wait for it to fire).
+ */
+const waiting: Waiting[] = [];
+let head = 0;
+let live = 0;
+let timer: NodeJS.Timeout | undefined;
+
+function arm(): void {
+  while (head < waiting.length && waiting[head]!.done) head++;
+  if (head === waiting.length) {
+    waiting.length = 0;
+    head = 0;
+    return;
+  }
+  if (head > 1024 && head * 2 > waiting.length) {
+    waiting.splice(0, head);
+    head = 0;
+  }
+  timer = setTimeout(fire, Math.max(0, waiting[head]!.due - Date.now()));
+}
+
+function fire(): void {
+  timer = undefined;
+  const now = Date.now();
+  while (head < waiting.length && (waiting[head]!.done || waiting[head]!.due <= now)) {
+    const w = waiting[head++]!;
+    if (!w.done) {
+      w.done = true;
+      live--;
+      w.write();
+    }
+  }
+  arm();
+}
+
+function wait(write: () => void): Waiting {
+  const w: Waiting = { due: Date.now() + BEGIN_AFTER_MS, write, done: false };
+  waiting.push(w);
+  live++;
+  if (timer === undefined) arm();
+  return w;
+}
+
+function stopWaiting(w: Waiting): void {
+  if (w.done) return;
+  w.done = true;
+  live--;
+  if (live === 0 && timer !== undefined) {
+    clearTimeout(timer);
+    timer = undefined;
+    waiting.length = 0;
+    head = 0;
+  }
+}
+
+/**
+ * Short attempts that ended in the same burst (the continuations that run before the next tick:
+ * tasks whose results arrived together) are recorded with one `recordAttempts` call per store,
+ * so their rows go in through a few multi-row statements instead of a few statements each. A
+ * failing batch is retried caller by caller, so one bad entry fails only its own caller.
+ */
+interface Pending {
+  list: Record_[];
+  /** Each caller's entries are list[from, from + count). */
+  callers: {
+    from: number;
+    count: number;
+    resolve: (ok: boolean[]) => void;
+    reject: (err: unknown) => void;
+  }[];
+}
+
+const pendingRecords = new Map<StateStore, Pending>();
+
+function recordSoon(store: StateStore, list: readonly Record_[]): Promise<boolean[]> {
+  let p = pendingRecords.get(store);
+  if (p === undefined) {
+    const fresh: Pending = { list: [], callers: [] };
+    pendingRecords.set(store, fresh);
+    process.nextTick(() => {
+      pendingRecords.delete(store);
+      void flushRecords(store, fresh);
+    });
+    p = fresh;
+  }
+  const pending = p;
+  return new Promise<boolean[]>((resolve, reject) => {
+    pending.callers.push({ from: pending.list.length, count: list.length, resolve, reject });
+    for (const r of list) pending.list.push(r);
+  });
+}
+
+async function flushRecords(store: StateStore, p: Pending): Promise<void> {
+  // One attempt per caller (tasks, not bundles): sent as chunks of power-of-two sizes, so the
+  // store's multi-row statements (prepared once per row count) come in a few sizes, not in
+  // every size a burst happens to have. The chunks are written in the same turn, so they share
+  // one transaction; a chunk that fails is retried caller by caller.
+  const chunks: Pending[] = [];
+  if (p.callers.length > 1 && p.callers.length === p.list.length) {
+    for (let at = 0; at < p.list.length; ) {
+      let size = 1;
+      while (size * 2 <= p.list.length - at) size *= 2;
+      const callers = p.callers.slice(at, at + size).map((c, k) => ({ ...c, from: k }));
+      chunks.push({ list: p.list.slice(at, at + size), callers });
+      at += size;
+    }
+  } else {
+    chunks.push(p);
+  }
+  await Promise.all(chunks.map((c) => flushChunk(store, c)));
+}
+
+async function flushChunk(store: StateStore, p: Pending): Promise<void> {
+  try {
+    const ok = await store.recordAttempts(p.list);
+    for (const c of p.callers) c.resolve(ok.slice(c.from, c.from + c.count));
+    return;
+  } catch (err) {
+    if (p.callers.length === 1) {
+      p.callers[0]!.reject(err);
+      return;
+    }
+  }
+  await Promise.all(
+    p.callers.map(async (c) => {
+      try {
+        c.resolve(await store.recordAttempts(p.list.slice(c.from, c.from + c.count)));
+      } catch (err) {
+        c.reject(err);
+      }
+    }),
+  );
+}
 
 /**
  * The state-store records of attempts that start together (one task, or the items of a bundle).
@@ -25,7 +172,7 @@ export function startAttempts(
     ids = store.beginAttempts(begins);
     ids.catch(() => {}); // awaited, and so rethrown, in finish()
   };
-  const timer = immediate ? undefined : setTimeout(write, BEGIN_AFTER_MS);
+  const waiter = immediate ? undefined : wait(write);
   if (immediate) write();
   return {
     /**
@@ -33,9 +180,10 @@ export function startAttempts(
      * recorded: false for a success that a newer attempt superseded (see `completeAttempt`).
      */
     async finish(outcomes) {
-      clearTimeout(timer);
+      if (waiter !== undefined) stopWaiting(waiter);
       if (ids === undefined)
-        return store.recordAttempts(
+        return recordSoon(
+          store,
           begins.map((attempt, i) => ({ attempt, outcome: outcomes[i]! })),
         );
       const attemptIds = await ids;

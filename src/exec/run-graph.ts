@@ -1,12 +1,14 @@
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { hashValue } from "../fingerprint/hash-value.js";
 import type { GraphTask } from "../graph/graph.js";
 import { pickItem } from "../plan/expand-items.js";
 import { type ItemPlan, loadItems, planItems } from "../plan/plan-items.js";
 import {
   decideTask,
+  decideTaskNow,
   fingerprintTask,
   type PlanContext,
   type TaskDecision,
@@ -14,9 +16,18 @@ import {
 } from "../plan/plan-task.js";
 import { isRefArg } from "../spec/types.js";
 import type { OutputRecord, StateStore } from "../state/state-store.js";
-import { type LaunchResult, launchTask } from "../tasks/launch-task.js";
+import { compiledIfCurrent, needsCompile, projectRootFor } from "../tasks/compile-ts.js";
+import {
+  type LaunchRequest,
+  type LaunchResult,
+  launchNodeTasks,
+  launchTask,
+  nodeModuleOf,
+} from "../tasks/launch-task.js";
+import type { PreloadModule } from "../tasks/node-worker-pool.js";
 import { startSpawnHelper } from "../tasks/spawn-helper.js";
-import { startAttempts } from "./attempt-records.js";
+import { sharedNodePool } from "../tasks/worker-pools.js";
+import { type AttemptOutcome, startAttempts } from "./attempt-records.js";
 import { collectOutputs } from "./collect-outputs.js";
 import type { RunCounts, RunObserver, RunStatus } from "./run-events.js";
 import { type MappedRunEnv, runMappedItems } from "./run-mapped.js";
@@ -76,8 +87,17 @@ export async function runGraph(
     skipped: 0,
     cancelled: 0,
   };
+  const root = o.plan.spec.root;
+  const pythonPath = o.plan.spec.settings.pyTasksDirs.map((d) => path.join(root, d)).join(":");
   mkdirSync(o.logDir, { recursive: true });
   if (!o.dryRun) mkdirSync(o.scratchDir, { recursive: true });
+  // Logs an attempt must clear first: those there now (a fresh log dir has none to remove).
+  let oldLogs: Set<string> | undefined;
+  try {
+    oldLogs = new Set(readdirSync(o.logDir));
+  } catch {
+    oldLogs = undefined;
+  }
   // Processes start through the posix_spawn launcher once it is up (~20-100 ms): start it now,
   // while the first tasks are planned, rather than at the first process.
   if (!o.dryRun && o.selected.some((t) => graph.tasks[t]!.spec.kind !== "node"))
@@ -96,6 +116,30 @@ export async function runGraph(
     );
   }
 
+  // TS/JS tasks that will run need warm workers: start them (and their imports) now, while the
+  // first tasks are planned, rather than at the first call. Only when some task surely runs, so
+  // a no-change rerun starts no thread.
+  if (!o.dryRun) {
+    const surely = o.selected.filter((t) => {
+      const spec = graph.tasks[t]!.spec;
+      if (spec.kind !== "node" || spec.file === undefined) return false;
+      const s = states.get(t);
+      return (
+        o.force ||
+        !spec.cache ||
+        s?.lastSuccess === undefined ||
+        s.lastAttempt?.status !== "succeeded"
+      );
+    });
+    if (surely.length > 0)
+      prewarmNodeWorkers(
+        o,
+        surely,
+        1, // one: the pool starts more when tasks turn out to need them
+        envOf,
+      );
+  }
+
   const totalCpu = Math.max(1, o.jobs);
   const totalMemMiB = Math.floor(os.totalmem() / 1024 / 1024);
   let cpuInUse = 0;
@@ -108,8 +152,7 @@ export async function runGraph(
   const remainingDeps = new Map<string, number>();
   for (const t of o.selected)
     remainingDeps.set(t, graph.tasks[t]!.deps.filter((d) => selected.has(d)).length);
-  const ready: string[] = o.selected.filter((t) => remainingDeps.get(t) === 0);
-  const inFlight = new Set<Promise<void>>();
+  let ready: string[] = o.selected.filter((t) => remainingDeps.get(t) === 0);
   let cancelled = false;
 
   const settle = (task: string, result: Outcome) => {
@@ -127,6 +170,7 @@ export async function runGraph(
     }
   };
 
+  const decideOptions = { force: o.force ?? false };
   const handleTask = async (name: string): Promise<void> => {
     const task = graph.tasks[name]!;
     const blocked = task.deps.find((d) =>
@@ -151,9 +195,10 @@ export async function runGraph(
       settle(name, await runMapped(task));
       return;
     }
-    const decision = await decideTask(o.plan, task, upstream, states.get(name) ?? {}, {
-      force: o.force ?? false,
-    });
+    const previous = states.get(name) ?? {};
+    const decision =
+      decideTaskNow(o.plan, task, upstream, previous, decideOptions) ??
+      (await decideTask(o.plan, task, upstream, previous, decideOptions));
     if (decision.action === "fresh") {
       const last = states.get(name)?.lastSuccess;
       upstream.set(
@@ -178,28 +223,36 @@ export async function runGraph(
 
   const execute = async (task: GraphTask, decision: TaskDecision): Promise<Outcome> => {
     const name = task.name;
-    const logPath = path.join(o.logDir, `${name}.log`);
+    const logPath = logPathOf(name);
     for (let attempt = 1; ; attempt++) {
-      rmSync(logPath, { force: true });
-      const record = startAttempts(
-        o.store,
-        [
-          {
-            runId: o.runId,
-            namespace: o.namespace,
-            task: name,
-            fingerprint: decision.fingerprint,
-            parts: decision.parts,
-            logPath,
-          },
-        ],
-        o.singleAttempt ?? false,
-      );
-      o.observer({ type: "task-start", task: name, reasons: decision.reasons, attempt });
-      const result = await launch(task, logPath);
+      let record: ReturnType<typeof startAttempts> | undefined;
+      const begin = () => {
+        if (attempt > 1 || oldLogs === undefined || oldLogs.has(`${name}.log`))
+          rmSync(logPath, { force: true });
+        const attemptRecord: Parameters<typeof startAttempts>[1][number] = {
+          runId: o.runId,
+          namespace: o.namespace,
+          task: name,
+          fingerprint: decision.fingerprint,
+          parts: decision.parts,
+          logPath,
+        };
+        if (decision.partsJson !== undefined) attemptRecord.partsJson = decision.partsJson;
+        record = startAttempts(o.store, [attemptRecord], o.singleAttempt ?? false);
+        o.observer({ type: "task-start", task: name, reasons: decision.reasons, attempt });
+      };
+      const result = await launch(task, logPath, begin);
+      if (result === undefined || record === undefined) {
+        // Never started: the run was cancelled while it waited for a worker.
+        o.observer({ type: "task-skipped", task: name, reason: "run cancelled" });
+        return "skipped";
+      }
       let error = result.error ?? result.status;
       if (result.status === "succeeded") {
-        const collected = await collectOutputs(o.plan, task.spec.outputs);
+        const collected =
+          task.spec.outputs.length === 0
+            ? { records: [] }
+            : await collectOutputs(o.plan, task.spec.outputs);
         let recorded: OutputRecord[] | string =
           "records" in collected
             ? collected.records
@@ -217,28 +270,30 @@ export async function runGraph(
           let resultHash: string | undefined;
           if (task.spec.cacheResult || result.result !== undefined)
             resultHash = hashValue(result.result ?? null);
-          const [ok] = await record.finish([
-            {
-              completion: {
-                outputs: recorded,
-                ...(task.spec.cacheResult ? { result: result.result ?? null } : {}),
-                ...(resultHash ? { resultHash } : {}),
-                ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
-                ...(result.peakRssKb !== undefined ? { peakRssKb: result.peakRssKb } : {}),
-                ...(result.cpuMs !== undefined ? { cpuMs: result.cpuMs } : {}),
-                durationMs: result.durationMs,
-              },
-            },
-          ]);
+          // Built field by field: this runs once per task, and spreads of {} cost an object each.
+          const completion: Extract<AttemptOutcome, { completion: unknown }>["completion"] = {
+            outputs: recorded,
+            durationMs: result.durationMs,
+          };
+          if (task.spec.cacheResult) completion.result = result.result ?? null;
+          if (resultHash) completion.resultHash = resultHash;
+          if (result.exitCode !== undefined) completion.exitCode = result.exitCode;
+          if (result.peakRssKb !== undefined) completion.peakRssKb = result.peakRssKb;
+          if (result.cpuMs !== undefined) completion.cpuMs = result.cpuMs;
+          const [ok] = await record.finish([{ completion }]);
           if (!ok) error = "superseded by a newer attempt of the same task; not recorded";
           else {
-            upstream.set(name, { outputs: recorded, ...(resultHash ? { resultHash } : {}) });
-            o.observer({
-              type: "task-done",
-              task: name,
-              durationMs: result.durationMs,
-              ...(result.peakRssKb !== undefined ? { peakRssKb: result.peakRssKb } : {}),
-            });
+            const state: UpstreamState = { outputs: recorded };
+            if (resultHash) state.resultHash = resultHash;
+            upstream.set(name, state);
+            if (result.peakRssKb !== undefined)
+              o.observer({
+                type: "task-done",
+                task: name,
+                durationMs: result.durationMs,
+                peakRssKb: result.peakRssKb,
+              });
+            else o.observer({ type: "task-done", task: name, durationMs: result.durationMs });
             return "done";
           }
         }
@@ -286,44 +341,213 @@ export async function runGraph(
     }
   };
 
-  /** Dependency results (for function tasks), resolved args and the env every task gets. */
-  const launchInputs = async (task: GraphTask) => {
-    const deps: Record<string, unknown> = {};
-    const args: Record<string, unknown> = {};
-    for (const d of task.deps) {
-      if (graph.tasks[d]?.spec.cacheResult && !task.spec.mapOver)
-        deps[d] = await o.store.result(o.namespace, d);
-    }
-    for (const [k, v] of Object.entries(task.args))
-      args[k] = isRefArg(v) ? await o.store.result(o.namespace, v.ref) : v;
-    const root = o.plan.spec.root;
-    const env: Record<string, string> = {
+  // A plain name under a normalized dir needs no path.join (which normalizes: allocations).
+  const logDirIsNormal = path.normalize(o.logDir) === o.logDir && !o.logDir.endsWith(path.sep);
+  const logPathOf = (name: string) =>
+    logDirIsNormal && PLAIN_NAME.test(name)
+      ? `${o.logDir}${path.sep}${name}.log`
+      : path.join(o.logDir, `${name}.log`);
+
+  /** The env every task gets, over its own. */
+  function envOf(task: GraphTask): Record<string, string> {
+    return {
       ...task.spec.env,
       OUTPUT_PIPELINE_DIR: o.scratchDir,
       INPUT_PIPELINE_DIR: o.scratchDir,
       DAGWRIGHT_PROJECT_ROOT: root,
       DAGWRIGHT_TASK: task.name,
-      DAGWRIGHT_PYTHONPATH: o.plan.spec.settings.pyTasksDirs
-        .map((d) => path.join(root, d))
-        .join(":"),
+      DAGWRIGHT_PYTHONPATH: pythonPath,
     };
-    return { inputs: { deps, args, config: o.plan.config }, env };
+  }
+
+  /** Whether a task's launch inputs need the store: a cached dependency result, an arg's ref. */
+  const needsStore = (task: GraphTask) => {
+    if (!task.spec.mapOver)
+      for (const d of task.deps) if (graph.tasks[d]?.spec.cacheResult) return true;
+    for (const k in task.args) if (isRefArg(task.args[k])) return true;
+    return false;
   };
 
-  const launch = async (task: GraphTask, logPath: string): Promise<LaunchResult> => {
-    const { inputs, env } = await launchInputs(task);
-    return launchTask({
+  /** {@link launchInputs} of a task that needs nothing from the store. */
+  const plainInputs = (task: GraphTask) => ({
+    inputs: { deps: {}, args: task.args, config: o.plan.config },
+    env: envOf(task),
+  });
+
+  /** Dependency results (for function tasks), resolved args and the env every task gets. */
+  const launchInputs = async (task: GraphTask) => {
+    const deps: Record<string, unknown> = {};
+    for (const d of task.deps) {
+      if (graph.tasks[d]?.spec.cacheResult && !task.spec.mapOver)
+        deps[d] = await o.store.result(o.namespace, d);
+    }
+    // Args without a `{ ref }` are passed as they are (launchers copy or serialize them).
+    let args: Record<string, unknown> = task.args;
+    for (const k in task.args) {
+      if (!isRefArg(task.args[k])) continue;
+      args = {};
+      for (const j in task.args) {
+        const v = task.args[j];
+        args[j] = isRefArg(v) ? await o.store.result(o.namespace, v.ref) : v;
+      }
+      break;
+    }
+    return { inputs: { deps, args, config: o.plan.config }, env: envOf(task) };
+  };
+
+  /**
+   * Launches one attempt; `begin` runs right before it starts (a pooled TS/JS task may first wait
+   * for a worker). Undefined: it never started, since the run was cancelled meanwhile.
+   */
+  const launch = async (
+    task: GraphTask,
+    logPath: string,
+    begin: () => void,
+  ): Promise<LaunchResult | undefined> => {
+    const { inputs, env } = needsStore(task) ? await launchInputs(task) : plainInputs(task);
+    const req: LaunchRequest = {
       task: task.spec,
-      root: o.plan.spec.root,
+      root,
       inputs,
       env,
       scratchDir: o.scratchDir,
       logPath,
-      ...(task.spec.timeoutSeconds !== undefined
-        ? { timeoutSeconds: task.spec.timeoutSeconds }
-        : {}),
-      ...(o.signal ? { signal: o.signal } : {}),
+    };
+    if (task.spec.timeoutSeconds !== undefined) req.timeoutSeconds = task.spec.timeoutSeconds;
+    if (o.signal) req.signal = o.signal;
+    if (pooled(task)) return laneLaunch(req, begin);
+    begin();
+    return launchTask(req);
+  };
+
+  // The TS/JS lane. Short function tasks cost a worker round trip each, far more than the call;
+  // so a pooled task (kind node, no timeout, one cpu, no memory claim) takes no slot of its own:
+  // it is planned as soon as it is ready and queued here, and the queue is sent to the workers in
+  // messages of several tasks. Each message holds one cpu slot and its tasks run one after
+  // another in one worker, so -j still bounds how many run at once. How many go in one message
+  // follows how long that function's calls took so far (a function not seen yet goes alone), so
+  // that tasks queued behind one another in a worker wait at most LANE_BUDGET_MS or so.
+  interface LaneEntry {
+    req: LaunchRequest;
+    key: string;
+    begin: () => void;
+    resolve: (r: LaunchResult | undefined) => void;
+  }
+  let laneQueue: LaneEntry[] = [];
+  let laneScheduled = false;
+  const callMs = new Map<string, number>();
+  const pooled = (t: GraphTask) =>
+    t.spec.kind === "node" &&
+    t.spec.mapOver === undefined &&
+    t.spec.timeoutSeconds === undefined &&
+    t.spec.file !== undefined &&
+    cpuOf(t) === 1 &&
+    memOf(t) === 0;
+  const laneLaunch = (req: LaunchRequest, begin: () => void) =>
+    new Promise<LaunchResult | undefined>((resolve) => {
+      if (cancelled) {
+        resolve(undefined);
+        return;
+      }
+      const key = `${req.task.file}\0${req.task.function ?? req.task.name}`;
+      laneQueue.push({ req, key, begin, resolve });
+      scheduleLane();
     });
+  // Tasks planned in the same burst reach the queue one microtask chain after another: send them
+  // once all have (a tick runs after the promise jobs queued so far).
+  const scheduleLane = () => {
+    if (laneScheduled || laneQueue.length === 0) return;
+    laneScheduled = true;
+    process.nextTick(() => {
+      laneScheduled = false;
+      laneDispatch();
+    });
+  };
+  // The first call of a function not seen yet is a probe: the others wait for it (up to
+  // PROBE_WAIT_MS), as it tells how many fit a message; without it, each would go alone, each
+  // to a worker of its own, and a run of short tasks would start a thread per -j for nothing.
+  const probes = new Map<string, number>();
+  let laneTimer: NodeJS.Timeout | undefined;
+  const laneDispatch = () => {
+    while (laneQueue.length > 0) {
+      if (cancelled) {
+        for (const e of laneQueue.splice(0)) e.resolve(undefined);
+        return;
+      }
+      if (running > 0 && cpuInUse + 1 > totalCpu) return;
+      const now = performance.now();
+      const batch: LaneEntry[] = [];
+      const rest: LaneEntry[] = [];
+      let planned = 0;
+      let full = false;
+      let wakeAt = Number.POSITIVE_INFINITY;
+      for (const e of laneQueue) {
+        const est = callMs.get(e.key);
+        if (est === undefined) {
+          const probe = probes.get(e.key);
+          if (probe !== undefined && now - probe < PROBE_WAIT_MS) {
+            wakeAt = Math.min(wakeAt, probe + PROBE_WAIT_MS);
+            rest.push(e);
+          } else if (batch.length === 0) {
+            probes.set(e.key, now);
+            batch.push(e);
+            full = true; // its duration is unknown: it goes alone
+          } else rest.push(e);
+          continue;
+        }
+        // As many as fit the budget: splitting short tasks across workers buys nothing (the
+        // main thread is what they wait for) and costs a message (and a thread wake-up) each.
+        if (full || (batch.length > 0 && planned + est > LANE_BUDGET_MS)) {
+          full = true;
+          rest.push(e);
+          continue;
+        }
+        batch.push(e);
+        planned += est;
+        if (batch.length >= LANE_MAX) full = true;
+      }
+      laneQueue = rest;
+      if (batch.length === 0) {
+        // Everything waits for a probe: look again when it is due (or when it returns).
+        if (laneTimer === undefined && wakeAt !== Number.POSITIVE_INFINITY)
+          laneTimer = setTimeout(
+            () => {
+              laneTimer = undefined;
+              laneDispatch();
+            },
+            Math.max(1, wakeAt - now),
+          );
+        return;
+      }
+      running++;
+      cpuInUse++;
+      for (const e of batch) e.begin();
+      launchNodeTasks(
+        batch.map((e) => e.req),
+        (i, r, ms) => {
+          const e = batch[i]!;
+          if (ms !== undefined) {
+            const before = callMs.get(e.key);
+            callMs.set(e.key, before === undefined || ms > before ? ms : before * 0.7 + ms * 0.3);
+          }
+          e.resolve(r);
+        },
+      )
+        .catch((err: unknown) => {
+          for (const e of batch)
+            e.resolve({
+              status: "failed",
+              error: (err as Error).message,
+              durationMs: 0,
+              logTail: [],
+            });
+        })
+        .then(() => {
+          running--;
+          cpuInUse--;
+          kick();
+        });
+    }
   };
 
   /** A task with map_over: items planned and run one by one (see run-mapped.ts). */
@@ -445,51 +669,77 @@ export async function runGraph(
 
   o.signal?.addEventListener("abort", () => {
     cancelled = true;
+    for (const e of laneQueue.splice(0)) e.resolve(undefined);
   });
 
+  let active = 0;
+  let finished: () => void = () => {};
+  const start = (name: string, cpu: number, mem: number, holdsSlot: boolean) => {
+    active++;
+    if (holdsSlot) {
+      running++;
+      cpuInUse += cpu;
+      memInUse += mem;
+    }
+    handleTask(name)
+      .catch((err: unknown) => {
+        if (!outcome.has(name)) {
+          o.observer({
+            type: "task-failed",
+            task: name,
+            error: (err as Error).message,
+            logPath: "",
+            logTail: [],
+          });
+          settle(name, "failed");
+        }
+      })
+      .then(() => {
+        if (holdsSlot) {
+          running--;
+          cpuInUse -= cpu;
+          memInUse -= mem;
+        }
+        active--;
+        kick();
+      });
+  };
+
   const pump = () => {
-    for (let i = 0; i < ready.length; ) {
-      const name = ready[i]!;
+    const candidates = ready;
+    ready = [];
+    const held: string[] = [];
+    for (const name of candidates) {
       const task = graph.tasks[name]!;
+      if (!o.dryRun && pooled(task)) {
+        start(name, 0, 0, false);
+        continue;
+      }
       const cpu = cpuOf(task);
       const mem = memOf(task);
       const fits = running === 0 || (cpuInUse + cpu <= totalCpu && memInUse + mem <= totalMemMiB);
       if (!fits) {
-        i++;
+        held.push(name);
         continue;
       }
-      ready.splice(i, 1);
-      running++;
-      cpuInUse += cpu;
-      memInUse += mem;
-      const p: Promise<void> = handleTask(name)
-        .catch((err: unknown) => {
-          if (!outcome.has(name)) {
-            o.observer({
-              type: "task-failed",
-              task: name,
-              error: (err as Error).message,
-              logPath: "",
-              logTail: [],
-            });
-            settle(name, "failed");
-          }
-        })
-        .finally(() => {
-          running--;
-          cpuInUse -= cpu;
-          memInUse -= mem;
-          inFlight.delete(p);
-        });
-      inFlight.add(p);
+      start(name, cpu, mem, true);
     }
+    // Tasks that became ready meanwhile (settled synchronously) come after those still waiting.
+    ready = held.length === 0 ? ready : [...held, ...ready];
   };
 
-  pump();
-  while (inFlight.size > 0) {
-    await Promise.race(inFlight);
-    pump();
-  }
+  /** After anything settles: start what can start; the run ends when nothing is under way. */
+  const kick = () => {
+    if (ready.length > 0) pump();
+    scheduleLane();
+    if (active === 0 && ready.length === 0) finished();
+  };
+
+  await new Promise<void>((resolve) => {
+    finished = resolve;
+    kick();
+  });
+  clearTimeout(laneTimer);
   // Anything never reached (only possible when cancelled) is reported skipped.
   for (const t of o.selected)
     if (!outcome.has(t)) {
@@ -503,6 +753,50 @@ export async function runGraph(
       : "succeeded";
   o.observer({ type: "run-end", status, counts, durationMs: Date.now() - started });
   return { status, counts };
+}
+
+/** A task name that is a file name as it is (no separators, no leading dot). */
+const PLAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@=,+-]*$/;
+
+/** How long the calls of a function wait for its first one to tell how long it takes. */
+const PROBE_WAIT_MS = 50;
+
+/** At most this many tasks in one message to a worker… */
+const LANE_MAX = 128;
+/** … and only as many as the calls so far say take this long in all. */
+const LANE_BUDGET_MS = 5;
+
+/**
+ * Starts TS/JS workers for `tasks`, each importing their modules ahead of the first call, with
+ * the env of the first task of each module (`envOf`) set while it is imported.
+ */
+function prewarmNodeWorkers(
+  o: RunGraphOptions,
+  tasks: readonly string[],
+  workers: number,
+  envOf: (task: GraphTask) => Record<string, string>,
+): void {
+  const modules = new Map<string, PreloadModule>();
+  for (const t of tasks) {
+    if (modules.size >= 4) break;
+    const task = o.plan.graph.tasks[t]!;
+    let url: string;
+    try {
+      url = nodeModuleOf({ task: task.spec, root: o.plan.spec.root }).url;
+    } catch {
+      continue; // reported when the task runs
+    }
+    if (modules.has(url)) continue;
+    const m: PreloadModule = { url, env: envOf(task) };
+    const file = fileURLToPath(url);
+    if (needsCompile(file)) {
+      // The cache the worker would use: it resolves it the same way, from the same cwd.
+      const out = compiledIfCurrent(file, projectRootFor(file, process.cwd()));
+      if (out !== undefined) m.compiled = out;
+    }
+    modules.set(url, m);
+  }
+  sharedNodePool().prewarm(workers, [...modules.values()]);
 }
 
 function dedupeOutputs(outputs: readonly OutputRecord[]): OutputRecord[] {

@@ -33,6 +33,81 @@ export function fingerprintOf(parts: FingerprintParts): string {
   return hashValue(parts);
 }
 
+const quote = JSON.stringify;
+
+/** Canonical JSON of a record of strings (keys in code-unit order); undefined if not one. */
+function stringRecordJson(record: unknown): string | undefined {
+  if (typeof record !== "object" || record === null || Array.isArray(record)) return undefined;
+  const r = record as Record<string, unknown>;
+  if (Object.getPrototypeOf(r) !== Object.prototype) return undefined;
+  const keys = Object.keys(r);
+  if (keys.length > 1) keys.sort();
+  let out = "{";
+  let first = true;
+  for (const k of keys) {
+    const v = r[k];
+    if (v === undefined) continue;
+    if (typeof v !== "string") return undefined;
+    out += `${first ? "" : ","}${quote(k)}:${quote(v)}`;
+    first = false;
+  }
+  return `${out}}`;
+}
+
+/** Canonical JSON of the `upstream` part; undefined if it is not shaped as planned. */
+function upstreamJson(record: unknown): string | undefined {
+  if (typeof record !== "object" || record === null || Array.isArray(record)) return undefined;
+  const r = record as Record<string, unknown>;
+  if (Object.getPrototypeOf(r) !== Object.prototype) return undefined;
+  const keys = Object.keys(r);
+  if (keys.length > 1) keys.sort();
+  let out = "{";
+  let first = true;
+  for (const k of keys) {
+    const v = r[k] as { outputs?: unknown; result?: unknown } | undefined;
+    if (v === undefined) continue;
+    if (typeof v !== "object" || v === null || Object.getPrototypeOf(v) !== Object.prototype)
+      return undefined;
+    if (Object.keys(v).length !== 2 || typeof v.outputs !== "string") return undefined;
+    const result = v.result === null ? "null" : typeof v.result === "string" ? quote(v.result) : "";
+    if (result === "") return undefined;
+    out += `${first ? "" : ","}${quote(k)}:{"outputs":${quote(v.outputs)},"result":${result}}`;
+    first = false;
+  }
+  return `${out}}`;
+}
+
+/**
+ * `canonicalJson(parts)`, written directly for parts shaped as {@link FingerprintParts} (strings,
+ * records of strings, upstream entries): the same string, several times cheaper than the generic
+ * walk, since every run fingerprints each task. Anything else goes through `canonicalJson`.
+ */
+export function partsCanonicalJson(parts: FingerprintParts): string {
+  const p = parts as unknown as Record<string, unknown>;
+  if (
+    Object.getPrototypeOf(p) === Object.prototype &&
+    Object.keys(p).length === 8 &&
+    typeof p.args === "string" &&
+    typeof p.config === "string" &&
+    typeof p.definition === "string" &&
+    typeof p.env === "string"
+  ) {
+    const code = stringRecordJson(p.code);
+    const inputs = stringRecordJson(p.inputs);
+    const runtime = stringRecordJson(p.runtime);
+    const upstream = upstreamJson(p.upstream);
+    if (
+      code !== undefined &&
+      inputs !== undefined &&
+      runtime !== undefined &&
+      upstream !== undefined
+    ) {
+      return `{"args":${quote(p.args)},"code":${code},"config":${quote(p.config)},"definition":${quote(p.definition)},"env":${quote(p.env)},"inputs":${inputs},"runtime":${runtime},"upstream":${upstream}}`;
+    }
+  }
+  return canonicalJson(parts);
+}
+
 /**
  * One difference between two sets of parts. Record parts give one change per key (`key` is the
  * path, task or runtime) with `before`/`after` undefined when the key was added/removed; scalar

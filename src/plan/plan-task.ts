@@ -5,11 +5,12 @@ import {
   describeChange,
   diffParts,
   type FingerprintParts,
-  fingerprintOf,
+  partsCanonicalJson,
 } from "../fingerprint/fingerprint.js";
 import type { FsSnapshot } from "../fingerprint/fs-snapshot.js";
 import { type FileHashCache, hashFile } from "../fingerprint/hash-file.js";
 import { hashFiles } from "../fingerprint/hash-files.js";
+import { hashString } from "../fingerprint/hash-string.js";
 import { hashValue } from "../fingerprint/hash-value.js";
 import type { Graph, GraphTask } from "../graph/graph.js";
 import type { Spec } from "../spec/types.js";
@@ -78,10 +79,244 @@ function configHash(config: Record<string, unknown>): string {
   return h;
 }
 
+/** A task's parts that depend on its definition alone (spec and args objects are never mutated). */
+interface StaticHashes {
+  spec: object;
+  args: object;
+  definition: string;
+  argsHash: string;
+  env: string;
+  /** The parts' canonical JSON up to `"inputs":`, for the code part and config hash it names. */
+  prefix?: { code: Record<string, string>; config: string; json: string };
+}
+
+const staticHashes = new WeakMap<GraphTask, StaticHashes>();
+
+/**
+ * Definitions by their JSON text: tasks of one graph mostly share one, so each distinct one is
+ * canonicalized and hashed once. A definition is schema-checked data (strings, booleans, arrays
+ * and records of them), for which equal JSON texts are equal values.
+ */
+const definitionHashes = new Map<string, string>();
+
+function definitionHash(task: GraphTask): string {
+  const definition = definitionOf(task);
+  const json = JSON.stringify(definition);
+  let h = definitionHashes.get(json);
+  if (h === undefined) {
+    h = hashValue(definition);
+    if (definitionHashes.size >= 10_000) definitionHashes.clear();
+    definitionHashes.set(json, h);
+  }
+  return h;
+}
+
+let emptyHash: string | undefined;
+
+/** hashValue, answered at once for `{}` (the args and env of most tasks). */
+function hashRecord(value: Record<string, unknown>): string {
+  if (Object.getPrototypeOf(value) === Object.prototype && Object.keys(value).length === 0) {
+    emptyHash ??= hashValue({});
+    return emptyHash;
+  }
+  return hashValue(value);
+}
+
+/** definition, args and env hashes of a task, computed once per task object. */
+function staticHashesOf(task: GraphTask): StaticHashes {
+  let h = staticHashes.get(task);
+  if (h === undefined || h.spec !== task.spec || h.args !== task.args) {
+    h = {
+      spec: task.spec,
+      args: task.args,
+      definition: definitionHash(task),
+      argsHash: hashRecord(task.args),
+      env: hashRecord(task.spec.env),
+    };
+    staticHashes.set(task, h);
+  }
+  return h;
+}
+
+/** A task's code files and their hashes, for one pass (one code snapshot); shared, never mutated. */
+interface CodePart {
+  files: string[];
+  code: Record<string, string>;
+}
+
+/**
+ * Code parts per snapshot: a snapshot is one consistent look at the project's code for a pass, so
+ * tasks sharing a file (and its imports) resolve and hash it once, however many they are. Kept
+ * by what decides them (kind, file or command, and the settings' code directories) both as a
+ * promise and, once known, as the value (so later tasks get it without waiting).
+ */
+interface CodeParts {
+  pending: Map<string, Promise<CodePart>>;
+  known: Map<string, CodePart>;
+}
+
+const codeParts = new WeakMap<FsSnapshot, WeakMap<object, CodeParts>>();
+
+function codeKey(task: GraphTask): string {
+  const s = task.spec;
+  return s.command === undefined
+    ? `${s.kind}\0${s.file ?? ""}`
+    : JSON.stringify([s.kind, s.file ?? null, s.command]);
+}
+
+async function computeCodePart(ctx: PlanContext, task: GraphTask): Promise<CodePart> {
+  const root = ctx.spec.root;
+  const files = await findCodeFiles(root, task.spec, ctx.spec.settings, ctx.codeSnapshot);
+  const hashes = await hashFiles(
+    files.map((f) => path.join(root, f)),
+    ctx.fileCache,
+  );
+  return {
+    files,
+    code: Object.fromEntries(
+      files.map((f) => [f, hashes.get(path.join(root, f))?.hash ?? "missing"]),
+    ),
+  };
+}
+
+/** The task's code part: at once when this pass already has it, else a promise of it. */
+function codePartOf(ctx: PlanContext, task: GraphTask): CodePart | Promise<CodePart> {
+  const snapshot = ctx.codeSnapshot;
+  if (snapshot === undefined) return computeCodePart(ctx, task);
+  let bySettings = codeParts.get(snapshot);
+  if (bySettings === undefined) {
+    bySettings = new WeakMap();
+    codeParts.set(snapshot, bySettings);
+  }
+  // The settings name the code directories imports resolve in (one object per spec).
+  let parts = bySettings.get(ctx.spec.settings);
+  if (parts === undefined) {
+    parts = { pending: new Map(), known: new Map() };
+    bySettings.set(ctx.spec.settings, parts);
+  }
+  const key = codeKey(task);
+  const known = parts.known.get(key);
+  if (known !== undefined) return known;
+  const { pending, known: done } = parts;
+  let p = pending.get(key);
+  if (p === undefined) {
+    p = computeCodePart(ctx, task).then(
+      (c) => {
+        done.set(key, c);
+        pending.delete(key);
+        return c;
+      },
+      (err: unknown) => {
+        // A failure (an unreadable file) is not remembered: the next task tries again.
+        pending.delete(key);
+        throw err;
+      },
+    );
+    pending.set(key, p);
+  }
+  return p;
+}
+
+const runtimeParts = new WeakMap<Record<string, string>, Map<string, Record<string, string>>>();
+
+/** `{ [key]: version }` for the pass's runtimes, one shared object per key (never mutated). */
+function runtimePart(ctx: PlanContext, key: string | undefined): Record<string, string> {
+  if (key === undefined || ctx.runtime[key] === undefined) return {};
+  let byKey = runtimeParts.get(ctx.runtime);
+  if (byKey === undefined) {
+    byKey = new Map();
+    runtimeParts.set(ctx.runtime, byKey);
+  }
+  let part = byKey.get(key);
+  if (part === undefined) {
+    part = { [key]: ctx.runtime[key]! };
+    byKey.set(key, part);
+  }
+  return part;
+}
+
+const outputsHashes = new WeakMap<readonly OutputRecord[], string>();
+let noOutputsHash: string | undefined;
+
+const quote = JSON.stringify;
+
+/**
+ * canonicalJson(parts) for parts fingerprintTask just made, from pieces that tasks share: the
+ * static prefix is built once per task, the runtime part once per pass. Anything unexpected goes
+ * through partsCanonicalJson (which falls back to canonicalJson).
+ */
+function plannedPartsJson(task: GraphTask, parts: FingerprintParts): string {
+  const s = staticHashes.get(task);
+  if (
+    s === undefined ||
+    parts.definition !== s.definition ||
+    parts.args !== s.argsHash ||
+    parts.env !== s.env ||
+    Object.keys(parts.inputs).length !== 0
+  )
+    return partsCanonicalJson(parts);
+  // Tasks of one graph mostly share the prefix (same definition, args, env, code and config).
+  let prefix = s.prefix;
+  if (prefix === undefined || prefix.code !== parts.code || prefix.config !== parts.config) {
+    const key = s.definition + s.argsHash + s.env + parts.config;
+    prefix = sharedPrefixes.get(key);
+    if (prefix === undefined || prefix.code !== parts.code) {
+      const code = partsCanonicalJson({ ...parts, inputs: {}, upstream: {} });
+      // `{"args":…,"code":…,"config":…,"definition":…,"env":…,"inputs":` of that JSON.
+      const cut = code.indexOf(',"inputs":{}') + ',"inputs":'.length;
+      prefix = { code: parts.code, config: parts.config, json: code.slice(0, cut) };
+      if (sharedPrefixes.size >= 10_000) sharedPrefixes.clear();
+      sharedPrefixes.set(key, prefix);
+    }
+    s.prefix = prefix;
+  }
+  let runtime = runtimeJsons.get(parts.runtime);
+  if (runtime === undefined) {
+    runtime = partsCanonicalJson({ ...parts, inputs: {}, upstream: {} }).slice(
+      prefix.json.length + '{},"runtime":'.length,
+      -',"upstream":{}}'.length,
+    );
+    runtimeJsons.set(parts.runtime, runtime);
+  }
+  let upstream = "{";
+  const deps = Object.keys(parts.upstream);
+  if (deps.length > 1) deps.sort();
+  for (let i = 0; i < deps.length; i++) {
+    const d = deps[i]!;
+    const u = parts.upstream[d]!;
+    if (
+      typeof u.outputs !== "string" ||
+      (u.result !== null && typeof u.result !== "string") ||
+      Object.keys(u).length !== 2
+    )
+      return partsCanonicalJson(parts);
+    upstream += `${i === 0 ? "" : ","}${quote(d)}:{"outputs":${quote(u.outputs)},"result":${u.result === null ? "null" : quote(u.result)}}`;
+  }
+  return `${prefix.json}{},"runtime":${runtime},"upstream":${upstream}}}`;
+}
+
+const runtimeJsons = new WeakMap<Record<string, string>, string>();
+const sharedPrefixes = new Map<string, NonNullable<StaticHashes["prefix"]>>();
+
 /** Hash of an upstream task's recorded outputs, as one value. */
 export function outputsHash(outputs: readonly OutputRecord[]): string {
-  return hashValue(outputs.map((o) => [o.path, o.hash]));
+  if (outputs.length === 0) {
+    noOutputsHash ??= hashValue([]);
+    return noOutputsHash;
+  }
+  let h = outputsHashes.get(outputs);
+  if (h === undefined) {
+    h = hashValue(outputs.map((o) => [o.path, o.hash]));
+    outputsHashes.set(outputs, h);
+  }
+  return h;
 }
+
+const RUNTIME_KEYS: Partial<Record<GraphTask["spec"]["kind"], string>> = {
+  python: "python3",
+  r: "Rscript",
+  node: "node",
+};
 
 /**
  * Computes the fingerprint parts of `task` now: its definition, code (its file and the local files
@@ -93,36 +328,59 @@ export async function fingerprintTask(
   upstream: ReadonlyMap<string, UpstreamState | undefined>,
 ): Promise<FingerprintParts> {
   const root = ctx.spec.root;
-  const codeFiles = await findCodeFiles(root, task.spec, ctx.spec.settings, ctx.codeSnapshot);
-  const inputFiles = await expandPatterns(root, task.spec.inputs);
-  const hashes = await hashFiles(
-    [...codeFiles, ...inputFiles].map((f) => path.join(root, f)),
-    ctx.fileCache,
-  );
-  const hashOf = (rel: string) => hashes.get(path.join(root, rel))?.hash ?? "missing";
+  const known = codePartOf(ctx, task);
+  const { code } = known instanceof Promise ? await known : known;
+  let inputs: Record<string, string> = {};
+  if (task.spec.inputs.length > 0) {
+    const inputFiles = await expandPatterns(root, task.spec.inputs);
+    const hashes = await hashFiles(
+      inputFiles.map((f) => path.join(root, f)),
+      ctx.fileCache,
+    );
+    inputs = Object.fromEntries(
+      inputFiles.map((f) => [f, hashes.get(path.join(root, f))?.hash ?? "missing"]),
+    );
+  }
+  return partsOf(ctx, task, upstream, code, inputs);
+}
+
+/**
+ * {@link fingerprintTask} at once, when it needs no file read (the pass already hashed the task's
+ * code and it declares no inputs); undefined otherwise. The same parts either way.
+ */
+export function fingerprintTaskNow(
+  ctx: PlanContext,
+  task: GraphTask,
+  upstream: ReadonlyMap<string, UpstreamState | undefined>,
+): FingerprintParts | undefined {
+  if (task.spec.inputs.length > 0) return undefined;
+  const known = codePartOf(ctx, task);
+  if (known instanceof Promise) return undefined;
+  return partsOf(ctx, task, upstream, known.code, {});
+}
+
+function partsOf(
+  ctx: PlanContext,
+  task: GraphTask,
+  upstream: ReadonlyMap<string, UpstreamState | undefined>,
+  code: Record<string, string>,
+  inputs: Record<string, string>,
+): FingerprintParts {
   const up: FingerprintParts["upstream"] = {};
   for (const dep of task.deps) {
     const u = upstream.get(dep);
     up[dep] = { outputs: u ? outputsHash(u.outputs) : "never ran", result: u?.resultHash ?? null };
   }
-  const runtimeKey =
-    task.spec.kind === "python"
-      ? "python3"
-      : task.spec.kind === "r"
-        ? "Rscript"
-        : task.spec.kind === "node"
-          ? "node"
-          : undefined;
+  const s = staticHashesOf(task);
   return {
-    definition: hashValue(definitionOf(task)),
-    code: Object.fromEntries(codeFiles.map((f) => [f, hashOf(f)])),
-    args: hashValue(task.args),
+    definition: s.definition,
+    code,
+    args: s.argsHash,
     config: configHash(ctx.config),
-    env: hashValue(task.spec.env),
-    inputs: Object.fromEntries(inputFiles.map((f) => [f, hashOf(f)])),
+    env: s.env,
+    inputs,
     upstream: up,
-    runtime:
-      runtimeKey && ctx.runtime[runtimeKey] ? { [runtimeKey]: ctx.runtime[runtimeKey]! } : {},
+    runtime: runtimePart(ctx, RUNTIME_KEYS[task.spec.kind]),
   };
 }
 
@@ -159,6 +417,26 @@ export async function decideTask(
   return decideParts(ctx, task, parts, previous, options);
 }
 
+/**
+ * {@link decideTask} at once, when nothing needs reading: the task never succeeded (no recorded
+ * outputs to check) and {@link fingerprintTaskNow} has its parts. Undefined otherwise; the same
+ * decision either way.
+ */
+export function decideTaskNow(
+  ctx: PlanContext,
+  task: GraphTask,
+  upstream: ReadonlyMap<string, UpstreamState | undefined>,
+  previous: PreviousRuns,
+  options: { force?: boolean } = {},
+): TaskDecision | undefined {
+  if (previous.lastSuccess !== undefined) return undefined;
+  const parts = fingerprintTaskNow(ctx, task, upstream);
+  if (parts === undefined) return undefined;
+  const d = decisionBeforeOutputs(task, parts, previous, options);
+  d.action = d.reasons.length > 0 ? "run" : "fresh";
+  return d;
+}
+
 /** The last attempt and the last success of a task (or of one item). */
 export interface PreviousRuns {
   lastAttempt?: TaskRunRecord;
@@ -177,7 +455,26 @@ export async function decideParts(
   previous: PreviousRuns,
   options: { force?: boolean; fingerprint?: string } = {},
 ): Promise<TaskDecision> {
-  const fingerprint = options.fingerprint ?? fingerprintOf(parts);
+  const d = decisionBeforeOutputs(task, parts, previous, options);
+  const last = previous.lastSuccess;
+  if (last !== undefined) d.reasons.push(...(await checkRecordedOutputs(ctx, last.outputs)));
+  d.action = d.reasons.length > 0 ? "run" : "fresh";
+  return d;
+}
+
+/** {@link decideParts}' decision and reasons, but for the recorded outputs' check. */
+function decisionBeforeOutputs(
+  task: GraphTask,
+  parts: FingerprintParts,
+  previous: PreviousRuns,
+  options: { force?: boolean; fingerprint?: string },
+): TaskDecision {
+  let partsJson: string | undefined;
+  let fingerprint = options.fingerprint;
+  if (fingerprint === undefined) {
+    partsJson = plannedPartsJson(task, parts);
+    fingerprint = hashString(partsJson);
+  }
   const reasons: string[] = [];
   const last = previous.lastSuccess;
   if (options.force) reasons.push("forced");
@@ -189,18 +486,11 @@ export async function decideParts(
   else if (lastStatus === "running") reasons.push("interrupted last time");
   if (last === undefined) {
     if (!previous.lastAttempt) reasons.push("never ran");
-  } else {
-    if (last.fingerprint !== fingerprint) {
-      const changes = last.parts ? diffParts(last.parts as FingerprintParts, parts) : [];
-      reasons.push(...(changes.length > 0 ? changes.map(describeChange) : ["fingerprint changed"]));
-    }
-    reasons.push(...(await checkRecordedOutputs(ctx, last.outputs)));
+  } else if (last.fingerprint !== fingerprint) {
+    const changes = last.parts ? diffParts(last.parts as FingerprintParts, parts) : [];
+    reasons.push(...(changes.length > 0 ? changes.map(describeChange) : ["fingerprint changed"]));
   }
-  return {
-    task: task.name,
-    action: reasons.length > 0 ? "run" : "fresh",
-    reasons,
-    fingerprint,
-    parts,
-  };
+  const d: TaskDecision = { task: task.name, action: "run", reasons, fingerprint, parts };
+  if (partsJson !== undefined) d.partsJson = partsJson;
+  return d;
 }

@@ -158,6 +158,34 @@ async function cached(dir: string, manifestPath: string, entry: string) {
   return existsSync(output) ? { output, manifest } : undefined;
 }
 
+/**
+ * The compiled file of `file` (absolute) when the cache holds a current one, else undefined;
+ * never compiles (and never loads esbuild). Synchronous (a manifest and a few small files): a
+ * caller checks before starting workers, so they can import the file as their first job.
+ */
+export function compiledIfCurrent(file: string, root: string): string | undefined {
+  const dir = cacheDirOf(root);
+  const id = sha256(`${COMPILE_FORMAT}\0${file}`).slice(0, 32);
+  try {
+    const manifest = JSON.parse(readFileSync(path.join(dir, `${id}.json`), "utf8")) as Manifest;
+    if (manifest.format !== COMPILE_FORMAT || manifest.entry !== file) return undefined;
+    for (const [input, hash] of manifest.inputs) {
+      let data: Buffer | undefined;
+      try {
+        data = readFileSync(input);
+      } catch {
+        data = undefined;
+      }
+      if ((data === undefined ? ABSENT : sha256(data)) !== hash) return undefined;
+    }
+    if (outputName(file, manifest.inputs) !== manifest.output) return undefined;
+    const output = path.join(dir, manifest.output);
+    return existsSync(output) ? output : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Writes `data` to `file` through a temporary name, so no reader sees half of it. */
 async function writeAtomic(file: string, data: string): Promise<void> {
   const tmp = `${file}.${process.pid}-${threadId}-${randomBytes(4).toString("hex")}.tmp`;

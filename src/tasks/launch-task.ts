@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { isRefArg, type TaskSpec } from "../spec/types.js";
+import type { WorkerTask } from "./node-worker-pool.js";
 import { type ProcessOutcome, runProcess } from "./run-process.js";
 import {
   closeTaskLog,
@@ -412,44 +413,188 @@ function preparePython(req: LaunchRequest): Prepared {
   };
 }
 
-function prepareNode(req: LaunchRequest): Prepared {
-  const { task, inputs } = req;
-  const written = fileOf(req);
-  const fn = task.function ?? task.name;
+const fileUrls = new Map<string, Map<string, string>>();
+
+/** The file: URL of a task's module (memoized: every task of a fan-in shares a few files). */
+function moduleUrl(root: string, written: string): string {
+  let byFile = fileUrls.get(root);
+  if (byFile === undefined) {
+    byFile = new Map();
+    if (fileUrls.size > 100) fileUrls.clear();
+    fileUrls.set(root, byFile);
+  }
+  let url = byFile.get(written);
+  if (url === undefined) {
+    url = pathToFileURL(path.resolve(root, written)).href;
+    if (byFile.size > 10_000) byFile.clear();
+    byFile.set(written, url);
+  }
+  return url;
+}
+
+const pipelineConfigs = new Map<string, { scratchDir: string }>();
+
+/**
+ * The one argument a TS/JS function task receives. Its parts are cloned into the worker, so
+ * tasks may share them here (`pipelineConfig` is one object per scratch dir).
+ */
+function nodeInput(req: LaunchRequest): Record<string, unknown> {
+  const { inputs } = req;
+  let pipelineConfig = pipelineConfigs.get(req.scratchDir);
+  if (pipelineConfig === undefined) {
+    pipelineConfig = { scratchDir: req.scratchDir };
+    if (pipelineConfigs.size > 100) pipelineConfigs.clear();
+    pipelineConfigs.set(req.scratchDir, pipelineConfig);
+  }
   return {
-    what: `${written}:${fn}`,
+    ...inputs.deps,
+    args: resolvedArgs(inputs),
+    config: inputs.config,
+    item: inputs.item,
+    pipelineConfig,
+    deps: inputs.deps,
+  };
+}
+
+/** What a TS/JS task module and function the pool would run for `req` (throws like launchTask). */
+export function nodeModuleOf(req: Pick<LaunchRequest, "task" | "root">): {
+  url: string;
+  display: string;
+  fn: string;
+} {
+  const written = fileOf(req as LaunchRequest);
+  return {
+    url: moduleUrl(req.root, written),
+    display: written,
+    fn: req.task.function ?? req.task.name,
+  };
+}
+
+/** A launch result for a worker's outcome of a TS/JS function. */
+function nodeOutcome(
+  out: { ended: string; result?: unknown; error?: string },
+  timeoutSeconds?: number,
+): Outcome {
+  switch (out.ended) {
+    case "returned":
+      return out.result === undefined
+        ? { status: "succeeded" }
+        : { status: "succeeded", result: out.result };
+    case "timeout":
+      return { status: "timeout", error: `timed out after ${timeoutSeconds}s` };
+    case "cancelled":
+      return { status: "cancelled", error: out.error ?? "cancelled" };
+    default:
+      return { status: "failed", error: out.error ?? "unknown error" };
+  }
+}
+
+/**
+ * {@link launchTask} for several TS/JS function tasks (kind `node`, no timeout) at once: they run
+ * one after another in one pooled worker, sent in one message, so many short tasks cost one round
+ * trip instead of one each. Each task keeps its own log, environment and result; `onResult`
+ * receives each task's result as soon as it is known (in order), with the time of the call itself
+ * when the worker measured it. `signal` is the first request's.
+ * Never rejects; resolves once every task has its result.
+ */
+export async function launchNodeTasks(
+  reqs: readonly LaunchRequest[],
+  onResult: (index: number, result: LaunchResult, callMs?: number) => void,
+): Promise<void> {
+  const started = performance.now();
+  // Logs open on the first write (most tasks print nothing), as openTaskLog's lazy logs do.
+  const logs: (TaskLog | undefined)[] = [];
+  const whats: string[] = [];
+  const tasks: WorkerTask[] = [];
+  const at: number[] = [];
+  const solo: Promise<void>[] = [];
+  const logOf = (k: number) => {
+    let log = logs[k];
+    if (log === undefined) {
+      const req = reqs[at[k]!]!;
+      log = openTaskLog(req.logPath, req.task.name, whats[k]!);
+      logs[k] = log;
+    }
+    return log;
+  };
+  const write = (k: number, text: string) => {
+    let log: TaskLog;
+    try {
+      log = logOf(k);
+    } catch {
+      return; // like writeTaskLog: losing a log line must not lose the task's result
+    }
+    writeTaskLog(log, text);
+  };
+  reqs.forEach((req, i) => {
+    let mod: ReturnType<typeof nodeModuleOf>;
+    try {
+      if (req.task.kind !== "node" || timeoutOf(req) !== undefined)
+        throw new Error("not a pooled call");
+      mod = nodeModuleOf(req);
+    } catch {
+      // Anything unusual (no file, a timeout) takes the one-task path, which reports it.
+      solo.push(launchTask(req).then((r) => onResult(i, r)));
+      return;
+    }
+    const k = tasks.length;
+    logs.push(undefined);
+    whats.push(`${mod.display}:${mod.fn}${itemNote(req.inputs.item)}`);
+    at.push(i);
+    tasks.push({
+      task: req.task.name,
+      url: mod.url,
+      display: mod.display,
+      fn: mod.fn,
+      input: nodeInput(req),
+      env: { ...req.task.env, ...req.env },
+      onLog: (text) => write(k, text),
+    });
+  });
+  const signal = reqs[0]?.signal;
+  const ran = sharedNodePool().runTasks(
+    tasks,
+    (k, out) => {
+      const req = reqs[at[k]!]!;
+      const outcome = nodeOutcome(out);
+      const log = logs[k];
+      let tail = log === undefined ? [] : readTaskLogTail(log);
+      if (outcome.error !== undefined) {
+        const line = `dagwright: task '${req.task.name}' ${outcome.status}: ${outcome.error}`;
+        write(k, `${line}\n`);
+        tail = [...tail, line].slice(-LOG_TAIL_LINES);
+      }
+      const opened = logs[k];
+      if (opened !== undefined) closeTaskLog(opened);
+      const result = outcome as LaunchResult;
+      result.durationMs = out.ms ?? performance.now() - started;
+      result.logTail = tail;
+      onResult(at[k]!, result, out.callMs);
+    },
+    signal,
+  );
+  await Promise.all([ran, ...solo]);
+}
+
+function prepareNode(req: LaunchRequest): Prepared {
+  const { task } = req;
+  const mod = nodeModuleOf(req);
+  return {
+    what: `${mod.display}:${mod.fn}`,
     run: async (log) => {
       const timeoutSeconds = timeoutOf(req);
       const out = await sharedNodePool().run({
         task: task.name,
-        url: pathToFileURL(path.resolve(req.root, written)).href,
-        display: written,
-        fn,
-        input: {
-          ...inputs.deps,
-          args: resolvedArgs(inputs),
-          config: inputs.config,
-          item: inputs.item,
-          pipelineConfig: { scratchDir: req.scratchDir },
-          deps: inputs.deps,
-        },
+        url: mod.url,
+        display: mod.display,
+        fn: mod.fn,
+        input: nodeInput(req),
         env: { ...task.env, ...req.env },
         onLog: (text) => writeTaskLog(log, text),
         ...(timeoutSeconds === undefined ? {} : { timeoutMs: timeoutSeconds * 1000 }),
         ...(req.signal === undefined ? {} : { signal: req.signal }),
       });
-      switch (out.ended) {
-        case "returned":
-          return out.result === undefined
-            ? { status: "succeeded" }
-            : { status: "succeeded", result: out.result };
-        case "timeout":
-          return { status: "timeout", error: `timed out after ${timeoutSeconds}s` };
-        case "cancelled":
-          return { status: "cancelled", error: out.error ?? "cancelled" };
-        default:
-          return { status: "failed", error: out.error ?? "unknown error" };
-      }
+      return nodeOutcome(out, timeoutSeconds);
     },
   };
 }

@@ -1,7 +1,6 @@
 import os from "node:os";
 import { Worker } from "node:worker_threads";
-
-const WORKER_URL = new URL("../../runtime/node-task-worker.mjs", import.meta.url);
+import { NODE_WORKER_URL, takePrestartedWorker } from "./prestart-workers.js";
 
 /** One call of an exported TS/JS function in a pooled worker thread. */
 export interface WorkerJob {
@@ -70,6 +69,34 @@ export interface WorkerBatchOutcome {
   inFlightMs?: number;
 }
 
+/** A module workers import ahead of its first call (see {@link NodeWorkerPool.prewarm}). */
+export interface PreloadModule {
+  url: string;
+  /** Its compile-cache file, checked current by the caller. */
+  compiled?: string;
+  /** Set over the worker's env while the module is imported (its top level may read it). */
+  env?: Record<string, string>;
+}
+
+/** One task of {@link NodeWorkerPool.runTasks}: a call like {@link WorkerJob}, without a timeout. */
+export type WorkerTask = Omit<WorkerJob, "timeoutMs" | "signal">;
+
+/** How one task of {@link NodeWorkerPool.runTasks} ended. */
+export interface WorkerTaskOutcome extends WorkerOutcome {
+  /** Time in the worker, from the task's start (the first call of a module includes importing it). */
+  ms?: number;
+  /** Time in the function call alone. */
+  callMs?: number;
+}
+
+/** A runTasks call as the pool runs it: `job` stands for the whole message. */
+interface TasksRun {
+  tasks: readonly WorkerTask[];
+  onResult: (index: number, outcome: WorkerTaskOutcome) => void;
+  /** How many tasks (from the start) have their outcome. */
+  reported: number;
+}
+
 interface Slot {
   worker: Worker;
   /** Module URLs this worker has imported, to send a job where its module is warm. */
@@ -91,6 +118,8 @@ type Ended = {
 interface Running {
   id: number;
   job: WorkerJob | WorkerBatchJob;
+  /** A runTasks call: its tasks and where their outcomes go. */
+  tasks?: TasksRun;
   /** Batch jobs: the replies so far. */
   items?: BatchItemReply[];
   settle: (end: Ended, slot?: Slot) => void;
@@ -98,14 +127,66 @@ interface Running {
   onAbort?: () => void;
 }
 
+interface TaskReply extends BatchItemReply {
+  callMs: number;
+}
+
 interface Message {
-  type: "log" | "done" | "items";
+  type: "log" | "done" | "items" | "tasks";
   text?: string;
+  /** tasks: the index of the task a log message belongs to. */
+  task?: number;
   id?: number;
   ok?: boolean;
   result?: unknown;
   error?: string;
   items?: BatchItemReply[];
+}
+
+function taskOutcome(reply: BatchItemReply | TaskReply): WorkerTaskOutcome {
+  const out: WorkerTaskOutcome = reply.ok
+    ? { ended: "returned", ms: reply.ms }
+    : { ended: "threw", error: reply.error ?? "unknown error", ms: reply.ms };
+  if (reply.result !== undefined) out.result = reply.result;
+  if ((reply as TaskReply).callMs !== undefined) out.callMs = (reply as TaskReply).callMs;
+  return out;
+}
+
+/**
+ * The `tasks` message: what tasks share is sent once. `url`, `display` and `fn` are left out
+ * when equal to the previous task's, and each env is sent as its difference from the first
+ * task's env (`env`: keys set or changed, `unset`: keys to drop); the worker rebuilds them.
+ */
+function tasksMessage(id: number, tasks: readonly WorkerTask[]): Record<string, unknown> {
+  const base = tasks[0]!.env;
+  const baseKeys = Object.keys(base);
+  let prev: WorkerTask | undefined;
+  const out = tasks.map((t) => {
+    const m: Record<string, unknown> = { task: t.task, input: t.input };
+    if (prev === undefined || t.url !== prev.url) m.url = t.url;
+    if (prev === undefined || t.display !== prev.display) m.display = t.display;
+    if (prev === undefined || t.fn !== prev.fn) m.fn = t.fn;
+    prev = t;
+    if (t.env !== base) {
+      let changed: Record<string, string> | undefined;
+      let unset: string[] | undefined;
+      for (const k in t.env) {
+        if (base[k] !== t.env[k] || !Object.hasOwn(base, k)) {
+          changed ??= {};
+          changed[k] = t.env[k]!;
+        }
+      }
+      for (const k of baseKeys) {
+        if (Object.hasOwn(t.env, k)) continue;
+        unset ??= [];
+        unset.push(k);
+      }
+      if (changed !== undefined) m.env = changed;
+      if (unset !== undefined) m.unset = unset;
+    }
+    return m;
+  });
+  return { type: "tasks", id, env: base, tasks: out };
 }
 
 function isBatch(job: WorkerJob | WorkerBatchJob): job is WorkerBatchJob {
@@ -129,6 +210,8 @@ export class NodeWorkerPool {
   private readonly slots: Slot[] = [];
   private readonly queue: Running[] = [];
   private nextId = 1;
+  /** Modules every new worker imports first (see {@link prewarm}). */
+  private preload: PreloadModule[] = [];
 
   constructor(size = os.availableParallelism()) {
     this.size = Math.max(1, size);
@@ -187,6 +270,116 @@ export class NodeWorkerPool {
     });
   }
 
+  /**
+   * Runs several tasks in one worker, one after another, with one message each way (plus one
+   * per FLUSH_MS of running, and before waiting on a task that returned a promise): the way to
+   * run many short tasks without paying a round trip each. `onResult` receives each task's
+   * outcome as it arrives, in order; the promise resolves once every task has one. Never rejects.
+   * If the worker dies, the task that was running ends as a throw (like {@link run}) and the
+   * others without an outcome run again on a new worker; `signal` cancels every task still
+   * without one (terminating the worker).
+   */
+  runTasks(
+    tasks: readonly WorkerTask[],
+    onResult: (index: number, outcome: WorkerTaskOutcome) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    if (tasks.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const submitFrom = (from: number) => {
+        const part = tasks.slice(from);
+        const sub: TasksRun = {
+          tasks: part,
+          reported: 0,
+          onResult: (i, out) => onResult(from + i, out),
+        };
+        const first = part[0]!;
+        const job: WorkerJob = {
+          task: first.task,
+          url: first.url,
+          display: first.display,
+          fn: first.fn,
+          input: {},
+          env: {},
+          onLog: () => {},
+          ...(signal !== undefined ? { signal } : {}),
+        };
+        if (signal?.aborted) {
+          for (let i = 0; i < part.length; i++) sub.onResult(i, { ended: "cancelled" });
+          resolve();
+          return;
+        }
+        const running: Running = {
+          id: this.nextId++,
+          job,
+          tasks: sub,
+          settle: (end, slot) => {
+            // Every task without an outcome: the running one and the rest of the message.
+            const left = sub.reported;
+            if (left >= part.length) {
+              resolve();
+              return;
+            }
+            if (end.ended === "cancelled" || end.ended === "timeout") {
+              for (let i = left; i < part.length; i++) sub.onResult(i, { ended: "cancelled" });
+              resolve();
+              return;
+            }
+            if (end.ended === "crashed" || end.ended === "threw") {
+              // The worker died (or never replied for these): the task it was running fails, as
+              // a single call would; the others (finished or not started) run again.
+              const started = slot !== undefined && Atomics.load(slot.progress, 0) === running.id;
+              const at = started ? Math.max(left, Atomics.load(slot.progress, 1)) : left;
+              const error = end.error ?? "worker crashed";
+              sub.onResult(at, { ended: "threw", error });
+              sub.reported = at + 1;
+              // Tasks before `at` that ran but whose replies were lost run again too.
+              if (at > left) {
+                const lost = part.slice(left, at);
+                void this.runTasks(lost, (i, out) => sub.onResult(left + i, out), signal).then(
+                  () => {
+                    if (at + 1 < part.length) submitFrom(from + at + 1);
+                    else resolve();
+                  },
+                );
+                return;
+              }
+              if (at + 1 < part.length) submitFrom(from + at + 1);
+              else resolve();
+              return;
+            }
+            // "returned" without every reply: the worker failed internally.
+            for (let i = left; i < part.length; i++)
+              sub.onResult(i, { ended: "threw", error: "the worker sent no reply for this task" });
+            resolve();
+          },
+        };
+        this.submit(running);
+      };
+      submitFrom(0);
+    });
+  }
+
+  /**
+   * Starts up to `workers` workers now (the pool's size at most), each importing `modules` as
+   * its first job, so worker start-up and imports overlap the caller's planning. A module's
+   * `compiled` is its compile-cache file when the caller checked it is current (the worker then
+   * imports that file without loading the compiler); its `env` is set while it is imported, as
+   * the first task's env would have been. Workers started later import them too; a later call
+   * with modules replaces the list.
+   */
+  prewarm(workers: number, modules: readonly PreloadModule[] = []): void {
+    if (modules.length > 0) this.preload = [...modules];
+    for (const slot of this.slots) {
+      const todo = this.preload.filter((p) => !slot.warm.has(p.url));
+      if (todo.length === 0) continue;
+      slot.worker.postMessage({ type: "load", modules: todo });
+      for (const p of todo) slot.warm.add(p.url);
+    }
+    const want = Math.min(this.size, Math.max(0, workers));
+    while (this.slots.length < want) this.spawn().worker.unref();
+  }
+
   private submit(running: Running): void {
     const { job } = running;
     const slot = this.pickSlot(job.url);
@@ -232,11 +425,17 @@ export class NodeWorkerPool {
   private spawn(): Slot {
     // Console output is intercepted inside the worker (see the worker file): reading
     // `stdout: true` streams would keep the process alive after unref() on Node 20.
-    const shared = new SharedArrayBuffer(16);
-    const worker = new Worker(WORKER_URL, { workerData: { progress: shared } });
+    const preload = [...this.preload];
+    // A worker started ahead (prestart-workers.ts) is adopted: it has imported nothing yet.
+    const pre = takePrestartedWorker();
+    const shared = pre?.progress ?? new SharedArrayBuffer(16);
+    const worker =
+      pre?.worker ?? new Worker(NODE_WORKER_URL, { workerData: { progress: shared, preload } });
+    if (pre !== undefined && preload.length > 0)
+      worker.postMessage({ type: "load", modules: preload });
     const slot: Slot = {
       worker,
-      warm: new Set(),
+      warm: new Set(preload.map((p) => p.url)),
       progress: new Int32Array(shared, 0, 2),
       itemStart: new Float64Array(shared, 8, 1),
     };
@@ -244,9 +443,22 @@ export class NodeWorkerPool {
       const running = slot.job;
       if (running === undefined) return;
       if (msg.type === "log") {
-        running.job.onLog(msg.text ?? "");
+        if (running.tasks !== undefined) {
+          const t = running.tasks.tasks[msg.task ?? running.tasks.reported];
+          t?.onLog(msg.text ?? "");
+        } else running.job.onLog(msg.text ?? "");
       } else if (msg.id !== running.id) {
         return;
+      } else if (running.tasks !== undefined) {
+        const run = running.tasks;
+        for (const reply of msg.items ?? []) {
+          if (run.reported >= run.tasks.length) break;
+          run.onResult(run.reported++, taskOutcome(reply));
+        }
+        if (msg.type === "done") {
+          slot.warm.add(running.job.url);
+          this.finish(slot, { ended: "returned" }, true);
+        }
       } else if (msg.type === "items") {
         running.items?.push(...(msg.items ?? []));
       } else {
@@ -262,12 +474,17 @@ export class NodeWorkerPool {
       this.drop(slot);
       const running = slot.job;
       if (running !== undefined) {
-        running.job.onLog(`${err.stack ?? err.message}\n`);
+        if (running.tasks !== undefined) {
+          const t = running.tasks.tasks[running.tasks.reported];
+          t?.onLog(`${err.stack ?? err.message}\n`);
+        } else running.job.onLog(`${err.stack ?? err.message}\n`);
         this.finish(
           slot,
-          isBatch(running.job)
-            ? { ended: "crashed", error: `worker crashed (${err.name}: ${err.message})` }
-            : { ended: "threw", error: `${err.name}: ${err.message}` },
+          running.tasks !== undefined
+            ? { ended: "crashed", error: `${err.name}: ${err.message}` }
+            : isBatch(running.job)
+              ? { ended: "crashed", error: `worker crashed (${err.name}: ${err.message})` }
+              : { ended: "threw", error: `${err.name}: ${err.message}` },
           false,
         );
       }
@@ -278,9 +495,11 @@ export class NodeWorkerPool {
       if (running !== undefined) {
         this.finish(
           slot,
-          isBatch(running.job)
-            ? { ended: "crashed", error: `worker crashed (exit code ${code})` }
-            : { ended: "threw", error: `worker exited with code ${code}` },
+          running.tasks !== undefined
+            ? { ended: "crashed", error: `worker exited with code ${code}` }
+            : isBatch(running.job)
+              ? { ended: "crashed", error: `worker crashed (exit code ${code})` }
+              : { ended: "threw", error: `worker exited with code ${code}` },
           false,
         );
       }
@@ -322,6 +541,10 @@ export class NodeWorkerPool {
       fn: job.fn,
       env: job.env,
     };
+    if (running.tasks !== undefined) {
+      slot.worker.postMessage(tasksMessage(running.id, running.tasks.tasks));
+      return;
+    }
     slot.worker.postMessage(
       isBatch(job)
         ? {

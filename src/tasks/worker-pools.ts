@@ -1,5 +1,6 @@
 import os from "node:os";
 import { NodeWorkerPool } from "./node-worker-pool.js";
+import { stopPrestartedWorkers } from "./prestart-workers.js";
 import { PythonWorkerPool } from "./python-worker-pool.js";
 
 /** Sizes of the process-wide warm worker pools. */
@@ -26,6 +27,16 @@ export function sharedNodePool(): NodeWorkerPool {
   return nodePool;
 }
 
+/**
+ * Starts `count` TS/JS worker threads now (at most the pool's size), so their start-up (~25 ms)
+ * overlaps whatever the caller does next instead of delaying the first TS/JS task. A command
+ * about to run tasks (`dagwright run`) can call it first thing; runGraph later has the started
+ * workers import the task modules. Idle workers never keep the process alive.
+ */
+export function prestartNodeWorkers(count = 1): void {
+  sharedNodePool().prewarm(count);
+}
+
 /** The process-wide pool of warm Python worker processes, created on first use. */
 export function sharedPythonPool(): PythonWorkerPool {
   pythonPool ??= new PythonWorkerPool(size);
@@ -33,13 +44,13 @@ export function sharedPythonPool(): PythonWorkerPool {
 }
 
 /**
- * Stops the pooled TS/JS worker threads and Python worker processes; running calls end as
- * cancelled. Safe to call any time; the next call starts new workers.
+ * Stops the pooled TS/JS worker threads (and any started ahead that no pool took) and Python
+ * worker processes; running calls end as cancelled. Safe to call any time; the next call starts new workers.
  */
 export async function shutdownWorkers(): Promise<void> {
   const n = nodePool;
   const p = pythonPool;
   nodePool = undefined;
   pythonPool = undefined;
-  await Promise.all([n?.shutdown(), p?.shutdown()]);
+  await Promise.all([n?.shutdown(), p?.shutdown(), stopPrestartedWorkers()]);
 }

@@ -1,9 +1,12 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { canonicalJson } from "../../src/fingerprint/canonical-json.js";
 import {
   describeChange,
   diffParts,
   type FingerprintParts,
   fingerprintOf,
+  partsCanonicalJson,
 } from "../../src/fingerprint/fingerprint.js";
 import { hashValue } from "../../src/fingerprint/hash-value.js";
 
@@ -38,6 +41,44 @@ describe("fingerprintOf", () => {
     expect(fingerprintOf(parts({ runtime: { Rscript: "4.3.0" } }))).not.toBe(
       fingerprintOf(parts()),
     );
+  });
+});
+
+describe("partsCanonicalJson", () => {
+  it("is canonicalJson of the parts, for any keys and values", () => {
+    const text = fc.string({ unit: "binary" });
+    const record = fc.dictionary(text, text);
+    fc.assert(
+      fc.property(
+        fc.record({
+          definition: text,
+          code: record,
+          args: text,
+          config: text,
+          env: text,
+          inputs: record,
+          upstream: fc.dictionary(
+            text,
+            fc.record({ outputs: text, result: fc.option(text, { nil: null }) }),
+          ),
+          runtime: record,
+        }),
+        (p) => {
+          expect(partsCanonicalJson(p)).toBe(canonicalJson(p));
+        },
+      ),
+    );
+    expect(partsCanonicalJson(parts())).toBe(canonicalJson(parts()));
+  });
+
+  it("falls back to canonicalJson for parts of another shape", () => {
+    const odd = { ...parts(), code: { "a.R": 1 }, extra: [1, 2] } as unknown as FingerprintParts;
+    expect(partsCanonicalJson(odd)).toBe(canonicalJson(odd));
+    const noResult = {
+      ...parts(),
+      upstream: { a: { outputs: "o" } },
+    } as unknown as FingerprintParts;
+    expect(partsCanonicalJson(noResult)).toBe(canonicalJson(noResult));
   });
 });
 
