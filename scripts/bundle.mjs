@@ -15,8 +15,13 @@ const outdir = path.join(root, "dist", "bundle");
 rmSync(outdir, { recursive: true, force: true });
 await build({
   absWorkingDir: root,
-  // `no-change` is the no-change memo check, which `run` loads first (src/cli/no-change.ts).
-  entryPoints: { dagwright: "dist/cli/main.js", "no-change": "dist/cli/no-change.js" },
+  // `no-change` is the no-change memo check, which `run` loads first (src/cli/no-change.ts);
+  // `prestart-workers` starts a TS worker thread while the CLI loads (src/tasks/prestart-workers.ts).
+  entryPoints: {
+    dagwright: "dist/cli/main.js",
+    "no-change": "dist/cli/no-change.js",
+    "prestart-workers": "dist/tasks/prestart-workers.js",
+  },
   outdir,
   bundle: true,
   splitting: true,

@@ -112,27 +112,8 @@ function recordSoon(store: StateStore, list: readonly Record_[]): Promise<boolea
   });
 }
 
+/** One `recordAttempts` for the burst; if it fails, each caller's entries are retried alone. */
 async function flushRecords(store: StateStore, p: Pending): Promise<void> {
-  // One attempt per caller (tasks, not bundles): sent as chunks of power-of-two sizes, so the
-  // store's multi-row statements (prepared once per row count) come in a few sizes, not in
-  // every size a burst happens to have. The chunks are written in the same turn, so they share
-  // one transaction; a chunk that fails is retried caller by caller.
-  const chunks: Pending[] = [];
-  if (p.callers.length > 1 && p.callers.length === p.list.length) {
-    for (let at = 0; at < p.list.length; ) {
-      let size = 1;
-      while (size * 2 <= p.list.length - at) size *= 2;
-      const callers = p.callers.slice(at, at + size).map((c, k) => ({ ...c, from: k }));
-      chunks.push({ list: p.list.slice(at, at + size), callers });
-      at += size;
-    }
-  } else {
-    chunks.push(p);
-  }
-  await Promise.all(chunks.map((c) => flushChunk(store, c)));
-}
-
-async function flushChunk(store: StateStore, p: Pending): Promise<void> {
   try {
     const ok = await store.recordAttempts(p.list);
     for (const c of p.callers) c.resolve(ok.slice(c.from, c.from + c.count));

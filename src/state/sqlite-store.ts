@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { DagwrightError } from "../spec/errors.js";
 import { type SqliteMigration, sqliteMigrations } from "./sqlite-migrations.js";
 import type {
@@ -20,6 +21,13 @@ import {
   toRun,
   toTaskRun,
 } from "./store-rows.js";
+
+/**
+ * better-sqlite3 is CommonJS. Loaded through `require`, not `import`: Node's ESM loader first
+ * scans a CommonJS module's source for its export names, which costs ~10 ms here on every
+ * command that opens the state store.
+ */
+const BetterSqlite3 = createRequire(import.meta.url)("better-sqlite3") as typeof Database;
 
 /**
  * Rows per multi-row INSERT of finished attempts, largest first (18 values each, well under
@@ -45,8 +53,6 @@ interface PendingWrite {
   op: () => unknown;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
-  /** A `recordAttempts` write, which the group commit merges with its neighbours. */
-  records?: { list: RecordList; shards: Shards };
 }
 
 type RecordList = Parameters<StateStore["recordAttempts"]>[0];
@@ -152,7 +158,7 @@ export class SqliteStateStore implements StateStore {
         : undefined,
     );
     try {
-      return await this.write(() => this.recordMany(list, shards), { list, shards });
+      return await this.write(() => this.recordMany(list, shards));
     } catch (error) {
       throw this.beginError(error, list[0]?.attempt.task ?? "?", list[0]?.attempt.runId ?? "?");
     }
@@ -258,60 +264,18 @@ export class SqliteStateStore implements StateStore {
    * any of their promises settles, so each write keeps its own all-or-nothing guarantee and its
    * result. If the batch fails, each write is retried alone so only its caller sees its error.
    */
-  private write<T>(op: () => T, records?: PendingWrite["records"]): Promise<T> {
+  private write<T>(op: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({
-        op,
-        resolve: resolve as (v: unknown) => void,
-        reject,
-        ...(records ? { records } : {}),
-      });
+      this.pending.push({ op, resolve: resolve as (v: unknown) => void, reject });
       if (this.pending.length === 1) setImmediate(() => this.flush());
     });
   }
 
-  /**
-   * Consecutive `recordAttempts` writes of one batch as one write: one `recordMany` (a constant
-   * number of statements) instead of one per task, each caller still getting its own results.
-   */
-  private mergeRecords(batch: PendingWrite[]): PendingWrite[] {
-    const out: PendingWrite[] = [];
-    for (let i = 0; i < batch.length; ) {
-      let j = i + 1;
-      if (batch[i]!.records) while (j < batch.length && batch[j]!.records) j++;
-      if (j - i === 1) {
-        out.push(batch[i]!);
-        i = j;
-        continue;
-      }
-      const group = batch.slice(i, j);
-      const list = group.flatMap((w) => w.records!.list);
-      const shards = group.flatMap((w) => w.records!.shards);
-      out.push({
-        op: () => this.recordMany(list, shards),
-        resolve: (value) => {
-          let at = 0;
-          for (const w of group) {
-            const n = w.records!.list.length;
-            w.resolve((value as boolean[]).slice(at, at + n));
-            at += n;
-          }
-        },
-        reject: (error) => {
-          for (const w of group) w.reject(error);
-        },
-      });
-      i = j;
-    }
-    return out;
-  }
-
   private flush(): void {
-    const pending = this.pending;
-    if (pending.length === 0) return;
+    const batch = this.pending;
+    if (batch.length === 0) return;
     this.pending = [];
-    if (pending.length > 1) {
-      const batch = this.mergeRecords(pending);
+    if (batch.length > 1) {
       try {
         const results = this.guard(() =>
           this.db.transaction(() => batch.map((w) => w.op())).immediate(),
@@ -324,7 +288,7 @@ export class SqliteStateStore implements StateStore {
         // fall through: each write alone, so only its caller sees its error
       }
     }
-    for (const w of pending) {
+    for (const w of batch) {
       try {
         w.resolve(this.guard(() => this.db.transaction(w.op).immediate()));
       } catch (error) {
@@ -666,7 +630,7 @@ function openDatabase(file: string): Database.Database {
   let db: Database.Database;
   try {
     if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
-    db = new Database(file);
+    db = new BetterSqlite3(file);
   } catch (error) {
     throw envError(error, file);
   }
