@@ -113,10 +113,11 @@ function readCache(file: string, key: string): Loaded | undefined {
     if (cached.key !== key) return undefined;
     const root = cached.loaded.spec.root;
     // A deleted task file must be reported by a full load, not discovered by the task launcher.
-    for (const t of Object.values(cached.loaded.spec.tasks)) {
-      if (t.file !== undefined && !t.file.includes("${") && !existsSync(path.join(root, t.file)))
-        return undefined;
-    }
+    // Many tasks share a file: each is checked once.
+    const files = new Set<string>();
+    for (const t of Object.values(cached.loaded.spec.tasks))
+      if (t.file !== undefined && !t.file.includes("${")) files.add(t.file);
+    for (const f of files) if (!existsSync(path.join(root, f))) return undefined;
     for (const g of Object.values(cached.loaded.graphs)) {
       for (const t of Object.values(g.tasks as Record<string, CachedGraphTask>))
         t.spec ??= cached.loaded.spec.tasks[t.name];

@@ -468,6 +468,19 @@ export async function runGraph(
   // to a worker of its own, and a run of short tasks would start a thread per -j for nothing.
   const probes = new Map<string, number>();
   let laneTimer: NodeJS.Timeout | undefined;
+  // Lane messages in flight, and when they are all expected back (∞ while a probe is out).
+  let laneInFlight = 0;
+  let laneDueAt = 0;
+  const armLane = (at: number, now: number) => {
+    if (laneTimer === undefined)
+      laneTimer = setTimeout(
+        () => {
+          laneTimer = undefined;
+          laneDispatch();
+        },
+        Math.max(1, at - now),
+      );
+  };
   const laneDispatch = () => {
     while (laneQueue.length > 0) {
       if (cancelled) {
@@ -506,21 +519,32 @@ export async function runGraph(
         planned += est;
         if (batch.length >= LANE_MAX) full = true;
       }
-      laneQueue = rest;
       if (batch.length === 0) {
         // Everything waits for a probe: look again when it is due (or when it returns).
-        if (laneTimer === undefined && wakeAt !== Number.POSITIVE_INFINITY)
-          laneTimer = setTimeout(
-            () => {
-              laneTimer = undefined;
-              laneDispatch();
-            },
-            Math.max(1, wakeAt - now),
-          );
+        if (wakeAt !== Number.POSITIVE_INFINITY) armLane(wakeAt, now);
         return;
       }
+      // Short work while a warm worker is due back within a worker's start-up: starting another
+      // thread would make these tasks (and everything after them) wait longer than that worker.
+      // Looked at again when it returns, or once it is overdue.
+      const dueIn = laneDueAt - now;
+      const probe = !callMs.has(batch[0]!.key);
+      if (
+        laneInFlight > 0 &&
+        !probe &&
+        planned < WORKER_START_MS &&
+        dueIn < WORKER_START_MS &&
+        dueIn > -WORKER_START_MS &&
+        !sharedNodePool().hasIdleWorker()
+      ) {
+        armLane(laneDueAt + WORKER_START_MS, now);
+        return;
+      }
+      laneQueue = rest;
       running++;
       cpuInUse++;
+      laneInFlight++;
+      laneDueAt = Math.max(laneDueAt, probe ? Number.POSITIVE_INFINITY : now + planned);
       for (const e of batch) e.begin();
       launchNodeTasks(
         batch.map((e) => e.req),
@@ -545,6 +569,7 @@ export async function runGraph(
         .then(() => {
           running--;
           cpuInUse--;
+          if (--laneInFlight === 0) laneDueAt = 0;
           kick();
         });
     }
@@ -760,6 +785,11 @@ const PLAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@=,+-]*$/;
 
 /** How long the calls of a function wait for its first one to tell how long it takes. */
 const PROBE_WAIT_MS = 50;
+/**
+ * About what starting a TS/JS worker thread costs. A batch of short tasks waits for a busy worker
+ * due back sooner than this instead of starting a new one.
+ */
+const WORKER_START_MS = 40;
 
 /** At most this many tasks in one message to a worker… */
 const LANE_MAX = 128;

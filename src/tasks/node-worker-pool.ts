@@ -411,6 +411,11 @@ export class NodeWorkerPool {
     );
   }
 
+  /** Whether a started worker is free now (a job sent now would not wait for a new worker). */
+  hasIdleWorker(): boolean {
+    return this.slots.some((s) => s.job === undefined);
+  }
+
   private pickSlot(url: string): Slot | undefined {
     let idle: Slot | undefined;
     for (const slot of this.slots) {
