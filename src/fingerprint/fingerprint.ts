@@ -35,8 +35,14 @@ export function fingerprintOf(parts: FingerprintParts): string {
 
 const quote = JSON.stringify;
 
-/** Canonical JSON of a record of strings (keys in code-unit order); undefined if not one. */
-function stringRecordJson(record: unknown): string | undefined {
+/**
+ * Canonical JSON of a plain object (keys in code-unit order, undefined values left out) whose
+ * values `valueJson` writes; undefined when it is not a plain object or `valueJson` declines one.
+ */
+function plainRecordJson(
+  record: unknown,
+  valueJson: (value: unknown) => string | undefined,
+): string | undefined {
   if (typeof record !== "object" || record === null || Array.isArray(record)) return undefined;
   const r = record as Record<string, unknown>;
   if (Object.getPrototypeOf(r) !== Object.prototype) return undefined;
@@ -47,34 +53,33 @@ function stringRecordJson(record: unknown): string | undefined {
   for (const k of keys) {
     const v = r[k];
     if (v === undefined) continue;
-    if (typeof v !== "string") return undefined;
-    out += `${first ? "" : ","}${quote(k)}:${quote(v)}`;
+    const json = valueJson(v);
+    if (json === undefined) return undefined;
+    out += `${first ? "" : ","}${quote(k)}:${json}`;
     first = false;
   }
   return `${out}}`;
 }
 
+/** Canonical JSON of a record of strings; undefined if not one. */
+function stringRecordJson(record: unknown): string | undefined {
+  return plainRecordJson(record, (v) => (typeof v === "string" ? quote(v) : undefined));
+}
+
+/** Canonical JSON of one upstream entry, `{outputs, result}`; undefined if not shaped as planned. */
+function upstreamEntryJson(value: unknown): string | undefined {
+  const v = value as { outputs?: unknown; result?: unknown };
+  if (typeof v !== "object" || v === null || Object.getPrototypeOf(v) !== Object.prototype)
+    return undefined;
+  if (Object.keys(v).length !== 2 || typeof v.outputs !== "string") return undefined;
+  const result = v.result === null ? "null" : typeof v.result === "string" ? quote(v.result) : "";
+  if (result === "") return undefined;
+  return `{"outputs":${quote(v.outputs)},"result":${result}}`;
+}
+
 /** Canonical JSON of the `upstream` part; undefined if it is not shaped as planned. */
 function upstreamJson(record: unknown): string | undefined {
-  if (typeof record !== "object" || record === null || Array.isArray(record)) return undefined;
-  const r = record as Record<string, unknown>;
-  if (Object.getPrototypeOf(r) !== Object.prototype) return undefined;
-  const keys = Object.keys(r);
-  if (keys.length > 1) keys.sort();
-  let out = "{";
-  let first = true;
-  for (const k of keys) {
-    const v = r[k] as { outputs?: unknown; result?: unknown } | undefined;
-    if (v === undefined) continue;
-    if (typeof v !== "object" || v === null || Object.getPrototypeOf(v) !== Object.prototype)
-      return undefined;
-    if (Object.keys(v).length !== 2 || typeof v.outputs !== "string") return undefined;
-    const result = v.result === null ? "null" : typeof v.result === "string" ? quote(v.result) : "";
-    if (result === "") return undefined;
-    out += `${first ? "" : ","}${quote(k)}:{"outputs":${quote(v.outputs)},"result":${result}}`;
-    first = false;
-  }
-  return `${out}}`;
+  return plainRecordJson(record, upstreamEntryJson);
 }
 
 /**
