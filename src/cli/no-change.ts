@@ -38,7 +38,8 @@ import { runtimeVersions } from "../fingerprint/runtime-versions.js";
 import type { TaskKind } from "../spec/types.js";
 import { currentBranch } from "../state/namespace.js";
 import { openSqliteStore, type SqliteStateStore } from "../state/sqlite-store.js";
-import { type Output, processOutput } from "./output.js";
+import { EXIT } from "./context.js";
+import { type Output, paint, processOutput } from "./output.js";
 import { packageFile } from "./package-files.js";
 import { humanObserver, jsonObserver } from "./progress.js";
 
@@ -140,6 +141,7 @@ export async function tryNoChangeRun(
   } catch {
     return undefined; // the normal path reports it
   }
+  let printed = false;
   try {
     const namespace = memo.runStart.namespace;
     // A run in progress holds the lock: the normal path waits for it, and so must this one.
@@ -154,6 +156,7 @@ export async function tryNoChangeRun(
     const observer: RunObserver = memo.json
       ? jsonObserver(o)
       : humanObserver(o, o.color && Boolean(process.stderr.isTTY));
+    printed = true;
     observer({ ...memo.runStart, type: "run-start", runId });
     for (const e of memo.events) observer(e);
     observer({
@@ -165,6 +168,11 @@ export async function tryNoChangeRun(
     });
     await store.endRun(runId, "succeeded");
     return 0;
+  } catch (error) {
+    // Before anything was printed the normal path can still run, and reports the problem itself.
+    if (!printed) return undefined;
+    o.err(`${paint(o.color, "red", "error")}: ${(error as Error).message}\n`);
+    return EXIT.environment;
   } finally {
     await store.close();
   }
