@@ -16,7 +16,8 @@ rmSync(outdir, { recursive: true, force: true });
 await build({
   absWorkingDir: root,
   // `no-change` is the no-change memo check, which `run` loads first (src/cli/no-change.ts);
-  // `prestart-workers` starts a TS worker thread while the CLI loads (src/tasks/prestart-workers.ts).
+  // `prestart-workers` starts a TS worker thread while the CLI loads
+  // (src/tasks/prestart-workers.ts).
   entryPoints: {
     dagwright: "dist/cli/main.js",
     "no-change": "dist/cli/no-change.js",

@@ -45,10 +45,10 @@ import { humanObserver, jsonObserver } from "./progress.js";
 
 const MEMO_VERSION = 1;
 
-/** Variables a shell changes between two identical commands; they never reach a task's fingerprint. */
+/** Variables a shell changes between two identical commands; no task's fingerprint reads them. */
 const VOLATILE_ENV = new Set(["_", "OLDPWD"]);
 
-/** The runtimes whose versions are probed per run (see runtime-versions.ts), by the kind using them. */
+/** The runtimes whose versions each run probes (runtime-versions.ts), by the kind using them. */
 const PROBED_RUNTIMES: Record<string, TaskKind> = { python3: "python", Rscript: "r" };
 
 type RunStart = Extract<RunEvent, { type: "run-start" }>;

@@ -27,16 +27,6 @@ export function sharedNodePool(): NodeWorkerPool {
   return nodePool;
 }
 
-/**
- * Starts `count` TS/JS worker threads now (at most the pool's size), so their start-up (~25 ms)
- * overlaps whatever the caller does next instead of delaying the first TS/JS task. A command
- * about to run tasks (`dagwright run`) can call it first thing; runGraph later has the started
- * workers import the task modules. Idle workers never keep the process alive.
- */
-export function prestartNodeWorkers(count = 1): void {
-  sharedNodePool().prewarm(count);
-}
-
 /** The process-wide pool of warm Python worker processes, created on first use. */
 export function sharedPythonPool(): PythonWorkerPool {
   pythonPool ??= new PythonWorkerPool(size);
@@ -45,7 +35,8 @@ export function sharedPythonPool(): PythonWorkerPool {
 
 /**
  * Stops the pooled TS/JS worker threads (and any started ahead that no pool took) and Python
- * worker processes; running calls end as cancelled. Safe to call any time; the next call starts new workers.
+ * worker processes; running calls end as cancelled. Safe to call any time; the next call starts
+ * new workers.
  */
 export async function shutdownWorkers(): Promise<void> {
   const n = nodePool;
