@@ -36,6 +36,14 @@ export function runCli(
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** The newline-delimited JSON events a `--json` command printed on stdout. */
+export function jsonLines<T>(stdout: string): T[] {
+  return stdout
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => JSON.parse(l) as T);
+}
+
 /** Validates a spec text the way `dagwright validate` does; returns formatted problems (no hints). */
 export function problemsOf(
   yaml: string,

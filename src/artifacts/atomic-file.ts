@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { unlink } from "node:fs/promises";
+import type { Stats } from "node:fs";
+import { stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 
 const TEMP_SUFFIX = ".dagwright-tmp";
@@ -23,4 +24,16 @@ export function isTempName(name: string): boolean {
 /** Removes a temporary file if it exists. */
 export async function removeTemp(path: string): Promise<void> {
   await unlink(path).catch(() => {});
+}
+
+/** A regular file's stat, or undefined when the path is absent or not a regular file. */
+export async function fileStat(path: string): Promise<Stats | undefined> {
+  try {
+    const st = await stat(path);
+    return st.isFile() ? st : undefined;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw error;
+  }
 }

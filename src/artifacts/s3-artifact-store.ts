@@ -1,6 +1,6 @@
 import { createHash, type Hash } from "node:crypto";
-import { createReadStream, createWriteStream, type Stats } from "node:fs";
-import { mkdir, rename, stat } from "node:fs/promises";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, rename } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -27,7 +27,7 @@ import {
   toArtifactPrefix,
 } from "./artifact-path.js";
 import type { ArtifactStore, PullResult } from "./artifact-store.js";
-import { removeTemp, tempPathFor } from "./atomic-file.js";
+import { fileStat, removeTemp, tempPathFor } from "./atomic-file.js";
 import { mapLimit } from "./map-limit.js";
 
 /** Static AWS credentials; without them the SDK's default chain is used. */
@@ -486,17 +486,6 @@ async function hashForUpload(
   }
   if (inPart > 0 || partMd5.length === 0) partMd5.push(md5.digest("base64"));
   return { sha256: sha.digest("hex"), partMd5 };
-}
-
-async function fileStat(path: string): Promise<Stats | undefined> {
-  try {
-    const st = await stat(path);
-    return st.isFile() ? st : undefined;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
-    throw error;
-  }
 }
 
 function errorName(error: unknown): string {

@@ -10,7 +10,7 @@ import {
   toArtifactPrefix,
 } from "./artifact-path.js";
 import type { ArtifactStore, PullResult } from "./artifact-store.js";
-import { isTempName, removeTemp, tempPathFor } from "./atomic-file.js";
+import { fileStat, isTempName, removeTemp, tempPathFor } from "./atomic-file.js";
 import { mapLimit } from "./map-limit.js";
 
 /** Options of {@link VolumeArtifactStore}. */
@@ -129,18 +129,6 @@ export class VolumeArtifactStore implements ArtifactStore {
     const real = await realpath(root).catch(() => resolve(root));
     const volume = await realpath(this.#volume).catch(() => this.#volume);
     return real === volume;
-  }
-}
-
-/** A regular file's stat, or undefined when the path is absent or not a regular file. */
-async function fileStat(path: string): Promise<Stats | undefined> {
-  try {
-    const st = await stat(path);
-    return st.isFile() ? st : undefined;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
-    throw error;
   }
 }
 

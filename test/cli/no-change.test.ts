@@ -2,7 +2,7 @@ import { readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { openSqliteStore } from "../../src/state/sqlite-store.js";
-import { makeProject, runCli, runCliAsync } from "../helpers.js";
+import { jsonLines, makeProject, runCli, runCliAsync } from "../helpers.js";
 
 // `a` sources a helper and reads a glob of inputs; `b` is a Python function task, so the memo
 // also has to re-probe the python3 version.
@@ -41,10 +41,7 @@ function run(dir: string, env: Record<string, string> = {}, ...args: string[]) {
   const r = runCli(["run", "--json", ...args], dir, env);
   expect(r.stderr).toBe("");
   expect(r.code).toBe(0);
-  const events = r.stdout
-    .split("\n")
-    .filter((l) => l.trim() !== "")
-    .map((l) => JSON.parse(l) as Event);
+  const events = jsonLines<Event>(r.stdout);
   const end = events.at(-1)!;
   expect(end.type).toBe("run-end");
   return {

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { makeProject, runCli } from "../helpers.js";
+import { jsonLines, makeProject, runCli } from "../helpers.js";
 
 interface Event {
   type: string;
@@ -14,10 +14,7 @@ interface Event {
 
 function run(dir: string, ...args: string[]) {
   const r = runCli(["run", "--json", ...args], dir);
-  const events = r.stdout
-    .split("\n")
-    .filter((l) => l.trim() !== "")
-    .map((l) => JSON.parse(l) as Event);
+  const events = jsonLines<Event>(r.stdout);
   return { ...r, events };
 }
 

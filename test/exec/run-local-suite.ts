@@ -2,7 +2,7 @@ import { execSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { makeProject, runCli as runCliPlain } from "../helpers.js";
+import { jsonLines, makeProject, runCli as runCliPlain } from "../helpers.js";
 
 const SPEC = `config:
   suffix: "!"
@@ -70,10 +70,7 @@ function runCli(args: string[], dir: string, env: Record<string, string> = {}) {
 
 function run(dir: string, ...args: string[]) {
   const r = runCli(["run", "--json", ...args], dir, { DAGWRIGHT_RETRY_BACKOFF_MS: "10" });
-  const events = r.stdout
-    .split("\n")
-    .filter((l) => l.trim() !== "")
-    .map((l) => JSON.parse(l) as Event);
+  const events = jsonLines<Event>(r.stdout);
   const ran = events.filter((e) => e.type === "task-start").map((e) => e.task);
   const reasons = Object.fromEntries(
     events.filter((e) => e.type === "task-start").map((e) => [e.task, e.reasons]),

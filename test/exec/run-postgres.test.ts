@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeProject, runCli } from "../helpers.js";
+import { jsonLines, makeProject, runCli } from "../helpers.js";
 import { type PostgresService, startPostgres } from "../services/postgres.js";
 
 let pgService: PostgresService;
@@ -23,19 +23,13 @@ function cli(dir: string, branch: string, ...args: string[]) {
 }
 
 const events = (stdout: string) =>
-  stdout
-    .split("\n")
-    .filter((l) => l.trim() !== "")
-    .map(
-      (l) =>
-        JSON.parse(l) as {
-          type: string;
-          task?: string;
-          reasons?: string[];
-          error?: string;
-          toRun?: number;
-        },
-    );
+  jsonLines<{
+    type: string;
+    task?: string;
+    reasons?: string[];
+    error?: string;
+    toRun?: number;
+  }>(stdout);
 
 describe("dagwright run on the PostgreSQL state store", () => {
   it("runs, then finds everything fresh, then reruns what changed, with no .dagwright/state.db", () => {

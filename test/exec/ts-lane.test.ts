@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { makeProject, runCli } from "../helpers.js";
+import { jsonLines, makeProject, runCli } from "../helpers.js";
 
 interface Event {
   type: string;
@@ -32,10 +32,7 @@ function layeredSpec(
 
 function run(dir: string, ...args: string[]) {
   const r = runCli(["run", "--json", ...args], dir);
-  const events = r.stdout
-    .split("\n")
-    .filter((l) => l.trim() !== "")
-    .map((l) => JSON.parse(l) as Event);
+  const events = jsonLines<Event>(r.stdout);
   return { code: r.code, events, stderr: r.stderr };
 }
 
