@@ -1,10 +1,20 @@
 #!/usr/bin/env node
 // Bundles the CLI (dist/cli/main.js, emitted by tsc) into dist/bundle/, which bin/dagwright.js
 // loads. Node 20 spends ~150 ms resolving, reading and linking the ~100 ESM files of the unbundled
-// tree on every command; one file (plus chunks for what is imported lazily: YAML/zod parsing,
-// PostgreSQL, S3, rendering) starts in a fraction of that. Native and very large packages stay
-// external and are loaded from node_modules as before. dist/bundle/ sits two directories below
-// the package root, like dist/cli/, so `new URL("../../…", import.meta.url)` paths still hold.
+// tree on every command; a bundle starts in a fraction of that. dist/bundle/ sits two directories
+// below the package root, like dist/cli/, so `new URL("../../…", import.meta.url)` paths still
+// hold.
+//
+// - dagwright.cjs: the CLI, as one CommonJS script, which bin/dagwright.js compiles with a V8 code
+//   cache (Node 20 has none for ES modules): see there. Modules the CLI imports lazily stay lazy:
+//   esbuild runs their top level on first import().
+// - vendor-zod.cjs, vendor-yaml.cjs: the spec parser's dependencies, the bulk of the code by size,
+//   loaded only when a spec is parsed and validated (not on the cached path of run/status). Each
+//   is a separate file so the CLI's script, read and checked on every command, stays small.
+// - no-change.js, prestart-workers.js: small ES modules that bin/dagwright.js imports before the
+//   CLI for `run` (src/cli/no-change.ts, src/tasks/prestart-workers.ts). They share nothing with
+//   the CLI's script but the global registry of prestarted workers.
+// Native and very large packages stay external and are loaded from node_modules.
 import { rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,27 +23,71 @@ import { build } from "esbuild";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const outdir = path.join(root, "dist", "bundle");
 rmSync(outdir, { recursive: true, force: true });
-await build({
+
+const external = ["better-sqlite3", "pg", "@aws-sdk/*", "nunjucks", "esbuild"];
+const VENDORED = ["zod", "yaml"];
+const common = {
   absWorkingDir: root,
-  // `no-change` is the no-change memo check, which `run` loads first (src/cli/no-change.ts);
-  // `prestart-workers` starts a TS worker thread while the CLI loads
-  // (src/tasks/prestart-workers.ts).
-  entryPoints: {
-    dagwright: "dist/cli/main.js",
-    "no-change": "dist/cli/no-change.js",
-    "prestart-workers": "dist/tasks/prestart-workers.js",
-  },
-  outdir,
   bundle: true,
-  splitting: true,
-  format: "esm",
   platform: "node",
   target: "node20",
   sourcemap: "linked",
-  // CommonJS dependencies bundled into ESM call require() for Node built-ins.
-  banner: {
-    js: 'import { createRequire as __dwRequire } from "node:module"; const require = __dwRequire(import.meta.url);',
-  },
-  external: ["better-sqlite3", "pg", "@aws-sdk/*", "nunjucks", "esbuild"],
+  // Warnings (an `import.meta` esbuild cannot carry into CommonJS, say) fail the build.
   logLevel: "warning",
-});
+};
+
+const results = await Promise.all([
+  build({
+    ...common,
+    entryPoints: { dagwright: "dist/cli/main.js" },
+    outdir,
+    outExtension: { ".js": ".cjs" },
+    format: "cjs",
+    // The ESM sources read import.meta.url (files shipped with the package, createRequire).
+    define: { "import.meta.url": "__dwImportMetaUrl" },
+    banner: {
+      js: 'const __dwImportMetaUrl = require("node:url").pathToFileURL(__filename).href;',
+    },
+    external,
+    plugins: [
+      {
+        name: "vendored",
+        setup(b) {
+          const filter = new RegExp(`^(${VENDORED.join("|")})(/.*)?$`);
+          b.onResolve({ filter }, (args) => {
+            if (args.path.includes("/")) throw new Error(`vendor a subpath: ${args.path}`);
+            return { path: `./vendor-${args.path}.cjs`, external: true };
+          });
+        },
+      },
+    ],
+  }),
+  ...VENDORED.map((pkg) =>
+    build({
+      ...common,
+      stdin: { contents: `module.exports = require(${JSON.stringify(pkg)});`, resolveDir: root },
+      outfile: path.join(outdir, `vendor-${pkg}.cjs`),
+      format: "cjs",
+    }),
+  ),
+  build({
+    ...common,
+    entryPoints: {
+      "no-change": "dist/cli/no-change.js",
+      "prestart-workers": "dist/tasks/prestart-workers.js",
+    },
+    outdir,
+    splitting: true,
+    format: "esm",
+    // CommonJS dependencies bundled into ESM call require() for Node built-ins.
+    banner: {
+      js: 'import { createRequire as __dwRequire } from "node:module"; const require = __dwRequire(import.meta.url);',
+    },
+    external,
+  }),
+]);
+const warnings = results.flatMap((r) => r.warnings);
+if (warnings.length > 0) {
+  console.error(`bundle: ${warnings.length} warning(s), see above`);
+  process.exit(1);
+}

@@ -90,7 +90,7 @@ function memoKey(argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv): 
   const vars = Object.entries(env)
     .filter(([k, v]) => v !== undefined && !VOLATILE_ENV.has(k))
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const build = ["package.json", "dist/bundle/dagwright.js"].map((f) =>
+  const build = ["package.json", "dist/bundle/dagwright.cjs"].map((f) =>
     signatureOf(statOrUndefined(packageFile(f))),
   );
   return createHash("sha256")

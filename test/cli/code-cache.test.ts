@@ -1,0 +1,96 @@
+import { spawnSync } from "node:child_process";
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { REPO } from "../helpers.js";
+
+// bin/dagwright.js compiles the CLI's script with a V8 code cache kept next to it. Each test works
+// on a copy of the package, so the cache the other tests use is never touched.
+function packageCopy(): { bin: string; bundle: string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "dagwright-pkg-"));
+  mkdirSync(path.join(dir, "bin"));
+  cpSync(path.join(REPO, "bin", "dagwright.js"), path.join(dir, "bin", "dagwright.js"));
+  cpSync(path.join(REPO, "package.json"), path.join(dir, "package.json"));
+  const bundle = path.join(dir, "dist", "bundle");
+  cpSync(path.join(REPO, "dist", "bundle"), bundle, {
+    recursive: true,
+    filter: (f) => !f.endsWith(".cache"),
+  });
+  for (const shared of ["node_modules", "runtime", "templates"])
+    symlinkSync(path.join(REPO, shared), path.join(dir, shared));
+  return { bin: path.join(dir, "bin", "dagwright.js"), bundle };
+}
+
+function cli(bin: string, args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    cwd: os.tmpdir(),
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1", ...env },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const cacheFiles = (bundle: string) => readdirSync(bundle).filter((f) => f.endsWith(".cache"));
+const identity = (f: string) => {
+  const s = statSync(f);
+  return `${s.ino}:${s.mtimeMs}:${s.size}`;
+};
+const version = JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")).version;
+
+describe("the CLI's code cache", () => {
+  it("is written by the first command and read, unchanged, by the next ones", () => {
+    const { bin, bundle } = packageCopy();
+    expect(cacheFiles(bundle)).toEqual([]);
+    const first = cli(bin, ["--version"]);
+    expect(first).toMatchObject({ code: 0, stdout: `${version}\n` });
+    const [cache] = cacheFiles(bundle);
+    expect(cache).toMatch(/^dagwright\.cjs\..+\.cache$/);
+    const file = path.join(bundle, cache!);
+    expect(statSync(file).size).toBeGreaterThan(1000);
+    const before = identity(file);
+    expect(cli(bin, ["--help"])).toMatchObject({ code: 0, stdout: expect.stringContaining("run") });
+    // V8 accepted it: not rewritten.
+    expect(identity(file)).toBe(before);
+    expect(cacheFiles(bundle)).toEqual([cache]);
+  });
+
+  it("that V8 rejects (corrupt, truncated) is replaced, and the command runs as usual", () => {
+    const { bin, bundle } = packageCopy();
+    cli(bin, ["--version"]);
+    const file = path.join(bundle, cacheFiles(bundle)[0]!);
+    for (const bad of [Buffer.from("not a code cache"), readFileSync(file).subarray(0, 100)]) {
+      writeFileSync(file, bad);
+      expect(cli(bin, ["--version"])).toMatchObject({ code: 0, stdout: `${version}\n` });
+      expect(statSync(file).size).toBeGreaterThan(1000);
+      const replaced = identity(file);
+      cli(bin, ["--version"]);
+      expect(identity(file)).toBe(replaced);
+    }
+  });
+
+  it("is not needed: a place it cannot be written to, or DAGWRIGHT_CODE_CACHE=0, runs without", () => {
+    const { bin, bundle } = packageCopy();
+    expect(cli(bin, ["--version"], { DAGWRIGHT_CODE_CACHE: "0" })).toMatchObject({ code: 0 });
+    expect(cacheFiles(bundle)).toEqual([]);
+    cli(bin, ["--version"]);
+    const name = cacheFiles(bundle)[0]!;
+    // A directory where the file should be: it can be neither read nor replaced.
+    const file = path.join(bundle, name);
+    const copy = packageCopy();
+    mkdirSync(path.join(copy.bundle, name));
+    expect(cli(copy.bin, ["--version"])).toMatchObject({ code: 0, stdout: `${version}\n` });
+    expect(statSync(path.join(copy.bundle, name)).isDirectory()).toBe(true);
+    expect(readdirSync(copy.bundle).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    expect(statSync(file).isFile()).toBe(true);
+  });
+});
