@@ -3,6 +3,7 @@ import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
+import BetterSqlite3 from "better-sqlite3";
 import type Database from "better-sqlite3";
 import { DagwrightError } from "../spec/errors.js";
 import { type SqliteMigration, sqliteMigrations } from "./sqlite-migrations.js";
@@ -23,11 +24,25 @@ import {
 } from "./store-rows.js";
 
 /**
- * better-sqlite3 is CommonJS. Loaded through `require`, not `import`: Node's ESM loader first
- * scans a CommonJS module's source for its export names, which costs ~10 ms here on every
- * command that opens the state store.
+ * better-sqlite3's compiled addon, named to it directly. Left to find it, it asks the `bindings`
+ * package, which searches a dozen paths relative to the calling file: slow, and lost inside the
+ * CLI's bundle (scripts/bundle.mjs), which includes better-sqlite3's JavaScript. Its install
+ * (prebuilt download or node-gyp) always puts the addon here.
  */
-const BetterSqlite3 = createRequire(import.meta.url)("better-sqlite3") as typeof Database;
+let addonFile: string | undefined;
+function nativeBinding(): string {
+  try {
+    addonFile ??= createRequire(import.meta.url).resolve(
+      "better-sqlite3/build/Release/better_sqlite3.node",
+    );
+  } catch (error) {
+    throw new DagwrightError("E_ENV", "better-sqlite3's compiled addon is missing", {
+      cause: error,
+      hint: "run `npm rebuild better-sqlite3` where dagwright is installed",
+    });
+  }
+  return addonFile;
+}
 
 /**
  * Rows per multi-row INSERT of finished attempts, largest first (18 values each, well under
@@ -630,7 +645,7 @@ function openDatabase(file: string): Database.Database {
   let db: Database.Database;
   try {
     if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
-    db = new BetterSqlite3(file);
+    db = new BetterSqlite3(file, { nativeBinding: nativeBinding() });
   } catch (error) {
     throw envError(error, file);
   }

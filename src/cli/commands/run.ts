@@ -168,7 +168,12 @@ async function runCommand(
     process.off("SIGTERM", onSigint);
     rc.flushFileCache();
     if (lock?.acquired) await lock.release();
-    await shutdownWorkers();
-    await rc.store.close();
+    // Worker threads wind down on their own threads while this one closes the store.
+    const stopping = shutdownWorkers();
+    try {
+      await rc.store.close();
+    } finally {
+      await stopping;
+    }
   }
 }
