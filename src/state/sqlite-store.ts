@@ -3,8 +3,7 @@ import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
-import BetterSqlite3 from "better-sqlite3";
-import type Database from "better-sqlite3";
+import Database from "better-sqlite3";
 import { DagwrightError } from "../spec/errors.js";
 import { type SqliteMigration, sqliteMigrations } from "./sqlite-migrations.js";
 import type {
@@ -645,7 +644,7 @@ function openDatabase(file: string): Database.Database {
   let db: Database.Database;
   try {
     if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
-    db = new BetterSqlite3(file, { nativeBinding: nativeBinding() });
+    db = new Database(file, { nativeBinding: nativeBinding() });
   } catch (error) {
     throw envError(error, file);
   }
