@@ -51,7 +51,7 @@ function loadCli() {
           }
         }
       : () => {};
-  return { main: module.exports.main, save };
+  return { cli: module.exports, save };
 }
 
 async function start() {
@@ -60,9 +60,12 @@ async function start() {
     // answered from the no-change memo without loading the rest of the CLI (src/cli/no-change.ts).
     // The memo of runs started here: memoPath(cwd) in src/cli/no-change.ts.
     if (existsSync(".dagwright/cache/no-change.json")) {
-      const { tryNoChangeRun } = await import("../dist/bundle/no-change.js");
+      const { tryNoChangeRun, exitIfDone } = await import("../dist/bundle/no-change.js");
       const code = await tryNoChangeRun(argv);
-      if (code !== undefined) return code;
+      if (code !== undefined) {
+        await exitIfDone(code);
+        return code;
+      }
     }
     // A project that compiled TS tasks before (.dagwright/cache/ts) will most likely run some:
     // start their worker thread now, so it boots while the CLI loads (the run adopts it; an
@@ -72,9 +75,11 @@ async function start() {
       prestartNodeWorkerThreads(1);
     }
   }
-  const { main, save } = loadCli();
-  const code = await main(argv);
+  const { cli, save } = loadCli();
+  const code = await cli.main(argv);
   save();
+  // Ends the process now if the command left nothing but its state store open (src/cli/exit.ts).
+  await cli.exitIfDone(code);
   return code;
 }
 

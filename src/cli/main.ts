@@ -15,6 +15,9 @@ import { type CommandContext, EXIT, type GlobalOptions } from "./context.js";
 import { type Output, paint, printDiagnostics, processOutput } from "./output.js";
 import { packageFile } from "./package-files.js";
 
+/** For bin/dagwright.js, once main() returned. */
+export { exitIfDone } from "./exit.js";
+
 function version(): string {
   const pkg = JSON.parse(readFileSync(packageFile("package.json"), "utf8")) as {
     version: string;

@@ -72,6 +72,9 @@ interface Memo {
   files: [string, string][];
 }
 
+/** For bin/dagwright.js, once tryNoChangeRun() answered. */
+export { exitIfDone } from "./exit.js";
+
 /** Where the memo of runs started in `cwd` lives. */
 export function memoPath(cwd: string): string {
   return path.join(cwd, ".dagwright", "cache", "no-change.json");
@@ -174,7 +177,8 @@ export async function tryNoChangeRun(
     o.err(`${paint(o.color, "red", "error")}: ${(error as Error).message}\n`);
     return EXIT.environment;
   } finally {
-    await store.close();
+    // Answered: the process ends next (exitIfDone). Else the normal path runs in this process.
+    await store.close({ leaveForExit: printed });
   }
 }
 

@@ -229,6 +229,10 @@ export interface StateStore {
   putFileHashes(rows: { path: string; size: number; mtimeMs: number; hash: string }[]): void;
   /** Every namespace with attempts or runs: how many tasks it has state for and its last run start. */
   namespaces(): Promise<{ namespace: string; tasks: number; lastRun?: number }[]>;
-  /** Releases this store's locks and closes it. Idempotent. */
-  close(): Promise<void>;
+  /**
+   * Releases this store's locks and closes it. Idempotent. With `leaveForExit`, a store whose
+   * connection is costly to close (SQLite: a checkpoint of its WAL) may instead leave it to the
+   * end of the process (see src/cli/exit.ts); it is unusable either way.
+   */
+  close(options?: { leaveForExit?: boolean }): Promise<void>;
 }

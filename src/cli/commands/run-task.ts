@@ -140,7 +140,7 @@ export function registerRunTask(program: Command, ctx: CommandContext): void {
       } finally {
         rc.flushFileCache();
         await shutdownWorkers();
-        await rc.store.close();
+        await rc.store.close({ leaveForExit: true });
       }
     });
 }

@@ -171,7 +171,7 @@ async function runCommand(
     // Worker threads wind down on their own threads while this one closes the store.
     const stopping = shutdownWorkers();
     try {
-      await rc.store.close();
+      await rc.store.close({ leaveForExit: true });
     } finally {
       await stopping;
     }
