@@ -8,23 +8,36 @@ import vm from "node:vm";
 const argv = process.argv.slice(2);
 const CLI = fileURLToPath(new URL("../dist/bundle/dagwright.cjs", import.meta.url));
 
+/** The command a cache entry is kept for: the first word that looks like one. */
+const COMMAND = argv.find((a) => /^[a-z][a-z-]*$/.test(a)) ?? "";
+/** Commands a cache is rewritten for, at most (argv words that are not commands count too). */
+const MAX_COMMANDS = 32;
+
 /**
  * The CLI's script (scripts/bundle.mjs), compiled with V8's code cache: compiling its half
- * megabyte from source takes ~25 ms of every command, deserializing the cache ~4 ms. The cache sits
- * next to the script, one file per V8 version, and is (re)written after a command that found it
- * missing or that V8 rejected (another Node, other V8 flags); it holds the functions that command
- * compiled. A directory we may not write to just means no cache. DAGWRIGHT_CODE_CACHE=0 turns it
- * off.
+ * megabyte from source takes ~25 ms of every command, deserializing the cache ~4 ms. The cache
+ * holds the code of every function compiled before it was written, so it is written after a
+ * command: first when there is none or V8 rejected it (another Node, other V8 flags), then once
+ * after each command it was not written after yet (a `run` after `--version` compiles most of
+ * the CLI anew: ~8 ms of a 1,000-task run), keeping what it held. It sits next to the script, one
+ * file per V8 version: a line of JSON naming those commands, then V8's data. A directory we may not
+ * write to just means no cache. DAGWRIGHT_CODE_CACHE=0 turns it off.
  */
 function loadCli() {
   const useCache = process.env.DAGWRIGHT_CODE_CACHE !== "0";
   const cacheFile = `${CLI}.${process.versions.v8}-${process.arch}.cache`;
   let cachedData;
+  let commands = [];
   if (useCache) {
     try {
-      cachedData = readFileSync(cacheFile);
+      const file = readFileSync(cacheFile);
+      const eol = file.indexOf(10);
+      commands = JSON.parse(file.subarray(0, eol).toString()).commands;
+      if (!Array.isArray(commands)) throw new Error("no command list");
+      cachedData = file.subarray(eol + 1);
     } catch {
-      // none yet
+      // none yet, or not ours: written anew
+      commands = [];
     }
   }
   // The wrapper of Node's own CommonJS loader, on the script's first line: line numbers hold.
@@ -38,12 +51,17 @@ function loadCli() {
   );
   const module = { exports: {} };
   script.runInThisContext()(module.exports, createRequire(CLI), module, CLI, path.dirname(CLI));
+  const fresh = cachedData !== undefined && !script.cachedDataRejected;
   const save =
-    useCache && (cachedData === undefined || script.cachedDataRejected)
+    useCache && (!fresh || (!commands.includes(COMMAND) && commands.length < MAX_COMMANDS))
       ? () => {
           const tmp = `${cacheFile}.${process.pid}.tmp`;
+          const header = JSON.stringify({ commands: [...(fresh ? commands : []), COMMAND] });
           try {
-            writeFileSync(tmp, script.createCachedData());
+            writeFileSync(
+              tmp,
+              Buffer.concat([Buffer.from(`${header}\n`), script.createCachedData()]),
+            );
             renameSync(tmp, cacheFile);
           } catch {
             // A read-only install runs without a cache.

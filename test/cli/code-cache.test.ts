@@ -12,7 +12,7 @@ import {
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { REPO } from "../helpers.js";
+import { makeProject, REPO } from "../helpers.js";
 
 // bin/dagwright.js compiles the CLI's script with a V8 code cache kept next to it. Each test works
 // on a copy of the package, so the cache the other tests use is never touched.
@@ -31,9 +31,9 @@ function packageCopy(): { bin: string; bundle: string } {
   return { bin: path.join(dir, "bin", "dagwright.js"), bundle };
 }
 
-function cli(bin: string, args: string[], env: Record<string, string> = {}) {
+function cli(bin: string, args: string[], env: Record<string, string> = {}, cwd = os.tmpdir()) {
   const r = spawnSync(process.execPath, [bin, ...args], {
-    cwd: os.tmpdir(),
+    cwd,
     encoding: "utf8",
     env: { ...process.env, NO_COLOR: "1", ...env },
   });
@@ -62,6 +62,28 @@ describe("the CLI's code cache", () => {
     // V8 accepted it: not rewritten.
     expect(identity(file)).toBe(before);
     expect(cacheFiles(bundle)).toEqual([cache]);
+  });
+
+  it("is written again once after each command it was not written after yet", () => {
+    const { bin, bundle } = packageCopy();
+    const project = makeProject({
+      "dagwright.yaml":
+        'graphs:\n  g:\n    tasks:\n      a: []\ntasks:\n  a: {command: ["true"]}\n',
+    });
+    cli(bin, ["--version"]);
+    const file = path.join(bundle, cacheFiles(bundle)[0]!);
+    const commands = () => JSON.parse(readFileSync(file, "utf8").split("\n", 1)[0]!).commands;
+    expect(commands()).toEqual([""]);
+    const afterVersion = identity(file);
+    expect(cli(bin, ["run"], {}, project)).toMatchObject({ code: 0 });
+    // The run compiled functions --version never did: they are in the cache now.
+    expect(identity(file)).not.toBe(afterVersion);
+    expect(statSync(file).size).toBeGreaterThan(Number(afterVersion.split(":")[2]));
+    expect(commands()).toEqual(["", "run"]);
+    const afterRun = identity(file);
+    expect(cli(bin, ["run", "--force"], {}, project)).toMatchObject({ code: 0 });
+    expect(cli(bin, ["--version"])).toMatchObject({ code: 0 });
+    expect(identity(file)).toBe(afterRun);
   });
 
   it("that V8 rejects (corrupt, truncated) is replaced, and the command runs as usual", () => {
