@@ -5,24 +5,17 @@ import {
   observedExists as existsSync,
   observationUnusable,
 } from "../fingerprint/observed-files.js";
-import type { Graph, GraphTask } from "../graph/graph.js";
+import type { Graph } from "../graph/graph.js";
 import { SpecError } from "../spec/errors.js";
 import { findSpecFile, type Located, SPEC_FILE_NAMES } from "../spec/find-spec-file.js";
-import type { Spec } from "../spec/types.js";
 import type { CommandContext } from "./context.js";
 import { printDiagnostics } from "./output.js";
 import { packageFile } from "./package-files.js";
+import { decodeLoaded, encodeLoaded, type Loaded } from "./spec-cache.js";
 
-/** The spec and all its graphs, or a thrown {@link SpecError} with every problem. */
-export interface Loaded {
-  spec: Spec;
-  graphs: Record<string, Graph>;
-}
+export type { Loaded };
 
-const CACHE_VERSION = 2;
-
-/** A graph task whose spec is `spec.tasks[name]` is cached without a copy of it. */
-type CachedGraphTask = Omit<GraphTask, "spec"> & { spec?: GraphTask["spec"] };
+const CACHE_VERSION = 3;
 
 function packageVersion(): string {
   try {
@@ -109,20 +102,17 @@ function observeSpecLookup(cwd: string, explicit: string | undefined, located: L
 
 function readCache(file: string, key: string): Loaded | undefined {
   try {
-    const cached = JSON.parse(readFileSync(file, "utf8")) as { key: string; loaded: Loaded };
+    const cached = JSON.parse(readFileSync(file, "utf8")) as { key: string; loaded: unknown };
     if (cached.key !== key) return undefined;
-    const root = cached.loaded.spec.root;
+    const loaded = decodeLoaded(cached.loaded);
+    const root = loaded.spec.root;
     // A deleted task file must be reported by a full load, not discovered by the task launcher.
     // Many tasks share a file: each is checked once.
     const files = new Set<string>();
-    for (const t of Object.values(cached.loaded.spec.tasks))
+    for (const t of Object.values(loaded.spec.tasks))
       if (t.file !== undefined && !t.file.includes("${")) files.add(t.file);
     for (const f of files) if (!existsSync(path.join(root, f))) return undefined;
-    for (const g of Object.values(cached.loaded.graphs)) {
-      for (const t of Object.values(g.tasks as Record<string, CachedGraphTask>))
-        t.spec ??= cached.loaded.spec.tasks[t.name];
-    }
-    return cached.loaded;
+    return loaded;
   } catch {
     return undefined;
   }
@@ -132,21 +122,7 @@ function writeCache(file: string, key: string, loaded: Loaded): void {
   try {
     mkdirSync(path.dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
-    // Graph tasks share their spec objects with spec.tasks: store those once (a third less to
-    // parse on every run of a large graph).
-    const graphs: Record<
-      string,
-      Omit<Graph, "tasks"> & { tasks: Record<string, CachedGraphTask> }
-    > = {};
-    for (const [name, g] of Object.entries(loaded.graphs)) {
-      const tasks: Record<string, CachedGraphTask> = {};
-      for (const [t, gt] of Object.entries(g.tasks)) {
-        const { spec, ...rest } = gt;
-        tasks[t] = spec === loaded.spec.tasks[t] ? rest : gt;
-      }
-      graphs[name] = { ...g, tasks };
-    }
-    writeFileSync(tmp, JSON.stringify({ key, loaded: { spec: loaded.spec, graphs } }));
+    writeFileSync(tmp, JSON.stringify({ key, loaded: encodeLoaded(loaded) }));
     renameSync(tmp, file);
   } catch {
     // The cache is an optimisation; a read-only project still runs.
