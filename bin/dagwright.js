@@ -8,8 +8,13 @@ import vm from "node:vm";
 const argv = process.argv.slice(2);
 const CLI = fileURLToPath(new URL("../dist/bundle/dagwright.cjs", import.meta.url));
 
-/** The command a cache entry is kept for: the first word that looks like one. */
-const COMMAND = argv.find((a) => /^[a-z][a-z-]*$/.test(a)) ?? "";
+/**
+ * What the code cache is kept for: the command (the first word that looks like one), and whether
+ * it only plans (`run --dry-run` compiles little of what `run` does).
+ */
+const COMMAND =
+  (argv.find((a) => /^[a-z][a-z-]*$/.test(a)) ?? "") +
+  (argv.includes("--dry-run") ? " --dry-run" : "");
 /** Commands a cache is rewritten for, at most (argv words that are not commands count too). */
 const MAX_COMMANDS = 32;
 

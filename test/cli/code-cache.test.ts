@@ -75,11 +75,13 @@ describe("the CLI's code cache", () => {
     const commands = () => JSON.parse(readFileSync(file, "utf8").split("\n", 1)[0]!).commands;
     expect(commands()).toEqual([""]);
     const afterVersion = identity(file);
+    expect(cli(bin, ["run", "--dry-run"], {}, project)).toMatchObject({ code: 0 });
+    expect(commands()).toEqual(["", "run --dry-run"]);
     expect(cli(bin, ["run"], {}, project)).toMatchObject({ code: 0 });
     // The run compiled functions --version never did: they are in the cache now.
     expect(identity(file)).not.toBe(afterVersion);
     expect(statSync(file).size).toBeGreaterThan(Number(afterVersion.split(":")[2]));
-    expect(commands()).toEqual(["", "run"]);
+    expect(commands()).toEqual(["", "run --dry-run", "run"]);
     const afterRun = identity(file);
     expect(cli(bin, ["run", "--force"], {}, project)).toMatchObject({ code: 0 });
     expect(cli(bin, ["--version"])).toMatchObject({ code: 0 });
