@@ -10,7 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const BIN = path.join(REPO, "bin", "dagwright.js");
+const BIN = path.join(REPO, "bin", "dagwright.cjs");
 const N = Number(process.env.BENCH_ITEMS ?? 10_000);
 const N_PROCESS = Number(process.env.BENCH_PROCESS_ITEMS ?? 300);
 const N_TS = Number(process.env.BENCH_TS_ITEMS ?? 100_000);

@@ -9,7 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const BIN = path.join(REPO, "bin", "dagwright.js");
+const BIN = path.join(REPO, "bin", "dagwright.cjs");
 const LAYERS = 10;
 const WIDTH = 100;
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);

@@ -1,19 +1,21 @@
 #!/usr/bin/env node
-// Bundles the CLI (dist/cli/main.js, emitted by tsc) into dist/bundle/, which bin/dagwright.js
+// Bundles the CLI (dist/cli/main.js, emitted by tsc) into dist/bundle/, which bin/dagwright.cjs
 // loads. Node 20 spends ~150 ms resolving, reading and linking the ~100 ESM files of the unbundled
 // tree on every command; a bundle starts in a fraction of that. dist/bundle/ sits two directories
 // below the package root, like dist/cli/, so `new URL("../../…", import.meta.url)` paths still
 // hold.
 //
-// - dagwright.cjs: the CLI, as one CommonJS script, which bin/dagwright.js compiles with a V8 code
-//   cache (Node 20 has none for ES modules): see there. Modules the CLI imports lazily stay lazy:
-//   esbuild runs their top level on first import().
+// Everything is CommonJS: bin/dagwright.cjs compiles the CLI's script with a V8 code cache, which
+// Node 20 has none of for ES modules, and an ES module costs Node's ESM loader its start-up.
+// - dagwright.cjs: the CLI, as one script (see bin/dagwright.cjs). Modules the CLI imports lazily
+//   stay lazy: esbuild runs their top level on first import().
 // - vendor-zod.cjs, vendor-yaml.cjs: the spec parser's dependencies, the bulk of the code by size,
 //   loaded only when a spec is parsed and validated (not on the cached path of run/status). Each
 //   is a separate file so the CLI's script, read and checked on every command, stays small.
-// - no-change.js, prestart-workers.js: small ES modules that bin/dagwright.js imports before the
-//   CLI for `run` (src/cli/no-change.ts, src/tasks/prestart-workers.ts). They share nothing with
-//   the CLI's script but the global registry of prestarted workers.
+// - no-change.cjs, prestart-workers.cjs: small scripts that bin/dagwright.cjs requires before the
+//   CLI for `run` (src/cli/no-change.ts, src/tasks/prestart-workers.ts). Each has its own copy of
+//   what it uses; they share nothing with the CLI's script but the global registry of prestarted
+//   workers.
 // Native and very large packages stay external and are loaded from node_modules; better-sqlite3's
 // JavaScript is bundled (a dozen files less to load on every command that opens the state store),
 // and src/state/sqlite-store.ts names its addon, so its `bindings` lookup is never used.
@@ -38,10 +40,11 @@ const common = {
   logLevel: "warning",
 };
 
-const results = await Promise.all([
+/** A CommonJS bundle of one entry point (see above for why CommonJS). */
+const cjsBundle = (name, entry) =>
   build({
     ...common,
-    entryPoints: { dagwright: "dist/cli/main.js" },
+    entryPoints: { [name]: entry },
     outdir,
     outExtension: { ".js": ".cjs" },
     format: "cjs",
@@ -63,7 +66,12 @@ const results = await Promise.all([
         },
       },
     ],
-  }),
+  });
+
+const results = await Promise.all([
+  cjsBundle("dagwright", "dist/cli/main.js"),
+  cjsBundle("no-change", "dist/cli/no-change.js"),
+  cjsBundle("prestart-workers", "dist/tasks/prestart-workers.js"),
   ...VENDORED.map((pkg) =>
     build({
       ...common,
@@ -72,21 +80,6 @@ const results = await Promise.all([
       format: "cjs",
     }),
   ),
-  build({
-    ...common,
-    entryPoints: {
-      "no-change": "dist/cli/no-change.js",
-      "prestart-workers": "dist/tasks/prestart-workers.js",
-    },
-    outdir,
-    splitting: true,
-    format: "esm",
-    // CommonJS dependencies bundled into ESM call require() for Node built-ins.
-    banner: {
-      js: 'import { createRequire as __dwRequire } from "node:module"; const require = __dwRequire(import.meta.url);',
-    },
-    external,
-  }),
 ]);
 const warnings = results.flatMap((r) => r.warnings);
 if (warnings.length > 0) {

@@ -9,7 +9,7 @@ import { loadSpecWithDiagnostics, sortDiagnostics } from "../src/spec/load-spec.
 import type { TaskSpec } from "../src/spec/types.js";
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-export const BIN = path.join(REPO, "bin", "dagwright.js");
+export const BIN = path.join(REPO, "bin", "dagwright.cjs");
 
 /** Creates a temp project with the given files (path → content); returns its directory. */
 export function makeProject(files: Record<string, string>): string {

@@ -15,7 +15,7 @@ import { type CommandContext, EXIT, type GlobalOptions } from "./context.js";
 import { type Output, paint, printDiagnostics, processOutput } from "./output.js";
 import { packageFile } from "./package-files.js";
 
-/** For bin/dagwright.js, once main() returned. */
+/** For bin/dagwright.cjs, once main() returned. */
 export { exitIfDone } from "./exit.js";
 
 function version(): string {

@@ -72,7 +72,7 @@ interface Memo {
   files: [string, string][];
 }
 
-/** For bin/dagwright.js, once tryNoChangeRun() answered. */
+/** For bin/dagwright.cjs, once tryNoChangeRun() answered. */
 export { exitIfDone } from "./exit.js";
 
 /** Where the memo of runs started in `cwd` lives. */

@@ -14,12 +14,12 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeProject, REPO } from "../helpers.js";
 
-// bin/dagwright.js compiles the CLI's script with a V8 code cache kept next to it. Each test works
+// bin/dagwright.cjs compiles the CLI's script with a V8 code cache kept next to it. Each test works
 // on a copy of the package, so the cache the other tests use is never touched.
 function packageCopy(): { bin: string; bundle: string } {
   const dir = mkdtempSync(path.join(os.tmpdir(), "dagwright-pkg-"));
   mkdirSync(path.join(dir, "bin"));
-  cpSync(path.join(REPO, "bin", "dagwright.js"), path.join(dir, "bin", "dagwright.js"));
+  cpSync(path.join(REPO, "bin", "dagwright.cjs"), path.join(dir, "bin", "dagwright.cjs"));
   cpSync(path.join(REPO, "package.json"), path.join(dir, "package.json"));
   const bundle = path.join(dir, "dist", "bundle");
   cpSync(path.join(REPO, "dist", "bundle"), bundle, {
@@ -28,7 +28,7 @@ function packageCopy(): { bin: string; bundle: string } {
   });
   for (const shared of ["node_modules", "runtime", "templates"])
     symlinkSync(path.join(REPO, shared), path.join(dir, shared));
-  return { bin: path.join(dir, "bin", "dagwright.js"), bundle };
+  return { bin: path.join(dir, "bin", "dagwright.cjs"), bundle };
 }
 
 function cli(bin: string, args: string[], env: Record<string, string> = {}, cwd = os.tmpdir()) {

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import vm from "node:vm";
+// CommonJS, like everything it loads on the way to running a command: Node starts an ES module
+// entry point a few milliseconds later than a CommonJS one.
+const { existsSync, readFileSync, renameSync, rmSync, writeFileSync } = require("node:fs");
+const { createRequire } = require("node:module");
+const path = require("node:path");
+const vm = require("node:vm");
 
 const argv = process.argv.slice(2);
-const CLI = fileURLToPath(new URL("../dist/bundle/dagwright.cjs", import.meta.url));
+const CLI = path.join(__dirname, "..", "dist", "bundle", "dagwright.cjs");
 
 /**
  * What the code cache is kept for: the command (the first word that looks like one), and whether
@@ -83,7 +84,7 @@ async function start() {
     // answered from the no-change memo without loading the rest of the CLI (src/cli/no-change.ts).
     // The memo of runs started here: memoPath(cwd) in src/cli/no-change.ts.
     if (existsSync(".dagwright/cache/no-change.json")) {
-      const { tryNoChangeRun, exitIfDone } = await import("../dist/bundle/no-change.js");
+      const { tryNoChangeRun, exitIfDone } = require("../dist/bundle/no-change.cjs");
       const code = await tryNoChangeRun(argv);
       if (code !== undefined) {
         await exitIfDone(code);
@@ -94,7 +95,7 @@ async function start() {
     // start their worker thread now, so it boots while the CLI loads (the run adopts it; an
     // unused one is stopped at the end).
     if (!argv.includes("--dry-run") && existsSync(".dagwright/cache/ts")) {
-      const { prestartNodeWorkerThreads } = await import("../dist/bundle/prestart-workers.js");
+      const { prestartNodeWorkerThreads } = require("../dist/bundle/prestart-workers.cjs");
       prestartNodeWorkerThreads(1);
     }
   }
