@@ -118,3 +118,16 @@ describe("the CLI's code cache", () => {
     expect(statSync(file).isFile()).toBe(true);
   });
 });
+
+describe("the former entry point bin/dagwright.js", () => {
+  it("still runs the CLI, with its arguments and exit code (links made to it keep working)", () => {
+    const project = makeProject({
+      "dagwright.yaml": "graphs:\n  g:\n    tasks:\n      a: [nope]\n",
+    });
+    const old = path.join(REPO, "bin", "dagwright.js");
+    expect(cli(old, ["--version"])).toMatchObject({ code: 0, stdout: `${version}\n` });
+    const bad = cli(old, ["validate"], {}, project);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/unknown task "nope"/);
+  });
+});
