@@ -19,7 +19,7 @@
 // Native and very large packages stay external and are loaded from node_modules; better-sqlite3's
 // JavaScript is bundled (a dozen files less to load on every command that opens the state store),
 // and src/state/sqlite-store.ts names its addon, so its `bindings` lookup is never used.
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -50,8 +50,9 @@ const cjsBundle = (name, entry) =>
     format: "cjs",
     // The ESM sources read import.meta.url (files shipped with the package, createRequire).
     define: { "import.meta.url": "__dwImportMetaUrl" },
+    // "use strict" first: esbuild's own directive would follow the banner, and count for nothing.
     banner: {
-      js: 'const __dwImportMetaUrl = require("node:url").pathToFileURL(__filename).href;',
+      js: '"use strict";\nconst __dwImportMetaUrl = require("node:url").pathToFileURL(__filename).href;',
     },
     external,
     plugins: [
@@ -85,4 +86,14 @@ const warnings = results.flatMap((r) => r.warnings);
 if (warnings.length > 0) {
   console.error(`bundle: ${warnings.length} warning(s), see above`);
   process.exit(1);
+}
+// bin/dagwright.cjs compiles the CLI without an ES module loader hook: an import() left in the
+// script (outside comments) would fail at run time on Node before 20.12.
+for (const name of ["dagwright", "no-change", "prestart-workers"]) {
+  const code = readFileSync(path.join(outdir, `${name}.cjs`), "utf8");
+  const line = code.split("\n").find((l) => /\bimport\(/.test(l) && !/^\s*\/\//.test(l));
+  if (line !== undefined) {
+    console.error(`bundle: ${name}.cjs still calls import(): ${line.trim()}`);
+    process.exit(1);
+  }
 }

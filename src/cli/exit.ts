@@ -1,5 +1,21 @@
 import { connectionsLeftForExit } from "../state/sqlite-store.js";
 
+let endsProcess = false;
+
+/**
+ * Says that the process ends with this command, and calls {@link exitIfDone} after it (as
+ * bin/dagwright.cjs does): commands may then leave their state store's connection to that end.
+ * A caller running commands in-process does not call it, and their stores are closed.
+ */
+export function commandEndsProcess(): void {
+  endsProcess = true;
+}
+
+/** Whether a command may leave its store's connection for the end of the process. */
+export function leaveStoresForExit(): boolean {
+  return endsProcess;
+}
+
 /**
  * Ends the process now, with `code`, when a command left state store connections for its end
  * (`store.close({ leaveForExit: true })`) and nothing else is under way: Node's own exit would

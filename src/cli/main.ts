@@ -16,7 +16,7 @@ import { type Output, paint, printDiagnostics, processOutput } from "./output.js
 import { packageFile } from "./package-files.js";
 
 /** For bin/dagwright.cjs, once main() returned. */
-export { exitIfDone } from "./exit.js";
+export { commandEndsProcess, exitIfDone } from "./exit.js";
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(packageFile("package.json"), "utf8")) as {

@@ -39,6 +39,7 @@ import type { TaskKind } from "../spec/types.js";
 import { currentBranch } from "../state/namespace.js";
 import { openSqliteStore, type SqliteStateStore } from "../state/sqlite-store.js";
 import { EXIT } from "./context.js";
+import { leaveStoresForExit } from "./exit.js";
 import { type Output, paint, processOutput } from "./output.js";
 import { packageFile } from "./package-files.js";
 import { humanObserver, jsonObserver } from "./progress.js";
@@ -73,7 +74,7 @@ interface Memo {
 }
 
 /** For bin/dagwright.cjs, once tryNoChangeRun() answered. */
-export { exitIfDone } from "./exit.js";
+export { commandEndsProcess, exitIfDone } from "./exit.js";
 
 /** Where the memo of runs started in `cwd` lives. */
 export function memoPath(cwd: string): string {
@@ -178,7 +179,7 @@ export async function tryNoChangeRun(
     return EXIT.environment;
   } finally {
     // Answered: the process ends next (exitIfDone). Else the normal path runs in this process.
-    await store.close({ leaveForExit: printed });
+    await store.close({ leaveForExit: printed && leaveStoresForExit() });
   }
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
@@ -663,7 +663,12 @@ function groupStates<
 function openDatabase(file: string): Database.Database {
   let db: Database.Database;
   try {
-    if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
+    if (file !== ":memory:") {
+      mkdirSync(dirname(file), { recursive: true });
+      // A log without its database (deleted alone): SQLite would replay it into the new file.
+      if (!existsSync(file))
+        for (const suffix of ["-wal", "-shm"]) rmSync(`${file}${suffix}`, { force: true });
+    }
     db = new Database(file, { nativeBinding: nativeBinding() });
   } catch (error) {
     throw envError(error, file);

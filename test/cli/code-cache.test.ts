@@ -7,6 +7,7 @@ import {
   readFileSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from "node:fs";
 import os from "node:os";
@@ -86,6 +87,25 @@ describe("the CLI's code cache", () => {
     expect(cli(bin, ["run", "--force"], {}, project)).toMatchObject({ code: 0 });
     expect(cli(bin, ["--version"])).toMatchObject({ code: 0 });
     expect(identity(file)).toBe(afterRun);
+  });
+
+  it("is not used for a script replaced in place, even one of the same length", () => {
+    const { bin, bundle } = packageCopy();
+    cli(bin, ["--version"]);
+    const file = path.join(bundle, cacheFiles(bundle)[0]!);
+    const before = identity(file);
+    const script = path.join(bundle, "dagwright.cjs");
+    const text = readFileSync(script, "utf8");
+    // Same length, other content (a module path comment), and a later mtime, as a copy would give.
+    const edited = text.replace("\n// dist/", "\n// DIST/");
+    expect(edited).not.toBe(text);
+    writeFileSync(script, edited);
+    utimesSync(script, new Date(), new Date(Date.now() + 5000));
+    expect(cli(bin, ["--version"])).toMatchObject({ code: 0, stdout: `${version}\n` });
+    expect(identity(file)).not.toBe(before);
+    expect(readFileSync(file, "utf8").split("\n", 1)[0]).toContain(
+      `"source":"${Buffer.byteLength(text)}:`,
+    );
   });
 
   it("that V8 rejects (corrupt, truncated) is replaced, and the command runs as usual", () => {

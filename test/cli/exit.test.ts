@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -54,6 +54,40 @@ describe("ending a command", () => {
     const again = runCli(["run"], dir);
     expect(again.code).toBe(0);
     expect(again.stderr).toMatch(/0 ran, 2 fresh/);
+  });
+
+  it("starts over when state.db alone was deleted: the log left behind is not replayed", () => {
+    const dir = makeProject({
+      "dagwright.yaml":
+        'graphs:\n  g:\n    tasks:\n      a: []\ntasks:\n  a: {command: ["true"]}\n',
+    });
+    expect(runCli(["run"], dir).code).toBe(0);
+    rmSync(path.join(dir, ".dagwright", "state.db"));
+    const again = runCli(["run"], dir);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toMatch(/1 ran, 0 fresh/);
+    expect(runCli(["status"], dir).stdout).toMatch(/a\s+fresh/);
+  });
+
+  it("closes the store as usual when a command runs in a process it does not end", () => {
+    const project = makeProject({
+      "dagwright.yaml":
+        'graphs:\n  g:\n    tasks:\n      a: []\ntasks:\n  a: {command: ["true"]}\n',
+    });
+    const main = JSON.stringify(pathToFileURL(path.join(REPO, "dist", "cli", "main.js")).href);
+    const r = spawnSync(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `import { main } from ${main};
+import { existsSync } from "node:fs";
+const code = await main(["run"], { out: () => {}, err: () => {}, color: false });
+console.log(code, existsSync(".dagwright/state.db-wal"));`,
+      ],
+      { cwd: project, encoding: "utf8" },
+    );
+    expect(r.stdout).toBe("0 false\n");
   });
 
   it("exits at once with the command's code when only the left connection remains", () => {

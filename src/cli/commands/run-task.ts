@@ -7,6 +7,7 @@ import { UsageError } from "../../spec/errors.js";
 import { shutdownWorkers } from "../../tasks/launch-task.js";
 import { openArtifactsFromEnv, pullForTasks, sharedRunOptions } from "../artifact-sync.js";
 import { type CommandContext, EXIT } from "../context.js";
+import { leaveStoresForExit } from "../exit.js";
 import { humanObserver, jsonObserver } from "../progress.js";
 import { openRunContext } from "../run-context.js";
 
@@ -140,7 +141,7 @@ export function registerRunTask(program: Command, ctx: CommandContext): void {
       } finally {
         rc.flushFileCache();
         await shutdownWorkers();
-        await rc.store.close({ leaveForExit: true });
+        await rc.store.close({ leaveForExit: leaveStoresForExit() });
       }
     });
 }

@@ -7,6 +7,7 @@ import { SqliteStateStore } from "../../state/sqlite-store.js";
 import { shutdownWorkers } from "../../tasks/launch-task.js";
 import { openArtifactsFromEnv, pullForTasks, sharedRunOptions } from "../artifact-sync.js";
 import { type CommandContext, EXIT } from "../context.js";
+import { leaveStoresForExit } from "../exit.js";
 import { collectList } from "../load.js";
 import { NoChangeRecorder } from "../no-change.js";
 import { humanObserver, jsonObserver } from "../progress.js";
@@ -170,10 +171,13 @@ async function runCommand(
     if (lock?.acquired) await lock.release();
     // Worker threads wind down on their own threads while this one closes the store.
     const stopping = shutdownWorkers();
+    let closed = false;
     try {
-      await rc.store.close({ leaveForExit: true });
+      await rc.store.close({ leaveForExit: leaveStoresForExit() });
+      closed = true;
     } finally {
-      await stopping;
+      // A failed close is the error to report, not what stopping the workers says after it.
+      await (closed ? stopping : stopping.catch(() => {}));
     }
   }
 }
