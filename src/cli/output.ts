@@ -7,10 +7,31 @@ export interface Output {
   color: boolean;
 }
 
+/** Set once a reader closed stdout early (`dagwright status | head`). */
+let stdoutClosed = false;
+let stdoutWatched = false;
+
+/**
+ * Writes to stdout. When the reader closed the pipe, the rest is dropped quietly, as Unix tools
+ * do, and the command goes on to its end (a run still records its tasks): without a listener, the
+ * stream's EPIPE error would crash the process with a stack trace.
+ */
+function writeStdout(text: string): void {
+  if (stdoutClosed) return;
+  if (!stdoutWatched) {
+    stdoutWatched = true;
+    process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code !== "EPIPE") throw err;
+      stdoutClosed = true;
+    });
+  }
+  process.stdout.write(text);
+}
+
 /** The process's own streams; color only on a TTY without NO_COLOR. */
 export function processOutput(): Output {
   return {
-    out: (t) => process.stdout.write(t),
+    out: writeStdout,
     err: (t) => process.stderr.write(t),
     color: Boolean(process.stderr.isTTY) && !process.env.NO_COLOR && process.env.TERM !== "dumb",
   };

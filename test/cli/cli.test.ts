@@ -1,8 +1,8 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { makeProject, REPO, runCli } from "../helpers.js";
+import { BIN, makeProject, REPO, runCli } from "../helpers.js";
 
 const QUICKSTART = path.join(REPO, "examples", "quickstart");
 const BROKEN = `graphs:
@@ -284,5 +284,39 @@ describe("dagwright render argo", () => {
     const r = runCli(["render", "argo", "--out", makeProject({})], QUICKSTART);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("image");
+  });
+});
+
+describe("a reader that closes stdout early (`dagwright … | head`)", () => {
+  /** Runs the CLI, closing its stdout after the first chunk; resolves with the exit and stderr. */
+  function firstChunkOnly(args: string[], cwd: string) {
+    return new Promise<{ code: number | null; first: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [BIN, ...args], {
+        cwd,
+        env: { ...process.env, NO_COLOR: "1" },
+      });
+      let first = "";
+      let stderr = "";
+      child.stdout.once("data", (d: Buffer) => {
+        first = d.toString();
+        child.stdout.destroy();
+      });
+      child.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString();
+      });
+      child.on("close", (code) => resolve({ code, first, stderr }));
+    });
+  }
+
+  it("ends quietly with the command's own exit code, and a run still records its tasks", async () => {
+    const dir = makeProject({
+      "dagwright.yaml": `graphs:\n  g:\n    tasks:\n${Array.from({ length: 200 }, (_, i) => `      t${i}: []`).join("\n")}\ntasks:\n${Array.from({ length: 200 }, (_, i) => `  t${i}: {command: ["true"]}`).join("\n")}\n`,
+    });
+    const r = await firstChunkOnly(["run", "--json"], dir);
+    expect(r.first).toContain('"type":"run-start"');
+    expect(r.stderr).not.toMatch(/EPIPE|Unhandled|at /);
+    expect(r.code).toBe(0);
+    const status = runCli(["status", "--json"], dir);
+    expect(status.stdout.match(/"fresh"/g)?.length).toBe(200);
   });
 });
