@@ -1,39 +1,33 @@
 /**
  * The no-change memo: make's "nothing to be done" without planning.
  *
- * A `dagwright run` that found every selected task fresh writes `.dagwright/cache/no-change.json`:
- * the command (argv, working directory, environment, Node and dagwright builds), every path its
- * planning stat'ed with the metadata it saw (spec files, code files and the directories their
- * imports were resolved in, inputs, recorded outputs: see src/fingerprint/observed-files.ts), the
- * branch, the runtime versions, a signature of the namespace's task state, and the events it
- * printed. The next `dagwright run` with the same command loads only this module (not the CLI),
- * re-stats those paths and re-reads those facts; when every one is unchanged, planning would find
- * every task fresh again, so it records the run and prints the same events without planning.
- * Anything different (a byte of code, an output touched, a new file where an import could
- * resolve, another run's results, a lock held) and the normal path runs, as if there were no memo.
+ * A `dagwright run` that found every selected task fresh writes `.dagwright/cache/no-change.json`,
+ * keyed on exactly what its decisions read (see docs/running.md, "What change detection depends
+ * on"): the command (argv, working directory, Node and dagwright builds), the environment
+ * variables loading and planning consulted (recorded in the run's `FsReads`, plus every
+ * `DAGWRIGHT_*` variable and PATH), every file-system read of loading and planning with the
+ * metadata it saw (src/fingerprint/fs-reads.ts), the branch, the runtime versions and the state
+ * store's version number for the namespace, which every write to task state increments. The next
+ * `dagwright run` with the same command loads only this module (not the CLI), re-stats those paths
+ * and re-reads those facts; when every one is unchanged, planning would find every task fresh
+ * again, so it records the run and prints the same events without planning. Anything different
+ * and the normal path runs, as if there were no memo. Other environment variables do not matter.
  *
  * Like the planner's own file-hash cache, this trusts size + mtime (+ ctime + inode). A memo whose
  * files were modified in the same clock tick as the memo itself is not kept (git's "racily
  * clean" rule). `DAGWRIGHT_NO_CHANGE_MEMO=0` turns the memo off.
  */
 import { createHash } from "node:crypto";
-import {
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  type Stats,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { RunCounts, RunEvent, RunObserver } from "../exec/run-events.js";
 import {
-  type ObservedFiles,
+  type FsReads,
+  type RecordedRead,
+  readsStillHold,
   signatureOf,
-  startObserving,
-  stopObserving,
-} from "../fingerprint/observed-files.js";
+  statOrUndefined,
+} from "../fingerprint/fs-reads.js";
 import { runtimeVersions } from "../fingerprint/runtime-versions.js";
 import type { TaskKind } from "../spec/types.js";
 import { currentBranch } from "../state/namespace.js";
@@ -43,11 +37,9 @@ import { leaveStoresForExit } from "./exit.js";
 import { type Output, paint, processOutput } from "./output.js";
 import { packageFile } from "./package-files.js";
 import { humanObserver, jsonObserver } from "./progress.js";
+import { writeShortcutFile } from "./shortcut-file.js";
 
-const MEMO_VERSION = 1;
-
-/** Variables a shell changes between two identical commands; no task's fingerprint reads them. */
-const VOLATILE_ENV = new Set(["_", "OLDPWD"]);
+const MEMO_VERSION = 2;
 
 /** The runtimes whose versions each run probes (runtime-versions.ts), by the kind using them. */
 const PROBED_RUNTIMES: Record<string, TaskKind> = { python3: "python", Rscript: "r" };
@@ -69,8 +61,10 @@ interface Memo {
   counts: RunCounts;
   stateSignature: string;
   runtime: Record<string, string>;
+  /** The environment variables the memo rests on, with their values (null: unset). */
+  env: [string, string | null][];
   /** [absolute path, signatureOf(stat)] */
-  files: [string, string][];
+  files: RecordedRead[];
 }
 
 /** For bin/dagwright.cjs, once tryNoChangeRun() answered. */
@@ -81,27 +75,33 @@ export function memoPath(cwd: string): string {
   return path.join(cwd, ".dagwright", "cache", "no-change.json");
 }
 
-function statOrUndefined(p: string): Stats | undefined {
-  try {
-    return statSync(p, { throwIfNoEntry: false });
-  } catch {
-    return undefined;
-  }
-}
-
-/** Identifies the command: arguments, directory, environment, and the Node and dagwright builds. */
-function memoKey(argv: readonly string[], cwd: string, env: NodeJS.ProcessEnv): string {
-  const vars = Object.entries(env)
-    .filter(([k, v]) => v !== undefined && !VOLATILE_ENV.has(k))
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+/** Identifies the command: arguments, directory, and the Node and dagwright builds. */
+function memoKey(argv: readonly string[], cwd: string): string {
   const build = ["package.json", "dist/bundle/dagwright.cjs"].map((f) =>
     signatureOf(statOrUndefined(packageFile(f))),
   );
   return createHash("sha256")
-    .update(
-      JSON.stringify([MEMO_VERSION, argv, cwd, vars, process.version, process.execPath, build]),
-    )
+    .update(JSON.stringify([MEMO_VERSION, argv, cwd, process.version, process.execPath, build]))
     .digest("hex");
+}
+
+/** dagwright's own variables (any of them may steer a run) and PATH (which runtimes run). */
+function alwaysConsulted(name: string): boolean {
+  return name.startsWith("DAGWRIGHT_") || name === "PATH";
+}
+
+/**
+ * The variables a memo rests on, sorted, with their values in `env` (null: unset): those the run
+ * consulted (`consulted`) and every {@link alwaysConsulted} one set in `env`.
+ */
+export function memoEnv(
+  consulted: Iterable<string>,
+  env: NodeJS.ProcessEnv,
+): [string, string | null][] {
+  const names = new Set(consulted);
+  for (const k of Object.keys(env)) if (alwaysConsulted(k)) names.add(k);
+  names.add("PATH");
+  return [...names].sort().map((k) => [k, env[k] ?? null]);
 }
 
 /** The runtime versions to probe again: those the memo recorded, except Node (this process). */
@@ -134,9 +134,13 @@ export async function tryNoChangeRun(
   } catch {
     return undefined;
   }
-  if (memo.version !== MEMO_VERSION || memo.key !== memoKey(argv, cwd, process.env))
-    return undefined;
-  for (const [p, sig] of memo.files) if (signatureOf(statOrUndefined(p)) !== sig) return undefined;
+  if (memo.version !== MEMO_VERSION || memo.key !== memoKey(argv, cwd)) return undefined;
+  const env = memoEnv(
+    memo.env.map(([k]) => k),
+    process.env,
+  );
+  if (JSON.stringify(env) !== JSON.stringify(memo.env)) return undefined;
+  if (!readsStillHold(memo.files)) return undefined;
   if (currentBranch(memo.root) !== memo.branch) return undefined;
   if (await runtimesChanged(memo.runtime)) return undefined;
   let store: SqliteStateStore;
@@ -200,19 +204,17 @@ export interface RunFacts {
  * emitted. {@link finish} writes the memo when every selected task was fresh.
  */
 export class NoChangeRecorder {
-  private readonly log: ObservedFiles;
   private readonly events: RunEvent[] = [];
   private runStart: RunStart | undefined;
   private runEnd: Extract<RunEvent, { type: "run-end" }> | undefined;
   private onlyFresh = true;
 
-  /** Starts observing file-system reads; call before the spec is loaded. */
+  /** `reads`: the run's record of reads; pass it to loading and planning. */
   constructor(
     private readonly argv: readonly string[],
     private readonly cwd: string,
-  ) {
-    this.log = startObserving();
-  }
+    private readonly reads: FsReads,
+  ) {}
 
   /** `observer`, also noting each event. */
   tap(observer: RunObserver): RunObserver {
@@ -230,28 +232,22 @@ export class NoChangeRecorder {
     else this.onlyFresh = false;
   }
 
-  /** Stops observing without writing anything. */
-  abandon(): void {
-    stopObserving();
-  }
-
   /**
-   * Stops observing and, when the run succeeded with every task fresh and nothing it read changed
-   * meanwhile, writes the memo (atomically). Never throws: the memo is only an optimisation.
+   * When the run succeeded with every task fresh and nothing it read changed meanwhile, writes the
+   * memo (atomically). Never throws: the memo is only an optimisation.
    */
   finish(facts: RunFacts): void {
-    const log = stopObserving();
     try {
       const start = this.runStart;
       const end = this.runEnd;
-      if (log !== this.log || log.unusable || !this.onlyFresh) return;
+      if (this.reads.unusable || !this.onlyFresh) return;
       if (start === undefined || end === undefined || end.status !== "succeeded") return;
       if (facts.root !== this.cwd) return; // the memo is looked up in the working directory
       if (facts.store.stateSignature(start.namespace) !== facts.stateBefore) return;
       const { runId: _, ...runStart } = start;
       const memo: Memo = {
         version: MEMO_VERSION,
-        key: memoKey(this.argv, this.cwd, process.env),
+        key: memoKey(this.argv, this.cwd),
         store: facts.store.file,
         root: facts.root,
         branch: facts.branch,
@@ -262,17 +258,13 @@ export class NoChangeRecorder {
         counts: end.counts,
         stateSignature: facts.stateBefore,
         runtime: facts.runtime,
-        files: [...log.files],
+        env: memoEnv(
+          this.reads.envReads().map(([k]) => k),
+          process.env,
+        ),
+        files: this.reads.reads(),
       };
-      const file = memoPath(this.cwd);
-      mkdirSync(path.dirname(file), { recursive: true });
-      const tmp = `${file}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify(memo));
-      renameSync(tmp, file);
-      // Racily clean: a file modified within the memo's own clock tick could change again
-      // without its mtime moving. Such a memo is not trusted; the next run plans and retries.
-      const written = statSync(file).mtimeMs;
-      if (memo.files.some(([, sig]) => Number(sig.split(":")[3]) >= written)) rmSync(file);
+      writeShortcutFile(memoPath(this.cwd), JSON.stringify(memo), memo.files);
     } catch {
       // read-only project, full disk: runs stay correct, just not faster
     }

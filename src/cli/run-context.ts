@@ -1,5 +1,6 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
+import { FsReads } from "../fingerprint/fs-reads.js";
 import { FsSnapshot } from "../fingerprint/fs-snapshot.js";
 import type { FileHash, FileHashCache } from "../fingerprint/hash-file.js";
 import { runtimeVersions } from "../fingerprint/runtime-versions.js";
@@ -41,8 +42,8 @@ export interface RunContext {
  * rendered targets; the driver is loaded only then), a SQLite path or `sqlite:PATH`; else
  * `<root>/.dagwright/state.db`.
  */
-export async function openStore(root: string): Promise<StateStore> {
-  const url = process.env.DAGWRIGHT_STATE_URL;
+export async function openStore(root: string, reads: FsReads = new FsReads()): Promise<StateStore> {
+  const url = reads.env("DAGWRIGHT_STATE_URL", process.env);
   if (url !== undefined && url !== "") {
     if (/^postgres(ql)?:\/\//.test(url)) {
       const { openPostgresStore } = await import("../state/postgres-store.js");
@@ -86,14 +87,18 @@ export function decodeRenderedEnv(env: NodeJS.ProcessEnv = process.env): void {
   }
 }
 
-/** Loads the spec and graph, resolves config, opens the store and prepares planning. */
+/**
+ * Loads the spec and graph, resolves config, opens the store and prepares planning. Every
+ * file-system read and environment variable loading and planning consult is recorded in `reads`.
+ */
 export async function openRunContext(
   ctx: CommandContext,
   graphName: string | undefined,
   flags: RunFlags,
+  reads: FsReads = new FsReads(),
 ): Promise<RunContext> {
   decodeRenderedEnv();
-  const { spec, graphs } = await loadForCommand(ctx, { cache: true });
+  const { spec, graphs } = await loadForCommand(ctx, { cache: true, reads });
   // buildGraph for the error messages (unknown graph, several graphs); the check is cached.
   const names = Object.keys(spec.graphs);
   const chosen = graphName ?? (names.length === 1 ? names[0] : undefined);
@@ -104,12 +109,13 @@ export async function openRunContext(
     ...(flags.env !== undefined ? { env: flags.env } : {}),
     ...(flags.set ? { set: flags.set } : {}),
   });
-  const store = await openStore(spec.root);
+  const store = await openStore(spec.root, reads);
   const branch = currentBranch(spec.root);
   const cacheNamespace = spec.settings.cacheNamespace ?? graph.name;
   const namespace = namespaceFor(cacheNamespace, branch);
-  const scratchBase = process.env.SCRATCH_DIR
-    ? path.resolve(process.env.SCRATCH_DIR)
+  const scratchEnv = reads.env("SCRATCH_DIR", process.env);
+  const scratchBase = scratchEnv
+    ? path.resolve(scratchEnv)
     : path.join(spec.root, spec.settings.scratchDir);
   const scratchDir = path.join(scratchBase, cacheNamespace);
   const logDir = path.join(
@@ -120,6 +126,7 @@ export async function openRunContext(
   );
   const kinds = new Set<TaskKind>(selected.map((t) => graph.tasks[t]!.spec.kind));
   const { cache, flush } = storeFileCache(store);
+  reads.env("PATH", process.env); // runtime versions are those of the interpreters PATH finds
   const plan: PlanContext = {
     spec,
     graph,
@@ -127,7 +134,8 @@ export async function openRunContext(
     outputsDir: spec.outputsBase === "scratch" ? scratchDir : spec.root,
     fileCache: cache,
     runtime: await runtimeVersions(kinds),
-    codeSnapshot: new FsSnapshot(spec.root),
+    codeSnapshot: new FsSnapshot(spec.root, reads),
+    reads,
   };
   return {
     spec,

@@ -1,6 +1,6 @@
-import { type Dirent, readdirSync, type Stats, statSync } from "node:fs";
+import type { Stats } from "node:fs";
 import path from "node:path";
-import { observe } from "./observed-files.js";
+import { FsReads, signatureOf } from "./fs-reads.js";
 
 /** What a path is, as far as code discovery and globbing care. */
 export type EntryKind = "file" | "dir";
@@ -8,34 +8,33 @@ export type EntryKind = "file" | "dir";
 type RawKind = EntryKind | "link" | "other";
 
 interface Listing {
-  mtimeMs: number;
+  /** {@link signatureOf} the directory when it was listed. */
+  signature: string;
   entries: Map<string, RawKind>;
 }
 
 /**
- * Directory listings kept for the life of the process and revalidated by the directory's mtime,
- * which changes whenever an entry is added, removed or renamed. One stat then answers every
- * "does `x.py` exist here?" probe, which matters for Python, where most imports are third-party
- * and each one probes several directories.
+ * Directory listings kept for the life of the process and revalidated by the directory's
+ * signature (mtime, ctime, inode), which changes whenever an entry is added, removed or renamed.
+ * One stat then answers every "does `x.py` exist here?" probe, which matters for Python, where
+ * most imports are third-party and each one probes several directories. The stat is recorded in
+ * the pass's {@link FsReads} either way, so a shortcut keyed on the reads sees what the listing
+ * rests on.
  */
 const listings = new Map<string, Listing>();
 const MAX_LISTINGS = 20_000;
 
-function readListing(absDir: string): Map<string, RawKind> | undefined {
-  const st = statSync(absDir, { throwIfNoEntry: false });
-  observe(absDir, st);
+function readListing(reads: FsReads, absDir: string): Map<string, RawKind> | undefined {
+  const st = reads.stat(absDir);
   if (st === undefined || !st.isDirectory()) {
     listings.delete(absDir);
     return undefined;
   }
+  const signature = signatureOf(st);
   const cached = listings.get(absDir);
-  if (cached !== undefined && cached.mtimeMs === st.mtimeMs) return cached.entries;
-  let dirents: Dirent[];
-  try {
-    dirents = readdirSync(absDir, { withFileTypes: true });
-  } catch {
-    return undefined;
-  }
+  if (cached !== undefined && cached.signature === signature) return cached.entries;
+  const dirents = reads.list(absDir);
+  if (dirents === undefined) return undefined;
   const entries = new Map<string, RawKind>();
   for (const d of dirents) {
     entries.set(
@@ -44,7 +43,7 @@ function readListing(absDir: string): Map<string, RawKind> | undefined {
     );
   }
   if (listings.size >= MAX_LISTINGS) listings.clear();
-  listings.set(absDir, { mtimeMs: st.mtimeMs, entries });
+  listings.set(absDir, { signature, entries });
   return entries;
 }
 
@@ -55,18 +54,22 @@ function readListing(absDir: string): Map<string, RawKind> | undefined {
  * (checked lexically on normalized paths, so `..` can never escape).
  *
  * Share one snapshot across the calls of a single pass to avoid re-stat'ing shared helpers; make a
- * new one for the next pass, since a snapshot never notices later changes.
+ * new one for the next pass, since a snapshot never notices later changes. Every read goes through
+ * {@link reads}, which records it for the shortcuts keyed on what planning read.
  */
 export class FsSnapshot {
   /** Absolute, normalized project root. */
   readonly root: string;
+  /** The record of every read this snapshot made (shared with the rest of the pass). */
+  readonly reads: FsReads;
   private readonly prefix: string;
   private readonly dirs = new Map<string, Map<string, RawKind> | undefined>();
   private readonly links = new Map<string, EntryKind | undefined>();
   private readonly stats = new Map<string, Stats | undefined>();
 
-  constructor(root: string) {
+  constructor(root: string, reads: FsReads = new FsReads()) {
     this.root = path.resolve(root);
+    this.reads = reads;
     this.prefix = this.root.endsWith(path.sep) ? this.root : this.root + path.sep;
   }
 
@@ -86,7 +89,7 @@ export class FsSnapshot {
     if (this.dirs.has(absDir)) return this.dirs.get(absDir);
     // Asking the parent first turns a probe of a missing directory into a map lookup.
     const exists = absDir === this.root || (this.inside(absDir) && this.kind(absDir) === "dir");
-    const entries = exists ? readListing(absDir) : undefined;
+    const entries = exists ? readListing(this.reads, absDir) : undefined;
     this.dirs.set(absDir, entries);
     return entries;
   }
@@ -121,8 +124,7 @@ export class FsSnapshot {
   stat(abs: string): Stats | undefined {
     if (!this.inside(abs)) return undefined;
     if (this.stats.has(abs)) return this.stats.get(abs);
-    const st = statSync(abs, { throwIfNoEntry: false });
-    observe(abs, st);
+    const st = this.reads.stat(abs);
     this.stats.set(abs, st);
     return st;
   }

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { observe } from "./observed-files.js";
+import type { FsReads } from "./fs-reads.js";
 
 /** A file's content hash and the metadata it was taken at. */
 export interface FileHash {
@@ -42,17 +42,19 @@ async function contentHash(absPath: string, size: number): Promise<string> {
  * and the next call rehashes. Like make and git, this trusts mtimes: a same-size rewrite that
  * keeps the mtime (possible on filesystems with coarse timestamps) goes unseen.
  *
+ * Planning passes its `reads` so the stat the hash rests on is recorded (see {@link FsReads}).
+ *
  * @returns undefined when the path does not exist or is not a regular file.
  * @throws the underlying fs error for anything but a missing file (e.g. EACCES).
  */
 export async function hashFile(
   absPath: string,
   cache?: FileHashCache,
+  reads?: FsReads,
 ): Promise<FileHash | undefined> {
   // A synchronous stat costs microseconds; the promise version costs a thread-pool round trip,
   // which dominates a no-change rerun where every file is a cache hit.
-  const st = statSync(absPath, { throwIfNoEntry: false });
-  observe(absPath, st);
+  const st = reads ? reads.stat(absPath) : statSync(absPath, { throwIfNoEntry: false });
   if (st === undefined || !st.isFile()) return undefined;
   const cached = cache?.get(absPath);
   if (cached !== undefined && cached.size === st.size && cached.mtimeMs === st.mtimeMs) {

@@ -1,3 +1,4 @@
+import type { FsReads } from "./fs-reads.js";
 import { type FileHash, type FileHashCache, hashFile } from "./hash-file.js";
 
 /** How many files are read at once when cache misses force reading. */
@@ -12,6 +13,7 @@ const CONCURRENCY = 16;
 export async function hashFiles(
   absPaths: Iterable<string>,
   cache?: FileHashCache,
+  reads?: FsReads,
 ): Promise<Map<string, FileHash | undefined>> {
   const paths = [...new Set(absPaths)];
   const result = new Map<string, FileHash | undefined>();
@@ -19,7 +21,7 @@ export async function hashFiles(
   const worker = async (): Promise<void> => {
     while (next < paths.length) {
       const p = paths[next++]!;
-      result.set(p, await hashFile(p, cache));
+      result.set(p, await hashFile(p, cache, reads));
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, paths.length) }, worker));

@@ -7,7 +7,8 @@ import {
   type FingerprintParts,
   partsCanonicalJson,
 } from "../fingerprint/fingerprint.js";
-import type { FsSnapshot } from "../fingerprint/fs-snapshot.js";
+import type { FsReads } from "../fingerprint/fs-reads.js";
+import { FsSnapshot } from "../fingerprint/fs-snapshot.js";
 import { type FileHashCache, hashFile } from "../fingerprint/hash-file.js";
 import { hashFiles } from "../fingerprint/hash-files.js";
 import { hashString } from "../fingerprint/hash-string.js";
@@ -37,6 +38,11 @@ export interface PlanContext {
    * Used for code only: inputs and outputs may be written by upstream tasks during the run.
    */
   codeSnapshot?: FsSnapshot;
+  /**
+   * The record of every file-system read of this pass (the spec cache and no-change memo are
+   * keyed on it). Every stat and hash planning makes goes through it; absent: nothing records.
+   */
+  reads?: FsReads;
 }
 
 /** Why a task runs or is fresh. `run` carries every reason found, most important first. */
@@ -170,6 +176,7 @@ async function computeCodePart(ctx: PlanContext, task: GraphTask): Promise<CodeP
   const hashes = await hashFiles(
     files.map((f) => path.join(root, f)),
     ctx.fileCache,
+    ctx.reads,
   );
   return {
     files,
@@ -332,10 +339,18 @@ export async function fingerprintTask(
   const { code } = known instanceof Promise ? await known : known;
   let inputs: Record<string, string> = {};
   if (task.spec.inputs.length > 0) {
-    const inputFiles = await expandPatterns(root, task.spec.inputs);
+    // A snapshot of its own (inputs may be written by upstream tasks during the run), over
+    // the pass's record of reads.
+    const inputFiles = await expandPatterns(
+      root,
+      task.spec.inputs,
+      {},
+      new FsSnapshot(root, ctx.reads),
+    );
     const hashes = await hashFiles(
       inputFiles.map((f) => path.join(root, f)),
       ctx.fileCache,
+      ctx.reads,
     );
     inputs = Object.fromEntries(
       inputFiles.map((f) => [f, hashes.get(path.join(root, f))?.hash ?? "missing"]),
@@ -394,7 +409,7 @@ export async function checkRecordedOutputs(
 ): Promise<string[]> {
   const reasons: string[] = [];
   for (const o of outputs) {
-    const now = await hashFile(path.resolve(ctx.spec.root, o.path), ctx.fileCache);
+    const now = await hashFile(path.resolve(ctx.spec.root, o.path), ctx.fileCache, ctx.reads);
     if (now === undefined) reasons.push(`output missing: ${o.path}`);
     else if (now.hash !== o.hash) reasons.push(`output modified: ${o.path}`);
   }

@@ -1,7 +1,7 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { DagwrightError } from "./errors.js";
+import { directSpecFiles, type SpecFiles } from "./spec-files.js";
 import type { SpecFormat } from "./types.js";
 
 /** The file names searched, in order, when no `-f FILE` is given. */
@@ -26,31 +26,37 @@ function formatOf(file: string): SpecFormat {
 /**
  * Finds the spec: `dagwright.yaml`, else `kptn.yaml`, in `cwd`; else a pyproject.toml whose
  * `[tool.kptn]` table names it (`tasks_conf_path`, default `kptn.yaml`). Throws a usage error
- * naming what was looked for when none exists.
+ * naming what was looked for when none exists. Every probe and read goes through `files`.
  */
-export function findSpecFile(cwd: string, explicit?: string): Located {
+export function findSpecFile(
+  cwd: string,
+  explicit?: string,
+  files: SpecFiles = directSpecFiles,
+): Located {
   if (explicit !== undefined) {
     const file = path.resolve(cwd, explicit);
-    if (!existsSync(file)) {
+    const st = files.stat(file);
+    if (st === undefined) {
       throw new DagwrightError("E_USAGE", `spec file ${explicit} does not exist`, {
         hint: "check the path given to -f/--file",
       });
     }
-    if (statSync(file).isDirectory()) return findSpecFile(file);
-    return { file, format: formatOf(file), ...pyprojectSettings(path.dirname(file)) };
+    if (st.isDirectory()) return findSpecFile(file, undefined, files);
+    return { file, format: formatOf(file), ...pyprojectSettings(path.dirname(file), files) };
   }
   for (const name of SPEC_FILE_NAMES) {
     const file = path.join(cwd, name);
-    if (existsSync(file)) return { file, format: formatOf(file), ...pyprojectSettings(cwd) };
+    if (files.exists(file))
+      return { file, format: formatOf(file), ...pyprojectSettings(cwd, files) };
   }
-  const py = pyprojectSettings(cwd);
+  const py = pyprojectSettings(cwd, files);
   if (py.extraSettings) {
     const conf =
       typeof py.extraSettings.tasks_conf_path === "string"
         ? py.extraSettings.tasks_conf_path
         : "kptn.yaml";
     const file = path.resolve(cwd, conf);
-    if (existsSync(file)) return { file, format: "kptn", extraSettings: py.extraSettings };
+    if (files.exists(file)) return { file, format: "kptn", extraSettings: py.extraSettings };
     throw new DagwrightError(
       "E_USAGE",
       `pyproject.toml [tool.kptn] points to ${conf}, which does not exist`,
@@ -65,12 +71,15 @@ export function findSpecFile(cwd: string, explicit?: string): Located {
 }
 
 /** Reads `[tool.kptn]` from pyproject.toml in `dir`, if present (the older kptn layout). */
-function pyprojectSettings(dir: string): { extraSettings?: Record<string, unknown> } {
+function pyprojectSettings(
+  dir: string,
+  files: SpecFiles,
+): { extraSettings?: Record<string, unknown> } {
   const file = path.join(dir, "pyproject.toml");
-  if (!existsSync(file)) return {};
+  if (!files.exists(file)) return {};
   let table: unknown;
   try {
-    const doc = parseToml(readFileSync(file, "utf8")) as { tool?: { kptn?: unknown } };
+    const doc = parseToml(files.readText(file)) as { tool?: { kptn?: unknown } };
     table = doc.tool?.kptn;
   } catch (cause) {
     throw new DagwrightError(

@@ -1,4 +1,3 @@
-import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import type { z } from "zod";
 import type { Diagnostic } from "./diagnostic.js";
@@ -14,6 +13,7 @@ import {
   specRootSchema,
   taskSchema,
 } from "./schema.js";
+import { directSpecFiles, type SpecFiles } from "./spec-files.js";
 import type { Spec } from "./types.js";
 import { zodIssuesToDiagnostics } from "./zod-diagnostics.js";
 
@@ -84,18 +84,29 @@ function checkShape(
   return { data, diagnostics, broken: { tasks: brokenTasks, graphs: brokenGraphs } };
 }
 
+/** Where and how {@link loadSpecWithDiagnostics} reads. */
+export interface LoadOptions {
+  /** Directory the spec is looked for in (default: the process's working directory). */
+  cwd?: string;
+  /** `-f FILE`: a spec file or a directory to look in. */
+  file?: string;
+  /** Every file-system read of loading goes through it (default: plain, unrecorded reads). */
+  files?: SpecFiles;
+}
+
 /**
  * Loads, shape-checks and normalizes a spec, collecting every problem instead of stopping at the
  * first. Never throws for problems in the spec's content; throws {@link DagwrightError} only when
  * no spec file can be found or read.
  */
-export function loadSpecWithDiagnostics(options: { cwd?: string; file?: string } = {}): LoadResult {
+export function loadSpecWithDiagnostics(options: LoadOptions = {}): LoadResult {
   const cwd = options.cwd ?? process.cwd();
-  const located = findSpecFile(cwd, options.file);
+  const files = options.files ?? directSpecFiles;
+  const located = findSpecFile(cwd, options.file, files);
   const display = path.relative(cwd, located.file) || path.basename(located.file);
   let text: string;
   try {
-    const size = statSync(located.file).size;
+    const size = files.stat(located.file)?.size ?? 0;
     if (size > YAML_LIMITS.maxBytes) {
       return {
         file: located.file,
@@ -112,7 +123,7 @@ export function loadSpecWithDiagnostics(options: { cwd?: string; file?: string }
         ],
       };
     }
-    text = readFileSync(located.file, "utf8");
+    text = files.readText(located.file);
   } catch (cause) {
     throw new DagwrightError("E_USAGE", `cannot read ${display}: ${(cause as Error).message}`, {
       cause,
@@ -149,6 +160,7 @@ export function loadSpecWithDiagnostics(options: { cwd?: string; file?: string }
       root: path.dirname(located.file),
       format: located.format,
       sourceMap: parsed.sourceMap,
+      files,
       ...(located.extraSettings ? { extraSettings: located.extraSettings } : {}),
     },
     diagnostics,
@@ -157,7 +169,7 @@ export function loadSpecWithDiagnostics(options: { cwd?: string; file?: string }
 }
 
 /** Loads a spec or throws a {@link SpecError} carrying every error found. */
-export function loadSpec(options: { cwd?: string; file?: string } = {}): Spec {
+export function loadSpec(options: LoadOptions = {}): Spec {
   const result = loadSpecWithDiagnostics(options);
   if (result.spec === undefined || result.diagnostics.some((d) => d.severity === "error")) {
     throw new SpecError(result.diagnostics);

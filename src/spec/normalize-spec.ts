@@ -1,9 +1,9 @@
-import { existsSync } from "node:fs";
 import path from "node:path";
 import type { Diagnostic } from "./diagnostic.js";
 import { formatPath } from "./diagnostic.js";
 import type { SourceMap } from "./parse-yaml.js";
 import type { GraphEntryFile, SpecFile, TaskFile } from "./schema.js";
+import type { SpecFiles } from "./spec-files.js";
 import type {
   Compute,
   ExtendsSpec,
@@ -25,6 +25,8 @@ export interface NormalizeContext {
   root: string;
   format: SpecFormat;
   sourceMap: SourceMap;
+  /** How task files are probed (recorded by commands that keep the spec cache). */
+  files: SpecFiles;
   /** Settings from pyproject.toml `[tool.kptn]`, under the file's own settings. */
   extraSettings?: Record<string, unknown>;
 }
@@ -425,7 +427,7 @@ function resolveFile(
   const candidates = [
     ...new Set(searchDirs.map((d) => path.posix.normalize(path.posix.join(d, posix)))),
   ];
-  const found = candidates.find((c) => existsSync(path.join(ctx.root, c)));
+  const found = candidates.find((c) => ctx.files.exists(path.join(ctx.root, c)));
   if (found === undefined) {
     err(
       "file-not-found",

@@ -130,9 +130,14 @@ describe("the no-change memo", () => {
         fromMemo: false,
       });
     }
-    // The environment and the arguments are part of the command.
+    // The arguments are part of the command, and so are the environment variables dagwright
+    // consults (its own, PATH, SCRATCH_DIR), but not others: a terminal's or CI job's variables.
     settle(dir);
-    expect(run(dir, { SOME_SETTING: "1" }).fromMemo).toBe(false);
+    expect(run(dir, { SOME_SETTING: "1" }).fromMemo).toBe(true);
+    expect(run(dir, { HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET: "123" }).fromMemo).toBe(true);
+    expect(run(dir, { DAGWRIGHT_SOMETHING: "1" }).fromMemo).toBe(false);
+    settle(dir);
+    expect(run(dir, { SCRATCH_DIR: path.join(dir, "scratch") }).fromMemo).toBe(false);
     settle(dir);
     expect(run(dir, {}, "-j", "1").fromMemo).toBe(false);
     expect(readFileSync(path.join(dir, "out/b.txt"), "utf8")).toBe("hello\nworld\n");

@@ -2,6 +2,7 @@ import os from "node:os";
 import { type Command, Option } from "commander";
 import type { RunObserver } from "../../exec/run-events.js";
 import { runGraph } from "../../exec/run-graph.js";
+import { FsReads } from "../../fingerprint/fs-reads.js";
 import { DagwrightError, UsageError } from "../../spec/errors.js";
 import { SqliteStateStore } from "../../state/sqlite-store.js";
 import { shutdownWorkers } from "../../tasks/launch-task.js";
@@ -62,17 +63,14 @@ export function registerRun(program: Command, ctx: CommandContext): void {
         );
       // A run that finds everything fresh leaves a memo the next identical run can trust without
       // planning (src/cli/no-change.ts); not inside rendered workflows or with shared artifacts.
+      const reads = new FsReads();
       const recorder =
         process.env.DAGWRIGHT_NO_CHANGE_MEMO !== "0" &&
         !process.env.DAGWRIGHT_RUN_ID &&
         !process.env.DAGWRIGHT_ARTIFACTS_URL
-          ? new NoChangeRecorder(ctx.argv, process.cwd())
+          ? new NoChangeRecorder(ctx.argv, process.cwd(), reads)
           : undefined;
-      try {
-        await runCommand(ctx, graphName, opts, jobs, recorder);
-      } finally {
-        recorder?.abandon();
-      }
+      await runCommand(ctx, graphName, opts, jobs, reads, recorder);
     });
 }
 
@@ -81,9 +79,10 @@ async function runCommand(
   graphName: string | undefined,
   opts: RunOptions,
   jobs: number,
+  reads: FsReads,
   recorder: NoChangeRecorder | undefined,
 ): Promise<void> {
-  const rc = await openRunContext(ctx, graphName, opts);
+  const rc = await openRunContext(ctx, graphName, opts, reads);
   const memoStore = rc.store instanceof SqliteStateStore ? rc.store : undefined;
   process.chdir(rc.spec.root); // TS/JS function tasks run in worker threads that share the cwd
   // Inside a rendered workflow (DAGWRIGHT_RUN_ID is set by the manifest) the orchestrator
