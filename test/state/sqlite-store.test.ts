@@ -9,12 +9,24 @@ import { sqliteMigrations } from "../../src/state/sqlite-migrations.js";
 import { openSqliteStore, type SqliteStateStore } from "../../src/state/sqlite-store.js";
 import { describeStateStore } from "./state-store-conformance.js";
 
+/** The pid of a process that has exited. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ["-e", "0"]);
+  return new Promise<number>((resolve) => child.on("exit", () => resolve(child.pid ?? -1)));
+}
+
 describeStateStore("sqlite", () => {
   const dir = mkdtempSync(join(tmpdir(), "dagwright-state-"));
   const file = join(dir, ".dagwright", "state.db");
   return {
     open: () => openSqliteStore(file),
     dispose: () => rmSync(dir, { recursive: true, force: true }),
+    killLockHolder: async (namespace) => {
+      const pid = await deadPid();
+      const db = new Database(file);
+      db.prepare("UPDATE locks SET pid = ? WHERE namespace = ?").run(pid, namespace);
+      db.close();
+    },
   };
 });
 
