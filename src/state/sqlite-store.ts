@@ -651,13 +651,13 @@ export class SqliteStateStore implements StateStore {
   }
 
   /**
-   * A summary of `namespace`'s task and item pointers for the no-change memo (src/cli/no-change.ts).
-   * It changes whenever a task or item of the namespace gets a new current attempt or last success,
-   * or loses its state: attempt ids only grow, so the sums and the count cannot come back.
+   * The version of `namespace`'s planning state, for the no-change memo (src/cli/no-change.ts):
+   * this file's random id and a counter that every committed write to the namespace's attempts,
+   * task and item pointers, outputs or results increments (triggers, so whichever process or code
+   * path writes). Runs, locks and the file hash cache do not change it; reads never do.
    */
   stateSignature(namespace: string): string {
-    const r = this.guard(() => this.stmt.stateSignature.get(namespace));
-    return r === undefined ? "" : `${r.n}:${r.cur}:${r.ok}:${r.top}`;
+    return this.guard(() => this.stmt.stateSignature.get(namespace)) ?? "";
   }
 
   /** The live holder of `namespace`'s run lock, if any (a stale lock counts as none). */
@@ -1040,11 +1040,12 @@ function prepareStatements(db: Database.Database) {
        VALUES (@path, @size, @mtime_ms, @hash)`,
       ),
     stateSignature: () =>
-      db.prepare<[string], { n: number; cur: number; ok: number; top: number }>(
-        `SELECT count(*) AS n, coalesce(sum(current_attempt), 0) AS cur,
-         coalesce(sum(last_success), 0) AS ok, coalesce(max(current_attempt), 0) AS top
-       FROM task_state WHERE namespace = ?`,
-      ),
+      db
+        .prepare<[string], string>(
+          `SELECT (SELECT id FROM store_identity) || ':' ||
+           coalesce((SELECT version FROM state_versions WHERE namespace = ?), 0)`,
+        )
+        .pluck(),
     // The start of each key's current attempt; keys: JSON [[namespace, task, item], …].
     currentStarts: () =>
       db.prepare<[string], { i: number; started_at: number }>(
