@@ -77,9 +77,9 @@ function stopWaiting(w: Waiting): void {
 
 /**
  * Short attempts that ended in the same burst (the continuations that run before the next tick:
- * tasks whose results arrived together) are recorded with one `recordAttempts` call per store,
- * so their rows go in through a few multi-row statements instead of a few statements each. A
- * failing batch is retried caller by caller, so one bad entry fails only its own caller.
+ * tasks whose results arrived together) are recorded with one `recordAttempts` call per store and
+ * lock token, so their rows go in through a few multi-row statements instead of a few statements
+ * each. A failing batch is retried caller by caller, so one bad entry fails only its own caller.
  */
 interface Pending {
   list: Record_[];
@@ -92,16 +92,27 @@ interface Pending {
   }[];
 }
 
-const pendingRecords = new Map<StateStore, Pending>();
+const pendingRecords = new Map<StateStore, Map<string, Pending>>();
 
-function recordSoon(store: StateStore, list: readonly Record_[]): Promise<boolean[]> {
-  let p = pendingRecords.get(store);
+function recordSoon(
+  store: StateStore,
+  lockToken: string,
+  list: readonly Record_[],
+): Promise<boolean[]> {
+  let byToken = pendingRecords.get(store);
+  if (byToken === undefined) {
+    byToken = new Map();
+    pendingRecords.set(store, byToken);
+  }
+  let p = byToken.get(lockToken);
   if (p === undefined) {
     const fresh: Pending = { list: [], callers: [] };
-    pendingRecords.set(store, fresh);
+    const tokens = byToken;
+    tokens.set(lockToken, fresh);
     process.nextTick(() => {
-      pendingRecords.delete(store);
-      void flushRecords(store, fresh);
+      tokens.delete(lockToken);
+      if (tokens.size === 0 && pendingRecords.get(store) === tokens) pendingRecords.delete(store);
+      void flushRecords(store, lockToken, fresh);
     });
     p = fresh;
   }
@@ -113,9 +124,9 @@ function recordSoon(store: StateStore, list: readonly Record_[]): Promise<boolea
 }
 
 /** One `recordAttempts` for the burst; if it fails, each caller's entries are retried alone. */
-async function flushRecords(store: StateStore, p: Pending): Promise<void> {
+async function flushRecords(store: StateStore, lockToken: string, p: Pending): Promise<void> {
   try {
-    const ok = await store.recordAttempts(p.list);
+    const ok = await store.recordAttempts(p.list, lockToken);
     for (const c of p.callers) c.resolve(ok.slice(c.from, c.from + c.count));
     return;
   } catch (err) {
@@ -127,7 +138,7 @@ async function flushRecords(store: StateStore, p: Pending): Promise<void> {
   await Promise.all(
     p.callers.map(async (c) => {
       try {
-        c.resolve(await store.recordAttempts(p.list.slice(c.from, c.from + c.count)));
+        c.resolve(await store.recordAttempts(p.list.slice(c.from, c.from + c.count), lockToken));
       } catch (err) {
         c.reject(err);
       }
@@ -137,35 +148,45 @@ async function flushRecords(store: StateStore, p: Pending): Promise<void> {
 
 /**
  * The state-store records of attempts that start together (one task, or the items of a bundle).
- * Their "running" records are written only once they have run for {@link BEGIN_AFTER_MS}: attempts
- * that end sooner are written once, begin and outcome together (`recordAttempts`), which halves the
- * writes of short tasks and items. A crash before the begin is written leaves the previous state,
- * so those attempts still rerun. `immediate` (pods: the orchestrator may run the same task
- * elsewhere, and must see it running) writes the begins at once.
+ *
+ * With `lockToken` (the token of the namespace lock the caller holds), their "running" records are
+ * written only once they have run for {@link BEGIN_AFTER_MS}: attempts that end sooner are written
+ * once, begin and outcome together (`recordAttempts`), which halves the writes of short tasks and
+ * items. A crash before the begin is written leaves the previous state, so those attempts still
+ * rerun. The store fences these deferred writes by the token and the attempts' start (see
+ * `StateStore`), so a late one never displaces an attempt another runner began after it.
+ *
+ * Without a lock (pods, `run` inside a rendered workflow: another runner may run the same task,
+ * and must see this one running) the begins are written at once.
  */
 export function startAttempts(
   store: StateStore,
   begins: readonly Begin[],
-  immediate: boolean,
+  lockToken: string | undefined,
 ): { finish: (outcomes: readonly AttemptOutcome[]) => Promise<boolean[]> } {
+  const startedAt = Date.now();
+  const stamped = begins.map((b) => ({ ...b, startedAt }));
   let ids: Promise<number[]> | undefined;
   const write = () => {
-    ids = store.beginAttempts(begins);
+    ids = store.beginAttempts(stamped, lockToken);
     ids.catch(() => {}); // awaited, and so rethrown, in finish()
   };
-  const waiter = immediate ? undefined : wait(write);
-  if (immediate) write();
+  const waiter = lockToken === undefined ? undefined : wait(write);
+  if (lockToken === undefined) write();
   return {
     /**
      * Records each attempt's outcome (same order as the begins). Resolves to whether each was
-     * recorded: false for a success that a newer attempt superseded (see `completeAttempt`).
+     * recorded as the current attempt: false for a success that a newer attempt superseded (see
+     * `completeAttempt`) or that fencing refused; a second call after such a refusal records the
+     * failure the caller reports instead.
      */
     async finish(outcomes) {
       if (waiter !== undefined) stopWaiting(waiter);
       if (ids === undefined)
         return recordSoon(
           store,
-          begins.map((attempt, i) => ({ attempt, outcome: outcomes[i]! })),
+          lockToken!,
+          stamped.map((attempt, i) => ({ attempt, outcome: outcomes[i]! })),
         );
       const attemptIds = await ids;
       const completions: { attemptId: number; completion: AttemptCompletion; at: number }[] = [];

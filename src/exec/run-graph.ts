@@ -58,6 +58,11 @@ export interface RunGraphOptions {
   beforeRecord?: (paths: string[]) => Promise<void>;
   /** One attempt per task: the caller (an orchestrator's retryStrategy) does the retrying. */
   singleAttempt?: boolean;
+  /**
+   * The token of the namespace lock the caller holds (`acquireLock`). Only then may attempts'
+   * begin records be deferred (invariant 2); without it they are written as attempts start.
+   */
+  lockToken?: string;
   /** `run-task --item`: run only these items of this mapped task. */
   items?: { task: string; keys: string[] };
 }
@@ -238,7 +243,7 @@ export async function runGraph(
           logPath,
         };
         if (decision.partsJson !== undefined) attemptRecord.partsJson = decision.partsJson;
-        record = startAttempts(o.store, [attemptRecord], o.singleAttempt ?? false);
+        record = startAttempts(o.store, [attemptRecord], o.lockToken);
         o.observer({ type: "task-start", task: name, reasons: decision.reasons, attempt });
       };
       const result = await launch(task, logPath, begin);
@@ -299,8 +304,8 @@ export async function runGraph(
         }
       }
       const status = result.status === "cancelled" ? "cancelled" : "failed";
-      // A superseded attempt had its begin written (recordAttempt is never superseded), so this
-      // marks that same attempt failed.
+      // A superseded attempt whose begin was written is marked failed; one whose begin was
+      // deferred and refused is recorded failed, as history only (see StateStore's fencing).
       await record.finish([
         {
           failure: {
@@ -640,7 +645,7 @@ export async function runGraph(
       scratchDir: o.scratchDir,
       ...(o.signal ? { signal: o.signal } : {}),
       ...(o.beforeRecord ? { beforeRecord: o.beforeRecord } : {}),
-      immediateBegin: o.singleAttempt ?? false,
+      ...(o.lockToken !== undefined ? { lockToken: o.lockToken } : {}),
     };
     if (o.dryRun) {
       const r = await runMappedItems(mappedEnv, task, iplan);

@@ -31,8 +31,8 @@ export interface MappedRunEnv {
   scratchDir: string;
   /** See RunGraphOptions.beforeRecord. */
   beforeRecord?: (paths: string[]) => Promise<void>;
-  /** Write items' "running" records before they start (pods), not only once they run long. */
-  immediateBegin?: boolean;
+  /** See RunGraphOptions.lockToken: without it, items' begins are written as they start. */
+  lockToken?: string;
 }
 
 function chunk<T>(list: readonly T[], size: number): T[][] {
@@ -112,7 +112,7 @@ export async function runMappedItems(
           ...(d.partsJson !== undefined ? { partsJson: d.partsJson } : {}),
         };
       }),
-      env.immediateBegin ?? false,
+      env.lockToken,
     );
     const logPath = path.join(
       env.logDir,

@@ -71,6 +71,8 @@ interface HeldLock {
 }
 
 type FileHash = { size: number; mtimeMs: number; hash: string };
+type Begin = Parameters<StateStore["beginAttempt"]>[0];
+type Completion = Parameters<StateStore["completeAttempt"]>[1];
 
 /**
  * {@link StateStore} on a PostgreSQL database, for teams and rendered targets (Argo pods, BullMQ
@@ -207,39 +209,109 @@ export class PostgresStateStore implements StateStore {
     await this.query(this.sql.endRun, [runId, status, Date.now()]);
   }
 
-  async beginAttempt(a: Parameters<StateStore["beginAttempt"]>[0]): Promise<number> {
+  async beginAttempt(a: Begin): Promise<number> {
     try {
       // One statement: the attempt and the pointer to it commit together.
-      const { rows } = await this.query<{ current_attempt: number }>(this.sql.beginAttempt, [
-        a.runId,
-        a.namespace,
-        a.task,
-        a.item ?? "",
-        a.fingerprint,
-        a.partsJson ?? JSON.stringify(a.parts ?? null),
-        Date.now(),
-        a.logPath ?? null,
-      ]);
+      const { rows } = await this.query<{ current_attempt: number }>(
+        this.sql.beginAttempt,
+        this.attemptValues(a),
+      );
       return rows[0]!.current_attempt;
     } catch (error) {
-      if (pgCode(error) === "23503")
-        throw new DagwrightError(
-          "E_INTERNAL",
-          `beginAttempt for task "${a.task}": unknown run "${a.runId}" in ${this.where()}`,
-          { cause: error, hint: "call beginRun first and pass the id it returns" },
-        );
-      throw error;
+      throw this.beginError(error, a);
     }
   }
 
-  async completeAttempt(
-    attemptId: number,
-    c: Parameters<StateStore["completeAttempt"]>[1],
+  private attemptValues(a: Begin): unknown[] {
+    return [
+      a.runId,
+      a.namespace,
+      a.task,
+      a.item ?? "",
+      a.fingerprint,
+      a.partsJson ?? JSON.stringify(a.parts ?? null),
+      a.startedAt ?? Date.now(),
+      a.logPath ?? null,
+    ];
+  }
+
+  private beginError(error: unknown, a: Begin): unknown {
+    if (pgCode(error) === "23503")
+      return new DagwrightError(
+        "E_INTERNAL",
+        `beginAttempt for task "${a.task}": unknown run "${a.runId}" in ${this.where()}`,
+        { cause: error, hint: "call beginRun first and pass the id it returns" },
+      );
+    return error;
+  }
+
+  /**
+   * A deferred begin, fenced (see Fencing on {@link StateStore}) inside the caller's transaction:
+   * the lock row is read FOR SHARE, so a takeover waits for this commit. Returns the new row's id
+   * and whether it became current, or undefined when the verdict (`unlocked` when the token does
+   * not hold the lock, `older` when a later-started attempt is current) is to write nothing.
+   */
+  private async beginFenced(
+    client: pg.PoolClient,
+    a: Begin,
+    lockToken: string,
+    unlocked: "refused" | "history",
+    older: "refused" | "history",
+  ): Promise<{ id: number; current: boolean } | undefined> {
+    const held = (
+      await client.query<{ held: boolean }>(this.sql.holdsLock, [
+        this.lockClass,
+        a.namespace,
+        lockToken,
+      ])
+    ).rows[0]?.held;
+    if (held !== true && unlocked === "refused") return undefined;
+    const values = this.attemptValues(a);
+    const id = (await client.query<{ attempt_id: number }>(this.sql.insertAttempt, values)).rows[0]!
+      .attempt_id;
+    if (held !== true) return { id, current: false };
+    if (await this.claimPointer(client, a, id, values[6] as number)) return { id, current: true };
+    if (older === "history") return { id, current: false };
+    await client.query(this.sql.deleteAttempt, [id]);
+    return undefined;
+  }
+
+  /** Points the task/item at attempt `id` unless its current attempt began after `startedAt`. */
+  private async claimPointer(
+    client: pg.PoolClient,
+    a: Begin,
+    id: number,
+    startedAt: number,
   ): Promise<boolean> {
+    const key = [a.namespace, a.task, a.item ?? ""];
+    if ((await client.query(this.sql.createPointer, [...key, id])).rowCount === 1) return true;
+    // The row exists: lock it (a concurrent begin waits), then read its attempt's start in a new
+    // statement, whose snapshot sees whatever that pointer's last writer committed.
+    const pointer = (await client.query<{ current_attempt: number }>(this.sql.lockPointer, key))
+      .rows[0];
+    if (pointer === undefined) return false;
+    const latest = (
+      await client.query<{ started_at: number }>(this.sql.startedAt, [pointer.current_attempt])
+    ).rows[0]?.started_at;
+    if (latest !== undefined && latest > startedAt) return false;
+    return (await client.query(this.sql.setPointer, [...key, id])).rowCount === 1;
+  }
+
+  async completeAttempt(attemptId: number, c: Completion): Promise<boolean> {
     // Serialize before the transaction so row locks are never held while stringifying.
     const shards = c.result === undefined ? undefined : shardResult(c.result);
+    return this.transaction((client) => this.completeIn(client, attemptId, c, shards));
+  }
+
+  /** `completeAttempt`'s work inside the caller's transaction. */
+  private async completeIn(
+    client: pg.PoolClient,
+    attemptId: number,
+    c: Completion,
+    shards: ReturnType<typeof shardResult> | undefined,
+  ): Promise<boolean> {
     const outputs = [...new Map(c.outputs.map((o) => [o.path, o])).values()];
-    return this.transaction(async (client) => {
+    {
       // Locks the task's pointer row: a concurrent beginAttempt or completeAttempt of the same
       // task/item waits here, and we see the pointer as it is after theirs commits.
       const pointer = (await client.query<TaskStateRow>(this.sql.lockPointerOfAttempt, [attemptId]))
@@ -270,36 +342,49 @@ export class PostgresStateStore implements StateStore {
         await client.query(this.sql.deleteShards, [pointer.last_success]);
       await client.query(this.sql.setLastSuccess, [pointer.namespace, pointer.task, pointer.item]);
       return true;
-    });
+    }
   }
 
   async failAttempt(attemptId: number, f: Parameters<StateStore["failAttempt"]>[1]): Promise<void> {
-    await this.query(this.sql.markFailed, [
-      attemptId,
-      f.status,
-      Date.now(),
-      f.durationMs,
-      f.exitCode ?? null,
-      f.signal ?? null,
-      f.error,
-      f.peakRssKb ?? null,
-      f.cpuMs ?? null,
-    ]);
+    await this.query(this.sql.markFailed, failValues(attemptId, f));
   }
 
   async recordAttempt(
     a: Parameters<StateStore["recordAttempt"]>[0],
     outcome: Parameters<StateStore["recordAttempt"]>[1],
+    lockToken: string,
   ): Promise<boolean> {
-    const attemptId = await this.beginAttempt(a);
-    if ("completion" in outcome) return this.completeAttempt(attemptId, outcome.completion);
-    await this.failAttempt(attemptId, outcome.failure);
-    return true;
+    const success = "completion" in outcome;
+    const shards =
+      success && outcome.completion.result !== undefined
+        ? shardResult(outcome.completion.result)
+        : undefined;
+    try {
+      return await this.transaction(async (client) => {
+        const begun = await this.beginFenced(
+          client,
+          a,
+          lockToken,
+          "refused",
+          success ? "refused" : "history",
+        );
+        if (begun === undefined) return false;
+        if ("completion" in outcome)
+          return this.completeIn(client, begun.id, outcome.completion, shards);
+        await client.query(this.sql.markFailed, failValues(begun.id, outcome.failure));
+        return begun.current;
+      });
+    } catch (error) {
+      throw this.beginError(error, a);
+    }
   }
 
-  async recordAttempts(list: Parameters<StateStore["recordAttempts"]>[0]): Promise<boolean[]> {
+  async recordAttempts(
+    list: Parameters<StateStore["recordAttempts"]>[0],
+    lockToken: string,
+  ): Promise<boolean[]> {
     const out: boolean[] = [];
-    for (const x of list) out.push(await this.recordAttempt(x.attempt, x.outcome));
+    for (const x of list) out.push(await this.recordAttempt(x.attempt, x.outcome, lockToken));
     return out;
   }
 
@@ -347,11 +432,22 @@ export class PostgresStateStore implements StateStore {
     return states;
   }
 
-  async beginAttempts(
-    list: readonly Parameters<StateStore["beginAttempt"]>[0][],
-  ): Promise<number[]> {
+  async beginAttempts(list: readonly Begin[], lockToken?: string): Promise<number[]> {
     const ids: number[] = [];
-    for (const a of list) ids.push(await this.beginAttempt(a));
+    for (const a of list) {
+      if (lockToken === undefined) {
+        ids.push(await this.beginAttempt(a));
+        continue;
+      }
+      try {
+        const begun = await this.transaction((client) =>
+          this.beginFenced(client, a, lockToken, "history", "history"),
+        );
+        ids.push(begun!.id);
+      } catch (error) {
+        throw this.beginError(error, a);
+      }
+    }
     return ids;
   }
 
@@ -418,7 +514,8 @@ export class PostgresStateStore implements StateStore {
     holder: { command: string },
     opts: { wait: boolean; onWait?: (h: LockHolder) => void; pollMs?: number },
   ): Promise<
-    { acquired: true; release: () => Promise<void> } | { acquired: false; holder: LockHolder }
+    | { acquired: true; token: string; release: () => Promise<void> }
+    | { acquired: false; holder: LockHolder }
   > {
     let waiting = false;
     for (;;) {
@@ -437,7 +534,7 @@ export class PostgresStateStore implements StateStore {
           if (this.closed) return;
           await this.guard(() => this.unlock(held));
         };
-        return { acquired: true, release };
+        return { acquired: true, token: held.token, release };
       }
       if (!opts.wait) return { acquired: false, holder: attempt.holder };
       if (!waiting) {
@@ -762,6 +859,27 @@ function buildSql(s: string) {
       SELECT namespace, task, item, attempt_id FROM a
       ON CONFLICT (namespace, task, item) DO UPDATE SET current_attempt = excluded.current_attempt
       RETURNING current_attempt`,
+    insertAttempt: `INSERT INTO ${s}.attempts
+        (run_id, namespace, task, item, status, fingerprint, parts, started_at, log_path)
+      VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8)
+      RETURNING attempt_id`,
+    deleteAttempt: `DELETE FROM ${s}.attempts WHERE attempt_id = $1`,
+    // Whether the token's holder still holds the namespace's lock; FOR SHARE makes a takeover
+    // (which rewrites the row) wait until the caller's transaction ends.
+    holdsLock: `SELECT l.token = $3 AND EXISTS (
+        SELECT 1 FROM pg_locks p
+        WHERE p.locktype = 'advisory' AND p.granted AND p.pid = l.backend_pid
+          AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND p.classid = hashtext($1)::oid AND p.objid = hashtext($2)::oid AND p.objsubid = 2
+      ) AS held
+      FROM ${s}.locks l WHERE l.namespace = $2 FOR SHARE OF l`,
+    createPointer: `INSERT INTO ${s}.task_state (namespace, task, item, current_attempt)
+      VALUES ($1, $2, $3, $4) ON CONFLICT (namespace, task, item) DO NOTHING`,
+    lockPointer: `SELECT current_attempt FROM ${s}.task_state
+      WHERE namespace = $1 AND task = $2 AND item = $3 FOR UPDATE`,
+    startedAt: `SELECT started_at FROM ${s}.attempts WHERE attempt_id = $1`,
+    setPointer: `UPDATE ${s}.task_state SET current_attempt = $4
+      WHERE namespace = $1 AND task = $2 AND item = $3`,
     lockPointerOfAttempt: `SELECT s.namespace, s.task, s.item, s.current_attempt, s.last_success
       FROM ${s}.attempts a
       JOIN ${s}.task_state s ON s.namespace = a.namespace AND s.task = a.task AND s.item = a.item
@@ -854,6 +972,21 @@ function describeUrl(url: string): { display: string; server: string; password: 
       .replace(/(password\s*=\s*)\S+/gi, "$1***");
     return { display, server: "the configured server", password: "" };
   }
+}
+
+/** `markFailed`'s parameters. */
+function failValues(attemptId: number, f: Parameters<StateStore["failAttempt"]>[1]): unknown[] {
+  return [
+    attemptId,
+    f.status,
+    Date.now(),
+    f.durationMs,
+    f.exitCode ?? null,
+    f.signal ?? null,
+    f.error,
+    f.peakRssKb ?? null,
+    f.cpuMs ?? null,
+  ];
 }
 
 function pgCode(error: unknown): string | undefined {

@@ -99,4 +99,66 @@ export const sqliteMigrations: readonly SqliteMigration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    description: "state version per namespace (bumped by every write planning reads), store id",
+    sql: `
+      -- The no-change memo trusts a namespace's state while its version is unchanged: triggers
+      -- bump it on every write to what planning reads, whichever process or code path writes.
+      -- Runs, locks and the file hash cache are not planning state and do not bump it.
+      CREATE TABLE state_versions (
+        namespace TEXT PRIMARY KEY,
+        version   INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      -- Tells a recreated state file from the one a memo saw (its versions restart at 0).
+      CREATE TABLE store_identity (id TEXT NOT NULL);
+      INSERT INTO store_identity (id) VALUES (lower(hex(randomblob(16))));
+
+      CREATE TRIGGER attempts_insert_bumps_version AFTER INSERT ON attempts BEGIN
+        INSERT INTO state_versions (namespace, version) VALUES (NEW.namespace, 1)
+        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;
+      END;
+      CREATE TRIGGER attempts_update_bumps_version AFTER UPDATE ON attempts BEGIN
+        INSERT INTO state_versions (namespace, version) VALUES (NEW.namespace, 1)
+        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;
+      END;
+      CREATE TRIGGER attempts_delete_bumps_version AFTER DELETE ON attempts BEGIN
+        INSERT INTO state_versions (namespace, version) VALUES (OLD.namespace, 1)
+        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;
+      END;
+      CREATE TRIGGER task_state_insert_bumps_version AFTER INSERT ON task_state BEGIN
+        INSERT INTO state_versions (namespace, version) VALUES (NEW.namespace, 1)
+        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;
+      END;
+      CREATE TRIGGER task_state_update_bumps_version AFTER UPDATE ON task_state BEGIN
+        INSERT INTO state_versions (namespace, version) VALUES (NEW.namespace, 1)
+        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;
+      END;
+      CREATE TRIGGER task_state_delete_bumps_version AFTER DELETE ON task_state BEGIN
+        INSERT INTO state_versions (namespace, version) VALUES (OLD.namespace, 1)
+        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;
+      END;
+      CREATE TRIGGER outputs_insert_bumps_version AFTER INSERT ON outputs BEGIN
+        INSERT INTO state_versions (namespace, version)
+          SELECT namespace, 1 FROM attempts WHERE attempt_id = NEW.attempt_id
+        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;
+      END;
+      CREATE TRIGGER outputs_delete_bumps_version AFTER DELETE ON outputs BEGIN
+        INSERT INTO state_versions (namespace, version)
+          SELECT namespace, 1 FROM attempts WHERE attempt_id = OLD.attempt_id
+        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;
+      END;
+      CREATE TRIGGER results_insert_bumps_version AFTER INSERT ON results BEGIN
+        INSERT INTO state_versions (namespace, version)
+          SELECT namespace, 1 FROM attempts WHERE attempt_id = NEW.attempt_id
+        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;
+      END;
+      CREATE TRIGGER results_delete_bumps_version AFTER DELETE ON results BEGIN
+        INSERT INTO state_versions (namespace, version)
+          SELECT namespace, 1 FROM attempts WHERE attempt_id = OLD.attempt_id
+        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;
+      END;
+    `,
+  },
 ];

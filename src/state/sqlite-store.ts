@@ -70,7 +70,14 @@ interface PendingWrite {
 }
 
 type RecordList = Parameters<StateStore["recordAttempts"]>[0];
+type Begin = Parameters<StateStore["beginAttempt"]>[0];
 type Shards = readonly (ReturnType<typeof shardResult> | undefined)[];
+
+/**
+ * What fencing (see {@link StateStore}) lets a deferred write do: become the task/item's current
+ * attempt, be kept as history only, or not be written at all.
+ */
+type Verdict = "current" | "history" | "refused";
 
 interface LockRow {
   token: string;
@@ -175,18 +182,22 @@ export class SqliteStateStore implements StateStore {
   async recordAttempt(
     a: Parameters<StateStore["recordAttempt"]>[0],
     outcome: Parameters<StateStore["recordAttempt"]>[1],
+    lockToken: string,
   ): Promise<boolean> {
-    return (await this.recordAttempts([{ attempt: a, outcome }]))[0]!;
+    return (await this.recordAttempts([{ attempt: a, outcome }], lockToken))[0]!;
   }
 
-  async recordAttempts(list: Parameters<StateStore["recordAttempts"]>[0]): Promise<boolean[]> {
+  async recordAttempts(
+    list: Parameters<StateStore["recordAttempts"]>[0],
+    lockToken: string,
+  ): Promise<boolean[]> {
     const shards = list.map((x) =>
       "completion" in x.outcome && x.outcome.completion.result !== undefined
         ? shardResult(x.outcome.completion.result)
         : undefined,
     );
     try {
-      return await this.write(() => this.recordMany(list, shards));
+      return await this.write(() => this.recordMany(list, shards, lockToken));
     } catch (error) {
       throw this.beginError(error, list[0]?.attempt.task ?? "?", list[0]?.attempt.runId ?? "?");
     }
@@ -194,18 +205,83 @@ export class SqliteStateStore implements StateStore {
 
   /**
    * Attempts that already ended, in a constant number of statements however many there are (the
-   * items of a bundle): their rows with final status through multi-row INSERTs, then the
-   * task/item pointers through one INSERT … SELECT over the new rows, in order. Runs inside the
-   * write transaction, so the rows after the largest id seen at the start are exactly ours.
+   * items of a bundle), inside the write transaction: fenced first (see {@link fence}), then the
+   * rows that become current with their outputs and results, the task/item pointers through one
+   * INSERT … SELECT over those new rows, and last the rows kept only as history.
    */
-  private recordMany(list: RecordList, shards: Shards): boolean[] {
+  private recordMany(list: RecordList, shards: Shards, lockToken: string): boolean[] {
+    const verdicts = this.fence(
+      list.map((x) => ({ attempt: x.attempt, success: "completion" in x.outcome })),
+      lockToken,
+      "refused",
+    );
+    const current = list.flatMap((x, i) => (verdicts[i] === "current" ? [{ ...x, i }] : []));
+    const before = this.stmt.maxAttemptId.get() as number;
+    const ids = this.insertFinished(current, shards);
+    current.forEach(({ outcome, i }, k) => {
+      if ("completion" in outcome)
+        this.insertSuccess(ids[k]!, outcome.completion.outputs, shards[i]);
+    });
+    // Only the last success's result is ever read: drop the ones the new successes replace.
+    this.stmt.deleteReplacedShards.run(before);
+    this.stmt.pointAtNewAttempts.run(before);
+    this.insertFinished(
+      list.flatMap((x, i) => (verdicts[i] === "history" ? [{ ...x, i }] : [])),
+      shards,
+    );
+    return verdicts.map((v) => v === "current");
+  }
+
+  /**
+   * The verdict of fencing for each deferred write, read inside its transaction: does `lockToken`
+   * hold the namespace's lock, and did the task/item's current attempt (or an earlier entry of
+   * `list`) begin after this one? A success failing a check is refused; anything else failing the
+   * lock check gets `unlocked`, and failing the start check is kept as history.
+   */
+  private fence(
+    list: readonly { attempt: Begin; success: boolean }[],
+    lockToken: string,
+    unlocked: Verdict,
+  ): Verdict[] {
+    const holds = new Map<string, boolean>();
+    const keys = list.map(({ attempt: a }) => [a.namespace, a.task, a.item ?? ""]);
+    const newest = new Map<string, number>();
+    for (const r of this.stmt.currentStarts.all(JSON.stringify(keys)))
+      newest.set(keys[r.i]!.join("\0"), r.started_at);
+    return list.map(({ attempt: a, success }, i) => {
+      let held = holds.get(a.namespace);
+      if (held === undefined) {
+        const row = this.stmt.getLock.get(a.namespace);
+        held = row?.token === lockToken && !isStale(row);
+        holds.set(a.namespace, held);
+      }
+      if (!held) return success ? "refused" : unlocked;
+      const key = keys[i]!.join("\0");
+      const startedAt = a.startedAt ?? Date.now();
+      const latest = newest.get(key);
+      if (latest !== undefined && latest > startedAt) return success ? "refused" : "history";
+      newest.set(key, startedAt);
+      return "current";
+    });
+  }
+
+  /**
+   * Rows of attempts that already ended, with their final status, through multi-row INSERTs;
+   * returns their ids in order (the rows after the largest id seen first are exactly these, as
+   * this runs inside the write transaction). Touches no task/item pointer.
+   */
+  private insertFinished(
+    list: readonly (RecordList[number] & { i: number })[],
+    shards: Shards,
+  ): number[] {
+    if (list.length === 0) return [];
     const before = this.stmt.maxAttemptId.get() as number;
     const now = Date.now();
     for (let at = 0; at < list.length; ) {
       const size = RECORD_CHUNKS.find((n) => n <= list.length - at)!;
       const rows = list.slice(at, at + size);
       const values: unknown[] = [];
-      rows.forEach(({ attempt: a, outcome }, k) => {
+      for (const { attempt: a, outcome, i } of rows) {
         const c = "completion" in outcome ? outcome.completion : undefined;
         const f = "failure" in outcome ? outcome.failure : undefined;
         const durationMs = c?.durationMs ?? f?.durationMs ?? 0;
@@ -217,7 +293,7 @@ export class SqliteStateStore implements StateStore {
           c !== undefined ? "succeeded" : (f?.status ?? "failed"),
           a.fingerprint,
           a.partsJson ?? JSON.stringify(a.parts ?? null),
-          Math.round(now - durationMs),
+          a.startedAt,
           now,
           durationMs,
           c?.exitCode ?? f?.exitCode ?? null,
@@ -227,9 +303,9 @@ export class SqliteStateStore implements StateStore {
           a.logPath ?? null,
           f?.error ?? null,
           c?.resultHash ?? null,
-          shards[at + k]?.kind ?? null,
+          shards[i]?.kind ?? null,
         );
-      });
+      }
       this.insertFinishedRows(rows.length).run(values);
       at += size;
     }
@@ -239,14 +315,7 @@ export class SqliteStateStore implements StateStore {
         "E_INTERNAL",
         `${this.file}: recorded ${list.length} attempts but found ${ids.length} new rows`,
       );
-    list.forEach(({ outcome }, i) => {
-      if (!("completion" in outcome)) return;
-      this.insertSuccess(ids[i]!, outcome.completion.outputs, shards[i]);
-    });
-    // Only the last success's result is ever read: drop the ones the new successes replace.
-    this.stmt.deleteReplacedShards.run(before);
-    this.stmt.pointAtNewAttempts.run(before);
-    return list.map(() => true);
+    return ids;
   }
 
   /** The outputs and result shards of a successful attempt. */
@@ -327,8 +396,17 @@ export class SqliteStateStore implements StateStore {
 
   async beginAttempts(
     list: readonly Parameters<StateStore["beginAttempt"]>[0][],
+    lockToken?: string,
   ): Promise<number[]> {
-    const begin = this.db.transaction(() => list.map((a) => this.beginOne(a)));
+    const begin = this.db.transaction(() => {
+      if (lockToken === undefined) return list.map((a) => this.beginOne(a));
+      const verdicts = this.fence(
+        list.map((attempt) => ({ attempt, success: false })),
+        lockToken,
+        "history",
+      );
+      return list.map((a, i) => this.beginOne(a, verdicts[i] === "current"));
+    });
     try {
       return this.guard(() => begin.immediate());
     } catch (error) {
@@ -349,7 +427,8 @@ export class SqliteStateStore implements StateStore {
     return error;
   }
 
-  private beginOne(a: Parameters<StateStore["beginAttempt"]>[0]): number {
+  /** Inserts a running attempt and, unless fencing said otherwise, makes it current. */
+  private beginOne(a: Begin, becomesCurrent = true): number {
     const item = a.item ?? "";
     {
       const inserted = this.stmt.insertAttempt.run({
@@ -359,10 +438,11 @@ export class SqliteStateStore implements StateStore {
         item,
         fingerprint: a.fingerprint,
         parts: a.partsJson ?? JSON.stringify(a.parts ?? null),
-        started_at: Date.now(),
+        started_at: a.startedAt ?? Date.now(),
         log_path: a.logPath ?? null,
       });
       const attemptId = Number(inserted.lastInsertRowid);
+      if (!becomesCurrent) return attemptId;
       this.stmt.setCurrent.run({
         namespace: a.namespace,
         task: a.task,
@@ -518,7 +598,8 @@ export class SqliteStateStore implements StateStore {
     holder: { command: string },
     opts: { wait: boolean; onWait?: (h: LockHolder) => void; pollMs?: number },
   ): Promise<
-    { acquired: true; release: () => Promise<void> } | { acquired: false; holder: LockHolder }
+    | { acquired: true; token: string; release: () => Promise<void> }
+    | { acquired: false; holder: LockHolder }
   > {
     let waiting = false;
     for (;;) {
@@ -530,7 +611,7 @@ export class SqliteStateStore implements StateStore {
           if (!this.heldLocks.delete(key) || this.closed) return;
           this.guard(() => this.stmt.deleteLock.run({ namespace, token: attempt.token }));
         };
-        return { acquired: true, release };
+        return { acquired: true, token: attempt.token, release };
       }
       if (!opts.wait) return { acquired: false, holder: attempt.holder };
       if (!waiting) {
@@ -570,13 +651,13 @@ export class SqliteStateStore implements StateStore {
   }
 
   /**
-   * A summary of `namespace`'s task and item pointers for the no-change memo (src/cli/no-change.ts).
-   * It changes whenever a task or item of the namespace gets a new current attempt or last success,
-   * or loses its state: attempt ids only grow, so the sums and the count cannot come back.
+   * The version of `namespace`'s planning state, for the no-change memo (src/cli/no-change.ts):
+   * this file's random id and a counter that every committed write to the namespace's attempts,
+   * task and item pointers, outputs or results increments (triggers, so whichever process or code
+   * path writes). Runs, locks and the file hash cache do not change it; reads never do.
    */
   stateSignature(namespace: string): string {
-    const r = this.guard(() => this.stmt.stateSignature.get(namespace));
-    return r === undefined ? "" : `${r.n}:${r.cur}:${r.ok}:${r.top}`;
+    return this.guard(() => this.stmt.stateSignature.get(namespace)) ?? "";
   }
 
   /** The live holder of `namespace`'s run lock, if any (a stale lock counts as none). */
@@ -959,10 +1040,19 @@ function prepareStatements(db: Database.Database) {
        VALUES (@path, @size, @mtime_ms, @hash)`,
       ),
     stateSignature: () =>
-      db.prepare<[string], { n: number; cur: number; ok: number; top: number }>(
-        `SELECT count(*) AS n, coalesce(sum(current_attempt), 0) AS cur,
-         coalesce(sum(last_success), 0) AS ok, coalesce(max(current_attempt), 0) AS top
-       FROM task_state WHERE namespace = ?`,
+      db
+        .prepare<[string], string>(
+          `SELECT (SELECT id FROM store_identity) || ':' ||
+           coalesce((SELECT version FROM state_versions WHERE namespace = ?), 0)`,
+        )
+        .pluck(),
+    // The start of each key's current attempt; keys: JSON [[namespace, task, item], …].
+    currentStarts: () =>
+      db.prepare<[string], { i: number; started_at: number }>(
+        `SELECT k.key AS i, a.started_at FROM json_each(?) k
+       JOIN task_state s ON s.namespace = k.value ->> 0 AND s.task = k.value ->> 1
+         AND s.item = k.value ->> 2
+       JOIN attempts a ON a.attempt_id = s.current_attempt`,
       ),
     namespaces: () =>
       db.prepare<[], { namespace: string; tasks: number; last_run: number | null }>(

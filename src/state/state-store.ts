@@ -88,6 +88,19 @@ export interface LockHolder {
  *   supersedes older ones (invariant 2).
  * - Failures and cancellations never replace the last success.
  *
+ * Fencing (invariant 2). An attempt whose begin is written when it starts is fenced by the
+ * current-attempt pointer alone. A begin may also be deferred (written once the attempt has run a
+ * while, or together with its outcome by `recordAttempt(s)`), but only by a caller holding the
+ * namespace's lock: such a write carries the token `acquireLock` returned and the attempt's
+ * `startedAt`, and the store checks, in the write's own transaction, that (a) the token still
+ * holds the lock (not released, not taken over from a stale holder) and (b) no attempt that
+ * began later than this one is the task/item's current attempt. A deferred success failing either
+ * check is not recorded (false, like a superseded attempt); a deferred failure failing (b) is kept
+ * as history without becoming current, failing (a) not at all; a deferred begin failing either is
+ * kept without becoming current (so its completion is refused). So a late deferred record never
+ * displaces an attempt another runner began after it. Check (b) trusts the clocks of the runners
+ * to agree to within the time between two attempts' starts.
+ *
  * Methods reject with `DagwrightError("E_ENV")` when the store is unusable (locked beyond its busy
  * timeout, written by a newer dagwright, not a database).
  */
@@ -115,6 +128,8 @@ export interface StateStore {
     /** `parts` already serialized as JSON (fan-outs build it once per task, not per item). */
     partsJson?: string;
     logPath?: string;
+    /** Epoch milliseconds the attempt started; defaults to now (deferred writes pass it). */
+    startedAt?: number;
   }): Promise<number>;
   /**
    * One transaction: marks the attempt succeeded with its outputs, result (JSON value, stored) and
@@ -152,22 +167,26 @@ export interface StateStore {
   ): Promise<void>;
   /**
    * `beginAttempt` and its outcome at once, for an attempt that ended before its begin was written
-   * (the executor writes the begin of a local task only once it has run for a while, so a short
-   * task costs one write instead of two). Returns what `completeAttempt` would for a success, and
-   * true for a failure. SQLite writes it in one transaction; PostgreSQL as the two calls.
+   * (the executor defers the begin of a local task until it has run for a while, so a short task
+   * costs one write instead of two). A deferred begin: `lockToken` is the token of the namespace
+   * lock the caller holds and `a.startedAt` when the attempt started (see Fencing above). One
+   * transaction. Resolves to true when the record became the task/item's current attempt (and,
+   * for a success, its last success); false when it was refused or kept only as history.
    */
   recordAttempt(
-    a: Parameters<StateStore["beginAttempt"]>[0],
+    a: Parameters<StateStore["beginAttempt"]>[0] & { startedAt: number },
     outcome:
       | { completion: Parameters<StateStore["completeAttempt"]>[1] }
       | { failure: Parameters<StateStore["failAttempt"]>[1] },
+    lockToken: string,
   ): Promise<boolean>;
   /** `recordAttempt` for many attempts (the items of a bundle); results in input order. */
   recordAttempts(
     list: readonly {
-      attempt: Parameters<StateStore["beginAttempt"]>[0];
+      attempt: Parameters<StateStore["recordAttempt"]>[0];
       outcome: Parameters<StateStore["recordAttempt"]>[1];
     }[],
+    lockToken: string,
   ): Promise<boolean[]>;
   /** The latest attempt (any status) of a task+item (`item` defaults to `""`). */
   lastAttempt(namespace: string, task: string, item?: string): Promise<TaskRunRecord | undefined>;
@@ -192,8 +211,16 @@ export interface StateStore {
   /**
    * `beginAttempt` for many items; ids in input order. The batch forms keep every guarantee of the
    * single calls per entry; SQLite runs each batch in one transaction, PostgreSQL entry by entry.
+   *
+   * With `lockToken`, the begins were deferred (written after the attempts started, each with its
+   * `startedAt`) and are fenced (see Fencing above): an entry that fails either check still gets
+   * its row and id (the caller goes on to finish it) but does not become current, so its
+   * `completeAttempt` returns false.
    */
-  beginAttempts(list: readonly Parameters<StateStore["beginAttempt"]>[0][]): Promise<number[]>;
+  beginAttempts(
+    list: readonly Parameters<StateStore["beginAttempt"]>[0][],
+    lockToken?: string,
+  ): Promise<number[]>;
   /** `completeAttempt` for many attempts; each entry's result as the single call's. */
   completeAttempts(
     list: readonly {
@@ -215,13 +242,17 @@ export interface StateStore {
    * once when it starts waiting. A holder whose pid is dead (same host) is stale and taken over;
    * a holder on another host is never considered stale. `release` is idempotent; `close` releases
    * the locks this store still holds.
+   *
+   * `token` is opaque and unique to this acquisition; it stays valid until the lock is released
+   * or taken over, and is what deferred attempt records carry (see Fencing above).
    */
   acquireLock(
     namespace: string,
     holder: { command: string },
     opts: { wait: boolean; onWait?: (h: LockHolder) => void; pollMs?: number },
   ): Promise<
-    { acquired: true; release: () => Promise<void> } | { acquired: false; holder: LockHolder }
+    | { acquired: true; token: string; release: () => Promise<void> }
+    | { acquired: false; holder: LockHolder }
   >;
   /** File hash cache for the size+mtime fast path (keyed by absolute path). Sync: hot path. */
   getFileHash(path: string): { size: number; mtimeMs: number; hash: string } | undefined;

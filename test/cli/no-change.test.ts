@@ -160,6 +160,30 @@ describe("the no-change memo", () => {
     expect(r.stdout).not.toContain("nothingChanged");
   });
 
+  it("plans again when another runner wrote the namespace's state, and reruns what that changed", async () => {
+    const dir = makeProject(FILES);
+    run(dir);
+    settle(dir);
+    // A runner elsewhere (a pod, a second checkout on the same state file) records b as failed.
+    const store = openSqliteStore(path.join(dir, ".dagwright", "state.db"));
+    const runId = await store.beginRun({
+      namespace: "g@main",
+      graph: "g",
+      branch: "main",
+      command: "dagwright run-task g b",
+    });
+    const id = await store.beginAttempt({
+      runId,
+      namespace: "g@main",
+      task: "b",
+      fingerprint: "elsewhere",
+      parts: {},
+    });
+    await store.failAttempt(id, { status: "failed", error: "exit code 1", durationMs: 1 });
+    await store.close();
+    expect(run(dir)).toMatchObject({ ran: ["b"], fromMemo: false });
+  });
+
   it("is off with DAGWRIGHT_NO_CHANGE_MEMO=0", () => {
     const dir = makeProject(FILES);
     run(dir);

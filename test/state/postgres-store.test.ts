@@ -42,6 +42,23 @@ describeStateStore("postgres", () => {
     dispose: async () => {
       await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     },
+    killLockHolder: async (namespace) => {
+      // The holder's session dies (its process killed, its network gone): the server drops the
+      // advisory lock; the row stays until someone takes the lock over.
+      await admin.query(
+        `SELECT pg_terminate_backend(backend_pid) FROM "${schema}".locks WHERE namespace = $1`,
+        [namespace],
+      );
+      for (let i = 0; i < 100; i++) {
+        const { rows } = await admin.query(
+          `SELECT 1 FROM pg_stat_activity a JOIN "${schema}".locks l ON l.backend_pid = a.pid
+           WHERE l.namespace = $1`,
+          [namespace],
+        );
+        if (rows.length === 0) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
   };
 });
 

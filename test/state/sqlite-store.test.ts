@@ -9,12 +9,24 @@ import { sqliteMigrations } from "../../src/state/sqlite-migrations.js";
 import { openSqliteStore, type SqliteStateStore } from "../../src/state/sqlite-store.js";
 import { describeStateStore } from "./state-store-conformance.js";
 
+/** The pid of a process that has exited. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ["-e", "0"]);
+  return new Promise<number>((resolve) => child.on("exit", () => resolve(child.pid ?? -1)));
+}
+
 describeStateStore("sqlite", () => {
   const dir = mkdtempSync(join(tmpdir(), "dagwright-state-"));
   const file = join(dir, ".dagwright", "state.db");
   return {
     open: () => openSqliteStore(file),
     dispose: () => rmSync(dir, { recursive: true, force: true }),
+    killLockHolder: async (namespace) => {
+      const pid = await deadPid();
+      const db = new Database(file);
+      db.prepare("UPDATE locks SET pid = ? WHERE namespace = ?").run(pid, namespace);
+      db.close();
+    },
   };
 });
 
@@ -160,6 +172,117 @@ describe("SQLite state store", () => {
     const rows = db.prepare("SELECT attempt_id FROM results").all();
     db.close();
     expect(rows).toEqual([{ attempt_id: b }]);
+  });
+
+  describe("state version (stateSignature)", () => {
+    const NS = "n@main";
+    const attempt = (runId: string, task: string, item?: string) => ({
+      runId,
+      namespace: NS,
+      task,
+      ...(item === undefined ? {} : { item }),
+      fingerprint: "f",
+      parts: {},
+      startedAt: Date.now(),
+    });
+
+    it("changes with every kind of write to what planning reads, whoever writes it", async () => {
+      const store = open();
+      const other = open(); // another process on the same file
+      const run = await store.beginRun({ namespace: NS, graph: "g", branch: "main", command: "c" });
+      const lock = await store.acquireLock(NS, { command: "c" }, { wait: false });
+      if (!lock.acquired) throw new Error("expected the lock");
+      const seen = new Set<string>([store.stateSignature(NS)]);
+      const changes = async (what: string, write: () => Promise<unknown>): Promise<void> => {
+        await write();
+        const now = other.stateSignature(NS);
+        expect({ what, changed: !seen.has(now) }).toEqual({ what, changed: true });
+        expect(store.stateSignature(NS)).toBe(now);
+        seen.add(now);
+      };
+      let id = 0;
+      await changes("beginAttempt", async () => {
+        id = await other.beginAttempt(attempt(run, "t"));
+      });
+      await changes("completeAttempt", () =>
+        store.completeAttempt(id, { outputs: [], durationMs: 1 }),
+      );
+      await changes("beginAttempts of items", async () => {
+        id = (await store.beginAttempts([attempt(run, "m", "NC")]))[0]!;
+      });
+      await changes("failAttempt", () =>
+        store.failAttempt(id, { status: "failed", error: "x", durationMs: 1 }),
+      );
+      await changes("a deferred success with outputs and a result", () =>
+        store.recordAttempt(
+          attempt(run, "t"),
+          {
+            completion: {
+              outputs: [{ path: "o", hash: "h", size: 1, mtimeMs: 1 }],
+              result: [1],
+              durationMs: 1,
+            },
+          },
+          lock.token,
+        ),
+      );
+      await changes("deferred failures of items", () =>
+        store.recordAttempts(
+          [
+            {
+              attempt: attempt(run, "m", "SC"),
+              outcome: { failure: { status: "failed", error: "x", durationMs: 1 } },
+            },
+          ],
+          lock.token,
+        ),
+      );
+    });
+
+    it("stays the same across reads, runs, locks, file hashes and other namespaces' writes", async () => {
+      const store = open();
+      const run = await store.beginRun({ namespace: NS, graph: "g", branch: "main", command: "c" });
+      await store.completeAttempt(await store.beginAttempt(attempt(run, "t")), {
+        outputs: [],
+        result: 1,
+        durationMs: 1,
+      });
+      const before = store.stateSignature(NS);
+      const other = open();
+      expect(other.stateSignature(NS)).toBe(before);
+      await other.lastSuccess(NS, "t");
+      await other.taskStates(NS, ["t"]);
+      await other.itemStates(NS, "t");
+      await other.result(NS, "t");
+      const again = await other.beginRun({
+        namespace: NS,
+        graph: "g",
+        branch: "main",
+        command: "c",
+      });
+      await other.endRun(again, "succeeded");
+      const lock = await other.acquireLock(NS, { command: "c" }, { wait: false });
+      if (lock.acquired) await lock.release();
+      other.putFileHashes([{ path: "/x", size: 1, mtimeMs: 1, hash: "h" }]);
+      const otherBefore = store.stateSignature("o@main");
+      const elsewhere = await other.beginRun({
+        namespace: "o@main",
+        graph: "g",
+        branch: "main",
+        command: "c",
+      });
+      await other.beginAttempt({ ...attempt(elsewhere, "t"), namespace: "o@main" });
+      expect(store.stateSignature(NS)).toBe(before);
+      expect(store.stateSignature("o@main")).not.toBe(otherBefore);
+    });
+
+    it("differs between a state file and one recreated in its place", async () => {
+      const first = open();
+      const before = first.stateSignature(NS);
+      await first.close();
+      rmSync(file);
+      expect(open().stateSignature(NS)).not.toBe(before);
+    });
   });
 
   it("takes over a lock whose holder died on this host", async () => {

@@ -8,6 +8,12 @@ import type { OutputRecord, StateStore } from "../../src/state/state-store.js";
 export interface StateBackend {
   open(): StateStore | Promise<StateStore>;
   dispose(): void | Promise<void>;
+  /**
+   * Makes the current holder of `namespace`'s lock look dead, as a crashed holder would (its pid
+   * gone, its session closed), while its store object stays usable, so another store may take
+   * the lock over.
+   */
+  killLockHolder(namespace: string): Promise<void>;
 }
 
 const out = (path: string, hash = `h-${path}`): OutputRecord => ({
@@ -48,6 +54,12 @@ export function describeStateStore(
       });
     const newRun = (namespace = NS): Promise<string> =>
       store.beginRun({ namespace, graph: "main", branch: "main", command: "dagwright run main" });
+    /** The token deferred records need: the namespace lock, taken by `on` (default `store`). */
+    const lockToken = async (on?: StateStore, namespace = NS): Promise<string> => {
+      const got = await (on ?? store).acquireLock(namespace, { command: "test" }, { wait: false });
+      if (!got.acquired) throw new Error(`expected to get the lock of ${namespace}`);
+      return got.token;
+    };
 
     beforeEach(async () => {
       backend = await makeBackend();
@@ -227,6 +239,7 @@ export function describeStateStore(
 
     it("records an attempt that already ended in one call: its success, or its failure", async () => {
       const run = await newRun();
+      const token = await lockToken();
       const attempt = {
         runId: run,
         namespace: NS,
@@ -234,11 +247,16 @@ export function describeStateStore(
         fingerprint: "fp1",
         parts: { args: "a" },
         logPath: ".dagwright/logs/quick.log",
+        startedAt: Date.now(),
       };
       expect(
-        await store.recordAttempt(attempt, {
-          completion: { outputs: [out("q.csv")], result: [1, 2], exitCode: 0, durationMs: 2 },
-        }),
+        await store.recordAttempt(
+          attempt,
+          {
+            completion: { outputs: [out("q.csv")], result: [1, 2], exitCode: 0, durationMs: 2 },
+          },
+          token,
+        ),
       ).toBe(true);
       const success = await store.lastSuccess(NS, "quick");
       expect(success).toMatchObject({
@@ -255,6 +273,7 @@ export function describeStateStore(
         await store.recordAttempt(
           { ...attempt, fingerprint: "fp2" },
           { failure: { status: "failed", exitCode: 3, error: "exit code 3", durationMs: 1 } },
+          token,
         ),
       ).toBe(true);
       expect(await store.lastAttempt(NS, "quick")).toMatchObject({
@@ -267,12 +286,14 @@ export function describeStateStore(
         store.recordAttempt(
           { ...attempt, runId: "no-such-run" },
           { completion: { outputs: [], durationMs: 1 } },
+          token,
         ),
       ).rejects.toThrow(/unknown run "no-such-run"/);
     });
 
     it("records many ended attempts at once, each with its own outputs, result or failure", async () => {
       const run = await newRun();
+      const token = await lockToken();
       const item = (key: string, fingerprint = "fp1") => ({
         runId: run,
         namespace: NS,
@@ -280,26 +301,37 @@ export function describeStateStore(
         item: key,
         fingerprint,
         parts: { args: key },
+        startedAt: Date.now(),
       });
       // A previous success of item b with a result, which the new success replaces.
-      await store.recordAttempt(item("b", "fp0"), {
-        completion: { outputs: [], result: "old", durationMs: 1 },
-      });
+      await store.recordAttempt(
+        item("b", "fp0"),
+        { completion: { outputs: [], result: "old", durationMs: 1 } },
+        token,
+      );
       const okBefore = await store.lastSuccess(NS, "each", "b");
-      await store.recordAttempt(item("c", "fp0"), {
-        completion: { outputs: [out("c0.csv")], durationMs: 1 },
-      });
-      const recorded = await store.recordAttempts([
-        { attempt: item("a"), outcome: { completion: { outputs: [out("a.csv")], durationMs: 2 } } },
-        {
-          attempt: item("b"),
-          outcome: { completion: { outputs: [], result: [1], durationMs: 3 } },
-        },
-        {
-          attempt: item("c"),
-          outcome: { failure: { status: "failed", error: "ValueError: c", durationMs: 4 } },
-        },
-      ]);
+      await store.recordAttempt(
+        item("c", "fp0"),
+        { completion: { outputs: [out("c0.csv")], durationMs: 1 } },
+        token,
+      );
+      const recorded = await store.recordAttempts(
+        [
+          {
+            attempt: item("a"),
+            outcome: { completion: { outputs: [out("a.csv")], durationMs: 2 } },
+          },
+          {
+            attempt: item("b"),
+            outcome: { completion: { outputs: [], result: [1], durationMs: 3 } },
+          },
+          {
+            attempt: item("c"),
+            outcome: { failure: { status: "failed", error: "ValueError: c", durationMs: 4 } },
+          },
+        ],
+        token,
+      );
       expect(recorded).toEqual([true, true, true]);
       const states = await store.itemStates(NS, "each");
       expect(states.get("a")?.lastSuccess).toMatchObject({
@@ -353,32 +385,44 @@ export function describeStateStore(
 
     it("records tasks that end together each with its own outcome, results and outputs", async () => {
       const run = await newRun();
+      const token = await lockToken();
       const attempt = (task: string, runId = run) => ({
         runId,
         namespace: NS,
         task,
         fingerprint: `fp-${task}`,
         parts: {},
+        startedAt: Date.now(),
       });
       // Issued in the same tick, as tasks finishing together are: one group commit on SQLite.
       const results = await Promise.allSettled([
-        store.recordAttempt(attempt("x"), {
-          completion: {
-            outputs: [out("x.csv")],
-            result: { n: 1 },
-            resultHash: "rx",
-            durationMs: 1,
+        store.recordAttempt(
+          attempt("x"),
+          {
+            completion: {
+              outputs: [out("x.csv")],
+              result: { n: 1 },
+              resultHash: "rx",
+              durationMs: 1,
+            },
           },
-        }),
-        store.recordAttempt(attempt("y"), {
-          failure: { status: "failed", error: "boom", durationMs: 2 },
-        }),
-        store.recordAttempt(attempt("lost", "no-such-run"), {
-          completion: { outputs: [], durationMs: 1 },
-        }),
-        store.recordAttempt(attempt("z"), {
-          completion: { outputs: [], result: [3], resultHash: "rz", durationMs: 3 },
-        }),
+          token,
+        ),
+        store.recordAttempt(
+          attempt("y"),
+          { failure: { status: "failed", error: "boom", durationMs: 2 } },
+          token,
+        ),
+        store.recordAttempt(
+          attempt("lost", "no-such-run"),
+          { completion: { outputs: [], durationMs: 1 } },
+          token,
+        ),
+        store.recordAttempt(
+          attempt("z"),
+          { completion: { outputs: [], result: [3], resultHash: "rz", durationMs: 3 } },
+          token,
+        ),
       ]);
       expect(results.map((r) => r.status)).toEqual([
         "fulfilled",
@@ -620,6 +664,166 @@ export function describeStateStore(
       expect((await first.acquireLock(NS, { command: "a" }, { wait: false })).acquired).toBe(true);
       await first.close();
       expect((await second.acquireLock(NS, { command: "b" }, { wait: false })).acquired).toBe(true);
+    });
+
+    describe("fencing of deferred records", () => {
+      const deferred = (runId: string, task: string, startedAt: number, item?: string) => ({
+        runId,
+        namespace: NS,
+        task,
+        ...(item === undefined ? {} : { item }),
+        fingerprint: `fp-${startedAt}`,
+        parts: {},
+        startedAt,
+      });
+      const success = { completion: { outputs: [out("late.csv")], result: "late", durationMs: 5 } };
+      const failure = { failure: { status: "failed" as const, error: "boom", durationMs: 5 } };
+
+      it("refuses a deferred success that started before another runner's current attempt, which stays current and can complete", async () => {
+        const other = await open(); // a runner without the lock (DAGWRIGHT_RUN_ID), begins at once
+        const run = await newRun();
+        const token = await lockToken();
+        const startedBefore = Date.now() - 1_000;
+        const begun = await other.beginAttempt({
+          runId: run,
+          namespace: NS,
+          task: "load",
+          fingerprint: "fp-other",
+          parts: {},
+        });
+
+        expect(
+          await store.recordAttempt(deferred(run, "load", startedBefore), success, token),
+        ).toBe(false);
+        expect(
+          await store.recordAttempt(deferred(run, "load", startedBefore), failure, token),
+        ).toBe(false);
+        expect(await store.lastSuccess(NS, "load")).toBeUndefined();
+        expect(await store.result(NS, "load")).toBeUndefined();
+        expect(await store.lastAttempt(NS, "load")).toMatchObject({
+          attemptId: begun,
+          status: "running",
+        });
+
+        expect(
+          await other.completeAttempt(begun, { outputs: [], result: "b", durationMs: 1 }),
+        ).toBe(true);
+        expect(await store.lastSuccess(NS, "load")).toMatchObject({ attemptId: begun });
+        expect(await store.result(NS, "load")).toBe("b");
+      });
+
+      it("fences each entry of a batch on its own, items included", async () => {
+        const run = await newRun();
+        const token = await lockToken();
+        const now = Date.now();
+        const newer = await begin(run, "each", { item: "b" });
+        const recorded = await store.recordAttempts(
+          [
+            { attempt: deferred(run, "each", now - 1_000, "a"), outcome: success },
+            { attempt: deferred(run, "each", now - 1_000, "b"), outcome: success },
+            { attempt: deferred(run, "each", now - 1_000, "c"), outcome: failure },
+          ],
+          token,
+        );
+        expect(recorded).toEqual([true, false, true]);
+        const states = await store.itemStates(NS, "each");
+        expect(states.get("a")?.lastSuccess?.outputs).toEqual([out("late.csv")]);
+        expect(states.get("b")?.lastAttempt?.attemptId).toBe(newer);
+        expect(states.get("b")?.lastSuccess).toBeUndefined();
+        expect(states.get("c")?.lastAttempt).toMatchObject({ status: "failed", error: "boom" });
+      });
+
+      it("lets a deferred record displace an attempt that began before it", async () => {
+        const run = await newRun();
+        const token = await lockToken();
+        const older = await begin(run, "t");
+        const startedAfter = Date.now() + 1_000;
+        expect(await store.recordAttempt(deferred(run, "t", startedAfter), success, token)).toBe(
+          true,
+        );
+        expect(await store.completeAttempt(older, { outputs: [], durationMs: 1 })).toBe(false);
+        expect(await store.lastSuccess(NS, "t")).toMatchObject({
+          fingerprint: `fp-${startedAfter}`,
+          startedAt: startedAfter,
+        });
+      });
+
+      it("refuses deferred records whose token does not hold the namespace's lock", async () => {
+        const run = await newRun();
+        const now = Date.now();
+        // Never a token; a token of another namespace; a released token.
+        expect(await store.recordAttempt(deferred(run, "t", now), success, "no-token")).toBe(false);
+        const elsewhere = await lockToken(store, "other@main");
+        expect(await store.recordAttempt(deferred(run, "t", now), success, elsewhere)).toBe(false);
+        const got = await store.acquireLock(NS, { command: "x" }, { wait: false });
+        if (!got.acquired) throw new Error("expected the lock");
+        await got.release();
+        expect(await store.recordAttempt(deferred(run, "t", now), success, got.token)).toBe(false);
+        expect(await store.recordAttempt(deferred(run, "t", now), failure, got.token)).toBe(false);
+        expect(
+          await store.recordAttempts(
+            [{ attempt: deferred(run, "t", now, "i"), outcome: success }],
+            got.token,
+          ),
+        ).toEqual([false]);
+        expect(await store.lastAttempt(NS, "t")).toBeUndefined();
+        expect(await store.lastAttempt(NS, "t", "i")).toBeUndefined();
+        // A new acquisition has a token of its own, and that one is accepted.
+        const again = await lockToken();
+        expect(again).not.toBe(got.token);
+        expect(await store.recordAttempt(deferred(run, "t", now), success, again)).toBe(true);
+      });
+
+      it("invalidates a holder's token once another store takes over its stale lock", async () => {
+        const second = await open();
+        const run = await newRun();
+        const token = await lockToken();
+        await backend.killLockHolder(NS);
+        // Dead but not yet replaced: its token no longer counts either.
+        expect(await store.recordAttempt(deferred(run, "t", Date.now()), success, token)).toBe(
+          false,
+        );
+        const taken = await second.acquireLock(NS, { command: "new" }, { wait: true, pollMs: 10 });
+        if (!taken.acquired) throw new Error("expected to take the lock over");
+        expect(taken.token).not.toBe(token);
+        expect(await store.recordAttempt(deferred(run, "t", Date.now()), success, token)).toBe(
+          false,
+        );
+        expect(await store.lastAttempt(NS, "t")).toBeUndefined();
+        expect(
+          await second.recordAttempt(deferred(run, "t", Date.now()), success, taken.token),
+        ).toBe(true);
+      });
+
+      it("keeps a fenced deferred begin out of the current attempt, so its completion is refused", async () => {
+        const other = await open();
+        const run = await newRun();
+        const token = await lockToken();
+        const now = Date.now();
+        const newer = await other.beginAttempt({
+          runId: run,
+          namespace: NS,
+          task: "t",
+          fingerprint: "fp-other",
+          parts: {},
+        });
+        const [late, fresh] = await store.beginAttempts(
+          [deferred(run, "t", now - 1_000), deferred(run, "u", now - 1_000)],
+          token,
+        );
+        expect((await store.lastAttempt(NS, "t"))?.attemptId).toBe(newer);
+        expect(await store.lastAttempt(NS, "u")).toMatchObject({
+          attemptId: fresh,
+          startedAt: now - 1_000,
+        });
+        expect(await store.completeAttempt(late!, { outputs: [], durationMs: 1 })).toBe(false);
+        expect(await store.completeAttempt(fresh!, { outputs: [], durationMs: 1 })).toBe(true);
+        expect(await other.completeAttempt(newer, { outputs: [], durationMs: 1 })).toBe(true);
+
+        const [unlocked] = await store.beginAttempts([deferred(run, "v", now)], "no-token");
+        expect(await store.lastAttempt(NS, "v")).toBeUndefined();
+        expect(await store.completeAttempt(unlocked!, { outputs: [], durationMs: 1 })).toBe(false);
+      });
     });
 
     it("round-trips the file hash cache and overwrites stale rows", async () => {

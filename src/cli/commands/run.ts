@@ -141,6 +141,7 @@ async function runCommand(
     const { status } = await runGraph({
       ...sharedRunOptions(rc, runId, artifacts),
       selected: rc.selected,
+      ...(lock?.acquired ? { lockToken: lock.token } : {}),
       jobs,
       force: opts.force ?? false,
       dryRun: opts.dryRun ?? false,
