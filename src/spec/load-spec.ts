@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import type { z } from "zod";
+import { checkTaskFunctions } from "./check-task-functions.js";
 import type { Diagnostic } from "./diagnostic.js";
 import { DagwrightError, SpecError } from "./errors.js";
 import { findSpecFile } from "./find-spec-file.js";
@@ -153,7 +154,21 @@ export function loadSpecWithDiagnostics(options: { cwd?: string; file?: string }
     },
     diagnostics,
   );
+  diagnostics.push(
+    ...checkTaskFunctions(spec, {
+      readText: readTextOrUndefined,
+      locate: (task) => parsed.sourceMap.locate(["tasks", task.name, "file"]),
+    }),
+  );
   return { file: located.file, spec, diagnostics: sortDiagnostics(diagnostics), broken };
+}
+
+function readTextOrUndefined(absPath: string): string | undefined {
+  try {
+    return readFileSync(absPath, "utf8");
+  } catch {
+    return undefined;
+  }
 }
 
 /** Loads a spec or throws a {@link SpecError} carrying every error found. */
