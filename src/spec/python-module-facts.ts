@@ -13,7 +13,10 @@ export interface PythonModuleFacts {
   bound: Set<string>;
   /** `from m import *` at the top level: any name may be bound. */
   starImport: boolean;
-  /** `globals()`, `exec(` or `setattr(` appear: names may be bound at run time. */
+  /**
+   * `globals()`, `exec(` or `setattr(` appear, or the module defines `__getattr__`: names may be
+   * bound, or looked up, at run time.
+   */
   dynamic: boolean;
   /** The module body has an `if __name__ == "__main__":` block. */
   mainGuard: boolean;
@@ -235,5 +238,6 @@ export function scanPythonModule(source: string): PythonModuleFacts {
       frames.push({ indent: line.indent, counts: bodyCounts });
     }
   }
+  if (facts.bound.has("__getattr__")) facts.dynamic = true;
   return facts;
 }
