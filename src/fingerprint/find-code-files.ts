@@ -94,8 +94,9 @@ function commandFiles(task: TaskSpec): string[] {
  * (Python, R, TS/JS, shell; see each scanner for the exact rules); other files are included but
  * not read. A `command` task counts its program when `argv[0]` (with a slash) or `argv[1]` names
  * an existing project file that is not one of the task's declared outputs or inputs (outputs are
- * relative to `outputsDir`, the project root by default; see {@link isDeclaredPath}). References that are missing, third-party, dynamic or outside the
- * root are ignored; import cycles are fine. Never throws for unreadable or missing files.
+ * relative to `outputsDir`, the project root by default; see {@link isDeclaredPath}). References
+ * that are missing, third-party, dynamic or outside the root are ignored; import cycles are fine.
+ * Never throws for unreadable or missing files.
  *
  * Each source file is parsed once per process and content (size + mtime); directory listings are
  * cached the same way. Pass one `snapshot` for all tasks of a pass so shared helpers are stat'ed
