@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeProject, runCli } from "../helpers.js";
@@ -46,6 +46,20 @@ describe("a Python task file with nothing to run", () => {
     );
     expect(r.code).toBe(2);
     expect(existsSync(path.join(dir, ".dagwright"))).toBe(false);
+  });
+
+  it("fails the task, not succeeds, when the function is renamed after a run cached the spec", () => {
+    const fixed = TYPO.replace("cleen", "clean");
+    const dir = makeProject({ "dagwright.yaml": SPEC, "tasks/clean.py": fixed });
+    expect(runCli(["run"], dir).code).toBe(0);
+    expect(existsSync(path.join(dir, ".dagwright/spec-cache.json"))).toBe(true);
+    rmSync(path.join(dir, "out/done"));
+    writeFileSync(path.join(dir, "tasks/clean.py"), TYPO);
+    const r = runCli(["run"], dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr + r.stdout).toContain(
+      'tasks/clean.py defines functions (cleen) but none named after the task "clean"',
+    );
   });
 
   it("names the missing function of `file: x.py:fn`", () => {
