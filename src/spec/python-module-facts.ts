@@ -14,8 +14,8 @@ export interface PythonModuleFacts {
   /** `from m import *` at the top level: any name may be bound. */
   starImport: boolean;
   /**
-   * `globals()`, `exec(` or `setattr(` appear, or the module defines `__getattr__`: names may be
-   * bound, or looked up, at run time.
+   * `globals()`, `locals()`, `vars()`, `exec(`, `setattr(`, `sys.modules` or `__dict__` appear, or
+   * the module defines `__getattr__`: names may be bound, or looked up, at run time.
    */
   dynamic: boolean;
   /** The module body has an `if __name__ == "__main__":` block. */
@@ -191,7 +191,9 @@ export function scanPythonModule(source: string): PythonModuleFacts {
     functions: [],
     bound: new Set(),
     starImport: false,
-    dynamic: /\b(?:globals\s*\(|exec\s*\(|setattr\s*\()/u.test(source),
+    dynamic: /\b(?:(?:globals|locals|vars|exec|setattr)\s*\(|sys\.modules\b|__dict__)/u.test(
+      source,
+    ),
     mainGuard: false,
   };
   const frames: Frame[] = [];

@@ -141,6 +141,7 @@ describe("validate decides function-or-script as the Python runner does", () => 
     expect(entry("from lib import *\n")).toBe("function");
     expect(entry("globals()['clean'] = print\n")).toBe("function");
     expect(entry("def __getattr__(name):\n    return print\n")).toBe("function");
+    expect(entry("import sys\nsys.modules[__name__].clean = print\n")).toBe("function");
   });
 
   it("lists top-level functions in order, decorators and async included", () => {
