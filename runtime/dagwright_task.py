@@ -6,7 +6,8 @@ REQUEST.json holds: task, file (absolute), display (the path as written in the s
 function_explicit, inputs {deps, args, config, item}, pipeline_config, result_path.
 
 The runner calls the task function with parameters bound by name, or runs the file as a script
-when the function is not defined (and was not named explicitly), then writes RESULT.json:
+when the function is not defined, was not named explicitly, and the file defines no function
+or has a main block (see `entry_of`), then writes RESULT.json:
   {"ok": true, "result": <json>} | {"ok": true, "script": true}
   | {"ok": false, "error": "<one line>"} | {"ok": false, "exit_code": N}
 always with "rusage": {"maxrss_kb", "cpu_ms"}. Tracebacks go to stderr (the log).
@@ -113,6 +114,24 @@ def binds_name(tree, name):
     return in_body(tree.body)
 
 
+def entry_of(tree, fn, explicit, display):
+    """How the task file runs, by the rule `validate` shares (src/spec/check-task-functions.ts):
+    True to call `fn`, False to run the file as a script. A file named without a function that
+    defines functions, none of them `fn`, and has no main block would only define them: that
+    raises TaskFailure instead of succeeding without doing anything."""
+    if explicit or binds_name(tree, fn):
+        return True
+    funcs = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    has_main = any(isinstance(n, ast.If) and is_main_guard(n.test) for n in tree.body)
+    if funcs and not has_main:
+        raise TaskFailure(
+            f"{display} defines functions ({', '.join(funcs)}) but none named after the task \"{fn}\","
+            f" and has no `if __name__ == \"__main__\":` block, so running it would only define them"
+            f" (name the function with `file: {display}:func`, or add a main block)"
+        )
+    return False
+
+
 def is_main_guard(test):
     return (
         isinstance(test, ast.Compare)
@@ -200,7 +219,7 @@ def run(req, out):
     with open(path, "rb") as f:
         tree = ast.parse(f.read(), filename=path)
     item = req["inputs"].get("item") or {}
-    if not req["function_explicit"] and not binds_name(tree, fn):
+    if not entry_of(tree, fn, req["function_explicit"], req["display"]):
         out["script"] = True
         run_script(path, item)
         return

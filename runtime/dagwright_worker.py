@@ -148,7 +148,7 @@ def is_script(req):
     else:
         with open(path, "rb") as f:
             tree = ast.parse(f.read(), filename=path)
-        answer = not rt.binds_name(tree, req["function"])
+        answer = not rt.entry_of(tree, req["function"], False, req["display"])
     _kinds[key] = (current, answer)
     return answer
 

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { TaskSpec } from "../spec/types.js";
 import type { CodeScanner, ScanContext } from "./code-scanner.js";
+import { isDeclaredPath } from "./declared-paths.js";
 import { type FsSnapshot, snapshotFor } from "./fs-snapshot.js";
 import { nodeScanner } from "./node-imports.js";
 import { pythonScanner } from "./python-imports.js";
@@ -64,7 +65,10 @@ function referencesOf(fs: FsSnapshot, abs: string): Resolver | undefined {
   return resolve;
 }
 
-/** The program a command runs, when it is a project file: `sh tasks/x.sh`, `./run.py`. */
+/**
+ * The program a command runs, when it is a project file: `sh tasks/x.sh`, `./run.py`. The caller
+ * drops words naming the task's declared outputs and inputs (`touch o/x`, `sqlite3 db.sqlite`).
+ */
 function commandFiles(task: TaskSpec): string[] {
   if (task.command === undefined) return [];
   // A shell string is split on blanks only: good enough to spot `python3 x.py`, and a wrong
@@ -89,8 +93,10 @@ function commandFiles(task: TaskSpec): string[] {
  * transitively, as sorted project-relative POSIX paths. Languages are chosen by extension
  * (Python, R, TS/JS, shell; see each scanner for the exact rules); other files are included but
  * not read. A `command` task counts its program when `argv[0]` (with a slash) or `argv[1]` names
- * an existing project file. References that are missing, third-party, dynamic or outside the
- * root are ignored; import cycles are fine. Never throws for unreadable or missing files.
+ * an existing project file that is not one of the task's declared outputs or inputs (outputs are
+ * relative to `outputsDir`, the project root by default; see {@link isDeclaredPath}). References
+ * that are missing, third-party, dynamic or outside the root are ignored; import cycles are fine.
+ * Never throws for unreadable or missing files.
  *
  * Each source file is parsed once per process and content (size + mtime); directory listings are
  * cached the same way. Pass one `snapshot` for all tasks of a pass so shared helpers are stat'ed
@@ -103,14 +109,19 @@ export async function findCodeFiles(
   task: TaskSpec,
   settings: { pyTasksDirs: string[]; rTasksDirs: string[] },
   snapshot?: FsSnapshot,
+  outputsDir: string = root,
 ): Promise<string[]> {
   const fs = snapshotFor(root, snapshot);
   const ctx = contextFor(fs, settings);
-  const seeds = task.kind === "command" ? commandFiles(task) : task.file ? [task.file] : [];
+  const isCommand = task.kind === "command";
+  const seeds = isCommand ? commandFiles(task) : task.file ? [task.file] : [];
+  const bases = { root: fs.root, outputsDir: path.resolve(outputsDir) };
   const seen = new Set<string>();
   const stack: string[] = [];
   for (const s of seeds) {
     const abs = path.resolve(fs.root, s);
+    // Data the command reads or writes may exist and change every run; it is never its program.
+    if (isCommand && isDeclaredPath(task, bases, abs)) continue;
     if (fs.isFile(abs)) stack.push(abs);
   }
   while (stack.length > 0) {

@@ -165,14 +165,21 @@ const codeParts = new WeakMap<FsSnapshot, WeakMap<object, CodeParts>>();
 
 function codeKey(task: GraphTask): string {
   const s = task.spec;
+  // A command's declared outputs and inputs decide which of its words may be its program.
   return s.command === undefined
     ? `${s.kind}\0${s.file ?? ""}`
-    : JSON.stringify([s.kind, s.file ?? null, s.command]);
+    : JSON.stringify([s.kind, s.file ?? null, s.command, s.outputs, s.inputs]);
 }
 
 async function computeCodePart(ctx: PlanContext, task: GraphTask): Promise<CodePart> {
   const root = ctx.spec.root;
-  const files = await findCodeFiles(root, task.spec, ctx.spec.settings, ctx.codeSnapshot);
+  const files = await findCodeFiles(
+    root,
+    task.spec,
+    ctx.spec.settings,
+    ctx.codeSnapshot,
+    ctx.outputsDir,
+  );
   const hashes = await hashFiles(
     files.map((f) => path.join(root, f)),
     ctx.fileCache,

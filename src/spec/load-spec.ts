@@ -1,5 +1,6 @@
 import path from "node:path";
 import type { z } from "zod";
+import { checkTaskFunctions } from "./check-task-functions.js";
 import type { Diagnostic } from "./diagnostic.js";
 import { DagwrightError, SpecError } from "./errors.js";
 import { findSpecFile } from "./find-spec-file.js";
@@ -165,7 +166,21 @@ export function loadSpecWithDiagnostics(options: LoadOptions = {}): LoadResult {
     },
     diagnostics,
   );
+  diagnostics.push(
+    ...checkTaskFunctions(spec, {
+      readText: readTextOrUndefined,
+      locate: (task) => parsed.sourceMap.locate(["tasks", task.name, "file"]),
+    }),
+  );
   return { file: located.file, spec, diagnostics: sortDiagnostics(diagnostics), broken };
+}
+
+function readTextOrUndefined(absPath: string): string | undefined {
+  try {
+    return readFileSync(absPath, "utf8");
+  } catch {
+    return undefined;
+  }
 }
 
 /** Loads a spec or throws a {@link SpecError} carrying every error found. */

@@ -267,6 +267,64 @@ describe("findCodeFiles for shell and commands", () => {
     expect(await findCodeFiles(root, shell, SETTINGS)).toEqual(["helper.py", "x.py"]);
   });
 
+  it("never takes a declared output or input of a command for its program", async () => {
+    const root = tempProject({
+      "o/x": "",
+      "db.sqlite": "",
+      "data/2024/a.csv": "",
+      "out/NC/stamp.py": "",
+      "stamp.py": "",
+    });
+    const cmd = (argv: string[], over: { outputs?: string[]; inputs?: string[] }) =>
+      taskOf({ name: "c", kind: "command", command: { argv }, ...over });
+    const found = (task: ReturnType<typeof cmd>) => findCodeFiles(root, task, SETTINGS);
+    expect(await found(cmd(["touch", "o/x"], { outputs: ["o/x"] }))).toEqual([]);
+    expect(await found(cmd(["touch", "./o/x"], { outputs: ["o/x"] }))).toEqual([]);
+    expect(
+      await found(cmd(["sqlite3", "db.sqlite", "select 1"], { outputs: ["*.sqlite"] })),
+    ).toEqual([]);
+    expect(await found(cmd(["wc", "data/2024/a.csv"], { inputs: ["data/**/*.csv"] }))).toEqual([]);
+    expect(await found(cmd(["touch", "o/x"], { outputs: ["o"] }))).toEqual([]);
+    expect(await found(cmd(["./out/NC/stamp.py"], { outputs: ["out/${STATE}/stamp.py"] }))).toEqual(
+      [],
+    );
+    const shell = taskOf({
+      name: "s",
+      kind: "command",
+      command: { shell: "sqlite3 'db.sqlite' < q.sql" },
+      outputs: ["db.sqlite"],
+    });
+    expect(await found(shell)).toEqual([]);
+    // Only declared data is skipped: the program itself still counts.
+    expect(await found(cmd(["python3", "stamp.py", "o/x"], { outputs: ["o/x"] }))).toEqual([
+      "stamp.py",
+    ]);
+    expect(await found(cmd(["touch", "o/x"], { outputs: ["o/y", "ox"] }))).toEqual(["o/x"]);
+  });
+
+  it("reads command outputs relative to the outputs directory, inputs relative to the root", async () => {
+    const root = tempProject({ "scratch/ns/db.sqlite": "", "db.sqlite": "" });
+    const task = taskOf({
+      name: "c",
+      kind: "command",
+      command: { argv: ["sqlite3", "scratch/ns/db.sqlite"] },
+      outputs: ["db.sqlite"],
+    });
+    const outputsDir = path.join(root, "scratch", "ns");
+    expect(await findCodeFiles(root, task, SETTINGS, undefined, outputsDir)).toEqual([]);
+    expect(await findCodeFiles(root, task, SETTINGS)).toEqual(["scratch/ns/db.sqlite"]);
+    const atRoot = taskOf({ ...task, command: { argv: ["sqlite3", "db.sqlite"] } });
+    expect(await findCodeFiles(root, atRoot, SETTINGS, undefined, outputsDir)).toEqual([
+      "db.sqlite",
+    ]);
+  });
+
+  it("still follows a file task whose code is also listed as an input", async () => {
+    const root = tempProject({ "t.sh": ". ./lib.sh\n", "lib.sh": "" });
+    const task = taskOf({ name: "t", kind: "shell", file: "t.sh", inputs: ["*.sh"] });
+    expect(await findCodeFiles(root, task, SETTINGS)).toEqual(["lib.sh", "t.sh"]);
+  });
+
   it("parses the source idioms of shell scripts", () => {
     expect(
       parseShellSources(

@@ -5,6 +5,8 @@ const files = {
   "a.py": "def a():\n    return 1\n",
   "b.py": "",
   "t.ts": "export const t = () => 1;\n",
+  "tasks/clean.py":
+    "import os\n\n\ndef cleen():\n    os.makedirs('out', exist_ok=True)\n\n\ndef helper():\n    pass\n",
 };
 
 interface Case {
@@ -52,7 +54,7 @@ const cases: Case[] = [
   },
   {
     name: "map_over without a matching iterable_item",
-    yaml: "graphs:\n  g:\n    tasks:\n      list:\n      each: list\ntasks:\n  list: {file: a.py, cache_result: true, iterable_item: state}\n  each: {command: [x], map_over: sate}\n",
+    yaml: "graphs:\n  g:\n    tasks:\n      list:\n      each: list\ntasks:\n  list: {file: a.py:a, cache_result: true, iterable_item: state}\n  each: {command: [x], map_over: sate}\n",
     message: [
       'dagwright.yaml:5:7 graphs.g.tasks.each: map_over "sate" is not produced by any dependency with iterable_item "sate"',
     ],
@@ -180,6 +182,20 @@ const cases: Case[] = [
     ],
   },
   {
+    name: "a named Python function the file does not define, with the near miss named",
+    yaml: "graphs:\n  g:\n    tasks:\n      clean:\ntasks:\n  clean:\n    file: tasks/clean.py:clean\n",
+    message: [
+      'dagwright.yaml:7:11 tasks.clean.file: tasks/clean.py defines no top-level function "clean". Did you mean "cleen"?',
+    ],
+  },
+  {
+    name: "a Python file with functions but none named after the task and no main block",
+    yaml: "graphs:\n  g:\n    tasks:\n      clean:\ntasks:\n  clean:\n    file: tasks/clean.py\n",
+    message: [
+      'dagwright.yaml:7:11 tasks.clean.file: tasks/clean.py defines functions (cleen, helper) but none named after the task "clean", and has no `if __name__ == "__main__":` block, so running it would only define them. Did you mean "cleen"?',
+    ],
+  },
+  {
     name: "a spec that is not a mapping",
     yaml: "- a\n- b\n",
     message: ["dagwright.yaml:1:1: expected a mapping with `graphs` and `tasks` at the top level"],
@@ -217,6 +233,30 @@ describe("invalid specs are rejected with the full message", () => {
     expect(hintsOf(yaml)).toEqual([
       '"a" is defined under tasks but not part of graph "g"; add it to graphs.g.tasks',
     ]);
+  });
+
+  it("says how to name the function or make the file a script", () => {
+    const named =
+      "graphs:\n  g:\n    tasks:\n      clean:\ntasks:\n  clean: {file: tasks/clean.py:clean}\n";
+    expect(hintsOf(named, files)).toEqual([
+      "its functions are cleen, helper; name one of them after the colon, e.g. `file: tasks/clean.py:cleen`",
+    ]);
+    const implicit =
+      "graphs:\n  g:\n    tasks:\n      clean:\ntasks:\n  clean: {file: tasks/clean.py}\n";
+    expect(hintsOf(implicit, files)).toEqual([
+      'name the function to call, `file: tasks/clean.py:cleen`, or add an `if __name__ == "__main__":` block to run the file as a script',
+    ]);
+  });
+
+  it("runs a Python file as a script when it defines no function, or has a main block", () => {
+    const yaml = (file: string) =>
+      `graphs:\n  g:\n    tasks:\n      clean:\ntasks:\n  clean: {file: ${file}}\n`;
+    const scripts = {
+      "plain.py": "import os\nos.makedirs('out', exist_ok=True)\n",
+      "main.py": "def helper():\n    pass\n\nif __name__ == '__main__':\n    helper()\n",
+      "bound.py": "from lib import run as clean\n",
+    };
+    for (const file of Object.keys(scripts)) expect(problemsOf(yaml(file), scripts)).toEqual([]);
   });
 
   it("rejects an oversized file before parsing it", () => {

@@ -295,6 +295,17 @@ describe("python function items in warm workers", () => {
     expect(r.logTail.at(-1)).toMatch(/^dagwright: task 'broken' failed: SyntaxError: /);
   });
 
+  it("fails every item of a file that only defines other functions", async () => {
+    project.write("tasks/defs_only.py", "def defs_onl(item):\n    return item\n");
+    const r = await launchItems(
+      itemsRequest(pyTask("defs_only", "tasks/defs_only.py"), combos("D", 2)),
+    );
+    expect(r.outcomes.map((o) => o.status)).toEqual(["failed", "failed"]);
+    expect(r.outcomes[0]!.error).toMatch(
+      /^tasks\/defs_only.py defines functions \(defs_onl\) but none named after the task "defs_only"/,
+    );
+  });
+
   it("runs a file without the function as a script, one process per item, values in the env", async () => {
     project.write(
       "tasks/as_script.py",

@@ -222,6 +222,16 @@ describe("python scripts", () => {
     expect(r.error).toBe("exit code 3");
   });
 
+  it("fails a file that only defines other functions instead of running it as a script", async () => {
+    // validate rejects this; the runner keeps the same rule for a file changed after loading.
+    project.write("tasks/only_defs.py", "def only_def():\n    print('never')\n");
+    const r = await launchTask(project.request(pyTask("only_defs", "tasks/only_defs.py")));
+    expect(r.status).toBe("failed");
+    expect(r.error).toBe(
+      'tasks/only_defs.py defines functions (only_def) but none named after the task "only_defs", and has no `if __name__ == "__main__":` block, so running it would only define them (name the function with `file: tasks/only_defs.py:func`, or add a main block)',
+    );
+  });
+
   it("does not treat a function defined under the __main__ guard as the task function", async () => {
     project.write(
       "tasks/guarded.py",
