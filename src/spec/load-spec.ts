@@ -168,16 +168,16 @@ export function loadSpecWithDiagnostics(options: LoadOptions = {}): LoadResult {
   );
   diagnostics.push(
     ...checkTaskFunctions(spec, {
-      readText: readTextOrUndefined,
+      readText: (abs) => readTextOrUndefined(files, abs),
       locate: (task) => parsed.sourceMap.locate(["tasks", task.name, "file"]),
     }),
   );
   return { file: located.file, spec, diagnostics: sortDiagnostics(diagnostics), broken };
 }
 
-function readTextOrUndefined(absPath: string): string | undefined {
+function readTextOrUndefined(files: SpecFiles, absPath: string): string | undefined {
   try {
-    return readFileSync(absPath, "utf8");
+    return files.readText(absPath);
   } catch {
     return undefined;
   }
