@@ -72,6 +72,7 @@ const KINDS = [
   "pyproject search path",
   "file earlier on the search path",
   "task fails or recovers",
+  "task function renamed",
   "another runner",
   "branch switch",
   "unrelated env var",
@@ -138,6 +139,13 @@ function apply(dir: string, { kind, v }: Edit): Record<string, string> {
       break;
     case "task fails or recovers":
       put(dir, "tasks/c.sh", variant([PROJECT["tasks/c.sh"]!, "exit 3\n"]));
+      break;
+    case "task function renamed":
+      put(
+        dir,
+        "py_tasks/b.py",
+        variant([pyTask("py_tasks"), pyTask("py_tasks").replace("def b(", "def bb(")]),
+      );
       break;
     case "another runner":
       runCli(["run", "--force", "--only", variant(["a", "c"])], dir);
