@@ -3,8 +3,23 @@
 // task exits 0 without writing it, so earlier copies are moved out of the way first (one rename
 // each, into the project's `.dagwright/aside/`), deleted once the attempt is recorded, and put back
 // when it is not, so a failed rerun never destroys the last good result.
+//
+// The aside directory is flat: one entry per moved output, named `<owner>=<its path>` (URI-encoded,
+// so `=` and `/` inside names are escaped), because creating and removing a directory per attempt
+// costs ten times the rename itself on ext4. A name too long for the file system becomes
+// `<owner>=#<hash>`, its path kept in `<owner>=#<hash>#path`.
 import { createHash } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { expandPatterns } from "../fingerprint/expand-patterns.js";
 import type { PlanContext } from "../plan/plan-task.js";
@@ -31,13 +46,13 @@ export interface AsideOutputs {
 /**
  * Moves the files (or directories) that match `patterns` now aside, before an attempt of
  * `owner` launches. Patterns are relative to `plan.outputsDir`, `${VAR}` already filled for an
- * item; `duckdb://` outputs and `inPlace` patterns are left where they are. A directory left
- * aside by a runner that died mid-attempt (kill -9) is restored first, so its copies are the
+ * item; `duckdb://` outputs and `inPlace` patterns are left where they are. Copies left aside by
+ * a runner that died mid-attempt of the same owner (kill -9) are put back first, so they are the
  * ones this attempt moves aside. Undefined when there is nothing to manage: such a task pays
  * nothing.
  *
- * @throws Error from the file system when an earlier copy cannot be moved (the attempt must not
- *   start then: its old output would be taken for a new one).
+ * @throws Error naming the owner and the path when an earlier copy cannot be moved (the attempt
+ *   must not start then: its old output would be taken for a new one).
  */
 export async function moveOutputsAside(
   plan: PlanContext,
@@ -48,33 +63,36 @@ export async function moveOutputsAside(
   const managed = patterns.filter((p) => !p.startsWith("duckdb://") && !inPlace.includes(p));
   if (managed.length === 0) return undefined;
   const base = plan.outputsDir;
-  const dir = asideDirOf(plan.spec.root, owner);
-  if (existsSync(dir)) putBack(dir, base);
-  const found = await expandPatterns(base, managed);
-  let created = false;
-  for (const rel of found) {
+  const dir = path.join(plan.spec.root, ".dagwright", "aside");
+  const prefix = `${ownerName(owner)}=`;
+  putBack(dir, prefix, base, leftoversOf(dir, prefix));
+  const moved: string[] = [];
+  for (const rel of await expandPatterns(base, managed)) {
     try {
-      if (!created) {
-        mkdirSync(dir, { recursive: true });
-        created = true;
-      }
-      moveEntry(path.join(base, rel), path.join(dir, encodeEntry(rel)));
+      moved.push(moveAside(dir, prefix, base, rel));
     } catch (err) {
-      if (created) putBack(dir, base);
+      putBack(dir, prefix, base, moved);
       throw new Error(
         `${ownerLabel(owner)}: could not move the earlier copy of ${rel} aside before the attempt (${(err as Error).message}); ` +
-          `check that dagwright may rename files under ${base} and ${path.dirname(dir)}`,
+          `check that dagwright may rename files under ${base} and ${dir}`,
       );
     }
   }
   return {
     discard: () => {
-      if (created) rmSync(dir, { recursive: true, force: true });
+      for (const name of moved) {
+        try {
+          unlinkSync(path.join(dir, name));
+        } catch {
+          rmSync(path.join(dir, name), { recursive: true, force: true });
+        }
+        if (name.includes("=#")) rmSync(path.join(dir, `${name}#path`), { force: true });
+      }
     },
     restore: async () => {
       for (const rel of await expandPatterns(base, managed))
         rmSync(path.join(base, rel), { recursive: true, force: true });
-      if (created) putBack(dir, base);
+      putBack(dir, prefix, base, moved);
     },
   };
 }
@@ -114,36 +132,55 @@ function ownerLabel(owner: OutputsOwner): string {
     : `task "${owner.task}", item "${owner.item}"`;
 }
 
-/** `<root>/.dagwright/aside/<task>` or `…/<task>@<item>`, one name per owner. */
-function asideDirOf(root: string, owner: OutputsOwner): string {
-  const name =
-    owner.item === undefined
-      ? encodeName(owner.task)
-      : `${encodeName(owner.task)}@${encodeName(owner.item)}`;
-  return path.join(root, ".dagwright", "aside", name);
+/** `<task>` or `<task>@<item>`, encoded: never holds `=`, `/` or `#`. */
+function ownerName(owner: OutputsOwner): string {
+  return owner.item === undefined
+    ? encodeName(owner.task)
+    : `${encodeName(owner.task)}@${encodeName(owner.item)}`;
 }
 
-/** A file name for any string: safe characters as they are, a hash when it would be too long. */
+/** A file name part for any string: safe characters as they are, a hash when too long. */
 function encodeName(s: string): string {
   const enc = encodeURIComponent(s).replaceAll(".", "%2E").replaceAll("*", "%2A");
-  return enc.length <= 120
-    ? enc
-    : `${enc.slice(0, 60)}~${createHash("sha256").update(s).digest("hex").slice(0, 32)}`;
+  return enc.length <= 100 ? enc : `${enc.slice(0, 40)}~${hash(s)}`;
 }
 
-/**
- * The aside name of an output: its relative path in one name (`out%2Fa.csv`), so each entry of
- * the aside directory is exactly one moved thing and reads back to its path after a crash.
- */
-function encodeEntry(rel: string): string {
-  return encodeURIComponent(rel);
+function hash(s: string): string {
+  return createHash("sha256").update(s).digest("hex").slice(0, 32);
 }
 
-function decodeEntry(name: string): string | undefined {
+/** Names under `dir` an earlier runner left for this owner (none, nearly always: one readdir). */
+function leftoversOf(dir: string, prefix: string): string[] {
+  let names: string[];
   try {
-    const rel = decodeURIComponent(name);
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => n.startsWith(prefix) && !n.endsWith("#path"));
+}
+
+/** Moves `base/rel` to `dir`; returns its name there. */
+function moveAside(dir: string, prefix: string, base: string, rel: string): string {
+  let name = `${prefix}${encodeURIComponent(rel)}`;
+  if (Buffer.byteLength(name) > 240) {
+    name = `${prefix}#${hash(rel)}`;
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, `${name}#path`), rel);
+  }
+  moveEntry(path.join(base, rel), path.join(dir, name));
+  return name;
+}
+
+/** The path relative to `base` an aside entry came from, if it reads back as one. */
+function pathOf(dir: string, prefix: string, name: string): string | undefined {
+  try {
+    const rest = name.slice(prefix.length);
+    const rel = rest.startsWith("#")
+      ? readFileSync(path.join(dir, `${name}#path`), "utf8")
+      : decodeURIComponent(rest);
     const norm = path.posix.normalize(rel);
-    // Only what encodeEntry wrote: a relative path that stays inside.
+    // Only what moveAside wrote: a relative path that stays inside.
     if (norm !== rel || norm === ".." || norm.startsWith("../") || path.posix.isAbsolute(norm))
       return undefined;
     return rel;
@@ -168,14 +205,15 @@ function moveEntry(from: string, to: string): void {
   }
 }
 
-/** Every entry of an aside directory back to its path under `base` (replacing what is there). */
-function putBack(dir: string, base: string): void {
-  for (const name of readdirSync(dir)) {
-    const rel = decodeEntry(name);
-    if (rel === undefined) continue;
-    const target = path.join(base, rel);
-    rmSync(target, { recursive: true, force: true });
-    moveEntry(path.join(dir, name), target);
+/** Aside entries `names` back to their paths under `base`, replacing what is there. */
+function putBack(dir: string, prefix: string, base: string, names: readonly string[]): void {
+  for (const name of names) {
+    const rel = pathOf(dir, prefix, name);
+    if (rel !== undefined) {
+      const target = path.join(base, rel);
+      rmSync(target, { recursive: true, force: true });
+      moveEntry(path.join(dir, name), target);
+    } else rmSync(path.join(dir, name), { recursive: true, force: true });
+    if (name.includes("=#")) rmSync(path.join(dir, `${name}#path`), { force: true });
   }
-  rmSync(dir, { recursive: true, force: true });
 }
