@@ -100,6 +100,7 @@ export function makeTask(overrides: Partial<TaskSpec> & Pick<TaskSpec, "name" | 
   return {
     functionExplicit: false,
     outputs: [],
+    inPlaceOutputs: [],
     inputs: [],
     args: {},
     cacheResult: false,

@@ -29,6 +29,7 @@ interface Shape {
 const TASK: Shape = {
   defaults: () => ({
     outputs: [],
+    inPlaceOutputs: [],
     inputs: [],
     args: {},
     cacheResult: false,
@@ -41,6 +42,7 @@ const TASK: Shape = {
   }),
   fill: (t) => {
     if (t.outputs === undefined) t.outputs = [];
+    if (t.inPlaceOutputs === undefined) t.inPlaceOutputs = [];
     if (t.inputs === undefined) t.inputs = [];
     if (t.args === undefined) t.args = {};
     if (t.cacheResult === undefined) t.cacheResult = false;

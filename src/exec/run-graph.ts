@@ -27,6 +27,7 @@ import {
 import type { PreloadModule } from "../tasks/node-worker-pool.js";
 import { startSpawnHelper } from "../tasks/spawn-helper.js";
 import { sharedNodePool } from "../tasks/worker-pools.js";
+import { moveOutputsAside } from "./attempt-outputs.js";
 import { type AttemptOutcome, startAttempts } from "./attempt-records.js";
 import { collectOutputs } from "./collect-outputs.js";
 import type { RunCounts, RunObserver, RunStatus } from "./run-events.js";
@@ -246,8 +247,18 @@ export async function runGraph(
         record = startAttempts(o.store, [attemptRecord], o.lockToken);
         o.observer({ type: "task-start", task: name, reasons: decision.reasons, attempt });
       };
+      const aside =
+        task.spec.outputs.length === 0
+          ? undefined
+          : await moveOutputsAside(
+              o.plan,
+              { task: name },
+              task.spec.outputs,
+              task.spec.inPlaceOutputs,
+            );
       const result = await launch(task, logPath, begin);
       if (result === undefined || record === undefined) {
+        await aside?.restore();
         // Never started: the run was cancelled while it waited for a worker.
         o.observer({ type: "task-skipped", task: name, reason: "run cancelled" });
         return "skipped";
@@ -288,6 +299,7 @@ export async function runGraph(
           const [ok] = await record.finish([{ completion }]);
           if (!ok) error = "superseded by a newer attempt of the same task; not recorded";
           else {
+            aside?.discard();
             const state: UpstreamState = { outputs: recorded };
             if (resultHash) state.resultHash = resultHash;
             upstream.set(name, state);
@@ -303,6 +315,7 @@ export async function runGraph(
           }
         }
       }
+      await aside?.restore();
       const status = result.status === "cancelled" ? "cancelled" : "failed";
       // A superseded attempt whose begin was written is marked failed; one whose begin was
       // deferred and refused is recorded failed, as history only (see StateStore's fencing).

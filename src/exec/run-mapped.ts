@@ -5,6 +5,7 @@ import type { ItemPlan } from "../plan/plan-items.js";
 import type { PlanContext } from "../plan/plan-task.js";
 import type { OutputRecord, StateStore } from "../state/state-store.js";
 import { launchItems } from "../tasks/launch-items.js";
+import { moveItemOutputsAside } from "./attempt-outputs.js";
 import { type AttemptOutcome, startAttempts } from "./attempt-records.js";
 import { collectOutputs } from "./collect-outputs.js";
 import type { RunObserver } from "./run-events.js";
@@ -98,6 +99,7 @@ export async function runMappedItems(
       cancelled = true;
       return;
     }
+    const asides = await moveItemOutputsAside(env.plan, task.spec, bundle);
     const record = startAttempts(
       env.store,
       bundle.map((item) => {
@@ -189,6 +191,11 @@ export async function runMappedItems(
       });
     const recorded = await record.finish(bundle.map((item) => outcomeOf.get(item)!));
     const ok = new Map(bundle.map((item, i) => [item, recorded[i]!]));
+    const succeeded = new Set(completions.filter((c) => ok.get(c.item)).map((c) => c.item));
+    for (const [i, item] of bundle.entries()) {
+      if (succeeded.has(item)) asides[i]?.discard();
+      else await asides[i]?.restore();
+    }
     for (const c of completions) {
       if (ok.get(c.item)) {
         outputs.set(c.item.key, c.outputs);

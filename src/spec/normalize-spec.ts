@@ -252,7 +252,10 @@ function normalizeTask(
     name,
     kind: "command",
     functionExplicit: false,
-    outputs: t.outputs ?? [],
+    outputs: (t.outputs ?? []).map((o) => (typeof o === "string" ? o : o.path)),
+    inPlaceOutputs: (t.outputs ?? []).flatMap((o) =>
+      typeof o !== "string" && o.in_place === true ? [o.path] : [],
+    ),
     inputs: t.inputs ?? [],
     args: t.args ?? {},
     cacheResult: t.cache_result ?? false,
@@ -316,7 +319,7 @@ function normalizeTask(
     if (!staysInside(o)) {
       err(
         "path-escapes-root",
-        [...at, "outputs", i],
+        typeof t.outputs?.[i] === "string" ? [...at, "outputs", i] : [...at, "outputs", i, "path"],
         `output ${JSON.stringify(o)} is outside the ${ctx.format === "kptn" ? "scratch directory" : "project root"}`,
         "write outputs under the project (relative paths without leading '..')",
       );

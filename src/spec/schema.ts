@@ -61,6 +61,15 @@ const envValue = z.union([z.string(), z.number(), z.boolean()], {
   error: "expected a string, number or boolean",
 });
 
+/** An output written as an object: `{path: "db.duckdb", in_place: true}`. */
+const outputObjectSchema = z.strictObject({
+  path: nonEmpty.meta({ description: "file pattern; ${VAR} is filled per item" }),
+  in_place: z.boolean().optional().meta({
+    description:
+      "true: the task updates this output in place (a SQLite/DuckDB file, an append log), so its earlier copy is not moved aside before an attempt; it must exist after a success",
+  }),
+});
+
 export const taskSchema = z
   .strictObject({
     file: nonEmpty.optional().meta({
@@ -75,9 +84,16 @@ export const taskSchema = z
       .meta({ description: "argv list (no shell), or a string run with sh -c" }),
     description: z.string().optional(),
     outputs: z
-      .array(nonEmpty)
+      .array(
+        z.union([nonEmpty, outputObjectSchema], {
+          error: "expected a file pattern or {path: pattern, in_place: true}",
+        }),
+      )
       .optional()
-      .meta({ description: "file patterns; ${VAR} is filled per item" }),
+      .meta({
+        description:
+          "file patterns; ${VAR} is filled per item. Earlier copies are moved aside before each attempt; {path, in_place: true} updates one in place",
+      }),
     inputs: z
       .array(nonEmpty)
       .optional()

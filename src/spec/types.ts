@@ -41,8 +41,13 @@ export interface TaskSpec {
   /** `command`: an argv list runs without a shell; a string runs with `sh -c`. */
   command?: { argv: string[] } | { shell: string };
   description?: string;
-  /** Output patterns, relative to `outputsBase` of the spec. */
+  /** Output patterns, relative to `outputsBase` of the spec (in-place ones included). */
   outputs: string[];
+  /**
+   * The patterns of `outputs` written `{path, in_place: true}`: updated in place, so not moved
+   * aside before an attempt (every other output must be written anew by each attempt).
+   */
+  inPlaceOutputs: string[];
   /** Extra input file patterns, relative to the project root. */
   inputs: string[];
   /** Static args; values may be {@link RefArg}. */

@@ -50,6 +50,7 @@ function knownKeysAt(path: readonly PropertyKey[]): readonly string[] {
       if (a === "graphs" && c === "tasks") return KNOWN_KEYS.entry;
       if (a === "graphs" && c === "extends") return KNOWN_KEYS.extends;
       if (a === "tasks" && c === "secrets") return KNOWN_KEYS.secret;
+      if (a === "tasks" && c === "outputs") return ["path", "in_place"];
       return e === undefined ? [] : [];
     default:
       return [];

@@ -35,7 +35,7 @@ const VARIED = `graphs:
 tasks:
   a: {file: a.py, outputs: [out/a.csv], inputs: ["data/*.csv"], cache_result: true, tags: [x]}
   b: {command: ["echo", "hi"], retries: 2, timeout: 5, env: {K: v}, compute: {cpu: 2}}
-  c: {command: "echo c > c.txt", cache: false, args: {k: {ref: a}}, outputs: [c.txt]}
+  c: {command: "echo c > c.txt", cache: false, args: {k: {ref: a}}, outputs: [c.txt, {path: c.db, in_place: true}]}
 `;
 
 describe("the spec cache's form", () => {

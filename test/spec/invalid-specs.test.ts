@@ -74,6 +74,27 @@ const cases: Case[] = [
     ],
   },
   {
+    name: "an in-place output escaping the project root, pointed at by its path",
+    yaml: "graphs:\n  g:\n    tasks:\n      a:\ntasks:\n  a:\n    command: [x]\n    outputs: [{path: ../db.sqlite, in_place: true}]\n",
+    message: [
+      'dagwright.yaml:8:22 tasks.a.outputs[0].path: output "../db.sqlite" is outside the project root',
+    ],
+  },
+  {
+    name: "an output object with a misspelled field, with the near miss named",
+    yaml: "graphs:\n  g:\n    tasks:\n      a:\ntasks:\n  a:\n    command: [x]\n    outputs: [{path: db.sqlite, inplace: true}]\n",
+    message: [
+      'dagwright.yaml:8:33 tasks.a.outputs[0].inplace: unknown field "inplace". Did you mean "in_place"?',
+    ],
+  },
+  {
+    name: "an output that is neither a pattern nor an object",
+    yaml: "graphs:\n  g:\n    tasks:\n      a:\ntasks:\n  a:\n    command: [x]\n    outputs: [3]\n",
+    message: [
+      "dagwright.yaml:8:15 tasks.a.outputs[0]: expected a file pattern or {path: pattern, in_place: true}, received number 3",
+    ],
+  },
+  {
     name: "an absolute output path",
     yaml: "graphs:\n  g:\n    tasks:\n      a:\ntasks:\n  a:\n    command: [x]\n    outputs: [/tmp/x]\n",
     message: [
