@@ -76,6 +76,7 @@ const KINDS = [
   "another runner",
   "branch switch",
   "unrelated env var",
+  "nothing",
 ] as const;
 
 function put(dir: string, rel: string, text: string): void {
@@ -155,6 +156,8 @@ function apply(dir: string, { kind, v }: Edit): Record<string, string> {
       break;
     case "unrelated env var":
       return { SOME_TERMINAL_SESSION: String(v) };
+    case "nothing":
+      break;
   }
   return {};
 }
@@ -196,7 +199,9 @@ describe("the spec cache and the no-change memo decide what a full plan decides"
           minLength: 3,
           maxLength: 8,
         }),
-        async (edits) => {
+        async (generated) => {
+          // Ends with a step that changes nothing planning reads: the memo's own case.
+          const edits: Edit[] = [...generated, { kind: "unrelated env var", v: 9 }];
           const dir = makeProject(PROJECT);
           runCli(["run"], dir);
           decide(dir, {}); // leaves a memo when everything is fresh
