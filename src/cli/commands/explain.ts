@@ -15,6 +15,11 @@ export function registerExplain(program: Command, ctx: CommandContext): void {
     .argument("<TASK>", "task name")
     .option("--json", "print JSON on stdout")
     .option("--env <NAME>", "merge environments.NAME.config over config")
+    .option(
+      "--set <KEY=VALUE>",
+      "override a config value (repeatable; dotted keys, JSON values)",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .action(async (graphName: string, taskName: string, opts: RunFlags & { json?: boolean }) => {
       const rc = await openRunContext(ctx, graphName, { ...opts, only: [taskName] });
       try {
