@@ -1,5 +1,7 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { makeProject, runCli } from "../helpers.js";
+import { jsonLines, makeProject, runCli } from "../helpers.js";
 
 const SET_SPEC = `config:
   region: eu
@@ -40,5 +42,71 @@ describe("--set of a key no config defines", () => {
     const ok = runCli(["run", "g", "--set", "db.host=remote", "--set", "region=us"], dir);
     expect(ok.stderr).not.toContain("error");
     expect(ok.code).toBe(0);
+  });
+});
+
+interface RunEvent {
+  type: string;
+  task?: string;
+  reasons?: string[];
+}
+
+/** Runs `dagwright run --json`; returns the tasks that started, with their reasons. */
+function runJson(dir: string, ...args: string[]) {
+  const r = runCli(["run", "--json", ...args], dir);
+  const started: Record<string, string[]> = {};
+  for (const e of jsonLines<RunEvent>(r.stdout))
+    if (e.type === "task-start" && e.task) started[e.task] = e.reasons ?? [];
+  return { ...r, started };
+}
+
+const listFile = (states: string[]) => `def lst():\n    return ${JSON.stringify(states)}\n`;
+
+const FAN_OUT = {
+  "dagwright.yaml": `graphs:
+  g:
+    tasks:
+      lst:
+      per_state: lst
+      agg: per_state
+tasks:
+  lst: {file: tasks/lst.py, cache_result: true, iterable_item: state}
+  per_state: {file: tasks/per_state.py, map_over: state}
+  agg: {command: ["sh", "-c", "echo agg >> calls.txt"]}
+`,
+  "tasks/lst.py": listFile(["SC", "VA"]),
+  // Items write to a store dagwright does not see (no declared outputs), as a database would.
+  "tasks/per_state.py": "def per_state(state):\n    return None\n",
+};
+
+describe("fan-out: the item keys of a mapped dependency", () => {
+  it("rerun the aggregating downstream task when an item is added or removed, naming the items", () => {
+    const dir = makeProject(FAN_OUT);
+    expect(runJson(dir).code).toBe(0);
+    expect(Object.keys(runJson(dir).started)).toEqual([]);
+
+    writeFileSync(path.join(dir, "tasks/lst.py"), listFile(["NC", "SC", "VA"]));
+    expect(runJson(dir, "--only", "lst").code).toBe(0);
+    const status = runCli(["status"], dir);
+    expect(status.stdout).toMatch(/agg +stale +items of per_state changed: \+NC/);
+    const added = runJson(dir);
+    expect(added.code).toBe(0);
+    expect(added.started.agg).toEqual(["items of per_state changed: +NC"]);
+
+    writeFileSync(path.join(dir, "tasks/lst.py"), listFile(["NC", "VA"]));
+    const removed = runJson(dir);
+    expect(removed.started.agg).toEqual(["items of per_state changed: -SC"]);
+    expect(runCli(["explain", "g", "agg"], dir).stdout).toContain("agg: fresh");
+    expect(readFileSync(path.join(dir, "calls.txt"), "utf8")).toBe("agg\nagg\nagg\n");
+  });
+
+  it("keeps a mapped task fresh, in status and in run, when its list reruns with the same items", () => {
+    const dir = makeProject(FAN_OUT);
+    expect(runJson(dir).code).toBe(0);
+    // Only the list reran (with the same items): every item and the mapped task stay fresh.
+    writeFileSync(path.join(dir, "tasks/lst.py"), `${listFile(["SC", "VA"])}# edit\n`);
+    const status = runCli(["status"], dir);
+    expect(status.stdout).toMatch(/per_state +fresh/);
+    expect(Object.keys(runJson(dir).started)).toEqual(["lst"]);
   });
 });
