@@ -110,3 +110,86 @@ describe("fan-out: the item keys of a mapped dependency", () => {
     expect(Object.keys(runJson(dir).started)).toEqual(["lst"]);
   });
 });
+
+const CONFIG_SPEC = (config: string, tz = "UTC") => `config: {${config}}
+graphs:
+  g:
+    tasks:
+      py:
+      ts:
+      ts_none:
+      sh:
+tasks:
+  py: {file: tasks/py.py}
+  ts: {file: tasks/ts.ts}
+  ts_none: {file: tasks/ts_none.ts}
+  sh: {command: ["sh", "-c", "true"], env: {TZ: ${tz}}}
+`;
+
+const CONFIG_FILES = {
+  "tasks/py.py": "def py(region, pipeline_config):\n    return None\n",
+  "tasks/ts.ts":
+    "export function ts({ config: { year } }: { config: { year: number } }) {\n  return year;\n}\n",
+  "tasks/ts_none.ts": "export function ts_none({ args }: { args: object }) {\n  return args;\n}\n",
+};
+
+describe("config dependencies", () => {
+  it("reruns only the script task when a key no function receives changes", () => {
+    const dir = makeProject({
+      "dagwright.yaml": CONFIG_SPEC("region: eu, year: 2024, other: 1"),
+      ...CONFIG_FILES,
+    });
+    expect(runJson(dir).code).toBe(0);
+    writeFileSync(
+      path.join(dir, "dagwright.yaml"),
+      CONFIG_SPEC("region: eu, year: 2024, other: 2"),
+    );
+    expect(runJson(dir).started).toEqual({ sh: ["config changed: other"] });
+  });
+
+  it("reruns a function task that receives the changed key, naming it in run and explain", () => {
+    const dir = makeProject({
+      "dagwright.yaml": CONFIG_SPEC("region: eu, year: 2024"),
+      ...CONFIG_FILES,
+    });
+    expect(runJson(dir).code).toBe(0);
+    writeFileSync(path.join(dir, "dagwright.yaml"), CONFIG_SPEC("region: us, year: 2024"));
+    const explain = runCli(["explain", "g", "py"], dir);
+    expect(explain.stdout).toContain("py: stale\n  - config changed: region\n");
+    expect(explain.stdout).toMatch(/config region: \w+ → \w+/);
+    expect(runJson(dir, "--dry-run").code).toBe(0);
+    const r = runJson(dir);
+    expect(r.started).toEqual({
+      py: ["config changed: region"],
+      sh: ["config changed: region"],
+    });
+    writeFileSync(path.join(dir, "dagwright.yaml"), CONFIG_SPEC("region: us, year: 2025"));
+    expect(runJson(dir).started).toEqual({
+      ts: ["config changed: year"],
+      sh: ["config changed: year"],
+    });
+  });
+
+  it("--set of a used key reruns the tasks receiving it, naming the key", () => {
+    const dir = makeProject({
+      "dagwright.yaml": CONFIG_SPEC("region: eu, year: 2024"),
+      ...CONFIG_FILES,
+    });
+    expect(runJson(dir).code).toBe(0);
+    expect(runJson(dir, "--set", "year=2030").started).toEqual({
+      ts: ["config changed: year"],
+      sh: ["config changed: year"],
+    });
+  });
+
+  it("names the declared env variable that changed", () => {
+    const dir = makeProject({
+      "dagwright.yaml": CONFIG_SPEC("region: eu"),
+      ...CONFIG_FILES,
+    });
+    expect(runJson(dir).code).toBe(0);
+    writeFileSync(path.join(dir, "dagwright.yaml"), CONFIG_SPEC("region: eu", "Europe/Paris"));
+    expect(runCli(["explain", "g", "sh"], dir).stdout).toContain("  - env changed: TZ\n");
+    expect(runJson(dir).started).toEqual({ sh: ["env changed: TZ"] });
+  });
+});
