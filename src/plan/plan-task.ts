@@ -364,12 +364,36 @@ function partsOf(
     definition: s.definition,
     code,
     args: s.argsHash,
-    config: configPart(ctx.config, configKeysOf(snapshotOf(ctx), task.spec)),
+    config: configPart(ctx.config, configKeysIn(ctx, task)),
     env: s.env,
     inputs,
     upstream: up,
     runtime: runtimePart(ctx, RUNTIME_KEYS[task.spec.kind]),
   };
+}
+
+const configKeysBySnapshot = new WeakMap<FsSnapshot, Map<string, ConfigKeys>>();
+
+/**
+ * {@link configKeysOf} once per pass for each file and function: the tasks of a graph mostly share
+ * a few, and the answer depends on nothing else (the snapshot is one look at the code).
+ */
+function configKeysIn(ctx: PlanContext, task: GraphTask): ConfigKeys {
+  const s = task.spec;
+  if (s.file === undefined || s.command !== undefined) return "all";
+  const snapshot = snapshotOf(ctx);
+  let known = configKeysBySnapshot.get(snapshot);
+  if (known === undefined) {
+    known = new Map();
+    configKeysBySnapshot.set(snapshot, known);
+  }
+  const key = `${s.kind}\0${s.file}\0${s.function ?? s.name}`;
+  let keys = known.get(key);
+  if (keys === undefined) {
+    keys = configKeysOf(snapshot, s);
+    known.set(key, keys);
+  }
+  return keys;
 }
 
 const snapshots = new WeakMap<PlanContext, FsSnapshot>();
