@@ -58,6 +58,12 @@ describe("decideTask", () => {
         ["b", { outputs: [{ path: "o", hash: "h", size: 1, mtimeMs: 2 }], resultHash: "r" }],
         ["c", undefined],
       ]),
+      // A mapped dependency contributes its item keys as well.
+      new Map([
+        ["a", { outputs: [], items: ["NC", "SC"] }],
+        ["b", { outputs: [], resultHash: "r", items: [] }],
+        ["c", { outputs: [] }],
+      ]),
     ];
     // Twice each: the second time from what the first one left cached.
     for (let round = 0; round < 2; round++) {
