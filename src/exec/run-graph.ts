@@ -4,12 +4,12 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { hashValue } from "../fingerprint/hash-value.js";
 import type { GraphTask } from "../graph/graph.js";
+import { decideMapped, itemKeysOf, upstreamStatesOf } from "../plan/decide-mapped.js";
 import { pickItem } from "../plan/expand-items.js";
-import { type ItemPlan, loadItems, planItems } from "../plan/plan-items.js";
+import { type ItemPlan, planItems } from "../plan/plan-items.js";
 import {
   decideTask,
   decideTaskNow,
-  fingerprintTask,
   type PlanContext,
   type TaskDecision,
   type UpstreamState,
@@ -113,14 +113,9 @@ export async function runGraph(
   const needed = new Set<string>(o.selected);
   for (const t of o.selected) for (const d of graph.tasks[t]!.deps) needed.add(d);
   const states = await o.store.taskStates(o.namespace, [...needed]);
-  for (const t of needed) {
-    if (selected.has(t)) continue;
-    const s = states.get(t)?.lastSuccess;
-    upstream.set(
-      t,
-      s ? { outputs: s.outputs, ...(s.resultHash ? { resultHash: s.resultHash } : {}) } : undefined,
-    );
-  }
+  const unselected = [...needed].filter((t) => !selected.has(t));
+  for (const [t, u] of await upstreamStatesOf(o.store, o.namespace, graph, unselected, states))
+    upstream.set(t, u);
 
   // TS/JS tasks that will run need warm workers: start them (and their imports) now, while the
   // first tasks are planned, rather than at the first call. Only when some task surely runs, so
@@ -607,38 +602,26 @@ export async function runGraph(
       });
       return "failed";
     };
-    const loaded = await loadItems(o.store, o.namespace, graph, task);
-    if ("error" in loaded) return fail(loaded.error);
-    const { producer } = loaded;
-    // run-task --item: a wrong key is a usage error (exit 2), raised before anything runs.
-    const items =
-      o.items?.task === name
-        ? o.items.keys.map((k) => pickItem(name, loaded.items, k))
-        : loaded.items;
-    // The producer's list is represented by the items themselves: adding an item must not make
-    // every other item stale, so its result hash is left out of the item fingerprints.
-    const forItems = new Map(upstream);
-    const p = upstream.get(producer);
-    forItems.set(producer, p ? { outputs: p.outputs } : undefined);
-    const base = await fingerprintTask(o.plan, task, forItems);
     const prev = states.get(name);
+    const subset = o.items?.task === name;
+    // run-task --item: a wrong key is a usage error (exit 2), raised before anything runs.
+    const decided = await decideMapped(o.plan, o.store, o.namespace, task, upstream, prev ?? {}, {
+      force: o.force ?? false,
+      ...(subset ? { pick: (all) => o.items!.keys.map((k) => pickItem(name, all, k)) } : {}),
+    });
+    if ("error" in decided) return fail(decided.error);
+    const { base, plan: iplan, allFresh } = decided;
+    const items = iplan.items;
+    const itemKeys = itemKeysOf(decided.items);
     const planAll = (force: boolean) =>
       planItems(o.plan, o.store, o.namespace, task, base, items, force, prev ?? {});
-    const iplan = await planAll(o.force ?? false);
-    const allFresh = [...iplan.decisions.values()].every((d) => d.action === "fresh");
-    const subset = o.items?.task === name;
     if (!o.force && allFresh && subset) {
       // run-task --item/--bundle: the selected items are fresh; nothing to do in this pod.
       o.observer({ type: "task-fresh", task: name });
       return "fresh";
     }
-    if (
-      !o.force &&
-      allFresh &&
-      prev?.lastSuccess?.fingerprint === iplan.fingerprint &&
-      prev.lastAttempt?.status === "succeeded"
-    ) {
-      upstream.set(name, { outputs: prev.lastSuccess.outputs });
+    if (decided.fresh && prev?.lastSuccess) {
+      upstream.set(name, { outputs: prev.lastSuccess.outputs, items: itemKeys });
       o.observer({ type: "task-fresh", task: name });
       return "fresh";
     }
@@ -697,7 +680,7 @@ export async function runGraph(
       const outputs = dedupeOutputs(result.outputs);
       const ok = await o.store.completeAttempt(attemptId, { outputs, durationMs });
       if (!ok) return fail("superseded by a newer attempt of the same task; not recorded");
-      upstream.set(name, { outputs });
+      upstream.set(name, { outputs, items: itemKeys });
       o.observer({ type: "task-done", task: name, durationMs });
       return "done";
     }

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { TaskSpec } from "../spec/types.js";
 import type { CodeScanner, ScanContext } from "./code-scanner.js";
@@ -55,7 +54,7 @@ function referencesOf(fs: FsSnapshot, abs: string): Resolver | undefined {
   }
   let source: string;
   try {
-    source = readFileSync(abs, "utf8");
+    source = fs.reads.readText(abs);
   } catch {
     return undefined;
   }

@@ -1,9 +1,23 @@
 import { canonicalJson } from "./canonical-json.js";
 import { hashValue } from "./hash-value.js";
 
+/** What an upstream task contributes: its recorded outputs, its cached result, its items. */
+export interface UpstreamPart {
+  /** Hash of the dependency's recorded outputs (`never ran` when it has no success). */
+  outputs: string;
+  /** Hash of its cached result, null if none. */
+  result: string | null;
+  /**
+   * Item keys of a mapped dependency, in item order: a task aggregating over the items reruns
+   * when one is added or removed, even if no output changed. Absent for other dependencies.
+   */
+  items?: readonly string[];
+}
+
 /**
  * Everything a task's result depends on, each part hashed separately so `explain` can say which
- * one changed. Record parts are keyed by project-relative path, dependency task name or runtime.
+ * one changed. Record parts are keyed by project-relative path, config key, variable name,
+ * dependency task name or runtime.
  */
 export interface FingerprintParts {
   /** hashValue of the run-relevant definition (kind, file, function, command, outputs, …). */
@@ -12,14 +26,14 @@ export interface FingerprintParts {
   code: Record<string, string>;
   /** hashValue of the resolved args. */
   args: string;
-  /** hashValue of the resolved config. */
-  config: string;
-  /** hashValue of the environment variables the task is given (never secret values). */
-  env: string;
+  /** Top-level config key → hashValue of its value, for the keys the task receives only. */
+  config: Record<string, string>;
+  /** Declared environment variable → hashValue of its value (never secret values). */
+  env: Record<string, string>;
   /** Declared input file (project-relative) → content hash. */
   inputs: Record<string, string>;
-  /** Dependency task → hash of its recorded outputs, and of its cached result (null if none). */
-  upstream: Record<string, { outputs: string; result: string | null }>;
+  /** Dependency task → what it contributes (see {@link UpstreamPart}). */
+  upstream: Record<string, UpstreamPart>;
   /** Runtime binary → version, e.g. `python3` → `3.11.7`. */
   runtime: Record<string, string>;
 }
@@ -36,6 +50,21 @@ export function fingerprintOf(parts: FingerprintParts): string {
 const quote = JSON.stringify;
 
 /**
+ * Canonical JSON of frozen records and arrays of strings, by identity: a frozen object of strings
+ * can never change, and tasks share them (a code part, a config part, the runtime part).
+ */
+const frozenJsons = new WeakMap<object, string>();
+
+function isPlain(v: unknown): v is Record<string, unknown> {
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    !Array.isArray(v) &&
+    Object.getPrototypeOf(v) === Object.prototype
+  );
+}
+
+/**
  * Canonical JSON of a plain object (keys in code-unit order, undefined values left out) whose
  * values `valueJson` writes; undefined when it is not a plain object or `valueJson` declines one.
  */
@@ -43,15 +72,13 @@ function plainRecordJson(
   record: unknown,
   valueJson: (value: unknown) => string | undefined,
 ): string | undefined {
-  if (typeof record !== "object" || record === null || Array.isArray(record)) return undefined;
-  const r = record as Record<string, unknown>;
-  if (Object.getPrototypeOf(r) !== Object.prototype) return undefined;
-  const keys = Object.keys(r);
+  if (!isPlain(record)) return undefined;
+  const keys = Object.keys(record);
   if (keys.length > 1) keys.sort();
   let out = "{";
   let first = true;
   for (const k of keys) {
-    const v = r[k];
+    const v = record[k];
     if (v === undefined) continue;
     const json = valueJson(v);
     if (json === undefined) return undefined;
@@ -61,20 +88,52 @@ function plainRecordJson(
   return `${out}}`;
 }
 
-/** Canonical JSON of a record of strings; undefined if not one. */
-function stringRecordJson(record: unknown): string | undefined {
-  return plainRecordJson(record, (v) => (typeof v === "string" ? quote(v) : undefined));
+function stringJson(value: unknown): string | undefined {
+  return typeof value === "string" ? quote(value) : undefined;
 }
 
-/** Canonical JSON of one upstream entry, `{outputs, result}`; undefined if not shaped as planned. */
+/** Canonical JSON of a record of strings; undefined if not one. */
+function stringRecordJson(record: unknown): string | undefined {
+  const frozen = isPlain(record) && Object.isFrozen(record);
+  if (frozen) {
+    const hit = frozenJsons.get(record);
+    if (hit !== undefined) return hit;
+  }
+  const json = plainRecordJson(record, stringJson);
+  if (frozen && json !== undefined) frozenJsons.set(record as object, json);
+  return json;
+}
+
+/** Canonical JSON of an array of strings; undefined if not one. */
+function stringArrayJson(value: unknown): string | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const frozen = Object.isFrozen(value);
+  if (frozen) {
+    const hit = frozenJsons.get(value);
+    if (hit !== undefined) return hit;
+  }
+  let out = "[";
+  for (let i = 0; i < value.length; i++) {
+    const v: unknown = value[i];
+    if (typeof v !== "string") return undefined;
+    out += (i === 0 ? "" : ",") + quote(v);
+  }
+  out += "]";
+  if (frozen) frozenJsons.set(value, out);
+  return out;
+}
+
+/** Canonical JSON of one {@link UpstreamPart}; undefined if not shaped as planned. */
 function upstreamEntryJson(value: unknown): string | undefined {
-  const v = value as { outputs?: unknown; result?: unknown };
-  if (typeof v !== "object" || v === null || Object.getPrototypeOf(v) !== Object.prototype)
-    return undefined;
-  if (Object.keys(v).length !== 2 || typeof v.outputs !== "string") return undefined;
-  const result = v.result === null ? "null" : typeof v.result === "string" ? quote(v.result) : "";
-  if (result === "") return undefined;
-  return `{"outputs":${quote(v.outputs)},"result":${result}}`;
+  if (!isPlain(value) || typeof value.outputs !== "string") return undefined;
+  const result = value.result === null ? "null" : stringJson(value.result);
+  if (result === undefined) return undefined;
+  const size = Object.keys(value).length;
+  if (size === 2 && Object.hasOwn(value, "result"))
+    return `{"outputs":${quote(value.outputs)},"result":${result}}`;
+  const items = stringArrayJson(value.items);
+  if (size !== 3 || items === undefined || !Object.hasOwn(value, "result")) return undefined;
+  return `{"items":${items},"outputs":${quote(value.outputs)},"result":${result}}`;
 }
 
 /** Canonical JSON of the `upstream` part; undefined if it is not shaped as planned. */
@@ -83,32 +142,45 @@ function upstreamJson(record: unknown): string | undefined {
 }
 
 /**
+ * How the fast path writes each part. The mapped type makes a part added to
+ * {@link FingerprintParts} without a writer a compile error; a part it does not know at run time
+ * sends the whole object to the generic walk.
+ */
+const PART_WRITERS: {
+  readonly [K in keyof FingerprintParts]-?: (v: unknown) => string | undefined;
+} = {
+  args: stringJson,
+  code: stringRecordJson,
+  config: stringRecordJson,
+  definition: stringJson,
+  env: stringRecordJson,
+  inputs: stringRecordJson,
+  runtime: stringRecordJson,
+  upstream: upstreamJson,
+};
+
+/** The parts the fast path writes, in canonical (code-unit) order. */
+export const FAST_PATH_PARTS: readonly (keyof FingerprintParts)[] = (
+  Object.keys(PART_WRITERS) as (keyof FingerprintParts)[]
+).sort();
+
+/**
  * `canonicalJson(parts)`, written directly for parts shaped as {@link FingerprintParts} (strings,
  * records of strings, upstream entries): the same string, several times cheaper than the generic
- * walk, since every run fingerprints each task. Anything else goes through `canonicalJson`.
+ * walk, since every run fingerprints each task. Frozen records (shared by tasks) are written once.
+ * The only fast path: anything else goes through `canonicalJson`.
  */
 export function partsCanonicalJson(parts: FingerprintParts): string {
-  const p = parts as unknown as Record<string, unknown>;
-  if (
-    Object.getPrototypeOf(p) === Object.prototype &&
-    Object.keys(p).length === 8 &&
-    typeof p.args === "string" &&
-    typeof p.config === "string" &&
-    typeof p.definition === "string" &&
-    typeof p.env === "string"
-  ) {
-    const code = stringRecordJson(p.code);
-    const inputs = stringRecordJson(p.inputs);
-    const runtime = stringRecordJson(p.runtime);
-    const upstream = upstreamJson(p.upstream);
-    if (
-      code !== undefined &&
-      inputs !== undefined &&
-      runtime !== undefined &&
-      upstream !== undefined
-    ) {
-      return `{"args":${quote(p.args)},"code":${code},"config":${quote(p.config)},"definition":${quote(p.definition)},"env":${quote(p.env)},"inputs":${inputs},"runtime":${runtime},"upstream":${upstream}}`;
+  const p: unknown = parts;
+  if (isPlain(p) && Object.keys(p).length === FAST_PATH_PARTS.length) {
+    let out = "{";
+    for (let i = 0; i < FAST_PATH_PARTS.length; i++) {
+      const k = FAST_PATH_PARTS[i]!;
+      const json = Object.hasOwn(p, k) ? PART_WRITERS[k](p[k]) : undefined;
+      if (json === undefined) return canonicalJson(parts);
+      out += `${i === 0 ? "" : ","}"${k}":${json}`;
     }
+    return `${out}}`;
   }
   return canonicalJson(parts);
 }
@@ -126,16 +198,18 @@ export interface PartChange {
   after?: string;
 }
 
-const ORDER: readonly (keyof FingerprintParts)[] = [
-  "definition",
-  "code",
-  "args",
-  "config",
-  "env",
-  "inputs",
-  "upstream",
-  "runtime",
-];
+/** The order changes are reported in; typed over every part, so a new part cannot be missed. */
+const RANK: { readonly [K in keyof FingerprintParts]-?: number } = {
+  definition: 0,
+  code: 1,
+  args: 2,
+  config: 3,
+  env: 4,
+  inputs: 5,
+  upstream: 6,
+  runtime: 7,
+};
+const ORDER = (Object.keys(RANK) as (keyof FingerprintParts)[]).sort((a, b) => RANK[a] - RANK[b]);
 
 function asStrings(part: keyof FingerprintParts, value: unknown): Record<string, string> {
   if (part !== "upstream") return (value ?? {}) as Record<string, string>;
@@ -149,18 +223,20 @@ function asStrings(part: keyof FingerprintParts, value: unknown): Record<string,
 /**
  * What changed between two sets of parts, ordered by part (definition, code, args, config, env,
  * inputs, upstream, runtime) and then by key in code-unit order. Empty when the fingerprints are
- * equal. Tolerates parts missing from an old record (treated as empty).
+ * equal. Tolerates parts missing from an old record (treated as empty), and parts an older
+ * version stored as one hash (config, env): those give one change without a key.
  */
 export function diffParts(before: FingerprintParts, after: FingerprintParts): PartChange[] {
   const changes: PartChange[] = [];
   for (const part of ORDER) {
     const b = before[part] as unknown;
     const a = after[part] as unknown;
-    if (typeof b !== "object" && typeof a !== "object") {
-      if (b !== a) {
+    const scalar = (v: unknown) => v !== undefined && typeof v !== "object";
+    if (scalar(b) || scalar(a) || (b === undefined && a === undefined)) {
+      if (canonicalJson(b) !== canonicalJson(a)) {
         const change: PartChange = { part };
-        if (b !== undefined) change.before = b as string;
-        if (a !== undefined) change.after = a as string;
+        if (typeof b === "string") change.before = b;
+        if (typeof a === "string") change.after = a;
         changes.push(change);
       }
       continue;
@@ -181,13 +257,34 @@ export function diffParts(before: FingerprintParts, after: FingerprintParts): Pa
   return changes;
 }
 
-function upstreamEntry(s: string | undefined): { outputs?: unknown; result?: unknown } {
+function upstreamEntry(s: string | undefined): Partial<UpstreamPart> {
   if (s === undefined) return {};
   try {
-    return JSON.parse(s) as { outputs?: unknown; result?: unknown };
+    return JSON.parse(s) as Partial<UpstreamPart>;
   } catch {
     return {};
   }
+}
+
+/** `+NC, -SC` (at most 5 of each), or `reordered` when only the order changed. */
+function describeItems(before: readonly string[], after: readonly string[]): string {
+  const had = new Set(before);
+  const has = new Set(after);
+  const list = (sign: string, keys: string[]) =>
+    keys.length > 5
+      ? [...keys.slice(0, 5).map((k) => sign + k), `${sign}${keys.length - 5} more`]
+      : keys.map((k) => sign + k);
+  const changes = [
+    ...list(
+      "+",
+      after.filter((k) => !had.has(k)),
+    ),
+    ...list(
+      "-",
+      before.filter((k) => !has.has(k)),
+    ),
+  ];
+  return changes.length > 0 ? changes.join(", ") : "reordered";
 }
 
 function describeUpstream(c: PartChange, key: string): string {
@@ -195,17 +292,30 @@ function describeUpstream(c: PartChange, key: string): string {
   if (c.after === undefined) return `upstream removed: ${key}`;
   const b = upstreamEntry(c.before);
   const a = upstreamEntry(c.after);
+  const said: string[] = [];
   const outputs = b.outputs !== a.outputs;
   const result = b.result !== a.result;
-  if (outputs && result) return `upstream output and result changed: ${key}`;
-  if (result) return `upstream result changed: ${key}`;
-  return `upstream output changed: ${key}`;
+  if (outputs && result) said.push(`upstream output and result changed: ${key}`);
+  else if (result) said.push(`upstream result changed: ${key}`);
+  else if (outputs) said.push(`upstream output changed: ${key}`);
+  if (canonicalJson(b.items ?? null) !== canonicalJson(a.items ?? null))
+    said.push(`items of ${key} changed: ${describeItems(b.items ?? [], a.items ?? [])}`);
+  return said.length > 0 ? said.join("; ") : `upstream changed: ${key}`;
+}
+
+/** `config`/`env` changes: `config changed: region`, `env added: TZ`, `env removed: TZ`. */
+function describeKeyed(c: PartChange): string {
+  if (c.key === undefined) return `${c.part} changed`;
+  if (c.before === undefined) return `${c.part} added: ${c.key}`;
+  if (c.after === undefined) return `${c.part} removed: ${c.key}`;
+  return `${c.part} changed: ${c.key}`;
 }
 
 /**
- * A one-line human reason for a change, as shown by `status` and `explain`: `code changed:
- * B/run.R`, `code file added: util.py`, `input missing: data/a.csv`, `upstream output changed:
- * extract`, `runtime changed: python3 3.11.7 → 3.12.1`, `args changed`, …
+ * A one-line human reason for a change, as shown by `run`, `status` and `explain`: `code changed:
+ * B/run.R`, `code file added: util.py`, `input missing: data/a.csv`, `config changed: region`,
+ * `env changed: TZ`, `upstream output changed: extract`, `items of states changed: +NC, -SC`,
+ * `runtime changed: python3 3.11.7 → 3.12.1`, `args changed`, …
  */
 export function describeChange(c: PartChange): string {
   const key = c.key ?? "";
@@ -216,6 +326,9 @@ export function describeChange(c: PartChange): string {
       if (added) return `code file added: ${key}`;
       if (removed) return `code file removed: ${key}`;
       return `code changed: ${key}`;
+    case "config":
+    case "env":
+      return describeKeyed(c);
     case "inputs":
       if (added) return `input added: ${key}`;
       if (removed) return `input missing: ${key}`;

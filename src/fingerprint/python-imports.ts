@@ -10,8 +10,11 @@ export interface PythonImport {
   names: string[];
 }
 
-/** Blanks out comments and string literals (keeping line breaks) so only real code is matched. */
-function stripStringsAndComments(src: string): string {
+/**
+ * Blanks out comments and string literals (each string becomes `""`, line breaks kept) so only
+ * real code is matched.
+ */
+export function stripStringsAndComments(src: string): string {
   let out = "";
   let i = 0;
   const n = src.length;

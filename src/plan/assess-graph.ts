@@ -1,9 +1,9 @@
 import type { GraphTask } from "../graph/graph.js";
 import type { StateStore, TaskRunRecord } from "../state/state-store.js";
-import { loadItems, planItems, summarizeItems } from "./plan-items.js";
+import { decideMapped, upstreamStatesOf } from "./decide-mapped.js";
+import { summarizeItems } from "./plan-items.js";
 import {
   decideTask,
-  fingerprintTask,
   type PlanContext,
   type PreviousRuns,
   type TaskDecision,
@@ -37,14 +37,7 @@ export async function assessGraph(
   const needed = new Set(tasks);
   for (const t of tasks) for (const d of graph.tasks[t]!.deps) needed.add(d);
   const states = await store.taskStates(namespace, [...needed]);
-  const upstream = new Map<string, UpstreamState | undefined>();
-  for (const t of needed) {
-    const s = states.get(t)?.lastSuccess;
-    upstream.set(
-      t,
-      s ? { outputs: s.outputs, ...(s.resultHash ? { resultHash: s.resultHash } : {}) } : undefined,
-    );
-  }
+  const upstream = await upstreamStatesOf(store, namespace, graph, needed, states);
   const willRun = new Set<string>();
   const out: TaskAssessment[] = [];
   for (const name of tasks) {
@@ -80,7 +73,10 @@ export async function assessGraph(
   return out;
 }
 
-/** A mapped task: fresh only when every current item is; otherwise the item summary says why. */
+/**
+ * A mapped task, by the rule `run` applies ({@link decideMapped}): fresh only when it is fresh
+ * there; otherwise the item summary says why.
+ */
 async function assessMapped(
   ctx: PlanContext,
   store: StateStore,
@@ -89,30 +85,30 @@ async function assessMapped(
   upstream: Map<string, UpstreamState | undefined>,
   prev: PreviousRuns,
 ): Promise<TaskAssessment> {
-  const loaded = await loadItems(store, namespace, ctx.graph, task);
-  const forItems = new Map(upstream);
-  const p = upstream.get(loaded.producer);
-  forItems.set(loaded.producer, p ? { outputs: p.outputs } : undefined);
-  const parts = await fingerprintTask(ctx, task, forItems);
-  const base = { task: task.name, parts, fingerprint: "" };
+  const decided = await decideMapped(ctx, store, namespace, task, upstream, prev);
+  const base = { task: task.name, parts: decided.base, fingerprint: "" };
   const extra = {
     ...(prev.lastAttempt ? { lastAttempt: prev.lastAttempt } : {}),
     ...(prev.lastSuccess ? { lastSuccess: prev.lastSuccess } : {}),
   };
-  if ("error" in loaded) {
+  if ("error" in decided) {
     const state = !prev.lastAttempt ? "never-ran" : "stale";
     return {
       task: task.name,
       state,
-      reasons: [loaded.error],
-      decision: { ...base, action: "run", reasons: [loaded.error] },
+      reasons: [decided.error],
+      decision: { ...base, action: "run", reasons: [decided.error] },
       ...extra,
     };
   }
-  const plan = await planItems(ctx, store, namespace, task, parts, loaded.items, false, prev);
-  const summary = summarizeItems(plan);
-  const allFresh = [...plan.decisions.values()].every((d) => d.action === "fresh");
-  const fresh = allFresh && prev.lastSuccess?.fingerprint === plan.fingerprint;
+  const { plan, fresh, allFresh } = decided;
+  let summary = summarizeItems(plan);
+  // Every item is done, yet the task is not: say what a run will still record.
+  if (!fresh && allFresh && prev.lastSuccess !== undefined)
+    summary +=
+      prev.lastAttempt?.status === "succeeded"
+        ? " (the item list changed since the last success)"
+        : ` (last attempt ${prev.lastAttempt?.status ?? "unknown"})`;
   const anyFailed = plan.items.some((i) =>
     ["failed", "cancelled"].includes(plan.previous.get(i.key)?.lastAttempt?.status ?? ""),
   );

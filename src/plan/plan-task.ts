@@ -1,4 +1,5 @@
 import path from "node:path";
+import { type ConfigKeys, configKeysOf } from "../fingerprint/config-keys.js";
 import { expandPatterns } from "../fingerprint/expand-patterns.js";
 import { findCodeFiles } from "../fingerprint/find-code-files.js";
 import {
@@ -6,6 +7,7 @@ import {
   diffParts,
   type FingerprintParts,
   partsCanonicalJson,
+  type UpstreamPart,
 } from "../fingerprint/fingerprint.js";
 import type { FsReads } from "../fingerprint/fs-reads.js";
 import { FsSnapshot } from "../fingerprint/fs-snapshot.js";
@@ -17,10 +19,14 @@ import type { Graph, GraphTask } from "../graph/graph.js";
 import type { Spec } from "../spec/types.js";
 import type { OutputRecord, TaskRunRecord } from "../state/state-store.js";
 
-/** What an upstream task contributes to a downstream fingerprint: its outputs and its result. */
+/**
+ * What an upstream task contributes to a downstream fingerprint: its outputs, its result, and for
+ * a mapped task its item keys (sorted; see {@link upstreamStateOf}).
+ */
 export interface UpstreamState {
   outputs: readonly OutputRecord[];
   resultHash?: string;
+  items?: readonly string[];
 }
 
 /** Everything planning one task needs; shared by every task of a run. */
@@ -73,16 +79,44 @@ function definitionOf(task: GraphTask): unknown {
   };
 }
 
-const configHashes = new WeakMap<object, string>();
+/** Per config object (one per pass): each top-level key's value hash, and parts by key list. */
+interface ConfigParts {
+  hashes: Map<string, string>;
+  parts: Map<string, Readonly<Record<string, string>>>;
+}
 
-/** The config is the same object for every task of a pass: hash it once. */
-function configHash(config: Record<string, unknown>): string {
-  let h = configHashes.get(config);
-  if (h === undefined) {
-    h = hashValue(config);
-    configHashes.set(config, h);
+const configParts = new WeakMap<object, ConfigParts>();
+
+/**
+ * The config part of a task that receives `keys` (or the whole config): key → hash of its value,
+ * for the keys the config has. Frozen and shared by every task with the same keys in a pass.
+ */
+function configPart(
+  config: Record<string, unknown>,
+  keys: ConfigKeys,
+): Readonly<Record<string, string>> {
+  let c = configParts.get(config);
+  if (c === undefined) {
+    c = { hashes: new Map(), parts: new Map() };
+    configParts.set(config, c);
   }
-  return h;
+  const id = keys === "all" ? "\0all" : keys.join("\0");
+  let part = c.parts.get(id);
+  if (part === undefined) {
+    const out: Record<string, string> = {};
+    for (const k of keys === "all" ? Object.keys(config) : keys) {
+      if (!Object.hasOwn(config, k)) continue;
+      let h = c.hashes.get(k);
+      if (h === undefined) {
+        h = hashValue(config[k] ?? null);
+        c.hashes.set(k, h);
+      }
+      out[k] = h;
+    }
+    part = Object.freeze(out);
+    c.parts.set(id, part);
+  }
+  return part;
 }
 
 /** A task's parts that depend on its definition alone (spec and args objects are never mutated). */
@@ -91,9 +125,8 @@ interface StaticHashes {
   args: object;
   definition: string;
   argsHash: string;
-  env: string;
-  /** The parts' canonical JSON up to `"inputs":`, for the code part and config hash it names. */
-  prefix?: { code: Record<string, string>; config: string; json: string };
+  /** Declared variable → hash of its value; frozen (shared with every fingerprint of the task). */
+  env: Readonly<Record<string, string>>;
 }
 
 const staticHashes = new WeakMap<GraphTask, StaticHashes>();
@@ -128,6 +161,15 @@ function hashRecord(value: Record<string, unknown>): string {
   return hashValue(value);
 }
 
+const noEnv: Readonly<Record<string, string>> = Object.freeze({});
+
+/** Declared variable → hash of its value (`env changed: TZ` names the variable). */
+function envPart(env: Record<string, string>): Readonly<Record<string, string>> {
+  const names = Object.keys(env);
+  if (names.length === 0) return noEnv;
+  return Object.freeze(Object.fromEntries(names.map((n) => [n, hashValue(env[n])])));
+}
+
 /** definition, args and env hashes of a task, computed once per task object. */
 function staticHashesOf(task: GraphTask): StaticHashes {
   let h = staticHashes.get(task);
@@ -137,7 +179,7 @@ function staticHashesOf(task: GraphTask): StaticHashes {
       args: task.args,
       definition: definitionHash(task),
       argsHash: hashRecord(task.args),
-      env: hashRecord(task.spec.env),
+      env: envPart(task.spec.env),
     };
     staticHashes.set(task, h);
   }
@@ -147,7 +189,7 @@ function staticHashesOf(task: GraphTask): StaticHashes {
 /** A task's code files and their hashes, for one pass (one code snapshot); shared, never mutated. */
 interface CodePart {
   files: string[];
-  code: Record<string, string>;
+  code: Readonly<Record<string, string>>;
 }
 
 /**
@@ -187,8 +229,9 @@ async function computeCodePart(ctx: PlanContext, task: GraphTask): Promise<CodeP
   );
   return {
     files,
-    code: Object.fromEntries(
-      files.map((f) => [f, hashes.get(path.join(root, f))?.hash ?? "missing"]),
+    // Frozen: shared by the tasks of the pass, and partsCanonicalJson writes it once.
+    code: Object.freeze(
+      Object.fromEntries(files.map((f) => [f, hashes.get(path.join(root, f))?.hash ?? "missing"])),
     ),
   };
 }
@@ -243,7 +286,7 @@ function runtimePart(ctx: PlanContext, key: string | undefined): Record<string, 
   }
   let part = byKey.get(key);
   if (part === undefined) {
-    part = { [key]: ctx.runtime[key]! };
+    part = Object.freeze({ [key]: ctx.runtime[key]! });
     byKey.set(key, part);
   }
   return part;
@@ -251,66 +294,6 @@ function runtimePart(ctx: PlanContext, key: string | undefined): Record<string, 
 
 const outputsHashes = new WeakMap<readonly OutputRecord[], string>();
 let noOutputsHash: string | undefined;
-
-const quote = JSON.stringify;
-
-/**
- * canonicalJson(parts) for parts fingerprintTask just made, from pieces that tasks share: the
- * static prefix is built once per task, the runtime part once per pass. Anything unexpected goes
- * through partsCanonicalJson (which falls back to canonicalJson).
- */
-function plannedPartsJson(task: GraphTask, parts: FingerprintParts): string {
-  const s = staticHashes.get(task);
-  if (
-    s === undefined ||
-    parts.definition !== s.definition ||
-    parts.args !== s.argsHash ||
-    parts.env !== s.env ||
-    Object.keys(parts.inputs).length !== 0
-  )
-    return partsCanonicalJson(parts);
-  // Tasks of one graph mostly share the prefix (same definition, args, env, code and config).
-  let prefix = s.prefix;
-  if (prefix === undefined || prefix.code !== parts.code || prefix.config !== parts.config) {
-    const key = s.definition + s.argsHash + s.env + parts.config;
-    prefix = sharedPrefixes.get(key);
-    if (prefix === undefined || prefix.code !== parts.code) {
-      const code = partsCanonicalJson({ ...parts, inputs: {}, upstream: {} });
-      // `{"args":…,"code":…,"config":…,"definition":…,"env":…,"inputs":` of that JSON.
-      const cut = code.indexOf(',"inputs":{}') + ',"inputs":'.length;
-      prefix = { code: parts.code, config: parts.config, json: code.slice(0, cut) };
-      if (sharedPrefixes.size >= 10_000) sharedPrefixes.clear();
-      sharedPrefixes.set(key, prefix);
-    }
-    s.prefix = prefix;
-  }
-  let runtime = runtimeJsons.get(parts.runtime);
-  if (runtime === undefined) {
-    runtime = partsCanonicalJson({ ...parts, inputs: {}, upstream: {} }).slice(
-      prefix.json.length + '{},"runtime":'.length,
-      -',"upstream":{}}'.length,
-    );
-    runtimeJsons.set(parts.runtime, runtime);
-  }
-  let upstream = "{";
-  const deps = Object.keys(parts.upstream);
-  if (deps.length > 1) deps.sort();
-  for (let i = 0; i < deps.length; i++) {
-    const d = deps[i]!;
-    const u = parts.upstream[d]!;
-    if (
-      typeof u.outputs !== "string" ||
-      (u.result !== null && typeof u.result !== "string") ||
-      Object.keys(u).length !== 2
-    )
-      return partsCanonicalJson(parts);
-    upstream += `${i === 0 ? "" : ","}${quote(d)}:{"outputs":${quote(u.outputs)},"result":${u.result === null ? "null" : quote(u.result)}}`;
-  }
-  return `${prefix.json}{},"runtime":${runtime},"upstream":${upstream}}}`;
-}
-
-const runtimeJsons = new WeakMap<Record<string, string>, string>();
-const sharedPrefixes = new Map<string, NonNullable<StaticHashes["prefix"]>>();
 
 /** Hash of an upstream task's recorded outputs, as one value. */
 export function outputsHash(outputs: readonly OutputRecord[]): string {
@@ -385,25 +368,67 @@ function partsOf(
   ctx: PlanContext,
   task: GraphTask,
   upstream: ReadonlyMap<string, UpstreamState | undefined>,
-  code: Record<string, string>,
+  code: Readonly<Record<string, string>>,
   inputs: Record<string, string>,
 ): FingerprintParts {
   const up: FingerprintParts["upstream"] = {};
   for (const dep of task.deps) {
     const u = upstream.get(dep);
-    up[dep] = { outputs: u ? outputsHash(u.outputs) : "never ran", result: u?.resultHash ?? null };
+    const entry: UpstreamPart = {
+      outputs: u ? outputsHash(u.outputs) : "never ran",
+      result: u?.resultHash ?? null,
+    };
+    if (u?.items !== undefined) entry.items = u.items;
+    up[dep] = entry;
   }
   const s = staticHashesOf(task);
   return {
     definition: s.definition,
     code,
     args: s.argsHash,
-    config: configHash(ctx.config),
+    config: configPart(ctx.config, configKeysIn(ctx, task)),
     env: s.env,
     inputs,
     upstream: up,
     runtime: runtimePart(ctx, RUNTIME_KEYS[task.spec.kind]),
   };
+}
+
+const configKeysBySnapshot = new WeakMap<FsSnapshot, Map<string, ConfigKeys>>();
+
+/**
+ * {@link configKeysOf} once per pass for each file and function: the tasks of a graph mostly share
+ * a few, and the answer depends on nothing else (the snapshot is one look at the code).
+ */
+function configKeysIn(ctx: PlanContext, task: GraphTask): ConfigKeys {
+  const s = task.spec;
+  if (s.file === undefined || s.command !== undefined) return "all";
+  const snapshot = snapshotOf(ctx);
+  let known = configKeysBySnapshot.get(snapshot);
+  if (known === undefined) {
+    known = new Map();
+    configKeysBySnapshot.set(snapshot, known);
+  }
+  const key = `${s.kind}\0${s.file}\0${s.function ?? s.name}`;
+  let keys = known.get(key);
+  if (keys === undefined) {
+    keys = configKeysOf(snapshot, s);
+    known.set(key, keys);
+  }
+  return keys;
+}
+
+const snapshots = new WeakMap<PlanContext, FsSnapshot>();
+
+/** The pass's code snapshot, or one kept for this context when the caller made none. */
+function snapshotOf(ctx: PlanContext): FsSnapshot {
+  if (ctx.codeSnapshot !== undefined) return ctx.codeSnapshot;
+  let s = snapshots.get(ctx);
+  if (s === undefined) {
+    s = new FsSnapshot(ctx.spec.root, ctx.reads);
+    snapshots.set(ctx, s);
+  }
+  return s;
 }
 
 /**
@@ -494,7 +519,7 @@ function decisionBeforeOutputs(
   let partsJson: string | undefined;
   let fingerprint = options.fingerprint;
   if (fingerprint === undefined) {
-    partsJson = plannedPartsJson(task, parts);
+    partsJson = partsCanonicalJson(parts);
     fingerprint = hashString(partsJson);
   }
   const reasons: string[] = [];

@@ -28,9 +28,42 @@ export interface ConfigOptions {
 }
 
 /**
+ * Every key path (`a`, `a.b`, …) some layer of the graph's config defines: root `config`, the
+ * graph's `config`, and each environment's `config` (any environment: a `--set` of a key only
+ * `--env cloud` defines is still a key the spec knows).
+ */
+export function definedConfigPaths(spec: Spec, graphName: string): Set<string> {
+  const paths = new Set<string>();
+  const walk = (record: Record<string, unknown>, prefix: string) => {
+    for (const [k, v] of Object.entries(record)) {
+      const p = prefix + k;
+      paths.add(p);
+      if (isPlainObject(v)) walk(v, `${p}.`);
+    }
+  };
+  walk(spec.config, "");
+  walk(spec.graphs[graphName]?.config ?? {}, "");
+  for (const env of Object.values(spec.environments)) walk(env.config, "");
+  return paths;
+}
+
+/** Throws a {@link UsageError} when `--set` names a key path that no config layer defines. */
+function checkSetKey(key: string, defined: Set<string>): void {
+  if (defined.has(key)) return;
+  const top = [...defined].filter((p) => !p.includes("."));
+  throw new UsageError(
+    `--set ${key}: no config defines "${key}".${didYouMean(key, defined)}`.replace(/\.$/, ""),
+    top.length > 0
+      ? `config keys of this graph: ${top.join(", ")}; declare new keys under \`config:\` in the spec`
+      : "this graph has no config; declare keys under `config:` in the spec",
+  );
+}
+
+/**
  * The config a graph's tasks see, in layers (later wins): root `config`; the graph's `config`
  * merged shallowly (kptn semantics); `environments.<env>.config` merged deeply; then `--set`.
- * Throws {@link UsageError} for an unknown environment or a malformed `--set`.
+ * Throws {@link UsageError} for an unknown environment, a malformed `--set`, or a `--set` of a key
+ * path that no layer defines (a typo would otherwise be ignored silently).
  */
 export function resolveConfig(
   spec: Spec,
@@ -54,6 +87,7 @@ export function resolveConfig(
     }
     config = deepMerge(config, env.config);
   }
+  const defined = options.set?.length ? definedConfigPaths(spec, graphName) : new Set<string>();
   for (const assignment of options.set ?? []) {
     const eq = assignment.indexOf("=");
     if (eq <= 0)
@@ -61,6 +95,7 @@ export function resolveConfig(
         `--set expects key=value, received ${JSON.stringify(assignment)}`,
         "e.g. --set year=2024 or --set db.host=localhost",
       );
+    checkSetKey(assignment.slice(0, eq), defined);
     const keys = assignment.slice(0, eq).split(".");
     const raw = assignment.slice(eq + 1);
     let value: unknown = raw;

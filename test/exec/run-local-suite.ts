@@ -162,7 +162,7 @@ export function describeLocalRuns(
         expect(args.reasons.c).toEqual(["args changed"]);
         const config = run(dir, "--set", "suffix=?");
         expect(config.ran).toContain("a");
-        expect(config.reasons.a).toEqual(["config changed"]);
+        expect(config.reasons.a).toEqual(["config changed: suffix"]);
       });
 
       it("--force reruns everything selected, --only runs a subset", () => {

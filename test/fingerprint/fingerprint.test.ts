@@ -4,6 +4,7 @@ import { canonicalJson } from "../../src/fingerprint/canonical-json.js";
 import {
   describeChange,
   diffParts,
+  FAST_PATH_PARTS,
   type FingerprintParts,
   fingerprintOf,
   partsCanonicalJson,
@@ -15,8 +16,8 @@ function parts(over: Partial<FingerprintParts> = {}): FingerprintParts {
     definition: hashValue({ kind: "r", file: "B/run.R" }),
     code: { "B/run.R": "c1", "B/util.R": "c2" },
     args: hashValue({ year: 2024 }),
-    config: hashValue({}),
-    env: hashValue({}),
+    config: { region: "h-eu", year: "h-2024" },
+    env: { TZ: "h-utc" },
     inputs: { "data/a.csv": "i1", "data/b.csv": "i2" },
     upstream: { extract: { outputs: "o1", result: "r1" }, load: { outputs: "o2", result: null } },
     runtime: { Rscript: "4.2.2" },
@@ -44,31 +45,87 @@ describe("fingerprintOf", () => {
   });
 });
 
+const text = fc.string({ unit: "binary" });
+const record = fc.dictionary(text, text);
+const upstreamEntry = fc.record(
+  {
+    outputs: text,
+    result: fc.option(text, { nil: null }),
+    items: fc.array(text),
+  },
+  { requiredKeys: ["outputs", "result"] },
+);
+/** Parts shaped as planned, with records sometimes frozen (as planning shares them). */
+const plannedParts = fc
+  .record({
+    definition: text,
+    code: record,
+    args: text,
+    config: record,
+    env: record,
+    inputs: record,
+    upstream: fc.dictionary(text, upstreamEntry),
+    runtime: record,
+  })
+  .chain((p) =>
+    fc.boolean().map((freeze) => {
+      if (!freeze) return p;
+      for (const v of Object.values(p.upstream)) if (v.items) Object.freeze(v.items);
+      return { ...p, code: Object.freeze(p.code), config: Object.freeze(p.config) };
+    }),
+  );
+
 describe("partsCanonicalJson", () => {
   it("is canonicalJson of the parts, for any keys and values", () => {
-    const text = fc.string({ unit: "binary" });
-    const record = fc.dictionary(text, text);
     fc.assert(
-      fc.property(
-        fc.record({
-          definition: text,
-          code: record,
-          args: text,
-          config: text,
-          env: text,
-          inputs: record,
-          upstream: fc.dictionary(
-            text,
-            fc.record({ outputs: text, result: fc.option(text, { nil: null }) }),
-          ),
-          runtime: record,
-        }),
-        (p) => {
-          expect(partsCanonicalJson(p)).toBe(canonicalJson(p));
-        },
-      ),
+      fc.property(plannedParts, (p) => {
+        expect(partsCanonicalJson(p)).toBe(canonicalJson(p));
+        // A second time through the memo of frozen records: still the same.
+        expect(partsCanonicalJson(p)).toBe(canonicalJson(p));
+      }),
+      { seed: 11, numRuns: 300 },
     );
     expect(partsCanonicalJson(parts())).toBe(canonicalJson(parts()));
+  });
+
+  it("is canonicalJson of any object at all, whatever parts it has or lacks", () => {
+    // Any part the fast path did not know of (a new part, an extra field, a missing one) must
+    // reach the generic walk rather than be dropped from the fingerprint.
+    const anyValue = fc.jsonValue();
+    const partName = fc.constantFrom(...FAST_PATH_PARTS, "items", "extra", "secrets");
+    fc.assert(
+      fc.property(
+        plannedParts,
+        fc.dictionary(partName, anyValue),
+        fc.array(partName),
+        (p, over, drop) => {
+          const mixed: Record<string, unknown> = { ...p, ...over };
+          for (const k of drop) delete mixed[k];
+          const q = mixed as unknown as FingerprintParts;
+          expect(partsCanonicalJson(q)).toBe(canonicalJson(q));
+        },
+      ),
+      { seed: 11, numRuns: 300 },
+    );
+  });
+
+  it("writes every part of FingerprintParts (a new part needs a writer)", () => {
+    // Typed as FingerprintParts, this literal must name every part: adding one to the interface
+    // fails to compile here until it is added, and then fails below until the fast path writes it.
+    const all: Required<FingerprintParts> = {
+      definition: "d",
+      code: {},
+      args: "a",
+      config: {},
+      env: {},
+      inputs: {},
+      upstream: {},
+      runtime: {},
+    };
+    expect([...FAST_PATH_PARTS].sort()).toEqual(Object.keys(all).sort());
+    expect(Object.keys(JSON.parse(partsCanonicalJson(all)) as object)).toEqual(
+      Object.keys(all).sort(),
+    );
   });
 
   it("falls back to canonicalJson for parts of another shape", () => {
@@ -79,6 +136,15 @@ describe("partsCanonicalJson", () => {
       upstream: { a: { outputs: "o" } },
     } as unknown as FingerprintParts;
     expect(partsCanonicalJson(noResult)).toBe(canonicalJson(noResult));
+  });
+
+  it("never serves a stale memo: only frozen records are remembered", () => {
+    const config: Record<string, string> = { region: "h1" };
+    const p = parts({ config });
+    const first = partsCanonicalJson(p);
+    config.region = "h2";
+    expect(partsCanonicalJson(p)).not.toBe(first);
+    expect(partsCanonicalJson(p)).toBe(canonicalJson(p));
   });
 });
 
@@ -143,16 +209,16 @@ describe("diffParts and describeChange", () => {
     const after = parts({
       definition: "d2",
       args: "a2",
-      config: "c2",
-      env: "e2",
+      config: { region: "h-us", year: "h-2024" },
+      env: { TZ: "h-cet" },
       runtime: { Rscript: "4.3.0", python3: "3.12.1" },
       inputs: { "data/b.csv": "i2", "data/a.csv": "changed" },
     });
     expect(reasons(parts(), after)).toEqual([
       "definition changed",
       "args changed",
-      "config changed",
-      "env changed",
+      "config changed: region",
+      "env changed: TZ",
       "input changed: data/a.csv",
       "runtime changed: Rscript 4.2.2 → 4.3.0",
       "runtime added: python3 3.12.1",
@@ -163,5 +229,46 @@ describe("diffParts and describeChange", () => {
     const before = parts({ runtime: { python3: "3.11.7" } });
     const after = parts({ runtime: { python3: "3.12.1" } });
     expect(reasons(before, after)).toEqual(["runtime changed: python3 3.11.7 → 3.12.1"]);
+  });
+
+  it("names the config keys and env vars that changed, were added or were removed", () => {
+    const after = parts({
+      config: { region: "h-us", db: "h-db" },
+      env: { LANG: "h-c", TZ: "h-utc" },
+    });
+    expect(reasons(parts(), after)).toEqual([
+      "config added: db",
+      "config changed: region",
+      "config removed: year",
+      "env added: LANG",
+    ]);
+  });
+
+  it("says only that config changed against a record from before config keys were kept", () => {
+    const old = {
+      ...parts(),
+      config: "one-hash",
+      env: "other-hash",
+    } as unknown as FingerprintParts;
+    expect(reasons(old, parts())).toEqual(["config changed", "env changed"]);
+    expect(diffParts(old, parts())[0]).toEqual({ part: "config", before: "one-hash" });
+  });
+
+  it("names the items added to or removed from a mapped upstream task", () => {
+    const withItems = (items: string[], outputs = "o1") =>
+      parts({ upstream: { states: { outputs, result: null, items } } });
+    expect(reasons(withItems(["NC", "SC"]), withItems(["NC", "VA", "TX"]))).toEqual([
+      "items of states changed: +VA, +TX, -SC",
+    ]);
+    expect(reasons(withItems(["NC"]), withItems(["NC", "SC"], "o2"))).toEqual([
+      "upstream output changed: states; items of states changed: +SC",
+    ]);
+    expect(reasons(withItems(["NC", "SC"]), withItems(["SC", "NC"]))).toEqual([
+      "items of states changed: reordered",
+    ]);
+    const many = Array.from({ length: 8 }, (_, i) => `K${i}`);
+    expect(reasons(withItems([]), withItems(many))).toEqual([
+      "items of states changed: +K0, +K1, +K2, +K3, +K4, +3 more",
+    ]);
   });
 });

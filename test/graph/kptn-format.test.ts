@@ -227,7 +227,7 @@ tasks:
 
   it("layers environments and --set over config", () => {
     const yaml =
-      "config: {db: {host: local, port: 1}}\nenvironments:\n  cloud: {config: {db: {host: rds}}}\ngraphs:\n  g: {tasks: {t: }}\ntasks:\n  t: {command: [x]}\n";
+      "config: {db: {host: local, port: 1}, year: 2023}\nenvironments:\n  cloud: {config: {db: {host: rds}, name: y}}\ngraphs:\n  g: {tasks: {t: }}\ntasks:\n  t: {command: [x]}\n";
     const spec = specFrom(yaml, {}, "dagwright.yaml");
     expect(
       resolveConfig(spec, "g", { env: "cloud", set: ["db.port=5432", "year=2024", "name=x"] }),
@@ -239,6 +239,42 @@ tasks:
     expect(() => resolveConfig(spec, "g", { env: "clod" })).toThrow(
       'unknown environment "clod". Did you mean "cloud"?',
     );
+  });
+
+  it.each([
+    {
+      name: "a top-level typo",
+      set: "yaer=2024",
+      message: '--set yaer: no config defines "yaer". Did you mean "year"?',
+    },
+    {
+      name: "a nested typo",
+      set: "db.prot=1",
+      message: '--set db.prot: no config defines "db.prot". Did you mean "db.port"?',
+    },
+    {
+      name: "a key nothing is close to",
+      set: "zzzzzz=1",
+      message: '--set zzzzzz: no config defines "zzzzzz"',
+    },
+    {
+      name: "a key below a scalar",
+      set: "year.x=1",
+      message: '--set year.x: no config defines "year.x". Did you mean "year"?',
+    },
+  ])("rejects --set of a key no config layer defines: $name", ({ set, message }) => {
+    const yaml =
+      "config: {db: {host: local, port: 1}, year: 2023}\nenvironments:\n  cloud: {config: {name: y}}\ngraphs:\n  g: {tasks: {t: }}\ntasks:\n  t: {command: [x]}\n";
+    const spec = specFrom(yaml, {}, "dagwright.yaml");
+    let thrown: unknown;
+    try {
+      resolveConfig(spec, "g", { set: [set] });
+    } catch (err) {
+      thrown = err;
+    }
+    expect((thrown as Error | undefined)?.message).toBe(message);
+    // A key only an environment defines may be set without that environment.
+    expect(resolveConfig(spec, "g", { set: ["name=z"] })).toMatchObject({ name: "z" });
   });
 
   it("reads settings from pyproject.toml [tool.kptn] (the older layout)", () => {

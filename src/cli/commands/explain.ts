@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { diffParts, type FingerprintParts } from "../../fingerprint/fingerprint.js";
+import { describeChange, diffParts, type FingerprintParts } from "../../fingerprint/fingerprint.js";
 import { assessGraph } from "../../plan/assess-graph.js";
 import type { CommandContext } from "../context.js";
 import { openRunContext, type RunFlags } from "../run-context.js";
@@ -15,6 +15,11 @@ export function registerExplain(program: Command, ctx: CommandContext): void {
     .argument("<TASK>", "task name")
     .option("--json", "print JSON on stdout")
     .option("--env <NAME>", "merge environments.NAME.config over config")
+    .option(
+      "--set <KEY=VALUE>",
+      "override a config value (repeatable; dotted keys, JSON values)",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .action(async (graphName: string, taskName: string, opts: RunFlags & { json?: boolean }) => {
       const rc = await openRunContext(ctx, graphName, { ...opts, only: [taskName] });
       try {
@@ -34,7 +39,9 @@ export function registerExplain(program: Command, ctx: CommandContext): void {
           ctx.o.out("\nfingerprint parts that differ from the last success:\n");
           for (const c of changes)
             ctx.o.out(
-              `  ${c.part}${c.key ? ` ${c.key}` : ""}: ${short(c.before)} → ${short(c.after)}\n`,
+              c.part === "upstream"
+                ? `  ${describeChange(c)}\n`
+                : `  ${c.part}${c.key ? ` ${c.key}` : ""}: ${short(c.before)} → ${short(c.after)}\n`,
             );
         }
         ctx.o.out("\ncurrent fingerprint parts:\n");
@@ -43,11 +50,14 @@ export function registerExplain(program: Command, ctx: CommandContext): void {
         for (const [f, h] of Object.entries(p.inputs)) ctx.o.out(`  input ${f}: ${short(h)}\n`);
         for (const [d, u] of Object.entries(p.upstream))
           ctx.o.out(
-            `  upstream ${d}: outputs ${short(u.outputs)}, result ${short(u.result ?? undefined)}\n`,
+            `  upstream ${d}: outputs ${short(u.outputs)}, result ${short(u.result ?? undefined)}${u.items ? `, ${u.items.length} items` : ""}\n`,
           );
-        ctx.o.out(
-          `  args: ${short(p.args)}\n  config: ${short(p.config)}\n  env: ${short(p.env)}\n  definition: ${short(p.definition)}\n`,
-        );
+        ctx.o.out(`  args: ${short(p.args)}\n`);
+        const keys = Object.entries(p.config);
+        if (keys.length === 0) ctx.o.out("  config: (no keys used)\n");
+        for (const [k, h] of keys) ctx.o.out(`  config ${k}: ${short(h)}\n`);
+        for (const [k, h] of Object.entries(p.env)) ctx.o.out(`  env ${k}: ${short(h)}\n`);
+        ctx.o.out(`  definition: ${short(p.definition)}\n`);
         for (const [k, v] of Object.entries(p.runtime)) ctx.o.out(`  runtime ${k}: ${v}\n`);
       } finally {
         rc.flushFileCache();

@@ -1,0 +1,56 @@
+import path from "node:path";
+import type { TaskSpec } from "../spec/types.js";
+import type { FsSnapshot } from "./fs-snapshot.js";
+import { nodeConfigKeys } from "./node-config-keys.js";
+import { type ConfigKeys, pythonConfigKeys } from "./python-config-keys.js";
+
+export type { ConfigKeys } from "./python-config-keys.js";
+
+interface Scanned {
+  size: number;
+  mtimeMs: number;
+  keys: ConfigKeys;
+}
+
+/** Answers per file and function for the life of the process, revalidated by size and mtime. */
+const scanned = new Map<string, Scanned>();
+const MAX_SCANNED = 20_000;
+
+function scanFile(
+  fs: FsSnapshot,
+  abs: string,
+  fn: string,
+  read: (source: string, fn: string) => ConfigKeys,
+): ConfigKeys {
+  const st = fs.stat(abs);
+  if (st === undefined || !st.isFile()) return "all";
+  const key = `${abs}\0${fn}`;
+  const hit = scanned.get(key);
+  if (hit !== undefined && hit.size === st.size && hit.mtimeMs === st.mtimeMs) return hit.keys;
+  let keys: ConfigKeys;
+  try {
+    keys = read(fs.reads.readText(abs), fn);
+  } catch {
+    keys = "all";
+  }
+  if (scanned.size >= MAX_SCANNED) scanned.clear();
+  scanned.set(key, { size: st.size, mtimeMs: st.mtimeMs, keys });
+  return keys;
+}
+
+/**
+ * The config keys a task's result can depend on (DESIGN.md "Fingerprint"): for a Python function
+ * task, its function's parameter names; for a TS/JS function task, the keys its first parameter
+ * destructures from `config`; `"all"` for every other task (scripts, R, shell, commands, SQL)
+ * and whenever the function's signature cannot be read for sure (see {@link pythonConfigKeys}
+ * and {@link nodeConfigKeys}). Reads the task's file through `fs` (paths relative to its root);
+ * never throws.
+ */
+export function configKeysOf(fs: FsSnapshot, task: TaskSpec): ConfigKeys {
+  if (task.file === undefined || task.command !== undefined) return "all";
+  const fn = task.function ?? task.name;
+  const abs = path.resolve(fs.root, task.file);
+  if (task.kind === "python") return scanFile(fs, abs, fn, pythonConfigKeys);
+  if (task.kind === "node") return scanFile(fs, abs, fn, nodeConfigKeys);
+  return "all";
+}
