@@ -21,13 +21,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { RunCounts, RunEvent, RunObserver } from "../exec/run-events.js";
-import {
-  type FsReads,
-  type RecordedRead,
-  readsStillHold,
-  signatureOf,
-  statOrUndefined,
-} from "../fingerprint/fs-reads.js";
+import { type FsReads, type RecordedRead, readsStillHold } from "../fingerprint/fs-reads.js";
 import { runtimeVersions } from "../fingerprint/runtime-versions.js";
 import type { TaskKind } from "../spec/types.js";
 import { currentBranch } from "../state/namespace.js";
@@ -35,7 +29,7 @@ import { openSqliteStore, type SqliteStateStore } from "../state/sqlite-store.js
 import { EXIT } from "./context.js";
 import { leaveStoresForExit } from "./exit.js";
 import { type Output, paint, processOutput } from "./output.js";
-import { packageFile } from "./package-files.js";
+import { buildSignature } from "./package-files.js";
 import { humanObserver, jsonObserver } from "./progress.js";
 import { writeShortcutFile } from "./shortcut-file.js";
 
@@ -77,11 +71,17 @@ export function memoPath(cwd: string): string {
 
 /** Identifies the command: arguments, directory, and the Node and dagwright builds. */
 function memoKey(argv: readonly string[], cwd: string): string {
-  const build = ["package.json", "dist/bundle/dagwright.cjs"].map((f) =>
-    signatureOf(statOrUndefined(packageFile(f))),
-  );
   return createHash("sha256")
-    .update(JSON.stringify([MEMO_VERSION, argv, cwd, process.version, process.execPath, build]))
+    .update(
+      JSON.stringify([
+        MEMO_VERSION,
+        argv,
+        cwd,
+        process.version,
+        process.execPath,
+        buildSignature(),
+      ]),
+    )
     .digest("hex");
 }
 
@@ -94,10 +94,7 @@ function alwaysConsulted(name: string): boolean {
  * The variables a memo rests on, sorted, with their values in `env` (null: unset): those the run
  * consulted (`consulted`) and every {@link alwaysConsulted} one set in `env`.
  */
-export function memoEnv(
-  consulted: Iterable<string>,
-  env: NodeJS.ProcessEnv,
-): [string, string | null][] {
+function memoEnv(consulted: Iterable<string>, env: NodeJS.ProcessEnv): [string, string | null][] {
   const names = new Set(consulted);
   for (const k of Object.keys(env)) if (alwaysConsulted(k)) names.add(k);
   names.add("PATH");

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { type FsReads, type RecordedRead, readsStillHold } from "../fingerprint/fs-reads.js";
 import type { Located } from "../spec/find-spec-file.js";
-import { packageFile } from "./package-files.js";
+import { buildSignature } from "./package-files.js";
 import { writeShortcutFile } from "./shortcut-file.js";
 import { decodeLoaded, encodeLoaded, type Loaded } from "./spec-cache.js";
 
@@ -16,22 +16,13 @@ interface CacheFile {
   loaded: unknown;
 }
 
-function packageVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(packageFile("package.json"), "utf8")) as { version: string })
-      .version;
-  } catch {
-    return "unknown";
-  }
-}
-
 /** Where the spec cache of a project lives. */
 export function specCachePath(root: string): string {
   return path.join(root, ".dagwright", "spec-cache.json");
 }
 
 /**
- * The key of a spec cache entry: the dagwright build, the working directory, the spec file found
+ * The key of a spec cache entry: the dagwright build ({@link buildSignature}), the working directory, the spec file found
  * and `-f` as given, and the spec file's bytes (read through `reads`, so they are recorded too).
  * Everything else loading read is checked by the entry's own record of reads.
  */
@@ -42,7 +33,7 @@ export function specCacheKey(
   located: Located,
 ): string {
   return createHash("sha256")
-    .update(JSON.stringify([CACHE_VERSION, packageVersion(), cwd, explicit ?? null, located.file]))
+    .update(JSON.stringify([CACHE_VERSION, buildSignature(), cwd, explicit ?? null, located.file]))
     .update(reads.readBytes(located.file))
     .digest("hex");
 }

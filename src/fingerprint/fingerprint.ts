@@ -8,7 +8,7 @@ export interface UpstreamPart {
   /** Hash of its cached result, null if none. */
   result: string | null;
   /**
-   * Item keys of a mapped dependency, in item order: a task aggregating over the items reruns
+   * Item keys of a mapped dependency, sorted (a set): a task aggregating over the items reruns
    * when one is added or removed, even if no output changed. Absent for other dependencies.
    */
   items?: readonly string[];
@@ -266,7 +266,7 @@ function upstreamEntry(s: string | undefined): Partial<UpstreamPart> {
   }
 }
 
-/** `+NC, -SC` (at most 5 of each), or `reordered` when only the order changed. */
+/** `+NC, -SC` (at most 5 of each); `reordered` only for a caller that passed unsorted keys. */
 function describeItems(before: readonly string[], after: readonly string[]): string {
   const had = new Set(before);
   const has = new Set(after);

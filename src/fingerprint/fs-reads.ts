@@ -1,5 +1,7 @@
-import { type Dirent, readdirSync, readFileSync, type Stats, statSync } from "node:fs";
-import type { SpecFiles } from "../spec/spec-files.js";
+import { type Dirent, readdirSync, readFileSync, type Stats } from "node:fs";
+import { type SpecFiles, statOrUndefined } from "../spec/spec-files.js";
+
+export { statOrUndefined };
 
 /**
  * What a path looked like: kind, size, mtime, ctime and inode ("-" when absent). Any write,
@@ -9,15 +11,6 @@ export function signatureOf(st: Stats | undefined): string {
   if (st === undefined) return "-";
   const kind = st.isFile() ? "f" : st.isDirectory() ? "d" : "o";
   return `${kind}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`;
-}
-
-/** `statSync` following symlinks; undefined when absent or unreadable (like existsSync). */
-export function statOrUndefined(abs: string): Stats | undefined {
-  try {
-    return statSync(abs, { throwIfNoEntry: false });
-  } catch {
-    return undefined;
-  }
 }
 
 /** One recorded read: an absolute path and {@link signatureOf} what was seen at first sight. */

@@ -1,3 +1,4 @@
+import { escapeRegExp } from "./escape-regexp.js";
 import { bracketed, type ConfigKeys, splitTopLevel } from "./python-config-keys.js";
 
 /**
@@ -38,10 +39,6 @@ function blankLiterals(src: string): string {
 }
 
 const IDENT = /^[\p{L}_$][\p{L}\p{N}_$]*/u;
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
 
 /** `name` or `name: pattern` (either with `= default`); undefined for `...rest`, computed or quoted keys. */
 function propertyOf(prop: string): { key: string; pattern?: string } | undefined {

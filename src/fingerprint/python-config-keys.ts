@@ -1,13 +1,10 @@
+import { escapeRegExp } from "./escape-regexp.js";
 import { stripStringsAndComments } from "./python-imports.js";
 
 /** The config keys a task function receives: named keys, or `"all"` (the whole config). */
 export type ConfigKeys = readonly string[] | "all";
 
 const NAME = /^[\p{L}_][\p{L}\p{N}_]*/u;
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
 
 /** The text between the bracket at `open` and its match, or undefined when unbalanced. */
 export function bracketed(code: string, open: number): string | undefined {

@@ -20,7 +20,7 @@ export function itemKeysOf(items: readonly TaskItem[]): string[] {
  * result, and for a mapped task the keys of the items its producer's current list expands to
  * (none when that list is not available). Undefined when it never succeeded.
  */
-export async function upstreamStateOf(
+async function upstreamStateOf(
   store: StateStore,
   namespace: string,
   graph: Graph,

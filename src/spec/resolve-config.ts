@@ -32,7 +32,7 @@ export interface ConfigOptions {
  * graph's `config`, and each environment's `config` (any environment: a `--set` of a key only
  * `--env cloud` defines is still a key the spec knows).
  */
-export function definedConfigPaths(spec: Spec, graphName: string): Set<string> {
+function definedConfigPaths(spec: Spec, graphName: string): Set<string> {
   const paths = new Set<string>();
   const walk = (record: Record<string, unknown>, prefix: string) => {
     for (const [k, v] of Object.entries(record)) {

@@ -15,7 +15,8 @@ export interface SpecFiles {
   readText(abs: string): string;
 }
 
-function statOrUndefined(abs: string): Stats | undefined {
+/** `statSync` following symlinks; undefined when absent or unreadable (like `existsSync`). */
+export function statOrUndefined(abs: string): Stats | undefined {
   try {
     return statSync(abs, { throwIfNoEntry: false });
   } catch {
