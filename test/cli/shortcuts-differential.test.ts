@@ -15,14 +15,23 @@ import { jsonLines, makeProject, runCli } from "../helpers.js";
 const RUNS = Number(process.env.DAGWRIGHT_DIFF_RUNS ?? 3);
 const SEED = Number(process.env.DAGWRIGHT_DIFF_SEED ?? 11);
 
-const spec = (mode: string) => `graphs:
+const spec = (mode: string, region = "eu", other = 1) => `config:
+  region: ${region}
+  other: ${other}
+graphs:
   g:
     tasks:
       a:
       b: a
       c: a
       d: [b, c]
+      lst:
+      each: lst
+      agg: each
 tasks:
+  lst: {file: tasks/lst.py, cache_result: true, iterable_item: item, inputs: [data/items.txt]}
+  each: {file: tasks/each.py, map_over: item, outputs: ["out/items/\${item}.txt"]}
+  agg: {command: ["sh", "-c", "ls out/items > out/agg.txt"], outputs: [out/agg.txt]}
   a:
     command: ["sh", "tasks/a.sh"]
     inputs: ["data/*.txt"]
@@ -39,8 +48,8 @@ tasks:
     outputs: [out/d.txt]
 `;
 
-const pyTask = (tag: string) =>
-  `import helper\n\ndef b():\n    with open("out/b.txt", "w") as f:\n        f.write(helper.shout(open("out/a.txt").read()) + ${JSON.stringify(tag)})\n`;
+const pyTask = (tag: string, params = "region") =>
+  `import helper\n\ndef b(${params}):\n    with open("out/b.txt", "w") as f:\n        f.write(helper.shout(open("out/a.txt").read()) + ${JSON.stringify(tag)})\n`;
 
 const PROJECT: Record<string, string> = {
   "dagwright.yaml": spec("x"),
@@ -54,6 +63,11 @@ const PROJECT: Record<string, string> = {
   "py_tasks/helper.py": "def shout(s):\n    return s.upper()\n",
   "py_alt/b.py": pyTask("py_alt"),
   "py_alt/helper.py": "def shout(s):\n    return s.lower()\n",
+  "data/items.txt": "x\ny\n",
+  "tasks/lst.py":
+    "def lst():\n    return [l for l in open('data/items.txt').read().split() if l]\n",
+  "tasks/each.py":
+    "import os\n\ndef each(item):\n    os.makedirs('out/items', exist_ok=True)\n    open(f'out/items/{item}.txt', 'w').write(item)\n",
 };
 
 /** One edit of the project; `v` picks a variant (0 often means "the same content again"). */
@@ -77,6 +91,10 @@ const KINDS = [
   "branch switch",
   "unrelated env var",
   "nothing",
+  "config key a task receives",
+  "config key no function receives",
+  "function parameters",
+  "fan-out items",
 ] as const;
 
 function put(dir: string, rel: string, text: string): void {
@@ -158,6 +176,18 @@ function apply(dir: string, { kind, v }: Edit): Record<string, string> {
       return { SOME_TERMINAL_SESSION: String(v) };
     case "nothing":
       break;
+    case "config key a task receives":
+      put(dir, "dagwright.yaml", spec("x", variant(["eu", "us", "eu"])));
+      break;
+    case "config key no function receives":
+      put(dir, "dagwright.yaml", spec("x", "eu", v % 3));
+      break;
+    case "function parameters":
+      put(dir, "py_tasks/b.py", pyTask("py_tasks", variant(["region", "", "region, other"])));
+      break;
+    case "fan-out items":
+      put(dir, "data/items.txt", variant(["x\ny\n", "x\n", "x\ny\nz\n"]));
+      break;
   }
   return {};
 }
@@ -167,6 +197,8 @@ interface Event {
   task?: string;
   reasons?: string[];
   nothingChanged?: boolean;
+  toRun?: number;
+  total?: number;
 }
 
 const FULL = { DAGWRIGHT_NO_CHANGE_MEMO: "0", DAGWRIGHT_SPEC_CACHE: "0" };
@@ -180,6 +212,7 @@ function decide(dir: string, env: Record<string, string>) {
     if (e.type === "task-fresh") decisions[e.task!] = "fresh";
     if (e.type === "task-would-run") decisions[e.task!] = `run: ${e.reasons!.join("; ")}`;
     if (e.type === "task-skipped") decisions[e.task!] = "skipped";
+    if (e.type === "task-items") decisions[e.task!] = `items: ${e.toRun} of ${e.total} to run`;
   }
   return {
     code: r.code,
@@ -203,7 +236,8 @@ describe("the spec cache and the no-change memo decide what a full plan decides"
           // Ends with a step that changes nothing planning reads: the memo's own case.
           const edits: Edit[] = [...generated, { kind: "unrelated env var", v: 9 }];
           const dir = makeProject(PROJECT);
-          runCli(["run"], dir);
+          const first = runCli(["run"], dir);
+          expect(first.stderr).toMatch(/done: 7 ran, 0 fresh/);
           decide(dir, {}); // leaves a memo when everything is fresh
           for (const edit of edits) {
             const env = apply(dir, edit);
