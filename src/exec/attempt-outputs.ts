@@ -48,8 +48,9 @@ export interface AsideOutputs {
  * `owner` launches. Patterns are relative to `plan.outputsDir`, `${VAR}` already filled for an
  * item; `duckdb://` outputs and `inPlace` patterns are left where they are. Copies left aside by
  * a runner that died mid-attempt of the same owner (kill -9) are put back first, so they are the
- * ones this attempt moves aside. Undefined when there is nothing to manage: such a task pays
- * nothing.
+ * ones this attempt moves aside. A path `claimed` says another task declares is never moved
+ * aside nor deleted (see `OutputClaims`): overlapping declarations must not destroy another
+ * task's output. Undefined when there is nothing to manage: such a task pays nothing.
  *
  * @throws Error naming the owner and the path when an earlier copy cannot be moved (the attempt
  *   must not start then: its old output would be taken for a new one).
@@ -59,6 +60,7 @@ export async function moveOutputsAside(
   owner: OutputsOwner,
   patterns: readonly string[],
   inPlace: readonly string[] = [],
+  claimed: (rel: string) => boolean = () => false,
 ): Promise<AsideOutputs | undefined> {
   const managed = patterns.filter((p) => !p.startsWith("duckdb://") && !inPlace.includes(p));
   if (managed.length === 0) return undefined;
@@ -68,6 +70,7 @@ export async function moveOutputsAside(
   putBack(dir, prefix, base, leftoversOf(dir, prefix));
   const moved: string[] = [];
   for (const rel of await expandPatterns(base, managed)) {
+    if (claimed(rel)) continue;
     try {
       moved.push(moveAside(dir, prefix, base, rel));
     } catch (err) {
@@ -91,7 +94,7 @@ export async function moveOutputsAside(
     },
     restore: async () => {
       for (const rel of await expandPatterns(base, managed))
-        rmSync(path.join(base, rel), { recursive: true, force: true });
+        if (!claimed(rel)) rmSync(path.join(base, rel), { recursive: true, force: true });
       putBack(dir, prefix, base, moved);
     },
   };
@@ -109,6 +112,7 @@ export async function moveItemOutputsAside(
   plan: PlanContext,
   task: TaskSpec,
   items: readonly { key: string; outputs: readonly string[] }[],
+  claimed: (rel: string) => boolean = () => false,
 ): Promise<(AsideOutputs | undefined)[]> {
   const asides: (AsideOutputs | undefined)[] = [];
   if (!task.outputs.some((p) => p.includes("${"))) return asides;
@@ -117,7 +121,9 @@ export async function moveItemOutputsAside(
       const owned: string[] = [];
       for (const [i, p] of task.outputs.entries())
         if (p.includes("${") && !task.inPlaceOutputs.includes(p)) owned.push(item.outputs[i]!);
-      asides.push(await moveOutputsAside(plan, { task: task.name, item: item.key }, owned));
+      asides.push(
+        await moveOutputsAside(plan, { task: task.name, item: item.key }, owned, [], claimed),
+      );
     }
   } catch (err) {
     for (const a of asides) await a?.restore();

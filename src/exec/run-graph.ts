@@ -30,6 +30,7 @@ import { sharedNodePool } from "../tasks/worker-pools.js";
 import { moveOutputsAside } from "./attempt-outputs.js";
 import { type AttemptOutcome, startAttempts } from "./attempt-records.js";
 import { collectOutputs } from "./collect-outputs.js";
+import { OutputClaims } from "./output-claims.js";
 import type { RunCounts, RunObserver, RunStatus } from "./run-events.js";
 import { type MappedRunEnv, runMappedItems } from "./run-mapped.js";
 
@@ -84,6 +85,11 @@ export async function runGraph(
   const { graph } = o.plan;
   const selected = new Set(o.selected);
   const outcome = new Map<string, Outcome>();
+  let outputClaims: OutputClaims | undefined;
+  const claims = () => {
+    outputClaims ??= new OutputClaims(graph, o.plan.outputsDir);
+    return outputClaims;
+  };
   const upstream = new Map<string, UpstreamState | undefined>();
   const counts: RunCounts = {
     total: o.selected.length,
@@ -250,8 +256,19 @@ export async function runGraph(
               { task: name },
               task.spec.outputs,
               task.spec.inPlaceOutputs,
+              (rel) => claims().byOther(name, rel),
             );
-      const result = await launch(task, logPath, begin);
+      // Whatever throws before the attempt settles puts the earlier outputs back first.
+      const guarded = async <T>(work: () => Promise<T>): Promise<T> => {
+        try {
+          return await work();
+        } catch (err) {
+          await aside?.restore();
+          throw err;
+        }
+      };
+      let superseded = false;
+      const result = await guarded(() => launch(task, logPath, begin));
       if (result === undefined || record === undefined) {
         await aside?.restore();
         // Never started: the run was cancelled while it waited for a worker.
@@ -263,7 +280,7 @@ export async function runGraph(
         const collected =
           task.spec.outputs.length === 0
             ? { records: [] }
-            : await collectOutputs(o.plan, task.spec.outputs);
+            : await guarded(() => collectOutputs(o.plan, task.spec.outputs));
         let recorded: OutputRecord[] | string =
           "records" in collected
             ? collected.records
@@ -291,9 +308,14 @@ export async function runGraph(
           if (result.exitCode !== undefined) completion.exitCode = result.exitCode;
           if (result.peakRssKb !== undefined) completion.peakRssKb = result.peakRssKb;
           if (result.cpuMs !== undefined) completion.cpuMs = result.cpuMs;
-          const [ok] = await record.finish([{ completion }]);
-          if (!ok) error = "superseded by a newer attempt of the same task; not recorded";
-          else {
+          const started = record;
+          const [ok] = await guarded(() => started.finish([{ completion }]));
+          if (!ok) {
+            // The current attempt (another runner's) owns the files now: leave them be.
+            superseded = true;
+            aside?.discard();
+            error = "superseded by a newer attempt of the same task; not recorded";
+          } else {
             aside?.discard();
             const state: UpstreamState = { outputs: recorded };
             if (resultHash) state.resultHash = resultHash;
@@ -310,7 +332,7 @@ export async function runGraph(
           }
         }
       }
-      await aside?.restore();
+      if (!superseded) await aside?.restore();
       const status = result.status === "cancelled" ? "cancelled" : "failed";
       // A superseded attempt whose begin was written is marked failed; one whose begin was
       // deferred and refused is recorded failed, as history only (see StateStore's fencing).

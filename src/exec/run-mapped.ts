@@ -5,9 +5,10 @@ import type { ItemPlan } from "../plan/plan-items.js";
 import type { PlanContext } from "../plan/plan-task.js";
 import type { OutputRecord, StateStore } from "../state/state-store.js";
 import { launchItems } from "../tasks/launch-items.js";
-import { moveItemOutputsAside } from "./attempt-outputs.js";
+import { type AsideOutputs, moveItemOutputsAside } from "./attempt-outputs.js";
 import { type AttemptOutcome, startAttempts } from "./attempt-records.js";
 import { collectOutputs } from "./collect-outputs.js";
+import { OutputClaims } from "./output-claims.js";
 import type { RunObserver } from "./run-events.js";
 
 /** What running a mapped task needs from the surrounding run. */
@@ -94,12 +95,30 @@ export async function runMappedItems(
   const started = Date.now();
   const bundles = chunk(toRun, task.spec.bundleSize ?? 1);
   const groups = chunk(bundles, Math.max(1, task.spec.groupSize ?? bundles.length));
+  const claims = new OutputClaims(env.plan.graph, env.plan.outputsDir);
   const runBundle = async (bundle: TaskItem[], index: number): Promise<void> => {
     if (env.signal?.aborted) {
       cancelled = true;
       return;
     }
-    const asides = await moveItemOutputsAside(env.plan, task.spec, bundle);
+    const asides = await moveItemOutputsAside(env.plan, task.spec, bundle, (rel) =>
+      claims.byOther(name, rel),
+    );
+    const settled = { done: false };
+    try {
+      await attemptBundle(bundle, index, asides, settled);
+    } catch (err) {
+      // Whatever throws before the bundle settled puts the items' earlier outputs back first.
+      if (!settled.done) for (const a of asides) await a?.restore();
+      throw err;
+    }
+  };
+  const attemptBundle = async (
+    bundle: TaskItem[],
+    index: number,
+    asides: readonly (AsideOutputs | undefined)[],
+    settled: { done: boolean },
+  ): Promise<void> => {
     const record = startAttempts(
       env.store,
       bundle.map((item) => {
@@ -191,9 +210,11 @@ export async function runMappedItems(
       });
     const recorded = await record.finish(bundle.map((item) => outcomeOf.get(item)!));
     const ok = new Map(bundle.map((item, i) => [item, recorded[i]!]));
-    const succeeded = new Set(completions.filter((c) => ok.get(c.item)).map((c) => c.item));
+    // A completion the store refused was superseded: the current attempt owns the files now.
+    const completed = new Set(completions.map((c) => c.item));
+    settled.done = true;
     for (const [i, item] of bundle.entries()) {
-      if (succeeded.has(item)) asides[i]?.discard();
+      if (completed.has(item)) asides[i]?.discard();
       else await asides[i]?.restore();
     }
     for (const c of completions) {

@@ -70,3 +70,11 @@ export function isDeclaredPath(task: TaskSpec, bases: DeclaredBases, abs: string
     declaredUnder(bases.root, task.inputs, abs)
   );
 }
+
+/**
+ * True when `abs` is, or lies under, a path one of the task's `outputs` names (relative to
+ * `outputsDir`; globs and `${VAR}` match any value). Pure: reads nothing from disk.
+ */
+export function declaresOutput(task: TaskSpec, outputsDir: string, abs: string): boolean {
+  return declaredUnder(outputsDir, task.outputs, abs);
+}

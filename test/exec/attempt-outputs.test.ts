@@ -44,6 +44,33 @@ async function until(check: () => boolean, what: string, ms = 20_000): Promise<v
 }
 
 describe("outputs of this attempt only", () => {
+  it("never moves aside or deletes a file another task declares, even when a glob matches it", () => {
+    const dir = makeProject({
+      "dagwright.yaml": `graphs:
+  g: {tasks: {a: , b: }}
+tasks:
+  a:
+    command: ["sh", "-c", "mkdir -p out && echo a > out/a.csv && test ! -f fail"]
+    outputs: ["out/*.csv"]
+  b:
+    command: ["sh", "-c", "mkdir -p out && echo b > out/b.csv"]
+    outputs: [out/b.csv]
+`,
+    });
+    expect(runCli(["run", "--only", "b"], dir).code).toBe(0);
+    expect(runCli(["run", "--only", "a"], dir).code).toBe(0);
+    expect(read(dir, "out/b.csv")).toBe("b\n");
+    // A failing attempt of `a` restores its own earlier files and leaves b's alone.
+    writeFileSync(path.join(dir, "fail"), "");
+    expect(runCli(["run", "--only", "a", "--force"], dir).code).toBe(1);
+    expect(read(dir, "out/b.csv")).toBe("b\n");
+    expect(read(dir, "out/a.csv")).toBe("a\n");
+    expect(aside(dir)).toEqual([]);
+    const status = JSON.parse(runCli(["status", "--json", "--only", "b"], dir).stdout);
+    expect(status.tasks[0]).toMatchObject({ task: "b", state: "fresh" });
+  });
+
+
   it("fails a task that exits 0 without writing its output, keeping the old copy as it was", () => {
     const dir = project("test -f flag && echo first > out.txt; true", "[out.txt]", { flag: "" });
     expect(runCli(["run"], dir).code).toBe(0);
