@@ -27,6 +27,8 @@ import type { TaskSpec } from "../spec/types.js";
 
 /** Whose outputs: a task, or one item of a mapped task (items of a bundle each have their own). */
 export interface OutputsOwner {
+  /** The state namespace: runners of other namespaces (branches, graphs) never adopt its copies. */
+  namespace?: string;
   task: string;
   item?: string;
 }
@@ -113,6 +115,7 @@ export async function moveItemOutputsAside(
   task: TaskSpec,
   items: readonly { key: string; outputs: readonly string[] }[],
   claimed: (rel: string) => boolean = () => false,
+  namespace?: string,
 ): Promise<(AsideOutputs | undefined)[]> {
   const asides: (AsideOutputs | undefined)[] = [];
   if (!task.outputs.some((p) => p.includes("${"))) return asides;
@@ -122,7 +125,13 @@ export async function moveItemOutputsAside(
       for (const [i, p] of task.outputs.entries())
         if (p.includes("${") && !task.inPlaceOutputs.includes(p)) owned.push(item.outputs[i]!);
       asides.push(
-        await moveOutputsAside(plan, { task: task.name, item: item.key }, owned, [], claimed),
+        await moveOutputsAside(
+          plan,
+          { ...(namespace === undefined ? {} : { namespace }), task: task.name, item: item.key },
+          owned,
+          [],
+          claimed,
+        ),
       );
     }
   } catch (err) {
@@ -138,11 +147,13 @@ function ownerLabel(owner: OutputsOwner): string {
     : `task "${owner.task}", item "${owner.item}"`;
 }
 
-/** `<task>` or `<task>@<item>`, encoded: never holds `=`, `/` or `#`. */
+/** `[<namespace>~]<task>[@<item>]`, encoded: never holds `=`, `/` or `#`. */
 function ownerName(owner: OutputsOwner): string {
-  return owner.item === undefined
-    ? encodeName(owner.task)
-    : `${encodeName(owner.task)}@${encodeName(owner.item)}`;
+  const task =
+    owner.item === undefined
+      ? encodeName(owner.task)
+      : `${encodeName(owner.task)}@${encodeName(owner.item)}`;
+  return owner.namespace === undefined ? task : `${encodeName(owner.namespace)}~${task}`;
 }
 
 /** A file name part for any string: safe characters as they are, a hash when too long. */

@@ -253,7 +253,7 @@ export async function runGraph(
           ? undefined
           : await moveOutputsAside(
               o.plan,
-              { task: name },
+              { namespace: o.namespace, task: name },
               task.spec.outputs,
               task.spec.inPlaceOutputs,
               (rel) => claims().byOther(name, rel),

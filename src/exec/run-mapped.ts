@@ -101,8 +101,12 @@ export async function runMappedItems(
       cancelled = true;
       return;
     }
-    const asides = await moveItemOutputsAside(env.plan, task.spec, bundle, (rel) =>
-      claims.byOther(name, rel),
+    const asides = await moveItemOutputsAside(
+      env.plan,
+      task.spec,
+      bundle,
+      (rel) => claims.byOther(name, rel),
+      env.namespace,
     );
     const settled = { done: false };
     try {

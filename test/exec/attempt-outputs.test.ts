@@ -210,7 +210,7 @@ tasks:
     await run.exit;
     process.kill(Number(read(dir, "pid").trim()), "SIGKILL");
     expect(read(dir, "out.txt")).toBe("partial\n");
-    expect(aside(dir)).toEqual(["a=out.txt"]);
+    expect(aside(dir)).toEqual(["g%40default~a=out.txt"]);
 
     setCommand(dir, "exit 1");
     expect(runCli(["run"], dir).code).toBe(1);
