@@ -70,7 +70,6 @@ tasks:
     expect(status.tasks[0]).toMatchObject({ task: "b", state: "fresh" });
   });
 
-
   it("fails a task that exits 0 without writing its output, keeping the old copy as it was", () => {
     const dir = project("test -f flag && echo first > out.txt; true", "[out.txt]", { flag: "" });
     expect(runCli(["run"], dir).code).toBe(0);
