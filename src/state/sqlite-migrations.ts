@@ -115,50 +115,38 @@ export const sqliteMigrations: readonly SqliteMigration[] = [
       CREATE TABLE store_identity (id TEXT NOT NULL);
       INSERT INTO store_identity (id) VALUES (lower(hex(randomblob(16))));
 
-      CREATE TRIGGER attempts_insert_bumps_version AFTER INSERT ON attempts BEGIN
-        INSERT INTO state_versions (namespace, version) VALUES (NEW.namespace, 1)
-        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;
-      END;
-      CREATE TRIGGER attempts_update_bumps_version AFTER UPDATE ON attempts BEGIN
-        INSERT INTO state_versions (namespace, version) VALUES (NEW.namespace, 1)
-        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;
-      END;
-      CREATE TRIGGER attempts_delete_bumps_version AFTER DELETE ON attempts BEGIN
-        INSERT INTO state_versions (namespace, version) VALUES (OLD.namespace, 1)
-        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;
-      END;
-      CREATE TRIGGER task_state_insert_bumps_version AFTER INSERT ON task_state BEGIN
-        INSERT INTO state_versions (namespace, version) VALUES (NEW.namespace, 1)
-        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;
-      END;
-      CREATE TRIGGER task_state_update_bumps_version AFTER UPDATE ON task_state BEGIN
-        INSERT INTO state_versions (namespace, version) VALUES (NEW.namespace, 1)
-        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;
-      END;
-      CREATE TRIGGER task_state_delete_bumps_version AFTER DELETE ON task_state BEGIN
-        INSERT INTO state_versions (namespace, version) VALUES (OLD.namespace, 1)
-        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;
-      END;
-      CREATE TRIGGER outputs_insert_bumps_version AFTER INSERT ON outputs BEGIN
-        INSERT INTO state_versions (namespace, version)
-          SELECT namespace, 1 FROM attempts WHERE attempt_id = NEW.attempt_id
-        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;
-      END;
-      CREATE TRIGGER outputs_delete_bumps_version AFTER DELETE ON outputs BEGIN
-        INSERT INTO state_versions (namespace, version)
-          SELECT namespace, 1 FROM attempts WHERE attempt_id = OLD.attempt_id
-        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;
-      END;
-      CREATE TRIGGER results_insert_bumps_version AFTER INSERT ON results BEGIN
-        INSERT INTO state_versions (namespace, version)
-          SELECT namespace, 1 FROM attempts WHERE attempt_id = NEW.attempt_id
-        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;
-      END;
-      CREATE TRIGGER results_delete_bumps_version AFTER DELETE ON results BEGIN
-        INSERT INTO state_versions (namespace, version)
-          SELECT namespace, 1 FROM attempts WHERE attempt_id = OLD.attempt_id
-        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;
-      END;
+      ${versionTriggers()}
     `,
   },
 ];
+
+/**
+ * Triggers bumping `state_versions` on every write planning reads: any insert, update or delete
+ * of `attempts` and `task_state` (keyed by namespace), and insert or delete of `outputs` and
+ * `results` (keyed by attempt, so the namespace is looked up).
+ */
+function versionTriggers(): string {
+  const bump = (row: "NEW" | "OLD", viaAttempt: boolean) =>
+    viaAttempt
+      ? `INSERT INTO state_versions (namespace, version)
+          SELECT namespace, 1 FROM attempts WHERE attempt_id = ${row}.attempt_id
+        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;`
+      : `INSERT INTO state_versions (namespace, version) VALUES (${row}.namespace, 1)
+        ON CONFLICT (namespace) DO UPDATE SET version = version + 1;`;
+  const tables: [string, ("INSERT" | "UPDATE" | "DELETE")[], boolean][] = [
+    ["attempts", ["INSERT", "UPDATE", "DELETE"], false],
+    ["task_state", ["INSERT", "UPDATE", "DELETE"], false],
+    ["outputs", ["INSERT", "DELETE"], true],
+    ["results", ["INSERT", "DELETE"], true],
+  ];
+  return tables
+    .flatMap(([table, ops, viaAttempt]) =>
+      ops.map(
+        (op) =>
+          `CREATE TRIGGER ${table}_${op.toLowerCase()}_bumps_version AFTER ${op} ON ${table} BEGIN
+        ${bump(op === "DELETE" ? "OLD" : "NEW", viaAttempt)}
+      END;`,
+      ),
+    )
+    .join("\n      ");
+}
