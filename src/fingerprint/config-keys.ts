@@ -1,20 +1,14 @@
 import path from "node:path";
 import type { TaskSpec } from "../spec/types.js";
+import { FileMemo } from "./file-memo.js";
 import type { FsSnapshot } from "./fs-snapshot.js";
 import { nodeConfigKeys } from "./node-config-keys.js";
 import { type ConfigKeys, pythonConfigKeys } from "./python-config-keys.js";
 
 export type { ConfigKeys } from "./python-config-keys.js";
 
-interface Scanned {
-  size: number;
-  mtimeMs: number;
-  keys: ConfigKeys;
-}
-
 /** Answers per file and function for the life of the process, revalidated by size and mtime. */
-const scanned = new Map<string, Scanned>();
-const MAX_SCANNED = 20_000;
+const scanned = new FileMemo<ConfigKeys>();
 
 function scanFile(
   fs: FsSnapshot,
@@ -22,20 +16,14 @@ function scanFile(
   fn: string,
   read: (source: string, fn: string) => ConfigKeys,
 ): ConfigKeys {
-  const st = fs.stat(abs);
-  if (st === undefined || !st.isFile()) return "all";
-  const key = `${abs}\0${fn}`;
-  const hit = scanned.get(key);
-  if (hit !== undefined && hit.size === st.size && hit.mtimeMs === st.mtimeMs) return hit.keys;
-  let keys: ConfigKeys;
-  try {
-    keys = read(fs.reads.readText(abs), fn);
-  } catch {
-    keys = "all";
-  }
-  if (scanned.size >= MAX_SCANNED) scanned.clear();
-  scanned.set(key, { size: st.size, mtimeMs: st.mtimeMs, keys });
-  return keys;
+  const compute = (source: string): ConfigKeys => {
+    try {
+      return read(source, fn);
+    } catch {
+      return "all";
+    }
+  };
+  return scanned.get(fs, abs, compute, `${abs}\0${fn}`) ?? "all";
 }
 
 /**

@@ -2,6 +2,7 @@ import path from "node:path";
 import type { TaskSpec } from "../spec/types.js";
 import type { CodeScanner, ScanContext } from "./code-scanner.js";
 import { isDeclaredPath } from "./declared-paths.js";
+import { FileMemo } from "./file-memo.js";
 import { type FsSnapshot, snapshotFor } from "./fs-snapshot.js";
 import { nodeScanner } from "./node-imports.js";
 import { pythonScanner } from "./python-imports.js";
@@ -33,35 +34,12 @@ const SCANNERS: Record<string, (source: string) => Resolver> = {
   ".bash": bind(shellScanner),
 };
 
-interface Parsed {
-  size: number;
-  mtimeMs: number;
-  resolve: Resolver;
-}
-
 /** Parsed references per file for the life of the process, revalidated by size and mtime. */
-const parsedFiles = new Map<string, Parsed>();
-const MAX_PARSED = 20_000;
+const parsedFiles = new FileMemo<Resolver>();
 
 function referencesOf(fs: FsSnapshot, abs: string): Resolver | undefined {
   const scan = SCANNERS[path.extname(abs).toLowerCase()];
-  if (scan === undefined) return undefined;
-  const st = fs.stat(abs);
-  if (st === undefined || !st.isFile()) return undefined;
-  const cached = parsedFiles.get(abs);
-  if (cached !== undefined && cached.size === st.size && cached.mtimeMs === st.mtimeMs) {
-    return cached.resolve;
-  }
-  let source: string;
-  try {
-    source = fs.reads.readText(abs);
-  } catch {
-    return undefined;
-  }
-  const resolve = scan(source);
-  if (parsedFiles.size >= MAX_PARSED) parsedFiles.clear();
-  parsedFiles.set(abs, { size: st.size, mtimeMs: st.mtimeMs, resolve });
-  return resolve;
+  return scan === undefined ? undefined : parsedFiles.get(fs, abs, scan);
 }
 
 /**
