@@ -71,6 +71,27 @@ export interface RunGraphOptions {
 
 type Outcome = "done" | "fresh" | "failed" | "skipped" | "cancelled";
 
+type Completion = Extract<AttemptOutcome, { completion: unknown }>["completion"];
+
+/** The state-store completion of a successful attempt, and its result's hash (when it has one). */
+function completionOf(
+  task: GraphTask,
+  result: LaunchResult,
+  outputs: OutputRecord[],
+): { completion: Completion; resultHash: string | undefined } {
+  let resultHash: string | undefined;
+  if (task.spec.cacheResult || result.result !== undefined)
+    resultHash = hashValue(result.result ?? null);
+  // Built field by field: this runs once per task, and spreads of {} cost an object each.
+  const completion: Completion = { outputs, durationMs: result.durationMs };
+  if (task.spec.cacheResult) completion.result = result.result ?? null;
+  if (resultHash) completion.resultHash = resultHash;
+  if (result.exitCode !== undefined) completion.exitCode = result.exitCode;
+  if (result.peakRssKb !== undefined) completion.peakRssKb = result.peakRssKb;
+  if (result.cpuMs !== undefined) completion.cpuMs = result.cpuMs;
+  return { completion, resultHash };
+}
+
 /**
  * Runs the selected tasks in dependency order, up to `jobs` at once and within cpu/memory slots.
  * Each ready task is fingerprinted against the state store right before it would start (so an
@@ -295,28 +316,16 @@ export async function runGraph(
         if (typeof recorded === "string") {
           error = recorded;
         } else {
-          let resultHash: string | undefined;
-          if (task.spec.cacheResult || result.result !== undefined)
-            resultHash = hashValue(result.result ?? null);
-          // Built field by field: this runs once per task, and spreads of {} cost an object each.
-          const completion: Extract<AttemptOutcome, { completion: unknown }>["completion"] = {
-            outputs: recorded,
-            durationMs: result.durationMs,
-          };
-          if (task.spec.cacheResult) completion.result = result.result ?? null;
-          if (resultHash) completion.resultHash = resultHash;
-          if (result.exitCode !== undefined) completion.exitCode = result.exitCode;
-          if (result.peakRssKb !== undefined) completion.peakRssKb = result.peakRssKb;
-          if (result.cpuMs !== undefined) completion.cpuMs = result.cpuMs;
+          const { completion, resultHash } = completionOf(task, result, recorded);
           const started = record;
           const [ok] = await guarded(() => started.finish([{ completion }]));
+          // Recorded, or superseded: then the current attempt (another runner's) owns the files
+          // now. Either way the earlier copies go and the files stay.
+          aside?.discard();
           if (!ok) {
-            // The current attempt (another runner's) owns the files now: leave them be.
             superseded = true;
-            aside?.discard();
             error = "superseded by a newer attempt of the same task; not recorded";
           } else {
-            aside?.discard();
             const state: UpstreamState = { outputs: recorded };
             if (resultHash) state.resultHash = resultHash;
             upstream.set(name, state);
