@@ -144,14 +144,14 @@ export function humanObserver(o: Output, live: boolean): RunObserver {
       case "run-end": {
         if (timer) clearInterval(timer);
         const c = e.counts;
-        const parts = [`${c.done} ran`, `${c.fresh} fresh`];
+        const parts = [`${c.done} ${e.dryRun ? "would run" : "ran"}`, `${c.fresh} fresh`];
         if (c.failed) parts.push(paint(o.color, "red", `${c.failed} failed`));
         if (c.skipped) parts.push(`${c.skipped} skipped`);
         if (c.cancelled) parts.push(`${c.cancelled} cancelled`);
         flush();
         clear();
         o.err(
-          `${e.status === "succeeded" ? paint(o.color, "green", "done") : e.status}: ${parts.join(", ")} in ${seconds(e.durationMs)}${e.nothingChanged ? paint(o.color, "dim", " (nothing changed since the last run)") : ""}\n`,
+          `${e.dryRun ? `dry run${e.status === "succeeded" ? "" : ` ${e.status}`}` : e.status === "succeeded" ? paint(o.color, "green", "done") : e.status}: ${parts.join(", ")} in ${seconds(e.durationMs)}${e.nothingChanged ? paint(o.color, "dim", " (nothing changed since the last run)") : ""}\n`,
         );
         break;
       }

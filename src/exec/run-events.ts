@@ -41,6 +41,8 @@ export type RunEvent =
       durationMs: number;
       /** Decided from the no-change memo (src/cli/no-change.ts) without planning. */
       nothingChanged?: true;
+      /** `--dry-run`: `counts.done` are the tasks that would run; nothing ran. */
+      dryRun?: true;
     };
 
 export type RunStatus = "succeeded" | "failed" | "cancelled";

@@ -640,7 +640,14 @@ export async function runGraph(
       force: o.force ?? false,
       ...(subset ? { pick: (all) => o.items!.keys.map((k) => pickItem(name, all, k)) } : {}),
     });
-    if ("error" in decided) return fail(decided.error);
+    if ("error" in decided) {
+      // A dry run of a fresh project: the producer would run first, and its list decides the items.
+      if (!o.dryRun || decided.notYet !== true) return fail(decided.error);
+      const reason = `items: known after \`${decided.producer}\` runs`;
+      o.observer({ type: "task-would-run", task: name, reasons: [reason] });
+      upstream.set(name, { outputs: [], resultHash: `pending:${name}` });
+      return "done";
+    }
     const { base, plan: iplan, allFresh } = decided;
     const items = iplan.items;
     const itemKeys = itemKeysOf(decided.items);
@@ -677,7 +684,7 @@ export async function runGraph(
     if (o.dryRun) {
       const r = await runMappedItems(mappedEnv, task, iplan);
       if (r.outcome === "fresh") o.observer({ type: "task-fresh", task: name });
-      upstream.set(name, { outputs: [], resultHash: `pending:${name}` });
+      upstream.set(name, { outputs: [], resultHash: `pending:${name}`, items: itemKeys });
       return r.outcome === "fresh" ? "fresh" : "done";
     }
     const attemptId = await o.store.beginAttempt({
@@ -808,7 +815,8 @@ export async function runGraph(
     : counts.failed > 0 || counts.skipped > 0
       ? "failed"
       : "succeeded";
-  o.observer({ type: "run-end", status, counts, durationMs: Date.now() - started });
+  const end = { status, counts, durationMs: Date.now() - started };
+  o.observer({ type: "run-end", ...end, ...(o.dryRun ? { dryRun: true as const } : {}) });
   return { status, counts };
 }
 

@@ -96,13 +96,15 @@ export async function decideMapped(
   upstream: ReadonlyMap<string, UpstreamState | undefined>,
   previous: PreviousRuns,
   options: { force?: boolean; pick?: (items: TaskItem[]) => TaskItem[] } = {},
-): Promise<MappedDecision | { producer: string; error: string; base: FingerprintParts }> {
+): Promise<
+  MappedDecision | { producer: string; error: string; notYet?: true; base: FingerprintParts }
+> {
   const loaded = await loadItems(store, namespace, ctx.graph, task);
   const forItems = new Map(upstream);
   const p = upstream.get(loaded.producer);
   forItems.set(loaded.producer, p ? { outputs: p.outputs } : undefined);
   const base = await fingerprintTask(ctx, task, forItems);
-  if ("error" in loaded) return { producer: loaded.producer, error: loaded.error, base };
+  if ("error" in loaded) return { ...loaded, base };
   const picked = options.pick ? options.pick(loaded.items) : loaded.items;
   const force = options.force ?? false;
   const plan = await planItems(ctx, store, namespace, task, base, picked, force, previous);

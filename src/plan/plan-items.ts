@@ -137,18 +137,21 @@ export async function planItems(
 
 /**
  * The producer of a mapped task's items and the items themselves, or why they are not available
- * (the producer never succeeded, or its result is not a usable list).
+ * (the producer never succeeded: `notYet`, or its result is not a usable list).
  */
 export async function loadItems(
   store: StateStore,
   namespace: string,
   graph: Graph,
   task: GraphTask,
-): Promise<{ producer: string; items: TaskItem[] } | { producer: string; error: string }> {
+): Promise<
+  { producer: string; items: TaskItem[] } | { producer: string; error: string; notYet?: true }
+> {
   const wanted = task.spec.mapOver!.join(",");
   const producer = task.deps.find((d) => graph.tasks[d]?.spec.iterableItem?.join(",") === wanted)!;
   const last = await store.lastSuccess(namespace, producer);
-  if (!last) return { producer, error: `upstream ${producer} has not produced its list yet` };
+  if (!last)
+    return { producer, error: `upstream ${producer} has not produced its list yet`, notYet: true };
   try {
     return {
       producer,

@@ -138,6 +138,18 @@ describe("fan-out: map_over a cached list", () => {
     expect(bad.stderr).toContain('task "combo_process" has no item "T2,3". Did you mean "T2,2"?');
   });
 
+  it("--dry-run on a fresh project says the items are known after the producer runs", () => {
+    const dir = comboProject();
+    const r = runCli(["run", "--dry-run"], dir);
+    expect(r.stderr).toContain("combo_process would run: items: known after `combo_list` runs");
+    expect(r.stderr).toMatch(/^dry run: 2 would run, 0 fresh in /m);
+    expect(r.stderr).not.toContain(" ran,");
+    expect(r.code).toBe(0);
+    const json = run(dir, "--dry-run");
+    expect(json.events.at(-1)).toMatchObject({ type: "run-end", status: "succeeded", dryRun: true });
+    expect(runCli(["status"], dir).stdout).toMatch(/combo_list\s+never ran/);
+  });
+
   it("says so and runs nothing for an empty list", () => {
     const dir = comboProject([]);
     const r = run(dir);
