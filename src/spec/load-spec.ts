@@ -1,5 +1,6 @@
 import path from "node:path";
 import type { z } from "zod";
+import { checkPatternVars } from "./check-pattern-vars.js";
 import { checkTaskFunctions } from "./check-task-functions.js";
 import type { Diagnostic } from "./diagnostic.js";
 import { DagwrightError, SpecError } from "./errors.js";
@@ -172,6 +173,7 @@ export function loadSpecWithDiagnostics(options: LoadOptions = {}): LoadResult {
       locate: (task) => parsed.sourceMap.locate(["tasks", task.name, "file"]),
     }),
   );
+  diagnostics.push(...checkPatternVars(spec, (at) => parsed.sourceMap.locate(at)));
   return { file: located.file, spec, diagnostics: sortDiagnostics(diagnostics), broken };
 }
 
