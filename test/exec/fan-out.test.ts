@@ -146,7 +146,11 @@ describe("fan-out: map_over a cached list", () => {
     expect(r.stderr).not.toContain(" ran,");
     expect(r.code).toBe(0);
     const json = run(dir, "--dry-run");
-    expect(json.events.at(-1)).toMatchObject({ type: "run-end", status: "succeeded", dryRun: true });
+    expect(json.events.at(-1)).toMatchObject({
+      type: "run-end",
+      status: "succeeded",
+      dryRun: true,
+    });
     expect(runCli(["status"], dir).stdout).toMatch(/combo_list\s+never ran/);
   });
 
