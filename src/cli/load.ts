@@ -1,4 +1,5 @@
 import path from "node:path";
+import { InvalidArgumentError } from "commander";
 import { FsReads } from "../fingerprint/fs-reads.js";
 import type { Graph } from "../graph/graph.js";
 import { SpecError } from "../spec/errors.js";
@@ -67,13 +68,19 @@ export async function loadForCommand(
   return loaded;
 }
 
-/** Splits repeatable, comma-separated flag values: `--only a,b --only c` → [a, b, c]. */
+/**
+ * Splits repeatable, comma-separated flag values: `--only a,b --only c` → [a, b, c]. A value with
+ * no name at all (`--only ''`, `--tags ,`: a CI script's empty variable) is a usage error, never
+ * "no filter", which would select the whole graph.
+ */
 export function collectList(value: string, previous: string[] = []): string[] {
-  return [
-    ...previous,
-    ...value
-      .split(",")
-      .map((s) => s.trim())
-      .filter((s) => s !== ""),
-  ];
+  const names = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+  if (names.length === 0)
+    throw new InvalidArgumentError(
+      "It names no task or tag: pass at least one name, or leave the flag out to select everything",
+    );
+  return [...previous, ...names];
 }

@@ -161,6 +161,24 @@ describe("dagwright graph", () => {
     );
   });
 
+  it.each([
+    ["--only", ""],
+    ["--only=", undefined],
+    ["--only", ","],
+    ["--tags", ""],
+    ["--from", " , "],
+  ])(
+    "rejects an empty selection %s %j with exit 2, never selecting the whole graph",
+    (flag, value) => {
+      for (const cmd of [["graph"], ["run", "--dry-run"]]) {
+        const r = runCli([...cmd, flag, ...(value === undefined ? [] : [value])], QUICKSTART);
+        expect(r.code).toBe(2);
+        expect(r.stderr).toContain("It names no task or tag");
+        expect(r.stdout).toBe("");
+      }
+    },
+  );
+
   it("asks which graph when the spec has several", () => {
     const dir = makeProject({
       "dagwright.yaml":
