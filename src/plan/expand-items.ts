@@ -29,7 +29,7 @@ function scalar(task: string, index: number, v: unknown): string | number | bool
 /**
  * The items of mapped `task` from its producer's cached result: one per list element, combos
  * (`a,b`) from tuples. Rejects, before anything runs: a result that is not a list, a tuple of the
- * wrong length, two items with the same key, two items that would write the same output path, and
+ * wrong length, an empty-string item, two items with the same key, two items that would write the same output path, and
  * an item value that steers an output path outside its directory (DESIGN.md invariant 5).
  */
 export function expandItems(task: GraphTask, producer: string, result: unknown): TaskItem[] {
@@ -62,6 +62,15 @@ export function expandItems(task: GraphTask, producer: string, result: unknown):
       values = Object.fromEntries(names.map((n, i) => [n, scalar(task.name, index, element[i])]));
     }
     const key = names.map((n) => String(values[n])).join(",");
+    if (key === "") {
+      // The empty key is the whole task's own record in the state store, and `--item ""`
+      // could not address it.
+      throw new DagwrightError(
+        "E_TASK",
+        `task "${task.name}": item ${index} of "${producer}" is the empty string; an item needs a non-empty value`,
+        { hint: `leave empty values out of the list "${producer}" returns` },
+      );
+    }
     const seen = byKey.get(key);
     if (seen !== undefined) {
       throw new DagwrightError(

@@ -182,6 +182,26 @@ describe("fan-out: map_over a cached list", () => {
     );
   });
 
+  it("rejects an empty-string item by name on every run, instead of a bogus 'superseded'", () => {
+    const dir = makeProject({
+      "dagwright.yaml": [
+        "graphs: {g: {tasks: {lst: , f: lst}}}",
+        "tasks:",
+        "  lst: {file: lst.py, cache_result: true, iterable_item: item}",
+        "  f: {map_over: item, command: [sh, -c, 'echo \"[$item]\"']}",
+        "",
+      ].join("\n"),
+      "lst.py": "def lst():\n    return ['ok', '']\n",
+    });
+    for (let i = 0; i < 2; i++) {
+      const r = run(dir);
+      expect(r.code).toBe(1);
+      expect(r.events.find((e) => e.type === "task-failed")?.error).toBe(
+        'task "f": item 1 of "lst" is the empty string; an item needs a non-empty value',
+      );
+    }
+  });
+
   it("rejects an item value that would steer an output outside the project", () => {
     const dir = comboProject([["../../etc", "1"]]);
     const r = run(dir);
