@@ -1,5 +1,6 @@
 import path from "node:path";
 import type { z } from "zod";
+import { checkOutputOwners } from "./check-output-owners.js";
 import { checkPatternVars } from "./check-pattern-vars.js";
 import { checkTaskFunctions } from "./check-task-functions.js";
 import type { Diagnostic } from "./diagnostic.js";
@@ -173,7 +174,8 @@ export function loadSpecWithDiagnostics(options: LoadOptions = {}): LoadResult {
       locate: (task) => parsed.sourceMap.locate(["tasks", task.name, "file"]),
     }),
   );
-  diagnostics.push(...checkPatternVars(spec, (at) => parsed.sourceMap.locate(at)));
+  const locate = (at: (string | number)[]) => parsed.sourceMap.locate(at);
+  diagnostics.push(...checkPatternVars(spec, locate), ...checkOutputOwners(spec, locate));
   return { file: located.file, spec, diagnostics: sortDiagnostics(diagnostics), broken };
 }
 

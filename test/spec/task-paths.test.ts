@@ -97,3 +97,43 @@ describe("${VAR} in outputs, inputs and args is checked against what fills it", 
     expect(existsSync(path.join(dir, ".dagwright", "state.db"))).toBe(false);
   });
 });
+
+describe("an output declared by two tasks is an error, across every graph", () => {
+  const twoWriters = (a: string, b: string) =>
+    [
+      "graphs:",
+      "  one: {tasks: {a: }}",
+      "  two: {tasks: {b: }}",
+      "tasks:",
+      `  a: {command: [sh, -c, 'echo a > x.csv'], outputs: [${a}]}`,
+      `  b: {command: [sh, -c, 'echo b > x.csv'], outputs: [${b}]}`,
+      "",
+    ].join("\n");
+
+  it.each([
+    ["the same path", "x.csv", "x.csv"],
+    ["the same path written differently", "x.csv", "./x.csv"],
+    ["the same pattern", '"out/*.csv"', '"out/*.csv"'],
+  ])("%s", (_, a, b) => {
+    const [problem] = problemsOf(twoWriters(a, b));
+    expect(problem).toMatch(
+      /^dagwright\.yaml:6:\d+ tasks\.b\.outputs\[0\]: output \S+ of task "b" is also declared by task "a" \(dagwright\.yaml:5:\d+\)$/,
+    );
+  });
+
+  it("a path inside another task's output directory", () => {
+    expect(problemsOf(twoWriters("out", "out/x.csv"))).toEqual([
+      'dagwright.yaml:6:54 tasks.b.outputs[0]: output out/x.csv of task "b" is inside the output out of task "a" (dagwright.yaml:5:54)',
+    ]);
+  });
+
+  it("through the CLI: validate and run exit 2, and nothing runs", () => {
+    const dir = makeProject({ "dagwright.yaml": twoWriters("x.csv", "./x.csv") });
+    for (const cmd of [["validate"], ["run", "one"]]) {
+      const r = runCli(cmd, dir);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('output x.csv of task "b" is also declared by task "a"');
+    }
+    expect(existsSync(path.join(dir, "x.csv"))).toBe(false);
+  });
+});
