@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { z } from "zod";
 import { checkOutputOwners } from "./check-output-owners.js";
@@ -132,6 +133,23 @@ export function loadSpecWithDiagnostics(options: LoadOptions = {}): LoadResult {
       cause,
     });
   }
+  const bad = text.includes("\uFFFD") ? invalidUtf8(located.file) : undefined;
+  if (bad !== undefined) {
+    return {
+      file: located.file,
+      spec: undefined,
+      diagnostics: [
+        {
+          severity: "error",
+          kind: "invalid-utf8",
+          path: "",
+          location: { file: display, line: bad.line, column: bad.column },
+          message: `the file is not valid UTF-8: byte 0x${bad.byte.toString(16).padStart(2, "0")} at offset ${bad.offset} starts no valid character`,
+          hint: "save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8 old.yaml > dagwright.yaml)",
+        },
+      ],
+    };
+  }
   const parsed = parseYaml(text, display);
   if (parsed.diagnostics.length > 0)
     return { file: located.file, spec: undefined, diagnostics: parsed.diagnostics };
@@ -177,6 +195,51 @@ export function loadSpecWithDiagnostics(options: LoadOptions = {}): LoadResult {
   const locate = (at: (string | number)[]) => parsed.sourceMap.locate(at);
   diagnostics.push(...checkPatternVars(spec, locate), ...checkOutputOwners(spec, locate));
   return { file: located.file, spec, diagnostics: sortDiagnostics(diagnostics), broken };
+}
+
+/**
+ * Where the first invalid UTF-8 sequence in `file` starts (byte offset, the byte, line, column), or
+ * undefined when the file is valid (it holds a U+FFFD on purpose). Reading as text decodes
+ * invalid bytes to U+FFFD silently, so a file with one is checked again, strictly.
+ */
+function invalidUtf8(
+  file: string,
+): { offset: number; byte: number; line: number; column: number } | undefined {
+  const bytes = readFileSync(file);
+  if (decodesUpTo(bytes, bytes.length)) return undefined;
+  // The shortest prefix that fails to decode ends at the first invalid sequence.
+  let ok = 0;
+  let bad = bytes.length;
+  while (bad - ok > 1) {
+    const mid = (ok + bad) >> 1;
+    if (decodesUpTo(bytes, mid)) ok = mid;
+    else bad = mid;
+  }
+  // bytes[ok] is where decoding failed; when it is a fine byte, the sequence before it was cut
+  // short: point at that sequence's first byte instead.
+  let start = ok;
+  if (bytes[ok]! < 0x80 || bytes[ok]! >= 0xc0) {
+    let i = ok - 1;
+    while (i > ok - 4 && i > 0 && (bytes[i]! & 0xc0) === 0x80) i--;
+    if (i >= 0 && bytes[i]! >= 0xc0) start = i;
+  }
+  const lines = bytes.subarray(0, start).toString("utf8").split("\n");
+  return {
+    offset: start,
+    byte: bytes[start]!,
+    line: lines.length,
+    column: lines.at(-1)!.length + 1,
+  };
+}
+
+/** True when the first `n` bytes decode, allowing a character cut off at the end. */
+function decodesUpTo(bytes: Buffer, n: number): boolean {
+  try {
+    new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(0, n), { stream: true });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function readTextOrUndefined(files: SpecFiles, absPath: string): string | undefined {

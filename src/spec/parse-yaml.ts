@@ -126,10 +126,12 @@ export function parseYaml(text: string, file: string): ParsedYaml {
     return { value: undefined, sourceMap, diagnostics };
   }
 
+  // Duplicate keys are found below in one pass: the library's own check compares every key with
+  // every earlier one, minutes for a 100,000-task spec. Merge keys (`<<`) are refused below.
   const doc = parseDocument(text, {
     lineCounter: lines,
-    uniqueKeys: true,
-    merge: true,
+    uniqueKeys: false,
+    merge: false,
     prettyErrors: false,
     schema: "core",
   });
@@ -140,18 +142,13 @@ export function parseYaml(text: string, file: string): ParsedYaml {
   };
 
   for (const err of doc.errors) {
-    const duplicate = err.code === "DUPLICATE_KEY";
     diagnostics.push({
       severity: "error",
-      kind: duplicate ? "duplicate-key" : "yaml-syntax",
+      kind: "yaml-syntax",
       path: "",
       location: at(err.pos[0]),
-      message: duplicate
-        ? "duplicate key: a mapping lists the same key twice"
-        : `invalid YAML: ${firstLine(err.message)}`,
-      hint: duplicate
-        ? "remove or rename one of the two entries (YAML keeps neither reliably)"
-        : "check indentation and quoting around this position",
+      message: `invalid YAML: ${firstLine(err.message)}`,
+      hint: "check indentation and quoting around this position",
     });
   }
 
@@ -174,6 +171,7 @@ export function parseYaml(text: string, file: string): ParsedYaml {
         });
         return visit.BREAK;
       }
+      if (isMap(node)) checkKeys(node, at, diagnostics);
       const tag = (node as { tag?: string }).tag;
       if (tag !== undefined && !STANDARD_TAGS.has(tag)) {
         diagnostics.push({
@@ -204,6 +202,45 @@ export function parseYaml(text: string, file: string): ParsedYaml {
       hint: `use at most ${YAML_LIMITS.maxAliasCount} alias expansions (*name); write repeated structures out`,
     });
     return { value: undefined, sourceMap, diagnostics };
+  }
+}
+
+/** Duplicate keys of one mapping, each naming the first occurrence, and merge keys (`<<`). */
+function checkKeys(
+  map: YAMLMap,
+  at: (offset: number) => SourceLocation,
+  diagnostics: Diagnostic[],
+): void {
+  const first = new Map<string, number>();
+  for (const pair of map.items) {
+    if (!isScalar(pair.key)) continue;
+    const offset = pair.key.range?.[0] ?? 0;
+    const key = String(pair.key.value);
+    if (key === "<<" && pair.key.type === "PLAIN") {
+      diagnostics.push({
+        severity: "error",
+        kind: "merge-key",
+        path: "",
+        location: at(offset),
+        message: "YAML merge keys (`<<: *anchor`) are not allowed",
+        hint: "write the fields out; to share tasks between graphs, use a graph's `extends`",
+      });
+      continue;
+    }
+    const earlier = first.get(key);
+    if (earlier === undefined) {
+      first.set(key, offset);
+      continue;
+    }
+    const { line, column } = at(earlier);
+    diagnostics.push({
+      severity: "error",
+      kind: "duplicate-key",
+      path: "",
+      location: at(offset),
+      message: `duplicate key ${JSON.stringify(key)}: already at line ${line}, column ${column}`,
+      hint: "remove or rename one of the two entries (YAML keeps neither reliably)",
+    });
   }
 }
 

@@ -1,5 +1,7 @@
+import { writeFileSync } from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { hintsOf, problemsOf } from "../helpers.js";
+import { hintsOf, makeProject, problemsOf, runCli } from "../helpers.js";
 
 const files = {
   "a.py": "def a():\n    return 1\n",
@@ -176,7 +178,12 @@ const cases: Case[] = [
   {
     name: "duplicate keys",
     yaml: "graphs:\n  g:\n    tasks:\n      a:\ntasks:\n  a: {command: [x]}\n  a: {command: [y]}\n",
-    message: ["dagwright.yaml:7:3: duplicate key: a mapping lists the same key twice"],
+    message: ['dagwright.yaml:7:3: duplicate key "a": already at line 6, column 3'],
+  },
+  {
+    name: "a YAML merge key",
+    yaml: "base: &b {command: [x]}\ngraphs:\n  g:\n    tasks:\n      a:\ntasks:\n  a:\n    <<: *b\n    retries: 1\n",
+    message: ["dagwright.yaml:8:5: YAML merge keys (`<<: *anchor`) are not allowed"],
   },
   {
     name: "a custom YAML tag",
@@ -278,6 +285,31 @@ describe("invalid specs are rejected with the full message", () => {
       "bound.py": "from lib import run as clean\n",
     };
     for (const file of Object.keys(scripts)) expect(problemsOf(yaml(file), scripts)).toEqual([]);
+  });
+
+  it("refuses invalid UTF-8 with its byte offset and position, and keeps a real U+FFFD", () => {
+    const yaml = (value: string) =>
+      `graphs:\n  g:\n    tasks:\n      a:\ntasks:\n  a: {command: [echo, "${value}"]}\n`;
+    const dir = makeProject({ "dagwright.yaml": "" });
+    const file = path.join(dir, "dagwright.yaml");
+    writeFileSync(file, Buffer.from(yaml("caf\u00e9"), "latin1"));
+    const r = runCli(["validate"], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      "dagwright.yaml:6:27: the file is not valid UTF-8: byte 0xe9 at offset 66 starts no valid character",
+    );
+    writeFileSync(file, yaml("\uFFFD ok"));
+    expect(runCli(["validate"], dir).code).toBe(0);
+  });
+
+  it("reports a duplicate key in a 30,000-task spec in one pass", () => {
+    const n = 30_000;
+    const tasks = Array.from({ length: n }, (_, i) => `  t${i}: {command: [x]}`);
+    tasks.push("  t7: {command: [y]}");
+    const yaml = `graphs:\n  g:\n    tasks:\n      t0:\ntasks:\n${tasks.join("\n")}\n`;
+    expect(problemsOf(yaml)).toEqual([
+      `dagwright.yaml:${n + 6}:3: duplicate key "t7": already at line 13, column 3`,
+    ]);
   });
 
   it("rejects an oversized file before parsing it", () => {

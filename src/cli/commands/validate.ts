@@ -4,6 +4,9 @@ import type { Graph } from "../../graph/graph.js";
 import { type CommandContext, EXIT } from "../context.js";
 import { paint, printDiagnostics } from "../output.js";
 
+/** Tasks of a graph's run order shown after `ok`; a generated 90,000-task chain is not read. */
+const ORDER_SHOWN = 20;
+
 export function registerValidate(program: Command, ctx: CommandContext): void {
   program
     .command("validate")
@@ -59,8 +62,11 @@ export function registerValidate(program: Command, ctx: CommandContext): void {
           ctx.o.out(
             `${paint(ctx.o.color, "green", "ok")}: ${display} (${spec.format} format): ${nGraphs} graph${nGraphs === 1 ? "" : "s"}, ${nTasks} task${nTasks === 1 ? "" : "s"}\n`,
           );
-          for (const [name, g] of Object.entries(graphs))
-            ctx.o.out(`  ${name}: ${g.order.join(" → ")}\n`);
+          for (const [name, g] of Object.entries(graphs)) {
+            const shown = g.order.slice(0, ORDER_SHOWN).join(" → ");
+            const more = g.order.length - ORDER_SHOWN;
+            ctx.o.out(`  ${name}: ${shown}${more > 0 ? ` → … (${more} more)` : ""}\n`);
+          }
         }
       }
       ctx.setExit(errors > 0 ? EXIT.badInput : EXIT.ok);
