@@ -76,6 +76,7 @@ export function sharedRunOptions(
     runId,
     scratchDir: rc.scratchDir,
     logDir: rc.logDir,
+    keepLogs: rc.keepLogs,
     ...(artifacts
       ? { beforeRecord: (paths: string[]) => artifacts.push(rc.spec.root, paths) }
       : {}),

@@ -4,6 +4,7 @@ import { DagwrightError, SpecError } from "../spec/errors.js";
 import { registerExplain } from "./commands/explain.js";
 import { registerGraph } from "./commands/graph.js";
 import { registerInit } from "./commands/init.js";
+import { registerLogs } from "./commands/logs.js";
 import { registerLs } from "./commands/ls.js";
 import { registerRender } from "./commands/render.js";
 import { registerRun } from "./commands/run.js";
@@ -64,6 +65,7 @@ export function buildProgram(
   registerValidate(program, ctx);
   registerGraph(program, ctx);
   registerLs(program, ctx);
+  registerLogs(program, ctx);
   registerSchema(program, ctx);
   registerInit(program, ctx);
   return program;

@@ -40,21 +40,29 @@ export function humanObserver(o: Output, live: boolean): RunObserver {
     o.err(`\r\u001b[2K${line.slice(0, width() - 1 + (line.length - stripAnsi(line).length))}`);
     statusShown = true;
   };
-  // Plain mode: lines are gathered and written once per event-loop turn (thousands of tasks
-  // would otherwise cost thousands of writes); live mode redraws the status line after each.
+  // Lines are gathered and written once per event-loop turn (thousands of tasks, or a chatty task
+  // under -v, would otherwise cost thousands of writes); live mode then redraws the status line
+  // below them. Live mode prints its own lines at once, after those gathered.
   let pending = "";
   const flush = () => {
-    if (pending !== "") o.err(pending);
+    if (pending === "") return;
+    if (live) clear();
+    o.err(pending);
     pending = "";
+    if (live) status();
+  };
+  const gather = (line: string) => {
+    if (pending === "") setImmediate(flush);
+    pending += `${line}\n`;
   };
   const print = (line: string) => {
     if (!live) {
-      if (pending === "") setImmediate(flush);
-      pending += `${line}\n`;
+      gather(line);
       return;
     }
     clear();
-    o.err(`${line}\n`);
+    o.err(`${pending}${line}\n`);
+    pending = "";
     status();
   };
   return (e: RunEvent) => {
@@ -110,6 +118,12 @@ export function humanObserver(o: Output, live: boolean): RunObserver {
         );
         break;
       }
+      case "log":
+        // Whole lines only (the run hands them on so), so parallel tasks never mix mid-line.
+        gather(
+          `${paint(o.color, "dim", `${e.item === undefined ? e.task : `${e.task}[${e.item}]`} │`)} ${e.line}`,
+        );
+        break;
       case "task-cancelled":
         running.delete(e.task);
         finished++;

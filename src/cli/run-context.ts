@@ -8,11 +8,13 @@ import { buildGraph } from "../graph/build-graph.js";
 import type { Graph } from "../graph/graph.js";
 import { type Selection, selectTasks } from "../graph/select-tasks.js";
 import type { PlanContext } from "../plan/plan-task.js";
+import { UsageError } from "../spec/errors.js";
 import { resolveConfig } from "../spec/resolve-config.js";
 import type { Spec, TaskKind } from "../spec/types.js";
 import { currentBranch, namespaceFor } from "../state/namespace.js";
 import { openSqliteStore } from "../state/sqlite-store.js";
 import type { StateStore } from "../state/state-store.js";
+import { keepLogsOf, logDirOf } from "../tasks/attempt-logs.js";
 import type { CommandContext } from "./context.js";
 import { loadForCommand } from "./load.js";
 
@@ -32,6 +34,8 @@ export interface RunContext {
   namespace: string;
   scratchDir: string;
   logDir: string;
+  /** Attempt logs kept per task and item (`DAGWRIGHT_KEEP_LOGS`, `settings.keep_logs`, 5). */
+  keepLogs: number;
   plan: PlanContext;
   /** Writes file hashes gathered during the command back to the store's cache. */
   flushFileCache: () => void;
@@ -118,12 +122,13 @@ export async function openRunContext(
     ? path.resolve(scratchEnv)
     : path.join(spec.root, spec.settings.scratchDir);
   const scratchDir = path.join(scratchBase, cacheNamespace);
-  const logDir = path.join(
-    spec.root,
-    ".dagwright",
-    "logs",
-    namespace.replace(/[^A-Za-z0-9_.@-]/g, "_"),
-  );
+  const logDir = logDirOf(spec.root, namespace);
+  let keepLogs: number;
+  try {
+    keepLogs = keepLogsOf(process.env.DAGWRIGHT_KEEP_LOGS, spec.settings.keepLogs);
+  } catch (err) {
+    throw new UsageError((err as Error).message, "e.g. DAGWRIGHT_KEEP_LOGS=10");
+  }
   const kinds = new Set<TaskKind>(selected.map((t) => graph.tasks[t]!.spec.kind));
   const { cache, flush } = storeFileCache(store);
   reads.env("PATH", process.env); // runtime versions are those of the interpreters PATH finds
@@ -146,6 +151,7 @@ export async function openRunContext(
     namespace,
     scratchDir,
     logDir,
+    keepLogs,
     plan,
     flushFileCache: flush,
   };

@@ -22,6 +22,8 @@ export type RunEvent =
       logTail: string[];
     }
   | { type: "task-cancelled"; task: string }
+  /** One whole line a running task wrote to its log; only when the run streams logs (`run -v`). */
+  | { type: "log"; task: string; item?: string; line: string }
   | { type: "task-skipped"; task: string; reason: string }
   | { type: "task-would-run"; task: string; reasons: string[] }
   | { type: "task-items"; task: string; total: number; toRun: number; fresh: number }

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,6 +16,12 @@ import {
 } from "../plan/plan-task.js";
 import { isRefArg } from "../spec/types.js";
 import type { OutputRecord, StateStore } from "../state/state-store.js";
+import {
+  attemptLogDir,
+  DEFAULT_KEEP_LOGS,
+  newAttemptLogPath,
+  pruneAttemptLogs,
+} from "../tasks/attempt-logs.js";
 import { compiledIfCurrent, needsCompile, projectRootFor } from "../tasks/compile-ts.js";
 import {
   type LaunchRequest,
@@ -24,6 +30,7 @@ import {
   launchTask,
   nodeModuleOf,
 } from "../tasks/launch-task.js";
+import { LogFollower } from "../tasks/log-follower.js";
 import type { PreloadModule } from "../tasks/node-worker-pool.js";
 import { startSpawnHelper } from "../tasks/spawn-helper.js";
 import { sharedNodePool } from "../tasks/worker-pools.js";
@@ -44,7 +51,12 @@ export interface RunGraphOptions {
   selected: readonly string[];
   /** Absolute scratch dir (`OUTPUT_PIPELINE_DIR`). */
   scratchDir: string;
+  /** Each attempt logs to a file of its own under it (see tasks/attempt-logs.ts). */
   logDir: string;
+  /** Attempt logs kept per task and item, the starting one included (default 5). */
+  keepLogs?: number;
+  /** Emit `log` events with each line tasks write (`run -v`); off by default. */
+  streamLogs?: boolean;
   jobs: number;
   force?: boolean;
   dryRun?: boolean;
@@ -122,15 +134,9 @@ export async function runGraph(
   };
   const root = o.plan.spec.root;
   const pythonPath = o.plan.spec.settings.pyTasksDirs.map((d) => path.join(root, d)).join(":");
-  mkdirSync(o.logDir, { recursive: true });
   if (!o.dryRun) mkdirSync(o.scratchDir, { recursive: true });
-  // Logs an attempt must clear first: those there now (a fresh log dir has none to remove).
-  let oldLogs: Set<string> | undefined;
-  try {
-    oldLogs = new Set(readdirSync(o.logDir));
-  } catch {
-    oldLogs = undefined;
-  }
+  const keepLogs = o.keepLogs ?? DEFAULT_KEEP_LOGS;
+  const follower = o.streamLogs && !o.dryRun ? new LogFollower() : undefined;
   // Processes start through the posix_spawn launcher once it is up (~20-100 ms): start it now,
   // while the first tasks are planned, rather than at the first process.
   if (!o.dryRun && o.selected.some((t) => graph.tasks[t]!.spec.kind !== "node"))
@@ -251,12 +257,15 @@ export async function runGraph(
 
   const execute = async (task: GraphTask, decision: TaskDecision): Promise<Outcome> => {
     const name = task.name;
-    const logPath = logPathOf(name);
     for (let attempt = 1; ; attempt++) {
+      const logPath = newAttemptLogPath(o.logDir, name);
       let record: ReturnType<typeof startAttempts> | undefined;
+      let unfollow: (() => void) | undefined;
       const begin = () => {
-        if (attempt > 1 || oldLogs === undefined || oldLogs.has(`${name}.log`))
-          rmSync(logPath, { force: true });
+        pruneAttemptLogs(logPath, keepLogs);
+        unfollow = follower?.follow(logPath, (line) =>
+          o.observer({ type: "log", task: name, line }),
+        );
         const attemptRecord: Parameters<typeof startAttempts>[1][number] = {
           runId: o.runId,
           namespace: o.namespace,
@@ -289,7 +298,7 @@ export async function runGraph(
         }
       };
       let superseded = false;
-      const result = await guarded(() => launch(task, logPath, begin));
+      const result = await guarded(() => launch(task, logPath, begin)).finally(() => unfollow?.());
       if (result === undefined || record === undefined) {
         await aside?.restore();
         // Never started: the run was cancelled while it waited for a worker.
@@ -384,13 +393,6 @@ export async function runGraph(
       return "failed";
     }
   };
-
-  // A plain name under a normalized dir needs no path.join (which normalizes: allocations).
-  const logDirIsNormal = path.normalize(o.logDir) === o.logDir && !o.logDir.endsWith(path.sep);
-  const logPathOf = (name: string) =>
-    logDirIsNormal && PLAIN_NAME.test(name)
-      ? `${o.logDir}${path.sep}${name}.log`
-      : path.join(o.logDir, `${name}.log`);
 
   /** The env every task gets, over its own. */
   function envOf(task: GraphTask): Record<string, string> {
@@ -628,7 +630,7 @@ export async function runGraph(
         type: "task-failed",
         task: name,
         error,
-        logPath: path.join(o.logDir, name),
+        logPath: attemptLogDir(o.logDir, name),
         logTail: [],
       });
       return "failed";
@@ -670,6 +672,8 @@ export async function runGraph(
       namespace: o.namespace,
       runId: o.runId,
       logDir: o.logDir,
+      keepLogs,
+      ...(follower ? { follower } : {}),
       jobs: o.jobs,
       force: o.force ?? false,
       dryRun: o.dryRun ?? false,
@@ -819,9 +823,6 @@ export async function runGraph(
   o.observer({ type: "run-end", ...end, ...(o.dryRun ? { dryRun: true as const } : {}) });
   return { status, counts };
 }
-
-/** A task name that is a file name as it is (no separators, no leading dot). */
-const PLAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@=,+-]*$/;
 
 /** How long the calls of a function wait for its first one to tell how long it takes. */
 const PROBE_WAIT_MS = 50;

@@ -1,10 +1,11 @@
-import path from "node:path";
 import type { GraphTask } from "../graph/graph.js";
 import type { TaskItem } from "../plan/expand-items.js";
 import type { ItemPlan } from "../plan/plan-items.js";
 import type { PlanContext } from "../plan/plan-task.js";
 import type { OutputRecord, StateStore } from "../state/state-store.js";
+import { newAttemptLogPath, pruneAttemptLogs } from "../tasks/attempt-logs.js";
 import { launchItems } from "../tasks/launch-items.js";
+import type { LogFollower } from "../tasks/log-follower.js";
 import { type AsideOutputs, moveItemOutputsAside } from "./attempt-outputs.js";
 import { type AttemptOutcome, startAttempts } from "./attempt-records.js";
 import { collectOutputs } from "./collect-outputs.js";
@@ -18,6 +19,10 @@ export interface MappedRunEnv {
   namespace: string;
   runId: string;
   logDir: string;
+  /** See RunGraphOptions.keepLogs. */
+  keepLogs: number;
+  /** Set when the run streams log lines (`run -v`). */
+  follower?: LogFollower;
   jobs: number;
   force: boolean;
   dryRun: boolean;
@@ -96,7 +101,7 @@ export async function runMappedItems(
   const bundles = chunk(toRun, task.spec.bundleSize ?? 1);
   const groups = chunk(bundles, Math.max(1, task.spec.groupSize ?? bundles.length));
   const claims = new OutputClaims(env.plan.graph, env.plan.outputsDir);
-  const runBundle = async (bundle: TaskItem[], index: number): Promise<void> => {
+  const runBundle = async (bundle: TaskItem[]): Promise<void> => {
     if (env.signal?.aborted) {
       cancelled = true;
       return;
@@ -110,7 +115,7 @@ export async function runMappedItems(
     );
     const settled = { done: false };
     try {
-      await attemptBundle(bundle, index, asides, settled);
+      await attemptBundle(bundle, asides, settled);
     } catch (err) {
       // Whatever throws before the bundle settled puts the items' earlier outputs back first.
       if (!settled.done) for (const a of asides) await a?.restore();
@@ -119,10 +124,13 @@ export async function runMappedItems(
   };
   const attemptBundle = async (
     bundle: TaskItem[],
-    index: number,
     asides: readonly (AsideOutputs | undefined)[],
     settled: { done: boolean },
   ): Promise<void> => {
+    // A bundle writes one log, in its first item's directory; every item's record points at it.
+    const first = bundle[0]!.key;
+    const logPath = newAttemptLogPath(env.logDir, name, first);
+    pruneAttemptLogs(logPath, env.keepLogs);
     const record = startAttempts(
       env.store,
       bundle.map((item) => {
@@ -134,15 +142,17 @@ export async function runMappedItems(
           item: item.key,
           fingerprint: d.fingerprint,
           parts: d.parts,
+          logPath,
           ...(d.partsJson !== undefined ? { partsJson: d.partsJson } : {}),
         };
       }),
       env.lockToken,
     );
-    const logPath = path.join(
-      env.logDir,
-      name,
-      `${bundle.length === 1 ? bundle[0]!.key.replace(/[^A-Za-z0-9_.,=-]/g, "_") : `bundle-${index}`}.log`,
+    const label = bundle.length === 1 ? first : `${first}…${bundle[bundle.length - 1]!.key}`;
+    const unfollow = env.follower?.follow(
+      logPath,
+      (line, item) => env.observer({ type: "log", task: name, item: item ?? label, line }),
+      { item: label },
     );
     const { outcomes } = await launchItems({
       task: task.spec,
@@ -156,7 +166,7 @@ export async function runMappedItems(
         ? { timeoutSeconds: task.spec.timeoutSeconds }
         : {}),
       ...(env.signal ? { signal: env.signal } : {}),
-    });
+    }).finally(() => unfollow?.());
     const byKey = new Map(outcomes.map((o) => [o.key, o]));
     const completions: { item: TaskItem; outputs: OutputRecord[]; durationMs: number }[] = [];
     const failedHere: {
@@ -245,12 +255,11 @@ export async function runMappedItems(
     });
   };
 
-  let index = 0;
   for (const group of groups) {
     // Up to `jobs` bundles of this group at once; the group finishes before the next starts.
-    const queue = group.map((b) => ({ b, i: index++ }));
+    const queue = [...group];
     const workers = Array.from({ length: Math.min(env.jobs, queue.length) }, async () => {
-      for (let next = queue.shift(); next; next = queue.shift()) await runBundle(next.b, next.i);
+      for (let next = queue.shift(); next; next = queue.shift()) await runBundle(next);
     });
     await Promise.all(workers);
     if (cancelled || env.signal?.aborted) {

@@ -120,6 +120,7 @@ export function normalizeSpec(
   if (settingsFile.docker_image !== undefined) settings.dockerImage = settingsFile.docker_image;
   if (settingsFile.group_tag_prefix !== undefined)
     settings.groupTagPrefix = settingsFile.group_tag_prefix;
+  if (settingsFile.keep_logs !== undefined) settings.keepLogs = settingsFile.keep_logs;
   for (const dir of [...settings.pyTasksDirs, ...settings.rTasksDirs]) {
     if (!staysInside(dir)) {
       err(

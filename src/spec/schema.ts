@@ -169,6 +169,12 @@ export const settingsSchema = z
     scratch_dir: nonEmpty.optional(),
     docker_image: nonEmpty.optional(),
     group_tag_prefix: nonEmpty.optional(),
+    keep_logs: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .meta({ description: "attempt logs kept per task and item (default 5)" }),
     // kptn 0.1 settings
     flows_dir: nonEmpty.optional(),
     flow_type: z.enum(["vanilla", "prefect", "stepfunctions"]).optional(),

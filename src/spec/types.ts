@@ -111,6 +111,8 @@ export interface Settings {
   rTasksDirs: string[];
   dockerImage?: string;
   groupTagPrefix?: string;
+  /** `keep_logs`: attempt logs kept per task and item; unset means the default (5). */
+  keepLogs?: number;
   /** Every setting as written (kptn keys included), for tools that need the rest. */
   raw: Record<string, unknown>;
 }

@@ -19,6 +19,7 @@ interface RunOptions extends RunFlags {
   dryRun?: boolean;
   jobs?: string;
   json?: boolean;
+  verbose?: boolean;
   executor: string;
 }
 
@@ -54,6 +55,7 @@ export function registerRun(program: Command, ctx: CommandContext): void {
       new Option("--executor <NAME>", "where tasks run").choices(["local"]).default("local"),
     )
     .option("--json", "newline-delimited JSON events on stdout")
+    .option("-v, --verbose", "stream task output (`task │ line`; with --json, `log` events)")
     .action(async (graphName: string | undefined, opts: RunOptions) => {
       const jobs = opts.jobs === undefined ? os.availableParallelism() : Number(opts.jobs);
       if (!Number.isInteger(jobs) || jobs < 1)
@@ -145,6 +147,7 @@ async function runCommand(
       jobs,
       force: opts.force ?? false,
       dryRun: opts.dryRun ?? false,
+      streamLogs: opts.verbose ?? false,
       signal: controller.signal,
       observer,
       ...(process.env.DAGWRIGHT_RETRY_BACKOFF_MS
