@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { DagwrightError, SpecError } from "../spec/errors.js";
+import { registerDoctor } from "./commands/doctor.js";
 import { registerExplain } from "./commands/explain.js";
 import { registerGraph } from "./commands/graph.js";
 import { registerInit } from "./commands/init.js";
@@ -66,6 +67,7 @@ export function buildProgram(
   registerLs(program, ctx);
   registerSchema(program, ctx);
   registerInit(program, ctx);
+  registerDoctor(program, ctx);
   return program;
 }
 
