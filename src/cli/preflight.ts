@@ -329,7 +329,7 @@ function failedCheck(id: string, what: string, error: unknown, url: string | und
     return {
       id,
       status: "fail",
-      message: error.message,
+      message: `${what}: ${error.message}`,
       ...(error.hint === undefined ? {} : { fix: error.hint }),
     };
   const shown = url === undefined ? "" : ` ${maskPassword(url)}`;

@@ -120,7 +120,7 @@ describe("dagwright doctor", () => {
     });
     expect(r.code).toBe(3);
     expect(r.stdout).toContain(
-      '✗ DAGWRIGHT_STATE_URL="mysql://x": unsupported scheme "mysql:" — set it to one of: sqlite:PATH, sqlite://PATH, a plain file path, postgres://… or postgresql://…',
+      '✗ state store: DAGWRIGHT_STATE_URL="mysql://x": unsupported scheme "mysql:" — set it to one of: sqlite:PATH, sqlite://PATH, a plain file path, postgres://… or postgresql://…',
     );
   });
 
@@ -132,7 +132,7 @@ describe("dagwright doctor", () => {
     });
     expect(r.code).toBe(3);
     expect(r.stdout).toContain(
-      `✗ cannot reach volume ${dir}/no-such-volume (ENOENT) — mount the shared volume at ${dir}/no-such-volume, or fix the artifact location\n`,
+      `✗ artifact location: cannot reach volume ${dir}/no-such-volume (ENOENT) — mount the shared volume at ${dir}/no-such-volume, or fix the artifact location\n`,
     );
   });
 });
