@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { DagwrightError, SpecError } from "../spec/errors.js";
+import { registerDoctor } from "./commands/doctor.js";
 import { registerExplain } from "./commands/explain.js";
 import { registerGraph } from "./commands/graph.js";
 import { registerInit } from "./commands/init.js";
@@ -68,6 +69,7 @@ export function buildProgram(
   registerLogs(program, ctx);
   registerSchema(program, ctx);
   registerInit(program, ctx);
+  registerDoctor(program, ctx);
   return program;
 }
 

@@ -14,6 +14,7 @@ import type { Spec, TaskKind } from "../spec/types.js";
 import { currentBranch, namespaceFor } from "../state/namespace.js";
 import { openSqliteStore } from "../state/sqlite-store.js";
 import type { StateStore } from "../state/state-store.js";
+import { parseStateUrl } from "../state/state-url.js";
 import { keepLogsOf, logDirOf } from "../tasks/attempt-logs.js";
 import type { CommandContext } from "./context.js";
 import { loadForCommand } from "./load.js";
@@ -42,18 +43,22 @@ export interface RunContext {
 }
 
 /**
- * Opens the state store named by `DAGWRIGHT_STATE_URL`: `postgres://...` (PostgreSQL, for teams and
- * rendered targets; the driver is loaded only then), a SQLite path or `sqlite:PATH`; else
- * `<root>/.dagwright/state.db`.
+ * Opens the state store named by `DAGWRIGHT_STATE_URL` (parsed by {@link parseStateUrl}):
+ * `postgres://...` (PostgreSQL, for teams and rendered targets; the driver is loaded only then), a
+ * SQLite path or `sqlite:PATH`; else `<root>/.dagwright/state.db`.
+ *
+ * @throws DagwrightError `E_USAGE` for an unsupported scheme (nothing is created), `E_ENV` when the
+ *   store cannot be opened.
  */
 export async function openStore(root: string, reads: FsReads = new FsReads()): Promise<StateStore> {
   const url = reads.env("DAGWRIGHT_STATE_URL", process.env);
   if (url !== undefined && url !== "") {
-    if (/^postgres(ql)?:\/\//.test(url)) {
+    const location = parseStateUrl(url, root);
+    if (location.kind === "postgres") {
       const { openPostgresStore } = await import("../state/postgres-store.js");
-      return openPostgresStore(url);
+      return openPostgresStore(location.url);
     }
-    return openSqliteStore(path.resolve(root, url.replace(/^sqlite:(\/\/)?/, "")));
+    return openSqliteStore(location.file);
   }
   const dir = path.join(root, ".dagwright");
   mkdirSync(dir, { recursive: true });

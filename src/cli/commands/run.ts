@@ -11,6 +11,7 @@ import { type CommandContext, EXIT } from "../context.js";
 import { leaveStoresForExit } from "../exit.js";
 import { collectList } from "../load.js";
 import { NoChangeRecorder } from "../no-change.js";
+import { preflightRun } from "../preflight.js";
 import { humanObserver, jsonObserver } from "../progress.js";
 import { openRunContext, type RunFlags } from "../run-context.js";
 
@@ -85,6 +86,7 @@ async function runCommand(
   recorder: NoChangeRecorder | undefined,
 ): Promise<void> {
   const rc = await openRunContext(ctx, graphName, opts, reads);
+  await preflightRun(rc, ctx.o, opts.dryRun ?? false);
   const memoStore = rc.store instanceof SqliteStateStore ? rc.store : undefined;
   process.chdir(rc.spec.root); // TS/JS function tasks run in worker threads that share the cwd
   // Inside a rendered workflow (DAGWRIGHT_RUN_ID is set by the manifest) the orchestrator
