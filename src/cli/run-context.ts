@@ -10,6 +10,7 @@ import { type Selection, selectTasks } from "../graph/select-tasks.js";
 import type { PlanContext } from "../plan/plan-task.js";
 import { resolveConfig } from "../spec/resolve-config.js";
 import type { Spec, TaskKind } from "../spec/types.js";
+import { type BranchInheritance, inheritBranchState } from "../state/inherit-branch-state.js";
 import { currentBranch, namespaceFor } from "../state/namespace.js";
 import { openSqliteStore } from "../state/sqlite-store.js";
 import type { StateStore } from "../state/state-store.js";
@@ -29,7 +30,13 @@ export interface RunContext {
   selected: string[];
   store: StateStore;
   branch: string;
+  /**
+   * The namespace the command reads and writes: the branch's, or, for a read-only command on a
+   * branch without state, the parent's it shows (see `inherited`).
+   */
   namespace: string;
+  /** Set when the branch had no state and starts from (or, read-only, shows) its parent's. */
+  inherited?: BranchInheritance;
   scratchDir: string;
   logDir: string;
   plan: PlanContext;
@@ -90,12 +97,18 @@ export function decodeRenderedEnv(env: NodeJS.ProcessEnv = process.env): void {
 /**
  * Loads the spec and graph, resolves config, opens the store and prepares planning. Every
  * file-system read and environment variable loading and planning consult is recorded in `reads`.
+ *
+ * A branch without state of its own starts from its parent's (src/state/inherit-branch-state.ts):
+ * with `branchState: "copy"` (commands that record attempts) the parent's records are copied
+ * into the branch's namespace; with `"show"` (read-only commands) nothing is written and the
+ * context reads the parent's namespace. Either way one line on stderr says so.
  */
 export async function openRunContext(
   ctx: CommandContext,
   graphName: string | undefined,
   flags: RunFlags,
   reads: FsReads = new FsReads(),
+  branchState: "copy" | "show" = "show",
 ): Promise<RunContext> {
   decodeRenderedEnv();
   const { spec, graphs } = await loadForCommand(ctx, { cache: true, reads });
@@ -112,7 +125,23 @@ export async function openRunContext(
   const store = await openStore(spec.root, reads);
   const branch = currentBranch(spec.root);
   const cacheNamespace = spec.settings.cacheNamespace ?? graph.name;
-  const namespace = namespaceFor(cacheNamespace, branch);
+  const inherited = await inheritBranchState(store, {
+    cacheNamespace,
+    branch,
+    ...baseBranch(spec, reads),
+    mode: branchState,
+    holder: { command: `dagwright: starting branch ${branch} from its parent's state` },
+    onWait: (h) =>
+      ctx.o.err(`waiting: ${namespaceFor(cacheNamespace, branch)} is locked by \`${h.command}\`\n`),
+  });
+  if (inherited)
+    ctx.o.err(
+      inherited.copied
+        ? `branch ${branch} has no state yet: starting from ${inherited.from}'s (${inherited.records} task records)\n`
+        : `branch ${branch} has no state yet: showing ${inherited.from}'s (${inherited.records} task records), which its first run starts from\n`,
+    );
+  const namespace =
+    inherited && !inherited.copied ? inherited.fromNamespace : namespaceFor(cacheNamespace, branch);
   const scratchEnv = reads.env("SCRATCH_DIR", process.env);
   const scratchBase = scratchEnv
     ? path.resolve(scratchEnv)
@@ -144,9 +173,16 @@ export async function openRunContext(
     store,
     branch,
     namespace,
+    ...(inherited ? { inherited } : {}),
     scratchDir,
     logDir,
     plan,
     flushFileCache: flush,
   };
+}
+
+/** The configured parent branch: `DAGWRIGHT_BASE_BRANCH`, else `settings.base_branch`. */
+function baseBranch(spec: Spec, reads: FsReads): { base?: string } {
+  const base = reads.env("DAGWRIGHT_BASE_BRANCH", process.env)?.trim() || spec.settings.baseBranch;
+  return base === undefined ? {} : { base };
 }

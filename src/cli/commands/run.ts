@@ -82,7 +82,7 @@ async function runCommand(
   reads: FsReads,
   recorder: NoChangeRecorder | undefined,
 ): Promise<void> {
-  const rc = await openRunContext(ctx, graphName, opts, reads);
+  const rc = await openRunContext(ctx, graphName, opts, reads, "copy");
   const memoStore = rc.store instanceof SqliteStateStore ? rc.store : undefined;
   process.chdir(rc.spec.root); // TS/JS function tasks run in worker threads that share the cwd
   // Inside a rendered workflow (DAGWRIGHT_RUN_ID is set by the manifest) the orchestrator
