@@ -99,7 +99,7 @@ export function decodeRenderedEnv(env: NodeJS.ProcessEnv = process.env): void {
  * file-system read and environment variable loading and planning consult is recorded in `reads`.
  *
  * A branch without state of its own starts from its parent's (src/state/inherit-branch-state.ts):
- * with `branchState: "copy"` (commands that record attempts) the parent's records are copied
+ * with `mode: "copy"` (commands that record attempts) the parent's records are copied
  * into the branch's namespace; with `"show"` (read-only commands) nothing is written and the
  * context reads the parent's namespace. Either way one line on stderr says so.
  */
@@ -108,7 +108,7 @@ export async function openRunContext(
   graphName: string | undefined,
   flags: RunFlags,
   reads: FsReads = new FsReads(),
-  branchState: "copy" | "show" = "show",
+  mode: "copy" | "show" = "show",
 ): Promise<RunContext> {
   decodeRenderedEnv();
   const { spec, graphs } = await loadForCommand(ctx, { cache: true, reads });
@@ -125,21 +125,7 @@ export async function openRunContext(
   const store = await openStore(spec.root, reads);
   const branch = currentBranch(spec.root);
   const cacheNamespace = spec.settings.cacheNamespace ?? graph.name;
-  const inherited = await inheritBranchState(store, {
-    cacheNamespace,
-    branch,
-    ...baseBranch(spec, reads),
-    mode: branchState,
-    holder: { command: `dagwright: starting branch ${branch} from its parent's state` },
-    onWait: (h) =>
-      ctx.o.err(`waiting: ${namespaceFor(cacheNamespace, branch)} is locked by \`${h.command}\`\n`),
-  });
-  if (inherited)
-    ctx.o.err(
-      inherited.copied
-        ? `branch ${branch} has no state yet: starting from ${inherited.from}'s (${inherited.records} task records)\n`
-        : `branch ${branch} has no state yet: showing ${inherited.from}'s (${inherited.records} task records), which its first run starts from\n`,
-    );
+  const inherited = await startBranch(ctx, store, { spec, reads, cacheNamespace, branch }, mode);
   const namespace =
     inherited && !inherited.copied ? inherited.fromNamespace : namespaceFor(cacheNamespace, branch);
   const scratchEnv = reads.env("SCRATCH_DIR", process.env);
@@ -181,8 +167,33 @@ export async function openRunContext(
   };
 }
 
-/** The configured parent branch: `DAGWRIGHT_BASE_BRANCH`, else `settings.base_branch`. */
-function baseBranch(spec: Spec, reads: FsReads): { base?: string } {
+/**
+ * A branch without state starts from its parent's (copied, or shown read-only), with one line on
+ * stderr. The parent: `DAGWRIGHT_BASE_BRANCH`, else `settings.base_branch`, else main or master.
+ */
+async function startBranch(
+  ctx: CommandContext,
+  store: StateStore,
+  at: { spec: Spec; reads: FsReads; cacheNamespace: string; branch: string },
+  mode: "copy" | "show",
+): Promise<BranchInheritance | undefined> {
+  const { spec, reads, cacheNamespace, branch } = at;
   const base = reads.env("DAGWRIGHT_BASE_BRANCH", process.env)?.trim() || spec.settings.baseBranch;
-  return base === undefined ? {} : { base };
+  const inherited = await inheritBranchState(store, {
+    cacheNamespace,
+    branch,
+    ...(base === undefined ? {} : { base }),
+    mode,
+    holder: { command: `dagwright: starting branch ${branch} from its parent's state` },
+    onWait: (h) =>
+      ctx.o.err(`waiting: ${namespaceFor(cacheNamespace, branch)} is locked by \`${h.command}\`\n`),
+  });
+  if (inherited === undefined) return undefined;
+  const records = `${inherited.records} task record${inherited.records === 1 ? "" : "s"}`;
+  ctx.o.err(
+    inherited.copied
+      ? `branch ${branch} has no state yet: starting from ${inherited.from}'s (${records})\n`
+      : `branch ${branch} has no state yet: showing ${inherited.from}'s (${records}), which its first run starts from\n`,
+  );
+  return inherited;
 }
