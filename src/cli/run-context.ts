@@ -11,6 +11,7 @@ import type { PlanContext } from "../plan/plan-task.js";
 import { UsageError } from "../spec/errors.js";
 import { resolveConfig } from "../spec/resolve-config.js";
 import type { Spec, TaskKind } from "../spec/types.js";
+import { type BranchInheritance, inheritBranchState } from "../state/inherit-branch-state.js";
 import { currentBranch, namespaceFor } from "../state/namespace.js";
 import { openSqliteStore } from "../state/sqlite-store.js";
 import type { StateStore } from "../state/state-store.js";
@@ -32,7 +33,13 @@ export interface RunContext {
   selected: string[];
   store: StateStore;
   branch: string;
+  /**
+   * The namespace the command reads and writes: the branch's, or, for a read-only command on a
+   * branch without state, the parent's it shows (see `inherited`).
+   */
   namespace: string;
+  /** Set when the branch had no state and starts from (or, read-only, shows) its parent's. */
+  inherited?: BranchInheritance;
   scratchDir: string;
   logDir: string;
   /** Attempt logs kept per task and item (`DAGWRIGHT_KEEP_LOGS`, `settings.keep_logs`, 5). */
@@ -99,12 +106,18 @@ export function decodeRenderedEnv(env: NodeJS.ProcessEnv = process.env): void {
 /**
  * Loads the spec and graph, resolves config, opens the store and prepares planning. Every
  * file-system read and environment variable loading and planning consult is recorded in `reads`.
+ *
+ * A branch without state of its own starts from its parent's (src/state/inherit-branch-state.ts):
+ * with `mode: "copy"` (commands that record attempts) the parent's records are copied
+ * into the branch's namespace; with `"show"` (read-only commands) nothing is written and the
+ * context reads the parent's namespace. Either way one line on stderr says so.
  */
 export async function openRunContext(
   ctx: CommandContext,
   graphName: string | undefined,
   flags: RunFlags,
   reads: FsReads = new FsReads(),
+  mode: "copy" | "show" = "show",
 ): Promise<RunContext> {
   decodeRenderedEnv();
   const { spec, graphs } = await loadForCommand(ctx, { cache: true, reads });
@@ -121,7 +134,9 @@ export async function openRunContext(
   const store = await openStore(spec.root, reads);
   const branch = currentBranch(spec.root);
   const cacheNamespace = spec.settings.cacheNamespace ?? graph.name;
-  const namespace = namespaceFor(cacheNamespace, branch);
+  const inherited = await startBranch(ctx, store, { spec, reads, cacheNamespace, branch }, mode);
+  const namespace =
+    inherited && !inherited.copied ? inherited.fromNamespace : namespaceFor(cacheNamespace, branch);
   const scratchEnv = reads.env("SCRATCH_DIR", process.env);
   const scratchBase = scratchEnv
     ? path.resolve(scratchEnv)
@@ -154,10 +169,42 @@ export async function openRunContext(
     store,
     branch,
     namespace,
+    ...(inherited ? { inherited } : {}),
     scratchDir,
     logDir,
     keepLogs,
     plan,
     flushFileCache: flush,
   };
+}
+
+/**
+ * A branch without state starts from its parent's (copied, or shown read-only), with one line on
+ * stderr. The parent: `DAGWRIGHT_BASE_BRANCH`, else `settings.base_branch`, else main or master.
+ */
+async function startBranch(
+  ctx: CommandContext,
+  store: StateStore,
+  at: { spec: Spec; reads: FsReads; cacheNamespace: string; branch: string },
+  mode: "copy" | "show",
+): Promise<BranchInheritance | undefined> {
+  const { spec, reads, cacheNamespace, branch } = at;
+  const base = reads.env("DAGWRIGHT_BASE_BRANCH", process.env)?.trim() || spec.settings.baseBranch;
+  const inherited = await inheritBranchState(store, {
+    cacheNamespace,
+    branch,
+    ...(base === undefined ? {} : { base }),
+    mode,
+    holder: { command: `dagwright: starting branch ${branch} from its parent's state` },
+    onWait: (h) =>
+      ctx.o.err(`waiting: ${namespaceFor(cacheNamespace, branch)} is locked by \`${h.command}\`\n`),
+  });
+  if (inherited === undefined) return undefined;
+  const records = `${inherited.records} task record${inherited.records === 1 ? "" : "s"}`;
+  ctx.o.err(
+    inherited.copied
+      ? `branch ${branch} has no state yet: starting from ${inherited.from}'s (${records})\n`
+      : `branch ${branch} has no state yet: showing ${inherited.from}'s (${records}), which its first run starts from\n`,
+  );
+  return inherited;
 }

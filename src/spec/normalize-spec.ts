@@ -117,6 +117,7 @@ export function normalizeSpec(
   };
   if (settingsFile.cache_namespace !== undefined)
     settings.cacheNamespace = settingsFile.cache_namespace;
+  if (settingsFile.base_branch !== undefined) settings.baseBranch = settingsFile.base_branch;
   if (settingsFile.docker_image !== undefined) settings.dockerImage = settingsFile.docker_image;
   if (settingsFile.group_tag_prefix !== undefined)
     settings.groupTagPrefix = settingsFile.group_tag_prefix;

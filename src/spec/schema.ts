@@ -166,6 +166,10 @@ export const settingsSchema = z
   .strictObject({
     name: name.optional().meta({ description: "project name (default: the directory name)" }),
     cache_namespace: name.optional(),
+    base_branch: nonEmpty.optional().meta({
+      description:
+        "the branch a new branch's state starts from (default: main, else master; none: never)",
+    }),
     scratch_dir: nonEmpty.optional(),
     docker_image: nonEmpty.optional(),
     group_tag_prefix: nonEmpty.optional(),

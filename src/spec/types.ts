@@ -105,6 +105,11 @@ export interface Settings {
   name: string;
   /** Cache namespace override; the default is the graph name. */
   cacheNamespace?: string;
+  /**
+   * `settings.base_branch`: the branch whose state a branch without any starts from, or `none`;
+   * `DAGWRIGHT_BASE_BRANCH` overrides it. Unset: the first of main and master that has state.
+   */
+  baseBranch?: string;
   /** Scratch root relative to the project (default `scratch`); `SCRATCH_DIR` overrides at run time. */
   scratchDir: string;
   pyTasksDirs: string[];

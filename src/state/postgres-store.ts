@@ -588,6 +588,57 @@ export class PostgresStateStore implements StateStore {
     if (error !== undefined) throw error;
   }
 
+  async countTaskRecords(namespace: string, atMost?: number): Promise<number> {
+    const { rows } = await this.query<{ n: number }>(this.sql.countTaskRecords, [
+      namespace,
+      atMost ?? null,
+    ]);
+    return rows[0]?.n ?? 0;
+  }
+
+  /**
+   * One REPEATABLE READ transaction, so every statement copies the same snapshot of `from` while
+   * its own runner goes on writing. A runner without the lock (run-task) that writes a task record
+   * of `to` meanwhile makes the copy fail to serialize: `to` has state of its own then, so 0.
+   */
+  async copyNamespace(from: string, to: string, lockToken: string): Promise<number> {
+    try {
+      return await this.transaction(
+        (client) => this.copyIn(client, from, to, lockToken),
+        "BEGIN ISOLATION LEVEL REPEATABLE READ",
+      );
+    } catch (error) {
+      if (pgCode(error) === "40001") return 0;
+      throw error;
+    }
+  }
+
+  /** {@link copyNamespace}'s work: temp tables map the picked attempts and runs to new ids. */
+  private async copyIn(
+    client: pg.PoolClient,
+    from: string,
+    to: string,
+    lockToken: string,
+  ): Promise<number> {
+    const held = (
+      await client.query<{ held: boolean }>(this.sql.holdsLock, [this.lockClass, to, lockToken])
+    ).rows[0]?.held;
+    if (held !== true) return 0;
+    const has = (await client.query<{ n: number }>(this.sql.countTaskRecords, [to, 1])).rows[0];
+    if ((has?.n ?? 0) > 0) return 0;
+    await client.query(this.sql.copyTables);
+    await client.query(this.sql.pickAttempts, [from]);
+    const runs = (await client.query<{ run_id: string }>(this.sql.pickedRuns)).rows.map(
+      (r) => r.run_id,
+    );
+    await client.query(this.sql.mapRuns, [runs, runs.map(() => randomUUID())]);
+    await client.query(this.sql.copyRuns, [to]);
+    await client.query(this.sql.copyAttempts, [to]);
+    await client.query(this.sql.copyOutputs);
+    await client.query(this.sql.copyShards);
+    return (await client.query(this.sql.copyTaskState, [from, to])).rowCount ?? 0;
+  }
+
   async namespaces(): Promise<{ namespace: string; tasks: number; lastRun?: number }[]> {
     const { rows } = await this.query<{
       namespace: string;
@@ -755,13 +806,13 @@ export class PostgresStateStore implements StateStore {
     return this.guard(() => this.pool.query<R>(text, values));
   }
 
-  /** BEGIN … COMMIT on one pooled connection; rolls back when `fn` throws. */
-  private transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  /** `begin` … COMMIT on one pooled connection; rolls back when `fn` throws. */
+  private transaction<T>(fn: (client: pg.PoolClient) => Promise<T>, begin = "BEGIN"): Promise<T> {
     return this.guard(async () => {
       const client = await this.pool.connect();
       let broken: Error | undefined;
       try {
-        await client.query("BEGIN");
+        await client.query(begin);
         const value = await fn(client);
         await client.query("COMMIT");
         return value;
@@ -941,6 +992,52 @@ function buildSql(s: string) {
       SELECT * FROM unnest($1::text[], $2::bigint[], $3::double precision[], $4::text[])
       ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ms = excluded.mtime_ms,
         hash = excluded.hash`,
+    // LIMIT NULL: no limit.
+    countTaskRecords: `SELECT count(*) AS n FROM (
+        SELECT 1 FROM ${s}.task_state WHERE namespace = $1 LIMIT $2) x`,
+    // copyNamespace's scratch: old attempt and run ids → their copies' ids, gone at commit.
+    copyTables: `
+      CREATE TEMP TABLE copy_attempts (old_id bigint PRIMARY KEY, new_id bigint NOT NULL)
+        ON COMMIT DROP;
+      CREATE TEMP TABLE copy_runs (old_id text PRIMARY KEY, new_id text NOT NULL) ON COMMIT DROP`,
+    pickAttempts: `INSERT INTO pg_temp.copy_attempts (old_id, new_id)
+      SELECT attempt_id, nextval(pg_get_serial_sequence('${s}.attempts', 'attempt_id'))
+      FROM (SELECT attempt_id FROM ${s}.attempts
+            WHERE attempt_id IN (SELECT current_attempt FROM ${s}.task_state WHERE namespace = $1
+                                 UNION SELECT last_success FROM ${s}.task_state WHERE namespace = $1)
+            ORDER BY attempt_id) picked`,
+    pickedRuns: `SELECT DISTINCT a.run_id FROM pg_temp.copy_attempts c
+      JOIN ${s}.attempts a ON a.attempt_id = c.old_id`,
+    mapRuns: `INSERT INTO pg_temp.copy_runs (old_id, new_id)
+      SELECT * FROM unnest($1::text[], $2::text[])`,
+    copyRuns: `INSERT INTO ${s}.runs
+        (run_id, namespace, graph, branch, command, status, started_at, ended_at, pid, host)
+      SELECT m.new_id, $1, r.graph, r.branch, r.command, r.status, r.started_at, r.ended_at,
+        r.pid, r.host
+      FROM pg_temp.copy_runs m JOIN ${s}.runs r ON r.run_id = m.old_id
+      ORDER BY r.seq`,
+    copyAttempts: `INSERT INTO ${s}.attempts (attempt_id, run_id, namespace, task, item, status,
+        fingerprint, parts, started_at, ended_at, duration_ms, exit_code, signal, peak_rss_kb,
+        cpu_ms, log_path, error, result_hash, result_kind)
+      OVERRIDING SYSTEM VALUE
+      SELECT c.new_id, m.new_id, $1, a.task, a.item, a.status, a.fingerprint, a.parts,
+        a.started_at, a.ended_at, a.duration_ms, a.exit_code, a.signal, a.peak_rss_kb, a.cpu_ms,
+        a.log_path, a.error, a.result_hash, a.result_kind
+      FROM pg_temp.copy_attempts c
+      JOIN ${s}.attempts a ON a.attempt_id = c.old_id
+      JOIN pg_temp.copy_runs m ON m.old_id = a.run_id`,
+    copyOutputs: `INSERT INTO ${s}.outputs (attempt_id, path, hash, size, mtime_ms)
+      SELECT c.new_id, o.path, o.hash, o.size, o.mtime_ms
+      FROM pg_temp.copy_attempts c JOIN ${s}.outputs o ON o.attempt_id = c.old_id`,
+    copyShards: `INSERT INTO ${s}.results (attempt_id, shard_no, json)
+      SELECT c.new_id, r.shard_no, r.json
+      FROM pg_temp.copy_attempts c JOIN ${s}.results r ON r.attempt_id = c.old_id`,
+    copyTaskState: `INSERT INTO ${s}.task_state (namespace, task, item, current_attempt, last_success)
+      SELECT $2, st.task, st.item, cur.new_id, suc.new_id FROM ${s}.task_state st
+      JOIN pg_temp.copy_attempts cur ON cur.old_id = st.current_attempt
+      LEFT JOIN pg_temp.copy_attempts suc ON suc.old_id = st.last_success
+      WHERE st.namespace = $1
+      ON CONFLICT (namespace, task, item) DO NOTHING`,
     namespaces: `SELECT ns.namespace,
         (SELECT count(DISTINCT task) FROM ${s}.task_state s WHERE s.namespace = ns.namespace) AS tasks,
         (SELECT max(started_at) FROM ${s}.runs r WHERE r.namespace = ns.namespace) AS last_run

@@ -115,6 +115,14 @@ export function connectionsLeftForExit(): number {
   return leftForExit;
 }
 
+/**
+ * Per-connection scratch tables of `copyNamespace`: old attempt and run ids → their copies' ids.
+ * Created on first use only, so a connection that never copies never changes its schema.
+ */
+const COPY_TABLES = `
+  CREATE TEMP TABLE IF NOT EXISTS copy_attempts (old_id INTEGER PRIMARY KEY, new_id INTEGER NOT NULL);
+  CREATE TEMP TABLE IF NOT EXISTS copy_runs (old_id TEXT PRIMARY KEY, new_id TEXT NOT NULL);`;
+
 /** Selects one task_state row (alias `s`) by its primary key. */
 const S_KEY = "s.namespace = @namespace AND s.task = @task AND s.item = @item";
 
@@ -641,6 +649,38 @@ export class SqliteStateStore implements StateStore {
     this.guard(() => put.immediate());
   }
 
+  async countTaskRecords(namespace: string, atMost?: number): Promise<number> {
+    return this.guard(() => this.stmt.countTaskRecords.get(namespace, atMost ?? -1) ?? 0);
+  }
+
+  async copyNamespace(from: string, to: string, lockToken: string): Promise<number> {
+    return this.write(() => this.copyIn(from, to, lockToken));
+  }
+
+  /**
+   * {@link copyNamespace} inside the write transaction. The picked attempts get ids above every id
+   * the table ever gave (its AUTOINCREMENT counter included), in their old order; two temp tables
+   * map old ids to new ones so that every table is copied by one INSERT … SELECT.
+   */
+  private copyIn(from: string, to: string, lockToken: string): number {
+    const lock = this.stmt.getLock.get(to);
+    if (lock?.token !== lockToken || isStale(lock)) return 0;
+    if ((this.stmt.countTaskRecords.get(to, 1) ?? 0) > 0) return 0;
+    this.db.exec(COPY_TABLES);
+    try {
+      this.stmt.pickAttempts.run({ from, base: this.stmt.attemptIdCeiling.get() ?? 0 });
+      for (const run of this.stmt.pickedRuns.all())
+        this.stmt.mapRun.run({ old_id: run, new_id: randomUUID() });
+      this.stmt.copyRuns.run({ to });
+      this.stmt.copyAttempts.run({ to });
+      this.stmt.copyOutputs.run();
+      this.stmt.copyShards.run();
+      return this.stmt.copyTaskState.run({ from, to }).changes;
+    } finally {
+      this.db.exec("DELETE FROM temp.copy_attempts; DELETE FROM temp.copy_runs;");
+    }
+  }
+
   async namespaces(): Promise<{ namespace: string; tasks: number; lastRun?: number }[]> {
     const rows = this.guard(() => this.stmt.namespaces.all());
     return rows.map((r) =>
@@ -1053,6 +1093,82 @@ function prepareStatements(db: Database.Database) {
        JOIN task_state s ON s.namespace = k.value ->> 0 AND s.task = k.value ->> 1
          AND s.item = k.value ->> 2
        JOIN attempts a ON a.attempt_id = s.current_attempt`,
+      ),
+    countTaskRecords: () =>
+      db
+        .prepare<[string, number], number>(
+          "SELECT count(*) FROM (SELECT 1 FROM task_state WHERE namespace = ? LIMIT ?)",
+        )
+        .pluck(),
+    // Above every id AUTOINCREMENT gave, even those of rows since deleted.
+    attemptIdCeiling: () =>
+      db
+        .prepare<[], number>(
+          `SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'attempts'), 0),
+                      coalesce((SELECT max(attempt_id) FROM attempts), 0))`,
+        )
+        .pluck(),
+    // The statements below read the temp tables of COPY_TABLES, created before their first use.
+    pickAttempts: () =>
+      db.prepare<[{ from: string; base: number }]>(
+        `INSERT INTO temp.copy_attempts (old_id, new_id)
+       SELECT attempt_id, @base + row_number() OVER (ORDER BY attempt_id) FROM attempts
+       WHERE attempt_id IN (SELECT current_attempt FROM task_state WHERE namespace = @from
+                            UNION SELECT last_success FROM task_state WHERE namespace = @from)`,
+      ),
+    pickedRuns: () =>
+      db
+        .prepare<[], string>(
+          `SELECT DISTINCT a.run_id FROM temp.copy_attempts c
+         JOIN attempts a ON a.attempt_id = c.old_id`,
+        )
+        .pluck(),
+    mapRun: () =>
+      db.prepare<[{ old_id: string; new_id: string }]>(
+        "INSERT INTO temp.copy_runs (old_id, new_id) VALUES (@old_id, @new_id)",
+      ),
+    copyRuns: () =>
+      db.prepare<[{ to: string }]>(
+        `INSERT INTO runs (run_id, namespace, graph, branch, command, status, started_at, ended_at,
+         pid, host)
+       SELECT m.new_id, @to, r.graph, r.branch, r.command, r.status, r.started_at, r.ended_at,
+         r.pid, r.host
+       FROM temp.copy_runs m JOIN runs r ON r.run_id = m.old_id`,
+      ),
+    copyAttempts: () =>
+      db.prepare<[{ to: string }]>(
+        `INSERT INTO attempts (attempt_id, run_id, namespace, task, item, status, fingerprint, parts,
+         started_at, ended_at, duration_ms, exit_code, signal, peak_rss_kb, cpu_ms, log_path, error,
+         result_hash, result_kind)
+       SELECT c.new_id, m.new_id, @to, a.task, a.item, a.status, a.fingerprint, a.parts,
+         a.started_at, a.ended_at, a.duration_ms, a.exit_code, a.signal, a.peak_rss_kb, a.cpu_ms,
+         a.log_path, a.error, a.result_hash, a.result_kind
+       FROM temp.copy_attempts c
+       JOIN attempts a ON a.attempt_id = c.old_id
+       JOIN temp.copy_runs m ON m.old_id = a.run_id
+       ORDER BY c.new_id`,
+      ),
+    copyOutputs: () =>
+      db.prepare<[]>(
+        `INSERT INTO outputs (attempt_id, path, hash, size, mtime_ms)
+       SELECT c.new_id, o.path, o.hash, o.size, o.mtime_ms
+       FROM temp.copy_attempts c JOIN outputs o ON o.attempt_id = c.old_id`,
+      ),
+    copyShards: () =>
+      db.prepare<[]>(
+        `INSERT INTO results (attempt_id, shard_no, json)
+       SELECT c.new_id, r.shard_no, r.json
+       FROM temp.copy_attempts c JOIN results r ON r.attempt_id = c.old_id`,
+      ),
+    // DO NOTHING: a pointer a lock-less runner (run-task) wrote meanwhile is its own state.
+    copyTaskState: () =>
+      db.prepare<[{ from: string; to: string }]>(
+        `INSERT INTO task_state (namespace, task, item, current_attempt, last_success)
+       SELECT @to, s.task, s.item, cur.new_id, suc.new_id FROM task_state s
+       JOIN temp.copy_attempts cur ON cur.old_id = s.current_attempt
+       LEFT JOIN temp.copy_attempts suc ON suc.old_id = s.last_success
+       WHERE s.namespace = @from
+       ON CONFLICT (namespace, task, item) DO NOTHING`,
       ),
     namespaces: () =>
       db.prepare<[], { namespace: string; tasks: number; last_run: number | null }>(

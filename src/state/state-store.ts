@@ -8,7 +8,8 @@
  * per-namespace run lock, and a file-hash cache for the size+mtime fast path.
  *
  * Leaves out: deciding what is fresh (plan/), hashing (fingerprint/), and combining a cache
- * namespace with a branch (callers pass the combined name from `namespaceFor`).
+ * namespace with a branch (callers pass the combined name from `namespaceFor`; which parent a new
+ * branch starts from is `inheritBranchState`'s choice, the copy itself `copyNamespace`).
  *
  * @module
  */
@@ -258,6 +259,25 @@ export interface StateStore {
   getFileHash(path: string): { size: number; mtimeMs: number; hash: string } | undefined;
   /** Inserts or replaces file hash cache rows, all in one transaction. */
   putFileHashes(rows: { path: string; size: number; mtimeMs: number; hash: string }[]): void;
+  /**
+   * How many task records (one per task, and per item of a fan-out) `namespace` has: what planning
+   * reads. Counts at most `atMost` (default: all), so `countTaskRecords(ns, 1) === 0` asks cheaply
+   * whether a namespace has any state.
+   */
+  countTaskRecords(namespace: string, atMost?: number): Promise<number>;
+  /**
+   * Starts namespace `to` from the state of `from` (a new branch from its parent's), in one
+   * transaction: every task record of `from` with its current attempt and last success, their
+   * outputs and stored results, and the runs those attempts belong to (under new ids, still
+   * naming the branch they ran on), so that planning decides in `to` exactly as it would in
+   * `from`. Earlier history is not copied. The copy moves `to`'s state version.
+   *
+   * Copies only while `lockToken` holds `to`'s lock (see `acquireLock`) and `to` has no task
+   * record yet, so of two runners starting the same branch at once exactly one copies. Resolves
+   * to the number of task records copied: 0 when `to` already had state, `from` has none, or the
+   * token no longer holds the lock.
+   */
+  copyNamespace(from: string, to: string, lockToken: string): Promise<number>;
   /** Every namespace with attempts or runs: how many tasks it has state for and its last run start. */
   namespaces(): Promise<{ namespace: string; tasks: number; lastRun?: number }[]>;
   /**

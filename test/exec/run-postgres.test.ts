@@ -90,6 +90,38 @@ tasks:
     expect(readFileSync(path.join(dir, "calls.txt"), "utf8")).toBe("2\n");
   });
 
+  it("starts a new branch from main's state, so only main's failed item runs there", () => {
+    // A cache namespace of its own: "main" is shared by every test of this server.
+    const ns = `n${randomUUID().slice(0, 8)}`;
+    const dir = makeProject({
+      "dagwright.yaml": `settings: {cache_namespace: ${ns}}
+graphs:
+  g:
+    tasks:
+      list:
+      each: list
+tasks:
+  list: {file: list.py, cache_result: true, iterable_item: n}
+  each:
+    command: "[ $n != 2 ] || [ -f ok ] || { touch ok; exit 4; }; echo $n >> calls.txt"
+    map_over: n
+`,
+      "list.py": "def list():\n    return [1, 2, 3]\n",
+    });
+    expect(cli(dir, "main", "run", "--json").code).toBe(1);
+    rmSync(path.join(dir, "calls.txt"));
+    const feature = cli(dir, "feature", "run", "--json");
+    expect(feature.stderr).toContain(
+      "branch feature has no state yet: starting from main's (5 task records)",
+    );
+    expect(feature.code).toBe(0);
+    expect(readFileSync(path.join(dir, "calls.txt"), "utf8")).toBe("2\n");
+    // main's own records still say item 2 failed.
+    rmSync(path.join(dir, "calls.txt"));
+    expect(cli(dir, "main", "run", "--json").code).toBe(0);
+    expect(readFileSync(path.join(dir, "calls.txt"), "utf8")).toBe("2\n");
+  });
+
   it("exits 3 with the masked URL when PostgreSQL is unreachable", () => {
     const dir = makeProject({
       "dagwright.yaml": "graphs:\n  g: {tasks: {a: }}\ntasks:\n  a: {command: ['true']}\n",

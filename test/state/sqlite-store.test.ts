@@ -237,6 +237,15 @@ describe("SQLite state store", () => {
           lock.token,
         ),
       );
+      // A new branch started from this one: its own version moves, so no memo trusts its past.
+      const FEATURE = "n@feature";
+      const featureLock = await store.acquireLock(FEATURE, { command: "c" }, { wait: false });
+      if (!featureLock.acquired) throw new Error("expected the lock");
+      const featureBefore = other.stateSignature(FEATURE);
+      const mainBefore = other.stateSignature(NS);
+      expect(await store.copyNamespace(NS, FEATURE, featureLock.token)).toBe(3);
+      expect(other.stateSignature(FEATURE)).not.toBe(featureBefore);
+      expect(other.stateSignature(NS)).toBe(mainBefore);
     });
 
     it("stays the same across reads, runs, locks, file hashes and other namespaces' writes", async () => {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { OutputRecord, StateStore } from "../../src/state/state-store.js";
+import type { OutputRecord, StateStore, TaskRunRecord } from "../../src/state/state-store.js";
 
 /**
  * A place to keep state: `open` may be called several times and every store it returns sees the
@@ -664,6 +664,168 @@ export function describeStateStore(
       expect((await first.acquireLock(NS, { command: "a" }, { wait: false })).acquired).toBe(true);
       await first.close();
       expect((await second.acquireLock(NS, { command: "b" }, { wait: false })).acquired).toBe(true);
+    });
+
+    describe("starting a namespace from another (copyNamespace)", () => {
+      const FEATURE = "sales@feature";
+      /** A record as planning reads it: what it says, not which row holds it. */
+      const plain = (r: TaskRunRecord | undefined) =>
+        r && { ...r, attemptId: 0, runId: "", namespace: "" };
+      const KEYS: [string, string][] = [
+        ["extract", ""],
+        ["load", ""],
+        ["slow", ""],
+        ["per_state", "NC"],
+        ["per_state", "SC"],
+      ];
+      /** Everything planning reads of the {@link KEYS} in `namespace`. */
+      const view = async (on: StateStore, namespace: string) => ({
+        tasks: await on.taskStates(namespace, ["extract", "load", "slow"]),
+        items: await on.itemStates(namespace, "per_state"),
+        keys: await Promise.all(
+          KEYS.map(async ([task, item]) => ({
+            lastAttempt: await on.lastAttempt(namespace, task, item),
+            lastSuccess: await on.lastSuccess(namespace, task, item),
+            result: await on.result(namespace, task, item),
+          })),
+        ),
+      });
+      const plainView = async (on: StateStore, namespace: string) => {
+        const v = await view(on, namespace);
+        const states = (
+          m: Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>,
+        ) => [...m].map(([k, x]) => [k, plain(x.lastAttempt), plain(x.lastSuccess)]);
+        return {
+          tasks: states(v.tasks),
+          items: states(v.items),
+          keys: v.keys.map((k) => ({
+            lastAttempt: plain(k.lastAttempt),
+            lastSuccess: plain(k.lastSuccess),
+            result: k.result,
+          })),
+        };
+      };
+      /**
+       * The parent: extract succeeded with outputs and a list result; load succeeded, then failed;
+       * per_state's NC succeeded and SC failed; slow is still running. Returns slow's attempt id.
+       */
+      const seedParent = async (): Promise<number> => {
+        const run = await newRun();
+        const extract = await begin(run, "extract");
+        await store.completeAttempt(extract, {
+          outputs: [out("data/a.csv"), out("data/b.csv")],
+          result: ["NC", "SC"],
+          resultHash: "r1",
+          durationMs: 3,
+        });
+        const later = await newRun();
+        await store.completeAttempt(await begin(later, "load"), {
+          outputs: [out("l")],
+          durationMs: 1,
+        });
+        await store.failAttempt(await begin(later, "load", { fingerprint: "fp2" }), {
+          status: "failed",
+          exitCode: 1,
+          error: "boom",
+          durationMs: 2,
+        });
+        await store.completeAttempt(await begin(later, "per_state", { item: "NC" }), {
+          outputs: [out("out/NC.csv")],
+          result: { rows: 3 },
+          durationMs: 1,
+        });
+        await store.failAttempt(await begin(later, "per_state", { item: "SC" }), {
+          status: "failed",
+          error: "no data",
+          durationMs: 1,
+        });
+        return begin(later, "slow");
+      };
+
+      it("copies every task and item record with what planning reads, leaving the parent as it was", async () => {
+        await seedParent();
+        const parentBefore = await view(store, NS);
+        const token = await lockToken(store, FEATURE);
+
+        expect(await store.copyNamespace(NS, FEATURE, token)).toBe(5);
+
+        expect(await plainView(store, FEATURE)).toEqual(await plainView(store, NS));
+        expect(await view(store, NS)).toEqual(parentBefore);
+        const copied = await store.lastSuccess(FEATURE, "extract");
+        expect(copied).toMatchObject({
+          namespace: FEATURE,
+          outputs: [out("data/a.csv"), out("data/b.csv")],
+        });
+        expect(copied?.attemptId).not.toBe((await store.lastSuccess(NS, "extract"))?.attemptId);
+        expect(await store.result(FEATURE, "extract")).toEqual(["NC", "SC"]);
+        // Another store (another process) sees the copy whole.
+        expect(await plainView(await open(), FEATURE)).toEqual(await plainView(store, NS));
+        expect(await store.countTaskRecords(FEATURE)).toBe(5);
+        expect(await store.countTaskRecords(FEATURE, 1)).toBe(1);
+        // The runs that made the records come along, under new ids, saying where they ran.
+        const runs = await store.runs(FEATURE);
+        expect(runs).toHaveLength(2);
+        expect(runs.map((r) => r.branch)).toEqual(["main", "main"]);
+        const parentRuns = (await store.runs(NS)).map((r) => r.runId);
+        for (const r of runs) expect(parentRuns).not.toContain(r.runId);
+      });
+
+      it("keeps the two namespaces apart once copied", async () => {
+        const slow = await seedParent();
+        expect(await store.copyNamespace(NS, FEATURE, await lockToken(store, FEATURE))).toBe(5);
+
+        // The parent's runner finishes its attempt: the copy stays an interrupted one.
+        expect(await store.completeAttempt(slow, { outputs: [], durationMs: 9 })).toBe(true);
+        expect(await store.lastAttempt(FEATURE, "slow")).toMatchObject({ status: "running" });
+        // The branch reruns load: the parent keeps its own last attempt and success.
+        const run = await newRun(FEATURE);
+        const rerun = await begin(run, "load", { namespace: FEATURE, fingerprint: "fp3" });
+        expect(await store.completeAttempt(rerun, { outputs: [], durationMs: 1 })).toBe(true);
+        expect(await store.lastSuccess(FEATURE, "load")).toMatchObject({ fingerprint: "fp3" });
+        expect(await store.lastAttempt(NS, "load")).toMatchObject({ status: "failed" });
+        expect(await store.lastSuccess(NS, "load")).toMatchObject({ fingerprint: "fp1" });
+      });
+
+      it("copies only into a namespace without state, and only while holding its lock", async () => {
+        await seedParent();
+        // A token of another namespace's lock, or one already released, holds nothing here.
+        expect(await store.copyNamespace(NS, FEATURE, await lockToken(store, NS))).toBe(0);
+        const got = await store.acquireLock(FEATURE, { command: "a" }, { wait: false });
+        if (!got.acquired) throw new Error("expected the lock");
+        await got.release();
+        expect(await store.copyNamespace(NS, FEATURE, got.token)).toBe(0);
+        expect(await store.countTaskRecords(FEATURE)).toBe(0);
+        // Nothing to start from.
+        expect(
+          await store.copyNamespace("sales@nowhere", FEATURE, await lockToken(store, FEATURE)),
+        ).toBe(0);
+        expect(await store.countTaskRecords(FEATURE)).toBe(0);
+      });
+
+      it("lets exactly one of two runners starting the same branch copy", async () => {
+        await seedParent();
+        const first = await open();
+        const second = await open();
+        const a = await first.acquireLock(FEATURE, { command: "a" }, { wait: false });
+        if (!a.acquired) throw new Error("expected the lock");
+        const waiting = second.acquireLock(FEATURE, { command: "b" }, { wait: true, pollMs: 10 });
+        expect(await first.copyNamespace(NS, FEATURE, a.token)).toBe(5);
+        await a.release();
+        const b = await waiting;
+        if (!b.acquired) throw new Error("expected the lock");
+        expect(await second.copyNamespace(NS, FEATURE, b.token)).toBe(0);
+        expect(await second.countTaskRecords(FEATURE)).toBe(5);
+        expect(await second.runs(FEATURE)).toHaveLength(2);
+      });
+
+      it("never copies over state a branch already has", async () => {
+        await seedParent();
+        const run = await newRun(FEATURE);
+        await begin(run, "own", { namespace: FEATURE });
+        expect(await store.copyNamespace(NS, FEATURE, await lockToken(store, FEATURE))).toBe(0);
+        expect(await store.countTaskRecords(FEATURE)).toBe(1);
+        expect(await store.lastAttempt(FEATURE, "extract")).toBeUndefined();
+      });
     });
 
     describe("fencing of deferred records", () => {

@@ -61,7 +61,13 @@ export function registerRunTask(program: Command, ctx: CommandContext): void {
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .action(async (graphName: string, taskName: string, opts: RunTaskOptions) => {
-      const rc = await openRunContext(ctx, graphName, { ...opts, only: [taskName] });
+      const rc = await openRunContext(
+        ctx,
+        graphName,
+        { ...opts, only: [taskName] },
+        undefined,
+        "copy",
+      );
       process.chdir(rc.spec.root);
       try {
         const task = rc.graph.tasks[taskName]!;

@@ -85,7 +85,7 @@ async function runCommand(
   reads: FsReads,
   recorder: NoChangeRecorder | undefined,
 ): Promise<void> {
-  const rc = await openRunContext(ctx, graphName, opts, reads);
+  const rc = await openRunContext(ctx, graphName, opts, reads, "copy");
   await preflightRun(rc, ctx.o, opts.dryRun ?? false);
   const memoStore = rc.store instanceof SqliteStateStore ? rc.store : undefined;
   process.chdir(rc.spec.root); // TS/JS function tasks run in worker threads that share the cwd
