@@ -1,14 +1,15 @@
+import { signatureOf } from "./fs-reads.js";
 import type { FsSnapshot } from "./fs-snapshot.js";
 
 interface Entry<T> {
-  size: number;
-  mtimeMs: number;
+  /** {@link signatureOf} the file when `value` was computed: kind, size, mtime, ctime, inode. */
+  signature: string;
   value: T;
 }
 
 /**
  * Values computed from a file's text, kept for the life of the process and recomputed when the
- * file's size or mtime changed (the same trust as the file-hash cache). The stat and the read go
+ * file's size, mtime, ctime or inode changed. The stat and the read go
  * through the pass's snapshot, so the shortcuts keyed on recorded reads see what a value rests on.
  */
 export class FileMemo<T> {
@@ -28,8 +29,9 @@ export class FileMemo<T> {
   ): T | undefined {
     const st = fs.stat(abs);
     if (st === undefined || !st.isFile()) return undefined;
+    const signature = signatureOf(st);
     const hit = this.entries.get(key);
-    if (hit !== undefined && hit.size === st.size && hit.mtimeMs === st.mtimeMs) return hit.value;
+    if (hit !== undefined && hit.signature === signature) return hit.value;
     let source: string;
     try {
       source = fs.reads.readText(abs);
@@ -38,7 +40,7 @@ export class FileMemo<T> {
     }
     const value = compute(source);
     if (this.entries.size >= this.max) this.entries.clear();
-    this.entries.set(key, { size: st.size, mtimeMs: st.mtimeMs, value });
+    this.entries.set(key, { signature, value });
     return value;
   }
 }

@@ -7,8 +7,37 @@ import type { FsReads } from "./fs-reads.js";
 export interface FileHash {
   size: number;
   mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+  /** When the content was read (epoch ms); see {@link RACY_MS}. */
+  hashedAtMs: number;
   /** SHA-256 hex of the content. */
   hash: string;
+}
+
+/**
+ * A hash taken within this long after the file's last change is not trusted later (git's
+ * "racily clean" rule): a second write in the same timestamp tick (2 s on FAT, 1 s on HFS+ and
+ * some network filesystems) could leave every piece of metadata as it was.
+ */
+export const RACY_MS = 2000;
+
+/**
+ * True when `cached` still describes the file `st` describes: same size, mtime, ctime and inode,
+ * and hashed clearly after the last change. ctime and the inode catch what mtime cannot: a
+ * same-size rewrite whose mtime was restored (`cp -p`, `rsync -a`, `tar x`, `touch -r`).
+ */
+export function stillValid(
+  cached: FileHash,
+  st: { size: number; mtimeMs: number; ctimeMs: number; ino: number },
+): boolean {
+  return (
+    cached.size === st.size &&
+    cached.mtimeMs === st.mtimeMs &&
+    cached.ctimeMs === st.ctimeMs &&
+    cached.ino === st.ino &&
+    cached.hashedAtMs - Math.max(st.mtimeMs, st.ctimeMs) >= RACY_MS
+  );
 }
 
 /**
@@ -36,11 +65,10 @@ async function contentHash(absPath: string, size: number): Promise<string> {
 }
 
 /**
- * Hashes a file's content (SHA-256), trusting `cache` when it holds the same size and mtime: then
+ * Hashes a file's content (SHA-256), trusting `cache` when its entry is {@link stillValid}: then
  * the file is not read at all. Otherwise the content is hashed and put into the cache. The
- * metadata is taken before reading, so a write racing the read leaves a stale mtime in the cache
- * and the next call rehashes. Like make and git, this trusts mtimes: a same-size rewrite that
- * keeps the mtime (possible on filesystems with coarse timestamps) goes unseen.
+ * metadata is taken before reading, so a write racing the read leaves stale metadata in the cache
+ * and the next call rehashes.
  *
  * Planning passes its `reads` so the stat the hash rests on is recorded (see {@link FsReads}).
  *
@@ -57,9 +85,8 @@ export async function hashFile(
   const st = reads ? reads.stat(absPath) : statSync(absPath, { throwIfNoEntry: false });
   if (st === undefined || !st.isFile()) return undefined;
   const cached = cache?.get(absPath);
-  if (cached !== undefined && cached.size === st.size && cached.mtimeMs === st.mtimeMs) {
-    return cached;
-  }
+  if (cached !== undefined && stillValid(cached, st)) return cached;
+  const hashedAtMs = Date.now();
   let hash: string;
   try {
     hash = await contentHash(absPath, st.size);
@@ -67,7 +94,14 @@ export async function hashFile(
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
   }
-  const fresh: FileHash = { size: st.size, mtimeMs: st.mtimeMs, hash };
+  const fresh: FileHash = {
+    size: st.size,
+    mtimeMs: st.mtimeMs,
+    ctimeMs: st.ctimeMs,
+    ino: st.ino,
+    hashedAtMs,
+    hash,
+  };
   cache?.put(absPath, fresh);
   return fresh;
 }

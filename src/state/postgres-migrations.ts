@@ -112,4 +112,15 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    description: "file hash cache keyed on ctime and inode too, with the time of hashing",
+    sql: `
+      DELETE FROM file_hashes;
+      ALTER TABLE file_hashes
+        ADD COLUMN ctime_ms double precision NOT NULL DEFAULT -1,
+        ADD COLUMN ino double precision NOT NULL DEFAULT -1,
+        ADD COLUMN hashed_at_ms double precision NOT NULL DEFAULT 0;
+    `,
+  },
 ];

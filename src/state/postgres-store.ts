@@ -3,7 +3,13 @@ import { hostname } from "node:os";
 import pg from "pg";
 import { DagwrightError } from "../spec/errors.js";
 import { type PostgresMigration, postgresMigrations } from "./postgres-migrations.js";
-import type { LockHolder, RunRecord, StateStore, TaskRunRecord } from "./state-store.js";
+import type {
+  FileHashRow,
+  LockHolder,
+  RunRecord,
+  StateStore,
+  TaskRunRecord,
+} from "./state-store.js";
 import {
   type AttemptRow,
   type OutputTuple,
@@ -70,7 +76,7 @@ interface HeldLock {
   holder: LockHolder;
 }
 
-type FileHash = { size: number; mtimeMs: number; hash: string };
+type FileHash = FileHashRow;
 type Begin = Parameters<StateStore["beginAttempt"]>[0];
 type Completion = Parameters<StateStore["completeAttempt"]>[1];
 
@@ -177,12 +183,25 @@ export class PostgresStateStore implements StateStore {
   /** Loads the file hash cache into memory. @internal Called by {@link openPostgresStore}. */
   async warm(): Promise<void> {
     const { rows } = await this.guard(() =>
-      this.pool.query<{ path: string; size: number; mtime_ms: number; hash: string }>(
-        this.sql.allFileHashes,
-      ),
+      this.pool.query<{
+        path: string;
+        size: number;
+        mtime_ms: number;
+        ctime_ms: number;
+        ino: number;
+        hashed_at_ms: number;
+        hash: string;
+      }>(this.sql.allFileHashes),
     );
     for (const r of rows)
-      this.fileHashes.set(r.path, { size: r.size, mtimeMs: r.mtime_ms, hash: r.hash });
+      this.fileHashes.set(r.path, {
+        size: r.size,
+        mtimeMs: r.mtime_ms,
+        ctimeMs: r.ctime_ms,
+        ino: r.ino,
+        hashedAtMs: r.hashed_at_ms,
+        hash: r.hash,
+      });
   }
 
   async beginRun(r: {
@@ -551,11 +570,11 @@ export class PostgresStateStore implements StateStore {
     return row && { ...row };
   }
 
-  putFileHashes(rows: { path: string; size: number; mtimeMs: number; hash: string }[]): void {
+  putFileHashes(rows: (FileHash & { path: string })[]): void {
     this.assertOpen();
     if (rows.length === 0) return;
     const latest = new Map<string, FileHash>();
-    for (const r of rows) latest.set(r.path, { size: r.size, mtimeMs: r.mtimeMs, hash: r.hash });
+    for (const { path, ...row } of rows) latest.set(path, row);
     for (const [path, row] of latest) this.fileHashes.set(path, row);
     const batch = [...latest];
     // Chained, so writes reach the database in call order; one statement, so one transaction.
@@ -566,6 +585,9 @@ export class PostgresStateStore implements StateStore {
           batch.map(([path]) => path),
           batch.map(([, r]) => r.size),
           batch.map(([, r]) => r.mtimeMs),
+          batch.map(([, r]) => r.ctimeMs),
+          batch.map(([, r]) => r.ino),
+          batch.map(([, r]) => r.hashedAtMs),
           batch.map(([, r]) => r.hash),
         ])
         .then(
@@ -987,10 +1009,14 @@ function buildSql(s: string) {
       ) AS live
       FROM ${s}.locks l WHERE l.namespace = $2`,
     deleteLock: `DELETE FROM ${s}.locks WHERE namespace = $1 AND token = $2`,
-    allFileHashes: `SELECT path, size, mtime_ms, hash FROM ${s}.file_hashes`,
-    putFileHashes: `INSERT INTO ${s}.file_hashes (path, size, mtime_ms, hash)
-      SELECT * FROM unnest($1::text[], $2::bigint[], $3::double precision[], $4::text[])
+    allFileHashes: `SELECT path, size, mtime_ms, ctime_ms, ino, hashed_at_ms, hash
+      FROM ${s}.file_hashes`,
+    putFileHashes: `INSERT INTO ${s}.file_hashes
+        (path, size, mtime_ms, ctime_ms, ino, hashed_at_ms, hash)
+      SELECT * FROM unnest($1::text[], $2::bigint[], $3::double precision[],
+        $4::double precision[], $5::double precision[], $6::double precision[], $7::text[])
       ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ms = excluded.mtime_ms,
+        ctime_ms = excluded.ctime_ms, ino = excluded.ino, hashed_at_ms = excluded.hashed_at_ms,
         hash = excluded.hash`,
     // LIMIT NULL: no limit.
     countTaskRecords: `SELECT count(*) AS n FROM (

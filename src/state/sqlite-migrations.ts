@@ -118,6 +118,19 @@ export const sqliteMigrations: readonly SqliteMigration[] = [
       ${versionTriggers()}
     `,
   },
+  {
+    version: 3,
+    description: "file hash cache keyed on ctime and inode too, with the time of hashing",
+    sql: `
+      -- Size and mtime alone miss a same-size rewrite whose mtime was restored (cp -p, rsync -a,
+      -- tar x) or fell in the same timestamp tick. Old rows lack the new keys: they are dropped,
+      -- and the files hashed again once.
+      DELETE FROM file_hashes;
+      ALTER TABLE file_hashes ADD COLUMN ctime_ms REAL NOT NULL DEFAULT -1;
+      ALTER TABLE file_hashes ADD COLUMN ino REAL NOT NULL DEFAULT -1;
+      ALTER TABLE file_hashes ADD COLUMN hashed_at_ms REAL NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 /**

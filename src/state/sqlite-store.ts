@@ -7,6 +7,7 @@ import Database from "better-sqlite3";
 import { DagwrightError } from "../spec/errors.js";
 import { type SqliteMigration, sqliteMigrations } from "./sqlite-migrations.js";
 import type {
+  FileHashRow,
   LockHolder,
   OutputRecord,
   RunRecord,
@@ -50,6 +51,16 @@ function nativeBinding(): string {
 const RECORD_CHUNKS = [512, 64, 8, 1] as const;
 const DEFAULT_POLL_MS = 500;
 const DEFAULT_RUNS_LIMIT = 100;
+
+/** A `file_hashes` row as SQLite returns it. */
+interface FileHashColumns {
+  size: number;
+  mtime_ms: number;
+  ctime_ms: number;
+  ino: number;
+  hashed_at_ms: number;
+  hash: string;
+}
 const HINT = "upgrade dagwright, or point DAGWRIGHT_STATE_URL at another store";
 
 /**
@@ -630,12 +641,21 @@ export class SqliteStateStore implements StateStore {
     }
   }
 
-  getFileHash(path: string): { size: number; mtimeMs: number; hash: string } | undefined {
+  getFileHash(path: string): FileHashRow | undefined {
     const row = this.guard(() => this.stmt.getFileHash.get(path));
-    return row && { size: row.size, mtimeMs: row.mtime_ms, hash: row.hash };
+    return (
+      row && {
+        size: row.size,
+        mtimeMs: row.mtime_ms,
+        ctimeMs: row.ctime_ms,
+        ino: row.ino,
+        hashedAtMs: row.hashed_at_ms,
+        hash: row.hash,
+      }
+    );
   }
 
-  putFileHashes(rows: { path: string; size: number; mtimeMs: number; hash: string }[]): void {
+  putFileHashes(rows: (FileHashRow & { path: string })[]): void {
     if (rows.length === 0) return;
     const put = this.db.transaction(() => {
       for (const r of rows)
@@ -643,6 +663,9 @@ export class SqliteStateStore implements StateStore {
           path: r.path,
           size: r.size,
           mtime_ms: r.mtimeMs,
+          ctime_ms: r.ctimeMs,
+          ino: r.ino,
+          hashed_at_ms: r.hashedAtMs,
           hash: r.hash,
         });
     });
@@ -1071,13 +1094,13 @@ function prepareStatements(db: Database.Database) {
         "DELETE FROM locks WHERE namespace = @namespace AND token = @token",
       ),
     getFileHash: () =>
-      db.prepare<[string], { size: number; mtime_ms: number; hash: string }>(
-        "SELECT size, mtime_ms, hash FROM file_hashes WHERE path = ?",
+      db.prepare<[string], FileHashColumns>(
+        "SELECT size, mtime_ms, ctime_ms, ino, hashed_at_ms, hash FROM file_hashes WHERE path = ?",
       ),
     putFileHash: () =>
-      db.prepare<[{ path: string; size: number; mtime_ms: number; hash: string }]>(
-        `INSERT OR REPLACE INTO file_hashes (path, size, mtime_ms, hash)
-       VALUES (@path, @size, @mtime_ms, @hash)`,
+      db.prepare<[FileHashColumns & { path: string }]>(
+        `INSERT OR REPLACE INTO file_hashes (path, size, mtime_ms, ctime_ms, ino, hashed_at_ms, hash)
+       VALUES (@path, @size, @mtime_ms, @ctime_ms, @ino, @hashed_at_ms, @hash)`,
       ),
     stateSignature: () =>
       db

@@ -80,6 +80,17 @@ export interface LockHolder {
   since: number;
 }
 
+/** A cached content hash and the file metadata it was taken at. */
+export interface FileHashRow {
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+  /** When the content was hashed (epoch ms): an entry hashed right after a write is not trusted. */
+  hashedAtMs: number;
+  hash: string;
+}
+
 /**
  * Persistent state of dagwright, per namespace (cache namespace + branch, see `namespaceFor`).
  *
@@ -255,10 +266,10 @@ export interface StateStore {
     | { acquired: true; token: string; release: () => Promise<void> }
     | { acquired: false; holder: LockHolder }
   >;
-  /** File hash cache for the size+mtime fast path (keyed by absolute path). Sync: hot path. */
-  getFileHash(path: string): { size: number; mtimeMs: number; hash: string } | undefined;
+  /** The file hash cache (keyed by absolute path; see src/fingerprint/hash-file.ts). Sync: hot path. */
+  getFileHash(path: string): FileHashRow | undefined;
   /** Inserts or replaces file hash cache rows, all in one transaction. */
-  putFileHashes(rows: { path: string; size: number; mtimeMs: number; hash: string }[]): void;
+  putFileHashes(rows: (FileHashRow & { path: string })[]): void;
   /**
    * How many task records (one per task, and per item of a fan-out) `namespace` has: what planning
    * reads. Counts at most `atMost` (default: all), so `countTaskRecords(ns, 1) === 0` asks cheaply

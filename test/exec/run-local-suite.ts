@@ -1,5 +1,5 @@
 import { execSync } from "node:child_process";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { jsonLines, makeProject, runCli as runCliPlain } from "../helpers.js";
@@ -115,6 +115,20 @@ export function describeLocalRuns(
         const r = run(dir);
         expect(r.ran).toEqual(["a"]);
         expect(r.reasons.a).toEqual(["code changed: tasks/a.py"]);
+      });
+
+      it("reruns a task when an input is rewritten with the same size and its old mtime (cp -p, rsync -a)", () => {
+        const dir = makeProject(FILES);
+        const input = path.join(dir, "data/in.txt");
+        const past = new Date("2024-01-01T00:00:00Z");
+        utimesSync(input, past, past);
+        run(dir);
+        writeFileSync(input, "howdy\n"); // as long as "hello\n"
+        utimesSync(input, past, past);
+        const r = run(dir);
+        expect(r.ran).toEqual(["a", "b", "c"]);
+        expect(r.reasons.a).toEqual(["input changed: data/in.txt"]);
+        expect(readFileSync(path.join(dir, "out/c.txt"), "utf8")).toBe("howdy!howdy!\n");
       });
 
       it("reruns a task when a helper it imports changes, and downstream when the output differs", () => {

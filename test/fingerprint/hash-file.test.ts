@@ -20,13 +20,22 @@ function memoryCache(): FileHashCache & { puts: number; map: Map<string, FileHas
 }
 
 describe("hashFile", () => {
-  it("hashes content with sha256 and records size and mtime in the cache", async () => {
+  it("hashes content with sha256 and records the metadata and the time of hashing", async () => {
     const root = tempProject({ "a.csv": "x,y\n1,2\n" });
     const file = path.join(root, "a.csv");
     const cache = memoryCache();
+    const before = Date.now();
     const h = await hashFile(file, cache);
     const st = fs.statSync(file);
-    expect(h).toEqual({ size: st.size, mtimeMs: st.mtimeMs, hash: hashString("x,y\n1,2\n") });
+    expect(h).toEqual({
+      size: st.size,
+      mtimeMs: st.mtimeMs,
+      ctimeMs: st.ctimeMs,
+      ino: st.ino,
+      hashedAtMs: expect.any(Number),
+      hash: hashString("x,y\n1,2\n"),
+    });
+    expect(h!.hashedAtMs).toBeGreaterThanOrEqual(before);
     expect(cache.map.get(file)).toEqual(h);
   });
 
@@ -36,27 +45,47 @@ describe("hashFile", () => {
     expect(await hashFile(path.join(root, "d"))).toBeUndefined();
   });
 
-  it("trusts the cache without reading when size and mtime match, and rehashes when mtime moves", async () => {
+  /** Hashes `file` and makes the entry one taken long after the file's last change. */
+  async function settled(file: string, cache: ReturnType<typeof memoryCache>) {
+    const h = (await hashFile(file, cache))!;
+    cache.map.set(file, { ...h, hashedAtMs: h.hashedAtMs + 60_000 });
+    return cache.map.get(file)!;
+  }
+
+  it("trusts a settled cache entry without reading the file", async () => {
     const root = tempProject({ "a.txt": "aaaa" });
+    const file = path.join(root, "a.txt");
+    const cache = memoryCache();
+    const entry = await settled(file, cache);
+    expect(await hashFile(file, cache)).toBe(entry);
+    expect(cache.puts).toBe(1);
+  });
+
+  it.each([
+    ["rewritten in place, mtime restored (touch -r, a same-tick edit)", "in place"],
+    ["replaced by a copy with the old mtime (cp -p, rsync -a, tar x)", "replaced"],
+  ])("sees a same-size change %s", async (_, how) => {
+    const root = tempProject({ "a.txt": "aaaa", "new.txt": "bbbb" });
     const file = path.join(root, "a.txt");
     const past = new Date("2024-01-01T00:00:00Z");
     fs.utimesSync(file, past, past);
     const cache = memoryCache();
-    const first = await hashFile(file, cache);
-    expect(first?.hash).toBe(hashString("aaaa"));
-
-    // Same size, restored mtime: only reading the file could tell, and the fast path must not.
-    fs.writeFileSync(file, "bbbb");
+    await settled(file, cache);
+    if (how === "in place") fs.writeFileSync(file, "bbbb");
+    else fs.renameSync(path.join(root, "new.txt"), file);
     fs.utimesSync(file, past, past);
-    expect(await hashFile(file, cache)).toBe(first);
-    expect(cache.puts).toBe(1);
+    const again = await hashFile(file, cache);
+    expect(again?.hash).toBe(hashString("bbbb"));
+    expect(again?.mtimeMs).toBe(past.getTime());
+  });
 
-    const later = new Date("2024-01-02T00:00:00Z");
-    fs.utimesSync(file, later, later);
-    const second = await hashFile(file, cache);
-    expect(second?.hash).toBe(hashString("bbbb"));
-    expect(second?.mtimeMs).toBe(later.getTime());
-    expect(cache.map.get(file)).toEqual(second);
+  it("does not trust a hash taken right after the file changed (racily clean)", async () => {
+    const root = tempProject({ "a.txt": "aaaa" });
+    const file = path.join(root, "a.txt");
+    const cache = memoryCache();
+    await hashFile(file, cache);
+    await hashFile(file, cache);
+    expect(cache.puts).toBe(2);
   });
 
   it("rehashes when the size differs even if the mtime matches", async () => {

@@ -334,20 +334,30 @@ describe("PostgreSQL state store", () => {
   });
 
   it("writes the file hash cache through to the database and loads it when reopened", async () => {
+    const meta = {
+      ctimeMs: 1_700_000_000_001.5,
+      ino: 2 ** 40 + 7,
+      hashedAtMs: 1_700_000_009_000.25,
+    };
     const first = await open();
     first.putFileHashes([
-      { path: "/p/a.csv", size: 10, mtimeMs: 1_700_000_000_000.25, hash: "ha" },
-      { path: "/p/b.csv", size: 2 ** 40, mtimeMs: 2, hash: "hb" },
-      { path: "/p/a.csv", size: 11, mtimeMs: 3, hash: "ha2" },
+      { path: "/p/a.csv", size: 10, mtimeMs: 1_700_000_000_000.25, ...meta, hash: "ha" },
+      { path: "/p/b.csv", size: 2 ** 40, mtimeMs: 2, ...meta, hash: "hb" },
+      { path: "/p/a.csv", size: 11, mtimeMs: 3, ...meta, hash: "ha2" },
     ]);
-    first.putFileHashes([{ path: "/p/c.csv", size: 1, mtimeMs: 1, hash: "hc" }]);
-    expect(first.getFileHash("/p/a.csv")).toEqual({ size: 11, mtimeMs: 3, hash: "ha2" });
+    first.putFileHashes([{ path: "/p/c.csv", size: 1, mtimeMs: 1, ...meta, hash: "hc" }]);
+    expect(first.getFileHash("/p/a.csv")).toEqual({ size: 11, mtimeMs: 3, ...meta, hash: "ha2" });
     await first.close(); // flushes the pending writes
 
     const second = await open();
-    expect(second.getFileHash("/p/a.csv")).toEqual({ size: 11, mtimeMs: 3, hash: "ha2" });
-    expect(second.getFileHash("/p/b.csv")).toEqual({ size: 2 ** 40, mtimeMs: 2, hash: "hb" });
-    expect(second.getFileHash("/p/c.csv")).toEqual({ size: 1, mtimeMs: 1, hash: "hc" });
+    expect(second.getFileHash("/p/a.csv")).toEqual({ size: 11, mtimeMs: 3, ...meta, hash: "ha2" });
+    expect(second.getFileHash("/p/b.csv")).toEqual({
+      size: 2 ** 40,
+      mtimeMs: 2,
+      ...meta,
+      hash: "hb",
+    });
+    expect(second.getFileHash("/p/c.csv")).toEqual({ size: 1, mtimeMs: 1, ...meta, hash: "hc" });
     expect(second.getFileHash("/p/none")).toBeUndefined();
     const { rows } = await admin.query(`SELECT count(*)::int AS n FROM "${schema}".file_hashes`);
     expect(rows).toEqual([{ n: 3 }]);

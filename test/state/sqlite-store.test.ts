@@ -272,7 +272,9 @@ describe("SQLite state store", () => {
       await other.endRun(again, "succeeded");
       const lock = await other.acquireLock(NS, { command: "c" }, { wait: false });
       if (lock.acquired) await lock.release();
-      other.putFileHashes([{ path: "/x", size: 1, mtimeMs: 1, hash: "h" }]);
+      other.putFileHashes([
+        { path: "/x", size: 1, mtimeMs: 1, ctimeMs: 1, ino: 1, hashedAtMs: 1, hash: "h" },
+      ]);
       const otherBefore = store.stateSignature("o@main");
       const elsewhere = await other.beginRun({
         namespace: "o@main",

@@ -989,17 +989,23 @@ export function describeStateStore(
     });
 
     it("round-trips the file hash cache and overwrites stale rows", async () => {
+      const meta = { ctimeMs: 4.75, ino: 2 ** 33 + 5, hashedAtMs: 1_700_000_000_000.5 };
       expect(store.getFileHash("/p/a.csv")).toBeUndefined();
       store.putFileHashes([
-        { path: "/p/a.csv", size: 10, mtimeMs: 1.5, hash: "ha" },
-        { path: "/p/b.csv", size: 20, mtimeMs: 2, hash: "hb" },
+        { path: "/p/a.csv", size: 10, mtimeMs: 1.5, ...meta, hash: "ha" },
+        { path: "/p/b.csv", size: 20, mtimeMs: 2, ...meta, hash: "hb" },
       ]);
       store.putFileHashes([]);
-      expect(store.getFileHash("/p/a.csv")).toEqual({ size: 10, mtimeMs: 1.5, hash: "ha" });
-      store.putFileHashes([{ path: "/p/a.csv", size: 11, mtimeMs: 3, hash: "ha2" }]);
-      expect(store.getFileHash("/p/a.csv")).toEqual({ size: 11, mtimeMs: 3, hash: "ha2" });
+      expect(store.getFileHash("/p/a.csv")).toEqual({
+        size: 10,
+        mtimeMs: 1.5,
+        ...meta,
+        hash: "ha",
+      });
+      store.putFileHashes([{ path: "/p/a.csv", size: 11, mtimeMs: 3, ...meta, hash: "ha2" }]);
+      expect(store.getFileHash("/p/a.csv")).toEqual({ size: 11, mtimeMs: 3, ...meta, hash: "ha2" });
       const other = await open();
-      expect(other.getFileHash("/p/b.csv")).toEqual({ size: 20, mtimeMs: 2, hash: "hb" });
+      expect(other.getFileHash("/p/b.csv")).toEqual({ size: 20, mtimeMs: 2, ...meta, hash: "hb" });
     });
   });
 }
