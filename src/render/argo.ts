@@ -545,7 +545,8 @@ function buildWorkflow(input: ArgoInput): {
     const listArgs = [
       "run-task",
       "--list-items",
-      ...(bundle === undefined ? [] : [`--bundle-size=${bundle}`]),
+      // Keys go into pod args: base64url, so an item such as `$(SECRET)` is never expanded.
+      ...(bundle === undefined ? ["--b64"] : [`--bundle-size=${bundle}`]),
       ...runOpts,
       "--",
       graphArg,
@@ -559,7 +560,7 @@ function buildWorkflow(input: ArgoInput): {
       }),
     );
     dagTask(items, upstream, withInit([]));
-    const itemFlag = bundle === undefined ? "--item" : "--bundle";
+    const itemFlag = bundle === undefined ? "--item-b64" : "--bundle";
     const runArgs = [
       "run-task",
       `${itemFlag}={{inputs.parameters.item}}`,

@@ -72,9 +72,14 @@ interface Template {
   container?: Container;
 }
 
-/** Kubernetes expands $(VAR) in args and env values; `$$` is a literal `$`. */
-function kubeExpand(s: string): string {
-  return s.replace(/\$\$/g, "$");
+/**
+ * Kubernetes expands `$(VAR)` in args and env values from the container's declared env (an
+ * undeclared name stays as written); `$$` is a literal `$`.
+ */
+function kubeExpand(s: string, env: Record<string, string> = {}): string {
+  return s.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name?: string) =>
+    whole === "$$" ? "$" : (env[name!] ?? whole),
+  );
 }
 
 /**
@@ -94,14 +99,18 @@ function simulate(
   const log: { task: string; stderr: string }[] = [];
   const runContainer = (task: string, t: Template, item?: string) => {
     const c = t.container!;
-    const env: Record<string, string> = { ...process.env, NO_COLOR: "1" } as Record<string, string>;
+    const declared: Record<string, string> = {};
     for (const e of c.env ?? []) {
       if (e.value !== undefined)
-        env[e.name] = kubeExpand(e.value.replaceAll("{{workflow.name}}", workflowName));
-      else if (e.name === "DAGWRIGHT_STATE_URL") env[e.name] = pgService.url;
+        declared[e.name] = kubeExpand(e.value.replaceAll("{{workflow.name}}", workflowName));
+      else if (e.name === "DAGWRIGHT_STATE_URL") declared[e.name] = pgService.url;
     }
+    const env = { ...process.env, NO_COLOR: "1", ...declared } as Record<string, string>;
     const args = c.args.map((a) =>
-      kubeExpand(item === undefined ? a : a.replaceAll("{{inputs.parameters.item}}", item)),
+      kubeExpand(
+        item === undefined ? a : a.replaceAll("{{inputs.parameters.item}}", item),
+        declared,
+      ),
     );
     expect(args.join(" ")).not.toContain("{{");
     const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, env, encoding: "utf8" });
@@ -187,5 +196,27 @@ describe("a rendered Argo workflow, run pod by pod", () => {
     const second = simulate(manifest, podDir, workflow);
     expect(readFileSync(path.join(podDir, "calls.txt"), "utf8")).toBe(callsAfterFirst);
     expect(second.filter((s) => s.stderr.includes("▶"))).toEqual([]);
+  });
+
+  it("keeps hostile item keys data: nothing in them is expanded by Argo or the kubelet", () => {
+    const hostile = ["NC", "$(DAGWRIGHT_STATE_URL)", "{{workflow.name}}", "a b;c"];
+    const files = {
+      "dagwright.yaml": [
+        "settings: {docker_image: \"dagwright-test:1\"}",
+        "graphs: {h: {tasks: {keys: , each: keys}}}",
+        "tasks:",
+        "  keys: {file: keys.py, cache_result: true, iterable_item: key}",
+        '  each: {map_over: key, command: [sh, -c, \'printf "%s\\n" "$key" >> calls.txt\']}',
+        "",
+      ].join("\n"),
+      "keys.py": `def keys():\n    return ${JSON.stringify(hostile)}\n`,
+    };
+    const dir = makeProject(files);
+    expect(runCli(["render", "argo", "h", "--out", "m", "--branch", "hostile"], dir).code).toBe(0);
+    const manifest = parse(readFileSync(path.join(dir, "m", "h.argo.yaml"), "utf8"));
+    const log = simulate(manifest, dir, `h-${randomUUID().slice(0, 8)}`);
+    const calls = readFileSync(path.join(dir, "calls.txt"), "utf8").trim().split("\n");
+    expect(calls.sort()).toEqual([...hostile].sort());
+    for (const { stderr } of log) expect(stderr).not.toContain(pgService.url);
   });
 });

@@ -13,6 +13,8 @@ import { openRunContext } from "../run-context.js";
 
 interface RunTaskOptions {
   item?: string[];
+  itemB64?: string[];
+  b64?: boolean;
   bundle?: string;
   bundleSize?: string;
   listItems?: boolean;
@@ -20,6 +22,25 @@ interface RunTaskOptions {
   json?: boolean;
   env?: string;
   set?: string[];
+}
+
+/** An item key as rendered manifests carry it: base64url, so no character is special there. */
+function encodeKey(key: string): string {
+  return Buffer.from(key, "utf8").toString("base64url");
+}
+
+function decodeKey(encoded: string): string {
+  if (!/^[A-Za-z0-9_-]*$/.test(encoded))
+    throw new UsageError(
+      `--item-b64 expects a base64url item key, received ${JSON.stringify(encoded)}`,
+    );
+  return Buffer.from(encoded, "base64url").toString("utf8");
+}
+
+/** `--item` and `--item-b64` keys together, or undefined when neither was given. */
+function itemKeys(opts: RunTaskOptions): string[] | undefined {
+  if (opts.item === undefined && opts.itemB64 === undefined) return undefined;
+  return [...(opts.item ?? []), ...(opts.itemB64 ?? []).map(decodeKey)];
 }
 
 function positiveInt(flag: string, value: string | undefined, fallback: number): number {
@@ -43,6 +64,11 @@ export function registerRunTask(program: Command, ctx: CommandContext): void {
       "run only this item of a mapped task (repeatable)",
       (v: string, prev: string[] = []) => [...prev, v],
     )
+    .option(
+      "--item-b64 <KEY>",
+      "like --item, with the key base64url-encoded (what rendered manifests pass: Argo and the kubelet expand nothing in it)",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .option("--bundle <N>", "run only bundle N (0-based) of a mapped task's items")
     .option(
       "--bundle-size <N>",
@@ -52,6 +78,7 @@ export function registerRunTask(program: Command, ctx: CommandContext): void {
       "--list-items",
       "print the JSON list of item keys (or bundle numbers with --bundle-size) and exit",
     )
+    .option("--b64", "with --list-items: print the keys base64url-encoded (for --item-b64)")
     .option("--force", "run even if fresh")
     .option("--json", "newline-delimited JSON events on stdout")
     .option("--env <NAME>", "merge environments.NAME.config over config")
@@ -72,13 +99,13 @@ export function registerRunTask(program: Command, ctx: CommandContext): void {
       try {
         const task = rc.graph.tasks[taskName]!;
         const mapped = task.spec.mapOver !== undefined;
-        if ((opts.item || opts.bundle !== undefined || opts.listItems) && !mapped) {
+        let keys = itemKeys(opts);
+        if ((keys || opts.bundle !== undefined || opts.listItems) && !mapped) {
           throw new UsageError(
             `task "${taskName}" has no map_over, so it has no items`,
-            "drop --item/--bundle/--list-items",
+            "drop --item/--item-b64/--bundle/--list-items",
           );
         }
-        let keys: string[] | undefined = opts.item;
         if (mapped && (opts.listItems || opts.bundle !== undefined)) {
           const wanted = task.spec.mapOver!.join(",");
           const producer = task.deps.find(
@@ -97,7 +124,7 @@ export function registerRunTask(program: Command, ctx: CommandContext): void {
             const list =
               opts.bundleSize !== undefined
                 ? Array.from({ length: Math.ceil(items.length / size) }, (_, i) => String(i))
-                : items.map((i) => i.key);
+                : items.map((i) => (opts.b64 ? encodeKey(i.key) : i.key));
             ctx.o.out(`${JSON.stringify(list)}\n`);
             return;
           }
