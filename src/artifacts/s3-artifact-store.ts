@@ -37,7 +37,7 @@ const {
   UploadPartCommand,
 } = requireOptional<typeof S3>(
   "@aws-sdk/client-s3",
-  "S3 artifacts (DAGWRIGHT_ARTIFACTS_URL=s3://…)",
+  "an S3 artifact location (DAGWRIGHT_ARTIFACTS_URL=s3://…)",
 );
 type S3Client = S3.S3Client;
 

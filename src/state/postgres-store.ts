@@ -20,7 +20,7 @@ import {
  */
 const driver = requireOptional<typeof pg>(
   "pg",
-  "PostgreSQL state (DAGWRIGHT_STATE_URL=postgres://…)",
+  "a PostgreSQL state store (DAGWRIGHT_STATE_URL=postgres://…)",
 );
 
 /** Arrays longer than this are stored as several `results` rows of this many items each. */

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeProject, REPO, runCli } from "../helpers.js";
@@ -24,7 +24,11 @@ describe("dagwright docs", () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain('error: no documentation topic "runing". Did you mean "running"?');
-    expect(r.stderr).toContain("hint: topics: artifacts, cli, fan-out, render-argo, running, spec");
+    const topics = readdirSync(path.join(REPO, "docs"))
+      .filter((f) => f.endsWith(".md"))
+      .map((f) => f.slice(0, -3))
+      .sort();
+    expect(r.stderr).toContain(`hint: topics: ${topics.join(", ")} (run \`dagwright docs\``);
   });
 
   it("is where --help sends readers, instead of a docs/ folder they may not have", () => {

@@ -120,7 +120,9 @@ describe("the npm package, installed into an empty project", () => {
       DAGWRIGHT_STATE_URL: "postgres://127.0.0.1:1/x",
     });
     expect(r.code).toBe(3);
-    expect(r.stderr).toContain("PostgreSQL state (DAGWRIGHT_STATE_URL=postgres://…) needs the npm");
+    expect(r.stderr).toContain(
+      "error: a PostgreSQL state store (DAGWRIGHT_STATE_URL=postgres://…) needs the npm package pg",
+    );
     expect(r.stderr).toContain("npm install pg");
     expect(r.stderr).not.toContain("internal error");
   });

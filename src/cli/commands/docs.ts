@@ -18,14 +18,14 @@ interface DocTopic {
 function docTopics(dir: string): DocTopic[] {
   return readdirSync(dir)
     .filter((f) => f.endsWith(".md"))
-    .sort()
     .map((f) => {
       const file = path.join(dir, f);
       const heading = readFileSync(file, "utf8")
         .split("\n")
         .find((l) => l.startsWith("# "));
       return { name: f.slice(0, -3), title: heading?.slice(2).trim() ?? "", file };
-    });
+    })
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 function listing(topics: readonly DocTopic[], examples: string): string {
