@@ -18,7 +18,11 @@
 //   workers.
 // Native and very large packages stay external and are loaded from node_modules; better-sqlite3's
 // JavaScript is bundled (a dozen files less to load on every command that opens the state store),
-// and src/state/sqlite-store.ts names its addon, so its `bindings` lookup is never used.
+// and src/state/sqlite-store.ts names its addon, so its `bindings` lookup is never used. `pg` and
+// `@aws-sdk/*` are optional peer dependencies the user's project installs when it needs them
+// (src/spec/optional-package.ts loads them); external, so a static import never bundles them in.
+// Source maps are for working on dagwright here; package.json's `files` leaves them out of the
+// package.
 import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";

@@ -4,22 +4,15 @@ import { mkdir, rename } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  GetObjectCommand,
-  type GetObjectCommandOutput,
-  HeadObjectCommand,
-  type HeadObjectCommandOutput,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  type S3ClientConfig,
-  UploadPartCommand,
+import type * as S3 from "@aws-sdk/client-s3";
+import type {
+  GetObjectCommandOutput,
+  HeadObjectCommandOutput,
+  S3ClientConfig,
 } from "@aws-sdk/client-s3";
 import { hashFile } from "../fingerprint/hash-file.js";
 import { DagwrightError } from "../spec/errors.js";
+import { requireOptional } from "../spec/optional-package.js";
 import {
   missingLocalFile,
   toArtifactPath,
@@ -29,6 +22,24 @@ import {
 import type { ArtifactStore, PullResult } from "./artifact-store.js";
 import { fileStat, removeTemp, tempPathFor } from "./atomic-file.js";
 import { mapLimit } from "./map-limit.js";
+
+// The AWS SDK is an optional peer dependency: this module is imported only for an s3:// artifact
+// location, and then tells the user to install the SDK if it is missing.
+const {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} = requireOptional<typeof S3>(
+  "@aws-sdk/client-s3",
+  "an S3 artifact location (DAGWRIGHT_ARTIFACTS_URL=s3://…)",
+);
+type S3Client = S3.S3Client;
 
 /** Static AWS credentials; without them the SDK's default chain is used. */
 export interface S3Credentials {

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { DagwrightError, SpecError } from "../spec/errors.js";
+import { registerDocs } from "./commands/docs.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerExplain } from "./commands/explain.js";
 import { registerGraph } from "./commands/graph.js";
@@ -50,7 +51,7 @@ export function buildProgram(
     .exitOverride();
   program.addHelpText(
     "after",
-    "\nExit codes: 0 success, 1 a task failed, 2 bad input (spec, flags), 3 environment problem.\nDocs: docs/spec.md (spec fields), docs/cli.md (commands).",
+    "\nExit codes: 0 success, 1 a task failed, 2 bad input (spec, flags), 3 environment problem.\nDocs: `dagwright docs` lists the topics; `dagwright docs spec` (spec fields), `dagwright docs cli` (commands).",
   );
   const ctx: CommandContext = {
     o,
@@ -70,6 +71,7 @@ export function buildProgram(
   registerSchema(program, ctx);
   registerInit(program, ctx);
   registerDoctor(program, ctx);
+  registerDocs(program, ctx);
   return program;
 }
 

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import pg from "pg";
+import type pg from "pg";
 import { DagwrightError } from "../spec/errors.js";
+import { requireOptional } from "../spec/optional-package.js";
 import { type PostgresMigration, postgresMigrations } from "./postgres-migrations.js";
 import type {
   FileHashRow,
@@ -18,6 +19,15 @@ import {
   toRun,
   toTaskRun,
 } from "./store-rows.js";
+
+/**
+ * node-postgres, an optional peer dependency: this module is imported only for a `postgres://`
+ * state URL, and then tells the user to install it if it is missing.
+ */
+const driver = requireOptional<typeof pg>(
+  "pg",
+  "a PostgreSQL state store (DAGWRIGHT_STATE_URL=postgres://…)",
+);
 
 /** Arrays longer than this are stored as several `results` rows of this many items each. */
 const DEFAULT_POLL_MS = 500;
@@ -137,7 +147,7 @@ export class PostgresStateStore implements StateStore {
       fallback_application_name: "dagwright",
       types: { getTypeParser: typeParser },
     };
-    this.pool = new pg.Pool({ ...this.config, max: 10 });
+    this.pool = new driver.Pool({ ...this.config, max: 10 });
     // An idle connection that dies (server restart, pg_terminate_backend) is dropped by the pool;
     // the next query opens a new one. Without a listener the 'error' event would crash the process.
     this.pool.on("error", () => {});
@@ -779,7 +789,7 @@ export class PostgresStateStore implements StateStore {
   /** The connection holding this store's advisory locks, opened on first use. */
   private session(): Promise<pg.Client> {
     if (this.lockSession !== undefined) return this.lockSession;
-    const client = new pg.Client(this.config);
+    const client = new driver.Client(this.config);
     const opening = client.connect().then(
       () => client,
       (error: unknown) => {
@@ -1076,7 +1086,7 @@ function buildSql(s: string) {
 const typeParser = ((oid: number, format?: "text" | "binary") =>
   oid === INT8_OID && format !== "binary"
     ? (value: string) => Number(value)
-    : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig["getTypeParser"];
+    : driver.types.getTypeParser(oid, format)) as pg.CustomTypesConfig["getTypeParser"];
 
 /** The parts of a connection URL that messages may show: never the password. */
 function describeUrl(url: string): { display: string; server: string; password: string } {

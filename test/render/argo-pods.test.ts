@@ -202,7 +202,7 @@ describe("a rendered Argo workflow, run pod by pod", () => {
     const hostile = ["NC", "$(DAGWRIGHT_STATE_URL)", "{{workflow.name}}", "a b;c"];
     const files = {
       "dagwright.yaml": [
-        "settings: {docker_image: \"dagwright-test:1\"}",
+        'settings: {docker_image: "dagwright-test:1"}',
         "graphs: {h: {tasks: {keys: , each: keys}}}",
         "tasks:",
         "  keys: {file: keys.py, cache_result: true, iterable_item: key}",

@@ -3,9 +3,15 @@ import path from "node:path";
 import type { Command } from "commander";
 import { DagwrightError } from "../../spec/errors.js";
 import type { CommandContext } from "../context.js";
+import { ensureGitignore } from "../ensure-gitignore.js";
 import { packageFile } from "../package-files.js";
 
 const TEMPLATE = packageFile("templates/init");
+/**
+ * What a run writes that is not the project's: the state, logs and caches (`.dagwright/`) and the
+ * scratch root (`settings.scratch_dir`, which the template leaves at its default).
+ */
+const IGNORED = [".dagwright/", "scratch/"];
 
 function listFiles(dir: string, prefix = ""): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
@@ -15,6 +21,12 @@ function listFiles(dir: string, prefix = ""): string[] {
   );
 }
 
+/** `dir` as one POSIX shell word: as is when it is plain, else single-quoted. */
+function shellWord(dir: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(dir) ? dir : `'${dir.replace(/'/g, `'\\''`)}'`;
+}
+
+/** `dagwright init [DIR]`: copies the starter project and a .gitignore, then says what to run. */
 export function registerInit(program: Command, ctx: CommandContext): void {
   program
     .command("init")
@@ -33,7 +45,12 @@ export function registerInit(program: Command, ctx: CommandContext): void {
       mkdirSync(target, { recursive: true });
       cpSync(TEMPLATE, target, { recursive: true, force: true });
       for (const f of files) ctx.o.out(`created ${path.join(dir, f)}\n`);
-      const cd = dir === "." ? "" : `cd ${JSON.stringify(dir).slice(1, -1)} && `;
-      ctx.o.out(`\nNext: ${cd}dagwright validate && dagwright graph main\n`);
+      const ignore = ensureGitignore(target, IGNORED);
+      const gitignore = path.join(dir, ".gitignore");
+      if (ignore.action === "created") ctx.o.out(`created ${gitignore}\n`);
+      if (ignore.action === "updated")
+        ctx.o.out(`updated ${gitignore} (added ${ignore.added.join(", ")})\n`);
+      const cd = dir === "." ? "" : `cd ${shellWord(dir)} && `;
+      ctx.o.out(`\nNext: ${cd}npx dagwright validate && npx dagwright run\n`);
     });
 }

@@ -1,0 +1,73 @@
+/**
+ * dagwright as a library: the parts of the CLI that are plain functions over plain data. Load and
+ * validate a spec, pick a graph, draw or render it, and open the state store the CLI records runs
+ * in. Running a pipeline from code is not part of this surface yet (use the CLI); everything here
+ * is what the CLI itself calls, with the same errors: {@link DagwrightError} with a stable `code`,
+ * and {@link SpecError} carrying every problem of a spec.
+ *
+ * Importing this module loads neither `pg` nor `@aws-sdk/client-s3`; those optional peer
+ * dependencies are loaded when a PostgreSQL state URL or an S3 artifact location is opened.
+ *
+ * @packageDocumentation
+ */
+
+/** Opening the shared artifact location (a mounted volume or `s3://bucket/prefix`). */
+export type { ArtifactStore, PullResult } from "./artifacts/artifact-store.js";
+export {
+  type ArtifactLocation,
+  type ArtifactStoreOptions,
+  openArtifactStore,
+  parseArtifactLocation,
+} from "./artifacts/open-artifact-store.js";
+/** The state store the CLI uses for a project (`DAGWRIGHT_STATE_URL`, else `.dagwright/state.db`). */
+export { openStore } from "./cli/run-context.js";
+/** Picking, checking, selecting and drawing one named graph. */
+export { buildGraph, checkAllGraphs } from "./graph/build-graph.js";
+export { drawGraph, type GraphFormat } from "./graph/draw-graph.js";
+export type { Graph, GraphTask } from "./graph/graph.js";
+export { type Selection, selectTasks } from "./graph/select-tasks.js";
+/** Rendering a graph as an Argo Workflows manifest (pure: no I/O). */
+export {
+  type ArgoInput,
+  type ArgoOptions,
+  type ArgoRender,
+  type ArgoTemplateContext,
+  renderArgo,
+} from "./render/argo.js";
+/** Diagnostics and errors: every problem carries its file:line:column and a fix. */
+export {
+  type Diagnostic,
+  formatDiagnostic,
+  type SourceLocation,
+} from "./spec/diagnostic.js";
+export { DagwrightError, type ErrorCode, SpecError, UsageError } from "./spec/errors.js";
+/** The JSON Schema of `dagwright.yaml`, generated from the same schema validation uses. */
+export { specJsonSchema } from "./spec/json-schema.js";
+/** Loading and validating a spec (`dagwright.yaml`, or a kptn `kptn.yaml`). */
+export {
+  type LoadOptions,
+  type LoadResult,
+  loadSpec,
+  loadSpecWithDiagnostics,
+} from "./spec/load-spec.js";
+export { type ConfigOptions, resolveConfig } from "./spec/resolve-config.js";
+/** The normalized spec: plain data, every default filled. */
+export type {
+  Compute,
+  GraphEntrySpec,
+  GraphSpec,
+  SecretRef,
+  Settings,
+  Spec,
+  SpecFormat,
+  TaskKind,
+  TaskSpec,
+} from "./spec/types.js";
+/** What the state store records. */
+export type {
+  OutputRecord,
+  RunRecord,
+  StateStore,
+  TaskRunRecord,
+  TaskStatus,
+} from "./state/state-store.js";
