@@ -121,7 +121,23 @@ export function renderArgo(input: ArgoInput): ArgoRender {
       : renderOverride(input.options.template, context);
   // The file name comes from the graph's name only when that is a plain file name.
   const base = SAFE_FILE.test(input.graph.name) ? input.graph.name : graphLabel;
-  return { files: { [`${base}.argo.yaml`]: text }, warnings };
+  const tooBig = sizeWarning(`${base}.argo.yaml`, text);
+  return { files: { [`${base}.argo.yaml`]: text }, warnings: [...warnings, ...tooBig] };
+}
+
+/**
+ * Kubernetes stores every object in etcd, which refuses requests over 1.5 MiB by default: a
+ * Workflow larger than that cannot even be submitted.
+ */
+const KUBE_OBJECT_LIMIT = 1.5 * 1024 * 1024;
+
+function sizeWarning(file: string, text: string): string[] {
+  const bytes = Buffer.byteLength(text, "utf8");
+  if (bytes <= KUBE_OBJECT_LIMIT) return [];
+  const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  return [
+    `${file} is ${mib(bytes)}, over the ${mib(KUBE_OBJECT_LIMIT)} Kubernetes accepts for one object: the Workflow would be refused at submission\n  hint: fuse tasks into fewer pods with \`group:\` (or tags with the group prefix), or split the graph into several; the spec itself must fit, and during a run Argo's node status offloading (persistence.nodeStatusOffLoad) keeps the growing status out of the object`,
+  ];
 }
 
 function renderOverride(template: string, context: ArgoTemplateContext): string {
