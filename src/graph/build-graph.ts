@@ -104,6 +104,11 @@ function flatten(
     }
   }
   for (const e of graph.entries) {
+    const inherited = result.get(e.task);
+    if (inherited !== undefined && inherited.declaredIn !== name) {
+      warnIgnoredDeps(name, e, inherited, diagnostics);
+      continue;
+    }
     if (!result.has(e.task))
       result.set(e.task, {
         task: e.task,
@@ -114,6 +119,30 @@ function flatten(
       });
   }
   return [...result.values()];
+}
+
+/**
+ * kptn keeps the first declaration of a task in an inheritance chain, so a child graph's entry
+ * for an inherited task is ignored: say so when its dependencies differ, since its edges are lost.
+ */
+function warnIgnoredDeps(
+  graph: string,
+  entry: { task: string; deps: string[]; location: SourceLocation },
+  inherited: FlatEntry,
+  diagnostics: Diagnostic[],
+): void {
+  const same = (a: readonly string[], b: readonly string[]) =>
+    a.length === b.length && [...a].sort().every((d, i) => d === [...b].sort()[i]);
+  if (same(entry.deps, inherited.deps)) return;
+  const list = (deps: readonly string[]) => (deps.length === 0 ? "none" : deps.join(", "));
+  diagnostics.push({
+    severity: "warning",
+    kind: "ignored-dependencies",
+    path: `graphs.${graph}.tasks.${entry.task}`,
+    location: entry.location,
+    message: `task "${entry.task}" is inherited from graph "${inherited.declaredIn}" with dependencies ${list(inherited.deps)}; these (${list(entry.deps)}) are ignored: the first declaration wins`,
+    hint: `change the dependencies in "${inherited.declaredIn}", or remove "${entry.task}" from this graph's tasks`,
+  });
 }
 
 /**
@@ -243,7 +272,8 @@ export function checkGraph(
   }
 
   // A graph with problems, or with a task whose own definition is broken, is not built.
-  if (diagnostics.length > before || entries.some((e) => tasks[e.task] === undefined))
+  const errors = diagnostics.slice(before).some((d) => d.severity === "error");
+  if (errors || entries.some((e) => tasks[e.task] === undefined))
     return undefined;
   const order = topoOrder(deps, rank);
   const dependents: Record<string, string[]> = Object.fromEntries(

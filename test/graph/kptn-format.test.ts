@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { buildGraph, checkAllGraphs } from "../../src/graph/build-graph.js";
 import { loadSpec } from "../../src/spec/load-spec.js";
 import { resolveConfig } from "../../src/spec/resolve-config.js";
-import { makeProject, problemsOf } from "../helpers.js";
+import { makeProject, problemsOf, runCli } from "../helpers.js";
 
 /** The kptn 0.1.17 mock_pipeline excerpt (shared/reference/kptn-0.1-format.md §2.11), unchanged. */
 const MOCK = `settings:
@@ -191,6 +191,22 @@ tasks:
     expect(g.tasks.b?.deps).toEqual(["a"]); // from p1, not p2
     expect(g.tasks.a?.deps).toEqual([]); // the child cannot override an inherited entry
     expect(g.order).toEqual(["a", "b", "c", "d"]);
+    // ...and is told so, since the edge a ← d it declares is lost.
+    expect(problemsOf(yaml)).toEqual([
+      'dagwright.yaml:14:7 graphs.child.tasks.a: task "a" is inherited from graph "p1" with dependencies none; these (d) are ignored: the first declaration wins',
+    ]);
+  });
+
+  it("runs validate with the warning and exit 0; a re-declaration with the same dependencies is silent", () => {
+    const spec = (childDeps: string) =>
+      `graphs:\n  base:\n    tasks: {a: , b: a}\n  child:\n    extends: base\n    tasks: {b: ${childDeps}}\ntasks:\n  a: {command: [x]}\n  b: {command: [x]}\n`;
+    const lost = runCli(["validate"], makeProject({ "dagwright.yaml": spec("[]") }));
+    expect(lost.code).toBe(0);
+    expect(lost.stderr).toContain(
+      'warning: dagwright.yaml:6:13 graphs.child.tasks.b: task "b" is inherited from graph "base" with dependencies a; these (none) are ignored',
+    );
+    const same = runCli(["validate"], makeProject({ "dagwright.yaml": spec("a") }));
+    expect(same.stderr).toBe("");
   });
 
   it("lets a graph consist of extends alone", () => {
