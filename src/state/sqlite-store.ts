@@ -767,21 +767,17 @@ export class SqliteStateStore implements StateStore {
     return this.guard(() => take.immediate());
   }
 
-  /** Turns "database is locked" (busy timeout exceeded) into an environment error. */
+  /**
+   * Turns what the machine causes into environment errors naming the state file: "database is
+   * locked" (busy timeout exceeded), a full disk, an I/O error, a read-only file.
+   */
   private guard<T>(fn: () => T): T {
     if (this.closed)
       throw new DagwrightError("E_INTERNAL", `state store ${this.file} is already closed`);
     try {
       return fn();
     } catch (error) {
-      const code = sqliteCode(error);
-      if (code?.startsWith("SQLITE_BUSY") || code?.startsWith("SQLITE_LOCKED"))
-        throw new DagwrightError(
-          "E_ENV",
-          `${this.file}: the state store stayed locked by another process for more than 5 s`,
-          { cause: error, hint: "wait for the other dagwright command to finish, then retry" },
-        );
-      throw error;
+      throw storageError(error, this.file) ?? error;
     }
   }
 }
@@ -1226,8 +1222,38 @@ function sqliteCode(error: unknown): string | undefined {
   return typeof code === "string" && code.startsWith("SQLITE_") ? code : undefined;
 }
 
+/** The environment error for a failure the machine caused, or undefined for anything else. */
+function storageError(error: unknown, file: string): DagwrightError | undefined {
+  const code = sqliteCode(error);
+  const env = (reason: string, hint: string) =>
+    new DagwrightError("E_ENV", `state store ${file}: ${reason}`, { cause: error, hint });
+  if (code?.startsWith("SQLITE_BUSY") || code?.startsWith("SQLITE_LOCKED"))
+    return env(
+      "it stayed locked by another process for more than 5 s",
+      "wait for the other dagwright command to finish, then retry",
+    );
+  if (code === "SQLITE_FULL" || (error as NodeJS.ErrnoException).code === "ENOSPC")
+    return env(
+      "the disk is full",
+      `free space on the disk that holds ${dirname(file)}, then rerun: what was not recorded runs again`,
+    );
+  if (code?.startsWith("SQLITE_IOERR"))
+    return env(
+      `a disk read or write failed (${code})`,
+      "check the disk and its free space, then rerun",
+    );
+  if (code?.startsWith("SQLITE_READONLY"))
+    return env(
+      "the file or its directory is read-only",
+      "make it writable, or point DAGWRIGHT_STATE_URL at a writable place",
+    );
+  return undefined;
+}
+
 function envError(error: unknown, file: string): unknown {
   if (error instanceof DagwrightError) return error;
+  const storage = storageError(error, file);
+  if (storage !== undefined) return storage;
   const code = sqliteCode(error);
   const [reason, hint] =
     code === "SQLITE_NOTADB"

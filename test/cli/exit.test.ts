@@ -127,3 +127,31 @@ console.log("returned");`);
     expect(r).toMatchObject({ code: 0, stdout: "returned\n" });
   });
 });
+
+describe("a state store the machine cannot write", () => {
+  it("is an environment error (exit 3) naming the state file, said once, never an internal error", () => {
+    const dir = makeProject({
+      "dagwright.yaml":
+        "graphs: {g: {tasks: {a: , b: a}}}\ntasks:\n  a: {command: [sh, -c, 'echo a > a.txt'], outputs: [a.txt]}\n  b: {command: [sh, -c, 'echo b > b.txt'], outputs: [b.txt]}\n",
+    });
+    // Files may not grow past 33,000 bytes: the state file's write-ahead log soon must, as on a
+    // full disk (python3 starts dagwright with the limit, and with SIGXFSZ ignored: EFBIG).
+    const limited = [
+      "-c",
+      "import os, resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (33000, 33000)); os.execv(sys.argv[1], sys.argv[1:])",
+      process.execPath,
+      path.join(REPO, "bin", "dagwright.cjs"),
+      "run",
+    ];
+    const r = spawnSync("python3", limited, {
+      cwd: dir,
+      encoding: "utf8",
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    const state = path.join(dir, ".dagwright", "state.db");
+    expect(r.stderr).not.toContain("internal error");
+    expect(r.stderr).toContain(`error: state store ${state}: a disk read or write failed`);
+    expect(r.stderr.match(/^error:/gm)).toHaveLength(1);
+    expect(r.status).toBe(3);
+  });
+});
