@@ -24,6 +24,7 @@ import path from "node:path";
 import { expandPatterns } from "../fingerprint/expand-patterns.js";
 import type { PlanContext } from "../plan/plan-task.js";
 import type { TaskSpec } from "../spec/types.js";
+import { escapeMessage, outputEscapes } from "./output-realpath.js";
 
 /** Whose outputs: a task, or one item of a mapped task (items of a bundle each have their own). */
 export interface OutputsOwner {
@@ -55,7 +56,8 @@ export interface AsideOutputs {
  * task's output. Undefined when there is nothing to manage: such a task pays nothing.
  *
  * @throws Error naming the owner and the path when an earlier copy cannot be moved (the attempt
- *   must not start then: its old output would be taken for a new one).
+ *   must not start then: its old output would be taken for a new one), or when a declared output
+ *   leads outside the outputs directory through a symbolic link (see {@link outputEscapes}).
  */
 export async function moveOutputsAside(
   plan: PlanContext,
@@ -64,9 +66,15 @@ export async function moveOutputsAside(
   inPlace: readonly string[] = [],
   claimed: (rel: string) => boolean = () => false,
 ): Promise<AsideOutputs | undefined> {
+  const base = plan.outputsDir;
+  for (const p of patterns) {
+    if (p.startsWith("duckdb://")) continue;
+    const real = outputEscapes(plan, p);
+    if (real !== undefined)
+      throw new Error(`${ownerLabel(owner)}: ${escapeMessage(p, real, base)}`);
+  }
   const managed = patterns.filter((p) => !p.startsWith("duckdb://") && !inPlace.includes(p));
   if (managed.length === 0) return undefined;
-  const base = plan.outputsDir;
   const dir = path.join(plan.spec.root, ".dagwright", "aside");
   const prefix = `${ownerName(owner)}=`;
   putBack(dir, prefix, base, leftoversOf(dir, prefix));
@@ -96,7 +104,8 @@ export async function moveOutputsAside(
     },
     restore: async () => {
       for (const rel of await expandPatterns(base, managed))
-        if (!claimed(rel)) rmSync(path.join(base, rel), { recursive: true, force: true });
+        if (!claimed(rel) && outputEscapes(plan, rel) === undefined)
+          rmSync(path.join(base, rel), { recursive: true, force: true });
       putBack(dir, prefix, base, moved);
     },
   };

@@ -3,27 +3,34 @@ import { expandPatterns } from "../fingerprint/expand-patterns.js";
 import { hashFiles } from "../fingerprint/hash-files.js";
 import type { PlanContext } from "../plan/plan-task.js";
 import type { OutputRecord } from "../state/state-store.js";
+import { outputEscapes } from "./output-realpath.js";
 
 /**
  * The files a task (or one item) wrote for its declared output patterns, hashed, as
  * project-relative records; or the patterns that matched nothing. Patterns are relative to the
  * outputs directory (project root, or the scratch dir for kptn specs); `duckdb://` outputs are
- * not files and are skipped.
+ * not files and are skipped. A file that a symbolic link puts outside the outputs directory is
+ * `escaped`: never recorded.
  */
 export async function collectOutputs(
   plan: PlanContext,
   patterns: readonly string[],
-): Promise<{ records: OutputRecord[] } | { missing: string[] }> {
+): Promise<
+  { records: OutputRecord[] } | { missing: string[] } | { escaped: { rel: string; real: string } }
+> {
   const files: string[] = [];
   const missing: string[] = [];
   for (const pattern of patterns) {
     if (pattern.startsWith("duckdb://")) continue;
     const found = await expandPatterns(plan.outputsDir, [pattern]);
     if (found.length === 0) missing.push(pattern);
-    for (const f of found)
+    for (const f of found) {
+      const real = outputEscapes(plan, f);
+      if (real !== undefined) return { escaped: { rel: f, real } };
       files.push(
         path.relative(plan.spec.root, path.join(plan.outputsDir, f)).split(path.sep).join("/"),
       );
+    }
   }
   if (missing.length > 0) return { missing };
   const hashes = await hashFiles(

@@ -38,6 +38,7 @@ import { moveOutputsAside } from "./attempt-outputs.js";
 import { type AttemptOutcome, startAttempts } from "./attempt-records.js";
 import { collectOutputs } from "./collect-outputs.js";
 import { OutputClaims } from "./output-claims.js";
+import { escapeMessage } from "./output-realpath.js";
 import type { RunCounts, RunObserver, RunStatus } from "./run-events.js";
 import { type MappedRunEnv, runMappedItems } from "./run-mapped.js";
 
@@ -314,7 +315,9 @@ export async function runGraph(
         let recorded: OutputRecord[] | string =
           "records" in collected
             ? collected.records
-            : `exited 0 but did not write its declared output${collected.missing.length === 1 ? "" : "s"}: ${collected.missing.join(", ")}`;
+            : "escaped" in collected
+              ? `exited 0, but ${escapeMessage(collected.escaped.rel, collected.escaped.real, o.plan.outputsDir)}`
+              : `exited 0 but did not write its declared output${collected.missing.length === 1 ? "" : "s"}: ${collected.missing.join(", ")}`;
         if (typeof recorded !== "string" && o.beforeRecord) {
           try {
             await o.beforeRecord(recorded.map((r) => r.path));

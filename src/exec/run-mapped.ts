@@ -10,6 +10,7 @@ import { type AsideOutputs, moveItemOutputsAside } from "./attempt-outputs.js";
 import { type AttemptOutcome, startAttempts } from "./attempt-records.js";
 import { collectOutputs } from "./collect-outputs.js";
 import { OutputClaims } from "./output-claims.js";
+import { escapeMessage } from "./output-realpath.js";
 import type { RunObserver } from "./run-events.js";
 
 /** What running a mapped task needs from the surrounding run. */
@@ -180,13 +181,13 @@ export async function runMappedItems(
       const durationMs = outcome?.durationMs ?? 0;
       if (outcome?.status === "succeeded") {
         const collected = await collectOutputs(env.plan, item.outputs);
-        if ("missing" in collected) {
-          failedHere.push({
-            item,
-            status: "failed",
-            error: `exited 0 but did not write ${collected.missing.join(", ")}`,
-            durationMs,
-          });
+        if (!("records" in collected)) {
+          const { outputsDir } = env.plan;
+          const error =
+            "missing" in collected
+              ? `exited 0 but did not write ${collected.missing.join(", ")}`
+              : `exited 0, but ${escapeMessage(collected.escaped.rel, collected.escaped.real, outputsDir)}`;
+          failedHere.push({ item, status: "failed", error, durationMs });
         } else {
           completions.push({ item, outputs: collected.records, durationMs });
         }

@@ -1,0 +1,34 @@
+import { existsSync, mkdtempSync, symlinkSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { makeProject, runCli } from "../helpers.js";
+
+const spec = (command: string) =>
+  `graphs: {g: {tasks: {a: }}}\ntasks:\n  a: {command: [sh, -c, '${command}'], outputs: [out/x.txt]}\n`;
+
+describe("an output directory that is a symbolic link to outside the project", () => {
+  it("fails the task before it runs, and nothing is written there", () => {
+    const elsewhere = mkdtempSync(path.join(os.tmpdir(), "dagwright-elsewhere-"));
+    const dir = makeProject({ "dagwright.yaml": spec("echo hi > out/x.txt; echo ran > ran.txt") });
+    symlinkSync(elsewhere, path.join(dir, "out"));
+    const r = runCli(["run"], dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      `output out/x.txt leads to ${path.join(elsewhere, "x.txt")}, outside ${dir}, through a symbolic link`,
+    );
+    expect(existsSync(path.join(dir, "ran.txt"))).toBe(false);
+    expect(existsSync(path.join(elsewhere, "x.txt"))).toBe(false);
+  });
+
+  it("never records an output the task itself routed outside through a link", () => {
+    const elsewhere = mkdtempSync(path.join(os.tmpdir(), "dagwright-elsewhere-"));
+    const dir = makeProject({
+      "dagwright.yaml": spec(`ln -s ${elsewhere} out && echo hi > out/x.txt`),
+    });
+    const r = runCli(["run"], dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("exited 0, but output out/x.txt leads to");
+    expect(runCli(["status"], dir).stdout).toMatch(/a\s+failed/);
+  });
+});
