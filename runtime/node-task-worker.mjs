@@ -21,6 +21,9 @@
 // Console output is sent on the same port as the result, so it always arrives first. During a
 // batch the worker writes [call id, item index] and the item's start time into the shared
 // `progress` buffer, so the pool can time out one item and name the one that was running.
+// The buffer's fifth int counts the console output sent but not yet written by the pool: past
+// LOG_WINDOW the task waits, so a task printing faster than the log is written cannot fill the
+// runner's memory with queued messages.
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parentPort, workerData } from "node:worker_threads";
 
@@ -32,6 +35,9 @@ const modules = new Map();
 
 const progressIds = new Int32Array(workerData.progress, 0, 2);
 const progressStart = new Float64Array(workerData.progress, 8, 1);
+const logPending = new Int32Array(workerData.progress, 16, 1);
+// In UTF-16 code units (string length), as the pool counts them back.
+const LOG_WINDOW = 4 * 1024 * 1024;
 
 // Item replies are sent in chunks: one message per item would double the cost of no-op items.
 // With a timeout (`eager`) each reply is sent at once, since a hung item blocks this thread and
@@ -49,15 +55,40 @@ function send(text) {
     text = `# item ${unmarkedKey}\n${text}`;
     unmarkedKey = undefined;
   }
+  // Bounded waits: the pool may terminate this thread meanwhile (a timeout, a cancel).
+  for (let n = Atomics.load(logPending, 0); n > LOG_WINDOW; n = Atomics.load(logPending, 0)) {
+    Atomics.wait(logPending, 0, n, 100);
+  }
+  Atomics.add(logPending, 0, text.length);
   if (currentTask !== undefined) parentPort.postMessage({ type: "log", text, task: currentTask });
   else parentPort.postMessage({ type: "log", text });
+}
+
+// Write callbacks not called yet, in order, as [callback, times] runs. They are called in one
+// microtask after the current synchronous stretch of writes, not one microtask each: console.log
+// passes the same callback every time, and a loop printing a million lines would otherwise hold a
+// million queued microtasks until it returns.
+let callbacks;
+
+function callLater(cb) {
+  if (callbacks === undefined) {
+    callbacks = [];
+    queueMicrotask(() => {
+      const due = callbacks;
+      callbacks = undefined;
+      for (const [fn, times] of due) for (let i = 0; i < times; i++) fn();
+    });
+  }
+  const last = callbacks[callbacks.length - 1];
+  if (last !== undefined && last[0] === cb) last[1]++;
+  else callbacks.push([cb, 1]);
 }
 
 for (const stream of [process.stdout, process.stderr]) {
   stream.write = (chunk, encoding, callback) => {
     send(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
     const cb = typeof encoding === "function" ? encoding : callback;
-    if (typeof cb === "function") queueMicrotask(cb);
+    if (typeof cb === "function") callLater(cb);
     return true;
   };
 }

@@ -7,6 +7,8 @@ export const EXIT = { ok: 0, taskFailed: 1, badInput: 2, environment: 3, interna
 export interface GlobalOptions {
   file?: string;
   debug?: boolean;
+  /** Read by processOutput from the arguments, before parsing. */
+  color?: boolean;
 }
 
 /** What command modules get from the program: output, the exit code setter and global flags. */

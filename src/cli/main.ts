@@ -46,6 +46,12 @@ export function buildProgram(
       ),
     )
     .addOption(new Option("--debug", "print stack traces for internal errors"))
+    .addOption(
+      new Option(
+        "--color",
+        "colour the output even when it is not a terminal, and keep task output's colours (also FORCE_COLOR=1)",
+      ),
+    )
     .showHelpAfterError("(run with --help for usage)")
     .configureOutput({ writeOut: o.out, writeErr: o.err })
     .exitOverride();
@@ -79,7 +85,7 @@ export function buildProgram(
  * Runs the CLI with `argv` (without node and script) and resolves to the exit code. Never throws:
  * user errors are printed with their fix, internal errors without a stack unless `--debug`.
  */
-export async function main(argv: string[], o: Output = processOutput()): Promise<number> {
+export async function main(argv: string[], o: Output = processOutput(argv)): Promise<number> {
   let code: number = EXIT.ok;
   const program = buildProgram(
     o,

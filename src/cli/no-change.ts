@@ -120,7 +120,7 @@ async function runtimesChanged(recorded: Record<string, string>): Promise<boolea
  */
 export async function tryNoChangeRun(
   argv: readonly string[],
-  o: Output = processOutput(),
+  o: Output = processOutput(argv),
 ): Promise<number | undefined> {
   const started = performance.now();
   if (process.env.DAGWRIGHT_NO_CHANGE_MEMO === "0") return undefined;

@@ -4,7 +4,13 @@ import { type Diagnostic, formatDiagnostic } from "../spec/diagnostic.js";
 export interface Output {
   out: (text: string) => void;
   err: (text: string) => void;
+  /** dagwright's own colours. */
   color: boolean;
+  /**
+   * Keep the colours (SGR sequences) of task output shown on the terminal; every other escape
+   * sequence is removed either way (sanitize-terminal.ts). Default false.
+   */
+  taskColors?: boolean;
 }
 
 /** Set once a reader closed stdout early (`dagwright status | head`). */
@@ -28,12 +34,34 @@ function writeStdout(text: string): void {
   process.stdout.write(text);
 }
 
-/** The process's own streams; color only on a TTY without NO_COLOR. */
-export function processOutput(): Output {
+/**
+ * Whether to colour, for the CLI's arguments and environment, first rule that applies:
+ * `--color` turns on dagwright's colours and keeps the colours of task output; `NO_COLOR` (not
+ * empty) turns both off; `FORCE_COLOR=0` (or `false`) turns both off and any other `FORCE_COLOR`
+ * acts as `--color`; otherwise dagwright colours a TTY unless `TERM=dumb`, and task output loses
+ * its colours.
+ */
+export function colorChoice(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  isTTY: boolean,
+): Pick<Output, "color" | "taskColors"> {
+  const end = argv.indexOf("--");
+  if ((end < 0 ? argv : argv.slice(0, end)).includes("--color"))
+    return { color: true, taskColors: true };
+  if (env.NO_COLOR) return { color: false, taskColors: false };
+  const force = env.FORCE_COLOR;
+  if (force === "0" || force === "false") return { color: false, taskColors: false };
+  if (force !== undefined) return { color: true, taskColors: true };
+  return { color: isTTY && env.TERM !== "dumb", taskColors: false };
+}
+
+/** The process's own streams, coloured as {@link colorChoice} says for `argv`. */
+export function processOutput(argv: readonly string[] = []): Output {
   return {
     out: writeStdout,
     err: (t) => process.stderr.write(t),
-    color: Boolean(process.stderr.isTTY) && !process.env.NO_COLOR && process.env.TERM !== "dumb",
+    ...colorChoice(argv, process.env, Boolean(process.stderr.isTTY)),
   };
 }
 

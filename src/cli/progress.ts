@@ -1,5 +1,6 @@
 import type { RunEvent, RunObserver } from "../exec/run-events.js";
 import { type Output, paint } from "./output.js";
+import { sanitizeEvent } from "./sanitize-terminal.js";
 
 /** Up to this many tasks, each fresh task gets its own line. */
 const FRESH_LIST_LIMIT = 50;
@@ -8,15 +9,21 @@ function seconds(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
-/** `--json`: one JSON object per line on stdout, for scripts. */
+/**
+ * `--json`: one JSON object per line on stdout, for scripts. Task output in it (log lines, the
+ * failure tail, errors) is sanitized as on the terminal, since consumers print it.
+ */
 export function jsonObserver(o: Output): RunObserver {
-  return (e) => o.out(`${JSON.stringify({ ...e, time: new Date().toISOString() })}\n`);
+  const options = { colors: o.taskColors ?? false };
+  return (e) =>
+    o.out(`${JSON.stringify({ ...sanitizeEvent(e, options), time: new Date().toISOString() })}\n`);
 }
 
 /**
  * Human progress. On a TTY (and without NO_COLOR) a live status line shows done/running/failed
  * counts, the running tasks and the elapsed time; otherwise one plain line per event.
- * Task lines, failures and the summary are printed the same way in both modes.
+ * Task lines, failures and the summary are printed the same way in both modes. Task output is
+ * sanitized of terminal control sequences (colours kept with `o.taskColors`).
  */
 export function humanObserver(o: Output, live: boolean): RunObserver {
   const started = Date.now();
@@ -65,7 +72,10 @@ export function humanObserver(o: Output, live: boolean): RunObserver {
     pending = "";
     status();
   };
-  return (e: RunEvent) => {
+  const options = { colors: o.taskColors ?? false };
+  return (event: RunEvent) => {
+    // Task output, errors and item keys may carry escape sequences meant for the terminal.
+    const e = sanitizeEvent(event, options);
     switch (e.type) {
       case "run-start":
         total = e.tasks.length;

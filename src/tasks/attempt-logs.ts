@@ -15,25 +15,33 @@ import path from "node:path";
 /** How many attempt logs a task (or item) keeps when neither the spec nor the env says. */
 export const DEFAULT_KEEP_LOGS = 5;
 
-/** `<root>/.dagwright/logs/<namespace>`: the log directory of one namespace. */
+/**
+ * `<root>/.dagwright/logs/<namespace>`: the log directory of one namespace (its name as a
+ * {@link logSegment} that also keeps `@`, so `g@feat/x` and `g@feat_x` stay apart).
+ */
 export function logDirOf(root: string, namespace: string): string {
-  return path.join(root, ".dagwright", "logs", namespace.replace(/[^A-Za-z0-9_.@-]/g, "_"));
+  return path.join(root, ".dagwright", "logs", safeSegment(namespace, /[^A-Za-z0-9_.@-]/g));
 }
 
-// Longest segment kept as written; longer ones are cut and get a hash so they stay distinct.
+// Longest segment kept as written; longer ones are cut (and get the hash).
 const MAX_SEGMENT = 120;
 
 /**
- * A task name or item key as one path segment that stays inside its parent directory: characters
- * other than letters, digits and `_.,=-` become `_`, a leading dot becomes `_` (no `..`), an
- * empty name is `_`, and long names are cut and suffixed with a hash.
+ * A task name or item key as one path segment that stays inside its parent directory, distinct
+ * for distinct names: characters other than letters, digits and `_.,=-` become `_`, a leading dot
+ * becomes `_` (no `..`), an empty name is `_`, long names are cut; whenever that changed the
+ * name, `-` and 12 hex digits of its SHA-256 follow (`a%` → `a_-3f2c…`, while `a_` stays `a_`).
  */
 export function logSegment(name: string): string {
-  let s = name.replace(/[^A-Za-z0-9_.,=-]/g, "_").replace(/^\./, "_");
+  return safeSegment(name, /[^A-Za-z0-9_.,=-]/g);
+}
+
+function safeSegment(name: string, unsafe: RegExp): string {
+  let s = name.replace(unsafe, "_").replace(/^\./, "_");
   if (s === "") s = "_";
-  if (s.length > MAX_SEGMENT)
-    s = `${s.slice(0, MAX_SEGMENT)}-${createHash("sha256").update(name).digest("hex").slice(0, 12)}`;
-  return s;
+  if (s.length > MAX_SEGMENT) s = s.slice(0, MAX_SEGMENT);
+  if (s === name) return s;
+  return `${s}-${createHash("sha256").update(name).digest("hex").slice(0, 12)}`;
 }
 
 /** The directory holding the attempt logs of a task, or of one item of it. */

@@ -1,7 +1,8 @@
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { type LaunchRequest, launchTask, resolvedArgs } from "./launch-task.js";
+import { type LaunchRequest, launchTask, resolvedArgs, secretsOf } from "./launch-task.js";
 import type { BatchItemReply } from "./node-worker-pool.js";
+import { redactText } from "./redact.js";
 import {
   closeTaskLog,
   openTaskLog,
@@ -102,9 +103,12 @@ export function itemKey(values: Record<string, unknown>, names: string[]): strin
 export async function launchItems(req: ItemsRequest): Promise<ItemsResult> {
   if (req.items.length === 0) return { outcomes: [], logTail: [] };
   const { task } = req;
+  const secrets = secretsOf(req);
   let log: TaskLog;
   try {
-    log = openTaskLog(req.logPath, task.name, `${describe(req)}${bundleNote(req.items)}`);
+    log = openTaskLog(req.logPath, task.name, `${describe(req)}${bundleNote(req.items)}`, {
+      secrets,
+    });
   } catch (err) {
     const error = `cannot open log ${req.logPath}: ${messageOf(err)}`;
     return { outcomes: req.items.map((it) => notRun(it, "failed", error)), logTail: [] };
@@ -118,6 +122,8 @@ export async function launchItems(req: ItemsRequest): Promise<ItemsResult> {
     writeTaskLog(log, `dagwright: task '${task.name}' failed: ${error}\n`);
     result = { outcomes: req.items.map((it) => notRun(it, "failed", error)), logTail: [] };
   }
+  for (const o of result.outcomes)
+    if (o.error !== undefined) o.error = redactText(o.error, secrets);
   result.logTail = readTaskLogTail(log);
   closeTaskLog(log);
   return result;
@@ -165,7 +171,9 @@ async function runBundle(req: ItemsRequest, log: TaskLog): Promise<ItemsResult> 
   if (req.signal?.aborted) {
     return { outcomes: req.items.map((it) => notRun(it, "cancelled", "cancelled")), logTail: [] };
   }
-  if (req.task.kind === "python") {
+  // A warm Python worker writes the log itself, past the redaction: a task with secrets runs
+  // each item in its own process, whose output dagwright redacts.
+  if (req.task.kind === "python" && secretsOf(req).length === 0) {
     const warm = await runWarm(req, log, pythonAttempt(req));
     if (warm !== "script") return warm;
   } else if (req.task.kind === "node") {

@@ -4,6 +4,7 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { isRefArg, type TaskSpec } from "../spec/types.js";
 import type { WorkerTask } from "./node-worker-pool.js";
+import { redactText, secretValues } from "./redact.js";
 import { type ProcessOutcome, runProcess } from "./run-process.js";
 import {
   closeTaskLog,
@@ -101,13 +102,14 @@ export async function launchTask(req: LaunchRequest): Promise<LaunchResult> {
   } catch (err) {
     outcome = { status: "failed", error: messageOf(err) };
   }
+  const secrets = secretsOf(req);
   let log: TaskLog;
   try {
     log = openTaskLog(
       req.logPath,
       task.name,
       (prepared?.what ?? task.kind) + itemNote(req.inputs.item),
-      { lazy: task.kind === "node" && prepared !== undefined },
+      { lazy: task.kind === "node" && prepared !== undefined, secrets },
     );
   } catch (err) {
     return done(
@@ -123,6 +125,8 @@ export async function launchTask(req: LaunchRequest): Promise<LaunchResult> {
     }
   }
   outcome ??= { status: "failed", error: "nothing to run" };
+  // The error goes to the console, the state store and events: no secret in it (Invariant 7).
+  if (outcome.error !== undefined) outcome.error = redactText(outcome.error, secrets);
   let tail = readTaskLogTail(log);
   prepared?.explain?.(outcome, tail);
   // The reason goes last in the log, so the tail shows it next to the output that led to it.
@@ -133,6 +137,14 @@ export async function launchTask(req: LaunchRequest): Promise<LaunchResult> {
   }
   closeTaskLog(log);
   return done(outcome, tail);
+}
+
+/**
+ * The values of the task's declared secrets in the environment the task is started with (see
+ * redact.ts): what its log, errors and events must not show.
+ */
+export function secretsOf(req: Pick<LaunchRequest, "task" | "env">): string[] {
+  return req.task.secrets.length === 0 ? [] : secretValues(req.task.secrets, baseEnv(req));
 }
 
 function messageOf(err: unknown): string {
@@ -172,7 +184,7 @@ function fileOf(req: LaunchRequest): string {
   return req.task.file;
 }
 
-function baseEnv(req: LaunchRequest): NodeJS.ProcessEnv {
+function baseEnv(req: Pick<LaunchRequest, "task" | "env">): NodeJS.ProcessEnv {
   return { ...process.env, ...req.task.env, ...req.env };
 }
 
@@ -204,7 +216,10 @@ async function runArgv(
     cwd,
     env,
     logFd: log.fd,
-    logPath: log.path,
+    // A task with secrets writes through dagwright, which redacts them before they reach the log.
+    ...(log.redactor === undefined
+      ? { logPath: log.path }
+      : { output: (chunk: Buffer) => writeTaskLog(log, chunk) }),
     killGraceMs: req.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
     ...(timeoutSeconds === undefined ? {} : { timeoutSeconds }),
     ...(req.signal === undefined ? {} : { signal: req.signal }),
@@ -512,7 +527,7 @@ export async function launchNodeTasks(
     let log = logs[k];
     if (log === undefined) {
       const req = reqs[at[k]!]!;
-      log = openTaskLog(req.logPath, req.task.name, whats[k]!);
+      log = openTaskLog(req.logPath, req.task.name, whats[k]!, { secrets: secretsOf(req) });
       logs[k] = log;
     }
     return log;
@@ -557,6 +572,7 @@ export async function launchNodeTasks(
     (k, out) => {
       const req = reqs[at[k]!]!;
       const outcome = nodeOutcome(out);
+      if (outcome.error !== undefined) outcome.error = redactText(outcome.error, secretsOf(req));
       const log = logs[k];
       let tail = log === undefined ? [] : readTaskLogTail(log);
       if (outcome.error !== undefined) {

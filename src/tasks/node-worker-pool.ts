@@ -1,6 +1,6 @@
 import os from "node:os";
 import { Worker } from "node:worker_threads";
-import { NODE_WORKER_URL, takePrestartedWorker } from "./prestart-workers.js";
+import { NODE_WORKER_URL, PROGRESS_BYTES, takePrestartedWorker } from "./prestart-workers.js";
 
 /** One call of an exported TS/JS function in a pooled worker thread. */
 export interface WorkerJob {
@@ -104,8 +104,10 @@ interface Slot {
   job?: Running;
   /** Shared with the worker: [call id, index of the running item] … */
   progress: Int32Array;
-  /** … and that item's start (Date.now()). */
+  /** … and that item's start (Date.now()) … */
   itemStart: Float64Array;
+  /** … and how much console output (string length) was sent but not yet handed to `onLog`. */
+  logPending: Int32Array;
 }
 
 type Ended = {
@@ -433,7 +435,7 @@ export class NodeWorkerPool {
     const preload = [...this.preload];
     // A worker started ahead (prestart-workers.ts) is adopted: it has imported nothing yet.
     const pre = takePrestartedWorker();
-    const shared = pre?.progress ?? new SharedArrayBuffer(16);
+    const shared = pre?.progress ?? new SharedArrayBuffer(PROGRESS_BYTES);
     const worker =
       pre?.worker ?? new Worker(NODE_WORKER_URL, { workerData: { progress: shared, preload } });
     if (pre !== undefined && preload.length > 0)
@@ -443,16 +445,22 @@ export class NodeWorkerPool {
       warm: new Set(preload.map((p) => p.url)),
       progress: new Int32Array(shared, 0, 2),
       itemStart: new Float64Array(shared, 8, 1),
+      logPending: new Int32Array(shared, 16, 1),
     };
     worker.on("message", (msg: Message) => {
       const running = slot.job;
-      if (running === undefined) return;
       if (msg.type === "log") {
-        if (running.tasks !== undefined) {
+        if (running?.tasks !== undefined) {
           const t = running.tasks.tasks[msg.task ?? running.tasks.reported];
           t?.onLog(msg.text ?? "");
-        } else running.job.onLog(msg.text ?? "");
-      } else if (msg.id !== running.id) {
+        } else running?.job.onLog(msg.text ?? "");
+        // Written (onLog writes synchronously): a task waiting to print more may go on.
+        Atomics.sub(slot.logPending, 0, msg.text?.length ?? 0);
+        Atomics.notify(slot.logPending, 0);
+        return;
+      }
+      if (running === undefined) return;
+      if (msg.id !== running.id) {
         return;
       } else if (running.tasks !== undefined) {
         const run = running.tasks;

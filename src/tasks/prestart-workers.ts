@@ -9,6 +9,12 @@ import { Worker } from "node:worker_threads";
 /** The worker script, from dist/tasks/ or dist/bundle/ alike (both two levels below the root). */
 export const NODE_WORKER_URL = new URL("../../runtime/node-task-worker.mjs", import.meta.url);
 
+/**
+ * Size of the buffer a worker shares with its pool: [call id, item index] (Int32), the item's
+ * start (Float64), console output not yet written (Int32), padding.
+ */
+export const PROGRESS_BYTES = 24;
+
 /** A worker started ahead of its pool, with the buffer it shares with it. */
 export interface PrestartedWorker {
   worker: Worker;
@@ -33,7 +39,7 @@ function registry(): PrestartedWorker[] {
 export function prestartNodeWorkerThreads(count = 1): void {
   const list = registry();
   for (let i = list.filter((p) => !p.dead).length; i < count; i++) {
-    const progress = new SharedArrayBuffer(16);
+    const progress = new SharedArrayBuffer(PROGRESS_BYTES);
     const worker = new Worker(NODE_WORKER_URL, { workerData: { progress, preload: [] } });
     worker.unref();
     const entry: PrestartedWorker = { worker, progress, dead: false };

@@ -18,6 +18,12 @@ export interface ProcessRequest {
    * (its header) must already be in the file, as a synchronous write is.
    */
   logPath?: string;
+  /**
+   * When set, stdout and stderr come through pipes to this sink instead of going to `logFd`
+   * (so the caller can redact them), and `logPath` is not used: the process is started with
+   * Node's spawn. The promise settles once the pipes are drained (or the group is gone).
+   */
+  output?: (chunk: Buffer) => void;
   timeoutSeconds?: number;
   /** SIGTERM → this many ms → SIGKILL, for timeouts and cancellation. */
   killGraceMs: number;
@@ -159,6 +165,10 @@ export function startError(
 export function runProcess(req: ProcessRequest): Promise<ProcessOutcome> {
   if (req.signal?.aborted) return Promise.resolve({ ended: "cancelled" });
   return new Promise((resolve) => {
+    if (req.output !== undefined) {
+      spawnPiped(req, req.output, resolve);
+      return;
+    }
     const run = watchProcess(req, resolve);
     if (req.logPath === undefined) {
       spawnWithNode(req, run);
@@ -192,23 +202,78 @@ interface ProcessWatch {
   lost(message: string): void;
 }
 
-function spawnWithNode(req: ProcessRequest, run: ProcessWatch): void {
+/** {@link spawnWithNode} with stdout and stderr piped to `output`. */
+function spawnPiped(
+  req: ProcessRequest,
+  output: (chunk: Buffer) => void,
+  resolve: (outcome: ProcessOutcome) => void,
+): void {
+  let open = 2;
+  let outcome: ProcessOutcome | undefined;
+  let leader: number | undefined;
+  const settle = () => {
+    if (outcome !== undefined && open === 0) resolve(outcome);
+  };
+  const run = watchProcess(req, (o) => {
+    if (leader === undefined) {
+      resolve(o); // never started: nothing to read
+      return;
+    }
+    outcome = o;
+    settle();
+    // A descendant that left the process group may hold the pipes open for ever: once the group
+    // is gone, stop waiting for the end of the output. Checked on a timer, so the event loop has
+    // read what the group wrote before it ended.
+    const group = leader;
+    const waitForGroup = () => {
+      if (open === 0) return;
+      if (groupIsAlive(group)) {
+        setTimeout(waitForGroup, GROUP_POLL_MS);
+        return;
+      }
+      child?.stdout?.destroy();
+      child?.stderr?.destroy();
+    };
+    setTimeout(waitForGroup, GROUP_POLL_MS);
+  });
+  const child = spawnWithNode(req, {
+    ...run,
+    started: (pid, sample) => {
+      leader = pid;
+      run.started(pid, sample);
+    },
+  });
+  if (child === undefined) return;
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.on("data", output);
+    stream?.once("close", () => {
+      open--;
+      settle();
+    });
+  }
+}
+
+function spawnWithNode(
+  req: ProcessRequest,
+  run: ProcessWatch,
+): ReturnType<typeof spawn> | undefined {
   let child: ReturnType<typeof spawn>;
   try {
     child = spawn(req.command, req.args, {
       cwd: req.cwd,
       env: req.env,
       detached: true,
-      stdio: ["ignore", req.logFd, req.logFd],
+      stdio:
+        req.output === undefined ? ["ignore", req.logFd, req.logFd] : ["ignore", "pipe", "pipe"],
     });
   } catch (err) {
     run.notStarted(startError(req, err as NodeJS.ErrnoException));
-    return;
+    return undefined;
   }
   const pid = child.pid;
   if (pid === undefined) {
     child.once("error", (err) => run.notStarted(startError(req, err)));
-    return;
+    return child;
   }
   run.started(pid, true);
   child.once("exit", (code, sig) => {
@@ -217,6 +282,7 @@ function spawnWithNode(req: ProcessRequest, run: ProcessWatch): void {
     if (sig !== null) exit.signal = sig;
     run.exited(exit);
   });
+  return child;
 }
 
 /** {@link startError} for a start the launcher reported failed. */

@@ -1,5 +1,6 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from "node:fs";
 import path from "node:path";
+import { StreamRedactor } from "./redact.js";
 
 /** How many lines {@link closeTaskLog} returns. */
 export const LOG_TAIL_LINES = 20;
@@ -15,6 +16,20 @@ export interface TaskLog {
   readonly start: number;
   /** False for a lazy log nothing was written to yet (no file was created). */
   readonly opened: boolean;
+  /** Set when the task has secret values: what {@link writeTaskLog} writes passes through it. */
+  readonly redactor?: StreamRedactor;
+}
+
+/** How {@link openTaskLog} opens a log. */
+export interface TaskLogOptions {
+  /** Create the file on the first write (in-process tasks usually print nothing). */
+  lazy?: boolean;
+  /**
+   * Secret values (see secretValues in redact.ts) that {@link writeTaskLog} replaces with `***`.
+   * Output that bypasses writeTaskLog (a child writing `fd` directly) is not redacted, so a task
+   * with secrets must have its output piped through writeTaskLog.
+   */
+  secrets?: readonly string[];
 }
 
 // Directories already created in this process, so a hot path does not mkdir each time.
@@ -29,17 +44,22 @@ export function openTaskLog(
   logPath: string,
   task: string,
   what: string,
-  options: { lazy?: boolean } = {},
+  options: TaskLogOptions = {},
 ): TaskLog {
-  if (!options.lazy) return openNow(logPath, task, what);
+  const redactor =
+    options.secrets !== undefined && options.secrets.length > 0
+      ? new StreamRedactor(options.secrets)
+      : undefined;
+  if (!options.lazy) return openNow(logPath, task, what, redactor);
   // In-process tasks (TS/JS workers) usually print nothing: create the file on the first write,
   // so a thousand quiet tasks do not cost a thousand file creations.
   let real: TaskLog | undefined;
   const open = () => {
-    real ??= openNow(logPath, task, what);
+    real ??= openNow(logPath, task, what, redactor);
     return real;
   };
   return {
+    ...(redactor === undefined ? {} : { redactor }),
     path: logPath,
     get fd() {
       return open().fd;
@@ -53,7 +73,12 @@ export function openTaskLog(
   };
 }
 
-function openNow(logPath: string, task: string, what: string): TaskLog {
+function openNow(
+  logPath: string,
+  task: string,
+  what: string,
+  redactor: StreamRedactor | undefined,
+): TaskLog {
   const dir = path.dirname(logPath);
   let fd: number;
   try {
@@ -67,26 +92,51 @@ function openNow(logPath: string, task: string, what: string): TaskLog {
   }
   madeDirs.add(dir);
   writeSync(fd, `# dagwright ${task} ${new Date().toISOString()} ${what}\n`);
-  return { path: logPath, fd, start: fstatSync(fd).size, opened: true };
+  const log = { path: logPath, fd, start: fstatSync(fd).size, opened: true };
+  return redactor === undefined ? log : { ...log, redactor };
 }
 
 /**
- * Appends text (a message of dagwright's own, or a worker's console output) to the log.
+ * Appends output (a message of dagwright's own, a worker's console output, a piped process's
+ * bytes) to the log, with the log's secret values redacted. A value split across two calls is
+ * still redacted: the last few bytes wait for the next call or {@link endTaskLogOutput}.
  * Never throws: losing a log line (disk full) must not turn into losing the task's result.
  */
-export function writeTaskLog(log: TaskLog, text: string): void {
+export function writeTaskLog(log: TaskLog, text: string | Buffer): void {
   try {
-    writeSync(log.fd, text);
+    if (log.redactor === undefined) {
+      if (typeof text === "string") writeSync(log.fd, text);
+      else writeSync(log.fd, text);
+      return;
+    }
+    const bytes = log.redactor.write(text);
+    if (bytes.length > 0) writeSync(log.fd, bytes);
   } catch {
     // best effort
   }
 }
 
 /**
- * The last {@link LOG_TAIL_LINES} lines this attempt wrote (the header excluded). Never throws: a
- * log that cannot be read back gives an empty tail.
+ * Writes what the redactor held back (see {@link writeTaskLog}): call when the task's output has
+ * ended. {@link readTaskLogTail} and {@link closeTaskLog} call it. Never throws.
+ */
+export function endTaskLogOutput(log: TaskLog): void {
+  if (log.redactor === undefined) return;
+  try {
+    const rest = log.redactor.end();
+    if (rest.length > 0) writeSync(log.fd, rest);
+  } catch {
+    // best effort
+  }
+}
+
+/**
+ * The last {@link LOG_TAIL_LINES} lines this attempt wrote (the header excluded); the task's
+ * output has ended (see {@link endTaskLogOutput}). Never throws: a log that cannot be read back
+ * gives an empty tail.
  */
 export function readTaskLogTail(log: TaskLog): string[] {
+  endTaskLogOutput(log);
   if (!log.opened) return [];
   try {
     const size = fstatSync(log.fd).size;
@@ -110,6 +160,7 @@ export function readTaskLogTail(log: TaskLog): string[] {
 
 /** Closes the log's file descriptor. Never throws. */
 export function closeTaskLog(log: TaskLog): void {
+  endTaskLogOutput(log);
   if (!log.opened) return;
   try {
     closeSync(log.fd);

@@ -125,6 +125,37 @@ describe("dagwright logs", () => {
     expect(wrong.stderr).toContain('task "fan" has no item "NCC" in g@default. Did you mean "NC"?');
   });
 
+  it("keeps items whose names sanitize alike (a%, a_, a\\) in logs of their own", () => {
+    const dir = makeProject({
+      "dagwright.yaml": `graphs:
+  g:
+    tasks:
+      keys:
+      fan: keys
+tasks:
+  keys:
+    file: keys.py
+    cache_result: true
+    iterable_item: key
+  fan:
+    command: 'echo "item $key"'
+    map_over: key
+`,
+      "keys.py": `def keys():\n    return ["a%", "a_", "a\\\\", ".a", "a"]\n`,
+    });
+    expect(runCli(["run"], dir).code).toBe(0);
+    const dirs = readdirSync(path.join(dir, ".dagwright", "logs", "g@default", "fan"));
+    expect(dirs).toHaveLength(5);
+    expect(dirs).toContain("a_");
+    expect(dirs).toContain("a");
+    for (const key of ["a%", "a_", "a\\", ".a", "a"]) {
+      const r = runCli(["logs", "g", "fan", "--item", key], dir);
+      expect(r.code, r.stderr).toBe(0);
+      const lines = r.stdout.split("\n").filter((l) => l.startsWith("item "));
+      expect(lines).toEqual([`item ${key}`]);
+    }
+  });
+
   it("says when a task is unknown (exit 2) or never ran (exit 1)", () => {
     const dir = makeProject({
       "dagwright.yaml": `graphs:\n  g:\n    tasks:\n      hello:\ntasks:\n  hello:\n    command: "echo hello"\n`,

@@ -17,6 +17,7 @@ import { followLog } from "../follow-log.js";
 import { loadForCommand } from "../load.js";
 import { paint } from "../output.js";
 import { openStore } from "../run-context.js";
+import { sanitizeTerminal } from "../sanitize-terminal.js";
 
 interface LogsOptions {
   item?: string;
@@ -178,9 +179,20 @@ function attemptIndex(t: Target, raw: string | undefined): number {
   return index;
 }
 
+/**
+ * Where the log text goes: as it is into a pipe or file (the exact bytes, for grep and tools),
+ * sanitized of terminal control sequences on a terminal and in JSON (whose consumers print it).
+ */
+function logWriter(ctx: CommandContext, json: boolean): (text: string) => string {
+  if (!json && !process.stdout.isTTY) return (text) => text;
+  const options = { colors: ctx.o.taskColors ?? false };
+  return (text) => sanitizeTerminal(text, options);
+}
+
 async function showAttempt(ctx: CommandContext, t: Target, opts: LogsOptions): Promise<void> {
   const index = attemptIndex(t, opts.attempt);
   const file = t.files[index]!;
+  const clean = logWriter(ctx, opts.json ?? false);
   if (opts.follow) {
     const how = await followLog({
       file,
@@ -188,7 +200,7 @@ async function showAttempt(ctx: CommandContext, t: Target, opts: LogsOptions): P
       namespace: t.namespace,
       task: t.task,
       ...(t.item === undefined ? {} : { item: t.item }),
-      write: ctx.o.out,
+      write: (text) => ctx.o.out(clean(text)),
     });
     if (how === "interrupted") ctx.setExit(130);
     return;
@@ -196,11 +208,11 @@ async function showAttempt(ctx: CommandContext, t: Target, opts: LogsOptions): P
   if (opts.json) {
     const status = statusOf(t, file);
     ctx.o.out(
-      `${JSON.stringify({ graph: t.graph.name, task: t.task, ...(t.item === undefined ? {} : { item: t.item }), attempt: index + 1, attempts: t.files.length, path: file, ...(status === undefined ? {} : { status }), text: readText(file) })}\n`,
+      `${JSON.stringify({ graph: t.graph.name, task: t.task, ...(t.item === undefined ? {} : { item: t.item }), attempt: index + 1, attempts: t.files.length, path: file, ...(status === undefined ? {} : { status }), text: clean(readText(file)) })}\n`,
     );
     return;
   }
-  copyFile(file, ctx.o.out);
+  copyFile(file, (text) => ctx.o.out(clean(text)));
 }
 
 function listAttempts(ctx: CommandContext, t: Target, json: boolean): void {
@@ -254,11 +266,13 @@ async function listItems(
     await reportNoLogs(ctx, { ...t, files: [] });
     return;
   }
-  for (const i of items.slice(0, ITEM_LIST_LIMIT)) ctx.o.out(`${i.item}  ${statusText(i.last)}\n`);
+  const clean = logWriter(ctx, false);
+  for (const i of items.slice(0, ITEM_LIST_LIMIT))
+    ctx.o.out(clean(`${i.item}  ${statusText(i.last)}\n`));
   if (items.length > ITEM_LIST_LIMIT)
     ctx.o.out(paint(ctx.o.color, "dim", `… and ${items.length - ITEM_LIST_LIMIT} more items\n`));
   ctx.o.err(
-    `${t.task} is a fan-out task: pass --item KEY for an item's log, e.g. dagwright logs ${t.graph.name} ${t.task} --item ${JSON.stringify(items[0]!.item)}\n`,
+    `${t.task} is a fan-out task: pass --item KEY for an item's log, e.g. dagwright logs ${t.graph.name} ${t.task} --item ${sanitizeTerminal(JSON.stringify(items[0]!.item), { colors: false })}\n`,
   );
 }
 
