@@ -273,8 +273,7 @@ export function checkGraph(
 
   // A graph with problems, or with a task whose own definition is broken, is not built.
   const errors = diagnostics.slice(before).some((d) => d.severity === "error");
-  if (errors || entries.some((e) => tasks[e.task] === undefined))
-    return undefined;
+  if (errors || entries.some((e) => tasks[e.task] === undefined)) return undefined;
   const order = topoOrder(deps, rank);
   const dependents: Record<string, string[]> = Object.fromEntries(
     order.map((t) => [t, [] as string[]]),
