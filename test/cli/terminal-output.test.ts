@@ -104,4 +104,16 @@ describe("colorChoice", () => {
     expect(colorChoice(["run"], { FORCE_COLOR: "1", NO_COLOR: "1" }, true).color).toBe(false);
     expect(colorChoice(["run"], { TERM: "dumb" }, true).color).toBe(false);
   });
+
+  it("`status` shows a task's error without its escape sequences", () => {
+    const dir = makeProject({
+      "dagwright.yaml": "graphs: {g: {tasks: {t: }}}\ntasks:\n  t: {file: t.py}\n",
+      "t.py": "def t():\n    raise ValueError('\\033]0;pwned-title\\007\\033[2Jboom')\n",
+    });
+    expect(runCli(["run"], dir).code).toBe(1);
+    const status = runCli(["status"], dir);
+    expect(status.stdout).toMatch(/t\s+failed\s+ValueError: boom/);
+    expect(status.stdout).not.toContain(ESC);
+    expect(status.stdout).not.toContain(BEL);
+  });
 });

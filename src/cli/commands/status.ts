@@ -3,6 +3,7 @@ import { assessGraph } from "../../plan/assess-graph.js";
 import type { CommandContext } from "../context.js";
 import { paint } from "../output.js";
 import { openRunContext, type RunFlags } from "../run-context.js";
+import { sanitizeTerminal } from "../sanitize-terminal.js";
 import { addRunFlags } from "./run.js";
 
 export function registerStatus(program: Command, ctx: CommandContext): void {
@@ -54,7 +55,10 @@ export function registerStatus(program: Command, ctx: CommandContext): void {
               : r.state === "stale"
                 ? r.reasons.join("; ")
                 : "";
-          const cell = why ? `${label.padEnd(9)}  ${why}` : label;
+          // A task's error text reaches the terminal: nothing in it may act on the terminal.
+          const cell = why
+            ? `${label.padEnd(9)}  ${sanitizeTerminal(why, { colors: false })}`
+            : label;
           ctx.o.out(`  ${r.task.padEnd(width)}  ${paint(ctx.o.color, color[r.state], cell)}\n`);
         }
       } finally {
