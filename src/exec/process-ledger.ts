@@ -13,7 +13,7 @@ const DEFAULT_DELAY_MS = 50;
 /**
  * Keeps the state store's `task_processes` rows of one runner true: a row for every process its
  * tasks start, gone when the process ends, so that if the runner dies without stopping them (a
- * `kill -9`, an out-of-memory kill, a power cut of a VM's agent) the next run finds them
+ * `kill -9`, the out-of-memory killer) the next run finds them
  * ({@link stopOrphans} in src/exec/orphans.ts).
  *
  * Writes are gathered for `delayMs` (default 50 ms) and written in one call, in order: a process
