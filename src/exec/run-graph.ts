@@ -39,6 +39,7 @@ import { type AttemptOutcome, startAttempts } from "./attempt-records.js";
 import { collectOutputs } from "./collect-outputs.js";
 import { OutputClaims } from "./output-claims.js";
 import { escapeMessage } from "./output-realpath.js";
+import type { ProcessLedger } from "./process-ledger.js";
 import type { RunCounts, RunObserver, RunStatus } from "./run-events.js";
 import { type MappedRunEnv, runMappedItems } from "./run-mapped.js";
 
@@ -80,6 +81,8 @@ export interface RunGraphOptions {
   lockToken?: string;
   /** `run-task --item`: run only these items of this mapped task. */
   items?: { task: string; keys: string[] };
+  /** Records the processes tasks start, to be found if this runner dies (see stopOrphans). */
+  processes?: ProcessLedger;
 }
 
 type Outcome = "done" | "fresh" | "failed" | "skipped" | "cancelled";
@@ -464,6 +467,8 @@ export async function runGraph(
     };
     if (task.spec.timeoutSeconds !== undefined) req.timeoutSeconds = task.spec.timeoutSeconds;
     if (o.signal) req.signal = o.signal;
+    const hooks = o.processes?.hooks(task.name);
+    if (hooks) req.processes = hooks;
     if (pooled(task)) return laneLaunch(req, begin);
     begin();
     return launchTask(req);
@@ -687,6 +692,7 @@ export async function runGraph(
       ...(o.signal ? { signal: o.signal } : {}),
       ...(o.beforeRecord ? { beforeRecord: o.beforeRecord } : {}),
       ...(o.lockToken !== undefined ? { lockToken: o.lockToken } : {}),
+      ...(o.processes ? { processes: o.processes } : {}),
     };
     if (o.dryRun) {
       const r = await runMappedItems(mappedEnv, task, iplan);

@@ -11,6 +11,7 @@ import { type AttemptOutcome, startAttempts } from "./attempt-records.js";
 import { collectOutputs } from "./collect-outputs.js";
 import { OutputClaims } from "./output-claims.js";
 import { escapeMessage } from "./output-realpath.js";
+import type { ProcessLedger } from "./process-ledger.js";
 import type { RunObserver } from "./run-events.js";
 
 /** What running a mapped task needs from the surrounding run. */
@@ -41,6 +42,8 @@ export interface MappedRunEnv {
   beforeRecord?: (paths: string[]) => Promise<void>;
   /** See RunGraphOptions.lockToken: without it, items' begins are written as they start. */
   lockToken?: string;
+  /** See RunGraphOptions.processes. */
+  processes?: ProcessLedger;
 }
 
 function chunk<T>(list: readonly T[], size: number): T[][] {
@@ -167,6 +170,7 @@ export async function runMappedItems(
         ? { timeoutSeconds: task.spec.timeoutSeconds }
         : {}),
       ...(env.signal ? { signal: env.signal } : {}),
+      ...(env.processes ? { processesOf: (key: string) => env.processes?.hooks(name, key) } : {}),
     }).finally(() => unfollow?.());
     const byKey = new Map(outcomes.map((o) => [o.key, o]));
     const completions: { item: TaskItem; outputs: OutputRecord[]; durationMs: number }[] = [];

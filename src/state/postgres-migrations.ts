@@ -123,4 +123,25 @@ export const postgresMigrations: readonly PostgresMigration[] = [
         ADD COLUMN hashed_at_ms double precision NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 3,
+    description: "processes tasks are running, so a crashed runner's orphans can be stopped",
+    sql: `
+      -- Shared by every host: each runner only ever looks at (and stops) its own host's rows.
+      CREATE TABLE task_processes (
+        host          text NOT NULL,
+        pid           integer NOT NULL,
+        start_marker  text NOT NULL,
+        namespace     text NOT NULL,
+        task          text NOT NULL,
+        item          text NOT NULL,
+        pgid          integer NOT NULL,
+        runner_pid    integer NOT NULL,
+        runner_marker text NOT NULL,
+        since         bigint NOT NULL,
+        PRIMARY KEY (host, pid)
+      );
+      CREATE INDEX task_processes_by_namespace ON task_processes (namespace, host, since);
+    `,
+  },
 ];

@@ -9,6 +9,8 @@ import type {
   LockHolder,
   RunRecord,
   StateStore,
+  TaskProcessKey,
+  TaskProcessRecord,
   TaskRunRecord,
 } from "./state-store.js";
 import {
@@ -16,7 +18,10 @@ import {
   type OutputTuple,
   type RunRow,
   shardResult,
+  TASK_PROCESS_COLUMNS,
+  type TaskProcessRow,
   toRun,
+  toTaskProcess,
   toTaskRun,
 } from "./store-rows.js";
 
@@ -671,6 +676,52 @@ export class PostgresStateStore implements StateStore {
     return (await client.query(this.sql.copyTaskState, [from, to])).rowCount ?? 0;
   }
 
+  async updateTaskProcesses(change: {
+    started?: readonly TaskProcessRecord[];
+    ended?: readonly TaskProcessKey[];
+  }): Promise<void> {
+    // One row per host and pid (the last wins): ON CONFLICT cannot touch a row twice.
+    const started = [
+      ...new Map((change.started ?? []).map((p) => [`${p.host}\0${p.pid}`, p])).values(),
+    ];
+    const ended = change.ended ?? [];
+    if (started.length === 0 && ended.length === 0) return;
+    const put = [
+      started.map((p) => p.host),
+      started.map((p) => p.pid),
+      started.map((p) => p.startMarker),
+      started.map((p) => p.namespace),
+      started.map((p) => p.task),
+      started.map((p) => p.item),
+      started.map((p) => p.pgid),
+      started.map((p) => p.runnerPid),
+      started.map((p) => p.runnerMarker),
+      started.map((p) => p.since),
+    ];
+    const drop = [
+      ended.map((k) => k.host),
+      ended.map((k) => k.pid),
+      ended.map((k) => k.startMarker),
+    ];
+    if (ended.length === 0) {
+      await this.query(this.sql.putTaskProcesses, put);
+      return;
+    }
+    if (started.length === 0) {
+      await this.query(this.sql.deleteTaskProcesses, drop);
+      return;
+    }
+    await this.transaction(async (client) => {
+      await client.query(this.sql.putTaskProcesses, put);
+      await client.query(this.sql.deleteTaskProcesses, drop);
+    });
+  }
+
+  async taskProcesses(namespace: string, host: string): Promise<TaskProcessRecord[]> {
+    const { rows } = await this.query<TaskProcessRow>(this.sql.taskProcesses, [namespace, host]);
+    return rows.map(toTaskProcess);
+  }
+
   async namespaces(): Promise<{ namespace: string; tasks: number; lastRun?: number }[]> {
     const { rows } = await this.query<{
       namespace: string;
@@ -1074,6 +1125,18 @@ function buildSql(s: string) {
       LEFT JOIN pg_temp.copy_attempts suc ON suc.old_id = st.last_success
       WHERE st.namespace = $1
       ON CONFLICT (namespace, task, item) DO NOTHING`,
+    putTaskProcesses: `INSERT INTO ${s}.task_processes (${TASK_PROCESS_COLUMNS})
+      SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::text[],
+        $6::text[], $7::integer[], $8::integer[], $9::text[], $10::bigint[])
+      ON CONFLICT (host, pid) DO UPDATE SET start_marker = excluded.start_marker,
+        namespace = excluded.namespace, task = excluded.task, item = excluded.item,
+        pgid = excluded.pgid, runner_pid = excluded.runner_pid,
+        runner_marker = excluded.runner_marker, since = excluded.since`,
+    deleteTaskProcesses: `DELETE FROM ${s}.task_processes t
+      USING unnest($1::text[], $2::integer[], $3::text[]) AS k (host, pid, start_marker)
+      WHERE t.host = k.host AND t.pid = k.pid AND t.start_marker = k.start_marker`,
+    taskProcesses: `SELECT ${TASK_PROCESS_COLUMNS} FROM ${s}.task_processes
+      WHERE namespace = $1 AND host = $2 ORDER BY since, pid`,
     namespaces: `SELECT ns.namespace,
         (SELECT count(DISTINCT task) FROM ${s}.task_state s WHERE s.namespace = ns.namespace) AS tasks,
         (SELECT max(started_at) FROM ${s}.runs r WHERE r.namespace = ns.namespace) AS last_run

@@ -131,6 +131,28 @@ export const sqliteMigrations: readonly SqliteMigration[] = [
       ALTER TABLE file_hashes ADD COLUMN hashed_at_ms REAL NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 4,
+    description: "processes tasks are running, so a crashed runner's orphans can be stopped",
+    sql: `
+      -- One row per running task process; a pid is unique on a host while it runs, and a row
+      -- whose pid was recycled is replaced. Not planning state: no version triggers.
+      CREATE TABLE task_processes (
+        host          TEXT NOT NULL,
+        pid           INTEGER NOT NULL,
+        start_marker  TEXT NOT NULL,
+        namespace     TEXT NOT NULL,
+        task          TEXT NOT NULL,
+        item          TEXT NOT NULL,
+        pgid          INTEGER NOT NULL,
+        runner_pid    INTEGER NOT NULL,
+        runner_marker TEXT NOT NULL,
+        since         INTEGER NOT NULL,
+        PRIMARY KEY (host, pid)
+      ) WITHOUT ROWID;
+      CREATE INDEX task_processes_by_namespace ON task_processes (namespace, host, since);
+    `,
+  },
 ];
 
 /**

@@ -12,6 +12,8 @@ import type {
   OutputRecord,
   RunRecord,
   StateStore,
+  TaskProcessKey,
+  TaskProcessRecord,
   TaskRunRecord,
 } from "./state-store.js";
 import {
@@ -19,7 +21,11 @@ import {
   type OutputTuple,
   type RunRow,
   shardResult,
+  TASK_PROCESS_COLUMNS,
+  type TaskProcessRow,
+  taskProcessRow,
   toRun,
+  toTaskProcess,
   toTaskRun,
 } from "./store-rows.js";
 
@@ -704,6 +710,24 @@ export class SqliteStateStore implements StateStore {
     }
   }
 
+  async updateTaskProcesses(change: {
+    started?: readonly TaskProcessRecord[];
+    ended?: readonly TaskProcessKey[];
+  }): Promise<void> {
+    const { started = [], ended = [] } = change;
+    if (started.length === 0 && ended.length === 0) return;
+    // A group commit: a fan-out's process starts share the transaction of its attempt records.
+    await this.write(() => {
+      for (const p of started) this.stmt.putTaskProcess.run(taskProcessRow(p));
+      for (const k of ended)
+        this.stmt.deleteTaskProcess.run({ host: k.host, pid: k.pid, start_marker: k.startMarker });
+    });
+  }
+
+  async taskProcesses(namespace: string, host: string): Promise<TaskProcessRecord[]> {
+    return this.guard(() => this.stmt.taskProcesses.all(namespace, host)).map(toTaskProcess);
+  }
+
   async namespaces(): Promise<{ namespace: string; tasks: number; lastRun?: number }[]> {
     const rows = this.guard(() => this.stmt.namespaces.all());
     return rows.map((r) =>
@@ -1188,6 +1212,22 @@ function prepareStatements(db: Database.Database) {
        LEFT JOIN temp.copy_attempts suc ON suc.old_id = s.last_success
        WHERE s.namespace = @from
        ON CONFLICT (namespace, task, item) DO NOTHING`,
+      ),
+    putTaskProcess: () =>
+      db.prepare<[TaskProcessRow]>(
+        `INSERT OR REPLACE INTO task_processes (${TASK_PROCESS_COLUMNS})
+       VALUES (@host, @pid, @start_marker, @namespace, @task, @item, @pgid, @runner_pid,
+               @runner_marker, @since)`,
+      ),
+    deleteTaskProcess: () =>
+      db.prepare<[{ host: string; pid: number; start_marker: string }]>(
+        `DELETE FROM task_processes
+       WHERE host = @host AND pid = @pid AND start_marker = @start_marker`,
+      ),
+    taskProcesses: () =>
+      db.prepare<[string, string], TaskProcessRow>(
+        `SELECT ${TASK_PROCESS_COLUMNS} FROM task_processes
+       WHERE namespace = ? AND host = ? ORDER BY since, pid`,
       ),
     namespaces: () =>
       db.prepare<[], { namespace: string; tasks: number; last_run: number | null }>(

@@ -5,7 +5,8 @@
  *
  * Covers: runs, task attempts (status, fingerprint and its parts, timings, peak memory, CPU time,
  * exit code or signal, log location), output hashes, stored results (large lists sharded), the
- * per-namespace run lock, and a file-hash cache for the size+mtime fast path.
+ * per-namespace run lock, a file-hash cache for the size+mtime fast path, and the processes tasks
+ * are running (so a crashed runner's orphans can be found).
  *
  * Leaves out: deciding what is fresh (plan/), hashing (fingerprint/), and combining a cache
  * namespace with a branch (callers pass the combined name from `namespaceFor`; which parent a new
@@ -90,6 +91,35 @@ export interface FileHashRow {
   hashedAtMs: number;
   hash: string;
 }
+
+/**
+ * A process a task started, recorded while it runs so that the next run can find it if its runner
+ * died without stopping it (an orphan). Identified by host, pid and start marker.
+ */
+export interface TaskProcessRecord {
+  namespace: string;
+  task: string;
+  /** The fan-out item key, `""` when the task is not fanned out. */
+  item: string;
+  /** `os.hostname()` of the machine it runs on: only that machine can tell whether it lives. */
+  host: string;
+  pid: number;
+  /** Its process group (a task's process leads its own, so this is usually `pid`). */
+  pgid: number;
+  /**
+   * Opaque; tells this process from a later one given the same pid (boot id and start time), so
+   * a recycled pid is never taken for it.
+   */
+  startMarker: string;
+  /** The dagwright process that started it and that process's start marker. */
+  runnerPid: number;
+  runnerMarker: string;
+  /** Epoch milliseconds. */
+  since: number;
+}
+
+/** What identifies one {@link TaskProcessRecord}. */
+export type TaskProcessKey = Pick<TaskProcessRecord, "host" | "pid" | "startMarker">;
 
 /**
  * Persistent state of dagwright, per namespace (cache namespace + branch, see `namespaceFor`).
@@ -289,6 +319,17 @@ export interface StateStore {
    * token no longer holds the lock.
    */
   copyNamespace(from: string, to: string, lockToken: string): Promise<number>;
+  /**
+   * One transaction: records the processes in `started` (a row with the same host and pid is
+   * replaced: that pid was recycled), then forgets those in `ended` (a key whose start marker
+   * differs from the row's is ignored). Not planning state: the state version does not move.
+   */
+  updateTaskProcesses(change: {
+    started?: readonly TaskProcessRecord[];
+    ended?: readonly TaskProcessKey[];
+  }): Promise<void>;
+  /** The recorded processes of `namespace` on `host`, oldest first. */
+  taskProcesses(namespace: string, host: string): Promise<TaskProcessRecord[]>;
   /** Every namespace with attempts or runs: how many tasks it has state for and its last run start. */
   namespaces(): Promise<{ namespace: string; tasks: number; lastRun?: number }[]>;
   /**

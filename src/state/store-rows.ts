@@ -1,4 +1,4 @@
-import type { RunRecord, TaskRunRecord, TaskStatus } from "./state-store.js";
+import type { RunRecord, TaskProcessRecord, TaskRunRecord, TaskStatus } from "./state-store.js";
 
 /*
  * Row shapes and conversions shared by the SQLite and PostgreSQL drivers: both store the same
@@ -115,4 +115,54 @@ export function toRun(row: RunRow): RunRecord {
   };
   if (row.ended_at !== null) run.endedAt = row.ended_at;
   return run;
+}
+
+/** A `task_processes` row. */
+export interface TaskProcessRow {
+  host: string;
+  pid: number;
+  start_marker: string;
+  namespace: string;
+  task: string;
+  item: string;
+  pgid: number;
+  runner_pid: number;
+  runner_marker: string;
+  since: number;
+}
+
+/** The columns of a `task_processes` row, in the order of {@link taskProcessRow}'s values. */
+export const TASK_PROCESS_COLUMNS =
+  "host, pid, start_marker, namespace, task, item, pgid, runner_pid, runner_marker, since";
+
+/** The row of a {@link TaskProcessRecord}. */
+export function taskProcessRow(p: TaskProcessRecord): TaskProcessRow {
+  return {
+    host: p.host,
+    pid: p.pid,
+    start_marker: p.startMarker,
+    namespace: p.namespace,
+    task: p.task,
+    item: p.item,
+    pgid: p.pgid,
+    runner_pid: p.runnerPid,
+    runner_marker: p.runnerMarker,
+    since: p.since,
+  };
+}
+
+/** The {@link TaskProcessRecord} of a row. */
+export function toTaskProcess(row: TaskProcessRow): TaskProcessRecord {
+  return {
+    namespace: row.namespace,
+    task: row.task,
+    item: row.item,
+    host: row.host,
+    pid: row.pid,
+    pgid: row.pgid,
+    startMarker: row.start_marker,
+    runnerPid: row.runner_pid,
+    runnerMarker: row.runner_marker,
+    since: row.since,
+  };
 }

@@ -3,6 +3,7 @@ import { pathToFileURL } from "node:url";
 import { type LaunchRequest, launchTask, resolvedArgs, secretsOf } from "./launch-task.js";
 import type { BatchItemReply } from "./node-worker-pool.js";
 import { redactText } from "./redact.js";
+import type { ProcessHooks } from "./run-process.js";
 import {
   closeTaskLog,
   openTaskLog,
@@ -40,7 +41,7 @@ export interface ItemOutcome {
 }
 
 /** One bundle of items of one task; see {@link launchItems}. */
-export interface ItemsRequest extends Omit<LaunchRequest, "inputs"> {
+export interface ItemsRequest extends Omit<LaunchRequest, "inputs" | "processes"> {
   /** As for {@link LaunchRequest}, without `item`: each item brings its own values. */
   inputs: {
     deps: Record<string, unknown>;
@@ -52,6 +53,8 @@ export interface ItemsRequest extends Omit<LaunchRequest, "inputs"> {
    * collected, one failing item does not stop the others.
    */
   items: ItemCall[];
+  /** The hooks of the process an item runs in, when items run as processes (R, shell, …). */
+  processesOf?: (itemKey: string) => ProcessHooks | undefined;
 }
 
 /** How a bundle ended: one outcome per item, in the items' order. */
@@ -375,7 +378,7 @@ function nodeAttempt(req: ItemsRequest, log: TaskLog): AttemptFn {
 
 /** One process per item through launchTask, in order; a timeout or cancel ends the bundle. */
 async function runProcesses(req: ItemsRequest, log: TaskLog): Promise<ItemsResult> {
-  const { items: all, ...base } = req;
+  const { items: all, processesOf, ...base } = req;
   const result: ItemsResult = { outcomes: [], logTail: [] };
   const notes: string[] = [];
   let stop: { status: "timeout" | "cancelled"; error: string } | undefined;
@@ -391,7 +394,12 @@ async function runProcesses(req: ItemsRequest, log: TaskLog): Promise<ItemsResul
     }
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(item.values)) env[k] = itemText(v);
-    const r = await launchTask({ ...base, inputs: { ...req.inputs, item: env } });
+    const processes = processesOf?.(item.key);
+    const r = await launchTask({
+      ...base,
+      inputs: { ...req.inputs, item: env },
+      ...(processes === undefined ? {} : { processes }),
+    });
     const out: ItemOutcome = { key: item.key, status: r.status, durationMs: r.durationMs };
     if (r.result !== undefined) out.result = r.result;
     if (r.error !== undefined) out.error = r.error;

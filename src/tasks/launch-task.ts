@@ -5,7 +5,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { isRefArg, type TaskSpec } from "../spec/types.js";
 import type { WorkerTask } from "./node-worker-pool.js";
 import { redactText, secretValues } from "./redact.js";
-import { type ProcessOutcome, runProcess } from "./run-process.js";
+import { type ProcessHooks, type ProcessOutcome, runProcess } from "./run-process.js";
 import {
   closeTaskLog,
   LOG_TAIL_LINES,
@@ -56,6 +56,8 @@ export interface LaunchRequest {
   killGraceMs?: number;
   /** Cancel: kills the whole process group (or terminates the worker thread). */
   signal?: AbortSignal;
+  /** Told when the task's process starts and ends (not for TS/JS functions, which run in threads). */
+  processes?: ProcessHooks;
 }
 
 /** How one launch ended. Never a success after a timeout or cancel. */
@@ -223,6 +225,7 @@ async function runArgv(
     killGraceMs: req.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
     ...(timeoutSeconds === undefined ? {} : { timeoutSeconds }),
     ...(req.signal === undefined ? {} : { signal: req.signal }),
+    ...(req.processes === undefined ? {} : { hooks: req.processes }),
   });
 }
 

@@ -4,6 +4,18 @@ import path from "node:path";
 import { type ProcMetrics, sampleProcMetrics } from "./proc-metrics.js";
 import { type HelperExit, spawnViaHelper } from "./spawn-helper.js";
 
+/**
+ * Told about the process group of one {@link runProcess} call: when its leader started and when
+ * the call is done with it. A caller records them to find the processes again if this process
+ * dies without stopping them (see src/exec/process-ledger.ts). Must not throw.
+ */
+export interface ProcessHooks {
+  /** The leader `pid` (its group is `pid` too) started. */
+  started(pid: number): void;
+  /** The leader `pid` ended, or its group was stopped. */
+  ended(pid: number): void;
+}
+
 /** One process to run in its own process group, its output going straight to a log file. */
 export interface ProcessRequest {
   command: string;
@@ -28,6 +40,7 @@ export interface ProcessRequest {
   /** SIGTERM → this many ms → SIGKILL, for timeouts and cancellation. */
   killGraceMs: number;
   signal?: AbortSignal;
+  hooks?: ProcessHooks;
 }
 
 /**
@@ -327,7 +340,10 @@ function watchProcess(
   };
   const onAbort = () => stop("cancelled");
   req.signal?.addEventListener("abort", onAbort, { once: true });
-  const finish = resolve;
+  const finish = (outcome: ProcessOutcome) => {
+    if (pid !== undefined) req.hooks?.ended(pid);
+    resolve(outcome);
+  };
   const cleanUp = () => {
     clearInterval(sampler);
     clearTimeout(timeoutTimer);
@@ -338,6 +354,7 @@ function watchProcess(
     started(leader, sample) {
       pid = leader;
       trackGroup(leader);
+      req.hooks?.started(leader);
       if (sample) sampleProcMetrics(leader, metrics);
       sampler = setInterval(() => sampleProcMetrics(leader, metrics), METRICS_INTERVAL_MS);
       sampler.unref();

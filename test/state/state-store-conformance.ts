@@ -1,5 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { OutputRecord, StateStore, TaskRunRecord } from "../../src/state/state-store.js";
+import type {
+  OutputRecord,
+  StateStore,
+  TaskProcessRecord,
+  TaskRunRecord,
+} from "../../src/state/state-store.js";
 
 /**
  * A place to keep state: `open` may be called several times and every store it returns sees the
@@ -15,6 +20,20 @@ export interface StateBackend {
    */
   killLockHolder(namespace: string): Promise<void>;
 }
+
+const proc = (pid: number, extra: Partial<TaskProcessRecord> = {}): TaskProcessRecord => ({
+  namespace: "sales@main",
+  task: "slow",
+  item: "",
+  host: "host-a",
+  pid,
+  pgid: pid,
+  startMarker: `boot1:${pid}00`,
+  runnerPid: 42,
+  runnerMarker: "boot1:4200",
+  since: 1_700_000_000_000 + pid,
+  ...extra,
+});
 
 const out = (path: string, hash = `h-${path}`): OutputRecord => ({
   path,
@@ -985,6 +1004,51 @@ export function describeStateStore(
         const [unlocked] = await store.beginAttempts([deferred(run, "v", now)], "no-token");
         expect(await store.lastAttempt(NS, "v")).toBeUndefined();
         expect(await store.completeAttempt(unlocked!, { outputs: [], durationMs: 1 })).toBe(false);
+      });
+    });
+
+    describe("task processes (for finding a crashed runner's orphans)", () => {
+      it("lists a namespace's processes on one host, oldest first, to any store", async () => {
+        await store.updateTaskProcesses({
+          started: [
+            proc(30, { item: "NC" }),
+            proc(10),
+            proc(20, { host: "host-b" }),
+            proc(40, { namespace: "sales@dev" }),
+          ],
+        });
+        const other = await open();
+        expect(await other.taskProcesses(NS, "host-a")).toEqual([
+          proc(10),
+          proc(30, { item: "NC" }),
+        ]);
+        expect(await other.taskProcesses(NS, "host-b")).toEqual([proc(20, { host: "host-b" })]);
+        expect(await other.taskProcesses("other@main", "host-a")).toEqual([]);
+      });
+
+      it("forgets a process by host, pid and start marker, never a later process with its pid", async () => {
+        await store.updateTaskProcesses({ started: [proc(10), proc(11), proc(12)] });
+        await store.updateTaskProcesses({
+          ended: [
+            { host: "host-a", pid: 10, startMarker: proc(10).startMarker },
+            { host: "host-a", pid: 11, startMarker: "boot1:999" },
+            { host: "host-b", pid: 12, startMarker: proc(12).startMarker },
+          ],
+        });
+        expect((await store.taskProcesses(NS, "host-a")).map((p) => p.pid)).toEqual([11, 12]);
+      });
+
+      it("replaces the row of a recycled pid, and applies starts before ends in one call", async () => {
+        await store.updateTaskProcesses({ started: [proc(10)] });
+        const recycled = proc(10, { startMarker: "boot2:5", task: "other", since: 1 });
+        await store.updateTaskProcesses({ started: [recycled] });
+        expect(await store.taskProcesses(NS, "host-a")).toEqual([recycled]);
+        await store.updateTaskProcesses({
+          started: [proc(11)],
+          ended: [{ host: "host-a", pid: 11, startMarker: proc(11).startMarker }],
+        });
+        await store.updateTaskProcesses({});
+        expect(await store.taskProcesses(NS, "host-a")).toEqual([recycled]);
       });
     });
 

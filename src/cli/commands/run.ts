@@ -1,5 +1,7 @@
 import os from "node:os";
 import { type Command, Option } from "commander";
+import { describeOrphan, stopOrphans } from "../../exec/orphans.js";
+import { ProcessLedger } from "../../exec/process-ledger.js";
 import type { RunObserver } from "../../exec/run-events.js";
 import { runGraph } from "../../exec/run-graph.js";
 import { FsReads } from "../../fingerprint/fs-reads.js";
@@ -107,6 +109,10 @@ async function runCommand(
         );
   if (lock && !lock.acquired)
     throw new DagwrightError("E_ENV", `state is locked by pid ${lock.holder.pid}`);
+  if (!opts.dryRun)
+    for (const orphan of await stopOrphans(rc.store, rc.namespace))
+      ctx.o.err(`${describeOrphan(orphan)}\n`);
+  const processes = opts.dryRun ? undefined : new ProcessLedger(rc.store, rc.namespace);
   const controller = new AbortController();
   let interrupts = 0;
   const onSigint = () => {
@@ -146,6 +152,7 @@ async function runCommand(
       ...sharedRunOptions(rc, runId, artifacts),
       selected: rc.selected,
       ...(lock?.acquired ? { lockToken: lock.token } : {}),
+      ...(processes ? { processes } : {}),
       jobs,
       force: opts.force ?? false,
       dryRun: opts.dryRun ?? false,
@@ -173,6 +180,7 @@ async function runCommand(
     process.off("SIGINT", onSigint);
     process.off("SIGTERM", onSigint);
     rc.flushFileCache();
+    await processes?.close();
     if (lock?.acquired) await lock.release();
     // Worker threads wind down on their own threads while this one closes the store.
     const stopping = shutdownWorkers();
