@@ -10,7 +10,7 @@ import {
   itemKeysOf,
   upstreamStatesOf,
 } from "../plan/decide-mapped.js";
-import { pickItem } from "../plan/expand-items.js";
+import { pickItems } from "../plan/expand-items.js";
 import { itemRunReasons, planItems } from "../plan/plan-items.js";
 import {
   decideTask,
@@ -645,7 +645,7 @@ export async function runGraph(
     // run-task --item: a wrong key is a usage error (exit 2), raised before anything runs.
     const decided = await decideMapped(o.plan, o.store, o.namespace, task, upstream, prev ?? {}, {
       force: o.force ?? false,
-      ...(subset ? { pick: (all) => o.items!.keys.map((k) => pickItem(name, all, k)) } : {}),
+      ...(subset ? { pick: (all) => pickItems(name, all, o.items!.keys) } : {}),
     });
     if ("error" in decided) {
       // A dry run of a fresh project: the producer would run first, and its list decides the items.

@@ -170,6 +170,24 @@ export function fillItem(pattern: string, values: ItemValues): string {
   );
 }
 
+/**
+ * {@link pickItem} for several keys in one pass over the list (a pod's bundle names a thousand
+ * items of a list that may hold a million), in the order of `keys`. Throws for the first key
+ * the list does not hold, as {@link pickItem} does.
+ */
+export function pickItems(task: string, items: ItemList, keys: readonly string[]): TaskItem[] {
+  const found = new Map<string, TaskItem | undefined>(keys.map((k) => [k, undefined]));
+  let missing = found.size;
+  for (let i = 0; i < items.length && missing > 0; i++) {
+    const item = items.at(i)!;
+    if (found.has(item.key) && found.get(item.key) === undefined) {
+      found.set(item.key, item);
+      missing--;
+    }
+  }
+  return keys.map((k) => found.get(k) ?? pickItem(task, items, k));
+}
+
 /** Picks items by key for `run-task --item`, with a suggestion for a near miss. */
 export function pickItem(task: string, items: ItemList, key: string): TaskItem {
   for (let i = 0; i < items.length; i++) {
