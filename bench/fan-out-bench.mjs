@@ -2,7 +2,8 @@
 // Fan-out benchmarks (issue 4), each next to its baseline measured in the same run:
 // a 10,000-item Python fan-out on warm workers vs one python3 process per item vs Dask distributed
 // (LocalCluster of 2 worker processes, client.map); a 100,000-item TS no-op fan-out with peak RSS;
-// and the rerun of the 10,000-item fan-out after one item changed.
+// the rerun of the 10,000-item fan-out after one item changed; and, with BENCH_BIG_ITEMS, the
+// run, no-change rerun and status of a fan-out of that many items with their peak RSS.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -133,6 +134,37 @@ rows.push([
   fmt(ts.ms),
   `peak RSS ${ts.rssMb.toFixed(0)} MiB (target < 3 s)`,
 ]);
+
+// Issue 13: a BENCH_BIG_ITEMS-item fan-out (e.g. 1000000; off by default, it takes minutes): a
+// Python producer returning strings, a TS no-op mapped over them. The first run, a no-change rerun
+// that plans every item (memo off), and `status`, each with its peak RSS (target < 1 GiB).
+const N_BIG = Number(process.env.BENCH_BIG_ITEMS ?? 0);
+if (N_BIG > 0) {
+  const bigDir = mkdtempSync(path.join(os.tmpdir(), "dagwright-fanout-big-"));
+  writeFileSync(
+    path.join(bigDir, "dagwright.yaml"),
+    "graphs:\n  g:\n    tasks:\n      lst:\n      f: lst\ntasks:\n  lst: {file: lst.py, cache_result: true, iterable_item: item}\n  f: {file: f.ts, map_over: item, bundle_size: 1000}\n",
+  );
+  writeFileSync(
+    path.join(bigDir, "lst.py"),
+    `def lst():\n    return [str(i) for i in range(${N_BIG})]\n`,
+  );
+  writeFileSync(path.join(bigDir, "f.ts"), "export function f(): void {}\n");
+  const steps = [
+    ["first run", ["run"]],
+    ["no-change rerun (every item planned)", ["run"]],
+    ["status", ["status"]],
+  ];
+  process.env.DAGWRIGHT_NO_CHANGE_MEMO = "0";
+  for (const [label, args] of steps) {
+    const r = timed(process.execPath, [BIN, ...args], bigDir);
+    rows.push([
+      `${N_BIG}-item fan-out: ${label}`,
+      fmt(r.ms),
+      `peak RSS ${r.rssMb.toFixed(0)} MiB (target < 1024 MiB)`,
+    ]);
+  }
+}
 
 const w = Math.max(...rows.map((r) => r[0].length));
 console.log(`dagwright fan-out benchmarks (${os.cpus().length} cores)`);

@@ -4,9 +4,14 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { hashValue } from "../fingerprint/hash-value.js";
 import type { GraphTask } from "../graph/graph.js";
-import { decideMapped, itemKeysOf, upstreamStatesOf } from "../plan/decide-mapped.js";
-import { pickItem } from "../plan/expand-items.js";
-import { type ItemPlan, planItems } from "../plan/plan-items.js";
+import {
+  decideMapped,
+  hasDependents,
+  itemKeysOf,
+  upstreamStatesOf,
+} from "../plan/decide-mapped.js";
+import { pickItems } from "../plan/expand-items.js";
+import { itemRunReasons, planItems } from "../plan/plan-items.js";
 import {
   decideTask,
   decideTaskNow,
@@ -648,7 +653,7 @@ export async function runGraph(
     // run-task --item: a wrong key is a usage error (exit 2), raised before anything runs.
     const decided = await decideMapped(o.plan, o.store, o.namespace, task, upstream, prev ?? {}, {
       force: o.force ?? false,
-      ...(subset ? { pick: (all) => o.items!.keys.map((k) => pickItem(name, all, k)) } : {}),
+      ...(subset ? { pick: (all) => pickItems(name, all, o.items!.keys) } : {}),
     });
     if ("error" in decided) {
       // A dry run of a fresh project: the producer would run first, and its list decides the items.
@@ -660,7 +665,8 @@ export async function runGraph(
     }
     const { base, plan: iplan, allFresh } = decided;
     const items = iplan.items;
-    const itemKeys = itemKeysOf(decided.items);
+    // Sorting a million keys is paid only when a downstream task fingerprints them.
+    const itemKeys = hasDependents(graph, name) ? itemKeysOf(decided.items) : undefined;
     const planAll = (force: boolean) =>
       planItems(o.plan, o.store, o.namespace, task, base, items, force, prev ?? {});
     if (!o.force && allFresh && subset) {
@@ -669,7 +675,10 @@ export async function runGraph(
       return "fresh";
     }
     if (decided.fresh && prev?.lastSuccess) {
-      upstream.set(name, { outputs: prev.lastSuccess.outputs, items: itemKeys });
+      upstream.set(name, {
+        outputs: prev.lastSuccess.outputs,
+        ...(itemKeys && { items: itemKeys }),
+      });
       o.observer({ type: "task-fresh", task: name });
       return "fresh";
     }
@@ -697,7 +706,11 @@ export async function runGraph(
     if (o.dryRun) {
       const r = await runMappedItems(mappedEnv, task, iplan);
       if (r.outcome === "fresh") o.observer({ type: "task-fresh", task: name });
-      upstream.set(name, { outputs: [], resultHash: `pending:${name}`, items: itemKeys });
+      upstream.set(name, {
+        outputs: [],
+        resultHash: `pending:${name}`,
+        ...(itemKeys && { items: itemKeys }),
+      });
       return r.outcome === "fresh" ? "fresh" : "done";
     }
     const attemptId = await o.store.beginAttempt({
@@ -710,7 +723,7 @@ export async function runGraph(
     o.observer({
       type: "task-start",
       task: name,
-      reasons: summarizeItemReasons(iplan, items.length),
+      reasons: itemRunReasons(iplan),
       attempt: 1,
     });
     const only = o.items?.task === name ? new Set(o.items.keys) : undefined;
@@ -719,7 +732,7 @@ export async function runGraph(
     if (result.outcome === "done" || result.outcome === "fresh") {
       // With --item only some items ran: the task as a whole is done only when every item is.
       const whole = only === undefined ? iplan : await planAll(false);
-      if (only !== undefined && ![...whole.decisions.values()].every((d) => d.action === "fresh")) {
+      if (only !== undefined && whole.toRun.length > 0) {
         await o.store.failAttempt(attemptId, {
           status: "failed",
           error: "partial run (--item): other items still need to run",
@@ -731,7 +744,7 @@ export async function runGraph(
       const outputs = dedupeOutputs(result.outputs);
       const ok = await o.store.completeAttempt(attemptId, { outputs, durationMs });
       if (!ok) return fail("superseded by a newer attempt of the same task; not recorded");
-      upstream.set(name, { outputs, items: itemKeys });
+      upstream.set(name, { outputs, ...(itemKeys && { items: itemKeys }) });
       o.observer({ type: "task-done", task: name, durationMs });
       return "done";
     }
@@ -882,16 +895,6 @@ function prewarmNodeWorkers(
 function dedupeOutputs(outputs: readonly OutputRecord[]): OutputRecord[] {
   const byPath = new Map(outputs.map((o) => [o.path, o]));
   return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-}
-
-function summarizeItemReasons(plan: ItemPlan, total: number): string[] {
-  const running = [...plan.decisions.entries()].filter(([, d]) => d.action === "run");
-  if (total === 0) return ["0 items: the list is empty"];
-  if (running.length === 0) return [`all ${total} items fresh`];
-  const [key, first] = running[0]!;
-  return [
-    `${running.length} of ${total} items to run (first: ${key}: ${first.reasons.join("; ")})`,
-  ];
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -7,7 +7,7 @@ import { newAttemptLogPath, pruneAttemptLogs } from "../tasks/attempt-logs.js";
 import { launchItems } from "../tasks/launch-items.js";
 import type { LogFollower } from "../tasks/log-follower.js";
 import { type AsideOutputs, moveItemOutputsAside } from "./attempt-outputs.js";
-import { type AttemptOutcome, startAttempts } from "./attempt-records.js";
+import { startAttempts } from "./attempt-records.js";
 import { collectOutputs } from "./collect-outputs.js";
 import { OutputClaims } from "./output-claims.js";
 import { escapeMessage } from "./output-realpath.js";
@@ -46,12 +46,6 @@ export interface MappedRunEnv {
   processes?: ProcessLedger;
 }
 
-function chunk<T>(list: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
-  return out;
-}
-
 /** Outcome of a mapped task: `done` when every item succeeded (or was fresh). */
 export interface MappedResult {
   outcome: "done" | "fresh" | "failed" | "cancelled";
@@ -60,11 +54,40 @@ export interface MappedResult {
   error?: string;
 }
 
+/** How many failed items a task's error names. */
+const SHOWN_FAILURES = 3;
+
+/** One item to run: where it is in the plan's list, and the item. */
+interface Slot {
+  index: number;
+  item: TaskItem;
+}
+
+/**
+ * What a mapped run keeps while its bundles run: counts, the first failures, and the outputs of
+ * items that have any (by index into the plan's items), so memory follows the outputs, not the
+ * number of items.
+ */
+interface MappedProgress {
+  outputs: Map<number, OutputRecord[]>;
+  done: number;
+  failed: number;
+  firstFailures: { key: string; error: string }[];
+  cancelled: boolean;
+  started: number;
+  toRun: number;
+}
+
+function addFailure(p: MappedProgress, key: string, error: string): void {
+  p.failed++;
+  if (p.firstFailures.length < SHOWN_FAILURES) p.firstFailures.push({ key, error });
+}
+
 /**
  * Runs the items of a mapped task that need it, `bundle_size` items per worker call, bundles in
  * groups of `group_size` (each group finishes before the next starts), up to `jobs` bundles at once.
  * Each item is recorded on its own: done only after its outputs exist; a failing item does not
- * hide the others.
+ * hide the others. Bundles are built as they start, from the plan's indices of the items to run.
  */
 export async function runMappedItems(
   env: MappedRunEnv,
@@ -73,218 +96,249 @@ export async function runMappedItems(
   only?: ReadonlySet<string>,
 ): Promise<MappedResult> {
   const name = task.name;
-  const toRun = plan.items.filter(
-    (i) => (only === undefined || only.has(i.key)) && plan.decisions.get(i.key)!.action === "run",
-  );
+  const toRun =
+    only === undefined ? plan.toRun : plan.toRun.filter((i) => only.has(plan.items.at(i)!.key));
   const total = plan.items.length;
-  const freshCount = plan.items.length - toRun.length;
   if (env.dryRun) {
     if (toRun.length > 0) {
-      const first = toRun[0]!;
+      const key = plan.items.at(toRun[0]!)!.key;
+      const first = plan.firstToRun?.key === key ? plan.firstToRun.reasons.join("; ") : "";
       env.observer({
         type: "task-would-run",
         task: name,
-        reasons: [
-          `${toRun.length} of ${total} items (first: ${first.key}: ${plan.decisions.get(first.key)!.reasons.join("; ")})`,
-        ],
+        reasons: [`${toRun.length} of ${total} items (first: ${key}${first ? `: ${first}` : ""})`],
       });
     }
     return { outcome: toRun.length > 0 ? "done" : "fresh", outputs: [] };
   }
-  env.observer({ type: "task-items", task: name, total, toRun: toRun.length, fresh: freshCount });
-  const outputs = new Map<string, OutputRecord[]>();
-  const running = new Set(toRun);
-  for (const item of plan.items) {
-    if (!running.has(item))
-      outputs.set(item.key, plan.previous.get(item.key)?.lastSuccess?.outputs ?? []);
-  }
-  const failures: { key: string; error: string }[] = [];
-  let done = 0;
-  let cancelled = false;
-  const started = Date.now();
-  const bundles = chunk(toRun, task.spec.bundleSize ?? 1);
-  const groups = chunk(bundles, Math.max(1, task.spec.groupSize ?? bundles.length));
+  env.observer({
+    type: "task-items",
+    task: name,
+    total,
+    toRun: toRun.length,
+    fresh: total - toRun.length,
+  });
+  const progress: MappedProgress = {
+    outputs: new Map(plan.lastOutputs),
+    done: 0,
+    failed: 0,
+    firstFailures: [],
+    cancelled: false,
+    started: Date.now(),
+    toRun: toRun.length,
+  };
+  // An item that runs keeps only the outputs this run records for it.
+  for (const i of toRun) progress.outputs.delete(i);
   const claims = new OutputClaims(env.plan.graph, env.plan.outputsDir);
-  const runBundle = async (bundle: TaskItem[]): Promise<void> => {
+  const bundleSize = task.spec.bundleSize ?? 1;
+  const bundles = Math.ceil(toRun.length / bundleSize);
+  const groupSize = Math.max(1, task.spec.groupSize ?? bundles);
+  const bundleAt = (b: number): Slot[] =>
+    toRun
+      .slice(b * bundleSize, (b + 1) * bundleSize)
+      .map((index) => ({ index, item: plan.items.at(index)! }));
+  const runBundle = async (bundle: Slot[]): Promise<void> => {
     if (env.signal?.aborted) {
-      cancelled = true;
+      progress.cancelled = true;
       return;
     }
     const asides = await moveItemOutputsAside(
       env.plan,
       task.spec,
-      bundle,
+      bundle.map((s) => s.item),
       (rel) => claims.byOther(name, rel),
       env.namespace,
     );
     const settled = { done: false };
     try {
-      await attemptBundle(bundle, asides, settled);
+      await attemptBundle(env, task, plan, bundle, asides, settled, progress);
     } catch (err) {
       // Whatever throws before the bundle settled puts the items' earlier outputs back first.
       if (!settled.done) for (const a of asides) await a?.restore();
       throw err;
     }
   };
-  const attemptBundle = async (
-    bundle: TaskItem[],
-    asides: readonly (AsideOutputs | undefined)[],
-    settled: { done: boolean },
-  ): Promise<void> => {
-    // A bundle writes one log, in its first item's directory; every item's record points at it.
-    const first = bundle[0]!.key;
-    const logPath = newAttemptLogPath(env.logDir, name, first);
-    pruneAttemptLogs(logPath, env.keepLogs);
-    const record = startAttempts(
-      env.store,
-      bundle.map((item) => {
-        const d = plan.decisions.get(item.key)!;
-        return {
-          runId: env.runId,
-          namespace: env.namespace,
-          task: name,
-          item: item.key,
-          fingerprint: d.fingerprint,
-          parts: d.parts,
-          logPath,
-          ...(d.partsJson !== undefined ? { partsJson: d.partsJson } : {}),
-        };
-      }),
-      env.lockToken,
-    );
-    const label = bundle.length === 1 ? first : `${first}…${bundle[bundle.length - 1]!.key}`;
-    const unfollow = env.follower?.follow(
-      logPath,
-      (line, item) => env.observer({ type: "log", task: name, item: item ?? label, line }),
-      { item: label },
-    );
-    const { outcomes } = await launchItems({
-      task: task.spec,
-      root: env.plan.spec.root,
-      inputs: env.inputs,
-      env: env.env,
-      scratchDir: env.scratchDir,
-      logPath,
-      items: bundle.map((i) => ({ key: i.key, values: i.values })),
-      ...(task.spec.timeoutSeconds !== undefined
-        ? { timeoutSeconds: task.spec.timeoutSeconds }
-        : {}),
-      ...(env.signal ? { signal: env.signal } : {}),
-      ...(env.processes ? { processesOf: (key: string) => env.processes?.hooks(name, key) } : {}),
-    }).finally(() => unfollow?.());
-    const byKey = new Map(outcomes.map((o) => [o.key, o]));
-    const completions: { item: TaskItem; outputs: OutputRecord[]; durationMs: number }[] = [];
-    const failedHere: {
-      item: TaskItem;
-      status: "failed" | "cancelled";
-      error: string;
-      durationMs: number;
-    }[] = [];
-    for (const item of bundle) {
-      const outcome = byKey.get(item.key);
-      const durationMs = outcome?.durationMs ?? 0;
-      if (outcome?.status === "succeeded") {
-        const collected = await collectOutputs(env.plan, item.outputs);
-        if (!("records" in collected)) {
-          const { outputsDir } = env.plan;
-          const error =
-            "missing" in collected
-              ? `exited 0 but did not write ${collected.missing.join(", ")}`
-              : `exited 0, but ${escapeMessage(collected.escaped.rel, collected.escaped.real, outputsDir)}`;
-          failedHere.push({ item, status: "failed", error, durationMs });
-        } else {
-          completions.push({ item, outputs: collected.records, durationMs });
-        }
-        continue;
-      }
-      const status = outcome?.status === "cancelled" ? "cancelled" : "failed";
-      failedHere.push({
-        item,
-        status,
-        error: outcome?.error ?? outcome?.status ?? "no outcome reported",
-        durationMs,
-      });
-    }
-    if (env.beforeRecord && completions.length > 0) {
-      try {
-        await env.beforeRecord(completions.flatMap((c) => c.outputs.map((o) => o.path)));
-      } catch (err) {
-        for (const c of completions.splice(0)) {
-          failedHere.push({
-            item: c.item,
-            status: "failed",
-            error: `outputs could not be published: ${(err as Error).message}`,
-            durationMs: c.durationMs,
-          });
-        }
-      }
-    }
-    // Each item is recorded done only after its outputs were found; a bundle is one transaction.
-    const outcomeOf = new Map<TaskItem, AttemptOutcome>();
-    for (const c of completions)
-      outcomeOf.set(c.item, { completion: { outputs: c.outputs, durationMs: c.durationMs } });
-    for (const f of failedHere)
-      outcomeOf.set(f.item, {
-        failure: { status: f.status, error: f.error, durationMs: f.durationMs },
-      });
-    const recorded = await record.finish(bundle.map((item) => outcomeOf.get(item)!));
-    const ok = new Map(bundle.map((item, i) => [item, recorded[i]!]));
-    // A completion the store refused was superseded: the current attempt owns the files now.
-    const completed = new Set(completions.map((c) => c.item));
-    settled.done = true;
-    for (const [i, item] of bundle.entries()) {
-      if (completed.has(item)) asides[i]?.discard();
-      else await asides[i]?.restore();
-    }
-    for (const c of completions) {
-      if (ok.get(c.item)) {
-        outputs.set(c.item.key, c.outputs);
-        done++;
-      } else
-        failures.push({ key: c.item.key, error: "superseded by a newer attempt of the same item" });
-    }
-    for (const f of failedHere) {
-      if (f.status === "cancelled") cancelled = true;
-      failures.push({ key: f.item.key, error: f.error });
-    }
-    const elapsed = (Date.now() - started) / 1000;
-    const finished = done + failures.length;
-    env.observer({
-      type: "task-progress",
-      task: name,
-      done,
-      failed: failures.length,
-      total: toRun.length,
-      ratePerSecond: elapsed > 0 ? finished / elapsed : 0,
-      etaSeconds: finished > 0 ? ((toRun.length - finished) * elapsed) / finished : undefined,
-    });
-  };
 
-  for (const group of groups) {
+  for (let g = 0; g < bundles; g += groupSize) {
     // Up to `jobs` bundles of this group at once; the group finishes before the next starts.
-    const queue = [...group];
-    const workers = Array.from({ length: Math.min(env.jobs, queue.length) }, async () => {
-      for (let next = queue.shift(); next; next = queue.shift()) await runBundle(next);
+    const end = Math.min(g + groupSize, bundles);
+    let next = g;
+    const workers = Array.from({ length: Math.min(env.jobs, end - g) }, async () => {
+      while (next < end) await runBundle(bundleAt(next++));
     });
     await Promise.all(workers);
-    if (cancelled || env.signal?.aborted) {
-      cancelled = true;
+    if (progress.cancelled || env.signal?.aborted) {
+      progress.cancelled = true;
       break;
     }
   }
+  return mappedResult(progress, total);
+}
 
-  const all = plan.items.flatMap((i) => outputs.get(i.key) ?? []);
-  if (cancelled) return { outcome: "cancelled", outputs: all };
-  if (failures.length > 0) {
-    const shown = failures
-      .slice(0, 3)
-      .map((f) => `${f.key}: ${f.error}`)
-      .join("; ");
+/** The task's outcome from its items': outputs in list order (the last writer of a path wins). */
+function mappedResult(p: MappedProgress, total: number): MappedResult {
+  const all = [...p.outputs.keys()].sort((a, b) => a - b).flatMap((i) => p.outputs.get(i)!);
+  if (p.cancelled) return { outcome: "cancelled", outputs: all };
+  if (p.failed > 0) {
+    const shown = p.firstFailures.map((f) => `${f.key}: ${f.error}`).join("; ");
     return {
       outcome: "failed",
       outputs: all,
-      error: `${total - failures.length}/${total} items done, ${failures.length} failed (${shown}${failures.length > 3 ? "; …" : ""})`,
+      error: `${total - p.failed}/${total} items done, ${p.failed} failed (${shown}${p.failed > SHOWN_FAILURES ? "; …" : ""})`,
     };
   }
-  return { outcome: toRun.length === 0 ? "fresh" : "done", outputs: all };
+  return { outcome: p.toRun === 0 ? "fresh" : "done", outputs: all };
+}
+
+/** An item's end in a bundle: its outputs, or why it failed. */
+type ItemEnd =
+  | { slot: Slot; outputs: OutputRecord[]; durationMs: number }
+  | {
+      slot: Slot;
+      status: "failed" | "cancelled";
+      error: string;
+      durationMs: number;
+      /** Failed only when its outputs could not be published: reported after the others. */
+      late?: true;
+    };
+
+/**
+ * Launches one bundle, records each item's outcome (one transaction), puts back or drops the
+ * outputs moved aside, and reports progress.
+ */
+async function attemptBundle(
+  env: MappedRunEnv,
+  task: GraphTask,
+  plan: ItemPlan,
+  bundle: Slot[],
+  asides: readonly (AsideOutputs | undefined)[],
+  settled: { done: boolean },
+  progress: MappedProgress,
+): Promise<void> {
+  const name = task.name;
+  // A bundle writes one log, in its first item's directory; every item's record points at it.
+  const first = bundle[0]!.item.key;
+  const logPath = newAttemptLogPath(env.logDir, name, first);
+  pruneAttemptLogs(logPath, env.keepLogs);
+  const record = startAttempts(
+    env.store,
+    bundle.map(({ item }) => ({
+      runId: env.runId,
+      namespace: env.namespace,
+      task: name,
+      item: item.key,
+      ...plan.attemptOf(item),
+      parts: null,
+      logPath,
+    })),
+    env.lockToken,
+  );
+  const label = bundle.length === 1 ? first : `${first}…${bundle[bundle.length - 1]!.item.key}`;
+  const unfollow = env.follower?.follow(
+    logPath,
+    (line, item) => env.observer({ type: "log", task: name, item: item ?? label, line }),
+    { item: label },
+  );
+  const { outcomes } = await launchItems({
+    task: task.spec,
+    root: env.plan.spec.root,
+    inputs: env.inputs,
+    env: env.env,
+    scratchDir: env.scratchDir,
+    logPath,
+    items: bundle.map(({ item }) => ({ key: item.key, values: item.values })),
+    ...(task.spec.timeoutSeconds !== undefined ? { timeoutSeconds: task.spec.timeoutSeconds } : {}),
+    ...(env.signal ? { signal: env.signal } : {}),
+    ...(env.processes ? { processesOf: (key: string) => env.processes?.hooks(name, key) } : {}),
+  }).finally(() => unfollow?.());
+  const ends = await itemEnds(env, bundle, new Map(outcomes.map((o) => [o.key, o])));
+  // Each item is recorded done only after its outputs were found; a bundle is one transaction.
+  const recorded = await record.finish(
+    ends.map((e) =>
+      "outputs" in e
+        ? { completion: { outputs: e.outputs, durationMs: e.durationMs } }
+        : { failure: { status: e.status, error: e.error, durationMs: e.durationMs } },
+    ),
+  );
+  settled.done = true;
+  for (const [i, e] of ends.entries()) {
+    if ("outputs" in e) asides[i]?.discard();
+    else await asides[i]?.restore();
+  }
+  // Failures in the order a task's error names them: superseded items, failed ones, then those
+  // whose outputs could not be published.
+  for (const [i, e] of ends.entries()) {
+    if (!("outputs" in e)) continue;
+    if (recorded[i]) {
+      if (e.outputs.length > 0) progress.outputs.set(e.slot.index, e.outputs);
+      progress.done++;
+    }
+    // A completion the store refused was superseded: the current attempt owns the files now.
+    else addFailure(progress, e.slot.item.key, "superseded by a newer attempt of the same item");
+  }
+  for (const late of [false, true])
+    for (const e of ends) {
+      if ("outputs" in e || (e.late === true) !== late) continue;
+      if (e.status === "cancelled") progress.cancelled = true;
+      addFailure(progress, e.slot.item.key, e.error);
+    }
+  const elapsed = (Date.now() - progress.started) / 1000;
+  const finished = progress.done + progress.failed;
+  env.observer({
+    type: "task-progress",
+    task: name,
+    done: progress.done,
+    failed: progress.failed,
+    total: progress.toRun,
+    ratePerSecond: elapsed > 0 ? finished / elapsed : 0,
+    etaSeconds: finished > 0 ? ((progress.toRun - finished) * elapsed) / finished : undefined,
+  });
+}
+
+/**
+ * Each item's end, in bundle order: a success whose outputs were all found (and published, with
+ * `beforeRecord`), or a failure.
+ */
+async function itemEnds(
+  env: MappedRunEnv,
+  bundle: readonly Slot[],
+  byKey: ReadonlyMap<string, { status: string; error?: string; durationMs?: number }>,
+): Promise<ItemEnd[]> {
+  const ends: ItemEnd[] = [];
+  for (const slot of bundle) {
+    const outcome = byKey.get(slot.item.key);
+    const durationMs = outcome?.durationMs ?? 0;
+    if (outcome?.status === "succeeded") {
+      const collected = await collectOutputs(env.plan, slot.item.outputs);
+      if ("records" in collected) ends.push({ slot, outputs: collected.records, durationMs });
+      else {
+        const error =
+          "missing" in collected
+            ? `exited 0 but did not write ${collected.missing.join(", ")}`
+            : `exited 0, but ${escapeMessage(collected.escaped.rel, collected.escaped.real, env.plan.outputsDir)}`;
+        ends.push({ slot, status: "failed", error, durationMs });
+      }
+      continue;
+    }
+    ends.push({
+      slot,
+      status: outcome?.status === "cancelled" ? "cancelled" : "failed",
+      error: outcome?.error ?? outcome?.status ?? "no outcome reported",
+      durationMs,
+    });
+  }
+  const paths = ends.flatMap((e) => ("outputs" in e ? e.outputs.map((o) => o.path) : []));
+  if (env.beforeRecord && ends.some((e) => "outputs" in e)) {
+    try {
+      await env.beforeRecord(paths);
+    } catch (err) {
+      const error = `outputs could not be published: ${(err as Error).message}`;
+      return ends.map((e) =>
+        "outputs" in e
+          ? { slot: e.slot, status: "failed", error, durationMs: e.durationMs, late: true }
+          : e,
+      );
+    }
+  }
+  return ends;
 }

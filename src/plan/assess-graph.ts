@@ -37,7 +37,11 @@ export async function assessGraph(
   const needed = new Set(tasks);
   for (const t of tasks) for (const d of graph.tasks[t]!.deps) needed.add(d);
   const states = await store.taskStates(namespace, [...needed]);
-  const upstream = await upstreamStatesOf(store, namespace, graph, needed, states);
+  // Only what a dependency contributes is read: a mapped task's own item list is planned below
+  // and not loaded a second time here.
+  const deps = new Set<string>();
+  for (const t of tasks) for (const d of graph.tasks[t]!.deps) deps.add(d);
+  const upstream = await upstreamStatesOf(store, namespace, graph, deps, states);
   const willRun = new Set<string>();
   const out: TaskAssessment[] = [];
   for (const name of tasks) {
@@ -109,9 +113,7 @@ async function assessMapped(
       prev.lastAttempt?.status === "succeeded"
         ? " (the item list changed since the last success)"
         : ` (last attempt ${prev.lastAttempt?.status ?? "unknown"})`;
-  const anyFailed = plan.items.some((i) =>
-    ["failed", "cancelled"].includes(plan.previous.get(i.key)?.lastAttempt?.status ?? ""),
-  );
+  const anyFailed = plan.failed > 0;
   const state: TaskAssessment["state"] = fresh
     ? "fresh"
     : !prev.lastAttempt

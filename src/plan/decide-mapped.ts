@@ -1,7 +1,7 @@
 import type { FingerprintParts } from "../fingerprint/fingerprint.js";
 import type { Graph, GraphTask } from "../graph/graph.js";
 import type { StateStore, TaskRunRecord } from "../state/state-store.js";
-import type { TaskItem } from "./expand-items.js";
+import type { ItemList } from "./expand-items.js";
 import { type ItemPlan, loadItems, planItems } from "./plan-items.js";
 import {
   fingerprintTask,
@@ -11,8 +11,13 @@ import {
 } from "./plan-task.js";
 
 /** The keys of a mapped task's items, sorted: the set its downstream tasks' fingerprints hold. */
-export function itemKeysOf(items: readonly TaskItem[]): string[] {
-  return items.map((i) => i.key).sort();
+export function itemKeysOf(items: ItemList): string[] {
+  return Array.from({ length: items.length }, (_, i) => items.at(i)!.key).sort();
+}
+
+/** Whether some task of `graph` depends on `name` (and so fingerprints what it contributes). */
+export function hasDependents(graph: Graph, name: string): boolean {
+  return Object.values(graph.tasks).some((t) => t.deps.includes(name));
 }
 
 /**
@@ -70,7 +75,7 @@ export async function upstreamStatesOf(
 export interface MappedDecision {
   producer: string;
   /** Every item of the producer's current list. */
-  items: TaskItem[];
+  items: ItemList;
   /** The task's parts without any item's args (what items share). */
   base: FingerprintParts;
   /** The decisions of the planned items (all, or those `pick` chose). */
@@ -95,7 +100,7 @@ export async function decideMapped(
   task: GraphTask,
   upstream: ReadonlyMap<string, UpstreamState | undefined>,
   previous: PreviousRuns,
-  options: { force?: boolean; pick?: (items: TaskItem[]) => TaskItem[] } = {},
+  options: { force?: boolean; pick?: (items: ItemList) => ItemList } = {},
 ): Promise<
   MappedDecision | { producer: string; error: string; notYet?: true; base: FingerprintParts }
 > {
@@ -108,7 +113,7 @@ export async function decideMapped(
   const picked = options.pick ? options.pick(loaded.items) : loaded.items;
   const force = options.force ?? false;
   const plan = await planItems(ctx, store, namespace, task, base, picked, force, previous);
-  const allFresh = [...plan.decisions.values()].every((d) => d.action === "fresh");
+  const allFresh = plan.toRun.length === 0;
   const fresh =
     !force &&
     allFresh &&

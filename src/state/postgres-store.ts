@@ -451,10 +451,14 @@ export class PostgresStateStore implements StateStore {
   async itemStates(
     namespace: string,
     task: string,
+    items?: readonly string[],
   ): Promise<Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>> {
     const { rows } = await this.query<
       AttemptRow<OutputTuple[]> & { current_attempt: number; last_success: number | null }
-    >(this.sql.itemStates, [namespace, task]);
+    >(
+      items === undefined ? this.sql.itemStates : this.sql.itemStatesOf,
+      items === undefined ? [namespace, task] : [namespace, task, items],
+    );
     const states = new Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>();
     for (const row of rows) {
       const record = toTaskRun(row, row.outputs_json);
@@ -1042,6 +1046,10 @@ function buildSql(s: string) {
       FROM ${s}.task_state s
       JOIN ${s}.attempts a ON a.attempt_id = s.current_attempt OR a.attempt_id = s.last_success
       WHERE s.namespace = $1 AND s.task = $2 AND s.item <> ''`,
+    itemStatesOf: `SELECT s.current_attempt, s.last_success, ${attemptColumns}
+      FROM ${s}.task_state s
+      JOIN ${s}.attempts a ON a.attempt_id = s.current_attempt OR a.attempt_id = s.last_success
+      WHERE s.namespace = $1 AND s.task = $2 AND s.item <> '' AND s.item = ANY ($3::text[])`,
     taskStates: `SELECT s.current_attempt, s.last_success, ${attemptColumns}
       FROM ${s}.task_state s
       JOIN ${s}.attempts a ON a.attempt_id = s.current_attempt OR a.attempt_id = s.last_success

@@ -514,8 +514,13 @@ export class SqliteStateStore implements StateStore {
   async itemStates(
     namespace: string,
     task: string,
+    items?: readonly string[],
   ): Promise<Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>> {
-    const rows = this.guard(() => this.stmt.itemStates.all({ namespace, task }));
+    const rows = this.guard(() =>
+      items === undefined
+        ? this.stmt.itemStates.all({ namespace, task })
+        : this.stmt.itemStatesOf.all({ namespace, task, items: JSON.stringify(items) }),
+    );
     return groupStates(rows, (row) => row.item);
   }
 
@@ -1054,6 +1059,17 @@ function prepareStatements(db: Database.Database) {
        FROM task_state s
        JOIN attempts a ON a.attempt_id = s.current_attempt OR a.attempt_id = s.last_success
        WHERE s.namespace = @namespace AND s.task = @task AND s.item <> ''`,
+      ),
+    itemStatesOf: () =>
+      db.prepare<
+        [{ namespace: string; task: string; items: string }],
+        AttemptRow<string> & { current_attempt: number; last_success: number | null }
+      >(
+        `SELECT s.current_attempt, s.last_success, ${ATTEMPT_COLUMNS}
+       FROM task_state s
+       JOIN attempts a ON a.attempt_id = s.current_attempt OR a.attempt_id = s.last_success
+       WHERE s.namespace = @namespace AND s.task = @task AND s.item <> ''
+         AND s.item IN (SELECT value FROM json_each(@items))`,
       ),
     taskStates: () =>
       db.prepare<

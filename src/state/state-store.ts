@@ -243,12 +243,15 @@ export interface StateStore {
     tasks: readonly string[],
   ): Promise<Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>>;
   /**
-   * The last attempt and last success of every item (item ≠ "") of one task, keyed by item, in one
-   * query: fan-out plans thousands of items and must not pay a round trip each.
+   * The last attempt and last success of the items (item ≠ "") of one task, keyed by item, in one
+   * query: fan-out plans thousands of items and must not pay a round trip each. With `items`, only
+   * those keys (items never attempted are absent): planners read a large fan-out page by page, so
+   * their memory does not grow with the number of items. Without it, every item of the task.
    */
   itemStates(
     namespace: string,
     task: string,
+    items?: readonly string[],
   ): Promise<Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>>;
   /**
    * `beginAttempt` for many items; ids in input order. The batch forms keep every guarantee of the

@@ -4,8 +4,7 @@ import type { FingerprintParts } from "../../src/fingerprint/fingerprint.js";
 import { hashValue } from "../../src/fingerprint/hash-value.js";
 import type { GraphTask } from "../../src/graph/graph.js";
 import type { TaskItem } from "../../src/plan/expand-items.js";
-import { itemParts, planFingerprint } from "../../src/plan/plan-items.js";
-import type { TaskDecision } from "../../src/plan/plan-task.js";
+import { itemParts, PlanFingerprint, planFingerprint } from "../../src/plan/plan-items.js";
 import { makeTask } from "../helpers.js";
 
 // Item fingerprints are stored: the shortcuts planItems takes for 100,000-item fan-outs must give
@@ -45,17 +44,20 @@ describe("item fingerprints", () => {
     );
   });
 
-  it("hash the plan as hashValue of its [key, fingerprint] pairs in item order", () => {
+  it("hash the plan as hashValue of its [key, fingerprint] pairs in item order, however it is paged", () => {
     fc.assert(
-      fc.property(fc.uniqueArray(fc.string(), { maxLength: 20 }), (keys) => {
-        const items: TaskItem[] = keys.map((key) => ({ key, values: { n: key }, outputs: [] }));
-        const decisions = new Map(
-          keys.map((key, i) => [key, { fingerprint: hashValue(i) } as TaskDecision]),
-        );
-        expect(planFingerprint(items, decisions)).toBe(
-          hashValue(items.map((i) => [i.key, decisions.get(i.key)!.fingerprint])),
-        );
-      }),
+      fc.property(
+        fc.uniqueArray(fc.string(), { maxLength: 20 }),
+        fc.integer({ min: 1, max: 7 }),
+        (keys, pageSize) => {
+          const pairs = keys.map((key, i) => [key, hashValue(i)] as const);
+          const paged = new PlanFingerprint();
+          for (let i = 0; i < pairs.length; i += pageSize) paged.add(pairs.slice(i, i + pageSize));
+          const expected = hashValue(pairs.map(([k, f]) => [k, f]));
+          expect(planFingerprint(pairs)).toBe(expected);
+          expect(paged.digest()).toBe(expected);
+        },
+      ),
     );
   });
 });

@@ -142,6 +142,39 @@ export function describeStateStore(
       expect((await store.itemStates(NS, "other")).size).toBe(0);
     });
 
+    it("reads the state of the items asked for only, a page of a fan-out at a time", async () => {
+      const run = await newRun();
+      const items = ["a", "b", "c", "d", 'it\'s, "odd"'];
+      const ids = await store.beginAttempts(
+        items.map((item) => ({
+          runId: run,
+          namespace: NS,
+          task: "each",
+          item,
+          fingerprint: `fp-${item}`,
+          parts: {},
+        })),
+      );
+      await store.completeAttempts(
+        ids.map((attemptId) => ({ attemptId, completion: { outputs: [], durationMs: 1 } })),
+      );
+      await store.beginAttempt({
+        runId: run,
+        namespace: NS,
+        task: "each",
+        fingerprint: "t",
+        parts: {},
+      });
+      const page = await store.itemStates(NS, "each", ["b", 'it\'s, "odd"', "never-ran", ""]);
+      expect([...page.keys()].sort()).toEqual(["b", 'it\'s, "odd"']);
+      expect(page.get("b")).toMatchObject({
+        lastAttempt: { status: "succeeded", fingerprint: "fp-b" },
+        lastSuccess: { fingerprint: "fp-b" },
+      });
+      expect((await store.itemStates(NS, "each", [])).size).toBe(0);
+      expect((await store.itemStates(NS, "each")).size).toBe(items.length);
+    });
+
     it("records an attempt as running until completeAttempt commits it as done", async () => {
       const run = await newRun();
       const id = await begin(run, "extract");

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { RunObserver } from "../../exec/run-events.js";
 import { runGraph } from "../../exec/run-graph.js";
-import { expandItems, pickItem } from "../../plan/expand-items.js";
+import { expandItems, pickItems } from "../../plan/expand-items.js";
 import { loadItems } from "../../plan/plan-items.js";
 import { UsageError } from "../../spec/errors.js";
 import { shutdownWorkers } from "../../tasks/launch-task.js";
@@ -139,7 +139,7 @@ export function registerRunTask(program: Command, ctx: CommandContext): void {
         if (keys && mapped) {
           // Name a wrong --item before anything runs (exit 2), with a suggestion.
           const loaded = await loadItems(rc.store, rc.namespace, rc.graph, task);
-          if ("items" in loaded) for (const k of keys) pickItem(taskName, loaded.items, k);
+          if ("items" in loaded) pickItems(taskName, loaded.items, keys);
         }
         const observer: RunObserver = opts.json ? jsonObserver(ctx.o) : humanObserver(ctx.o, false);
         const runId = await rc.store.beginRun({
