@@ -6,7 +6,8 @@ import { parseAllDocuments } from "yaml";
 /**
  * A test-only Argo Workflows validator: the official Argo JSON schema (vendored in `schemas/`,
  * see its PROVENANCE.md), made as strict as `argo lint`, plus the semantic checks a schema cannot
- * express. It stands in for `argo lint`, which needs a Go toolchain and a cluster-free build.
+ * express. It stands in for `argo lint`, which would need a Go toolchain. Not covered: enums the
+ * official schema lacks (e.g. `retryPolicy`), anything about a cluster (images, secrets, RBAC).
  */
 
 const KIND_DEFINITIONS: Record<string, string> = {
