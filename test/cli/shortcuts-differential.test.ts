@@ -2,7 +2,7 @@ import { mkdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { jsonLines, makeProject, runCli } from "../helpers.js";
+import { jsonLines, makeProject, runCli, runCliAsync } from "../helpers.js";
 
 // The differential test that keeps the shortcuts honest (issue 11): after every edit of a random
 // sequence, `run --dry-run` answered with the spec cache and the no-change memo available must
@@ -203,9 +203,13 @@ interface Event {
 
 const FULL = { DAGWRIGHT_NO_CHANGE_MEMO: "0", DAGWRIGHT_SPEC_CACHE: "0" };
 
-/** Each task's decision in a dry run: "fresh", or "run: <reasons>". */
-function decide(dir: string, env: Record<string, string>) {
-  const r = runCli(["run", "--dry-run", "--json"], dir, env);
+/**
+ * Each task's decision in a dry run: "fresh", or "run: <reasons>". Runs the CLI without blocking
+ * this worker: the property takes over a minute on a loaded machine, and a worker blocked that
+ * long fails the whole run with Vitest's "Timeout calling onTaskUpdate" though every test passed.
+ */
+async function decide(dir: string, env: Record<string, string>) {
+  const r = await runCliAsync(["run", "--dry-run", "--json"], dir, env);
   const events = jsonLines<Event>(r.stdout);
   const decisions: Record<string, string> = {};
   for (const e of events) {
@@ -236,13 +240,13 @@ describe("the spec cache and the no-change memo decide what a full plan decides"
           // Ends with a step that changes nothing planning reads: the memo's own case.
           const edits: Edit[] = [...generated, { kind: "unrelated env var", v: 9 }];
           const dir = makeProject(PROJECT);
-          const first = runCli(["run"], dir);
+          const first = await runCliAsync(["run"], dir);
           expect(first.stderr).toMatch(/done: 7 ran, 0 fresh/);
-          decide(dir, {}); // leaves a memo when everything is fresh
+          await decide(dir, {}); // leaves a memo when everything is fresh
           for (const edit of edits) {
             const env = apply(dir, edit);
-            const shortcut = decide(dir, env);
-            const full = decide(dir, { ...env, ...FULL });
+            const shortcut = await decide(dir, env);
+            const full = await decide(dir, { ...env, ...FULL });
             expect({ edit, ...shortcut, fromMemo: undefined }).toEqual({
               edit,
               ...full,
@@ -250,10 +254,10 @@ describe("the spec cache and the no-change memo decide what a full plan decides"
             });
             steps++;
             if (shortcut.fromMemo) memoAnswers++;
-            runCli(["run"], dir, env);
+            await runCliAsync(["run"], dir, env);
             // Planned once more after the run: a run that ran something leaves no memo.
-            const settled = decide(dir, env);
-            expect(settled.decisions).toEqual(decide(dir, { ...env, ...FULL }).decisions);
+            const settled = await decide(dir, env);
+            expect(settled.decisions).toEqual((await decide(dir, { ...env, ...FULL })).decisions);
           }
           rmSync(dir, { recursive: true, force: true });
         },

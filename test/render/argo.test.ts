@@ -10,14 +10,8 @@ import { loadSpec } from "../../src/spec/load-spec.js";
 import { resolveConfig } from "../../src/spec/resolve-config.js";
 import type { Spec } from "../../src/spec/types.js";
 import { REPO } from "../helpers.js";
-import {
-  CHECK_ARGO,
-  checkArgo,
-  graphOf,
-  type ManifestYaml,
-  specFor,
-  templateNamed as template,
-} from "./fixtures.js";
+import { graphOf, type ManifestYaml, specFor, templateNamed as template } from "./fixtures.js";
+import { validateArgo } from "./validate-argo.js";
 
 const GOLDEN = path.join(REPO, "test", "render", "golden");
 const UPDATE = process.env.UPDATE_GOLDEN === "1";
@@ -136,16 +130,12 @@ describe("renderArgo: golden manifests", () => {
   });
 
   it("writes goldens that the Argo validator accepts", () => {
-    expect(existsSync(CHECK_ARGO), `${CHECK_ARGO} (run npm ci --prefix ../shared/tools)`).toBe(
-      true,
-    );
     const files = readdirSync(GOLDEN).filter((f) => f.endsWith(".yaml"));
     expect(files.length).toBeGreaterThanOrEqual(5);
-    const r = checkArgo(
-      Object.fromEntries(files.map((f) => [f, readFileSync(path.join(GOLDEN, f), "utf8")])),
+    const manifests = Object.fromEntries(
+      files.map((f) => [f, readFileSync(path.join(GOLDEN, f), "utf8")]),
     );
-    expect(r.output).not.toMatch(/ERROR|error/);
-    expect(r.code, r.output).toBe(0);
+    expect(validateArgo(manifests)).toEqual([]);
   });
 });
 
@@ -359,7 +349,7 @@ describe("renderArgo: behaviour", () => {
     expect(names.every((n: string) => /^load-data-[0-9a-f]{6}$/.test(n))).toBe(true);
     expect(m.metadata.generateName).toBe("daily-sales-");
     expect(Object.keys(r.files)).toEqual(["daily-sales.argo.yaml"]);
-    expect(checkArgo(r.files).code).toBe(0);
+    expect(validateArgo(r.files)).toEqual([]);
   });
 
   it("reports a failing override template as a usage error", () => {

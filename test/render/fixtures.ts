@@ -1,13 +1,7 @@
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import type { Graph, GraphTask } from "../../src/graph/graph.js";
 import { topoOrder } from "../../src/graph/topo-order.js";
 import type { Settings, Spec, TaskSpec } from "../../src/spec/types.js";
-import { makeTask, REPO } from "../helpers.js";
-
-export const CHECK_ARGO = path.resolve(REPO, "..", "shared", "tools", "check-argo.mjs");
+import { makeTask } from "../helpers.js";
 
 const loc = { file: "dagwright.yaml", line: 1, column: 1 };
 
@@ -63,21 +57,6 @@ export function specFor(
     graphs: {},
     tasks: Object.fromEntries(Object.values(graph.tasks).map((t) => [t.name, t.spec])),
   };
-}
-
-/**
- * Runs the real Argo validator on manifests (name → YAML text) in one process.
- * Returns its exit code and output.
- */
-export function checkArgo(manifests: Record<string, string>): { code: number; output: string } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "dagwright-argo-"));
-  const files = Object.entries(manifests).map(([name, text]) => {
-    const file = path.join(dir, name);
-    writeFileSync(file, text);
-    return file;
-  });
-  const r = spawnSync(process.execPath, [CHECK_ARGO, ...files], { encoding: "utf8" });
-  return { code: r.status ?? -1, output: `${r.stdout}${r.stderr}` };
 }
 
 /** A parsed manifest, typed loosely for assertions. */

@@ -1,5 +1,15 @@
 import { spawn, spawnSync } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import {
+  chownSync,
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
@@ -17,7 +27,11 @@ const ROOT = "/usr/lib/postgresql";
 const DATABASE = "dagwright_test";
 /** How long to wait for the binaries while a package install is still running. */
 const BINARIES_WAIT_MS = 240_000;
-const READY_WAIT_MS = 30_000;
+/** A loaded 2-core machine can take tens of seconds to run recovery and open the port. */
+const READY_WAIT_MS = 120_000;
+/** Tries with a fresh port each: the port can be taken between probing and binding. */
+const LAUNCH_ATTEMPTS = 4;
+const INITDB_ATTEMPTS = 2;
 
 /**
  * Starts a real PostgreSQL server on 127.0.0.1 (never any other address) on a random free port,
@@ -29,127 +43,99 @@ const READY_WAIT_MS = 30_000;
  * to run as root, so under uid 0 the binaries run as the `postgres` user via `runuser` and the temp
  * directory is handed to that user.
  *
- * Throws when the binaries never appear or the server does not accept connections within 30 s
- * (the error carries the server log).
+ * Reliable on a loaded machine: initdb is retried once, the server is started up to 4 times on a
+ * new port each time, and it counts as ready only when a client connected over TCP and found this
+ * server's own data directory there (not another test's server that took the port). The server
+ * log goes to a file, never to a pipe this process could leave undrained while a test blocks.
+ *
+ * Throws when the binaries never appear or every start failed (the error carries the server log).
+ * `options.nextPort` picks each attempt's port (tests of the retry); default: a free port.
  */
-export async function startPostgres(): Promise<PostgresService> {
+export async function startPostgres(
+  options: { nextPort?: () => Promise<number> } = {},
+): Promise<PostgresService> {
+  const nextPort = options.nextPort ?? freePort;
   const bin = await findBinaries();
-  const asRoot = process.getuid?.() === 0;
-  const runAs = asRoot ? postgresUser() : undefined;
+  const runAs = process.getuid?.() === 0 ? postgresUser() : undefined;
   const dir = mkdtempSync(join(tmpdir(), "dagwright-pg-"));
   const data = join(dir, "data");
+  const failures: string[] = [];
   try {
     if (runAs !== undefined) chownSync(dir, runAs.uid, runAs.gid);
-    const init = spawnSync(
-      ...command(runAs, join(bin, "initdb"), [
-        "-D",
-        data,
-        "-A",
-        "trust",
-        "-U",
-        "postgres",
-        "-E",
-        "UTF8",
-        "--no-sync",
-      ]),
-      { encoding: "utf8" },
-    );
-    if (init.status !== 0)
-      throw new Error(`initdb failed (exit ${init.status}):\n${init.stderr}${init.stdout}`);
-
-    // A free port can be taken between probing and binding; try a few.
-    let lastError: unknown;
-    for (let i = 0; i < 3; i++) {
-      const port = await freePort();
+    initDataDir(bin, runAs, data);
+    for (let i = 0; i < LAUNCH_ATTEMPTS; i++) {
       try {
-        return await launch(bin, runAs, dir, data, port);
+        return await launch(bin, runAs, dir, data, await nextPort());
       } catch (error) {
-        lastError = error;
+        failures.push(`attempt ${i + 1}: ${(error as Error).message}`);
       }
     }
-    throw lastError;
+    throw new Error(
+      `PostgreSQL did not start in ${LAUNCH_ATTEMPTS} attempts:\n${failures.join("\n")}`,
+    );
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
 }
 
+function initDataDir(bin: string, runAs: RunAs | undefined, data: string): void {
+  let failure = "";
+  for (let i = 0; i < INITDB_ATTEMPTS; i++) {
+    rmSync(data, { recursive: true, force: true });
+    const init = spawnSync(
+      ...command(runAs, join(bin, "initdb"), [
+        ...["-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"],
+      ]),
+      { encoding: "utf8" },
+    );
+    if (init.status === 0) return;
+    failure = `initdb failed (exit ${init.status ?? init.signal}):\n${init.stderr}${init.stdout}`;
+  }
+  throw new Error(failure);
+}
+
+type RunAs = { uid: number; gid: number };
+
 async function launch(
   bin: string,
-  runAs: { uid: number; gid: number } | undefined,
+  runAs: RunAs | undefined,
   dir: string,
   data: string,
   port: number,
 ): Promise<PostgresService> {
-  const logLines: string[] = [];
+  const logFile = join(dir, `server-${port}.log`);
+  const log = openSync(logFile, "a");
   const child = spawn(
     ...command(runAs, join(bin, "postgres"), [
-      "-D",
-      data,
-      "-p",
-      String(port),
-      "-k",
-      dir,
-      "-c",
-      "listen_addresses=127.0.0.1",
-      "-c",
-      "fsync=off",
-      "-c",
-      "synchronous_commit=off",
-      "-c",
-      "full_page_writes=off",
-      "-c",
-      "max_connections=200",
+      ...["-D", data, "-p", String(port), "-k", dir],
+      ...["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off"],
+      ...["-c", "full_page_writes=off", "-c", "max_connections=200"],
     ]),
-    { stdio: ["ignore", "pipe", "pipe"] },
+    { stdio: ["ignore", log, log] },
   );
-  const collect = (chunk: Buffer): void => {
-    logLines.push(...chunk.toString("utf8").split("\n").filter(Boolean));
-    if (logLines.length > 200) logLines.splice(0, logLines.length - 200);
-  };
-  child.stdout?.on("data", collect);
-  child.stderr?.on("data", collect);
+  closeSync(log);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   let running = true;
   void exited.then(() => {
     running = false;
   });
+  const kill = async (): Promise<void> => {
+    if (!running) return;
+    signal(postmasterPid(data) ?? -1, "SIGKILL");
+    if (child.pid !== undefined) signal(child.pid, "SIGKILL");
+    await exited;
+  };
 
   // If the test process dies without calling stop(), do not leave a server behind.
   const killOnExit = (): void => {
-    const pid = postmasterPid(data) ?? child.pid;
-    if (pid !== undefined) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
+    signal(postmasterPid(data) ?? child.pid ?? -1, "SIGKILL");
   };
   process.once("exit", killOnExit);
 
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    process.removeListener("exit", killOnExit);
-    if (running) {
-      // SIGINT is PostgreSQL's "fast shutdown": roll back sessions, checkpoint, exit.
-      const pid = postmasterPid(data) ?? child.pid;
-      if (pid !== undefined) signal(pid, "SIGINT");
-      const timer = setTimeout(() => {
-        if (pid !== undefined) signal(pid, "SIGKILL");
-        if (child.pid !== undefined) signal(child.pid, "SIGKILL");
-      }, 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-
   const url = `postgres://postgres@127.0.0.1:${port}`;
   try {
-    await waitUntilReady(`${url}/postgres`, () => running, logLines);
+    await waitUntilReady(`${url}/postgres`, data, () => running, logFile);
     const admin = new pg.Client({ connectionString: `${url}/postgres` });
     await admin.connect();
     try {
@@ -158,43 +144,87 @@ async function launch(
       await admin.end();
     }
   } catch (error) {
-    // Keep the directory: startPostgres removes it after the last attempt.
+    // Keep the directory: startPostgres tries again in it, and removes it after the last attempt.
+    process.removeListener("exit", killOnExit);
+    await kill();
+    throw error;
+  }
+
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
     stopped = true;
     process.removeListener("exit", killOnExit);
     if (running) {
-      signal(postmasterPid(data) ?? child.pid ?? -1, "SIGKILL");
-      if (child.pid !== undefined) signal(child.pid, "SIGKILL");
+      // SIGINT is PostgreSQL's "fast shutdown": roll back sessions, checkpoint, exit.
+      signal(postmasterPid(data) ?? child.pid ?? -1, "SIGINT");
+      const timer = setTimeout(() => void kill(), 10_000);
       await exited;
+      clearTimeout(timer);
     }
-    throw error;
-  }
+    rmSync(dir, { recursive: true, force: true });
+  };
   return { url: `${url}/${DATABASE}`, stop };
 }
 
+/**
+ * Resolves once `SELECT current_setting('data_directory')` over TCP names `data`: the protocol
+ * answers, and it is our server. A server of another data directory on the port means the port
+ * was taken between probing and binding; that attempt fails at once.
+ */
 async function waitUntilReady(
   url: string,
+  data: string,
   running: () => boolean,
-  log: readonly string[],
+  logFile: string,
 ): Promise<void> {
   const deadline = Date.now() + READY_WAIT_MS;
-  for (;;) {
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
     if (!running())
-      throw new Error(`postgres exited during startup. Server log:\n${log.join("\n")}`);
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
-    client.on("error", () => {});
-    try {
-      await client.connect();
-      await client.query("SELECT 1");
-      await client.end();
-      return;
-    } catch {
-      await client.end().catch(() => {});
+      throw new Error(`postgres exited during startup. Server log:\n${tail(logFile)}`);
+    const found = await dataDirectoryAt(url);
+    if (found !== undefined) {
+      if (found === data || realpathOr(found) === realpathOr(data)) return;
+      throw new Error(`another PostgreSQL server (data directory ${found}) answers at ${url}`);
     }
     if (Date.now() > deadline)
       throw new Error(
-        `postgres did not accept connections within ${READY_WAIT_MS / 1000} s. Server log:\n${log.join("\n")}`,
+        `postgres did not accept connections within ${READY_WAIT_MS / 1000} s. Server log:\n${tail(logFile)}`,
       );
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+/** The data directory of the server answering at `url`, or undefined while none answers. */
+async function dataDirectoryAt(url: string): Promise<string | undefined> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ d: string }>(
+      "SELECT current_setting('data_directory') AS d",
+    );
+    return rows[0]?.d;
+  } catch {
+    return undefined;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+function tail(file: string): string {
+  try {
+    return readFileSync(file, "utf8").split("\n").slice(-60).join("\n");
+  } catch {
+    return "(no server log)";
+  }
+}
+
+function realpathOr(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
   }
 }
 
@@ -230,7 +260,7 @@ function newestBinDir(): string | undefined {
   return undefined;
 }
 
-function postgresUser(): { uid: number; gid: number } {
+function postgresUser(): RunAs {
   const id = spawnSync("id", ["-u", "postgres"], { encoding: "utf8" });
   const gid = spawnSync("id", ["-g", "postgres"], { encoding: "utf8" });
   if (id.status !== 0 || gid.status !== 0)
@@ -241,11 +271,7 @@ function postgresUser(): { uid: number; gid: number } {
 }
 
 /** argv for a binary, run as the postgres user when we are root (no shell involved). */
-function command(
-  runAs: { uid: number; gid: number } | undefined,
-  file: string,
-  args: string[],
-): [string, string[]] {
+function command(runAs: RunAs | undefined, file: string, args: string[]): [string, string[]] {
   return runAs === undefined ? [file, args] : ["runuser", ["-u", "postgres", "--", file, ...args]];
 }
 
