@@ -19,8 +19,6 @@ export {
   openArtifactStore,
   parseArtifactLocation,
 } from "./artifacts/open-artifact-store.js";
-/** The state store the CLI uses for a project (`DAGWRIGHT_STATE_URL`, else `.dagwright/state.db`). */
-export { openStore } from "./cli/run-context.js";
 /** Picking, checking, selecting and drawing one named graph. */
 export { buildGraph, checkAllGraphs } from "./graph/build-graph.js";
 export { drawGraph, type GraphFormat } from "./graph/draw-graph.js";
@@ -34,6 +32,8 @@ export {
   type ArgoTemplateContext,
   renderArgo,
 } from "./render/argo.js";
+/** The state store the CLI uses for a project (`DAGWRIGHT_STATE_URL`, else `.dagwright/state.db`). */
+export { openStore } from "./session/open-store.js";
 /** Diagnostics and errors: every problem carries its file:line:column and a fix. */
 export {
   type Diagnostic,
