@@ -1,9 +1,9 @@
 /**
- * dagwright as a library: the parts of the CLI that are plain functions over plain data. Load and
- * validate a spec, pick a graph, draw or render it, and open the state store the CLI records runs
- * in. Running a pipeline from code is not part of this surface yet (use the CLI); everything here
- * is what the CLI itself calls, with the same errors: {@link DagwrightError} with a stable `code`,
- * and {@link SpecError} carrying every problem of a spec.
+ * dagwright as a library: what the CLI itself calls, with the same errors ({@link DagwrightError}
+ * with a stable `code`, {@link SpecError} carrying every problem of a spec). Open a project and
+ * run, check or explain a selection of it ({@link openProject}: no process-wide state, so several
+ * projects and runs may share a process); load and validate a spec, pick a graph, draw or render
+ * it; open the state store the CLI records runs in.
  *
  * Importing this module loads neither `pg` nor `@aws-sdk/client-s3`; those optional peer
  * dependencies are loaded when a PostgreSQL state URL or an S3 artifact location is opened.
@@ -19,13 +19,15 @@ export {
   openArtifactStore,
   parseArtifactLocation,
 } from "./artifacts/open-artifact-store.js";
-/** The state store the CLI uses for a project (`DAGWRIGHT_STATE_URL`, else `.dagwright/state.db`). */
-export { openStore } from "./cli/run-context.js";
+/** The events a run emits to its observer, in order. */
+export type { RunCounts, RunEvent, RunObserver, RunStatus } from "./exec/run-events.js";
 /** Picking, checking, selecting and drawing one named graph. */
 export { buildGraph, checkAllGraphs } from "./graph/build-graph.js";
 export { drawGraph, type GraphFormat } from "./graph/draw-graph.js";
 export type { Graph, GraphTask } from "./graph/graph.js";
 export { type Selection, selectTasks } from "./graph/select-tasks.js";
+/** What status and explain report per task. */
+export type { TaskAssessment } from "./plan/assess-graph.js";
 /** Rendering a graph as an Argo Workflows manifest (pure: no I/O). */
 export {
   type ArgoInput,
@@ -34,6 +36,14 @@ export {
   type ArgoTemplateContext,
   renderArgo,
 } from "./render/argo.js";
+/** Opening a project and running, checking or explaining a selection of it. */
+export { type LoadedSpec, openProject, type ProjectOptions } from "./session/open-project.js";
+/** The state store a project uses (`DAGWRIGHT_STATE_URL`, else `.dagwright/state.db`). */
+export { openStore } from "./session/open-store.js";
+export type { ExplainReport, Project, StatusReport } from "./session/project.js";
+export { decodeRenderedEnv } from "./session/project-env.js";
+export type { ProjectRunOptions, ProjectRunResult } from "./session/run-lifecycle.js";
+export type { RunScope, ScopeSelection } from "./session/run-scope.js";
 /** Diagnostics and errors: every problem carries its file:line:column and a fix. */
 export {
   type Diagnostic,

@@ -88,6 +88,11 @@ export interface RunGraphOptions {
   items?: { task: string; keys: string[] };
   /** Records the processes tasks start, to be found if this runner dies (see stopOrphans). */
   processes?: ProcessLedger;
+  /**
+   * The project's environment where it differs from this process's (rendered values decoded, a
+   * library caller's own env): every task gets it under its own `env`.
+   */
+  env?: Readonly<Record<string, string>>;
 }
 
 type Outcome = "done" | "fresh" | "failed" | "skipped" | "cancelled";
@@ -408,6 +413,7 @@ export async function runGraph(
   /** The env every task gets, over its own. */
   function envOf(task: GraphTask): Record<string, string> {
     return {
+      ...o.env,
       ...task.spec.env,
       OUTPUT_PIPELINE_DIR: o.scratchDir,
       INPUT_PIPELINE_DIR: o.scratchDir,

@@ -16,8 +16,8 @@ export function namespaceFor(cacheNamespace: string, branch: string): string {
  * a detached HEAD, or `"default"` when there is no repository or HEAD is unreadable.
  * A non-empty `DAGWRIGHT_BRANCH` environment variable overrides all of this. Never throws.
  */
-export function currentBranch(root: string): string {
-  const override = process.env.DAGWRIGHT_BRANCH?.trim();
+export function currentBranch(root: string, env: NodeJS.ProcessEnv = process.env): string {
+  const override = env.DAGWRIGHT_BRANCH?.trim();
   if (override) return override;
   const gitDir = findGitDir(resolve(root));
   if (gitDir === undefined) return "default";

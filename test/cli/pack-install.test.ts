@@ -150,4 +150,29 @@ describe("the npm package, installed into an empty project", () => {
     const r = await ok(sh(process.execPath, [path.join("built", "use.mjs")], project));
     expect(r.stdout).toBe("extract,stats,report\n");
   });
+
+  it("opens the project and runs it from code through the packed library", async () => {
+    const code = [
+      'import { openProject, type RunEvent } from "dagwright";',
+      "const project = await openProject(process.cwd());",
+      "try {",
+      "  const events: RunEvent[] = [];",
+      "  const run = await project.run({}, { observer: (e) => events.push(e) });",
+      "  const { tasks } = await project.status();",
+      "  console.log(run.status, tasks.map((t) => `${t.task}:${t.state}`).join(','));",
+      "} finally {",
+      "  await project.close();",
+      "}",
+      "",
+    ].join("\n");
+    writeFileSync(path.join(project, "run.mts"), code);
+    const tsc = path.join(REPO, "node_modules", "typescript", "bin", "tsc");
+    const flags = ["--module", "nodenext", "--target", "es2022", "--strict", "--skipLibCheck"];
+    const typeRoots = ["--types", "node", "--typeRoots", path.join(REPO, "node_modules", "@types")];
+    await ok(
+      sh(process.execPath, [tsc, ...flags, ...typeRoots, "--outDir", "built", "run.mts"], project),
+    );
+    const r = await ok(sh(process.execPath, [path.join("built", "run.mjs")], project));
+    expect(r.stdout).toBe("succeeded extract:fresh,stats:fresh,report:fresh\n");
+  });
 });

@@ -1,8 +1,7 @@
 import type { Command } from "commander";
-import { describeChange, diffParts, type FingerprintParts } from "../../fingerprint/fingerprint.js";
-import { assessGraph } from "../../plan/assess-graph.js";
+import { describeChange } from "../../fingerprint/fingerprint.js";
 import type { CommandContext } from "../context.js";
-import { openRunContext, type RunFlags } from "../run-context.js";
+import { openCommandProject, type RunFlags, selectionOf } from "../run-context.js";
 
 const short = (h: string | undefined) =>
   h === undefined ? "(none)" : h.length > 12 ? h.slice(0, 12) : h;
@@ -21,12 +20,12 @@ export function registerExplain(program: Command, ctx: CommandContext): void {
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .action(async (graphName: string, taskName: string, opts: RunFlags & { json?: boolean }) => {
-      const rc = await openRunContext(ctx, graphName, { ...opts, only: [taskName] });
+      const project = await openCommandProject(ctx);
       try {
-        const [row] = await assessGraph(rc.plan, rc.store, rc.namespace, [taskName]);
-        const r = row!;
-        const before = r.lastSuccess?.parts as FingerprintParts | undefined;
-        const changes = before ? diffParts(before, r.decision.parts) : [];
+        const { assessment: r, changes } = await project.explain(
+          taskName,
+          selectionOf(graphName, opts),
+        );
         if (opts.json) {
           ctx.o.out(
             `${JSON.stringify({ task: r.task, state: r.state, reasons: r.reasons, changes, parts: r.decision.parts }, null, 2)}\n`,
@@ -60,8 +59,7 @@ export function registerExplain(program: Command, ctx: CommandContext): void {
         ctx.o.out(`  definition: ${short(p.definition)}\n`);
         for (const [k, v] of Object.entries(p.runtime)) ctx.o.out(`  runtime ${k}: ${v}\n`);
       } finally {
-        rc.flushFileCache();
-        await rc.store.close();
+        await project.close();
       }
     });
 }

@@ -1,15 +1,13 @@
 import type { Command } from "commander";
 import type { RunObserver } from "../../exec/run-events.js";
-import { runGraph } from "../../exec/run-graph.js";
 import { expandItems, pickItems } from "../../plan/expand-items.js";
 import { loadItems } from "../../plan/plan-items.js";
+import type { RunScope } from "../../session/run-scope.js";
 import { UsageError } from "../../spec/errors.js";
-import { shutdownWorkers } from "../../tasks/launch-task.js";
-import { openArtifactsFromEnv, pullForTasks, sharedRunOptions } from "../artifact-sync.js";
 import { type CommandContext, EXIT } from "../context.js";
 import { leaveStoresForExit } from "../exit.js";
 import { humanObserver, jsonObserver } from "../progress.js";
-import { openRunContext } from "../run-context.js";
+import { enterProjectRoot, openCommandProject, selectionOf } from "../run-context.js";
 
 interface RunTaskOptions {
   item?: string[];
@@ -88,93 +86,88 @@ export function registerRunTask(program: Command, ctx: CommandContext): void {
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .action(async (graphName: string, taskName: string, opts: RunTaskOptions) => {
-      const rc = await openRunContext(
-        ctx,
-        graphName,
-        { ...opts, only: [taskName] },
-        undefined,
-        "copy",
-      );
-      process.chdir(rc.spec.root);
+      const project = await openCommandProject(ctx);
       try {
-        const task = rc.graph.tasks[taskName]!;
-        const mapped = task.spec.mapOver !== undefined;
-        let keys = itemKeys(opts);
-        if ((keys || opts.bundle !== undefined || opts.listItems) && !mapped) {
-          throw new UsageError(
-            `task "${taskName}" has no map_over, so it has no items`,
-            "drop --item/--item-b64/--bundle/--list-items",
-          );
-        }
-        if (mapped && (opts.listItems || opts.bundle !== undefined)) {
-          const wanted = task.spec.mapOver!.join(",");
-          const producer = task.deps.find(
-            (d) => rc.graph.tasks[d]?.spec.iterableItem?.join(",") === wanted,
-          )!;
-          const state = await rc.store.lastSuccess(rc.namespace, producer);
-          if (!state)
-            throw new UsageError(
-              `"${taskName}" maps over "${producer}", which has not succeeded yet`,
-              `run it first: dagwright run-task ${graphName} ${producer}`,
-            );
-          const items = expandItems(task, producer, await rc.store.result(rc.namespace, producer));
-          const size =
-            positiveInt("--bundle-size", opts.bundleSize, task.spec.bundleSize ?? 1) || 1;
-          if (opts.listItems) {
-            const list =
-              opts.bundleSize !== undefined
-                ? Array.from({ length: Math.ceil(items.length / size) }, (_, i) => String(i))
-                : items.map((i) => (opts.b64 ? encodeKey(i.key) : i.key));
-            ctx.o.out(`${JSON.stringify(list)}\n`);
-            return;
-          }
-          const n = positiveInt("--bundle", opts.bundle, 0);
-          const bundle = items.slice(n * size, (n + 1) * size);
-          if (bundle.length === 0)
-            throw new UsageError(
-              `bundle ${n} is empty: "${taskName}" has ${items.length} items, ${Math.ceil(items.length / size)} bundles of ${size}`,
-            );
-          keys = bundle.map((i) => i.key);
-        }
-        if (keys && mapped) {
-          // Name a wrong --item before anything runs (exit 2), with a suggestion.
-          const loaded = await loadItems(rc.store, rc.namespace, rc.graph, task);
-          if ("items" in loaded) pickItems(taskName, loaded.items, keys);
-        }
+        const scope = await project.scope(
+          selectionOf(graphName, { ...opts, only: [taskName] }),
+          "copy",
+        );
+        enterProjectRoot(project);
+        const keys = await pickKeys(ctx, scope, taskName, opts);
+        if (keys === "listed") return;
         const observer: RunObserver = opts.json ? jsonObserver(ctx.o) : humanObserver(ctx.o, false);
-        const runId = await rc.store.beginRun({
-          namespace: rc.namespace,
-          graph: rc.graph.name,
-          branch: rc.branch,
-          command: `dagwright run-task ${graphName} ${taskName}`,
-        });
-        observer({
-          type: "run-start",
-          runId,
-          graph: rc.graph.name,
-          namespace: rc.namespace,
-          tasks: [taskName],
-          jobs: 1,
-        });
-        const artifacts = await openArtifactsFromEnv();
-        if (artifacts) await pullForTasks(rc, artifacts, [taskName]);
-        const { status } = await runGraph({
-          ...sharedRunOptions(rc, runId, artifacts),
-          selected: [taskName],
+        const { status } = await project.run(scope, {
+          observer,
           jobs: 1,
           force: opts.force ?? false,
+          command: `dagwright run-task ${graphName} ${taskName}`,
+          // Every pod of a rendered workflow runs this at once: no namespace lock, no sweep.
+          lock: false,
+          sweepOrphans: false,
           // Rendered targets retry through their own retryStrategy; one attempt per invocation.
           singleAttempt: true,
-          observer,
           ...(keys ? { items: { task: taskName, keys } } : {}),
         });
-        await rc.store.endRun(runId, status);
-        await artifacts?.close();
         ctx.setExit(status === "succeeded" ? EXIT.ok : EXIT.taskFailed);
       } finally {
-        rc.flushFileCache();
-        await shutdownWorkers();
-        await rc.store.close({ leaveForExit: leaveStoresForExit() });
+        await project.close({ leaveForExit: leaveStoresForExit() });
       }
     });
+}
+
+/**
+ * The items `run-task` runs: `--item`/`--item-b64` keys, or `--bundle N`'s; undefined for all.
+ * `--list-items` prints the keys (or bundle numbers) instead: "listed".
+ */
+async function pickKeys(
+  ctx: CommandContext,
+  rc: RunScope,
+  taskName: string,
+  opts: RunTaskOptions,
+): Promise<string[] | undefined | "listed"> {
+  const graphName = rc.graph.name;
+  const task = rc.graph.tasks[taskName]!;
+  const mapped = task.spec.mapOver !== undefined;
+  let keys = itemKeys(opts);
+  if ((keys || opts.bundle !== undefined || opts.listItems) && !mapped) {
+    throw new UsageError(
+      `task "${taskName}" has no map_over, so it has no items`,
+      "drop --item/--item-b64/--bundle/--list-items",
+    );
+  }
+  if (mapped && (opts.listItems || opts.bundle !== undefined)) {
+    const wanted = task.spec.mapOver!.join(",");
+    const producer = task.deps.find(
+      (d) => rc.graph.tasks[d]?.spec.iterableItem?.join(",") === wanted,
+    )!;
+    const state = await rc.store.lastSuccess(rc.namespace, producer);
+    if (!state)
+      throw new UsageError(
+        `"${taskName}" maps over "${producer}", which has not succeeded yet`,
+        `run it first: dagwright run-task ${graphName} ${producer}`,
+      );
+    const items = expandItems(task, producer, await rc.store.result(rc.namespace, producer));
+    const size = positiveInt("--bundle-size", opts.bundleSize, task.spec.bundleSize ?? 1) || 1;
+    if (opts.listItems) {
+      const list =
+        opts.bundleSize !== undefined
+          ? Array.from({ length: Math.ceil(items.length / size) }, (_, i) => String(i))
+          : items.map((i) => (opts.b64 ? encodeKey(i.key) : i.key));
+      ctx.o.out(`${JSON.stringify(list)}\n`);
+      return "listed";
+    }
+    const n = positiveInt("--bundle", opts.bundle, 0);
+    const bundle = items.slice(n * size, (n + 1) * size);
+    if (bundle.length === 0)
+      throw new UsageError(
+        `bundle ${n} is empty: "${taskName}" has ${items.length} items, ${Math.ceil(items.length / size)} bundles of ${size}`,
+      );
+    keys = bundle.map((i) => i.key);
+  }
+  if (keys && mapped) {
+    // Name a wrong --item before anything runs (exit 2), with a suggestion.
+    const loaded = await loadItems(rc.store, rc.namespace, rc.graph, task);
+    if ("items" in loaded) pickItems(taskName, loaded.items, keys);
+  }
+  return keys;
 }

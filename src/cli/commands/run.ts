@@ -1,21 +1,21 @@
 import os from "node:os";
 import { type Command, Option } from "commander";
-import { describeOrphan, stopOrphans } from "../../exec/orphans.js";
-import { ProcessLedger } from "../../exec/process-ledger.js";
 import type { RunObserver } from "../../exec/run-events.js";
-import { runGraph } from "../../exec/run-graph.js";
 import { FsReads } from "../../fingerprint/fs-reads.js";
-import { DagwrightError, UsageError } from "../../spec/errors.js";
+import { UsageError } from "../../spec/errors.js";
 import { SqliteStateStore } from "../../state/sqlite-store.js";
-import { shutdownWorkers } from "../../tasks/launch-task.js";
-import { openArtifactsFromEnv, pullForTasks, sharedRunOptions } from "../artifact-sync.js";
 import { type CommandContext, EXIT } from "../context.js";
 import { leaveStoresForExit } from "../exit.js";
 import { collectList } from "../load.js";
 import { NoChangeRecorder } from "../no-change.js";
 import { preflightRun } from "../preflight.js";
 import { humanObserver, jsonObserver } from "../progress.js";
-import { openRunContext, type RunFlags } from "../run-context.js";
+import {
+  enterProjectRoot,
+  openCommandProject,
+  type RunFlags,
+  selectionOf,
+} from "../run-context.js";
 
 interface RunOptions extends RunFlags {
   force?: boolean;
@@ -87,32 +87,55 @@ async function runCommand(
   reads: FsReads,
   recorder: NoChangeRecorder | undefined,
 ): Promise<void> {
-  const rc = await openRunContext(ctx, graphName, opts, reads, "copy");
-  await preflightRun(rc, ctx.o, opts.dryRun ?? false);
-  const memoStore = rc.store instanceof SqliteStateStore ? rc.store : undefined;
-  process.chdir(rc.spec.root); // TS/JS function tasks run in worker threads that share the cwd
-  // Inside a rendered workflow (DAGWRIGHT_RUN_ID is set by the manifest) the orchestrator
-  // already runs each unit once; fused groups of one workflow must not queue on each other.
-  const lock =
-    opts.dryRun || process.env.DAGWRIGHT_RUN_ID
-      ? undefined
-      : await rc.store.acquireLock(
-          rc.namespace,
-          { command: `dagwright run ${rc.graph.name}` },
-          {
-            wait: true,
-            onWait: (h) =>
-              ctx.o.err(
-                `waiting: ${rc.namespace} is locked by \`${h.command}\` (pid ${h.pid} on ${h.host}, since ${new Date(h.since).toISOString()})\n`,
-              ),
-          },
-        );
-  if (lock && !lock.acquired)
-    throw new DagwrightError("E_ENV", `state is locked by pid ${lock.holder.pid}`);
-  if (!opts.dryRun)
-    for (const orphan of await stopOrphans(rc.store, rc.namespace))
-      ctx.o.err(`${describeOrphan(orphan)}\n`);
-  const processes = opts.dryRun ? undefined : new ProcessLedger(rc.store, rc.namespace);
+  const project = await openCommandProject(ctx, reads);
+  try {
+    const scope = await project.scope(selectionOf(graphName, opts), "copy");
+    enterProjectRoot(project);
+    const memoStore = scope.store instanceof SqliteStateStore ? scope.store : undefined;
+    const shown: RunObserver = opts.json
+      ? jsonObserver(ctx.o)
+      : humanObserver(ctx.o, ctx.o.color && Boolean(process.stderr.isTTY));
+    const observer = recorder && memoStore ? recorder.tap(shown) : shown;
+    let stateBefore: string | undefined;
+    const result = await interruptible(ctx, (signal) =>
+      project.run(scope, {
+        observer,
+        signal,
+        jobs,
+        force: opts.force ?? false,
+        dryRun: opts.dryRun ?? false,
+        streamLogs: opts.verbose ?? false,
+        preflight: (s) => preflightRun(s, ctx.o, opts.dryRun ?? false),
+        beforeBegin: (s) => {
+          stateBefore = memoStore?.stateSignature(s.namespace);
+        },
+      }),
+    );
+    if (recorder && memoStore && stateBefore !== undefined && !result.usedArtifacts)
+      recorder.finish({
+        store: memoStore,
+        root: scope.spec.root,
+        branch: scope.branch,
+        command: `dagwright run ${scope.graph.name}`,
+        json: opts.json ?? false,
+        runtime: scope.plan.runtime,
+        stateBefore,
+      });
+    const { status } = result;
+    ctx.setExit(status === "succeeded" ? EXIT.ok : status === "cancelled" ? 130 : EXIT.taskFailed);
+  } finally {
+    await project.close({ leaveForExit: leaveStoresForExit() });
+  }
+}
+
+/**
+ * Runs `body` with a signal the first Ctrl-C (or SIGTERM) aborts, so running tasks are stopped
+ * and recorded as cancelled; a second one exits at once.
+ */
+async function interruptible<T>(
+  ctx: CommandContext,
+  body: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
   const controller = new AbortController();
   let interrupts = 0;
   const onSigint = () => {
@@ -126,71 +149,10 @@ async function runCommand(
   };
   process.on("SIGINT", onSigint);
   process.on("SIGTERM", onSigint);
-  const stateBefore = memoStore?.stateSignature(rc.namespace);
-  const shown: RunObserver = opts.json
-    ? jsonObserver(ctx.o)
-    : humanObserver(ctx.o, ctx.o.color && Boolean(process.stderr.isTTY));
-  const observer = recorder && memoStore ? recorder.tap(shown) : shown;
-  const runId = await rc.store.beginRun({
-    namespace: rc.namespace,
-    graph: rc.graph.name,
-    branch: rc.branch,
-    command: `dagwright run ${rc.graph.name}`,
-  });
   try {
-    observer({
-      type: "run-start",
-      runId,
-      graph: rc.graph.name,
-      namespace: rc.namespace,
-      tasks: rc.selected,
-      jobs,
-    });
-    const artifacts = opts.dryRun ? undefined : await openArtifactsFromEnv();
-    if (artifacts) await pullForTasks(rc, artifacts, rc.selected);
-    const { status } = await runGraph({
-      ...sharedRunOptions(rc, runId, artifacts),
-      selected: rc.selected,
-      ...(lock?.acquired ? { lockToken: lock.token } : {}),
-      ...(processes ? { processes } : {}),
-      jobs,
-      force: opts.force ?? false,
-      dryRun: opts.dryRun ?? false,
-      streamLogs: opts.verbose ?? false,
-      signal: controller.signal,
-      observer,
-      ...(process.env.DAGWRIGHT_RETRY_BACKOFF_MS
-        ? { retryBackoffMs: Number(process.env.DAGWRIGHT_RETRY_BACKOFF_MS) }
-        : {}),
-    });
-    await rc.store.endRun(runId, status);
-    await artifacts?.close();
-    if (recorder && memoStore && stateBefore !== undefined && !artifacts)
-      recorder.finish({
-        store: memoStore,
-        root: rc.spec.root,
-        branch: rc.branch,
-        command: `dagwright run ${rc.graph.name}`,
-        json: opts.json ?? false,
-        runtime: rc.plan.runtime,
-        stateBefore,
-      });
-    ctx.setExit(status === "succeeded" ? EXIT.ok : status === "cancelled" ? 130 : EXIT.taskFailed);
+    return await body(controller.signal);
   } finally {
     process.off("SIGINT", onSigint);
     process.off("SIGTERM", onSigint);
-    rc.flushFileCache();
-    await processes?.close();
-    if (lock?.acquired) await lock.release();
-    // Worker threads wind down on their own threads while this one closes the store.
-    const stopping = shutdownWorkers();
-    let closed = false;
-    try {
-      await rc.store.close({ leaveForExit: leaveStoresForExit() });
-      closed = true;
-    } finally {
-      // A failed close is the error to report, not what stopping the workers says after it.
-      await (closed ? stopping : stopping.catch(() => {}));
-    }
   }
 }

@@ -1,8 +1,7 @@
 import type { Command } from "commander";
-import { assessGraph } from "../../plan/assess-graph.js";
 import type { CommandContext } from "../context.js";
 import { paint } from "../output.js";
-import { openRunContext, type RunFlags } from "../run-context.js";
+import { openCommandProject, type RunFlags, selectionOf } from "../run-context.js";
 import { sanitizeTerminal } from "../sanitize-terminal.js";
 import { addRunFlags } from "./run.js";
 
@@ -15,9 +14,10 @@ export function registerStatus(program: Command, ctx: CommandContext): void {
   )
     .option("--json", "print JSON on stdout")
     .action(async (graphName: string | undefined, opts: RunFlags & { json?: boolean }) => {
-      const rc = await openRunContext(ctx, graphName, opts);
+      const project = await openCommandProject(ctx);
       try {
-        const rows = await assessGraph(rc.plan, rc.store, rc.namespace, rc.selected);
+        const report = await project.status(selectionOf(graphName, opts));
+        const rows = report.tasks;
         if (opts.json) {
           const tasks = rows.map((r) => ({
             task: r.task,
@@ -34,7 +34,7 @@ export function registerStatus(program: Command, ctx: CommandContext): void {
             ...(r.lastAttempt?.error ? { error: r.lastAttempt.error } : {}),
           }));
           ctx.o.out(
-            `${JSON.stringify({ graph: rc.graph.name, namespace: rc.namespace, tasks }, null, 2)}\n`,
+            `${JSON.stringify({ graph: report.graph, namespace: report.namespace, tasks }, null, 2)}\n`,
           );
           return;
         }
@@ -46,7 +46,7 @@ export function registerStatus(program: Command, ctx: CommandContext): void {
           "never-ran": "dim",
           running: "yellow",
         } as const;
-        ctx.o.out(`${rc.graph.name} (${rc.namespace})\n`);
+        ctx.o.out(`${report.graph} (${report.namespace})\n`);
         for (const r of rows) {
           const label = r.state === "never-ran" ? "never ran" : r.state;
           const why =
@@ -62,8 +62,7 @@ export function registerStatus(program: Command, ctx: CommandContext): void {
           ctx.o.out(`  ${r.task.padEnd(width)}  ${paint(ctx.o.color, color[r.state], cell)}\n`);
         }
       } finally {
-        rc.flushFileCache();
-        await rc.store.close();
+        await project.close();
       }
     });
 }

@@ -1,10 +1,15 @@
 import type { ArtifactStore } from "../artifacts/artifact-store.js";
 import { DagwrightError } from "../spec/errors.js";
-import type { RunContext } from "./run-context.js";
+import type { RunScope } from "./run-scope.js";
 
-/** The artifact location named by `DAGWRIGHT_ARTIFACTS_URL`, if any (s3://bucket/prefix or a volume path). */
-export async function openArtifactsFromEnv(): Promise<ArtifactStore | undefined> {
-  const url = process.env.DAGWRIGHT_ARTIFACTS_URL;
+/**
+ * The artifact location named by `DAGWRIGHT_ARTIFACTS_URL` in `env`, if any (s3://bucket/prefix
+ * or a volume path).
+ */
+export async function openArtifactsFromEnv(
+  env: Readonly<NodeJS.ProcessEnv>,
+): Promise<ArtifactStore | undefined> {
+  const url = env.DAGWRIGHT_ARTIFACTS_URL;
   if (url === undefined || url === "") return undefined;
   const { openArtifactStore } = await import("../artifacts/open-artifact-store.js");
   return openArtifactStore(url);
@@ -19,7 +24,7 @@ const GLOB = /[*?[{]/;
  * says exists but the location lacks is an environment error, never silently skipped.
  */
 export async function pullForTasks(
-  rc: RunContext,
+  rc: RunScope,
   artifacts: ArtifactStore,
   tasks: readonly string[],
 ): Promise<void> {
@@ -65,7 +70,7 @@ export async function pullForTasks(
  * directories, and, with an artifact location, publishing outputs before they are recorded.
  */
 export function sharedRunOptions(
-  rc: RunContext,
+  rc: RunScope,
   runId: string,
   artifacts: ArtifactStore | undefined,
 ) {
@@ -77,6 +82,7 @@ export function sharedRunOptions(
     scratchDir: rc.scratchDir,
     logDir: rc.logDir,
     keepLogs: rc.keepLogs,
+    env: rc.taskEnv,
     ...(artifacts
       ? { beforeRecord: (paths: string[]) => artifacts.push(rc.spec.root, paths) }
       : {}),

@@ -1,0 +1,130 @@
+import { diffParts, type FingerprintParts, type PartChange } from "../fingerprint/fingerprint.js";
+import { assessGraph, type TaskAssessment } from "../plan/assess-graph.js";
+import type { Diagnostic } from "../spec/diagnostic.js";
+import type { Spec } from "../spec/types.js";
+import type { StateStore } from "../state/state-store.js";
+import { shutdownWorkers } from "../tasks/launch-task.js";
+import { type ProjectRunOptions, type ProjectRunResult, runScope } from "./run-lifecycle.js";
+import { openScope, type ProjectCore, type RunScope, type ScopeSelection } from "./run-scope.js";
+
+/** What {@link Project.status} reports: each selected task's state, in topological order. */
+export interface StatusReport {
+  graph: string;
+  namespace: string;
+  tasks: TaskAssessment[];
+}
+
+/** What {@link Project.explain} reports: the decision and the fingerprint parts that changed. */
+export interface ExplainReport {
+  assessment: TaskAssessment;
+  /** Parts that differ from the last success (empty when it never succeeded). */
+  changes: PartChange[];
+}
+
+/**
+ * Open projects, so the process-wide worker pools (which every project's TS/JS and Python
+ * function tasks share) are stopped when the last one closes, not under another's run.
+ */
+let openProjects = 0;
+
+/**
+ * One project, opened by {@link openProject}: its spec, state store, environment, file-hash cache
+ * and paths. Every call takes the graph and selection it is about; none touches `process.cwd()`
+ * or `process.env`. Scripts and commands start in the project root with the project's env.
+ *
+ * TS/JS function tasks run in worker threads of this process, which share its working directory
+ * (a thread cannot have its own): a relative path such a task opens is relative to
+ * `process.cwd()`, not the root. The CLI makes them one; a process holding several projects whose
+ * TS/JS tasks use relative paths must run each project in a process of its own (or give those
+ * tasks absolute paths: `DAGWRIGHT_PROJECT_ROOT` is in their env).
+ */
+export class Project {
+  /** The directory of the spec file: every path of the spec is relative to it. */
+  readonly root: string;
+  readonly spec: Spec;
+  readonly store: StateStore;
+  /** The environment the project reads, rendered values decoded. */
+  readonly env: Readonly<NodeJS.ProcessEnv>;
+  private closed = false;
+
+  /** Use {@link openProject}. */
+  constructor(
+    private readonly core: ProjectCore,
+    private readonly flushFileCache: () => void,
+    /** Warnings found loading the spec (errors throw). Empty when the caller loaded it. */
+    readonly diagnostics: readonly Diagnostic[],
+  ) {
+    this.root = core.spec.root;
+    this.spec = core.spec;
+    this.store = core.store;
+    this.env = core.env;
+    openProjects++;
+  }
+
+  /**
+   * Resolves a graph and selection: tasks, config, branch and namespace, directories, planning.
+   * With `mode: "copy"` a branch without state copies its parent's (what a run does first); with
+   * `"show"` (default) it reads the parent's without writing.
+   */
+  scope(selection: ScopeSelection = {}, mode: "copy" | "show" = "show"): Promise<RunScope> {
+    return openScope(this.core, selection, mode);
+  }
+
+  /**
+   * Runs a selection (or a scope opened with `mode: "copy"`), rerunning only what changed, through
+   * the one run lifecycle every entry point shares. Task failures are in the result's `status`,
+   * not thrown.
+   *
+   * @throws DagwrightError `E_USAGE` for a bad selection, `E_ENV` for a lock or store problem.
+   */
+  async run(
+    selection: ScopeSelection | RunScope,
+    options: ProjectRunOptions,
+  ): Promise<ProjectRunResult> {
+    const scope = "plan" in selection ? selection : await this.scope(selection, "copy");
+    return runScope(scope, options, this.core.notice);
+  }
+
+  /** Each selected task: fresh, stale (and why), failed, running or never ran. Runs nothing. */
+  async status(selection: ScopeSelection = {}): Promise<StatusReport> {
+    const scope = await this.scope(selection);
+    const tasks = await assessGraph(scope.plan, scope.store, scope.namespace, scope.selected);
+    return { graph: scope.graph.name, namespace: scope.namespace, tasks };
+  }
+
+  /** The decision about one task and the fingerprint parts behind it. Runs nothing. */
+  async explain(task: string, selection: ScopeSelection = {}): Promise<ExplainReport> {
+    const scope = await this.scope({ ...selection, only: [task] });
+    const [assessment] = await assessGraph(scope.plan, scope.store, scope.namespace, [task]);
+    const before = assessment!.lastSuccess?.parts as FingerprintParts | undefined;
+    return {
+      assessment: assessment!,
+      changes: before ? diffParts(before, assessment!.decision.parts) : [],
+    };
+  }
+
+  /**
+   * Writes back the file hashes gathered, closes the store, and, when no other project is open,
+   * stops the shared worker pools. `leaveForExit`: the process ends right after (the CLI), so
+   * the store's connection may be left to that end. Closing twice does nothing.
+   */
+  async close(options: { leaveForExit?: boolean } = {}): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    openProjects--;
+    try {
+      this.flushFileCache();
+    } finally {
+      // Worker threads wind down on their own threads while this one closes the store.
+      const stopping = openProjects === 0 ? shutdownWorkers() : Promise.resolve();
+      let closed = false;
+      try {
+        await this.store.close({ leaveForExit: options.leaveForExit ?? false });
+        closed = true;
+      } finally {
+        // A failed close is the error to report, not what stopping the workers says after it.
+        await (closed ? stopping : stopping.catch(() => {}));
+      }
+    }
+  }
+}
