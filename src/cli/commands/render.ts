@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Argument, type Command, Option } from "commander";
 import { buildGraph } from "../../graph/build-graph.js";
+import { RENDER_TARGETS } from "../../render/renderer.js";
 import { UsageError } from "../../spec/errors.js";
 import { resolveConfig } from "../../spec/resolve-config.js";
 import type { CommandContext } from "../context.js";
@@ -24,8 +25,10 @@ interface RenderOptions {
 export function registerRender(program: Command, ctx: CommandContext): void {
   program
     .command("render")
-    .description("compile a graph for an orchestrator (argo) into files under --out")
-    .addArgument(new Argument("<TARGET>", "target orchestrator").choices(["argo"]))
+    .description(
+      `compile a graph for an orchestrator into files under --out (targets: ${RENDER_TARGETS.join(", ")})`,
+    )
+    .addArgument(new Argument("<TARGET>", "argo: an Argo Workflow").choices(RENDER_TARGETS))
     .argument("[GRAPH]", "graph name (optional when the spec has one graph)")
     .requiredOption("--out <DIR>", "directory to write the rendered files to")
     .option(
