@@ -126,7 +126,8 @@ function withMachineTags(
       tasks[name] = task;
       continue;
     }
-    if (!declared.includes(machine) || tagged.length > 1)
+    if (!declared.includes(machine) || tagged.length > 1) {
+      tasks[name] = task;
       report(
         "error",
         `tasks.${name}.tags`,
@@ -136,6 +137,8 @@ function withMachineTags(
         `declared machine types: ${declared.join(", ") || "none"}`,
         task,
       );
+      continue;
+    }
     tasks[name] = { ...task, spec: { ...task.spec, machineType: machine } };
   }
   return { ...graph, tasks };
