@@ -21,6 +21,7 @@ def main():
     path = sys.argv[1]
     if "--airflow" in sys.argv:
         os.environ["DAGWRIGHT_AIRFLOW_STUB_VERSION"] = sys.argv[sys.argv.index("--airflow") + 1]
+    sys.dont_write_bytecode = True
     sys.path.insert(0, HERE)
     from airflow import _stub
     import airflow.sdk  # noqa: F401
