@@ -100,6 +100,7 @@ export function renderAirflow(input: RenderInput<AirflowOptions>): RenderResult 
     diagnostics,
   );
   checkFeatures(plan, operator, report);
+  checkNames(options, airflow, report);
   if (diagnostics.some((d) => d.severity === "error")) throw new SpecError(diagnostics);
   const warnings = diagnostics.filter((d) => d.severity === "warning").map(formatDiagnostic);
   const source = dagSource(graph, plan, airflow, options);
@@ -142,6 +143,29 @@ function withMachineTags(
     tasks[name] = { ...task, spec: { ...task.spec, machineType: machine } };
   }
   return { ...graph, tasks };
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Kubernetes names are identifiers: checked, never rewritten. */
+function checkNames(options: AirflowOptions, airflow: AirflowConfig, report: Report) {
+  const namespace = options.namespace ?? airflow.namespace;
+  if (namespace !== undefined && !(namespace.length <= 63 && DNS_LABEL.test(namespace)))
+    report(
+      "error",
+      "config.airflow.namespace",
+      `namespace ${JSON.stringify(namespace)} is not a valid Kubernetes namespace`,
+      "use lowercase letters, digits and '-' (at most 63)",
+    );
+  const sa = options.serviceAccountName ?? airflow.serviceAccountName;
+  if (sa !== undefined && !(sa.length <= 253 && DNS_SUBDOMAIN.test(sa)))
+    report(
+      "error",
+      "config.airflow.service_account_name",
+      `service account ${JSON.stringify(sa)} is not a valid Kubernetes name`,
+      "use lowercase letters, digits, '-' and '.'",
+    );
 }
 
 /** Refuses what the chosen operator cannot express, naming the task, the feature and the target. */

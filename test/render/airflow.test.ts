@@ -232,6 +232,19 @@ describe("render airflow: what it refuses", () => {
   });
 });
 
+describe("the DAG loader harness", () => {
+  it("fails a DAG file that does I/O at import time, or passes an unknown operator argument", () => {
+    const header =
+      "from airflow.sdk import DAG\nfrom airflow.providers.standard.operators.bash import BashOperator\n";
+    expect(() => loadDag(`${header}open("/etc/hostname").read()\n`)).toThrow(/did I\/O/);
+    expect(() =>
+      loadDag(
+        `${header}with DAG(dag_id="d"):\n    BashOperator(task_id="a", bash_command="x", bash_cmd="y")\n`,
+      ),
+    ).toThrow(/Invalid arguments were passed to BashOperator/);
+  });
+});
+
 describe("dagwright render airflow (CLI)", () => {
   it("lists the targets in render --help", () => {
     const r = runCli(["render", "--help"], REPO);
