@@ -30,7 +30,7 @@ export interface RenderResult {
 export type Renderer<Options> = (input: RenderInput<Options>) => RenderResult;
 
 /** The targets `dagwright render` knows, in the order `--help` lists them. */
-export const RENDER_TARGETS = ["argo", "airflow"] as const;
+export const RENDER_TARGETS = ["argo", "airflow", "prefect"] as const;
 
 /** One of {@link RENDER_TARGETS}. */
 export type RenderTarget = (typeof RENDER_TARGETS)[number];

@@ -33,7 +33,7 @@ export function registerRender(program: Command, ctx: CommandContext): void {
     .addArgument(
       new Argument(
         "<TARGET>",
-        "argo: an Argo Workflow; airflow: one Airflow DAG file per graph",
+        "argo: an Argo Workflow; airflow: one Airflow DAG file; prefect: one Prefect flow file",
       ).choices(RENDER_TARGETS),
     )
     .argument("[GRAPH]", "graph name (optional when the spec has one graph)")
@@ -137,6 +137,22 @@ export function registerRender(program: Command, ctx: CommandContext): void {
             ...common,
             airflow: opts.airflow === "2" ? 2 : 3,
             operator: opts.operator ?? "kubernetes",
+          },
+        });
+      } else if (target === "prefect") {
+        if (template !== undefined)
+          throw new UsageError(
+            "--template is not supported for prefect yet",
+            "render without --template",
+          );
+        const { renderPrefect } = await import("../../render/prefect.js");
+        result = renderPrefect({
+          spec,
+          graph,
+          config,
+          options: {
+            ...(opts.env ? { env: opts.env } : {}),
+            ...(opts.branch ? { branch: opts.branch } : {}),
           },
         });
       } else throw new UsageError(`unknown target ${target}`);
