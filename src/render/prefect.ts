@@ -132,6 +132,25 @@ const HELPER = [
   "",
 ];
 
+/** Fan-out helpers: settle mapped runs, and cap them at `group_size` at once. */
+const WINDOWS = [
+  "def _settle(futures):",
+  '    """Waits for mapped runs; returns them as one list (a wait_for target)."""',
+  "    for f in futures:",
+  "        f.result()",
+  "    return list(futures)",
+  "",
+  "",
+  "def _in_windows(mapped, keys, size):",
+  '    """Maps `mapped` over `keys`, at most `size` runs at once (group_size)."""',
+  "    done = []",
+  "    for start in range(0, len(keys), size):",
+  "        done += _settle(mapped.map(keys[start : start + size]))",
+  "    return done",
+  "",
+  "",
+];
+
 function flowSource(
   graph: Graph,
   plan: DeploymentPlan,
@@ -174,7 +193,9 @@ function flowSource(
       const at = args.findIndex((a) => a.includes(ITEM));
       const [before, after] = args[at]!.split(ITEM) as [string, string];
       const parts = args.map((a, j) =>
-        j === at ? `${pyStr(before)} + str(key) + ${pyStr(after)}` : pyStr(a),
+        j === at
+          ? [before && `${pyStr(before)} + `, "str(key)", after && ` + ${pyStr(after)}`].join("")
+          : pyStr(a),
       );
       defs.push(
         ...taskDef(
@@ -216,21 +237,7 @@ function flowSource(
     "",
     "",
     ...HELPER,
-    "def _settle(futures):",
-    '    """Waits for mapped runs; returns them as one list (a wait_for target)."""',
-    "    for f in futures:",
-    "        f.result()",
-    "    return list(futures)",
-    "",
-    "",
-    "def _in_windows(mapped, keys, size):",
-    '    """Maps `mapped` over `keys`, at most `size` runs at once (group_size)."""',
-    "    done = []",
-    "    for start in range(0, len(keys), size):",
-    "        done += _settle(mapped.map(keys[start : start + size]))",
-    "    return done",
-    "",
-    "",
+    ...WINDOWS,
     ...defs,
     `@flow(name=${pyStr(flowName)})`,
     "def dagwright_flow():",

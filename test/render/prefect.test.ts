@@ -92,6 +92,11 @@ describe("render prefect", () => {
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const flow = path.join(flowDir, "flows", "sim_flow.py");
+    const golden = path.join(REPO, "test", "render", "golden", "sim.prefect.py");
+    if (process.env.UPDATE_GOLDEN === "1") writeFileSync(golden, readFileSync(flow, "utf8"));
+    expect(readFileSync(flow, "utf8"), "run with UPDATE_GOLDEN=1 after review").toBe(
+      readFileSync(golden, "utf8"),
+    );
     const bin = binDir();
     const first = runFlow(flow, flowDir, bin);
     expect(first.error).toBeNull();
