@@ -20,8 +20,10 @@ def _dagwright(args, env):
 
 
 def _run_id():
-    from prefect.runtime import flow_run
-
+    try:
+        from prefect.runtime import flow_run
+    except ImportError:  # Prefect < 2.10
+        return "prefect"
     return "prefect-" + str(flow_run.id)
 
 
