@@ -1,14 +1,16 @@
 import { Environment } from "nunjucks";
 import { parseAllDocuments } from "yaml";
-import { fuseGroups, type Unit } from "../graph/fuse-groups.js";
-import type { Graph, GraphTask } from "../graph/graph.js";
+import type { Unit } from "../graph/fuse-groups.js";
+import type { GraphTask } from "../graph/graph.js";
 import { type Diagnostic, formatDiagnostic } from "../spec/diagnostic.js";
 import { didYouMean } from "../spec/did-you-mean.js";
 import { DagwrightError, SpecError } from "../spec/errors.js";
-import type { Compute, Spec } from "../spec/types.js";
-import { readArgoConfig, readMachineTypes } from "./argo-config.js";
+import type { Compute } from "../spec/types.js";
+import { readArgoConfig } from "./argo-config.js";
+import { kubeQuantities, type PlanUnit, planDeployment } from "./deployment-plan.js";
 import { assignDnsLabels, type LabelRequest } from "./names.js";
 import { escapeKubeVars, hasArgoTag, isWellFormedUnicode, toBase64, toYaml } from "./quote.js";
+import type { RenderInput, RenderResult } from "./renderer.js";
 
 /** How to render a graph for Argo Workflows. Every field is optional. */
 export interface ArgoOptions {
@@ -55,20 +57,11 @@ export interface ArgoTemplateContext {
   }[];
 }
 
-export interface ArgoInput {
-  spec: Spec;
-  graph: Graph;
-  /** The graph's resolved config (`resolveConfig`). */
-  config: Record<string, unknown>;
-  options: ArgoOptions;
-}
+/** The input of {@link renderArgo}. */
+export type ArgoInput = RenderInput<ArgoOptions>;
 
-export interface ArgoRender {
-  /** File name (`<graph>.argo.yaml`) → content. */
-  files: Record<string, string>;
-  /** Formatted warnings (with their hints), e.g. a group that mixes machine types. */
-  warnings: string[];
-}
+/** `<graph>.argo.yaml` → content, and the warnings of the render. */
+export type ArgoRender = RenderResult;
 
 type Json = Record<string, unknown>;
 
@@ -80,7 +73,6 @@ interface EnvVar {
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 const SAFE_FILE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 const NOT_CONTAINER = [
   "steps",
@@ -96,6 +88,12 @@ const NOT_CONTAINER = [
 const GPU_TOLERATION = { key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" };
 /** Prefix of env vars that carry a value containing `{{` (base64 of its UTF-8). */
 export const ENV_B64_PREFIX = "DAGWRIGHT_ENV_B64_";
+
+function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Pick<T, K> {
+  const out = {} as Pick<T, K>;
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}
 
 function isRecord(v: unknown): v is Json {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -172,7 +170,7 @@ function buildWorkflow(input: ArgoInput): {
   diagnostics: Diagnostic[];
   graphLabel: string;
 } {
-  const { spec, graph, config, options } = input;
+  const { graph, config, options } = input;
   const diagnostics: Diagnostic[] = [];
   const report = (
     severity: Diagnostic["severity"],
@@ -193,29 +191,7 @@ function buildWorkflow(input: ArgoInput): {
     report("error", path, message, hint, task);
 
   const argo = readArgoConfig(config, diagnostics);
-  const machineTypes = readMachineTypes(config, diagnostics);
-  const tagPrefix = options.groupTagPrefix ?? spec.settings.groupTagPrefix;
-  const fused = fuseGroups(graph, {
-    ...(tagPrefix !== undefined ? { tagPrefix } : {}),
-    machineTypes,
-  });
-  diagnostics.push(...fused.diagnostics);
-
-  // Settings that are identifiers: checked, never rewritten.
   const kind = options.kind ?? "Workflow";
-  if (config.image !== undefined && typeof config.image !== "string")
-    fail("config.image", `expected a string, received ${JSON.stringify(config.image)}`);
-  const image =
-    options.image ??
-    (typeof config.image === "string" ? config.image : undefined) ??
-    spec.settings.dockerImage ??
-    "";
-  if (image === "")
-    fail(
-      "settings.docker_image",
-      "no container image for the Argo manifest",
-      "pass --image, or set config.image or settings.docker_image",
-    );
   const noTag = (path: string, what: string, value: string | undefined, task?: GraphTask) => {
     if (value !== undefined && hasArgoTag(value))
       fail(
@@ -232,7 +208,7 @@ function buildWorkflow(input: ArgoInput): {
         task,
       );
   };
-  noTag("settings.docker_image", "the image", image);
+  // Settings that are identifiers: checked, never rewritten.
   const namespace = options.namespace ?? argo.namespace;
   if (namespace !== undefined && !(namespace.length <= 63 && DNS_LABEL.test(namespace)))
     fail(
@@ -252,59 +228,26 @@ function buildWorkflow(input: ArgoInput): {
     );
   const workingDir = argo.workingDir;
   noTag("config.argo.working_dir", "working_dir", workingDir);
-  const stateSecret = options.stateUrlSecret ?? { name: "dagwright-state", key: "url" };
-  const checkSecret = (
-    name: string,
-    key: string,
-    where: string,
-    path: string,
-    task?: GraphTask,
-  ) => {
-    if (!(name.length <= 253 && DNS_SUBDOMAIN.test(name)))
-      fail(
-        path,
-        `${where}: secret name ${JSON.stringify(name)} is not a valid Kubernetes Secret name`,
-        "use lowercase letters, digits, '-' and '.'",
-        task,
-      );
-    if (!SECRET_KEY.test(key))
-      fail(
-        path,
-        `${where}: secret key ${JSON.stringify(key)} is not a valid key of a Kubernetes Secret`,
-        "use letters, digits, '-', '_' and '.'",
-        task,
-      );
-  };
-  checkSecret(stateSecret.name, stateSecret.key, "the state store URL", "stateUrlSecret");
   noTag("branch", "the branch", options.branch);
-  if (options.env !== undefined && spec.environments[options.env] === undefined) {
-    const names = Object.keys(spec.environments);
-    fail(
-      "environments",
-      `unknown environment "${options.env}".${didYouMean(options.env, names)}`.replace(/\.$/, ""),
-      names.length > 0 ? `environments in this spec: ${names.join(", ")}` : undefined,
-    );
-  }
-  const arg = (s: string, what: string, path: string, task?: GraphTask): string => {
-    noTag(path, what, s, task);
-    return escapeKubeVars(s);
-  };
-  const runOpts = options.env === undefined ? [] : [arg(`--env=${options.env}`, "env", "env")];
-  const graphArg = arg(graph.name, "graph name", `graphs.${graph.name}`);
-
+  const plan = planDeployment(
+    input,
+    {
+      output: "Argo manifest",
+      ...pick(options, ["image", "stateUrlSecret", "env", "groupTagPrefix"]),
+      checkArg: (value, what, path, task) => noTag(path, what, value, task),
+    },
+    report,
+    diagnostics,
+  );
+  const { image, stateSecret } = plan;
   // Names.
-  const units = fused.units;
-  const fanOut = (u: Unit): GraphTask | undefined => {
-    const t = graph.tasks[u.tasks[0]!]!;
-    return u.kind === "task" && t.spec.mapOver !== undefined ? t : undefined;
-  };
+  const units = plan.units;
   const requests: LabelRequest[] = [];
   for (const u of units) {
     requests.push({ key: `unit:${u.name}`, name: u.name });
-    const t = fanOut(u);
-    if (t === undefined) continue;
+    if (u.fanOut === undefined) continue;
     requests.push({ key: `items:${u.name}`, name: u.name, suffix: "-items" });
-    if (t.spec.groupSize !== undefined)
+    if (u.fanOut.groupSize !== undefined)
       requests.push({ key: `each:${u.name}`, name: u.name, suffix: "-each" });
   }
   for (const init of argo.initTemplates)
@@ -356,64 +299,25 @@ function buildWorkflow(input: ArgoInput): {
     baseEnv.push({ name: p.env, value: `{{inputs.parameters.${p.param}}}` });
 
   /** The container env of a unit: ours, then the members' env values and secret references. */
-  const unitEnv = (unit: Unit, tasks: GraphTask[]): EnvVar[] => {
-    const values = new Map<string, { value: string; task: string }>();
-    const conflicts = new Set<string>();
-    const secrets = new Map<string, { name: string; key: string; task: GraphTask }>();
-    for (const task of tasks) {
-      for (const [k, v] of Object.entries(task.spec.env)) {
-        if (!isWellFormedUnicode(v))
-          fail(
-            `tasks.${task.name}.env.${k}`,
-            `task "${task.name}": env ${k} is not valid Unicode (a lone surrogate)`,
-            undefined,
-            task,
-          );
-        const seen = values.get(k);
-        if (seen === undefined) values.set(k, { value: v, task: task.name });
-        else if (seen.value !== v && !conflicts.has(k)) {
-          conflicts.add(k);
-          report(
-            "warning",
-            `tasks.${task.name}.env.${k}`,
-            `group "${unit.name}": tasks "${seen.task}" and "${task.name}" set ${k} differently, so the group's container leaves it out (each task still gets its own value from the spec)`,
-            undefined,
-            task,
-          );
-        }
-      }
-      for (const s of task.spec.secrets) {
-        checkSecret(s.name, s.key, `task "${task.name}"`, `tasks.${task.name}.secrets`, task);
-        const seen = secrets.get(s.env);
-        if (seen === undefined) secrets.set(s.env, { name: s.name, key: s.key, task });
-        else if (seen.name !== s.name || seen.key !== s.key)
-          fail(
-            `tasks.${task.name}.secrets`,
-            `group "${unit.name}": tasks "${seen.task.name}" and "${task.name}" read ${s.env} from different secrets (${seen.name}/${seen.key} and ${s.name}/${s.key}), but share one container`,
-            `use one secret for ${s.env}, or take one of the tasks out of the group`,
-            task,
-          );
-      }
-    }
+  const unitEnv = (unit: PlanUnit): EnvVar[] => {
     const env: EnvVar[] = [...baseEnv];
-    for (const [k, { value }] of values) {
-      if (conflicts.has(k)) continue;
+    for (const [k, value] of unit.env) {
       env.push(
         hasArgoTag(value)
           ? { name: `${ENV_B64_PREFIX}${k}`, value: toBase64(value) }
           : { name: k, value: escapeKubeVars(value) },
       );
     }
-    for (const [envName, s] of secrets)
-      env.push({ name: envName, valueFrom: { secretKeyRef: { name: s.name, key: s.key } } });
+    for (const s of unit.secrets)
+      env.push({ name: s.env, valueFrom: { secretKeyRef: { name: s.name, key: s.key } } });
     const seen = new Set<string>();
     for (const e of env) {
       if (seen.has(e.name))
         fail(
-          `tasks.${tasks[0]!.name}`,
+          `tasks.${unit.members[0]!.name}`,
           `${unit.kind} "${unit.name}": environment variable ${e.name} is set twice in its container (env, secrets or an init template output)`,
           "rename one of them",
-          tasks[0],
+          unit.members[0],
         );
       seen.add(e.name);
     }
@@ -506,48 +410,22 @@ function buildWorkflow(input: ArgoInput): {
   }
 
   const unitLabel = new Map<string, string>();
+  const esc = (args: string[]) => args.map(escapeKubeVars);
   for (const unit of units) {
     const name = label(`unit:${unit.name}`);
     unitLabel.set(unit.name, name);
-    const tasks = unit.tasks.map((t) => graph.tasks[t]!);
-    const first = tasks[0]!;
     const deps = unit.deps.map((d) => unitLabel.get(d)!);
     const upstream = deps.length > 0 ? deps : initLabels;
-    const env = unitEnv(unit, tasks);
-    const custom = customOf(unit, tasks);
+    const env = unitEnv(unit);
+    const custom = customOf(unit, unit.members);
     const settings = {
       gpu: (unit.compute.gpu ?? 0) > 0,
-      retries: Math.max(...tasks.map((t) => t.spec.retries)),
-      timeoutSeconds:
-        unit.kind === "task"
-          ? first.spec.timeoutSeconds
-          : tasks.every((t) => t.spec.timeoutSeconds !== undefined && t.spec.mapOver === undefined)
-            ? tasks.reduce((sum, t) => sum + t.spec.timeoutSeconds!, 0)
-            : undefined,
+      retries: unit.retries,
+      timeoutSeconds: unit.timeoutSeconds,
     };
-    const taskArg = (t: GraphTask) => arg(t.name, "task name", `tasks.${t.name}`, t);
-
-    if (unit.kind === "group") {
-      for (const t of tasks) {
-        if (t.name.includes(","))
-          fail(
-            `tasks.${t.name}`,
-            `task "${t.name}" has a comma in its name, so it cannot be listed in --only for group "${unit.name}"`,
-            "rename the task",
-            t,
-          );
-      }
-      const only = `--only=${tasks.map(taskArg).join(",")}`;
-      const args = ["run", only, ...runOpts, "--", graphArg];
-      templates.push(
-        runTemplate(name, paramNames, container(args, env, unit.compute), settings, custom),
-      );
-      dagTask(name, upstream, withInit([]));
-      continue;
-    }
-    const task = fanOut(unit);
-    if (task === undefined) {
-      const args = ["run-task", ...runOpts, "--", graphArg, taskArg(first)];
+    const fanOut = unit.fanOut;
+    if (fanOut === undefined) {
+      const args = esc(unit.command);
       templates.push(
         runTemplate(name, paramNames, container(args, env, unit.compute), settings, custom),
       );
@@ -557,37 +435,18 @@ function buildWorkflow(input: ArgoInput): {
 
     // Fan-out: list the items (or bundles), then one pod per item.
     const items = label(`items:${unit.name}`);
-    const bundle = task.spec.bundleSize;
-    const listArgs = [
-      "run-task",
-      "--list-items",
-      // Keys go into pod args: base64url, so an item such as `$(SECRET)` is never expanded.
-      ...(bundle === undefined ? ["--b64"] : [`--bundle-size=${bundle}`]),
-      ...runOpts,
-      "--",
-      graphArg,
-      taskArg(task),
-    ];
     templates.push(
-      runTemplate(items, paramNames, container(listArgs, [...baseEnv], {}), {
+      runTemplate(items, paramNames, container(esc(fanOut.list), [...baseEnv], {}), {
         gpu: false,
         retries: settings.retries,
         timeoutSeconds: undefined,
       }),
     );
     dagTask(items, upstream, withInit([]));
-    const itemFlag = bundle === undefined ? "--item-b64" : "--bundle";
-    const runArgs = [
-      "run-task",
-      `${itemFlag}={{inputs.parameters.item}}`,
-      ...runOpts,
-      "--",
-      graphArg,
-      taskArg(task),
-    ];
+    const runArgs = esc(fanOut.item("{{inputs.parameters.item}}"));
     const result = `{{tasks.${items}.outputs.result}}`;
     const itemParams = ["item", ...paramNames];
-    if (task.spec.groupSize === undefined) {
+    if (fanOut.groupSize === undefined) {
       templates.push(
         runTemplate(name, itemParams, container(runArgs, env, unit.compute), settings, custom),
       );
@@ -600,7 +459,7 @@ function buildWorkflow(input: ArgoInput): {
       templates.push({
         name,
         inputs: { parameters: [{ name: "items" }, ...paramNames.map((p) => ({ name: p }))] },
-        parallelism: task.spec.groupSize,
+        parallelism: fanOut.groupSize,
         dag: {
           tasks: [
             {
@@ -670,11 +529,8 @@ function buildWorkflow(input: ArgoInput): {
 
 /** Kubernetes requests = limits from normalized compute (cpu in vCPUs, memory in MiB). */
 function resourcesOf(c: Compute): Json | undefined {
-  const q: Record<string, string> = {};
-  if (c.cpu !== undefined && c.cpu > 0) q.cpu = String(Math.ceil(c.cpu * 1000 - 1e-9) / 1000);
-  if (c.memoryMiB !== undefined && c.memoryMiB > 0) q.memory = `${Math.ceil(c.memoryMiB)}Mi`;
-  if (c.gpu !== undefined && c.gpu > 0) q["nvidia.com/gpu"] = String(c.gpu);
-  return Object.keys(q).length > 0 ? { requests: { ...q }, limits: { ...q } } : undefined;
+  const q = kubeQuantities(c);
+  return q !== undefined ? { requests: { ...q }, limits: { ...q } } : undefined;
 }
 
 /**

@@ -55,21 +55,44 @@ function shortHash(key: string, length: number): string {
 }
 
 /**
- * Maps every request to a distinct DNS-1123 label (see {@link isDnsLabel}), deterministically:
- * the readable form of the name plus the suffix when that is lossless and unique; otherwise the
- * readable form truncated to fit, `-`, and the first 6 hex digits of SHA-256 of the request's
- * `key` (longer when even those collide). Labels never equal one of `reserved`.
- * The result depends only on the set of requests, not on their order.
- * Throws an Error when two requests share a key, or a suffix leaves no room for a name.
+ * A target's identifier rule for {@link assignNames}: the longest identifier, and the readable
+ * form of a name within a length (`exact` false when information was lost, which forces a hash).
+ */
+export interface NameRule {
+  maxLength: number;
+  readable: (name: string, maxLength: number) => { label: string; exact: boolean };
+}
+
+/** Kubernetes DNS-1123 labels that start with a letter (see {@link isDnsLabel}). */
+export const DNS_LABEL_RULE: NameRule = { maxLength: DNS_LABEL_MAX, readable: toDnsLabel };
+
+/**
+ * Maps every request to a distinct DNS-1123 label (see {@link isDnsLabel}); see
+ * {@link assignNames} for how. Throws like it.
  */
 export function assignDnsLabels(
   requests: readonly LabelRequest[],
   reserved: readonly string[] = [],
 ): Map<string, string> {
+  return assignNames(requests, DNS_LABEL_RULE, reserved);
+}
+
+/**
+ * Maps every request to a distinct identifier under `rule`, deterministically:
+ * the readable form of the name plus the suffix when that is lossless and unique; otherwise the
+ * readable form truncated to fit, `-`, and the first 6 hex digits of SHA-256 of the request's
+ * `key` (longer when even those collide). Identifiers never equal one of `reserved`.
+ * The result depends only on the set of requests, not on their order.
+ * Throws an Error when two requests share a key, or a suffix leaves no room for a name.
+ */
+export function assignNames(
+  requests: readonly LabelRequest[],
+  rule: NameRule,
+  reserved: readonly string[] = [],
+): Map<string, string> {
   const byKey = new Map<string, LabelRequest>();
   for (const r of requests) {
-    if (byKey.has(r.key))
-      throw new Error(`assignDnsLabels: duplicate key ${JSON.stringify(r.key)}`);
+    if (byKey.has(r.key)) throw new Error(`assignNames: duplicate key ${JSON.stringify(r.key)}`);
     byKey.set(r.key, r);
   }
   const keys = [...byKey.keys()].sort();
@@ -77,17 +100,17 @@ export function assignDnsLabels(
   const label = (key: string): string => {
     const r = byKey.get(key)!;
     const suffix = r.suffix ?? "";
-    const max = (r.maxLength ?? DNS_LABEL_MAX) - suffix.length;
+    const max = (r.maxLength ?? rule.maxLength) - suffix.length;
     const h = hashLength.get(key) ?? 0;
-    if (h === 0) return toDnsLabel(r.name, max).label + suffix;
+    if (h === 0) return rule.readable(r.name, max).label + suffix;
     const room = max - h - 1;
-    if (room < 1) throw new Error(`assignDnsLabels: no room for a name in ${max} characters`);
-    return `${toDnsLabel(r.name, room).label}-${shortHash(key, h)}${suffix}`;
+    if (room < 1) throw new Error(`assignNames: no room for a name in ${max} characters`);
+    return `${rule.readable(r.name, room).label}-${shortHash(key, h)}${suffix}`;
   };
   for (const key of keys) {
     const r = byKey.get(key)!;
-    const max = (r.maxLength ?? DNS_LABEL_MAX) - (r.suffix ?? "").length;
-    if (!toDnsLabel(r.name, max).exact) hashLength.set(key, 6);
+    const max = (r.maxLength ?? rule.maxLength) - (r.suffix ?? "").length;
+    if (!rule.readable(r.name, max).exact) hashLength.set(key, 6);
   }
   const taken = new Set(reserved);
   for (;;) {

@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Argument, type Command, Option } from "commander";
 import { buildGraph } from "../../graph/build-graph.js";
+import { RENDER_TARGETS, type RenderResult } from "../../render/renderer.js";
 import { UsageError } from "../../spec/errors.js";
 import { resolveConfig } from "../../spec/resolve-config.js";
 import type { CommandContext } from "../context.js";
@@ -19,13 +20,22 @@ interface RenderOptions {
   stateSecret?: string;
   serviceAccount?: string;
   template?: string;
+  airflow?: "2" | "3";
+  operator?: "kubernetes" | "bash";
 }
 
 export function registerRender(program: Command, ctx: CommandContext): void {
   program
     .command("render")
-    .description("compile a graph for an orchestrator (argo) into files under --out")
-    .addArgument(new Argument("<TARGET>", "target orchestrator").choices(["argo"]))
+    .description(
+      `compile a graph for an orchestrator into files under --out (targets: ${RENDER_TARGETS.join(", ")})`,
+    )
+    .addArgument(
+      new Argument(
+        "<TARGET>",
+        "argo: an Argo Workflow; airflow: one Airflow DAG file; prefect: one Prefect flow file",
+      ).choices(RENDER_TARGETS),
+    )
     .argument("[GRAPH]", "graph name (optional when the spec has one graph)")
     .requiredOption("--out <DIR>", "directory to write the rendered files to")
     .option(
@@ -54,6 +64,16 @@ export function registerRender(program: Command, ctx: CommandContext): void {
       "dagwright-state:url",
     )
     .option("--service-account <NAME>", "service account of the pods")
+    .addOption(
+      new Option("--airflow <VERSION>", "airflow: the Airflow major version whose names to use")
+        .choices(["2", "3"])
+        .default("3"),
+    )
+    .addOption(
+      new Option("--operator <OPERATOR>", "airflow: run each unit in a pod or on the worker")
+        .choices(["kubernetes", "bash"])
+        .default("kubernetes"),
+    )
     .option("--template <FILE>", "argo: a Nunjucks (Jinja-compatible) template for the whole file")
     .action(async (target: string, graphName: string | undefined, opts: RenderOptions) => {
       const { spec, graphs } = await loadForCommand(ctx);
@@ -81,23 +101,61 @@ export function registerRender(program: Command, ctx: CommandContext): void {
           );
         }
       }
-      if (target !== "argo") throw new UsageError(`unknown target ${target}`);
-      const { renderArgo } = await import("../../render/argo.js");
-      const result = renderArgo({
-        spec,
-        graph,
-        config,
-        options: {
-          ...(opts.kind ? { kind: opts.kind } : {}),
-          ...(opts.image ? { image: opts.image } : {}),
-          ...(opts.namespace ? { namespace: opts.namespace } : {}),
-          ...(opts.branch ? { branch: opts.branch } : {}),
-          ...(opts.env ? { env: opts.env } : {}),
-          ...(opts.serviceAccount ? { serviceAccountName: opts.serviceAccount } : {}),
-          ...(template !== undefined ? { template } : {}),
-          stateUrlSecret: { name: secretName, key: secretKey },
-        },
-      });
+      const common = {
+        ...(opts.image ? { image: opts.image } : {}),
+        ...(opts.namespace ? { namespace: opts.namespace } : {}),
+        ...(opts.branch ? { branch: opts.branch } : {}),
+        ...(opts.env ? { env: opts.env } : {}),
+        ...(opts.serviceAccount ? { serviceAccountName: opts.serviceAccount } : {}),
+        stateUrlSecret: { name: secretName, key: secretKey },
+      };
+      let result: RenderResult;
+      if (target === "argo") {
+        const { renderArgo } = await import("../../render/argo.js");
+        result = renderArgo({
+          spec,
+          graph,
+          config,
+          options: {
+            ...common,
+            ...(opts.kind ? { kind: opts.kind } : {}),
+            ...(template !== undefined ? { template } : {}),
+          },
+        });
+      } else if (target === "airflow") {
+        if (template !== undefined)
+          throw new UsageError(
+            "--template is not supported for airflow yet",
+            "render without --template",
+          );
+        const { renderAirflow } = await import("../../render/airflow.js");
+        result = renderAirflow({
+          spec,
+          graph,
+          config,
+          options: {
+            ...common,
+            airflow: opts.airflow === "2" ? 2 : 3,
+            operator: opts.operator ?? "kubernetes",
+          },
+        });
+      } else if (target === "prefect") {
+        if (template !== undefined)
+          throw new UsageError(
+            "--template is not supported for prefect yet",
+            "render without --template",
+          );
+        const { renderPrefect } = await import("../../render/prefect.js");
+        result = renderPrefect({
+          spec,
+          graph,
+          config,
+          options: {
+            ...(opts.env ? { env: opts.env } : {}),
+            ...(opts.branch ? { branch: opts.branch } : {}),
+          },
+        });
+      } else throw new UsageError(`unknown target ${target}`);
       for (const w of result.warnings)
         ctx.o.err(`${paint(ctx.o.color, "yellow", "warning")}: ${w}\n`);
       const out = path.resolve(opts.out);

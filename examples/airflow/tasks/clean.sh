@@ -1,0 +1,3 @@
+#!/bin/sh
+# Placeholder for the clean step.
+echo "clean: done"

@@ -1,0 +1,3 @@
+#!/bin/sh
+# Placeholder for the fetch step.
+echo "fetch: done"

@@ -1,0 +1,297 @@
+import { fuseGroups, type Unit } from "../graph/fuse-groups.js";
+import type { Graph, GraphTask } from "../graph/graph.js";
+import type { Diagnostic } from "../spec/diagnostic.js";
+import { didYouMean } from "../spec/did-you-mean.js";
+import type { Compute, Spec } from "../spec/types.js";
+import { readMachineTypes } from "./argo-config.js";
+import { isWellFormedUnicode } from "./quote.js";
+
+/**
+ * What every target runs, target-neutral: units after grouping, their edges, resources, env
+ * values and secret references, retries, timeouts and the exact `dagwright` command line of each
+ * unit (fan-out as a listing command plus one command per item or bundle). Targets map it to
+ * their own objects and quoting; nothing in it is escaped for any engine yet.
+ */
+export interface DeploymentPlan {
+  /** The project image every unit runs. */
+  image: string;
+  /** The Kubernetes Secret holding the state store URL (`DAGWRIGHT_STATE_URL`). */
+  stateSecret: SecretKey;
+  /** Units, dependencies first. */
+  units: PlanUnit[];
+  /** `config.machine_types`, normalized. */
+  machineTypes: Record<string, Compute>;
+}
+
+/** A key of a Kubernetes Secret. */
+export interface SecretKey {
+  name: string;
+  key: string;
+}
+
+/** One unit of a {@link DeploymentPlan}. */
+export interface PlanUnit extends Unit {
+  /** The member tasks (one for a task unit), in topological order. */
+  members: GraphTask[];
+  /** Env values every member agrees on, in first-seen order. */
+  env: [string, string][];
+  /** Env variables read from Kubernetes Secrets, by reference. */
+  secrets: (SecretKey & { env: string })[];
+  /** The largest `retries` of the members. */
+  retries: number;
+  /** The task's timeout; for a group, the sum of its members' (unset when one has none). */
+  timeoutSeconds?: number;
+  /** Arguments after `dagwright` (`run-task … -- GRAPH TASK`, or `run --only=…` for a group). */
+  command: string[];
+  /** Set for a fan-out task: its items run one (or one bundle) per pod. */
+  fanOut?: PlanFanOut;
+}
+
+/** How a fan-out unit lists and runs its items. */
+export interface PlanFanOut {
+  /** Arguments after `dagwright` that print the item keys (base64url) or bundle ids as JSON. */
+  list: string[];
+  /** Arguments after `dagwright` that run one listed key (inserted verbatim). */
+  item: (key: string) => string[];
+  /** At most this many items (or bundles) at once. */
+  groupSize?: number;
+  bundleSize?: number;
+}
+
+/** What a target adds to {@link planDeployment}. */
+export interface PlanOptions {
+  /** How the target names its output in messages, e.g. `Argo manifest`. */
+  output: string;
+  image?: string;
+  stateUrlSecret?: SecretKey;
+  /** An environment of the spec; every unit runs with `--env=NAME`. */
+  env?: string;
+  /** Tags with this prefix name a group (default `settings.group_tag_prefix`). */
+  groupTagPrefix?: string;
+  /** Called for every user string that enters a command line, where the target can refuse it. */
+  checkArg?: (value: string, what: string, path: string, task?: GraphTask) => void;
+}
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
+
+/** Reports a problem of a render; `task` gives it a location. */
+export type Report = (
+  severity: Diagnostic["severity"],
+  path: string,
+  message: string,
+  hint?: string,
+  task?: GraphTask,
+) => void;
+
+/**
+ * Builds the {@link DeploymentPlan} of one graph. Pure. Every problem (missing image, invalid
+ * secret names, groups whose members disagree on a secret, task names that cannot be listed in
+ * `--only`, strings UTF-8 cannot carry, an unknown environment, cyclic grouping) goes to `report`
+ * and the plan is still returned as far as it could be built: the caller throws when any
+ * error was reported.
+ */
+export function planDeployment(
+  input: { spec: Spec; graph: Graph; config: Record<string, unknown> },
+  options: PlanOptions,
+  report: Report,
+  diagnostics: Diagnostic[],
+): DeploymentPlan {
+  const { spec, graph, config } = input;
+  const fail = (path: string, message: string, hint?: string, task?: GraphTask) =>
+    report("error", path, message, hint, task);
+  const checkArg = options.checkArg ?? (() => {});
+
+  const machineTypes = readMachineTypes(config, diagnostics);
+  const tagPrefix = options.groupTagPrefix ?? spec.settings.groupTagPrefix;
+  const fused = fuseGroups(graph, {
+    ...(tagPrefix !== undefined ? { tagPrefix } : {}),
+    machineTypes,
+  });
+  diagnostics.push(...fused.diagnostics);
+
+  if (config.image !== undefined && typeof config.image !== "string")
+    fail("config.image", `expected a string, received ${JSON.stringify(config.image)}`);
+  const image =
+    options.image ??
+    (typeof config.image === "string" ? config.image : undefined) ??
+    spec.settings.dockerImage ??
+    "";
+  if (image === "")
+    fail(
+      "settings.docker_image",
+      `no container image for the ${options.output}`,
+      "pass --image, or set config.image or settings.docker_image",
+    );
+  checkArg(image, "the image", "settings.docker_image");
+  const stateSecret = options.stateUrlSecret ?? { name: "dagwright-state", key: "url" };
+  checkSecret(stateSecret, "the state store URL", "stateUrlSecret", fail);
+  return {
+    image,
+    stateSecret,
+    machineTypes,
+    units: planUnits(graph, fused.units, options, report, spec),
+  };
+}
+
+/** Rejects names Kubernetes does not accept for a Secret or its key. */
+export function checkSecret(
+  s: SecretKey,
+  where: string,
+  path: string,
+  fail: (path: string, message: string, hint?: string, task?: GraphTask) => void,
+  task?: GraphTask,
+): void {
+  if (!(s.name.length <= 253 && DNS_SUBDOMAIN.test(s.name)))
+    fail(
+      path,
+      `${where}: secret name ${JSON.stringify(s.name)} is not a valid Kubernetes Secret name`,
+      "use lowercase letters, digits, '-' and '.'",
+      task,
+    );
+  if (!SECRET_KEY.test(s.key))
+    fail(
+      path,
+      `${where}: secret key ${JSON.stringify(s.key)} is not a valid key of a Kubernetes Secret`,
+      "use letters, digits, '-', '_' and '.'",
+      task,
+    );
+}
+
+/** Every unit with its command line, env and settings; checks the names that enter commands. */
+function planUnits(
+  graph: Graph,
+  units: Unit[],
+  options: PlanOptions,
+  report: Report,
+  spec: Spec,
+): PlanUnit[] {
+  const fail = (path: string, message: string, hint?: string, task?: GraphTask) =>
+    report("error", path, message, hint, task);
+  const checkArg = options.checkArg ?? (() => {});
+  if (options.env !== undefined && spec.environments[options.env] === undefined) {
+    const names = Object.keys(spec.environments);
+    fail(
+      "environments",
+      `unknown environment "${options.env}".${didYouMean(options.env, names)}`.replace(/\.$/, ""),
+      names.length > 0 ? `environments in this spec: ${names.join(", ")}` : undefined,
+    );
+  }
+  const arg = (s: string, what: string, path: string, task?: GraphTask): string => {
+    checkArg(s, what, path, task);
+    return s;
+  };
+  const runOpts = options.env === undefined ? [] : [arg(`--env=${options.env}`, "env", "env")];
+  const graphArg = arg(graph.name, "graph name", `graphs.${graph.name}`);
+  const taskArg = (t: GraphTask) => arg(t.name, "task name", `tasks.${t.name}`, t);
+
+  return units.map((unit) => {
+    const members = unit.tasks.map((t) => graph.tasks[t]!);
+    const first = members[0]!;
+    const { env, secrets } = unitEnv(unit, members, report);
+    const planned: PlanUnit = {
+      ...unit,
+      members,
+      env,
+      secrets,
+      retries: Math.max(...members.map((t) => t.spec.retries)),
+      command: [],
+    };
+    const timeout =
+      unit.kind === "task"
+        ? first.spec.timeoutSeconds
+        : members.every((t) => t.spec.timeoutSeconds !== undefined && t.spec.mapOver === undefined)
+          ? members.reduce((sum, t) => sum + t.spec.timeoutSeconds!, 0)
+          : undefined;
+    if (timeout !== undefined) planned.timeoutSeconds = timeout;
+    if (unit.kind === "group") {
+      for (const t of members) {
+        if (t.name.includes(","))
+          fail(
+            `tasks.${t.name}`,
+            `task "${t.name}" has a comma in its name, so it cannot be listed in --only for group "${unit.name}"`,
+            "rename the task",
+            t,
+          );
+      }
+      const only = `--only=${members.map(taskArg).join(",")}`;
+      planned.command = ["run", only, ...runOpts, "--", graphArg];
+      return planned;
+    }
+    const task = taskArg(first);
+    planned.command = ["run-task", ...runOpts, "--", graphArg, task];
+    if (first.spec.mapOver === undefined) return planned;
+    const bundle = first.spec.bundleSize;
+    // Keys go into command lines: base64url, so an item such as `$(SECRET)` is never expanded.
+    const listFlags = bundle === undefined ? ["--b64"] : [`--bundle-size=${bundle}`];
+    const itemFlag = bundle === undefined ? "--item-b64" : "--bundle";
+    planned.fanOut = {
+      list: ["run-task", "--list-items", ...listFlags, ...runOpts, "--", graphArg, task],
+      item: (key) => ["run-task", `${itemFlag}=${key}`, ...runOpts, "--", graphArg, task],
+      ...(first.spec.groupSize !== undefined ? { groupSize: first.spec.groupSize } : {}),
+      ...(bundle !== undefined ? { bundleSize: bundle } : {}),
+    };
+    return planned;
+  });
+}
+
+/** A unit's env values (members must agree, else left out with a warning) and secrets. */
+function unitEnv(
+  unit: Unit,
+  tasks: GraphTask[],
+  report: Report,
+): { env: [string, string][]; secrets: (SecretKey & { env: string })[] } {
+  const fail = (path: string, message: string, hint?: string, task?: GraphTask) =>
+    report("error", path, message, hint, task);
+  const values = new Map<string, { value: string; task: string }>();
+  const conflicts = new Set<string>();
+  const secrets = new Map<string, { name: string; key: string; task: GraphTask }>();
+  for (const task of tasks) {
+    for (const [k, v] of Object.entries(task.spec.env)) {
+      if (!isWellFormedUnicode(v))
+        fail(
+          `tasks.${task.name}.env.${k}`,
+          `task "${task.name}": env ${k} is not valid Unicode (a lone surrogate)`,
+          undefined,
+          task,
+        );
+      const seen = values.get(k);
+      if (seen === undefined) values.set(k, { value: v, task: task.name });
+      else if (seen.value !== v && !conflicts.has(k)) {
+        conflicts.add(k);
+        report(
+          "warning",
+          `tasks.${task.name}.env.${k}`,
+          `group "${unit.name}": tasks "${seen.task}" and "${task.name}" set ${k} differently, so the group's container leaves it out (each task still gets its own value from the spec)`,
+          undefined,
+          task,
+        );
+      }
+    }
+    for (const s of task.spec.secrets) {
+      checkSecret(s, `task "${task.name}"`, `tasks.${task.name}.secrets`, fail, task);
+      const seen = secrets.get(s.env);
+      if (seen === undefined) secrets.set(s.env, { name: s.name, key: s.key, task });
+      else if (seen.name !== s.name || seen.key !== s.key)
+        fail(
+          `tasks.${task.name}.secrets`,
+          `group "${unit.name}": tasks "${seen.task.name}" and "${task.name}" read ${s.env} from different secrets (${seen.name}/${seen.key} and ${s.name}/${s.key}), but share one container`,
+          `use one secret for ${s.env}, or take one of the tasks out of the group`,
+          task,
+        );
+    }
+  }
+  return {
+    env: [...values].filter(([k]) => !conflicts.has(k)).map(([k, { value }]) => [k, value]),
+    secrets: [...secrets].map(([env, s]) => ({ env, name: s.name, key: s.key })),
+  };
+}
+
+/** Kubernetes requests = limits from normalized compute (cpu in vCPUs, memory in MiB). */
+export function kubeQuantities(c: Compute): Record<string, string> | undefined {
+  const q: Record<string, string> = {};
+  if (c.cpu !== undefined && c.cpu > 0) q.cpu = String(Math.ceil(c.cpu * 1000 - 1e-9) / 1000);
+  if (c.memoryMiB !== undefined && c.memoryMiB > 0) q.memory = `${Math.ceil(c.memoryMiB)}Mi`;
+  if (c.gpu !== undefined && c.gpu > 0) q["nvidia.com/gpu"] = String(c.gpu);
+  return Object.keys(q).length > 0 ? q : undefined;
+}

@@ -1,0 +1,272 @@
+import type { Graph } from "../graph/graph.js";
+import { type Diagnostic, formatDiagnostic } from "../spec/diagnostic.js";
+import { SpecError } from "../spec/errors.js";
+import { assignAirflowIds } from "./airflow-names.js";
+import {
+  type DeploymentPlan,
+  type PlanUnit,
+  planDeployment,
+  type Report,
+} from "./deployment-plan.js";
+import { pyLiteral, pyStr } from "./python-literal.js";
+import { isWellFormedUnicode } from "./quote.js";
+import type { RenderInput, RenderResult } from "./renderer.js";
+
+/** How to render a graph as a Prefect flow. Every field is optional. */
+export interface PrefectOptions {
+  /** An environment of the spec; every unit runs with `--env=NAME`. */
+  env?: string;
+  /** The state branch every unit records under (`DAGWRIGHT_BRANCH`). */
+  branch?: string;
+}
+
+const SAFE_FILE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+/** Placeholder for an item key while a unit's item command is built (never in user names). */
+const ITEM = "\u0000dagwright-item\u0000";
+
+/**
+ * Renders one graph as a Prefect flow file (`<graph>_flow.py`, Prefect 2 and 3): one `@task` per
+ * task or fused group whose body runs `dagwright run-task …` (or `run --only=…`) as a subprocess
+ * without a shell and raises with the log tail on a non-zero exit; a fan-out is a listing task
+ * and `.map` over its keys (in windows of `group_size`); edges are `wait_for`. Runs where the
+ * flow runs (a process worker with the project and dagwright installed), so Kubernetes-only
+ * features (secrets by reference, GPUs, pod templates) are errors and cpu/memory a warning.
+ * Pure and deterministic; the file does no I/O at import time. User strings reach it only as
+ * Python literals; Python identifiers are generated. Throws {@link SpecError} with every problem.
+ */
+export function renderPrefect(input: RenderInput<PrefectOptions>): RenderResult {
+  const { graph, options } = input;
+  const diagnostics: Diagnostic[] = [];
+  const report: Report = (severity, path, message, hint, task) =>
+    diagnostics.push({
+      severity,
+      kind: "prefect",
+      path,
+      message,
+      ...(task ? { location: task.spec.location } : {}),
+      ...(hint ? { hint } : {}),
+    });
+  const plan = planDeployment(
+    input,
+    {
+      output: "Prefect flow",
+      ...(options.env !== undefined ? { env: options.env } : {}),
+      checkArg: (value, what, path, task) => {
+        if (!isWellFormedUnicode(value) || value.includes("\u0000"))
+          report(
+            "error",
+            path,
+            `${what} ${JSON.stringify(value)} cannot be a process argument`,
+            undefined,
+            task,
+          );
+      },
+    },
+    // The flow runs the project where it is: no image needed.
+    (severity, path, message, hint, task) =>
+      path === "settings.docker_image" ? undefined : report(severity, path, message, hint, task),
+    diagnostics,
+  );
+  checkFeatures(plan, report);
+  if (diagnostics.some((d) => d.severity === "error")) throw new SpecError(diagnostics);
+  const warnings = diagnostics.filter((d) => d.severity === "warning").map(formatDiagnostic);
+  const { name, text } = flowSource(graph, plan, options);
+  const base = SAFE_FILE.test(name) ? name : `flow_${name}`;
+  return { files: { [`${base}_flow.py`]: text }, warnings };
+}
+
+function checkFeatures(plan: DeploymentPlan, report: Report): void {
+  const target = "render prefect";
+  for (const unit of plan.units) {
+    for (const task of unit.members) {
+      const fail = (feature: string, hint: string) =>
+        report(
+          "error",
+          `tasks.${task.name}`,
+          `task "${task.name}" uses ${feature}, which ${target} cannot express`,
+          hint,
+          task,
+        );
+      if (task.spec.template !== undefined)
+        fail(
+          `template "${task.spec.template}" (an Argo pod template)`,
+          "drop `template:` for this target, or render it with argo",
+        );
+      if (task.spec.secrets.length > 0)
+        fail(
+          "secrets (Kubernetes Secret references)",
+          "give the Prefect worker the variable in its environment and drop `secrets:`",
+        );
+      if ((unit.compute.gpu ?? 0) > 0) fail("a GPU", "render it with argo or airflow");
+    }
+    if (unit.compute.cpu !== undefined || unit.compute.memoryMiB !== undefined)
+      report(
+        "warning",
+        `tasks.${unit.members[0]!.name}.compute`,
+        `${unit.kind} "${unit.name}": cpu and memory are not applied by ${target} (it runs on the Prefect worker)`,
+        "size the worker, or render it with argo or airflow",
+        unit.members[0],
+      );
+  }
+}
+
+/** The runtime helper every task body calls: no shell, the log tail in the error. */
+const HELPER = [
+  "def _dagwright(args, env):",
+  '    """Runs `dagwright ARGS` (no shell); raises with the last lines of its output on failure."""',
+  "    full = dict(os.environ)",
+  "    full.update(env)",
+  '    full.setdefault("DAGWRIGHT_RUN_ID", _run_id())',
+  '    done = subprocess.run(["dagwright", *args], env=full, capture_output=True, text=True)',
+  "    if done.returncode != 0:",
+  '        tail = "\\n".join((done.stdout + done.stderr).splitlines()[-20:])',
+  '        raise RuntimeError("dagwright %s exited with %d:\\n%s" % (" ".join(args), done.returncode, tail))',
+  "    return done.stdout",
+  "",
+  "",
+  "def _run_id():",
+  "    try:",
+  "        from prefect.runtime import flow_run",
+  "    except ImportError:  # Prefect < 2.10",
+  '        return "prefect"',
+  '    return "prefect-" + str(flow_run.id)',
+  "",
+  "",
+];
+
+/** Fan-out helpers: settle mapped runs, and cap them at `group_size` at once. */
+const WINDOWS = [
+  "def _settle(futures):",
+  '    """Waits for mapped runs; returns them as one list (a wait_for target)."""',
+  "    for f in futures:",
+  "        f.result()",
+  "    return list(futures)",
+  "",
+  "",
+  "def _in_windows(mapped, keys, size):",
+  '    """Maps `mapped` over `keys`, at most `size` runs at once (group_size)."""',
+  "    done = []",
+  "    for start in range(0, len(keys), size):",
+  "        done += _settle(mapped.map(keys[start : start + size]))",
+  "    return done",
+  "",
+  "",
+];
+
+function flowSource(
+  graph: Graph,
+  plan: DeploymentPlan,
+  options: PrefectOptions,
+): { name: string; text: string } {
+  const ids = assignAirflowIds([
+    { key: "graph", name: graph.name },
+    ...plan.units.flatMap((u) => [
+      { key: `unit:${u.name}`, name: u.name },
+      ...(u.fanOut ? [{ key: `items:${u.name}`, name: u.name, suffix: "-items" }] : []),
+    ]),
+  ]);
+  const base: Record<string, string> = {};
+  if (options.branch !== undefined) base.DAGWRIGHT_BRANCH = options.branch;
+  const defs: string[] = [];
+  const body: string[] = [];
+  const futureOf = new Map<string, string>();
+  const sinks = new Set<string>();
+  const fanOuts = new Set<string>();
+  for (const [i, unit] of plan.units.entries()) {
+    const env = { ...base, ...Object.fromEntries(unit.env) };
+    // A fan-out's future is a list of settled runs: spread into wait_for.
+    const deps = unit.deps.map((d) => futureOf.get(d)!);
+    const waitList = deps.map((f) => (fanOuts.has(f) ? `*${f}` : f));
+    for (const d of unit.deps) sinks.delete(futureOf.get(d)!);
+    const waitFor = deps.length > 0 ? `wait_for=[${waitList.join(", ")}]` : "";
+    if (unit.fanOut === undefined) {
+      defs.push(
+        ...taskDef(
+          `unit_${i}`,
+          ids.get(`unit:${unit.name}`)!,
+          unit,
+          "",
+          `_dagwright(${pyLiteral(unit.command)}, ${pyLiteral(env)})`,
+        ),
+      );
+      body.push(`    f_${i} = unit_${i}.submit(${waitFor})`);
+    } else {
+      const args = unit.fanOut.item(ITEM);
+      const at = args.findIndex((a) => a.includes(ITEM));
+      const [before, after] = args[at]!.split(ITEM) as [string, string];
+      const parts = args.map((a, j) =>
+        j === at
+          ? [before && `${pyStr(before)} + `, "str(key)", after && ` + ${pyStr(after)}`].join("")
+          : pyStr(a),
+      );
+      defs.push(
+        ...taskDef(
+          `items_${i}`,
+          ids.get(`items:${unit.name}`)!,
+          unit,
+          "",
+          `return json.loads(_dagwright(${pyLiteral(unit.fanOut.list)}, ${pyLiteral(base)}))`,
+        ),
+        ...taskDef(
+          `unit_${i}`,
+          ids.get(`unit:${unit.name}`)!,
+          unit,
+          "key",
+          `_dagwright([${parts.join(", ")}], ${pyLiteral(env)})`,
+        ),
+      );
+      const window = unit.fanOut.groupSize;
+      body.push(
+        `    keys_${i} = items_${i}.submit(${waitFor}).result()`,
+        window === undefined
+          ? `    f_${i} = _settle(unit_${i}.map(keys_${i}))`
+          : `    f_${i} = _in_windows(unit_${i}, keys_${i}, ${window})`,
+      );
+    }
+    futureOf.set(unit.name, `f_${i}`);
+    if (unit.fanOut !== undefined) fanOuts.add(`f_${i}`);
+    sinks.add(`f_${i}`);
+  }
+  const flowName = ids.get("graph")!;
+  const lines = [
+    `# Generated by dagwright from graph ${pyStr(graph.name)}; edit dagwright.yaml and render again.`,
+    "# Importing this file does no I/O; every task runs `dagwright` as a subprocess (no shell).",
+    "import json",
+    "import os",
+    "import subprocess",
+    "",
+    "from prefect import flow, task",
+    "",
+    "",
+    ...HELPER,
+    ...WINDOWS,
+    ...defs,
+    `@flow(name=${pyStr(flowName)})`,
+    "def dagwright_flow():",
+    ...body,
+    ...[...sinks].filter((f) => !fanOuts.has(f)).map((f) => `    ${f}.result()`),
+    "",
+    "",
+    'if __name__ == "__main__":',
+    "    dagwright_flow()",
+    "",
+  ];
+  return { name: flowName, text: lines.join("\n") };
+}
+
+function taskDef(
+  fn: string,
+  name: string,
+  unit: PlanUnit,
+  param: string,
+  statement: string,
+): string[] {
+  const kw: Record<string, unknown> = { name };
+  if (unit.retries > 0) kw.retries = unit.retries;
+  if (unit.timeoutSeconds !== undefined && !fn.startsWith("items_"))
+    kw.timeout_seconds = Math.max(1, Math.ceil(unit.timeoutSeconds));
+  const tags = [...new Set(unit.members.flatMap((t) => t.spec.tags))];
+  if (tags.length > 0) kw.tags = tags;
+  const args = Object.entries(kw).map(([k, v]) => `${k}=${pyLiteral(v)}`);
+  return [`@task(${args.join(", ")})`, `def ${fn}(${param}):`, `    ${statement}`, "", ""];
+}

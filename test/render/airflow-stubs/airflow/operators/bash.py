@@ -1,0 +1,1 @@
+from airflow.providers.standard.operators.bash import BashOperator  # noqa: F401
