@@ -36,6 +36,16 @@ export {
   type ArgoTemplateContext,
   renderArgo,
 } from "./render/argo.js";
+/** Rendering a graph as an Airflow DAG file or a Prefect flow (pure: no I/O). */
+export { type AirflowOptions, renderAirflow } from "./render/airflow.js";
+export { type PrefectOptions, renderPrefect } from "./render/prefect.js";
+/** The renderer seam every target implements. */
+export {
+  RENDER_TARGETS,
+  type Renderer,
+  type RenderInput,
+  type RenderResult,
+} from "./render/renderer.js";
 /** Opening a project and running, checking or explaining a selection of it. */
 export { type LoadedSpec, openProject, type ProjectOptions } from "./session/open-project.js";
 /** The state store a project uses (`DAGWRIGHT_STATE_URL`, else `.dagwright/state.db`). */
