@@ -9,39 +9,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { LAYERS, makefile, name, project, WIDTH } from "./graph.mjs";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = path.join(REPO, "bin", "dagwright.cjs");
-const LAYERS = 10;
-const WIDTH = 100;
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
-
-const name = (l, i) => `t${l}_${i}`;
-
-function specYaml(kind) {
-  const task = (t) =>
-    kind === "ts"
-      ? `{file: "noop.ts:noop"}`
-      : `{command: ["touch", "o/${t}"], outputs: ["o/${t}"]}`;
-  const lines = ["graphs:", "  bench:", "    tasks:"];
-  for (let l = 0; l < LAYERS; l++)
-    for (let i = 0; i < WIDTH; i++)
-      lines.push(`      ${name(l, i)}: ${l === 0 ? "[]" : name(l - 1, i)}`);
-  lines.push("tasks:");
-  for (let l = 0; l < LAYERS; l++) {
-    for (let i = 0; i < WIDTH; i++) {
-      lines.push(`  ${name(l, i)}: ${task(name(l, i))}`);
-    }
-  }
-  return `${lines.join("\n")}\n`;
-}
-
-function project(kind) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), `dagwright-bench-${kind}-`));
-  writeFileSync(path.join(dir, "dagwright.yaml"), specYaml(kind));
-  writeFileSync(path.join(dir, "noop.ts"), "export function noop(): void {}\n");
-  return dir;
-}
 
 function time(cmd, args, opts = {}) {
   const t0 = process.hrtime.bigint();
@@ -144,14 +116,7 @@ rows.push([
 const shDir = project("sh");
 time(process.execPath, [BIN, "run", "--dry-run"], { cwd: shDir });
 const mkDir = mkdtempSync(path.join(os.tmpdir(), "dagwright-bench-make-"));
-const mk = [
-  `all: ${Array.from({ length: WIDTH }, (_, i) => `o/${name(LAYERS - 1, i)}`).join(" ")}`,
-  ".PHONY: all",
-];
-for (let l = 0; l < LAYERS; l++)
-  for (let i = 0; i < WIDTH; i++)
-    mk.push(`o/${name(l, i)}:${l === 0 ? "" : ` o/${name(l - 1, i)}`}\n\ttouch $@`);
-writeFileSync(path.join(mkDir, "Makefile"), `${mk.join("\n")}\n`);
+writeFileSync(path.join(mkDir, "Makefile"), makefile());
 const noOutputs = (dir) => () => {
   rmSync(path.join(dir, "o"), { recursive: true, force: true });
   mkdirSync(path.join(dir, "o"));
