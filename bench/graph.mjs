@@ -10,22 +10,25 @@ export const WIDTH = 100;
 /** The name of task `i` of layer `l`. */
 export const name = (l, i) => `t${l}_${i}`;
 
+/** The benchmarks' shape; tests use a smaller one. */
+const SHAPE = { layers: LAYERS, width: WIDTH };
+
 /**
  * The graph as a dagwright.yaml: `ts` tasks call a no-op TS function; `sh` tasks are each one
  * `touch o/<task>` process that writes the task's declared output (the same as the Makefile's).
  */
-export function specYaml(kind) {
+export function specYaml(kind, { layers, width } = SHAPE) {
   const task = (t) =>
     kind === "ts"
       ? `{file: "noop.ts:noop"}`
       : `{command: ["touch", "o/${t}"], outputs: ["o/${t}"]}`;
   const lines = ["graphs:", "  bench:", "    tasks:"];
-  for (let l = 0; l < LAYERS; l++)
-    for (let i = 0; i < WIDTH; i++)
+  for (let l = 0; l < layers; l++)
+    for (let i = 0; i < width; i++)
       lines.push(`      ${name(l, i)}: ${l === 0 ? "[]" : name(l - 1, i)}`);
   lines.push("tasks:");
-  for (let l = 0; l < LAYERS; l++) {
-    for (let i = 0; i < WIDTH; i++) {
+  for (let l = 0; l < layers; l++) {
+    for (let i = 0; i < width; i++) {
       lines.push(`  ${name(l, i)}: ${task(name(l, i))}`);
     }
   }
@@ -33,13 +36,13 @@ export function specYaml(kind) {
 }
 
 /** The same graph as a Makefile: each target is one `touch` of its file under o/. */
-export function makefile() {
+export function makefile({ layers, width } = SHAPE) {
   const mk = [
-    `all: ${Array.from({ length: WIDTH }, (_, i) => `o/${name(LAYERS - 1, i)}`).join(" ")}`,
+    `all: ${Array.from({ length: width }, (_, i) => `o/${name(layers - 1, i)}`).join(" ")}`,
     ".PHONY: all",
   ];
-  for (let l = 0; l < LAYERS; l++)
-    for (let i = 0; i < WIDTH; i++)
+  for (let l = 0; l < layers; l++)
+    for (let i = 0; i < width; i++)
       mk.push(`o/${name(l, i)}:${l === 0 ? "" : ` o/${name(l - 1, i)}`}\n\ttouch $@`);
   return `${mk.join("\n")}\n`;
 }
