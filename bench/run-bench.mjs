@@ -2,44 +2,18 @@
 // Benchmarks of local runs (issue 3). Every figure is measured in this run, next to its baseline:
 // Node's own start-up (`node -e 0`), GNU make -j2 and Snakemake (--cores 2 --scheduler greedy)
 // on equivalent 1,000-task graphs (10 layers of 100; task i of layer L depends on task i of L-1).
-import { execFileSync, spawnSync } from "node:child_process";
+// In (b) both tools do the same work (issue 14): one `touch o/<task>` process per task, writing
+// that task's declared output, so the ratio measures the tools and not the commands.
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { LAYERS, makefile, name, project, WIDTH } from "./graph.mjs";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = path.join(REPO, "bin", "dagwright.cjs");
-const LAYERS = 10;
-const WIDTH = 100;
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
-
-const name = (l, i) => `t${l}_${i}`;
-
-function specYaml(kind) {
-  const lines = ["graphs:", "  bench:", "    tasks:"];
-  for (let l = 0; l < LAYERS; l++)
-    for (let i = 0; i < WIDTH; i++)
-      lines.push(`      ${name(l, i)}: ${l === 0 ? "[]" : name(l - 1, i)}`);
-  lines.push("tasks:");
-  for (let l = 0; l < LAYERS; l++) {
-    for (let i = 0; i < WIDTH; i++) {
-      lines.push(
-        kind === "ts"
-          ? `  ${name(l, i)}: {file: "noop.ts:noop"}`
-          : `  ${name(l, i)}: {command: ["true"]}`,
-      );
-    }
-  }
-  return `${lines.join("\n")}\n`;
-}
-
-function project(kind) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), `dagwright-bench-${kind}-`));
-  writeFileSync(path.join(dir, "dagwright.yaml"), specYaml(kind));
-  writeFileSync(path.join(dir, "noop.ts"), "export function noop(): void {}\n");
-  return dir;
-}
 
 function time(cmd, args, opts = {}) {
   const t0 = process.hrtime.bigint();
@@ -49,7 +23,29 @@ function time(cmd, args, opts = {}) {
   return ms;
 }
 
-const mid = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const TREE_TIME = path.join(REPO, "bench", "tree-time.py");
+
+/**
+ * Wall time (ms) of one run of `cmd`, and the CPU time (user+sys, ms) of it and of every process
+ * it started, including those it left to exit on their own (bench/tree-time.py says why).
+ */
+function timeCpu(cmd, args, opts = {}) {
+  const r = spawnSync("python3", [TREE_TIME, cmd, ...args], {
+    stdio: ["ignore", "ignore", "pipe"],
+    encoding: "utf8",
+    ...opts,
+  });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
+  const [, ms, cpuMs] = r.stderr.trim().split("\n").pop().split(" ").map(Number);
+  return { ms, cpuMs };
+}
+
+/** The median of numbers, or of `{ms, cpuMs}` measurements (each field on its own). */
+const mid = (xs) => {
+  const at = (ys) => ys.sort((p, q) => p - q)[Math.floor(ys.length / 2)];
+  if (typeof xs[0] === "number") return at(xs);
+  return { ms: at(xs.map((x) => x.ms)), cpuMs: at(xs.map((x) => x.cpuMs)) };
+};
 
 /** Median of REPEAT runs of `fn`, each after `prepare`. */
 function median(prepare, fn) {
@@ -62,11 +58,11 @@ function median(prepare, fn) {
 }
 
 /**
- * Medians of two measurements taken alternately (a, b, a, b, …), each after its `prepare`: this
- * machine's speed drifts between minutes, and a ratio of two figures measured minutes apart says
- * more about the drift than about the tools.
+ * Two measurements taken alternately (a, b, a, b, …), each after its `prepare`, REPEAT times each:
+ * this machine's speed drifts between minutes, and a ratio of two figures measured minutes apart
+ * says more about the drift than about the tools.
  */
-function pairedMedians(prepA, fnA, prepB, fnB) {
+function pairedRuns(prepA, fnA, prepB, fnB) {
   const xs = [];
   const ys = [];
   for (let k = 0; k < REPEAT; k++) {
@@ -75,6 +71,12 @@ function pairedMedians(prepA, fnA, prepB, fnB) {
     prepB?.();
     ys.push(fnB());
   }
+  return [xs, ys];
+}
+
+/** The medians of {@link pairedRuns}. */
+function pairedMedians(prepA, fnA, prepB, fnB) {
+  const [xs, ys] = pairedRuns(prepA, fnA, prepB, fnB);
   return [mid(xs), mid(ys)];
 }
 
@@ -108,29 +110,38 @@ rows.push([
   `node -e 0 + ${fmt(a - nodeStartA)} (node -e 0 alongside: ${fmt(nodeStartA)}; target ≤ +150 ms)`,
 ]);
 
-// (b) 1,000 shell `true` tasks, alternating with GNU make -j2 on the same graph and commands.
+// (b) 1,000 command tasks, alternating with GNU make -j2 on the same graph: in both, each task is
+// one `touch o/<task>` process writing its declared output, and every timed run starts with no
+// outputs (and, for dagwright, no state), so both run all 1,000.
 const shDir = project("sh");
 time(process.execPath, [BIN, "run", "--dry-run"], { cwd: shDir });
 const mkDir = mkdtempSync(path.join(os.tmpdir(), "dagwright-bench-make-"));
-const mk = [
-  `all: ${Array.from({ length: WIDTH }, (_, i) => name(LAYERS - 1, i)).join(" ")}`,
-  ".PHONY: all",
-];
-for (let l = 0; l < LAYERS; l++)
-  for (let i = 0; i < WIDTH; i++)
-    mk.push(`${name(l, i)}:${l === 0 ? "" : ` ${name(l - 1, i)}`}\n\ttrue\n\ttouch $@`);
-writeFileSync(path.join(mkDir, "Makefile"), `${mk.join("\n")}\n`);
-const cleanMake = () => execFileSync("sh", ["-c", `rm -f ${mkDir}/t*`]);
-const [b, make] = pairedMedians(
-  wipe(shDir),
-  () => time(process.execPath, [BIN, "run", "-j", "2"], { cwd: shDir }),
-  cleanMake,
-  () => time("make", ["-s", "-j2", "-C", mkDir]),
+writeFileSync(path.join(mkDir, "Makefile"), makefile());
+const noOutputs = (dir) => () => {
+  rmSync(path.join(dir, "o"), { recursive: true, force: true });
+  mkdirSync(path.join(dir, "o"));
+};
+const freshDagwright = () => {
+  wipe(shDir)();
+  noOutputs(shDir)();
+};
+const [bs, makes] = pairedRuns(
+  freshDagwright,
+  () => timeCpu(process.execPath, [BIN, "run", "-j", "2"], { cwd: shDir }),
+  noOutputs(mkDir),
+  () => timeCpu("make", ["-s", "-j2", "-C", mkDir]),
 );
+const pairs = bs.map((x, k) => x.ms / makes[k].ms).sort((p, q) => p - q);
+const [b, make] = [mid(bs), mid(makes)];
 rows.push([
-  "(b) 1,000 shell `true` tasks",
-  fmt(b),
-  `${(b / make).toFixed(2)}× make -j2 (${fmt(make)}; target ≤ 1.5×)`,
+  "(b) 1,000 `touch o/<task>` tasks, wall",
+  fmt(b.ms),
+  `${(b.ms / make.ms).toFixed(2)}× make -j2 (${fmt(make.ms)}; each pair ${pairs[0].toFixed(2)}–${pairs[pairs.length - 1].toFixed(2)}×; target ≤ 1.5×: ${b.ms / make.ms <= 1.5 ? "met" : "NOT met"})`,
+]);
+rows.push([
+  "(b) the same, CPU (user+sys, all processes)",
+  fmt(b.cpuMs),
+  `${(b.cpuMs / make.cpuMs).toFixed(2)}× make -j2 (${fmt(make.cpuMs)})`,
 ]);
 
 // (c) the no-change rerun of (b), alternating with Node's start-up and Snakemake's no-op rerun.
@@ -173,7 +184,7 @@ rows.push([
 
 const w = [Math.max(...rows.map((r) => r[0].length)), Math.max(...rows.map((r) => r[1].length))];
 console.log(
-  `dagwright local-run benchmarks (median of ${REPEAT}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "?"})`,
+  `dagwright local-run benchmarks (median of ${REPEAT}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? "?"}, load average at the end ${os.loadavg()[0].toFixed(1)})`,
 );
 for (const r of rows) console.log(`${r[0].padEnd(w[0])}  ${r[1].padStart(w[1])}  ${r[2]}`);
 mkdirSync(path.join(REPO, "bench", "results"), { recursive: true });
