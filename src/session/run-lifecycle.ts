@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import os from "node:os";
 import { describeOrphan, stopOrphans } from "../exec/orphans.js";
 import { ProcessLedger } from "../exec/process-ledger.js";
@@ -45,7 +46,8 @@ export interface ProjectRunOptions {
 
 /** How a run ended. */
 export interface ProjectRunResult {
-  runId: string;
+  /** Absent when the run was cancelled before it began (Ctrl-C while waiting for the lock). */
+  runId?: string;
   status: RunStatus;
   counts: RunCounts;
   /** Whether outputs went to (and inputs came from) a shared artifact location. */
@@ -92,6 +94,8 @@ export async function runScope(
         notice(describeOrphan(orphan));
       processes = new ProcessLedger(scope.store, scope.namespace);
     }
+    // Cancelled while waiting for the lock or stopping orphans: nothing began, nothing runs.
+    if (options.signal?.aborted) return cancelledBeforeBegin(scope);
     options.beforeBegin?.(scope);
     return await begun(scope, options, command, {
       ...(lock?.acquired ? { lockToken: lock.token } : {}),
@@ -101,6 +105,12 @@ export async function runScope(
     await processes?.close();
     if (lock?.acquired) await lock.release();
   }
+}
+
+function cancelledBeforeBegin(scope: RunScope): ProjectRunResult {
+  const n = scope.selected.length;
+  const counts = { total: n, done: 0, fresh: 0, failed: 0, skipped: n, cancelled: 0 };
+  return { status: "cancelled", counts, usedArtifacts: false };
 }
 
 /** From `beginRun` to `endRun`: the part of a run the state store sees as a run. */
@@ -114,12 +124,10 @@ async function begun(
   const dryRun = options.dryRun ?? false;
   const jobs = options.jobs ?? os.availableParallelism();
   const tasks = scope.selected;
-  const runId = await store.beginRun({
-    namespace,
-    graph: graph.name,
-    branch: scope.branch,
-    command,
-  });
+  // A dry run writes nothing, not even a run record (its namespace may be a parent branch's).
+  const runId = dryRun
+    ? randomUUID()
+    : await store.beginRun({ namespace, graph: graph.name, branch: scope.branch, command });
   options.observer({ type: "run-start", runId, graph: graph.name, namespace, tasks, jobs });
   const artifacts = dryRun ? undefined : await openArtifactsFromEnv(scope.env);
   if (artifacts) await pullForTasks(scope, artifacts, tasks);
@@ -138,7 +146,7 @@ async function begun(
     ...(options.items ? { items: options.items } : {}),
     ...(backoff ? { retryBackoffMs: Number(backoff) } : {}),
   });
-  await store.endRun(runId, status);
+  if (!dryRun) await store.endRun(runId, status);
   await artifacts?.close();
   return { runId, status, counts, usedArtifacts: artifacts !== undefined };
 }

@@ -89,7 +89,8 @@ async function runCommand(
 ): Promise<void> {
   const project = await openCommandProject(ctx, reads);
   try {
-    const scope = await project.scope(selectionOf(graphName, opts), "copy");
+    // A dry run writes nothing: it shows the parent branch's state rather than copying it.
+    const scope = await project.scope(selectionOf(graphName, opts), opts.dryRun ? "show" : "copy");
     enterProjectRoot(project);
     const memoStore = scope.store instanceof SqliteStateStore ? scope.store : undefined;
     const shown: RunObserver = opts.json
