@@ -99,18 +99,7 @@ export async function runMappedItems(
   const toRun =
     only === undefined ? plan.toRun : plan.toRun.filter((i) => only.has(plan.items.at(i)!.key));
   const total = plan.items.length;
-  if (env.dryRun) {
-    if (toRun.length > 0) {
-      const key = plan.items.at(toRun[0]!)!.key;
-      const first = plan.firstToRun?.key === key ? plan.firstToRun.reasons.join("; ") : "";
-      env.observer({
-        type: "task-would-run",
-        task: name,
-        reasons: [`${toRun.length} of ${total} items (first: ${key}${first ? `: ${first}` : ""})`],
-      });
-    }
-    return { outcome: toRun.length > 0 ? "done" : "fresh", outputs: [] };
-  }
+  if (env.dryRun) return reportWouldRun(env, name, plan, toRun);
   env.observer({
     type: "task-items",
     task: name,
@@ -173,6 +162,26 @@ export async function runMappedItems(
     }
   }
   return mappedResult(progress, total);
+}
+
+/** A dry run: how many items would run, and why the first one would. */
+function reportWouldRun(
+  env: MappedRunEnv,
+  name: string,
+  plan: ItemPlan,
+  toRun: readonly number[],
+): MappedResult {
+  if (toRun.length > 0) {
+    const key = plan.items.at(toRun[0]!)!.key;
+    const first = plan.firstToRun?.key === key ? plan.firstToRun.reasons.join("; ") : "";
+    const total = plan.items.length;
+    env.observer({
+      type: "task-would-run",
+      task: name,
+      reasons: [`${toRun.length} of ${total} items (first: ${key}${first ? `: ${first}` : ""})`],
+    });
+  }
+  return { outcome: toRun.length > 0 ? "done" : "fresh", outputs: [] };
 }
 
 /** The task's outcome from its items': outputs in list order (the last writer of a path wins). */
@@ -265,6 +274,17 @@ async function attemptBundle(
     if ("outputs" in e) asides[i]?.discard();
     else await asides[i]?.restore();
   }
+  tallyBundle(env, name, ends, recorded, progress);
+}
+
+/** Counts a recorded bundle's items into the task's progress, and reports it. */
+function tallyBundle(
+  env: MappedRunEnv,
+  name: string,
+  ends: readonly ItemEnd[],
+  recorded: readonly boolean[],
+  progress: MappedProgress,
+): void {
   // Failures in the order a task's error names them: superseded items, failed ones, then those
   // whose outputs could not be published.
   for (const [i, e] of ends.entries()) {
