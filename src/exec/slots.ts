@@ -35,12 +35,14 @@ export class Slots {
     );
   }
 
+  /** Claims `cpu` cpus and `mem` MiB for a task that starts now. */
   take(cpu: number, mem: number): void {
     this.running++;
     this.cpuInUse += cpu;
     this.memInUse += mem;
   }
 
+  /** Frees what {@link take} claimed. */
   give(cpu: number, mem: number): void {
     this.running--;
     this.cpuInUse -= cpu;

@@ -26,6 +26,7 @@ const LANE_BUDGET_MS = 5;
 export interface LaneSlots {
   /** Whether one more cpu slot is free now. */
   canTake(): boolean;
+  /** Claims one cpu slot for a message about to be sent. */
   take(): void;
   /** Gives the slot back; the owner may start more work. */
   give(): void;
@@ -76,6 +77,7 @@ export class NodeLane {
   private inFlight = 0;
   private dueAt = 0;
 
+  /** @param slots the run's cpu slots, which each message in flight holds one of. */
   constructor(private readonly slots: LaneSlots) {}
 
   /**
