@@ -99,18 +99,7 @@ export async function runMappedItems(
   const toRun =
     only === undefined ? plan.toRun : plan.toRun.filter((i) => only.has(plan.items.at(i)!.key));
   const total = plan.items.length;
-  if (env.dryRun) {
-    if (toRun.length > 0) {
-      const key = plan.items.at(toRun[0]!)!.key;
-      const first = plan.firstToRun?.key === key ? plan.firstToRun.reasons.join("; ") : "";
-      env.observer({
-        type: "task-would-run",
-        task: name,
-        reasons: [`${toRun.length} of ${total} items (first: ${key}${first ? `: ${first}` : ""})`],
-      });
-    }
-    return { outcome: toRun.length > 0 ? "done" : "fresh", outputs: [] };
-  }
+  if (env.dryRun) return reportWouldRun(env, name, plan, toRun);
   env.observer({
     type: "task-items",
     task: name,
@@ -142,13 +131,21 @@ export async function runMappedItems(
       progress.cancelled = true;
       return;
     }
-    const asides = await moveItemOutputsAside(
-      env.plan,
-      task.spec,
-      bundle.map((s) => s.item),
-      (rel) => claims.byOther(name, rel),
-      env.namespace,
-    );
+    let asides: (AsideOutputs | undefined)[];
+    try {
+      asides = await moveItemOutputsAside(
+        env.plan,
+        task.spec,
+        bundle.map((s) => s.item),
+        (rel) => claims.byOther(name, rel),
+        env.namespace,
+      );
+    } catch (err) {
+      // These items cannot start (an output leads outside, an earlier copy cannot move): they
+      // fail, and the other bundles run and are recorded as usual.
+      for (const s of bundle) addFailure(progress, s.item.key, (err as Error).message);
+      return;
+    }
     const settled = { done: false };
     try {
       await attemptBundle(env, task, plan, bundle, asides, settled, progress);
@@ -166,13 +163,36 @@ export async function runMappedItems(
     const workers = Array.from({ length: Math.min(env.jobs, end - g) }, async () => {
       while (next < end) await runBundle(bundleAt(next++));
     });
-    await Promise.all(workers);
+    // Every bundle in flight settles (and is recorded) before an error ends the task.
+    const ended = await Promise.allSettled(workers);
+    const thrown = ended.find((r) => r.status === "rejected");
+    if (thrown) throw (thrown as PromiseRejectedResult).reason;
     if (progress.cancelled || env.signal?.aborted) {
       progress.cancelled = true;
       break;
     }
   }
   return mappedResult(progress, total);
+}
+
+/** A dry run: how many items would run, and why the first one would. */
+function reportWouldRun(
+  env: MappedRunEnv,
+  name: string,
+  plan: ItemPlan,
+  toRun: readonly number[],
+): MappedResult {
+  if (toRun.length > 0) {
+    const key = plan.items.at(toRun[0]!)!.key;
+    const first = plan.firstToRun?.key === key ? plan.firstToRun.reasons.join("; ") : "";
+    const total = plan.items.length;
+    env.observer({
+      type: "task-would-run",
+      task: name,
+      reasons: [`${toRun.length} of ${total} items (first: ${key}${first ? `: ${first}` : ""})`],
+    });
+  }
+  return { outcome: toRun.length > 0 ? "done" : "fresh", outputs: [] };
 }
 
 /** The task's outcome from its items': outputs in list order (the last writer of a path wins). */
@@ -265,6 +285,17 @@ async function attemptBundle(
     if ("outputs" in e) asides[i]?.discard();
     else await asides[i]?.restore();
   }
+  tallyBundle(env, name, ends, recorded, progress);
+}
+
+/** Counts a recorded bundle's items into the task's progress, and reports it. */
+function tallyBundle(
+  env: MappedRunEnv,
+  name: string,
+  ends: readonly ItemEnd[],
+  recorded: readonly boolean[],
+  progress: MappedProgress,
+): void {
   // Failures in the order a task's error names them: superseded items, failed ones, then those
   // whose outputs could not be published.
   for (const [i, e] of ends.entries()) {

@@ -32,3 +32,31 @@ describe("an output directory that is a symbolic link to outside the project", (
     expect(runCli(["status"], dir).stdout).toMatch(/a\s+failed/);
   });
 });
+
+describe("a fan-out item whose output directory is a link to outside the project", () => {
+  it("fails that item only: the other items run and are recorded", () => {
+    const elsewhere = mkdtempSync(path.join(os.tmpdir(), "dagwright-elsewhere-"));
+    const dir = makeProject({
+      "dagwright.yaml": [
+        "graphs: {g: {tasks: {keys: , each: keys}}}",
+        "tasks:",
+        "  keys: {file: keys.py, cache_result: true, iterable_item: key}",
+        "  each:",
+        "    map_over: key",
+        `    command: [sh, -c, 'mkdir -p out/$key && echo $key > out/$key/x.txt']`,
+        '    outputs: ["out/${key}/x.txt"]',
+        "",
+      ].join("\n"),
+      "keys.py": "def keys():\n    return ['a', 'b', 'c', 'd']\n",
+      "out/.keep": "",
+    });
+    symlinkSync(elsewhere, path.join(dir, "out", "c"));
+    const r = runCli(["run", "-j", "2"], dir);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("3/4 items done, 1 failed (c: ");
+    expect(r.stderr).toContain("leads to");
+    expect(existsSync(path.join(elsewhere, "x.txt"))).toBe(false);
+    // The three others were recorded; c never started.
+    expect(runCli(["status"], dir).stdout).toMatch(/each\s+stale\s+3\/4 items done, 1 to run \(c: /);
+  });
+});

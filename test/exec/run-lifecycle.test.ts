@@ -83,6 +83,28 @@ describe("dagwright run: interruption and concurrency", () => {
     ]);
   });
 
+  it("a Ctrl-C while waiting for the lock cancels the run (exit 130), never recording it succeeded", async () => {
+    const spec =
+      'graphs:\n  g: {tasks: {t: }}\ntasks:\n  t: {command: [sh, -c, "echo go; sleep 2"], cache: false}\n';
+    const dir = makeProject({ "dagwright.yaml": spec });
+    const first = start(dir, ["run", "--json"]);
+    await until(() => first.stdout().includes('"type":"task-start"'), "the first run's task");
+    const second = start(dir, ["run"]);
+    await until(() => second.stderr().includes("waiting:"), "the second run to wait for the lock");
+    second.child.kill("SIGINT");
+    expect(await second.exit).toBe(130);
+    expect(await first.exit).toBe(0);
+    const db = new Database(path.join(dir, ".dagwright", "state.db"), { readonly: true });
+    try {
+      const runs = db.prepare("SELECT status FROM runs ORDER BY rowid").all() as {
+        status: string;
+      }[];
+      expect(runs.map((r) => r.status)).toEqual(["succeeded"]); // the second never began
+    } finally {
+      db.close();
+    }
+  });
+
   it("reruns a task whose process died after writing its output but before it was recorded", async () => {
     // dagwright is killed (kill -9) while its task runs, after the task wrote its output and after
     // its "running" record was written (a task that ends within BEGIN_AFTER_MS is written once,

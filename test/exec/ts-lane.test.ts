@@ -1,6 +1,6 @@
-// Short TS/JS function tasks are sent to the worker threads several at a time (run-graph.ts's
-// lane). These check what must not change for it: -j bounds how many run at once, each task keeps
-// its own log and environment, and a task that kills its worker fails alone.
+// Short TS/JS function tasks are sent to the worker threads several at a time (the lane of
+// src/tasks/node-lane.ts). These check what must not change for it: -j bounds how many run at
+// once, each task keeps its own log and environment, and a task that kills its worker fails alone.
 import { existsSync, readdirSync, readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";

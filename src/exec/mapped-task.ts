@@ -1,0 +1,185 @@
+import type { GraphTask } from "../graph/graph.js";
+import {
+  decideMapped,
+  hasDependents,
+  itemKeysOf,
+  type MappedDecision,
+} from "../plan/decide-mapped.js";
+import { pickItems } from "../plan/expand-items.js";
+import { type ItemPlan, itemRunReasons, planItems } from "../plan/plan-items.js";
+import type { OutputRecord } from "../state/state-store.js";
+import { attemptLogDir } from "../tasks/attempt-logs.js";
+import type { TaskOutcome } from "./executor.js";
+import { type MappedRunEnv, runMappedItems } from "./run-mapped.js";
+import type { RunScope } from "./run-scope.js";
+
+/**
+ * A task with `map_over`: decides its items, runs those that need it (run-mapped.ts) and records
+ * the task as a whole, done only when every item is. With `run-task --item`, only those items
+ * run (a wrong key rejects with a usage error before anything runs) and the task stays unrecorded
+ * while other items still need to run. Reports its own events.
+ */
+export async function runMappedTask(scope: RunScope, task: GraphTask): Promise<TaskOutcome> {
+  const { o } = scope;
+  const name = task.name;
+  const started = Date.now();
+  const prev = scope.states.get(name);
+  const subset = o.items?.task === name;
+  const decided = await decideMapped(
+    o.plan,
+    o.store,
+    o.namespace,
+    task,
+    scope.upstream,
+    prev ?? {},
+    {
+      force: o.force ?? false,
+      ...(subset ? { pick: (all) => pickItems(name, all, o.items!.keys) } : {}),
+    },
+  );
+  if ("error" in decided) {
+    // A dry run of a fresh project: the producer would run first, and its list decides the items.
+    if (!o.dryRun || decided.notYet !== true) return failMapped(scope, name, decided.error);
+    const reason = `items: known after \`${decided.producer}\` runs`;
+    scope.observer({ type: "task-would-run", task: name, reasons: [reason] });
+    scope.upstream.set(name, { outputs: [], resultHash: `pending:${name}` });
+    return "done";
+  }
+  // Sorting a million keys is paid only when a downstream task fingerprints them.
+  const itemKeys = hasDependents(scope.graph, name) ? itemKeysOf(decided.items) : undefined;
+  if (!o.force && decided.allFresh && subset) {
+    // run-task --item/--bundle: the selected items are fresh; nothing to do in this pod.
+    scope.observer({ type: "task-fresh", task: name });
+    return "fresh";
+  }
+  if (decided.fresh && prev?.lastSuccess) {
+    scope.upstream.set(name, {
+      outputs: prev.lastSuccess.outputs,
+      ...(itemKeys && { items: itemKeys }),
+    });
+    scope.observer({ type: "task-fresh", task: name });
+    return "fresh";
+  }
+  const env = await mappedEnvOf(scope, task);
+  if (o.dryRun) {
+    const r = await runMappedItems(env, task, decided.plan);
+    if (r.outcome === "fresh") scope.observer({ type: "task-fresh", task: name });
+    scope.upstream.set(name, {
+      outputs: [],
+      resultHash: `pending:${name}`,
+      ...(itemKeys && { items: itemKeys }),
+    });
+    return r.outcome === "fresh" ? "fresh" : "done";
+  }
+  return runAndRecord(scope, task, decided, started, env, itemKeys);
+}
+
+/** Runs the items under one task-level attempt and records how the task as a whole ended. */
+async function runAndRecord(
+  scope: RunScope,
+  task: GraphTask,
+  decided: MappedDecision,
+  started: number,
+  env: MappedRunEnv,
+  itemKeys: string[] | undefined,
+): Promise<TaskOutcome> {
+  const { o } = scope;
+  const name = task.name;
+  const { base, plan: iplan } = decided;
+  const attemptId = await o.store.beginAttempt({
+    runId: o.runId,
+    namespace: o.namespace,
+    task: name,
+    fingerprint: iplan.fingerprint,
+    parts: base,
+  });
+  scope.observer({ type: "task-start", task: name, reasons: itemRunReasons(iplan), attempt: 1 });
+  const only = o.items?.task === name ? new Set(o.items.keys) : undefined;
+  const result = await runMappedItems(env, task, iplan, only);
+  const durationMs = Date.now() - started;
+  if (result.outcome === "done" || result.outcome === "fresh") {
+    // With --item only some items ran: the task as a whole is done only when every item is.
+    const whole: ItemPlan =
+      only === undefined
+        ? iplan
+        : await planItems(
+            o.plan,
+            o.store,
+            o.namespace,
+            task,
+            base,
+            iplan.items,
+            false,
+            scope.states.get(name) ?? {},
+          );
+    if (only !== undefined && whole.toRun.length > 0) {
+      await o.store.failAttempt(attemptId, {
+        status: "failed",
+        error: "partial run (--item): other items still need to run",
+        durationMs,
+      });
+      scope.observer({ type: "task-done", task: name, durationMs });
+      return "done";
+    }
+    const outputs = dedupeOutputs(result.outputs);
+    const ok = await o.store.completeAttempt(attemptId, { outputs, durationMs });
+    if (!ok)
+      return failMapped(
+        scope,
+        name,
+        "superseded by a newer attempt of the same task; not recorded",
+      );
+    scope.upstream.set(name, { outputs, ...(itemKeys && { items: itemKeys }) });
+    scope.observer({ type: "task-done", task: name, durationMs });
+    return "done";
+  }
+  const status = result.outcome === "cancelled" ? "cancelled" : "failed";
+  await o.store.failAttempt(attemptId, { status, error: result.error ?? status, durationMs });
+  if (status === "cancelled") {
+    scope.observer({ type: "task-cancelled", task: name });
+    return "cancelled";
+  }
+  return failMapped(scope, name, result.error ?? "failed");
+}
+
+/** What the items of a mapped task share from the run. */
+async function mappedEnvOf(scope: RunScope, task: GraphTask): Promise<MappedRunEnv> {
+  const { o } = scope;
+  const { inputs, env } = await scope.inputs.read(task);
+  return {
+    plan: o.plan,
+    store: o.store,
+    namespace: o.namespace,
+    runId: o.runId,
+    logDir: o.logDir,
+    keepLogs: scope.keepLogs,
+    ...(scope.follower ? { follower: scope.follower } : {}),
+    jobs: o.jobs,
+    force: o.force ?? false,
+    dryRun: o.dryRun ?? false,
+    observer: o.observer,
+    inputs,
+    env,
+    scratchDir: o.scratchDir,
+    ...(o.signal ? { signal: o.signal } : {}),
+    ...(o.beforeRecord ? { beforeRecord: o.beforeRecord } : {}),
+    ...(o.lockToken !== undefined ? { lockToken: o.lockToken } : {}),
+    ...(o.processes ? { processes: o.processes } : {}),
+  };
+}
+
+function failMapped(scope: RunScope, name: string, error: string): "failed" {
+  scope.observer({
+    type: "task-failed",
+    task: name,
+    error,
+    logPath: attemptLogDir(scope.o.logDir, name),
+    logTail: [],
+  });
+  return "failed";
+}
+
+function dedupeOutputs(outputs: readonly OutputRecord[]): OutputRecord[] {
+  const byPath = new Map(outputs.map((o) => [o.path, o]));
+  return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
