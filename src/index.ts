@@ -28,6 +28,8 @@ export type { Graph, GraphTask } from "./graph/graph.js";
 export { type Selection, selectTasks } from "./graph/select-tasks.js";
 /** What status and explain report per task. */
 export type { TaskAssessment } from "./plan/assess-graph.js";
+/** Rendering a graph as an Airflow DAG file (pure: no I/O). */
+export { type AirflowOptions, renderAirflow } from "./render/airflow.js";
 /** Rendering a graph as an Argo Workflows manifest (pure: no I/O). */
 export {
   type ArgoInput,
@@ -36,8 +38,7 @@ export {
   type ArgoTemplateContext,
   renderArgo,
 } from "./render/argo.js";
-/** Rendering a graph as an Airflow DAG file or a Prefect flow (pure: no I/O). */
-export { type AirflowOptions, renderAirflow } from "./render/airflow.js";
+/** Rendering a graph as a Prefect flow (pure: no I/O). */
 export { type PrefectOptions, renderPrefect } from "./render/prefect.js";
 /** The renderer seam every target implements. */
 export {

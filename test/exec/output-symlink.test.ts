@@ -57,6 +57,8 @@ describe("a fan-out item whose output directory is a link to outside the project
     expect(r.stderr).toContain("leads to");
     expect(existsSync(path.join(elsewhere, "x.txt"))).toBe(false);
     // The three others were recorded; c never started.
-    expect(runCli(["status"], dir).stdout).toMatch(/each\s+stale\s+3\/4 items done, 1 to run \(c: /);
+    expect(runCli(["status"], dir).stdout).toMatch(
+      /each\s+stale\s+3\/4 items done, 1 to run \(c: /,
+    );
   });
 });
