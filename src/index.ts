@@ -20,7 +20,11 @@ export {
   parseArtifactLocation,
 } from "./artifacts/open-artifact-store.js";
 /** The events a run emits to its observer, in order. */
+/** The executor seam: what runs ready tasks, and the local one. */
+export type { Executor, RunResult, TaskOutcome } from "./exec/executor.js";
+export { LocalExecutor, type LocalExecutorOptions } from "./exec/local-executor.js";
 export type { RunCounts, RunEvent, RunObserver, RunStatus } from "./exec/run-events.js";
+export type { RunGraphOptions } from "./exec/run-options.js";
 /** Picking, checking, selecting and drawing one named graph. */
 export { buildGraph, checkAllGraphs } from "./graph/build-graph.js";
 export { drawGraph, type GraphFormat } from "./graph/draw-graph.js";
