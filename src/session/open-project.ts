@@ -1,9 +1,7 @@
 import { FsReads } from "../fingerprint/fs-reads.js";
-import { checkAllGraphs } from "../graph/build-graph.js";
 import type { Graph } from "../graph/graph.js";
 import type { Diagnostic } from "../spec/diagnostic.js";
 import { SpecError } from "../spec/errors.js";
-import { loadSpecWithDiagnostics, sortDiagnostics } from "../spec/load-spec.js";
 import type { Spec } from "../spec/types.js";
 import { openStore } from "./open-store.js";
 import { Project } from "./project.js";
@@ -53,6 +51,12 @@ export async function openProject(root: string, options: ProjectOptions = {}): P
   let diagnostics: Diagnostic[] = [];
   let loaded = options.loaded;
   if (loaded === undefined) {
+    // Imported here: the parser and its schema are the bulk of the code, and the CLI (which
+    // passes a spec from its cache) must not load them on every command.
+    const [{ loadSpecWithDiagnostics, sortDiagnostics }, { checkAllGraphs }] = await Promise.all([
+      import("../spec/load-spec.js"),
+      import("../graph/build-graph.js"),
+    ]);
     const result = loadSpecWithDiagnostics({
       cwd: root,
       ...(options.file === undefined ? {} : { file: options.file }),
