@@ -1,6 +1,5 @@
-import { hostname } from "node:os";
 import type { StateStore, TaskProcessKey, TaskProcessRecord } from "../state/state-store.js";
-import { currentBootId, processStartMarker } from "../tasks/process-marker.js";
+import { currentBootId, processStartMarker, processTableId } from "../tasks/process-marker.js";
 import { groupIsAlive, stopGroup } from "../tasks/run-process.js";
 
 /** As for a task's own timeout or cancel: SIGTERM, this long, then SIGKILL. */
@@ -24,7 +23,7 @@ export async function stopOrphans(
   namespace: string,
   options: { graceMs?: number } = {},
 ): Promise<TaskProcessRecord[]> {
-  const records = await store.taskProcesses(namespace, hostname());
+  const records = await store.taskProcesses(namespace, processTableId());
   if (records.length === 0) return [];
   const settled: TaskProcessKey[] = [];
   const orphans: TaskProcessRecord[] = [];

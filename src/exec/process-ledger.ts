@@ -1,6 +1,5 @@
-import { hostname } from "node:os";
 import type { StateStore, TaskProcessKey, TaskProcessRecord } from "../state/state-store.js";
-import { processStartMarker } from "../tasks/process-marker.js";
+import { processStartMarker, processTableId } from "../tasks/process-marker.js";
 import type { ProcessHooks } from "../tasks/run-process.js";
 
 /**
@@ -24,7 +23,7 @@ const DEFAULT_DELAY_MS = 50;
  * marker (Linux): elsewhere {@link hooks} returns undefined and nothing is recorded.
  */
 export class ProcessLedger {
-  private readonly host = hostname();
+  private readonly host = processTableId();
   private readonly runner: { pid: number; marker: string } | undefined;
   private readonly pendingStarts = new Map<number, TaskProcessRecord>();
   private readonly pendingEnds = new Map<number, TaskProcessKey>();

@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, readlinkSync } from "node:fs";
+import { hostname } from "node:os";
 
 // undefined: not read yet; null: this system has none (no /proc).
 let bootId: string | null | undefined;
@@ -43,4 +44,25 @@ export function processStartMarker(pid: number): string | undefined {
   const ticks = fields[19];
   if (state === "Z" || state === "X" || ticks === undefined || ticks === "") return undefined;
   return `${boot}:${ticks}`;
+}
+
+let hostIdentity: string | undefined;
+
+/**
+ * Which process table a pid belongs to: the host name, plus the PID namespace when this process
+ * is in another than the machine's first (containers sharing a host name and a boot, e.g. host
+ * networking, see one another's hostname but not one another's processes). Records of other
+ * identities are never judged against this process table.
+ */
+export function processTableId(): string {
+  if (hostIdentity === undefined) {
+    let ns = "";
+    try {
+      ns = readlinkSync("/proc/self/ns/pid"); // "pid:[4026531836]"
+    } catch {
+      // no /proc: the host name alone
+    }
+    hostIdentity = ns === "" ? hostname() : `${hostname()} ${ns}`;
+  }
+  return hostIdentity;
 }

@@ -1,12 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { hostname } from "node:os";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { stopOrphans } from "../../src/exec/orphans.js";
 import { ProcessLedger } from "../../src/exec/process-ledger.js";
 import { openSqliteStore, type SqliteStateStore } from "../../src/state/sqlite-store.js";
 import type { TaskProcessRecord } from "../../src/state/state-store.js";
-import { processStartMarker } from "../../src/tasks/process-marker.js";
+import { processStartMarker, processTableId } from "../../src/tasks/process-marker.js";
 import { groupIsAlive } from "../../src/tasks/run-process.js";
 
 const NS = "g@main";
@@ -49,7 +48,7 @@ function recordOf(
     namespace: NS,
     task: "slow",
     item: "",
-    host: hostname(),
+    host: processTableId(),
     pid,
     pgid: pid,
     startMarker: processStartMarker(pid)!,
@@ -66,7 +65,7 @@ describe("stopOrphans", () => {
     const stopped = await stopOrphans(store, NS, { graceMs: 2000 });
     expect(stopped.map((p) => p.pid)).toEqual([child.pid]);
     expect(groupIsAlive(child.pid!)).toBe(false);
-    expect(await store.taskProcesses(NS, hostname())).toEqual([]);
+    expect(await store.taskProcesses(NS, processTableId())).toEqual([]);
   });
 
   it("leaves alone the processes of a runner that still runs", async () => {
@@ -75,20 +74,20 @@ describe("stopOrphans", () => {
     await store.updateTaskProcesses({ started: [record] });
     expect(await stopOrphans(store, NS)).toEqual([]);
     expect(groupIsAlive(child.pid!)).toBe(true);
-    expect(await store.taskProcesses(NS, hostname())).toEqual([record]);
+    expect(await store.taskProcesses(NS, processTableId())).toEqual([record]);
   });
 
   it("never signals a process that only has a recorded pid (another start), nor one on another host", async () => {
     const recycled = startGroup("sleep 60");
     const elsewhere = startGroup("sleep 60");
-    const remote = recordOf(elsewhere, GONE, { host: `not-${hostname()}` });
+    const remote = recordOf(elsewhere, GONE, { host: `not-${processTableId()}` });
     await store.updateTaskProcesses({
       started: [recordOf(recycled, GONE, { startMarker: "boot:1" }), remote],
     });
     expect(await stopOrphans(store, NS)).toEqual([]);
     expect(groupIsAlive(recycled.pid!)).toBe(true);
     expect(groupIsAlive(elsewhere.pid!)).toBe(true);
-    expect(await store.taskProcesses(NS, hostname())).toEqual([]);
+    expect(await store.taskProcesses(NS, processTableId())).toEqual([]);
     expect(await store.taskProcesses(NS, remote.host)).toEqual([remote]);
   });
 
@@ -114,7 +113,7 @@ describe("ProcessLedger", () => {
     const child = startGroup("sleep 60");
     hooks.started(child.pid!);
     await ledger.close();
-    expect(await store.taskProcesses(NS, hostname())).toMatchObject([
+    expect(await store.taskProcesses(NS, processTableId())).toMatchObject([
       { task: "f", item: "NC", pid: child.pid, pgid: child.pid, ...ME },
     ]);
     hooks.ended(child.pid!);
@@ -122,6 +121,16 @@ describe("ProcessLedger", () => {
     hooks.started(brief.pid!);
     hooks.ended(brief.pid!);
     await ledger.close();
-    expect(await store.taskProcesses(NS, hostname())).toEqual([]);
+    expect(await store.taskProcesses(NS, processTableId())).toEqual([]);
+  });
+
+  it("never judges a record of another PID namespace on the same host name (containers)", async () => {
+    const child = startGroup("sleep 60");
+    const sameName = `${processTableId().split(" ")[0]} pid:[1]`;
+    const other = recordOf(child, GONE, { host: sameName });
+    await store.updateTaskProcesses({ started: [other] });
+    expect(await stopOrphans(store, NS)).toEqual([]);
+    expect(await store.taskProcesses(NS, sameName)).toEqual([other]);
+    expect(groupIsAlive(child.pid!)).toBe(true);
   });
 });
