@@ -63,8 +63,9 @@ export class StreamRedactor {
     const safe = data.length - this.hold;
     const parts: Buffer[] = [];
     let pos = 0;
+    const find = this.finder(data);
     for (;;) {
-      const hit = this.find(data, pos);
+      const hit = find(pos);
       if (hit === undefined || hit.at >= safe) break;
       parts.push(data.subarray(pos, hit.at), MARK);
       pos = hit.at + hit.length;
@@ -81,7 +82,8 @@ export class StreamRedactor {
     this.carry = Buffer.alloc(0);
     const parts: Buffer[] = [];
     let pos = 0;
-    for (let hit = this.find(rest, 0); hit !== undefined; hit = this.find(rest, pos)) {
+    const find = this.finder(rest);
+    for (let hit = find(0); hit !== undefined; hit = find(pos)) {
       parts.push(rest.subarray(pos, hit.at), MARK);
       pos = hit.at + hit.length;
     }
@@ -89,13 +91,26 @@ export class StreamRedactor {
     return Buffer.concat(parts);
   }
 
-  /** The earliest occurrence of a secret at or after `from` (the longest one at a tie). */
-  private find(data: Buffer, from: number): { at: number; length: number } | undefined {
-    let best: { at: number; length: number } | undefined;
-    for (const s of this.secrets) {
-      const at = data.indexOf(s, from);
-      if (at >= 0 && (best === undefined || at < best.at)) best = { at, length: s.length };
-    }
-    return best;
+  /**
+   * Finds in `data` the earliest occurrence of a secret at or after `from` (the longest one at a
+   * tie), for increasing `from`. Each secret's next occurrence is remembered and searched again
+   * only once passed, so many hits cost one pass per secret, not one per hit.
+   */
+  private finder(data: Buffer): (from: number) => { at: number; length: number } | undefined {
+    const next = this.secrets.map(() => -2); // -2: not searched yet; -1: none further
+    return (from) => {
+      let best: { at: number; length: number } | undefined;
+      for (const [i, s] of this.secrets.entries()) {
+        let at = next[i]!;
+        if (at === -1) continue;
+        if (at < from) {
+          at = data.indexOf(s, from);
+          next[i] = at;
+          if (at === -1) continue;
+        }
+        if (best === undefined || at < best.at) best = { at, length: s.length };
+      }
+      return best;
+    };
   }
 }
