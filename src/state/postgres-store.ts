@@ -643,14 +643,18 @@ export class PostgresStateStore implements StateStore {
    * of `to` meanwhile makes the copy fail to serialize: `to` has state of its own then, so 0.
    */
   async copyNamespace(from: string, to: string, lockToken: string): Promise<number> {
-    try {
-      return await this.transaction(
-        (client) => this.copyIn(client, from, to, lockToken),
-        "BEGIN ISOLATION LEVEL REPEATABLE READ",
-      );
-    } catch (error) {
-      if (pgCode(error) === "40001") return 0;
-      throw error;
+    // A writer that skips the lock (a pod's run-task) may race the snapshot: that attempt fails
+    // to serialize, and a fresh snapshot is taken; the copy itself skips a branch with state.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.transaction(
+          (client) => this.copyIn(client, from, to, lockToken),
+          "BEGIN ISOLATION LEVEL REPEATABLE READ",
+        );
+      } catch (error) {
+        if (pgCode(error) !== "40001") throw error;
+        if (attempt >= 3) return 0;
+      }
     }
   }
 
