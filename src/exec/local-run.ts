@@ -1,4 +1,5 @@
 import type { GraphTask } from "../graph/graph.js";
+import { DagwrightError } from "../spec/errors.js";
 import { type LaunchRequest, type LaunchResult, launchTask } from "../tasks/launch-task.js";
 import { isLaneTask, NodeLane } from "../tasks/node-lane.js";
 import { prewarmNodeWorkers } from "../tasks/prewarm-node-workers.js";
@@ -24,6 +25,8 @@ export class LocalRun {
   private readonly remainingDeps = new Map<string, number>();
   private ready: string[];
   private cancelled = false;
+  /** An environment failure (the state store's disk is full…): the run stops and rethrows it. */
+  private fatal: DagwrightError | undefined;
   private active = 0;
   private finished: () => void = () => {};
   private readonly slots: Slots;
@@ -91,17 +94,20 @@ export class LocalRun {
         this.settle(t, "skipped");
       }
     const { counts } = this;
-    const status: RunStatus = this.cancelled
-      ? "cancelled"
-      : counts.failed > 0 || counts.skipped > 0
-        ? "failed"
-        : "succeeded";
+    const status: RunStatus = this.fatal
+      ? "failed"
+      : this.cancelled
+        ? "cancelled"
+        : counts.failed > 0 || counts.skipped > 0
+          ? "failed"
+          : "succeeded";
     const end = { status, counts, durationMs: Date.now() - started };
     this.scope.observer({
       type: "run-end",
       ...end,
       ...(o.dryRun ? { dryRun: true as const } : {}),
     });
+    if (this.fatal !== undefined) throw this.fatal;
     return { status, counts };
   }
 
@@ -204,6 +210,13 @@ export class LocalRun {
     if (holdsSlot) this.slots.take(cpu, mem);
     this.handleTask(name)
       .catch((err: unknown) => {
+        if (err instanceof DagwrightError && err.code === "E_ENV" && this.fatal === undefined) {
+          // The machine failed, not the task (a full disk under the state store): nothing new
+          // starts, running tasks end, and the run reports this error (exit 3).
+          this.fatal = err;
+          this.cancelled = true;
+          this.lane?.cancel();
+        }
         if (!this.outcome.has(name)) {
           this.scope.observer({
             type: "task-failed",

@@ -154,4 +154,31 @@ describe("a state store the machine cannot write", () => {
     expect(r.stderr.match(/^error:/gm)).toHaveLength(1);
     expect(r.status).toBe(3);
   });
+
+  it("stops a run whose records stop fitting mid-run with exit 3 too, not as a task's failure", () => {
+    const dir = makeProject({
+      "dagwright.yaml":
+        "graphs: {g: {tasks: {a: , b: a}}}\ntasks:\n  a: {command: [sh, -c, 'echo a > a.txt'], outputs: [a.txt]}\n  b: {command: [sh, -c, 'echo b > b.txt'], outputs: [b.txt]}\n",
+    });
+    expect(runCli(["run"], dir).code).toBe(0);
+    // Room for the lock and a little more in the write-ahead log, not for the whole run.
+    const wal = statSync(path.join(dir, ".dagwright", "state.db-wal")).size;
+    const limited = [
+      "-c",
+      "import os, resource, sys; n = int(sys.argv[1]); resource.setrlimit(resource.RLIMIT_FSIZE, (n, n)); os.execv(sys.argv[2], sys.argv[2:])",
+      String(wal + 40_000),
+      process.execPath,
+      path.join(REPO, "bin", "dagwright.cjs"),
+      "run",
+      "--force",
+    ];
+    const r = spawnSync("python3", limited, {
+      cwd: dir,
+      encoding: "utf8",
+      env: { ...process.env, NO_COLOR: "1" },
+    });
+    expect(r.stderr).not.toContain("internal error");
+    expect(r.stderr).toMatch(/^error: state store .*state\.db: a disk read or write failed/m);
+    expect(r.status).toBe(3);
+  });
 });
