@@ -5,6 +5,7 @@ import { type AirflowConfig, readAirflowConfig } from "./airflow-config.js";
 import { assignAirflowIds } from "./airflow-names.js";
 import { jinjaLiteral, shellQuote } from "./airflow-quote.js";
 import {
+  checkTargetFeatures,
   type DeploymentPlan,
   kubeQuantities,
   type PlanUnit,
@@ -171,22 +172,21 @@ function checkNames(options: AirflowOptions, airflow: AirflowConfig, report: Rep
 /** Refuses what the chosen operator cannot express, naming the task, the feature and the target. */
 function checkFeatures(plan: DeploymentPlan, operator: "kubernetes" | "bash", report: Report) {
   const target = `render airflow${operator === "bash" ? " --operator bash" : ""}`;
-  for (const unit of plan.units) {
-    for (const task of unit.members) {
-      const fail = (feature: string, hint: string) =>
-        report(
-          "error",
-          `tasks.${task.name}`,
-          `task "${task.name}" uses ${feature}, which ${target} cannot express`,
-          hint,
-          task,
-        );
+  const resources =
+    operator === "bash"
+      ? { runsOn: "the Airflow worker", hint: "use --operator kubernetes for per-task resources" }
+      : undefined;
+  checkTargetFeatures(
+    plan,
+    target,
+    report,
+    (task, unit, fail) => {
       if (task.spec.template !== undefined)
         fail(
           `template "${task.spec.template}" (an Argo pod template: sidecars, volumes)`,
           "drop `template:` for this target (e.g. in an environment), or render it with argo",
         );
-      if (operator !== "bash") continue;
+      if (operator !== "bash") return;
       if (task.spec.secrets.length > 0)
         fail(
           "secrets (Kubernetes Secret references)",
@@ -194,19 +194,9 @@ function checkFeatures(plan: DeploymentPlan, operator: "kubernetes" | "bash", re
         );
       if ((task.spec.compute.gpu ?? 0) > 0 || (unit.compute.gpu ?? 0) > 0)
         fail("a GPU", "use --operator kubernetes, whose pods request nvidia.com/gpu");
-    }
-    if (
-      operator === "bash" &&
-      (unit.compute.cpu !== undefined || unit.compute.memoryMiB !== undefined)
-    )
-      report(
-        "warning",
-        `tasks.${unit.members[0]!.name}.compute`,
-        `${unit.kind} "${unit.name}": cpu and memory are not applied by ${target} (it runs on the Airflow worker)`,
-        "use --operator kubernetes for per-task resources",
-        unit.members[0],
-      );
-  }
+    },
+    resources,
+  );
 }
 
 /** The whole DAG file. */

@@ -85,6 +85,41 @@ export type Report = (
 ) => void;
 
 /**
+ * What a target cannot express, checked task by task: `check` gets each task of each unit and a
+ * `fail(feature, hint)` that reports at that task that `target` cannot express `feature`; then
+ * each unit whose cpu or memory the target does not apply gets a warning naming `runsOn`.
+ */
+export function checkTargetFeatures(
+  plan: DeploymentPlan,
+  target: string,
+  report: Report,
+  check: (task: GraphTask, unit: PlanUnit, fail: (feature: string, hint: string) => void) => void,
+  resources?: { runsOn: string; hint: string },
+): void {
+  for (const unit of plan.units) {
+    for (const task of unit.members) {
+      const fail = (feature: string, hint: string) =>
+        report(
+          "error",
+          `tasks.${task.name}`,
+          `task "${task.name}" uses ${feature}, which ${target} cannot express`,
+          hint,
+          task,
+        );
+      check(task, unit, fail);
+    }
+    if (resources && (unit.compute.cpu !== undefined || unit.compute.memoryMiB !== undefined))
+      report(
+        "warning",
+        `tasks.${unit.members[0]!.name}.compute`,
+        `${unit.kind} "${unit.name}": cpu and memory are not applied by ${target} (it runs on ${resources.runsOn})`,
+        resources.hint,
+        unit.members[0],
+      );
+  }
+}
+
+/**
  * Builds the {@link DeploymentPlan} of one graph. Pure. Every problem (missing image, invalid
  * secret names, groups whose members disagree on a secret, task names that cannot be listed in
  * `--only`, strings UTF-8 cannot carry, an unknown environment, cyclic grouping) goes to `report`

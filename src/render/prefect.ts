@@ -3,6 +3,7 @@ import { type Diagnostic, formatDiagnostic } from "../spec/diagnostic.js";
 import { SpecError } from "../spec/errors.js";
 import { assignAirflowIds } from "./airflow-names.js";
 import {
+  checkTargetFeatures,
   type DeploymentPlan,
   type PlanUnit,
   planDeployment,
@@ -76,17 +77,11 @@ export function renderPrefect(input: RenderInput<PrefectOptions>): RenderResult 
 }
 
 function checkFeatures(plan: DeploymentPlan, report: Report): void {
-  const target = "render prefect";
-  for (const unit of plan.units) {
-    for (const task of unit.members) {
-      const fail = (feature: string, hint: string) =>
-        report(
-          "error",
-          `tasks.${task.name}`,
-          `task "${task.name}" uses ${feature}, which ${target} cannot express`,
-          hint,
-          task,
-        );
+  checkTargetFeatures(
+    plan,
+    "render prefect",
+    report,
+    (task, unit, fail) => {
       if (task.spec.template !== undefined)
         fail(
           `template "${task.spec.template}" (an Argo pod template)`,
@@ -98,16 +93,9 @@ function checkFeatures(plan: DeploymentPlan, report: Report): void {
           "give the Prefect worker the variable in its environment and drop `secrets:`",
         );
       if ((unit.compute.gpu ?? 0) > 0) fail("a GPU", "render it with argo or airflow");
-    }
-    if (unit.compute.cpu !== undefined || unit.compute.memoryMiB !== undefined)
-      report(
-        "warning",
-        `tasks.${unit.members[0]!.name}.compute`,
-        `${unit.kind} "${unit.name}": cpu and memory are not applied by ${target} (it runs on the Prefect worker)`,
-        "size the worker, or render it with argo or airflow",
-        unit.members[0],
-      );
-  }
+    },
+    { runsOn: "the Prefect worker", hint: "size the worker, or render it with argo or airflow" },
+  );
 }
 
 /** The runtime helper every task body calls: no shell, the log tail in the error. */
