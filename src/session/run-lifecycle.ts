@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
 import os from "node:os";
+import type { Executor } from "../exec/executor.js";
+import { LocalExecutor } from "../exec/local-executor.js";
 import { describeOrphan, stopOrphans } from "../exec/orphans.js";
 import { ProcessLedger } from "../exec/process-ledger.js";
 import type { RunCounts, RunObserver, RunStatus } from "../exec/run-events.js";
-import type { Executor } from "../exec/executor.js";
-import { LocalExecutor } from "../exec/local-executor.js";
 import { DagwrightError } from "../spec/errors.js";
 import { openArtifactsFromEnv, pullForTasks, sharedRunOptions } from "./artifact-sync.js";
 import type { RunScope } from "./run-scope.js";
