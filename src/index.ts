@@ -51,12 +51,13 @@ export {
   type RenderInput,
   type RenderResult,
 } from "./render/renderer.js";
-/** Opening a project and running, checking or explaining a selection of it. */
+/** Opening a project and running, checking, explaining or rendering a selection of it. */
 export { type LoadedSpec, openProject, type ProjectOptions } from "./session/open-project.js";
 /** The state store a project uses (`DAGWRIGHT_STATE_URL`, else `.dagwright/state.db`). */
 export { openStore } from "./session/open-store.js";
 export type { ExplainReport, Project, StatusReport } from "./session/project.js";
 export { decodeRenderedEnv } from "./session/project-env.js";
+export type { ProjectRenderOptions, RenderTargetOptions } from "./session/render-spec.js";
 export type { ProjectRunOptions, ProjectRunResult } from "./session/run-lifecycle.js";
 export type { RunScope, ScopeSelection } from "./session/run-scope.js";
 /** Diagnostics and errors: every problem carries its file:line:column and a fix. */

@@ -1,9 +1,11 @@
 import { diffParts, type FingerprintParts, type PartChange } from "../fingerprint/fingerprint.js";
 import { assessGraph, type TaskAssessment } from "../plan/assess-graph.js";
+import type { RenderResult, RenderTarget } from "../render/renderer.js";
 import type { Diagnostic } from "../spec/diagnostic.js";
 import type { Spec } from "../spec/types.js";
 import type { StateStore } from "../state/state-store.js";
 import { shutdownWorkers } from "../tasks/launch-task.js";
+import { type ProjectRenderOptions, renderSpec } from "./render-spec.js";
 import { type ProjectRunOptions, type ProjectRunResult, runScope } from "./run-lifecycle.js";
 import { openScope, type ProjectCore, type RunScope, type ScopeSelection } from "./run-scope.js";
 
@@ -101,6 +103,22 @@ export class Project {
       assessment: assessment!,
       changes: before ? diffParts(before, assessment!.decision.parts) : [],
     };
+  }
+
+  /**
+   * Renders a graph (`graph`, or the spec's only one) for an orchestrator, as `dagwright render`
+   * does: config resolved with `options.env` and `options.set`, then the target's renderer.
+   * Writes nothing and reads no state: returns the files (name → content) and formatted warnings.
+   *
+   * @throws UsageError for an unknown target, graph, environment or `set` entry; SpecError with
+   *   every problem of the spec for that target (a feature it cannot express, a missing image).
+   */
+  render<T extends RenderTarget>(
+    target: T,
+    graph: string | undefined,
+    options: ProjectRenderOptions<T> = {} as ProjectRenderOptions<T>,
+  ): Promise<RenderResult> {
+    return renderSpec(this.core, target, graph, options);
   }
 
   /**

@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
 import os from "node:os";
+import type { Executor } from "../exec/executor.js";
+import { LocalExecutor } from "../exec/local-executor.js";
 import { describeOrphan, stopOrphans } from "../exec/orphans.js";
 import { ProcessLedger } from "../exec/process-ledger.js";
 import type { RunCounts, RunObserver, RunStatus } from "../exec/run-events.js";
-import { runGraph } from "../exec/run-graph.js";
 import { DagwrightError } from "../spec/errors.js";
 import { openArtifactsFromEnv, pullForTasks, sharedRunOptions } from "./artifact-sync.js";
 import type { RunScope } from "./run-scope.js";
@@ -12,6 +13,8 @@ import type { RunScope } from "./run-scope.js";
 export interface ProjectRunOptions {
   /** Receives every run event, in order (progress view, `--json`, a server's stream). */
   observer: RunObserver;
+  /** Runs the ready tasks (default: a {@link LocalExecutor} of this process). */
+  executor?: Executor;
   /** Aborting it cancels the run: running tasks are stopped, none is recorded as a success. */
   signal?: AbortSignal;
   /** Rerun every selected task. */
@@ -132,7 +135,8 @@ async function begun(
   const artifacts = dryRun ? undefined : await openArtifactsFromEnv(scope.env);
   if (artifacts) await pullForTasks(scope, artifacts, tasks);
   const backoff = scope.env.DAGWRIGHT_RETRY_BACKOFF_MS;
-  const { status, counts } = await runGraph({
+  const executor = options.executor ?? new LocalExecutor();
+  const { status, counts } = await executor.run({
     ...sharedRunOptions(scope, runId, artifacts),
     selected: tasks,
     ...held,

@@ -1,7 +1,7 @@
 import path from "node:path";
 import { afterAll, beforeAll } from "vitest";
 import { type PostgresService, startPostgres } from "../services/postgres.js";
-import { describeLocalRuns } from "./run-local-suite.js";
+import { describeRuns } from "./run-local-suite.js";
 
 let pgService: PostgresService | undefined;
 beforeAll(async () => {
@@ -12,7 +12,7 @@ afterAll(async () => {
 });
 
 // One shared server; each temp project is its own state branch, so tests never see each other.
-describeLocalRuns("PostgreSQL", (dir) => ({
-  DAGWRIGHT_STATE_URL: pgService!.url,
-  DAGWRIGHT_BRANCH: path.basename(dir),
-}));
+describeRuns({
+  name: "PostgreSQL",
+  env: (dir) => ({ DAGWRIGHT_STATE_URL: pgService!.url, DAGWRIGHT_BRANCH: path.basename(dir) }),
+});

@@ -1,10 +1,9 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Argument, type Command, Option } from "commander";
-import { buildGraph } from "../../graph/build-graph.js";
-import { RENDER_TARGETS, type RenderResult } from "../../render/renderer.js";
+import { RENDER_TARGETS, type RenderTarget } from "../../render/renderer.js";
+import { type ProjectRenderOptions, renderSpec } from "../../session/render-spec.js";
 import { UsageError } from "../../spec/errors.js";
-import { resolveConfig } from "../../spec/resolve-config.js";
 import type { CommandContext } from "../context.js";
 import { loadForCommand } from "../load.js";
 import { paint } from "../output.js";
@@ -75,87 +74,13 @@ export function registerRender(program: Command, ctx: CommandContext): void {
         .default("kubernetes"),
     )
     .option("--template <FILE>", "argo: a Nunjucks (Jinja-compatible) template for the whole file")
-    .action(async (target: string, graphName: string | undefined, opts: RenderOptions) => {
-      const { spec, graphs } = await loadForCommand(ctx);
-      const graph =
-        graphName !== undefined && graphs[graphName]
-          ? graphs[graphName]!
-          : buildGraph(spec, graphName);
-      const config = resolveConfig(spec, graph.name, {
-        ...(opts.env !== undefined ? { env: opts.env } : {}),
-        ...(opts.set ? { set: opts.set } : {}),
-      });
-      const [secretName, secretKey] = (opts.stateSecret ?? "").split(":");
-      if (!secretName || !secretKey)
-        throw new UsageError(
-          `--state-secret expects NAME:KEY, received ${JSON.stringify(opts.stateSecret)}`,
-          "e.g. --state-secret dagwright-state:url",
-        );
-      let template: string | undefined;
-      if (opts.template !== undefined) {
-        try {
-          template = readFileSync(path.resolve(opts.template), "utf8");
-        } catch (err) {
-          throw new UsageError(
-            `cannot read --template ${opts.template}: ${(err as Error).message}`,
-          );
-        }
-      }
-      const common = {
-        ...(opts.image ? { image: opts.image } : {}),
-        ...(opts.namespace ? { namespace: opts.namespace } : {}),
-        ...(opts.branch ? { branch: opts.branch } : {}),
-        ...(opts.env ? { env: opts.env } : {}),
-        ...(opts.serviceAccount ? { serviceAccountName: opts.serviceAccount } : {}),
-        stateUrlSecret: { name: secretName, key: secretKey },
-      };
-      let result: RenderResult;
-      if (target === "argo") {
-        const { renderArgo } = await import("../../render/argo.js");
-        result = renderArgo({
-          spec,
-          graph,
-          config,
-          options: {
-            ...common,
-            ...(opts.kind ? { kind: opts.kind } : {}),
-            ...(template !== undefined ? { template } : {}),
-          },
-        });
-      } else if (target === "airflow") {
-        if (template !== undefined)
-          throw new UsageError(
-            "--template is not supported for airflow yet",
-            "render without --template",
-          );
-        const { renderAirflow } = await import("../../render/airflow.js");
-        result = renderAirflow({
-          spec,
-          graph,
-          config,
-          options: {
-            ...common,
-            airflow: opts.airflow === "2" ? 2 : 3,
-            operator: opts.operator ?? "kubernetes",
-          },
-        });
-      } else if (target === "prefect") {
-        if (template !== undefined)
-          throw new UsageError(
-            "--template is not supported for prefect yet",
-            "render without --template",
-          );
-        const { renderPrefect } = await import("../../render/prefect.js");
-        result = renderPrefect({
-          spec,
-          graph,
-          config,
-          options: {
-            ...(opts.env ? { env: opts.env } : {}),
-            ...(opts.branch ? { branch: opts.branch } : {}),
-          },
-        });
-      } else throw new UsageError(`unknown target ${target}`);
+    .action(async (target: RenderTarget, graphName: string | undefined, opts: RenderOptions) => {
+      const result = await renderSpec(
+        await loadForCommand(ctx),
+        target,
+        graphName,
+        targetOptions(target, opts),
+      );
       for (const w of result.warnings)
         ctx.o.err(`${paint(ctx.o.color, "yellow", "warning")}: ${w}\n`);
       const out = path.resolve(opts.out);
@@ -168,4 +93,62 @@ export function registerRender(program: Command, ctx: CommandContext): void {
         ctx.o.out(`wrote ${path.relative(process.cwd(), file) || file}\n`);
       }
     });
+}
+
+/** The flags of `render` as the target's options (flags another target has are ignored). */
+function targetOptions(target: RenderTarget, opts: RenderOptions): ProjectRenderOptions {
+  const layering = {
+    ...(opts.env !== undefined ? { env: opts.env } : {}),
+    ...(opts.set ? { set: opts.set } : {}),
+    ...(opts.branch ? { branch: opts.branch } : {}),
+  };
+  const [secretName, secretKey] = (opts.stateSecret ?? "").split(":");
+  if (!secretName || !secretKey)
+    throw new UsageError(
+      `--state-secret expects NAME:KEY, received ${JSON.stringify(opts.stateSecret)}`,
+      "e.g. --state-secret dagwright-state:url",
+    );
+  const template = readTemplate(opts.template);
+  if (target === "prefect") {
+    if (template !== undefined)
+      throw new UsageError(
+        "--template is not supported for prefect yet",
+        "render without --template",
+      );
+    return layering;
+  }
+  const pods = {
+    ...layering,
+    ...(opts.image ? { image: opts.image } : {}),
+    ...(opts.namespace ? { namespace: opts.namespace } : {}),
+    ...(opts.serviceAccount ? { serviceAccountName: opts.serviceAccount } : {}),
+    stateUrlSecret: { name: secretName, key: secretKey },
+  };
+  if (target === "airflow") {
+    if (template !== undefined)
+      throw new UsageError(
+        "--template is not supported for airflow yet",
+        "render without --template",
+      );
+    return {
+      ...pods,
+      airflow: opts.airflow === "2" ? 2 : 3,
+      operator: opts.operator ?? "kubernetes",
+    };
+  }
+  return {
+    ...pods,
+    ...(opts.kind ? { kind: opts.kind } : {}),
+    ...(template !== undefined ? { template } : {}),
+  };
+}
+
+/** The text of `--template FILE` (relative to the working directory), if given. */
+function readTemplate(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return readFileSync(path.resolve(file), "utf8");
+  } catch (err) {
+    throw new UsageError(`cannot read --template ${file}: ${(err as Error).message}`);
+  }
 }

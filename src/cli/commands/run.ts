@@ -5,6 +5,7 @@ import { FsReads } from "../../fingerprint/fs-reads.js";
 import { UsageError } from "../../spec/errors.js";
 import { SqliteStateStore } from "../../state/sqlite-store.js";
 import { type CommandContext, EXIT } from "../context.js";
+import { EXECUTOR_NAMES, type ExecutorName, executorNamed } from "../executors.js";
 import { leaveStoresForExit } from "../exit.js";
 import { collectList } from "../load.js";
 import { NoChangeRecorder } from "../no-change.js";
@@ -23,7 +24,7 @@ interface RunOptions extends RunFlags {
   jobs?: string;
   json?: boolean;
   verbose?: boolean;
-  executor: string;
+  executor: ExecutorName;
 }
 
 /** Adds the selection and config flags shared by run, status and explain. */
@@ -55,7 +56,7 @@ export function registerRun(program: Command, ctx: CommandContext): void {
       `tasks at once (default: number of cores, ${os.availableParallelism()})`,
     )
     .addOption(
-      new Option("--executor <NAME>", "where tasks run").choices(["local"]).default("local"),
+      new Option("--executor <NAME>", "where tasks run").choices(EXECUTOR_NAMES).default("local"),
     )
     .option("--json", "newline-delimited JSON events on stdout")
     .option("-v, --verbose", "stream task output (`task │ line`; with --json, `log` events)")
@@ -101,6 +102,7 @@ async function runCommand(
     const result = await interruptible(ctx, (signal) =>
       project.run(scope, {
         observer,
+        executor: executorNamed(opts.executor),
         signal,
         jobs,
         force: opts.force ?? false,
