@@ -96,7 +96,17 @@ export type RunEmitter = (event: RunEventInit) => void;
 
 /** An emitter that stamps each event with the current time and hands it to `observer`. */
 export function stampEvents(observer: RunObserver): RunEmitter {
-  return (e) => observer({ ...e, time: new Date().toISOString() });
+  // Events come in bursts (a thousand fresh tasks): format each millisecond once.
+  let ms = -1;
+  let iso = "";
+  return (e) => {
+    const now = Date.now();
+    if (now !== ms) {
+      ms = now;
+      iso = new Date(now).toISOString();
+    }
+    observer({ ...e, time: iso });
+  };
 }
 
 /** Several observers as one, called in the order given. */
