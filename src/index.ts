@@ -23,7 +23,13 @@ export {
 /** The executor seam: what runs ready tasks, and the local one. */
 export type { Executor, RunResult, TaskOutcome } from "./exec/executor.js";
 export { LocalExecutor, type LocalExecutorOptions } from "./exec/local-executor.js";
-export type { RunCounts, RunEvent, RunObserver, RunStatus } from "./exec/run-events.js";
+export type {
+  RunCounts,
+  RunEvent,
+  RunEventInit,
+  RunObserver,
+  RunStatus,
+} from "./exec/run-events.js";
 export type { RunGraphOptions } from "./exec/run-options.js";
 /** Picking, checking, selecting and drawing one named graph. */
 export { buildGraph, checkAllGraphs } from "./graph/build-graph.js";
@@ -58,6 +64,16 @@ export { openStore } from "./session/open-store.js";
 export type { ExplainReport, Project, StatusReport } from "./session/project.js";
 export { decodeRenderedEnv } from "./session/project-env.js";
 export type { ProjectRenderOptions, RenderTargetOptions } from "./session/render-spec.js";
+/** A run's persisted event log (`.dagwright/runs/<runId>.jsonl`), read or tailed by another process. */
+export {
+  type FollowRunEventsOptions,
+  followRunEvents,
+  latestRun,
+  listRuns,
+  type RunLogEntry,
+  readRunEvents,
+  runEventsPath,
+} from "./session/run-events-log.js";
 export type { ProjectRunOptions, ProjectRunResult } from "./session/run-lifecycle.js";
 export type { RunScope, ScopeSelection } from "./session/run-scope.js";
 /** Diagnostics and errors: every problem carries its file:line:column and a fix. */

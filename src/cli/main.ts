@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from "commander";
 import { DagwrightError, SpecError } from "../spec/errors.js";
 import { registerDocs } from "./commands/docs.js";
 import { registerDoctor } from "./commands/doctor.js";
+import { registerEvents } from "./commands/events.js";
 import { registerExplain } from "./commands/explain.js";
 import { registerGraph } from "./commands/graph.js";
 import { registerInit } from "./commands/init.js";
@@ -74,6 +75,7 @@ export function buildProgram(
   registerGraph(program, ctx);
   registerLs(program, ctx);
   registerLogs(program, ctx);
+  registerEvents(program, ctx);
   registerSchema(program, ctx);
   registerInit(program, ctx);
   registerDoctor(program, ctx);

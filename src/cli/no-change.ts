@@ -162,14 +162,17 @@ export async function tryNoChangeRun(
       ? jsonObserver(o)
       : humanObserver(o, o.color && Boolean(process.stderr.isTTY));
     printed = true;
-    observer({ ...memo.runStart, type: "run-start", runId });
-    for (const e of memo.events) observer(e);
+    // The memo's events are replayed as this run's: stamped now.
+    const time = new Date().toISOString();
+    observer({ ...memo.runStart, type: "run-start", runId, time });
+    for (const e of memo.events) observer({ ...e, time });
     observer({
       type: "run-end",
       status: "succeeded",
       counts: memo.counts,
       durationMs: Math.round(performance.now() - started),
       nothingChanged: true,
+      time: new Date().toISOString(),
     });
     await store.endRun(runId, "succeeded");
     return 0;

@@ -10,13 +10,13 @@ function seconds(ms: number): string {
 }
 
 /**
- * `--json`: one JSON object per line on stdout, for scripts. Task output in it (log lines, the
- * failure tail, errors) is sanitized as on the terminal, since consumers print it.
+ * `--json`: one JSON object per line on stdout, for scripts, each with the `time` it was emitted
+ * at. Task output in it (log lines, the failure tail, errors) is sanitized as on the terminal,
+ * since consumers print it.
  */
 export function jsonObserver(o: Output): RunObserver {
   const options = { colors: o.taskColors ?? false };
-  return (e) =>
-    o.out(`${JSON.stringify({ ...sanitizeEvent(e, options), time: new Date().toISOString() })}\n`);
+  return (e) => o.out(`${JSON.stringify(sanitizeEvent(e, options))}\n`);
 }
 
 /**

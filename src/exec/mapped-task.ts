@@ -93,7 +93,8 @@ async function runAndRecord(
     fingerprint: iplan.fingerprint,
     parts: base,
   });
-  scope.observer({ type: "task-start", task: name, reasons: itemRunReasons(iplan), attempt: 1 });
+  const attempt = { attempt: 1, attemptId };
+  scope.observer({ type: "task-start", task: name, reasons: itemRunReasons(iplan), ...attempt });
   const only = o.items?.task === name ? new Set(o.items.keys) : undefined;
   const result = await runMappedItems(env, task, iplan, only);
   const durationMs = Date.now() - started;
@@ -118,7 +119,7 @@ async function runAndRecord(
         error: "partial run (--item): other items still need to run",
         durationMs,
       });
-      scope.observer({ type: "task-done", task: name, durationMs });
+      scope.observer({ type: "task-done", task: name, durationMs, ...attempt });
       return "done";
     }
     const outputs = dedupeOutputs(result.outputs);
@@ -128,18 +129,19 @@ async function runAndRecord(
         scope,
         name,
         "superseded by a newer attempt of the same task; not recorded",
+        attempt,
       );
     scope.upstream.set(name, { outputs, ...(itemKeys && { items: itemKeys }) });
-    scope.observer({ type: "task-done", task: name, durationMs });
+    scope.observer({ type: "task-done", task: name, durationMs, ...attempt });
     return "done";
   }
   const status = result.outcome === "cancelled" ? "cancelled" : "failed";
   await o.store.failAttempt(attemptId, { status, error: result.error ?? status, durationMs });
   if (status === "cancelled") {
-    scope.observer({ type: "task-cancelled", task: name });
+    scope.observer({ type: "task-cancelled", task: name, ...attempt });
     return "cancelled";
   }
-  return failMapped(scope, name, result.error ?? "failed");
+  return failMapped(scope, name, result.error ?? "failed", attempt);
 }
 
 /** What the items of a mapped task share from the run. */
@@ -157,7 +159,7 @@ async function mappedEnvOf(scope: RunScope, task: GraphTask): Promise<MappedRunE
     jobs: o.jobs,
     force: o.force ?? false,
     dryRun: o.dryRun ?? false,
-    observer: o.observer,
+    observer: scope.observer,
     inputs,
     env,
     scratchDir: o.scratchDir,
@@ -168,11 +170,17 @@ async function mappedEnvOf(scope: RunScope, task: GraphTask): Promise<MappedRunE
   };
 }
 
-function failMapped(scope: RunScope, name: string, error: string): "failed" {
+function failMapped(
+  scope: RunScope,
+  name: string,
+  error: string,
+  attempt?: { attempt: number; attemptId: number },
+): "failed" {
   scope.observer({
     type: "task-failed",
     task: name,
     error,
+    ...attempt,
     logPath: attemptLogDir(scope.o.logDir, name),
     logTail: [],
   });

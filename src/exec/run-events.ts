@@ -1,5 +1,12 @@
-/** What the executor reports while it runs; observers (progress, JSON, logs) consume these. */
-export type RunEvent =
+/**
+ * An event as its emitter writes it, before it is stamped with its {@link RunEvent.time}.
+ *
+ * `attempt` counts a task's attempts in this run from 1; `attemptId` is the state store's id of
+ * the attempt where it is known when the event is emitted (a mapped task's task-level attempt;
+ * a plain task's begin record may be written later, see exec/attempt-records.ts). `logPath` names
+ * the attempt's own log file, which identifies the attempt to a reader tailing it.
+ */
+export type RunEventInit =
   | {
       type: "run-start";
       runId: string;
@@ -9,19 +16,35 @@ export type RunEvent =
       jobs: number;
     }
   | { type: "task-fresh"; task: string }
-  | { type: "task-start"; task: string; reasons: string[]; attempt: number }
+  | {
+      type: "task-start";
+      task: string;
+      reasons: string[];
+      attempt: number;
+      attemptId?: number;
+      logPath?: string;
+    }
   | { type: "task-retry"; task: string; attempt: number; error: string; delayMs: number }
-  | { type: "task-done"; task: string; durationMs: number; peakRssKb?: number }
+  | {
+      type: "task-done";
+      task: string;
+      durationMs: number;
+      peakRssKb?: number;
+      attempt?: number;
+      attemptId?: number;
+    }
   | {
       type: "task-failed";
       task: string;
       error: string;
+      attempt?: number;
+      attemptId?: number;
       exitCode?: number;
       signal?: string;
       logPath: string;
       logTail: string[];
     }
-  | { type: "task-cancelled"; task: string }
+  | { type: "task-cancelled"; task: string; attempt?: number; attemptId?: number }
   /** One whole line a running task wrote to its log; only when the run streams logs (`run -v`). */
   | { type: "log"; task: string; item?: string; line: string }
   | { type: "task-skipped"; task: string; reason: string }
@@ -58,5 +81,37 @@ export interface RunCounts {
   cancelled: number;
 }
 
+/**
+ * What the executor reports while it runs; observers (progress, JSON, the run's event log)
+ * consume these. `time` (ISO 8601, UTC) is when the event was emitted: stamped once, by
+ * {@link stampEvents}, so every observer and the persisted log see the same instant.
+ */
+export type RunEvent = RunEventInit & { time: string };
+
 /** Receives every event in order. Observers must not throw. */
 export type RunObserver = (event: RunEvent) => void;
+
+/** Where emitters hand their events: stamps each with its time and passes it on. */
+export type RunEmitter = (event: RunEventInit) => void;
+
+/** An emitter that stamps each event with the current time and hands it to `observer`. */
+export function stampEvents(observer: RunObserver): RunEmitter {
+  // Events come in bursts (a thousand fresh tasks): format each millisecond once.
+  let ms = -1;
+  let iso = "";
+  return (e) => {
+    const now = Date.now();
+    if (now !== ms) {
+      ms = now;
+      iso = new Date(now).toISOString();
+    }
+    observer({ ...e, time: iso });
+  };
+}
+
+/** Several observers as one, called in the order given. */
+export function allObservers(...observers: RunObserver[]): RunObserver {
+  return (e) => {
+    for (const o of observers) o(e);
+  };
+}

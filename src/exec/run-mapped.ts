@@ -12,7 +12,7 @@ import { collectOutputs } from "./collect-outputs.js";
 import { OutputClaims } from "./output-claims.js";
 import { escapeMessage } from "./output-realpath.js";
 import type { ProcessLedger } from "./process-ledger.js";
-import type { RunObserver } from "./run-events.js";
+import type { RunEmitter } from "./run-events.js";
 
 /** What running a mapped task needs from the surrounding run. */
 export interface MappedRunEnv {
@@ -29,7 +29,7 @@ export interface MappedRunEnv {
   force: boolean;
   dryRun: boolean;
   signal?: AbortSignal;
-  observer: RunObserver;
+  observer: RunEmitter;
   /** Launch inputs shared by every item (deps results, args, config) and env. */
   inputs: {
     deps: Record<string, unknown>;

@@ -8,7 +8,7 @@ import { LogFollower } from "../tasks/log-follower.js";
 import { startSpawnHelper } from "../tasks/spawn-helper.js";
 import { LaunchInputs } from "./launch-inputs.js";
 import { OutputClaims } from "./output-claims.js";
-import type { RunObserver } from "./run-events.js";
+import { type RunEmitter, stampEvents } from "./run-events.js";
 import type { RunGraphOptions } from "./run-options.js";
 
 /** Each task's last attempt and last success, as the run found them. */
@@ -22,7 +22,8 @@ export type PreviousStates = Awaited<ReturnType<StateStore["taskStates"]>>;
 export interface RunScope {
   o: RunGraphOptions;
   graph: Graph;
-  observer: RunObserver;
+  /** Stamps each event with its time and hands it to the run's observer. */
+  observer: RunEmitter;
   selected: ReadonlySet<string>;
   states: PreviousStates;
   /** Set as tasks finish (and, up front, for dependencies outside the selection). */
@@ -57,7 +58,7 @@ export async function openRunScope(o: RunGraphOptions): Promise<RunScope> {
   const scope: RunScope = {
     o,
     graph,
-    observer: o.observer,
+    observer: stampEvents(o.observer),
     selected,
     states,
     upstream,

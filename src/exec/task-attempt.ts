@@ -104,7 +104,13 @@ export async function runTaskAttempt(
       scope.observer({ type: "log", task: name, line }),
     );
     record = startAttempts(o.store, [attemptRecordOf(scope, task, decision, logPath)], o.lockToken);
-    scope.observer({ type: "task-start", task: name, reasons: decision.reasons, attempt });
+    scope.observer({
+      type: "task-start",
+      task: name,
+      reasons: decision.reasons,
+      attempt,
+      logPath,
+    });
   };
   const aside =
     task.spec.outputs.length === 0

@@ -37,12 +37,13 @@ export async function runWithRetries(
           task: name,
           durationMs: result.durationMs,
           peakRssKb: result.peakRssKb,
+          attempt,
         });
-      else observer({ type: "task-done", task: name, durationMs: result.durationMs });
+      else observer({ type: "task-done", task: name, durationMs: result.durationMs, attempt });
       return "done";
     }
     if (end.status === "cancelled" || cancelled()) {
-      observer({ type: "task-cancelled", task: name });
+      observer({ type: "task-cancelled", task: name, attempt });
       return "cancelled";
     }
     if (!o.singleAttempt && attempt <= task.spec.retries) {
@@ -50,7 +51,7 @@ export async function runWithRetries(
       observer({ type: "task-retry", task: name, attempt, error: end.error, delayMs });
       await sleep(delayMs, o.signal);
       if (cancelled()) {
-        observer({ type: "task-cancelled", task: name });
+        observer({ type: "task-cancelled", task: name, attempt });
         return "cancelled";
       }
       continue;
@@ -59,6 +60,7 @@ export async function runWithRetries(
       type: "task-failed",
       task: name,
       error: end.error,
+      attempt,
       ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
       ...(result.signal !== undefined ? { signal: result.signal } : {}),
       logPath: end.logPath,

@@ -4,9 +4,16 @@ import type { Executor } from "../exec/executor.js";
 import { LocalExecutor } from "../exec/local-executor.js";
 import { describeOrphan, stopOrphans } from "../exec/orphans.js";
 import { ProcessLedger } from "../exec/process-ledger.js";
-import type { RunCounts, RunObserver, RunStatus } from "../exec/run-events.js";
+import {
+  allObservers,
+  type RunCounts,
+  type RunObserver,
+  type RunStatus,
+  stampEvents,
+} from "../exec/run-events.js";
 import { DagwrightError } from "../spec/errors.js";
 import { openArtifactsFromEnv, pullForTasks, sharedRunOptions } from "./artifact-sync.js";
+import { keepRunLogsOf, openRunEventLog } from "./run-events-log.js";
 import type { RunScope } from "./run-scope.js";
 
 /** How {@link Project.run} runs a scope. */
@@ -116,7 +123,10 @@ function cancelledBeforeBegin(scope: RunScope): ProjectRunResult {
   return { status: "cancelled", counts, usedArtifacts: false };
 }
 
-/** From `beginRun` to `endRun`: the part of a run the state store sees as a run. */
+/**
+ * From `beginRun` to `endRun`: the part of a run the state store sees as a run. Every event also
+ * goes to the run's event log, `.dagwright/runs/<runId>.jsonl` (not for a dry run).
+ */
 async function begun(
   scope: RunScope,
   options: ProjectRunOptions,
@@ -127,11 +137,34 @@ async function begun(
   const dryRun = options.dryRun ?? false;
   const jobs = options.jobs ?? os.availableParallelism();
   const tasks = scope.selected;
+  // Checked before the run record begins, so a bad value leaves no run open.
+  const keepLogs = dryRun ? 0 : keepRunLogsOf(scope.env.DAGWRIGHT_KEEP_RUN_LOGS);
   // A dry run writes nothing, not even a run record (its namespace may be a parent branch's).
   const runId = dryRun
     ? randomUUID()
     : await store.beginRun({ namespace, graph: graph.name, branch: scope.branch, command });
-  options.observer({ type: "run-start", runId, graph: graph.name, namespace, tasks, jobs });
+  const log = dryRun ? undefined : openRunEventLog(scope.spec.root, runId, keepLogs);
+  try {
+    const observer = log ? allObservers(log.observer, options.observer) : options.observer;
+    stampEvents(observer)({ type: "run-start", runId, graph: graph.name, namespace, tasks, jobs });
+    return await runBegun(scope, options, runId, jobs, observer, held);
+  } finally {
+    log?.close();
+  }
+}
+
+/** Pulls the artifacts the run needs, runs the graph and ends the run record. */
+async function runBegun(
+  scope: RunScope,
+  options: ProjectRunOptions,
+  runId: string,
+  jobs: number,
+  observer: RunObserver,
+  held: { lockToken?: string; processes?: ProcessLedger },
+): Promise<ProjectRunResult> {
+  const { store } = scope;
+  const dryRun = options.dryRun ?? false;
+  const tasks = scope.selected;
   const artifacts = dryRun ? undefined : await openArtifactsFromEnv(scope.env);
   if (artifacts) await pullForTasks(scope, artifacts, tasks);
   const backoff = scope.env.DAGWRIGHT_RETRY_BACKOFF_MS;
@@ -145,7 +178,7 @@ async function begun(
     dryRun,
     streamLogs: options.streamLogs ?? false,
     ...(options.signal ? { signal: options.signal } : {}),
-    observer: options.observer,
+    observer,
     ...(options.singleAttempt ? { singleAttempt: true } : {}),
     ...(options.items ? { items: options.items } : {}),
     ...(backoff ? { retryBackoffMs: Number(backoff) } : {}),

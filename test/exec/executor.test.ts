@@ -184,7 +184,13 @@ describe("LocalExecutor with a fake launch", () => {
       }),
     ]);
     expect(ofType(p.events, "task-skipped")).toEqual([
-      { type: "task-skipped", task: "after", reason: "upstream bad failed" },
+      // Events now also carry the time they were emitted at.
+      {
+        type: "task-skipped",
+        task: "after",
+        reason: "upstream bad failed",
+        time: expect.any(String),
+      },
     ]);
     expect(await p.store.lastSuccess(NS, "bad")).toBeUndefined();
   });
