@@ -110,7 +110,9 @@ export function checkRuntimes(
   const users = new Map<TaskKind, string[]>();
   for (const t of tasks) {
     const kind = t.kind === "command" && t.command && "shell" in t.command ? "shell" : t.kind;
-    users.set(kind, [...(users.get(kind) ?? []), t.name]);
+    const names = users.get(kind);
+    if (names === undefined) users.set(kind, [t.name]);
+    else names.push(t.name);
   }
   const checks: Check[] = [];
   const node = users.get("node");

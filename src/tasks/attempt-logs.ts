@@ -33,8 +33,13 @@ const MAX_SEGMENT = 120;
  * name, `-` and 12 hex digits of its SHA-256 follow (`a%` → `a_-3f2c…`, while `a_` stays `a_`).
  */
 export function logSegment(name: string): string {
+  // Most task and item names are already safe: no replacing, no hashing.
+  if (SAFE_SEGMENT.test(name) && name.length <= MAX_SEGMENT) return name;
   return safeSegment(name, /[^A-Za-z0-9_.,=-]/g);
 }
+
+/** A name {@link logSegment} keeps as it is: safe characters, not starting with a dot. */
+const SAFE_SEGMENT = /^[A-Za-z0-9_,=-][A-Za-z0-9_.,=-]*$/;
 
 function safeSegment(name: string, unsafe: RegExp): string {
   let s = name.replace(unsafe, "_").replace(/^\./, "_");
