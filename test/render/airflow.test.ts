@@ -8,23 +8,7 @@ import { loadSpec } from "../../src/spec/load-spec.js";
 import { resolveConfig } from "../../src/spec/resolve-config.js";
 import { makeProject, REPO, runCli } from "../helpers.js";
 import { loadDag } from "./airflow-fixtures.js";
-import { graphOf, specFor } from "./fixtures.js";
-
-const GOLDEN = path.join(REPO, "test", "render", "golden");
-const UPDATE = process.env.UPDATE_GOLDEN === "1";
-
-function expectGolden(name: string, text: string): void {
-  const file = path.join(GOLDEN, name);
-  if (UPDATE) {
-    mkdirSync(GOLDEN, { recursive: true });
-    writeFileSync(file, text);
-    return;
-  }
-  expect(existsSync(file), `${file} is missing; run with UPDATE_GOLDEN=1`).toBe(true);
-  expect(text, `differs from ${name}; review, then run with UPDATE_GOLDEN=1`).toBe(
-    readFileSync(file, "utf8"),
-  );
-}
+import { expectGolden, graphOf, specFor } from "./fixtures.js";
 
 function renderExample(options: AirflowOptions = {}) {
   const spec = loadSpec({ file: path.join(REPO, "examples", "airflow", "dagwright.yaml") });

@@ -10,25 +10,15 @@ import { loadSpec } from "../../src/spec/load-spec.js";
 import { resolveConfig } from "../../src/spec/resolve-config.js";
 import type { Spec } from "../../src/spec/types.js";
 import { REPO } from "../helpers.js";
-import { graphOf, type ManifestYaml, specFor, templateNamed as template } from "./fixtures.js";
+import {
+  expectGolden,
+  GOLDEN,
+  graphOf,
+  type ManifestYaml,
+  specFor,
+  templateNamed as template,
+} from "./fixtures.js";
 import { validateArgo } from "./validate-argo.js";
-
-const GOLDEN = path.join(REPO, "test", "render", "golden");
-const UPDATE = process.env.UPDATE_GOLDEN === "1";
-
-/** Compares with test/render/golden/NAME (rewrites it with UPDATE_GOLDEN=1). */
-function expectGolden(name: string, text: string): void {
-  const file = path.join(GOLDEN, name);
-  if (UPDATE) {
-    mkdirSync(GOLDEN, { recursive: true });
-    writeFileSync(file, text);
-    return;
-  }
-  expect(existsSync(file), `${file} is missing; run with UPDATE_GOLDEN=1`).toBe(true);
-  expect(text, `differs from ${name}; review, then run with UPDATE_GOLDEN=1`).toBe(
-    readFileSync(file, "utf8"),
-  );
-}
 
 function example(dir: string, graphName?: string): { spec: Spec; graph: Graph } {
   const spec = loadSpec({ file: path.join(REPO, "examples", dir, "dagwright.yaml") });

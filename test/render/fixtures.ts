@@ -1,7 +1,10 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { expect } from "vitest";
 import type { Graph, GraphTask } from "../../src/graph/graph.js";
 import { topoOrder } from "../../src/graph/topo-order.js";
 import type { Settings, Spec, TaskSpec } from "../../src/spec/types.js";
-import { makeTask } from "../helpers.js";
+import { makeTask, REPO } from "../helpers.js";
 
 const loc = { file: "dagwright.yaml", line: 1, column: 1 };
 
@@ -96,4 +99,21 @@ export function templateNamed(m: ManifestYaml, name: string): TemplateYaml {
   const t = m.spec.templates.find((x) => x.name === name);
   if (t === undefined) throw new Error(`no template "${name}"`);
   return t;
+}
+
+/** Where the golden files of the renderers are. */
+export const GOLDEN = path.join(REPO, "test", "render", "golden");
+
+/** Compares with test/render/golden/NAME (rewrites it with UPDATE_GOLDEN=1). */
+export function expectGolden(name: string, text: string): void {
+  const file = path.join(GOLDEN, name);
+  if (process.env.UPDATE_GOLDEN === "1") {
+    mkdirSync(GOLDEN, { recursive: true });
+    writeFileSync(file, text);
+    return;
+  }
+  expect(existsSync(file), `${file} is missing; run with UPDATE_GOLDEN=1`).toBe(true);
+  expect(text, `differs from ${name}; review, then run with UPDATE_GOLDEN=1`).toBe(
+    readFileSync(file, "utf8"),
+  );
 }
