@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// Render benchmark (issue 16): `dagwright render TARGET` of a 5,000-task graph (50 layers of 100,
+// task i of layer L depending on task i of L-1, every task with cpu/memory), through the CLI as a
+// user runs it, spec loading included. Target: under 2 s per target. The spec is loaded once
+// untimed, so the timed runs use the validated-spec cache as a user's second render does; one
+// row also shows the first render, which parses and validates the spec.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const BIN = path.join(REPO, "bin", "dagwright.cjs");
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
+const LAYERS = 50;
+const WIDTH = 100;
+const TARGETS = ["argo", "airflow", "prefect"];
+
+function specYaml() {
+  const name = (l, i) => `t${l}_${i}`;
+  const lines = [
+    "settings: {docker_image: registry.example/bench:1}",
+    "graphs:",
+    "  bench:",
+    "    tasks:",
+  ];
+  for (let l = 0; l < LAYERS; l++)
+    for (let i = 0; i < WIDTH; i++)
+      lines.push(`      ${name(l, i)}: ${l === 0 ? "[]" : name(l - 1, i)}`);
+  lines.push("tasks:");
+  for (let l = 0; l < LAYERS; l++)
+    for (let i = 0; i < WIDTH; i++)
+      lines.push(
+        `  ${name(l, i)}: {command: [touch, "o/${name(l, i)}"], compute: {cpu: 1, memory: 512}}`,
+      );
+  return `${lines.join("\n")}\n`;
+}
+
+function time(args, cwd) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0)
+    throw new Error(`dagwright ${args.join(" ")} exited ${r.status}: ${r.stderr}`);
+  return ms;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (ms) => `${Math.round(ms).toLocaleString("en")} ms`;
+
+const dir = mkdtempSync(path.join(os.tmpdir(), "dagwright-render-bench-"));
+writeFileSync(path.join(dir, "dagwright.yaml"), specYaml());
+const out = path.join(dir, "out");
+const rows = [];
+try {
+  const first = time(["render", "argo", "--out", out], dir); // parses and validates: the first render
+  rows.push(["argo, first render (parses and validates the spec)", fmt(first), ""]);
+  for (const target of TARGETS) {
+    const ms = median(
+      Array.from({ length: REPEAT }, () => time(["render", target, "--out", out], dir)),
+    );
+    rows.push([
+      `${target}, 5,000 tasks`,
+      fmt(ms),
+      ms < 2000 ? "target < 2 s: met" : "target < 2 s: NOT met",
+    ]);
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+const load = os.loadavg()[0].toFixed(1);
+console.log(
+  `dagwright render benchmarks (median of ${REPEAT}, ${os.cpus().length} cores, load average ${load})`,
+);
+const w = Math.max(...rows.map((r) => r[0].length));
+for (const [what, ms, note] of rows) console.log(`${what.padEnd(w)}  ${ms.padStart(9)}  ${note}`);
