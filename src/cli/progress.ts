@@ -79,108 +79,121 @@ export function humanObserver(o: Output, live: boolean): RunObserver {
     switch (e.type) {
       case "run-start":
         total = e.tasks.length;
-        print(
-          paint(
-            o.color,
-            "dim",
-            `run ${e.graph} (${e.namespace}): ${total} task${total === 1 ? "" : "s"}, up to ${e.jobs} at once`,
-          ),
-        );
         if (live) timer = setInterval(status, 250);
         timer?.unref();
         break;
       case "task-fresh":
-        finished++;
-        // Large graphs: fresh tasks are counted in the summary, not listed one per line.
-        if (total <= FRESH_LIST_LIMIT)
-          print(`${paint(o.color, "dim", "·")} ${e.task} ${paint(o.color, "dim", "fresh")}`);
-        break;
       case "task-would-run":
+      case "task-skipped":
         finished++;
-        print(`${paint(o.color, "yellow", "▶")} ${e.task} would run: ${e.reasons.join("; ")}`);
         break;
       case "task-start":
         running.add(e.task);
-        print(
-          `${paint(o.color, "yellow", "▶")} ${e.task}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ""}: ${e.reasons.join("; ")}`,
-        );
         break;
       case "task-retry":
         running.delete(e.task);
-        print(
-          `${paint(o.color, "yellow", "↻")} ${e.task} failed (${e.error}); retrying in ${seconds(e.delayMs)}`,
-        );
         break;
       case "task-done":
+      case "task-cancelled":
+      case "task-failed":
         running.delete(e.task);
         finished++;
-        print(
-          `${paint(o.color, "green", "✓")} ${e.task} ${paint(o.color, "dim", seconds(e.durationMs))}`,
-        );
+        if (e.type === "task-failed") failed++;
         break;
-      case "task-failed": {
-        running.delete(e.task);
-        finished++;
-        failed++;
-        const tail = e.logTail.length > 0 ? `\n${e.logTail.map((l) => `    ${l}`).join("\n")}` : "";
-        print(
-          `${paint(o.color, "red", "✗")} ${e.task}: ${e.error}${e.logPath ? `\n  log: ${e.logPath}` : ""}${tail}`,
-        );
-        break;
+      case "task-progress": {
+        // Live: the status line carries it. Plain: at most one line per second, and the last one.
+        const now = Date.now();
+        const done = e.done + e.failed;
+        itemProgress.set(e.task, `${e.task} ${done}/${e.total}`);
+        if (!live && (now - lastProgressLine >= 1000 || done === e.total)) {
+          lastProgressLine = now;
+          print(progressLine(e));
+        }
+        return;
       }
       case "log":
         // Whole lines only (the run hands them on so), so parallel tasks never mix mid-line.
-        gather(
-          `${paint(o.color, "dim", `${e.item === undefined ? e.task : `${e.task}[${e.item}]`} │`)} ${e.line}`,
-        );
-        break;
-      case "task-cancelled":
-        running.delete(e.task);
-        finished++;
-        print(`${paint(o.color, "yellow", "■")} ${e.task} cancelled`);
-        break;
-      case "task-skipped":
-        finished++;
-        print(`${paint(o.color, "dim", "-")} ${e.task} skipped: ${e.reason}`);
-        break;
-      case "task-items":
-        print(
-          `${paint(o.color, "dim", "·")} ${e.task}: ${e.total} item${e.total === 1 ? "" : "s"}${e.total === 0 ? " (the list is empty: nothing to run)" : `, ${e.toRun} to run, ${e.fresh} fresh`}`,
-        );
-        break;
-      case "task-progress": {
-        const now = Date.now();
-        const finished = e.done + e.failed;
-        // Live: the status line carries it. Plain: at most one line per second, and the last one.
-        itemProgress.set(e.task, `${e.task} ${finished}/${e.total}`);
-        if (!live && (now - lastProgressLine >= 1000 || finished === e.total)) {
-          lastProgressLine = now;
-          const eta =
-            e.etaSeconds !== undefined && finished < e.total
-              ? `, ETA ${seconds(e.etaSeconds * 1000)}`
-              : "";
-          print(
-            `  ${e.task}: ${finished}/${e.total} items${e.failed ? `, ${e.failed} failed` : ""} (${e.ratePerSecond.toFixed(1)}/s${eta})`,
-          );
-        }
-        break;
-      }
-      case "run-end": {
+        gather(logLine(o.color, e));
+        return;
+      case "run-end":
         if (timer) clearInterval(timer);
-        const c = e.counts;
-        const parts = [`${c.done} ${e.dryRun ? "would run" : "ran"}`, `${c.fresh} fresh`];
-        if (c.failed) parts.push(paint(o.color, "red", `${c.failed} failed`));
-        if (c.skipped) parts.push(`${c.skipped} skipped`);
-        if (c.cancelled) parts.push(`${c.cancelled} cancelled`);
         flush();
         clear();
-        o.err(
-          `${e.dryRun ? `dry run${e.status === "succeeded" ? "" : ` ${e.status}`}` : e.status === "succeeded" ? paint(o.color, "green", "done") : e.status}: ${parts.join(", ")} in ${seconds(e.durationMs)}${e.nothingChanged ? paint(o.color, "dim", " (nothing changed since the last run)") : ""}\n`,
-        );
-        break;
-      }
+        o.err(`${summaryLine(o.color, e)}\n`);
+        return;
     }
+    // Large graphs: fresh tasks are counted in the summary, not listed one per line.
+    if (e.type === "task-fresh" && total > FRESH_LIST_LIMIT) return;
+    const line = eventLine(o.color, e);
+    if (line !== undefined) print(line);
   };
+}
+
+type EventOf<T extends RunEvent["type"]> = Extract<RunEvent, { type: T }>;
+
+/** The line an event prints in both modes, or undefined for events that print none. */
+function eventLine(color: boolean, e: RunEvent): string | undefined {
+  const c = (name: Parameters<typeof paint>[1], text: string) => paint(color, name, text);
+  switch (e.type) {
+    case "run-start": {
+      const n = e.tasks.length;
+      return c(
+        "dim",
+        `run ${e.graph} (${e.namespace}): ${n} task${n === 1 ? "" : "s"}, up to ${e.jobs} at once`,
+      );
+    }
+    case "task-fresh":
+      return `${c("dim", "·")} ${e.task} ${c("dim", "fresh")}`;
+    case "task-would-run":
+      return `${c("yellow", "▶")} ${e.task} would run: ${e.reasons.join("; ")}`;
+    case "task-start":
+      return `${c("yellow", "▶")} ${e.task}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ""}: ${e.reasons.join("; ")}`;
+    case "task-retry":
+      return `${c("yellow", "↻")} ${e.task} failed (${e.error}); retrying in ${seconds(e.delayMs)}`;
+    case "task-done":
+      return `${c("green", "✓")} ${e.task} ${c("dim", seconds(e.durationMs))}`;
+    case "task-failed": {
+      const tail = e.logTail.length > 0 ? `\n${e.logTail.map((l) => `    ${l}`).join("\n")}` : "";
+      return `${c("red", "✗")} ${e.task}: ${e.error}${e.logPath ? `\n  log: ${e.logPath}` : ""}${tail}`;
+    }
+    case "task-cancelled":
+      return `${c("yellow", "■")} ${e.task} cancelled`;
+    case "task-skipped":
+      return `${c("dim", "-")} ${e.task} skipped: ${e.reason}`;
+    case "task-items":
+      return `${c("dim", "·")} ${e.task}: ${e.total} item${e.total === 1 ? "" : "s"}${e.total === 0 ? " (the list is empty: nothing to run)" : `, ${e.toRun} to run, ${e.fresh} fresh`}`;
+    default:
+      return undefined;
+  }
+}
+
+/** A line of task output under `-v`: `task │ line` (`task[item] │ line` for an item). */
+function logLine(color: boolean, e: EventOf<"log">): string {
+  return `${paint(color, "dim", `${e.item === undefined ? e.task : `${e.task}[${e.item}]`} │`)} ${e.line}`;
+}
+
+/** A mapped task's progress in plain mode: done/total, failures, rate and ETA. */
+function progressLine(e: EventOf<"task-progress">): string {
+  const done = e.done + e.failed;
+  const eta =
+    e.etaSeconds !== undefined && done < e.total ? `, ETA ${seconds(e.etaSeconds * 1000)}` : "";
+  return `  ${e.task}: ${done}/${e.total} items${e.failed ? `, ${e.failed} failed` : ""} (${e.ratePerSecond.toFixed(1)}/s${eta})`;
+}
+
+/** The last line of a run: `done: 3 ran, 1 fresh in 2.1 s` (or `dry run: … would run`). */
+function summaryLine(color: boolean, e: EventOf<"run-end">): string {
+  const n = e.counts;
+  const parts = [`${n.done} ${e.dryRun ? "would run" : "ran"}`, `${n.fresh} fresh`];
+  if (n.failed) parts.push(paint(color, "red", `${n.failed} failed`));
+  if (n.skipped) parts.push(`${n.skipped} skipped`);
+  if (n.cancelled) parts.push(`${n.cancelled} cancelled`);
+  const head = e.dryRun
+    ? `dry run${e.status === "succeeded" ? "" : ` ${e.status}`}`
+    : e.status === "succeeded"
+      ? paint(color, "green", "done")
+      : e.status;
+  const memo = e.nothingChanged ? paint(color, "dim", " (nothing changed since the last run)") : "";
+  return `${head}: ${parts.join(", ")} in ${seconds(e.durationMs)}${memo}`;
 }
 
 /** The terminal's width; pseudo-terminals without a size report 0, which means "unknown". */
