@@ -1,7 +1,6 @@
 import path from "node:path";
 import { InvalidArgumentError } from "commander";
 import { FsReads } from "../fingerprint/fs-reads.js";
-import type { Graph } from "../graph/graph.js";
 import { SpecError } from "../spec/errors.js";
 import { findSpecFile } from "../spec/find-spec-file.js";
 import type { CommandContext } from "./context.js";
@@ -39,25 +38,12 @@ export async function loadForCommand(
     if (hit) return hit;
   }
 
-  const [{ loadSpecWithDiagnostics, sortDiagnostics }, { checkAllGraphs }] = await Promise.all([
-    import("../spec/load-spec.js"),
-    import("../graph/build-graph.js"),
-  ]);
+  const { loadCheckedSpec } = await import("../graph/check-spec.js");
   // Loading's own record: what the cache entry rests on. It joins the command's record below.
   const loadReads = new FsReads();
-  const result = loadSpecWithDiagnostics({
-    ...(file === undefined ? {} : { file }),
-    files: loadReads,
-  });
+  const result = loadCheckedSpec({ ...(file === undefined ? {} : { file }), files: loadReads });
   reads.adopt(loadReads.reads());
-  const diagnostics = [...result.diagnostics];
-  let graphs: Record<string, Graph> = {};
-  if (result.spec) {
-    const checked = checkAllGraphs(result.spec, result.broken);
-    diagnostics.push(...checked.diagnostics);
-    graphs = checked.graphs;
-  }
-  const sorted = sortDiagnostics(diagnostics);
+  const { graphs, diagnostics: sorted } = result;
   if (!result.spec || sorted.some((d) => d.severity === "error")) throw new SpecError(sorted);
   printDiagnostics(ctx.o, sorted);
   // Warnings are printed by loading, not replayed from a no-change memo: plan every time.

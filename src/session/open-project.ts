@@ -53,26 +53,16 @@ export async function openProject(root: string, options: ProjectOptions = {}): P
   if (loaded === undefined) {
     // Imported here: the parser and its schema are the bulk of the code, and the CLI (which
     // passes a spec from its cache) must not load them on every command.
-    const [{ loadSpecWithDiagnostics, sortDiagnostics }, { checkAllGraphs }] = await Promise.all([
-      import("../spec/load-spec.js"),
-      import("../graph/build-graph.js"),
-    ]);
-    const result = loadSpecWithDiagnostics({
+    const { loadCheckedSpec } = await import("../graph/check-spec.js");
+    const checked = loadCheckedSpec({
       cwd: root,
       ...(options.file === undefined ? {} : { file: options.file }),
       files: reads,
     });
-    const all = [...result.diagnostics];
-    let graphs: Record<string, Graph> = {};
-    if (result.spec) {
-      const checked = checkAllGraphs(result.spec, result.broken);
-      all.push(...checked.diagnostics);
-      graphs = checked.graphs;
-    }
-    diagnostics = sortDiagnostics(all);
-    if (!result.spec || diagnostics.some((d) => d.severity === "error"))
+    diagnostics = checked.diagnostics;
+    if (!checked.spec || diagnostics.some((d) => d.severity === "error"))
       throw new SpecError(diagnostics);
-    loaded = { spec: result.spec, graphs };
+    loaded = { spec: checked.spec, graphs: checked.graphs };
   }
   const env = decodeRenderedEnv(options.env ?? process.env);
   const store = await openStore(loaded.spec.root, reads, env);

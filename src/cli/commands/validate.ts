@@ -1,6 +1,5 @@
 import path from "node:path";
 import type { Command } from "commander";
-import type { Graph } from "../../graph/graph.js";
 import { type CommandContext, EXIT } from "../context.js";
 import { paint, printDiagnostics } from "../output.js";
 
@@ -15,20 +14,10 @@ export function registerValidate(program: Command, ctx: CommandContext): void {
     )
     .option("--json", "print the result as JSON on stdout")
     .action(async (opts: { json?: boolean }) => {
-      const [{ loadSpecWithDiagnostics, sortDiagnostics }, { checkAllGraphs }] = await Promise.all([
-        import("../../spec/load-spec.js"),
-        import("../../graph/build-graph.js"),
-      ]);
+      const { loadCheckedSpec } = await import("../../graph/check-spec.js");
       const file = ctx.globals().file;
-      const result = loadSpecWithDiagnostics(file === undefined ? {} : { file });
-      const diagnostics = [...result.diagnostics];
-      let graphs: Record<string, Graph> = {};
-      if (result.spec) {
-        const checked = checkAllGraphs(result.spec, result.broken);
-        diagnostics.push(...checked.diagnostics);
-        graphs = checked.graphs;
-      }
-      const sorted = sortDiagnostics(diagnostics);
+      const result = loadCheckedSpec(file === undefined ? {} : { file });
+      const { graphs, diagnostics: sorted } = result;
       const errors = sorted.filter((d) => d.severity === "error").length;
       const display = path.relative(process.cwd(), result.file) || result.file;
       if (opts.json) {
