@@ -11,6 +11,7 @@ import {
   type PlanUnit,
   planDeployment,
   type Report,
+  reportInto,
 } from "./deployment-plan.js";
 import { PyExpr, pyCall, pyLiteral, pyStr } from "./python-literal.js";
 import { isWellFormedUnicode } from "./quote.js";
@@ -62,15 +63,7 @@ interface Op {
 export function renderAirflow(input: RenderInput<AirflowOptions>): RenderResult {
   const { graph, config, options } = input;
   const diagnostics: Diagnostic[] = [];
-  const report: Report = (severity, path, message, hint, task) =>
-    diagnostics.push({
-      severity,
-      kind: "airflow",
-      path,
-      message,
-      ...(task ? { location: task.spec.location } : {}),
-      ...(hint ? { hint } : {}),
-    });
+  const report = reportInto(diagnostics, "airflow");
   const airflow = readAirflowConfig(config, graph.name, diagnostics);
   const operator = options.operator ?? "kubernetes";
   const checked = withMachineTags(graph, airflow.machineTagPrefix, config, report);

@@ -7,7 +7,7 @@ import { didYouMean } from "../spec/did-you-mean.js";
 import { DagwrightError, SpecError } from "../spec/errors.js";
 import type { Compute } from "../spec/types.js";
 import { readArgoConfig } from "./argo-config.js";
-import { kubeQuantities, type PlanUnit, planDeployment } from "./deployment-plan.js";
+import { kubeQuantities, type PlanUnit, planDeployment, reportInto } from "./deployment-plan.js";
 import { assignDnsLabels, type LabelRequest } from "./names.js";
 import { escapeKubeVars, hasArgoTag, isWellFormedUnicode, toBase64, toYaml } from "./quote.js";
 import type { RenderInput, RenderResult } from "./renderer.js";
@@ -172,21 +172,7 @@ function buildWorkflow(input: ArgoInput): {
 } {
   const { graph, config, options } = input;
   const diagnostics: Diagnostic[] = [];
-  const report = (
-    severity: Diagnostic["severity"],
-    path: string,
-    message: string,
-    hint?: string,
-    task?: GraphTask,
-  ) =>
-    diagnostics.push({
-      severity,
-      kind: "argo",
-      path,
-      message,
-      ...(task ? { location: task.spec.location } : {}),
-      ...(hint ? { hint } : {}),
-    });
+  const report = reportInto(diagnostics, "argo");
   const fail = (path: string, message: string, hint?: string, task?: GraphTask) =>
     report("error", path, message, hint, task);
 

@@ -84,6 +84,19 @@ export type Report = (
   task?: GraphTask,
 ) => void;
 
+/** A {@link Report} that adds each problem to `diagnostics`, of `kind`, at its task when given. */
+export function reportInto(diagnostics: Diagnostic[], kind: string): Report {
+  return (severity, path, message, hint, task) =>
+    diagnostics.push({
+      severity,
+      kind,
+      path,
+      message,
+      ...(task ? { location: task.spec.location } : {}),
+      ...(hint ? { hint } : {}),
+    });
+}
+
 /**
  * What a target cannot express, checked task by task: `check` gets each task of each unit and a
  * `fail(feature, hint)` that reports at that task that `target` cannot express `feature`; then

@@ -8,6 +8,7 @@ import {
   type PlanUnit,
   planDeployment,
   type Report,
+  reportInto,
 } from "./deployment-plan.js";
 import { pyLiteral, pyStr } from "./python-literal.js";
 import { isWellFormedUnicode } from "./quote.js";
@@ -38,15 +39,7 @@ const ITEM = "\u0000dagwright-item\u0000";
 export function renderPrefect(input: RenderInput<PrefectOptions>): RenderResult {
   const { graph, options } = input;
   const diagnostics: Diagnostic[] = [];
-  const report: Report = (severity, path, message, hint, task) =>
-    diagnostics.push({
-      severity,
-      kind: "prefect",
-      path,
-      message,
-      ...(task ? { location: task.spec.location } : {}),
-      ...(hint ? { hint } : {}),
-    });
+  const report = reportInto(diagnostics, "prefect");
   const plan = planDeployment(
     input,
     {
