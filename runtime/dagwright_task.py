@@ -27,6 +27,12 @@ import sys
 import traceback
 import typing
 
+# No __pycache__ next to dagwright's own runtime files (see dagwright_worker.py).
+_write_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+import dagwright_kptn as kptn  # noqa: E402
+
+sys.dont_write_bytecode = _write_bytecode
+
 try:
     import resource
 except ImportError:  # not on Windows
@@ -151,9 +157,11 @@ def wants_path(annotation):
     return any(wants_path(a) for a in typing.get_args(annotation))
 
 
-def bind(task, func_name, func, inputs, pipeline_config, runtime_config):
-    """Fills each parameter by name: item and deps, args, config keys, the two configs, default."""
-    sources = [inputs.get("item") or {}, inputs["deps"], inputs["args"], inputs["config"]]
+def bind(task, func_name, func, inputs, pipeline_config, runtime_config, resolver=None):
+    """Fills each parameter by name: item and deps, args, config keys, the two configs, default.
+    With a `resolver` (kptn projects), config values go through it (`module:function` calls)."""
+    config = inputs["config"]
+    sources = [inputs.get("item") or {}, inputs["deps"], inputs["args"], config]
     special = {"pipeline_config": pipeline_config, "runtime_config": runtime_config}
     positional, keywords, missing = [], {}, []
     for p in inspect.signature(func).parameters.values():
@@ -162,6 +170,8 @@ def bind(task, func_name, func, inputs, pipeline_config, runtime_config):
         for source in sources:
             if p.name in source:
                 value = source[p.name]
+                if source is config and resolver is not None:
+                    value = resolver.value(p.name)
                 break
         else:
             if p.name in special:
@@ -216,6 +226,8 @@ def run(req, out):
             sys.path.remove(d)
         sys.path.insert(0, d)
 
+    if kptn.is_kptn_project():
+        kptn.install_compat()
     with open(path, "rb") as f:
         tree = ast.parse(f.read(), filename=path)
     item = req["inputs"].get("item") or {}
@@ -230,22 +242,32 @@ def run(req, out):
         raise TaskFailure(f"function '{fn}' not found in {req['display']}")
     if not callable(func):
         raise TaskFailure(f"'{fn}' in {req['display']} is a {type(func).__name__}, not a function")
-    positional, keywords = bind(
-        task,
-        fn,
-        func,
-        req["inputs"],
-        Settings(req["pipeline_config"]),
-        Settings(req["inputs"]["config"]),
-    )
-    value = func(*positional, **keywords)
-    if inspect.isawaitable(value):
+    pc, rc, resolver = configs_of(task, req["pipeline_config"], req["inputs"]["config"])
+    try:
+        positional, keywords = bind(task, fn, func, req["inputs"], pc, rc, resolver)
+        value = func(*positional, **keywords)
+        if inspect.isawaitable(value):
 
-        async def wait():
-            return await value
+            async def wait():
+                return await value
 
-        value = asyncio.run(wait())
+            value = asyncio.run(wait())
+    except kptn.ConfigError as e:
+        raise TaskFailure(f"task '{task}': {e}") from None
+    finally:
+        if resolver is not None:
+            resolver.close()
     out["result_json"] = to_json(task, value)
+
+
+def configs_of(task, pipeline_config, config):
+    """`pipeline_config`, `runtime_config` and the config resolver of a call: kptn's objects in a
+    kptn.yaml project (config values that name `module:function` are called), else plain dicts."""
+    if not kptn.is_kptn_project():
+        return Settings(pipeline_config), Settings(config), None
+    resolver = kptn.ConfigResolver(config, task)
+    pc = kptn.pipeline_config_of(pipeline_config)
+    return pc, kptn.RuntimeConfig(resolver, pc), resolver
 
 
 def usage():

@@ -241,9 +241,9 @@ def apply_env(env):
     return restore
 
 
-def call_item(task, fn, func, inputs, values, pc, rc):
+def call_item(task, fn, func, inputs, values, configs):
     """Calls the function for one item; returns the result's JSON text."""
-    positional, keywords = rt.bind(task, fn, func, {**inputs, "item": values}, pc, rc)
+    positional, keywords = rt.bind(task, fn, func, {**inputs, "item": values}, *configs)
     value = func(*positional, **keywords)
     if inspect.isawaitable(value):
 
@@ -255,17 +255,24 @@ def call_item(task, fn, func, inputs, values, pc, rc):
 
 
 def run_items(chan, req, func):
+    configs = rt.configs_of(req["task"], req["pipeline_config"], req["inputs"]["config"])
+    try:
+        run_bundle(chan, req, func, configs)
+    finally:
+        if configs[2] is not None:
+            configs[2].close()
+
+
+def run_bundle(chan, req, func, configs):
     rid, task, fn = req["id"], req["task"], req["function"]
     inputs = req["inputs"]
-    pc = rt.Settings(req["pipeline_config"])
-    rc = rt.Settings(inputs["config"])
     for i, item in enumerate(req["items"]):
         key = item["key"]
         log_line(f"# item {key}")
         started = time.perf_counter()
         result = error = None
         try:
-            result = call_item(task, fn, func, inputs, item["values"], pc, rc)
+            result = call_item(task, fn, func, inputs, item["values"], configs)
         except SystemExit as e:
             if e.code is None or e.code == 0:
                 result = "null"
@@ -277,6 +284,8 @@ def run_items(chan, req, func):
                 error = text.splitlines()[0] if text else "exit code 1"
         except rt.TaskFailure as e:
             error = str(e)
+        except rt.kptn.ConfigError as e:
+            error = f"task '{task}': {e}"
         except BaseException as e:  # noqa: BLE001 - one failing item must not stop the others
             print_task_traceback(e)
             error = rt.one_line(e)
@@ -301,6 +310,8 @@ def serve_call(chan, req):
     try:
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         try:
+            if rt.kptn.is_kptn_project(req.get("env")):
+                rt.kptn.install_compat()
             script = is_script(req)
             if not script:
                 module = load_task_module(req["file"])

@@ -160,6 +160,8 @@ function eventLine(color: boolean, e: RunEvent): string | undefined {
       return `${c("yellow", "■")} ${e.task} cancelled`;
     case "task-skipped":
       return `${c("dim", "-")} ${e.task} skipped: ${e.reason}`;
+    case "task-warning":
+      return `${c("yellow", "!")} ${e.item === undefined ? e.task : `${e.task}[${e.item}]`}: ${e.message}`;
     case "task-items":
       return `${c("dim", "·")} ${e.task}: ${e.total} item${e.total === 1 ? "" : "s"}${e.total === 0 ? " (the list is empty: nothing to run)" : `, ${e.toRun} to run, ${e.fresh} fresh`}`;
     default:

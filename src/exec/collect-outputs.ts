@@ -10,13 +10,17 @@ import { outputEscapes } from "./output-realpath.js";
  * project-relative records; or the patterns that matched nothing. Patterns are relative to the
  * outputs directory (project root, or the scratch dir for kptn specs); `duckdb://` outputs are
  * not files and are skipped. A file that a symbolic link puts outside the outputs directory is
- * `escaped`: never recorded.
+ * `escaped`: never recorded. In a kptn.yaml project (unless `settings.strict_outputs`), a pattern
+ * that matches nothing is kptn's loose declaration, not a failure: it is returned as `unmatched`
+ * beside the records of what did match.
  */
 export async function collectOutputs(
   plan: PlanContext,
   patterns: readonly string[],
 ): Promise<
-  { records: OutputRecord[] } | { missing: string[] } | { escaped: { rel: string; real: string } }
+  | { records: OutputRecord[]; unmatched?: string[] }
+  | { missing: string[] }
+  | { escaped: { rel: string; real: string } }
 > {
   const files: string[] = [];
   const missing: string[] = [];
@@ -32,7 +36,8 @@ export async function collectOutputs(
       );
     }
   }
-  if (missing.length > 0) return { missing };
+  const loose = plan.spec.format === "kptn" && plan.spec.settings.strictOutputs !== true;
+  if (missing.length > 0 && !loose) return { missing };
   const hashes = await hashFiles(
     files.map((f) => path.join(plan.spec.root, f)),
     plan.fileCache,
@@ -43,5 +48,10 @@ export async function collectOutputs(
     if (h === undefined) return { missing: [f] }; // removed between listing and hashing
     records.push({ path: f, hash: h.hash, size: h.size, mtimeMs: h.mtimeMs });
   }
-  return { records };
+  return missing.length > 0 ? { records, unmatched: missing } : { records };
+}
+
+/** The warning for kptn output patterns that matched nothing (see {@link collectOutputs}). */
+export function unmatchedWarning(unmatched: readonly string[]): string {
+  return `declared output${unmatched.length === 1 ? "" : "s"} matched no file: ${unmatched.join(", ")} (kptn.yaml projects warn; set settings.strict_outputs: true to fail instead)`;
 }

@@ -34,6 +34,9 @@ export class LaunchInputs {
       INPUT_PIPELINE_DIR: this.o.scratchDir,
       DAGWRIGHT_PROJECT_ROOT: this.o.plan.spec.root,
       DAGWRIGHT_TASK: task.name,
+      DAGWRIGHT_GRAPH: this.o.plan.graph.name,
+      DAGWRIGHT_SPEC_FILE: this.o.plan.spec.file,
+      DAGWRIGHT_SPEC_FORMAT: this.o.plan.spec.format,
       DAGWRIGHT_PYTHONPATH: this.pythonPath,
     };
   }

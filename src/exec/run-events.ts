@@ -48,6 +48,8 @@ export type RunEventInit =
   /** One whole line a running task wrote to its log; only when the run streams logs (`run -v`). */
   | { type: "log"; task: string; item?: string; line: string }
   | { type: "task-skipped"; task: string; reason: string }
+  /** Something the user should know that did not fail the task (e.g. a kptn output matched nothing). */
+  | { type: "task-warning"; task: string; item?: string; message: string }
   | { type: "task-would-run"; task: string; reasons: string[] }
   | { type: "task-items"; task: string; total: number; toRun: number; fresh: number }
   | {

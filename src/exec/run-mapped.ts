@@ -8,7 +8,7 @@ import { launchItems } from "../tasks/launch-items.js";
 import type { LogFollower } from "../tasks/log-follower.js";
 import { type AsideOutputs, moveItemOutputsAside } from "./attempt-outputs.js";
 import { startAttempts } from "./attempt-records.js";
-import { collectOutputs } from "./collect-outputs.js";
+import { collectOutputs, unmatchedWarning } from "./collect-outputs.js";
 import { OutputClaims } from "./output-claims.js";
 import { escapeMessage } from "./output-realpath.js";
 import type { ProcessLedger } from "./process-ledger.js";
@@ -76,6 +76,8 @@ interface MappedProgress {
   cancelled: boolean;
   started: number;
   toRun: number;
+  /** A kptn output pattern matched nothing for some item: warned once per task and run. */
+  unmatchedWarned: boolean;
 }
 
 function addFailure(p: MappedProgress, key: string, error: string): void {
@@ -115,6 +117,7 @@ export async function runMappedItems(
     cancelled: false,
     started: Date.now(),
     toRun: toRun.length,
+    unmatchedWarned: false,
   };
   // An item that runs keeps only the outputs this run records for it.
   for (const i of toRun) progress.outputs.delete(i);
@@ -271,7 +274,12 @@ async function attemptBundle(
     ...(env.signal ? { signal: env.signal } : {}),
     ...(env.processes ? { processesOf: (key: string) => env.processes?.hooks(name, key) } : {}),
   }).finally(() => unfollow?.());
-  const ends = await itemEnds(env, bundle, new Map(outcomes.map((o) => [o.key, o])));
+  const ends = await itemEnds(env, bundle, new Map(outcomes.map((o) => [o.key, o])), (item, u) => {
+    if (progress.unmatchedWarned) return;
+    progress.unmatchedWarned = true;
+    const message = `${unmatchedWarning(u)}; further items are not reported`;
+    env.observer({ type: "task-warning", task: name, item, message });
+  });
   // Each item is recorded done only after its outputs were found; a bundle is one transaction.
   const recorded = await record.finish(
     ends.map((e) =>
@@ -334,6 +342,7 @@ async function itemEnds(
   env: MappedRunEnv,
   bundle: readonly Slot[],
   byKey: ReadonlyMap<string, { status: string; error?: string; durationMs?: number }>,
+  warnUnmatched: (item: string, unmatched: readonly string[]) => void,
 ): Promise<ItemEnd[]> {
   const ends: ItemEnd[] = [];
   for (const slot of bundle) {
@@ -341,8 +350,10 @@ async function itemEnds(
     const durationMs = outcome?.durationMs ?? 0;
     if (outcome?.status === "succeeded") {
       const collected = await collectOutputs(env.plan, slot.item.outputs);
-      if ("records" in collected) ends.push({ slot, outputs: collected.records, durationMs });
-      else {
+      if ("records" in collected) {
+        ends.push({ slot, outputs: collected.records, durationMs });
+        if (collected.unmatched !== undefined) warnUnmatched(slot.item.key, collected.unmatched);
+      } else {
         const error =
           "missing" in collected
             ? `exited 0 but did not write ${collected.missing.join(", ")}`

@@ -11,7 +11,7 @@ import { newAttemptLogPath, pruneAttemptLogs } from "../tasks/attempt-logs.js";
 import type { LaunchRequest, LaunchResult } from "../tasks/launch-task.js";
 import { moveOutputsAside } from "./attempt-outputs.js";
 import { type AttemptOutcome, startAttempts } from "./attempt-records.js";
-import { collectOutputs } from "./collect-outputs.js";
+import { collectOutputs, unmatchedWarning } from "./collect-outputs.js";
 import type { TaskOutcome } from "./executor.js";
 import { escapeMessage } from "./output-realpath.js";
 import type { RunScope } from "./run-scope.js";
@@ -201,6 +201,12 @@ async function verifyOutputs(scope: RunScope, task: GraphTask): Promise<OutputRe
     return `exited 0, but ${escapeMessage(collected.escaped.rel, collected.escaped.real, o.plan.outputsDir)}`;
   if (!("records" in collected))
     return `exited 0 but did not write its declared output${collected.missing.length === 1 ? "" : "s"}: ${collected.missing.join(", ")}`;
+  if (collected.unmatched !== undefined)
+    scope.observer({
+      type: "task-warning",
+      task: task.name,
+      message: unmatchedWarning(collected.unmatched),
+    });
   if (o.beforeRecord) {
     try {
       await o.beforeRecord(collected.records.map((r) => r.path));

@@ -145,8 +145,10 @@ function expandItem(task: GraphTask, producer: string, element: unknown, index: 
 /** Rejects an item writing a path an earlier item writes (`byOutput`: path → that item's key). */
 function checkOutputClash(task: GraphTask, item: TaskItem, byOutput: Map<string, string>): void {
   for (const [i, out] of item.outputs.entries()) {
-    // The same fixed path for every item is shared, not a clash.
-    if (out.startsWith("duckdb://") || !/\$\{/.test(task.spec.outputs[i]!)) continue;
+    // The same fixed path for every item is shared, not a clash; a `${VAR}` no item value
+    // filled is a glob (kptn), which cannot be shown to clash.
+    if (out.startsWith("duckdb://") || !/\$\{/.test(task.spec.outputs[i]!) || /\$\{/.test(out))
+      continue;
     const norm = path.posix.normalize(out.replaceAll("\\", "/"));
     const other = byOutput.get(norm);
     if (other !== undefined && other !== item.key) {

@@ -7,6 +7,7 @@ import { checkTaskFunctions } from "./check-task-functions.js";
 import type { Diagnostic } from "./diagnostic.js";
 import { DagwrightError, SpecError } from "./errors.js";
 import { findSpecFile } from "./find-spec-file.js";
+import { kptn02Problem } from "./kptn-v02.js";
 import { normalizeSpec } from "./normalize-spec.js";
 import type { SourceMap } from "./parse-yaml.js";
 import { parseYaml, YAML_LIMITS } from "./parse-yaml.js";
@@ -170,6 +171,8 @@ export function loadSpecWithDiagnostics(options: LoadOptions = {}): LoadResult {
       ],
     };
   }
+  const v02 = kptn02Problem(located.format, parsed.value as Record<string, unknown>, display);
+  if (v02 !== undefined) return { file: located.file, spec: undefined, diagnostics: [v02] };
   const { data, diagnostics, broken } = checkShape(
     parsed.value as Record<string, unknown>,
     parsed.sourceMap,

@@ -122,6 +122,8 @@ export function normalizeSpec(
   if (settingsFile.group_tag_prefix !== undefined)
     settings.groupTagPrefix = settingsFile.group_tag_prefix;
   if (settingsFile.keep_logs !== undefined) settings.keepLogs = settingsFile.keep_logs;
+  if (settingsFile.strict_outputs !== undefined)
+    settings.strictOutputs = settingsFile.strict_outputs;
   for (const dir of [...settings.pyTasksDirs, ...settings.rTasksDirs]) {
     if (!staysInside(dir)) {
       err(

@@ -179,6 +179,10 @@ export const settingsSchema = z
       .min(1)
       .optional()
       .meta({ description: "attempt logs kept per task and item (default 5)" }),
+    strict_outputs: z.boolean().optional().meta({
+      description:
+        "kptn.yaml projects: fail a task whose declared output pattern matches no file (default false: warn, as kptn does); dagwright.yaml projects always fail",
+    }),
     // kptn 0.1 settings
     flows_dir: nonEmpty.optional(),
     flow_type: z.enum(["vanilla", "prefect", "stepfunctions"]).optional(),

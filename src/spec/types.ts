@@ -118,6 +118,8 @@ export interface Settings {
   groupTagPrefix?: string;
   /** `keep_logs`: attempt logs kept per task and item; unset means the default (5). */
   keepLogs?: number;
+  /** `strict_outputs`: a kptn.yaml project fails tasks whose output patterns match nothing. */
+  strictOutputs?: boolean;
   /** Every setting as written (kptn keys included), for tools that need the rest. */
   raw: Record<string, unknown>;
 }
