@@ -1,6 +1,7 @@
 import path from "node:path";
 import type { Diagnostic } from "./diagnostic.js";
 import { formatPath } from "./diagnostic.js";
+import { expandKptnConfig } from "./kptn-config.js";
 import type { SourceMap } from "./parse-yaml.js";
 import type { GraphEntryFile, SpecFile, TaskFile } from "./schema.js";
 import type { SpecFiles } from "./spec-files.js";
@@ -143,7 +144,12 @@ export function normalizeSpec(
     );
   }
 
-  const config = data.config ?? {};
+  // kptn's include and value/function entries are kptn.yaml features (see kptn-config.ts).
+  const configOf = (raw: Record<string, unknown> | undefined, at: Path) =>
+    ctx.format === "kptn"
+      ? expandKptnConfig(raw ?? {}, at, { root: ctx.root, files: ctx.files, report: err })
+      : (raw ?? {});
+  const config = configOf(data.config, ["config"]);
   const machineTypes = config.machine_types;
 
   const tasks: Record<string, TaskSpec> = {};
@@ -200,7 +206,7 @@ export function normalizeSpec(
       name,
       extends: ext,
       entries,
-      config: g.config ?? {},
+      config: configOf(g.config, [...at, "config"]),
       location: sourceMap.locateKey(at),
     };
     if (g.description !== undefined) graph.description = g.description;
@@ -209,7 +215,7 @@ export function normalizeSpec(
 
   const environments: Spec["environments"] = {};
   for (const [name, e] of Object.entries(data.environments ?? {}))
-    environments[name] = { config: e.config ?? {} };
+    environments[name] = { config: configOf(e.config, ["environments", name, "config"]) };
 
   return {
     file: ctx.file,
