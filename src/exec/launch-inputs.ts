@@ -28,6 +28,7 @@ export class LaunchInputs {
   /** The env every task gets, over its own. */
   envOf(task: { name: string; env: Record<string, string> }): Record<string, string> {
     return {
+      ...this.kptnEnv(task.env),
       ...this.o.env,
       ...task.env,
       OUTPUT_PIPELINE_DIR: this.o.scratchDir,
@@ -47,6 +48,20 @@ export class LaunchInputs {
    */
   of(task: GraphTask): TaskInputs | Promise<TaskInputs> {
     return this.needsStore(task) ? this.read(task) : this.plain(task);
+  }
+
+  /**
+   * What kptn gives every R task, for kptn.yaml projects: `EXTERNAL_FILE_PATH` (the scratch
+   * dir's `externals`) and `DATA_YEAR` (the env's `DATA_YEAR`, `data_year` or `year`, else 2022).
+   */
+  private kptnEnv(own: Record<string, string>): Record<string, string> {
+    if (this.o.plan.spec.format !== "kptn") return {};
+    // The child's env is this process's under the project's (see baseEnv in tasks/launch-task.ts).
+    const env = { ...process.env, ...this.o.env, ...own };
+    return {
+      EXTERNAL_FILE_PATH: path.join(this.o.scratchDir, "externals"),
+      DATA_YEAR: env.DATA_YEAR ?? env.data_year ?? env.year ?? "2022",
+    };
   }
 
   /** {@link of} as a promise. */
