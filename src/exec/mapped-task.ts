@@ -86,33 +86,35 @@ async function runAndRecord(
   const { o } = scope;
   const name = task.name;
   const { base, plan: iplan } = decided;
+  const only = o.items?.task === name ? new Set(o.items.keys) : undefined;
+  // With --item the plan holds the picked items only; the task-level record is the whole
+  // list's (its fingerprint and every item's outputs), as a full run records it.
+  const planAll = () =>
+    planItems(
+      o.plan,
+      o.store,
+      o.namespace,
+      task,
+      base,
+      decided.items,
+      false,
+      scope.states.get(name) ?? {},
+    );
+  const fingerprint = only === undefined ? iplan.fingerprint : (await planAll()).fingerprint;
   const attemptId = await o.store.beginAttempt({
     runId: o.runId,
     namespace: o.namespace,
     task: name,
-    fingerprint: iplan.fingerprint,
+    fingerprint,
     parts: base,
   });
   const attempt = { attempt: 1, attemptId };
   scope.observer({ type: "task-start", task: name, reasons: itemRunReasons(iplan), ...attempt });
-  const only = o.items?.task === name ? new Set(o.items.keys) : undefined;
   const result = await runMappedItems(env, task, iplan, only);
   const durationMs = Date.now() - started;
   if (result.outcome === "done" || result.outcome === "fresh") {
     // With --item only some items ran: the task as a whole is done only when every item is.
-    const whole: ItemPlan =
-      only === undefined
-        ? iplan
-        : await planItems(
-            o.plan,
-            o.store,
-            o.namespace,
-            task,
-            base,
-            iplan.items,
-            false,
-            scope.states.get(name) ?? {},
-          );
+    const whole: ItemPlan = only === undefined ? iplan : await planAll();
     if (only !== undefined && whole.toRun.length > 0) {
       await o.store.failAttempt(attemptId, {
         status: "failed",
@@ -122,7 +124,9 @@ async function runAndRecord(
       scope.observer({ type: "task-done", task: name, durationMs, ...attempt });
       return "done";
     }
-    const outputs = dedupeOutputs(result.outputs);
+    const outputs = dedupeOutputs(
+      only === undefined ? result.outputs : [...whole.lastOutputs.values()].flat(),
+    );
     const ok = await o.store.completeAttempt(attemptId, { outputs, durationMs });
     if (!ok)
       return failMapped(

@@ -1,4 +1,3 @@
-import { Environment } from "nunjucks";
 import { parseAllDocuments } from "yaml";
 import type { Unit } from "../graph/fuse-groups.js";
 import type { GraphTask } from "../graph/graph.js";
@@ -8,6 +7,7 @@ import { DagwrightError, SpecError } from "../spec/errors.js";
 import type { Compute } from "../spec/types.js";
 import { readArgoConfig } from "./argo-config.js";
 import { kubeQuantities, type PlanUnit, planDeployment, reportInto } from "./deployment-plan.js";
+import { renderFileTemplate } from "./file-template.js";
 import { assignDnsLabels, type LabelRequest } from "./names.js";
 import { escapeKubeVars, hasArgoTag, isWellFormedUnicode, toBase64, toYaml } from "./quote.js";
 import type { RenderInput, RenderResult } from "./renderer.js";
@@ -139,20 +139,12 @@ function sizeWarning(file: string, text: string): string[] {
 }
 
 function renderOverride(template: string, context: ArgoTemplateContext): string {
-  const env = new Environment(null, { autoescape: false, throwOnUndefined: true });
-  let text: string;
-  try {
-    text = env.renderString(template, context as unknown as object);
-  } catch (err) {
-    throw new DagwrightError(
-      "E_USAGE",
-      `the Argo template override failed: ${(err instanceof Error ? err.message : String(err)).replace(/^\(unknown path\)\s*/, "")}`,
-      {
-        cause: err,
-        hint: "it sees workflow, yaml(value), graph, tasks and units; write a literal {{ as {{ '{{' }}",
-      },
-    );
-  }
+  const text = renderFileTemplate(
+    template,
+    context,
+    "Argo",
+    "it sees workflow, yaml(value), graph, tasks and units; write a literal {{ as {{ '{{' }}",
+  );
   for (const doc of parseAllDocuments(text) as Iterable<{ errors: { message: string }[] }>) {
     if (doc.errors.length > 0)
       throw new DagwrightError(

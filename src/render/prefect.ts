@@ -10,6 +10,19 @@ import {
   type Report,
   reportInto,
 } from "./deployment-plan.js";
+import {
+  PYTHON_TEMPLATE_HELPERS,
+  renderFileTemplate,
+  type TemplateUnit,
+  templateUnits,
+} from "./file-template.js";
+import {
+  checkWorkPool,
+  prefectYaml,
+  readPrefectConfig,
+  runTaskDeploymentName,
+  unitJobVariables,
+} from "./prefect-deploy.js";
 import { pyLiteral, pyStr } from "./python-literal.js";
 import { isWellFormedUnicode } from "./quote.js";
 import type { RenderInput, RenderResult } from "./renderer.js";
@@ -20,6 +33,42 @@ export interface PrefectOptions {
   env?: string;
   /** The state branch every unit records under (`DAGWRIGHT_BRANCH`). */
   branch?: string;
+  /** The Prefect major version `prefect.yaml` names (default 3; the flow file works with both). */
+  prefect?: 2 | 3;
+  /**
+   * `process` (default): every unit runs where the flow runs. `work-pool`: every unit runs in a
+   * container of its own through `run_deployment` of a `run-task` deployment, sized by its
+   * compute, and `prefect.yaml` is written beside the flow.
+   */
+  infra?: "process" | "work-pool";
+  /** The work pool of `infra: work-pool` (default `config.prefect.work_pool`). */
+  workPool?: string;
+  /** The image of `infra: work-pool` (default `config.image`, else `settings.docker_image`). */
+  image?: string;
+  /**
+   * A whole-file override: Nunjucks (Jinja-compatible) template text, rendered with
+   * {@link PrefectTemplateContext} instead of writing the default flow file.
+   */
+  template?: string;
+}
+
+/** What a Prefect `--template` sees: the data the default flow is built from, and its parts. */
+export interface PrefectTemplateContext {
+  target: "prefect";
+  /** The graph's name as written. */
+  graph: string;
+  flow_name: string;
+  infra: "process" | "work-pool";
+  image: string;
+  config: Record<string, unknown>;
+  /** Units, dependencies first; `code` is the default `@task` definition (the mapped one for a fan-out). */
+  units: (TemplateUnit & { job_variables: Record<string, number> })[];
+  /** The default file's pieces: its imports and helpers, task definitions, the flow function. */
+  parts: { header: string; tasks: string; flow: string };
+  /** The default file, whole. */
+  default: string;
+  py: (value: unknown) => string;
+  json: (value: unknown) => string;
 }
 
 const SAFE_FILE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
@@ -40,10 +89,15 @@ export function renderPrefect(input: RenderInput<PrefectOptions>): RenderResult 
   const { graph, options } = input;
   const diagnostics: Diagnostic[] = [];
   const report = reportInto(diagnostics, "prefect");
+  const pool = options.infra === "work-pool";
+  const prefect = readPrefectConfig(input.config, diagnostics);
+  const workPool = options.workPool ?? prefect.workPool;
+  if (pool) checkWorkPool(workPool, report);
   const plan = planDeployment(
     input,
     {
-      output: "Prefect flow",
+      output: "Prefect deployment",
+      ...(options.image !== undefined ? { image: options.image } : {}),
       ...(options.env !== undefined ? { env: options.env } : {}),
       checkArg: (value, what, path, task) => {
         if (!isWellFormedUnicode(value) || value.includes("\u0000"))
@@ -56,20 +110,67 @@ export function renderPrefect(input: RenderInput<PrefectOptions>): RenderResult 
           );
       },
     },
-    // The flow runs the project where it is: no image needed.
+    // A process flow runs the project where it is: no image needed.
     (severity, path, message, hint, task) =>
-      path === "settings.docker_image" ? undefined : report(severity, path, message, hint, task),
+      path === "settings.docker_image" && !pool
+        ? undefined
+        : report(severity, path, message, hint, task),
     diagnostics,
   );
-  checkFeatures(plan, report);
+  checkFeatures(plan, report, pool);
   if (diagnostics.some((d) => d.severity === "error")) throw new SpecError(diagnostics);
   const warnings = diagnostics.filter((d) => d.severity === "warning").map(formatDiagnostic);
-  const { name, text } = flowSource(graph, plan, options);
-  const base = SAFE_FILE.test(name) ? name : `flow_${name}`;
-  return { files: { [`${base}_flow.py`]: text }, warnings };
+  const source = flowSource(graph, plan, options);
+  const base = SAFE_FILE.test(source.name) ? source.name : `flow_${source.name}`;
+  const flowFile = `${base}_flow.py`;
+  const text =
+    options.template === undefined
+      ? source.text
+      : renderFileTemplate(
+          options.template,
+          templateContext(input, plan, source),
+          "Prefect",
+          "it sees graph, flow_name, units, parts, default, config and py(), json(); write a literal {{ as {{ '{{' }}",
+        );
+  const files: Record<string, string> = { [flowFile]: text };
+  if (pool)
+    files["prefect.yaml"] = prefectYaml({
+      project: input.spec.settings.name,
+      flowFile,
+      flowName: source.name,
+      version: options.prefect ?? 3,
+      pool: workPool!,
+      plan,
+      config: prefect,
+    });
+  return { files, warnings };
 }
 
-function checkFeatures(plan: DeploymentPlan, report: Report): void {
+function templateContext(
+  input: RenderInput<PrefectOptions>,
+  plan: DeploymentPlan,
+  source: FlowSource,
+): PrefectTemplateContext {
+  const units = templateUnits(
+    plan,
+    (u) => source.ids.get(`unit:${u.name}`)!,
+    (_, i) => source.taskCode[i]!,
+  ).map((u, i) => ({ ...u, job_variables: unitJobVariables(plan.units[i]!) }));
+  return {
+    target: "prefect",
+    graph: input.graph.name,
+    flow_name: source.name,
+    infra: input.options.infra ?? "process",
+    image: plan.image,
+    config: input.config,
+    units,
+    parts: source.parts,
+    default: source.text,
+    ...PYTHON_TEMPLATE_HELPERS,
+  };
+}
+
+function checkFeatures(plan: DeploymentPlan, report: Report, pool: boolean): void {
   checkTargetFeatures(
     plan,
     "render prefect",
@@ -87,7 +188,13 @@ function checkFeatures(plan: DeploymentPlan, report: Report): void {
         );
       if ((unit.compute.gpu ?? 0) > 0) fail("a GPU", "render it with argo or airflow");
     },
-    { runsOn: "the Prefect worker", hint: "size the worker, or render it with argo or airflow" },
+    // In a work pool each unit's container gets its cpu and memory.
+    pool
+      ? undefined
+      : {
+          runsOn: "the Prefect worker",
+          hint: "size the worker, render with --infra work-pool, or render it with argo or airflow",
+        },
   );
 }
 
@@ -115,6 +222,37 @@ const HELPER = [
   "",
 ];
 
+/** Work pools: each unit is a run of the `run-task` deployment, in a container of its own. */
+function remoteHelper(deployment: string): string[] {
+  return [
+    `RUN_TASK_DEPLOYMENT = ${pyStr(`dagwright-run-task/${deployment}`)}`,
+    "",
+    "",
+    '@flow(name="dagwright-run-task")',
+    "def dagwright_run_task(args: list, env: dict):",
+    '    """One dagwright unit in its own container (the `run-task` deployment of prefect.yaml)."""',
+    "    _dagwright(args, env)",
+    "",
+    "",
+    "def _remote(args, env, job_variables, name):",
+    '    """Runs a unit through the run-task deployment, sized by `job_variables`; raises unless it completed."""',
+    "    from prefect.deployments import run_deployment",
+    "",
+    "    env = dict(env)",
+    '    env.setdefault("DAGWRIGHT_RUN_ID", _run_id())',
+    "    run = run_deployment(",
+    "        name=RUN_TASK_DEPLOYMENT,",
+    '        parameters={"args": args, "env": env},',
+    "        job_variables=job_variables,",
+    "        flow_run_name=name,",
+    "    )",
+    "    if not run.state.is_completed():",
+    '        raise RuntimeError("%s: the run-task flow run ended %s" % (name, run.state.name))',
+    "",
+    "",
+  ];
+}
+
 /** Fan-out helpers: settle mapped runs, and cap them at `group_size` at once. */
 const WINDOWS = [
   "def _settle(futures):",
@@ -134,11 +272,17 @@ const WINDOWS = [
   "",
 ];
 
-function flowSource(
-  graph: Graph,
-  plan: DeploymentPlan,
-  options: PrefectOptions,
-): { name: string; text: string } {
+/** The default flow file, and the pieces a template may reuse. */
+interface FlowSource {
+  name: string;
+  text: string;
+  ids: Map<string, string>;
+  /** Each unit's `@task` definition (the mapped one for a fan-out), by unit index. */
+  taskCode: string[];
+  parts: PrefectTemplateContext["parts"];
+}
+
+function flowSource(graph: Graph, plan: DeploymentPlan, options: PrefectOptions): FlowSource {
   const ids = assignAirflowIds([
     { key: "graph", name: graph.name },
     ...plan.units.flatMap((u) => [
@@ -146,30 +290,33 @@ function flowSource(
       ...(u.fanOut ? [{ key: `items:${u.name}`, name: u.name, suffix: "-items" }] : []),
     ]),
   ]);
+  const flowName = ids.get("graph")!;
+  const remote = options.infra === "work-pool";
   const base: Record<string, string> = {};
   if (options.branch !== undefined) base.DAGWRIGHT_BRANCH = options.branch;
   const defs: string[] = [];
+  const taskCode: string[] = [];
   const body: string[] = [];
   const futureOf = new Map<string, string>();
   const sinks = new Set<string>();
   const fanOuts = new Set<string>();
   for (const [i, unit] of plan.units.entries()) {
     const env = { ...base, ...Object.fromEntries(unit.env) };
+    const id = ids.get(`unit:${unit.name}`)!;
+    // A unit runs where the flow runs, or (work pool) as a run of the run-task deployment.
+    const call = (args: string) =>
+      remote
+        ? `_remote(${args}, ${pyLiteral(env)}, ${pyLiteral(unitJobVariables(unit))}, ${pyStr(id)})`
+        : `_dagwright(${args}, ${pyLiteral(env)})`;
     // A fan-out's future is a list of settled runs: spread into wait_for.
     const deps = unit.deps.map((d) => futureOf.get(d)!);
     const waitList = deps.map((f) => (fanOuts.has(f) ? `*${f}` : f));
     for (const d of unit.deps) sinks.delete(futureOf.get(d)!);
     const waitFor = deps.length > 0 ? `wait_for=[${waitList.join(", ")}]` : "";
     if (unit.fanOut === undefined) {
-      defs.push(
-        ...taskDef(
-          `unit_${i}`,
-          ids.get(`unit:${unit.name}`)!,
-          unit,
-          "",
-          `_dagwright(${pyLiteral(unit.command)}, ${pyLiteral(env)})`,
-        ),
-      );
+      const def = taskDef(`unit_${i}`, id, unit, "", call(pyLiteral(unit.command)));
+      defs.push(...def);
+      taskCode.push(def.join("\n").trimEnd());
       body.push(`    f_${i} = unit_${i}.submit(${waitFor})`);
     } else {
       const args = unit.fanOut.item(ITEM);
@@ -180,22 +327,14 @@ function flowSource(
           ? [before && `${pyStr(before)} + `, "str(key)", after && ` + ${pyStr(after)}`].join("")
           : pyStr(a),
       );
+      // Listing is cheap and its output is the keys: it runs where the flow runs.
+      const listing = `return json.loads(_dagwright(${pyLiteral(unit.fanOut.list)}, ${pyLiteral(base)}))`;
+      const def = taskDef(`unit_${i}`, id, unit, "key", call(`[${parts.join(", ")}]`));
       defs.push(
-        ...taskDef(
-          `items_${i}`,
-          ids.get(`items:${unit.name}`)!,
-          unit,
-          "",
-          `return json.loads(_dagwright(${pyLiteral(unit.fanOut.list)}, ${pyLiteral(base)}))`,
-        ),
-        ...taskDef(
-          `unit_${i}`,
-          ids.get(`unit:${unit.name}`)!,
-          unit,
-          "key",
-          `_dagwright([${parts.join(", ")}], ${pyLiteral(env)})`,
-        ),
+        ...taskDef(`items_${i}`, ids.get(`items:${unit.name}`)!, unit, "", listing),
+        ...def,
       );
+      taskCode.push(def.join("\n").trimEnd());
       const window = unit.fanOut.groupSize;
       body.push(
         `    keys_${i} = items_${i}.submit(${waitFor}).result()`,
@@ -208,8 +347,7 @@ function flowSource(
     if (unit.fanOut !== undefined) fanOuts.add(`f_${i}`);
     sinks.add(`f_${i}`);
   }
-  const flowName = ids.get("graph")!;
-  const lines = [
+  const header = [
     `# Generated by dagwright from graph ${pyStr(graph.name)}; edit dagwright.yaml and render again.`,
     "# Importing this file does no I/O; every task runs `dagwright` as a subprocess (no shell).",
     "import json",
@@ -220,19 +358,36 @@ function flowSource(
     "",
     "",
     ...HELPER,
+    ...(remote ? remoteHelper(runTaskDeploymentName(flowName)) : []),
     ...WINDOWS,
-    ...defs,
+  ];
+  const flowLines = [
     `@flow(name=${pyStr(flowName)})`,
     "def dagwright_flow():",
     ...body,
     ...[...sinks].filter((f) => !fanOuts.has(f)).map((f) => `    ${f}.result()`),
+  ];
+  const lines = [
+    ...header,
+    ...defs,
+    ...flowLines,
     "",
     "",
     'if __name__ == "__main__":',
     "    dagwright_flow()",
     "",
   ];
-  return { name: flowName, text: lines.join("\n") };
+  return {
+    name: flowName,
+    text: lines.join("\n"),
+    ids,
+    taskCode,
+    parts: {
+      header: header.join("\n"),
+      tasks: defs.join("\n"),
+      flow: flowLines.join("\n"),
+    },
+  };
 }
 
 function taskDef(

@@ -21,6 +21,9 @@ interface RenderOptions {
   template?: string;
   airflow?: "2" | "3";
   operator?: "kubernetes" | "bash";
+  prefect?: "2" | "3";
+  infra?: "process" | "work-pool";
+  workPool?: string;
 }
 
 export function registerRender(program: Command, ctx: CommandContext): void {
@@ -73,7 +76,27 @@ export function registerRender(program: Command, ctx: CommandContext): void {
         .choices(["kubernetes", "bash"])
         .default("kubernetes"),
     )
-    .option("--template <FILE>", "argo: a Nunjucks (Jinja-compatible) template for the whole file")
+    .addOption(
+      new Option("--prefect <VERSION>", "prefect: the Prefect major version prefect.yaml names")
+        .choices(["2", "3"])
+        .default("3"),
+    )
+    .addOption(
+      new Option(
+        "--infra <INFRA>",
+        "prefect: run units where the flow runs, or each in its own container of a work pool (writes prefect.yaml)",
+      )
+        .choices(["process", "work-pool"])
+        .default("process"),
+    )
+    .option(
+      "--work-pool <NAME>",
+      "prefect --infra work-pool: the work pool (default: config.prefect.work_pool)",
+    )
+    .option(
+      "--template <FILE>",
+      "a Nunjucks (Jinja-compatible) template for the whole file, fed the data the built-in file is made from (docs/render.md)",
+    )
     .action(async (target: RenderTarget, graphName: string | undefined, opts: RenderOptions) => {
       const result = await renderSpec(
         await loadForCommand(ctx),
@@ -109,14 +132,15 @@ function targetOptions(target: RenderTarget, opts: RenderOptions): ProjectRender
       "e.g. --state-secret dagwright-state:url",
     );
   const template = readTemplate(opts.template);
-  if (target === "prefect") {
-    if (template !== undefined)
-      throw new UsageError(
-        "--template is not supported for prefect yet",
-        "render without --template",
-      );
-    return layering;
-  }
+  if (target === "prefect")
+    return {
+      ...layering,
+      prefect: opts.prefect === "2" ? 2 : 3,
+      infra: opts.infra ?? "process",
+      ...(opts.workPool !== undefined ? { workPool: opts.workPool } : {}),
+      ...(opts.image ? { image: opts.image } : {}),
+      ...(template !== undefined ? { template } : {}),
+    };
   const pods = {
     ...layering,
     ...(opts.image ? { image: opts.image } : {}),
@@ -125,12 +149,8 @@ function targetOptions(target: RenderTarget, opts: RenderOptions): ProjectRender
     stateUrlSecret: { name: secretName, key: secretKey },
   };
   if (target === "airflow") {
-    if (template !== undefined)
-      throw new UsageError(
-        "--template is not supported for airflow yet",
-        "render without --template",
-      );
     return {
+      ...(template !== undefined ? { template } : {}),
       ...pods,
       airflow: opts.airflow === "2" ? 2 : 3,
       operator: opts.operator ?? "kubernetes",

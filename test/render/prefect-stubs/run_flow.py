@@ -17,6 +17,7 @@ def main():
     sys.dont_write_bytecode = True
     sys.path.insert(0, HERE)
     import prefect
+    import prefect.deployments
     import prefect.runtime.flow_run  # noqa: F401
     import subprocess  # noqa: F401  (the flow imports it; preloaded so only the file is audited)
 
@@ -32,14 +33,19 @@ def main():
     hook["on"] = False
     if io:
         raise SystemExit(f"importing {path} did I/O: {sorted(set(io))}")
-    flows = [v for v in module.values() if isinstance(v, prefect._Flow)]
+    flows = [v for k, v in module.items() if isinstance(v, prefect._Flow) and k == "dagwright_flow"]
     error = None
     if "--no-run" not in sys.argv:
         try:
             flows[0]()
         except Exception as e:  # noqa: BLE001
             error = str(e)
-    print(json.dumps({"flows": [f.name for f in flows], "runs": prefect.RUNS, "error": error}))
+    print(json.dumps({
+        "flows": [f.name for f in flows],
+        "runs": prefect.RUNS,
+        "deployment_runs": prefect.deployments.DEPLOYMENT_RUNS,
+        "error": error,
+    }))
     if error:
         sys.exit(1)
 

@@ -7,6 +7,8 @@ re-raises the body's exception. Every run, with the runs it waited for, is recor
 import inspect
 
 RUNS = []
+# Flows by name (what a deployment's entrypoint names), for prefect.deployments.run_deployment.
+FLOWS = {}
 TASK_KWARGS = {
     "name", "description", "tags", "version", "cache_policy", "cache_key_fn", "cache_expiration",
     "task_run_name", "retries", "retry_delay_seconds", "retry_jitter_factor", "persist_result",
@@ -87,6 +89,7 @@ class _Flow:
     def __init__(self, fn, kwargs):
         self.fn, self.kwargs = fn, kwargs
         self.name = kwargs.get("name", fn.__name__)
+        FLOWS[self.name] = self
 
     def __call__(self, *args, **kwargs):
         return self.fn(*args, **kwargs)

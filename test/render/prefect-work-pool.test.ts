@@ -1,0 +1,157 @@
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { BIN, makeProject, REPO, runCli } from "../helpers.js";
+
+const RUN_FLOW = path.join(REPO, "test", "render", "prefect-stubs", "run_flow.py");
+
+const SPEC = `settings: { name: pool }
+graphs:
+  g:
+    tasks:
+      keys:
+      each: keys
+      total: each
+tasks:
+  keys:
+    file: tasks/keys.py
+    cache_result: true
+    iterable_item: k
+  each:
+    command: "echo $k > out/$k.txt"
+    map_over: k
+    outputs: ["out/\${k}.txt"]
+    compute: { cpu: 2, memory: 4096 }
+  total:
+    command: [sh, -c, "cat out/a.txt out/b.txt > out/total.txt"]
+    compute: { cpu: 0.5, memory: 1024 }
+    outputs: [out/total.txt]
+`;
+const FILES = {
+  "dagwright.yaml": SPEC,
+  "tasks/keys.py":
+    "import os\n\ndef keys():\n    os.makedirs('out', exist_ok=True)\n    return ['a', 'b']\n",
+};
+
+interface FlowRun {
+  error: string | null;
+  runs: { task: string }[];
+  deployment_runs: {
+    deployment: string;
+    flow_run_name: string;
+    parameters: { args: string[]; env: Record<string, string> };
+    job_variables: Record<string, number>;
+  }[];
+}
+
+function runFlow(file: string, cwd: string): FlowRun {
+  const bin = mkdtempSync(path.join(os.tmpdir(), "dagwright-bin-"));
+  writeFileSync(
+    path.join(bin, "dagwright"),
+    `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"\n`,
+  );
+  chmodSync(path.join(bin, "dagwright"), 0o755);
+  const r = spawnSync("python3", [RUN_FLOW, file], {
+    cwd,
+    encoding: "utf8",
+    env: { ...process.env, NO_COLOR: "1", PATH: `${bin}:${process.env.PATH}` },
+  });
+  if (r.stdout === "") throw new Error(`run_flow.py failed (${r.status}):\n${r.stderr}`);
+  return JSON.parse(r.stdout) as FlowRun;
+}
+
+describe("render prefect --infra work-pool", () => {
+  it("runs each unit as a run of the run-task deployment sized by its compute, with a prefect.yaml that deploys both", () => {
+    const dir = makeProject(FILES);
+    const r = runCli(
+      [
+        "render",
+        "prefect",
+        "--infra",
+        "work-pool",
+        "--work-pool",
+        "ecs-pool",
+        "--image",
+        "reg/pool:1",
+        "--out",
+        ".",
+      ],
+      dir,
+    );
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const deploy = parse(readFileSync(path.join(dir, "prefect.yaml"), "utf8"));
+    expect(deploy["prefect-version"]).toBe("3.0.0");
+    expect(
+      deploy.deployments.map((d: { name: string; entrypoint: string }) => [d.name, d.entrypoint]),
+    ).toEqual([
+      ["g-run-task", "g_flow.py:dagwright_run_task"],
+      ["g", "g_flow.py:dagwright_flow"],
+    ]);
+    for (const d of deploy.deployments)
+      expect(d.work_pool).toEqual({ name: "ecs-pool", job_variables: { image: "reg/pool:1" } });
+
+    const flow = runFlow(path.join(dir, "g_flow.py"), dir);
+    expect(flow.error).toBeNull();
+    // Listing runs in the flow; every unit runs through the deployment, in its own container size.
+    expect(
+      flow.deployment_runs.map((d) => [d.flow_run_name, d.job_variables, d.parameters.args]),
+    ).toEqual([
+      ["keys", {}, ["run-task", "--", "g", "keys"]],
+      ["each", { cpu: 2048, memory: 4096 }, ["run-task", "--item-b64=YQ", "--", "g", "each"]],
+      ["each", { cpu: 2048, memory: 4096 }, ["run-task", "--item-b64=Yg", "--", "g", "each"]],
+      ["total", { cpu: 512, memory: 1024 }, ["run-task", "--", "g", "total"]],
+    ]);
+    // One run id for the whole flow, whichever container runs a unit.
+    expect(new Set(flow.deployment_runs.map((d) => d.parameters.env.DAGWRIGHT_RUN_ID)).size).toBe(
+      1,
+    );
+    expect(readFileSync(path.join(dir, "out", "total.txt"), "utf8")).toBe("a\nb\n");
+    const local = makeProject(FILES);
+    expect(runCli(["run"], local).code).toBe(0);
+    expect(readFileSync(path.join(local, "out", "total.txt"), "utf8")).toBe("a\nb\n");
+    // A second flow run reruns nothing: run-task finds every unit fresh.
+    const again = runCli(["status", "--json"], dir);
+    expect(again.code).toBe(0);
+    expect(runFlow(path.join(dir, "g_flow.py"), dir).error).toBeNull();
+    const dry = runCli(["run", "--dry-run"], dir).stderr;
+    expect(dry, dry).toMatch(/0 would run|nothing to run|3 fresh/);
+  });
+
+  it("writes prefect.yaml for Prefect 2 with --prefect 2", () => {
+    const dir = makeProject(FILES);
+    const r = runCli(
+      [
+        "render",
+        "prefect",
+        "--infra",
+        "work-pool",
+        "--work-pool",
+        "p",
+        "--image",
+        "i",
+        "--prefect",
+        "2",
+        "--out",
+        ".",
+      ],
+      dir,
+    );
+    expect(r.code).toBe(0);
+    expect(parse(readFileSync(path.join(dir, "prefect.yaml"), "utf8"))["prefect-version"]).toBe(
+      "2.20.0",
+    );
+  });
+
+  it("needs a work pool and an image", () => {
+    const dir = makeProject(FILES);
+    const r = runCli(["render", "prefect", "--infra", "work-pool", "--out", "."], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--infra work-pool needs a work pool");
+    expect(r.stderr).toContain("hint: pass --work-pool NAME, or set config.prefect.work_pool");
+    expect(r.stderr).toContain("no container image for the Prefect deployment");
+  });
+});
