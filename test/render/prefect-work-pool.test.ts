@@ -1,12 +1,9 @@
-import { spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { BIN, makeProject, REPO, runCli } from "../helpers.js";
-
-const RUN_FLOW = path.join(REPO, "test", "render", "prefect-stubs", "run_flow.py");
+import { makeProject, runCli } from "../helpers.js";
+import { runFlow } from "./prefect-harness.js";
 
 const SPEC = `settings: { name: pool }
 graphs:
@@ -35,33 +32,6 @@ const FILES = {
   "tasks/keys.py":
     "import os\n\ndef keys():\n    os.makedirs('out', exist_ok=True)\n    return ['a', 'b']\n",
 };
-
-interface FlowRun {
-  error: string | null;
-  runs: { task: string }[];
-  deployment_runs: {
-    deployment: string;
-    flow_run_name: string;
-    parameters: { args: string[]; env: Record<string, string> };
-    job_variables: Record<string, number>;
-  }[];
-}
-
-function runFlow(file: string, cwd: string): FlowRun {
-  const bin = mkdtempSync(path.join(os.tmpdir(), "dagwright-bin-"));
-  writeFileSync(
-    path.join(bin, "dagwright"),
-    `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"\n`,
-  );
-  chmodSync(path.join(bin, "dagwright"), 0o755);
-  const r = spawnSync("python3", [RUN_FLOW, file], {
-    cwd,
-    encoding: "utf8",
-    env: { ...process.env, NO_COLOR: "1", PATH: `${bin}:${process.env.PATH}` },
-  });
-  if (r.stdout === "") throw new Error(`run_flow.py failed (${r.status}):\n${r.stderr}`);
-  return JSON.parse(r.stdout) as FlowRun;
-}
 
 describe("render prefect --infra work-pool", () => {
   it("runs each unit as a run of the run-task deployment sized by its compute, with a prefect.yaml that deploys both", () => {

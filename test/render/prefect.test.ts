@@ -1,15 +1,13 @@
-import { spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { renderPrefect } from "../../src/render/prefect.js";
 import { SpecError } from "../../src/spec/errors.js";
-import { BIN, makeProject, REPO, runCli } from "../helpers.js";
+import { makeProject, REPO, runCli } from "../helpers.js";
 import { graphOf, specFor } from "./fixtures.js";
-
-const RUN_FLOW = path.join(REPO, "test", "render", "prefect-stubs", "run_flow.py");
+import { binDir, runFlow } from "./prefect-harness.js";
 
 const SPEC = `settings: { name: sim }
 graphs:
@@ -53,37 +51,6 @@ const FILES = {
   "tasks/states.py":
     "import os\n\ndef states():\n    os.makedirs('out', exist_ok=True)\n    return ['NC', 'SC', 'VA', 'GA', 'FL']\n",
 };
-
-interface Run {
-  task: string;
-  args: unknown[];
-  waited: number[];
-  error?: string;
-}
-
-/** A directory with `dagwright` on it: the real binary, or `script` (a Python program). */
-function binDir(script?: string): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "dagwright-bin-"));
-  const file = path.join(dir, "dagwright");
-  writeFileSync(
-    file,
-    script === undefined
-      ? `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"\n`
-      : `#!/usr/bin/env python3\n${script}`,
-  );
-  chmodSync(file, 0o755);
-  return dir;
-}
-
-function runFlow(file: string, cwd: string, bin: string) {
-  const r = spawnSync("python3", [RUN_FLOW, file], {
-    cwd,
-    encoding: "utf8",
-    env: { ...process.env, NO_COLOR: "1", PATH: `${bin}:${process.env.PATH}` },
-  });
-  if (r.stdout === "") throw new Error(`run_flow.py failed (${r.status}):\n${r.stderr}`);
-  return { code: r.status, ...(JSON.parse(r.stdout) as { runs: Run[]; error: string | null }) };
-}
 
 describe("render prefect", () => {
   it("runs the flow's tasks through dagwright run-task: same outputs as dagwright run, and a second run reruns nothing", () => {
