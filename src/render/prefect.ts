@@ -398,7 +398,11 @@ function taskDef(
   statement: string,
 ): string[] {
   const kw: Record<string, unknown> = { name };
-  if (unit.retries > 0) kw.retries = unit.retries;
+  if (unit.retries > 0) {
+    kw.retries = unit.retries;
+    // The backoff of local runs: 1 s, 2 s, 4 s … capped at 30 s.
+    kw.retry_delay_seconds = Array.from({ length: unit.retries }, (_, i) => Math.min(30, 2 ** i));
+  }
   if (unit.timeoutSeconds !== undefined && !fn.startsWith("items_"))
     kw.timeout_seconds = Math.max(1, Math.ceil(unit.timeoutSeconds));
   const tags = [...new Set(unit.members.flatMap((t) => t.spec.tags))];

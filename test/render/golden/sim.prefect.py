@@ -62,7 +62,7 @@ def unit_2():
     _dagwright(["run", "--only=clean,summarize", "--", "sim"], {})
 
 
-@task(name="report", retries=1, timeout_seconds=60, tags=["reports"])
+@task(name="report", retries=1, retry_delay_seconds=[1], timeout_seconds=60, tags=["reports"])
 def unit_3():
     _dagwright(["run-task", "--", "sim", "report"], {})
 
