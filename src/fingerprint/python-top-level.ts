@@ -136,6 +136,7 @@ const NAMES = new RegExp(`^\\(?\\s*\\*?${ID}(?:\\s*,\\s*\\*?${ID})*\\s*,?\\s*\\)
 const ANN = new RegExp(`^(${ID})\\s*:(?!=)`, "u");
 const ASSIGN = /(?<![=<>!:+\-*/%&^|@])=(?!=)/uy;
 const AUG_ASSIGN = /^[^=]*?(?:\*\*|\/\/|>>|<<|[-+*/%&^|@:])=(?!=)/u;
+const BLOCK_WORDS = new Set(["try", "else", "finally", "except", "match", "case"]);
 const MAIN_GUARD = /^if\s*\(?\s*__name__\s*==\s*"__main__"\s*\)?\s*:/u;
 
 /** Names `import …` / `from … import …` binds; `*` for a star import. */
@@ -179,7 +180,8 @@ function classify(code: string): { kind: TopStatementKind; names: string[] } {
       ? { kind: "star", names: [] }
       : { kind: "import", names: imported };
   const ann = ANN.exec(code);
-  if (ann !== null) return { kind: "assign", names: [ann[1]!] };
+  // `try:`, `else:` and `finally:` look like an annotation of a name.
+  if (ann !== null && !BLOCK_WORDS.has(ann[1]!)) return { kind: "assign", names: [ann[1]!] };
   if (AUG_ASSIGN.test(code)) return { kind: "code", names: [] };
   const parts = splitTop(code, ASSIGN);
   if (parts.length > 1) {
