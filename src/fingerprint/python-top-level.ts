@@ -36,6 +36,9 @@ interface LogicalLine {
 
 const PREFIX = /(?:^|[^\p{L}\p{N}_])([rRbBuUfF]{1,2})$/u;
 
+/** A run of characters none of which starts a comment, string, bracket or line end. */
+const PLAIN = /[^#'"\\\n\r()[\]{}]+/uy;
+
 /** Index after the string literal whose opening quote is at `i`. */
 function stringEnd(src: string, i: number): number {
   const q = src[i]!;
@@ -95,11 +98,22 @@ function logicalLines(src: string): LogicalLine[] {
       i++;
       if (depth > 0) cur.code += " ";
       else finish(i);
-    } else {
-      if ("([{".includes(ch)) depth++;
-      else if (")]}".includes(ch)) depth = Math.max(0, depth - 1);
-      if (ch !== "\r") cur.code += ch;
+    } else if ("([{".includes(ch)) {
+      depth++;
+      cur.code += ch;
       i++;
+    } else if (")]}".includes(ch)) {
+      depth = Math.max(0, depth - 1);
+      cur.code += ch;
+      i++;
+    } else if (ch === "\r") {
+      i++;
+    } else {
+      PLAIN.lastIndex = i;
+      // A backslash not ending a line is the only character the run may not start with.
+      const run = PLAIN.exec(src)?.[0] ?? ch;
+      cur.code += run;
+      i += run.length;
     }
   }
   finish(src.length);
