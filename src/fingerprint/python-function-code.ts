@@ -68,7 +68,8 @@ function closureOf(statements: readonly TopStatement[], fn: string): FunctionClo
   for (const s of statements)
     for (const n of s.names) binders.set(n, [...(binders.get(n) ?? []), s]);
   const included = new Set<TopStatement>();
-  const pending = [fn];
+  // What runs on import may change what any function sees, so every closure holds it.
+  const pending = [fn, ...statements.filter((s) => s.runsOnImport).flatMap((s) => s.names)];
   const seen = new Set<string>();
   while (pending.length > 0) {
     const name = pending.pop()!;
@@ -106,8 +107,10 @@ function closureOf(statements: readonly TopStatement[], fn: string): FunctionClo
 /**
  * Scans a Python module for function-level fingerprints. The rule: a function's code is its own
  * definition (decorators, default values, annotations, nested functions and lambdas included)
- * plus every top-level `def`, `class` or simple assignment it names, transitively, plus the
- * import statements binding names they use. Any name in the text counts (a local that shadows a
+ * plus every top-level `def`, `class` or simple assignment it names, plus every one whose
+ * evaluation on import may have effects (see `runsOnImport` in python-import-effects.ts: a
+ * registering decorator, a value that calls something, …), transitively, plus the import
+ * statements binding names they use. Any name in the text counts (a local that shadows a
  * module name over-includes, never under-includes). The whole module counts instead
  * (`conservative`) when its top level runs code on import (any statement other than
  * def/class/import/simple assignment, a docstring or a main guard), has a star import, a

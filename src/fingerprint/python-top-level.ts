@@ -1,3 +1,5 @@
+import { runsOnImport } from "./python-import-effects.js";
+
 /**
  * What one top-level statement of a Python module is, for function-level fingerprints:
  * - `def`/`class`: a definition (with its decorators and body);
@@ -24,9 +26,16 @@ export interface TopStatement {
    * expressions may name module-level names: what references are read from.
    */
   code: string;
+  /**
+   * Evaluating it on import may run code with effects other functions could see (a registering
+   * decorator, a class whose creation or class-level body calls something, a default value or an
+   * assigned value that calls something): see {@link runsOnImport}.
+   */
+  runsOnImport: boolean;
 }
 
-interface LogicalLine {
+/** One logical line: brackets, backslash continuations and strings joined. */
+export interface LogicalLine {
   indent: number;
   start: number;
   end: number;
@@ -209,48 +218,51 @@ function classify(code: string): { kind: TopStatementKind; names: string[] } {
 /**
  * Splits Python source into its top-level statements (see {@link TopStatement}): a statement
  * runs from a column-0 logical line to the next one, so indented bodies, decorators and the
- * comments between belong to it. Never throws; text it cannot read is
- * `code`, which makes callers conservative.
+ * comments between belong to it. Never throws; text it cannot read is `code`, which makes
+ * callers conservative.
  */
 export function scanTopLevel(source: string): TopStatement[] {
-  const lines = logicalLines(source);
   const out: TopStatement[] = [];
-  let open: { first: LogicalLine; head?: LogicalLine; last: LogicalLine; code: string } | undefined;
+  let group: LogicalLine[] = [];
   const close = () => {
-    if (open === undefined) return;
-    const head = open.head ?? open.first;
-    // A decorator with nothing after it is code that runs; give it that kind.
-    const { kind, names } =
-      open.head === undefined && open.first.code.startsWith("@")
-        ? { kind: "code" as const, names: [] }
-        : classify(head.code);
-    out.push({
-      kind,
-      names,
-      line: open.first.line,
-      text: source.slice(open.first.start, open.last.end),
-      code: open.code,
-    });
-    open = undefined;
+    if (group.length > 0) out.push(statementOf(source, group));
+    group = [];
   };
-  for (const line of lines) {
-    const decorated =
-      open !== undefined && open.head === undefined && open.first.code.startsWith("@");
-    if (line.indent > 0 && open !== undefined) {
-      open.last = line;
-      open.code += `\n${line.code}`;
-      continue;
-    }
-    if (decorated && open !== undefined) {
-      open.last = line;
-      open.code += `\n${line.code}`;
-      if (!line.code.startsWith("@")) open.head = line;
+  for (const line of logicalLines(source)) {
+    const first = group[0];
+    // Decorators run on into the definition they decorate.
+    const decorating = first !== undefined && group.every((l) => l.code.startsWith("@"));
+    if ((line.indent > 0 && first !== undefined) || decorating) {
+      group.push(line);
       continue;
     }
     close();
-    open = { first: line, last: line, code: line.code };
-    if (!line.code.startsWith("@")) open.head = line;
+    group.push(line);
   }
   close();
   return out;
+}
+
+function statementOf(source: string, group: readonly LogicalLine[]): TopStatement {
+  const first = group[0]!;
+  const last = group.at(-1)!;
+  const headAt = group.findIndex((l) => !l.code.startsWith("@"));
+  // A decorator with nothing after it is code that runs.
+  const { kind, names } =
+    headAt < 0 ? { kind: "code" as const, names: [] } : classify(group[headAt]!.code);
+  return {
+    kind,
+    names,
+    line: first.line,
+    text: source.slice(first.start, last.end),
+    code: group.map((l) => l.code).join("\n"),
+    runsOnImport:
+      headAt >= 0 &&
+      runsOnImport(
+        kind,
+        group.slice(0, headAt).map((l) => l.code),
+        group[headAt]!.code,
+        group.slice(headAt + 1),
+      ),
+  };
 }

@@ -228,6 +228,54 @@ describe("function closures of Python modules", () => {
     expect(closure(src, "task")).toBe(reason);
   });
 
+  it("includes in every closure what runs on import: registering decorators, calls in values, defaults and classes", () => {
+    const src = lines(
+      "from registry import REG",
+      "import functools",
+      "import logging",
+      "log = logging.getLogger(__name__)",
+      "PLAIN = {'a': 1}",
+      "@REG.add",
+      "def plugin():",
+      "    return 1",
+      "def default_calls(x=make()):",
+      "    pass",
+      "def make():",
+      "    return 2",
+      "class Sub(Base):",
+      "    pass",
+      "class Base:",
+      "    pass",
+      "class Counted:",
+      "    n = next_id()",
+      "def next_id():",
+      "    return 3",
+      "@functools.cache",
+      "def cached():",
+      "    return 4",
+      "class Point:",
+      "    @property",
+      "    def x(self):",
+      "        return unrelated()",
+      "def unrelated():",
+      "    return 5",
+      "def task():",
+      "    return REG.run_all()",
+    );
+    expect(closure(src, "task")).toEqual([
+      "class Base",
+      "class Counted",
+      "class Sub",
+      "function default_calls",
+      "function make",
+      "function next_id",
+      "function plugin",
+      "function task",
+      "imports",
+      "name log",
+    ]);
+  });
+
   it("allows getattr on an object that is not an imported module", () => {
     expect(closure(lines("def task(obj):", "    return getattr(obj, 'x')"), "task")).toEqual([
       "function task",
