@@ -24,8 +24,11 @@ export interface SignatureCheckGraph {
 /** The names the runner fills from its own objects when nothing else has them. */
 const RUNNER_NAMES = ["pipeline_config", "runtime_config"];
 
-/** Top-level config keys the graph may receive, over every environment, and kptn's duckdb alias. */
-function configNames(spec: Spec, graph: string): Set<string> {
+/**
+ * Top-level config keys the graph may receive, over every environment, and kptn's duckdb alias;
+ * undefined when a top-level kptn `include:` (a file merged in) makes them unknown here.
+ */
+function configNames(spec: Spec, graph: string): Set<string> | undefined {
   const configs = [
     spec.config,
     spec.graphs[graph]?.config ?? {},
@@ -33,6 +36,7 @@ function configNames(spec: Spec, graph: string): Set<string> {
   ];
   const names = new Set<string>();
   for (const c of configs) {
+    if (Object.hasOwn(c, "include")) return undefined;
     for (const k of Object.keys(c)) names.add(k);
     const duckdb = c.duckdb as { parameter_name?: unknown } | undefined;
     if (typeof duckdb?.parameter_name === "string") names.add(duckdb.parameter_name);
@@ -59,7 +63,8 @@ interface Context {
   spec: Spec;
   graphName: string;
   graph: SignatureCheckGraph;
-  config: Set<string>;
+  /** Undefined when unknown: required parameters are then not checked. */
+  config: Set<string> | undefined;
 }
 
 function problemsOf(
@@ -78,11 +83,15 @@ function problemsOf(
     ...(task.spec.mapOver ?? []),
     ...deps,
     ...Object.keys(task.args),
-    ...ctx.config,
+    ...(ctx.config ?? []),
     ...RUNNER_NAMES,
   ]);
   const missing = sig.params.filter(
-    (p) => !p.kind.startsWith("var-") && !p.hasDefault && !provided.has(p.name),
+    (p) =>
+      ctx.config !== undefined &&
+      !p.kind.startsWith("var-") &&
+      !p.hasDefault &&
+      !provided.has(p.name),
   );
   for (const p of missing) {
     out.push({
@@ -122,7 +131,8 @@ export interface TaskSignatureIo {
  * Checks, without running Python, that each Python function task of each graph can be called
  * the way the runner (runtime/dagwright_task.py `bind`) will call it: an error for a required
  * parameter that no dependency result, arg, config key (of any environment), item variable of
- * `map_over`, `pipeline_config` or `runtime_config` fills; and for a cached dependency result the
+ * `map_over`, `pipeline_config` or `runtime_config` fills (not checked when a top-level config
+ * `include:` makes the keys unknown); and for a cached dependency result the
  * function cannot accept (no such parameter, no `**kwargs`) an error in kptn.yaml (kptn passes
  * it as a keyword) and a warning in dagwright.yaml (dagwright drops it). Scripts, decorated
  * functions (a decorator may change the signature), names not bound by a single top-level `def`

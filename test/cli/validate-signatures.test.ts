@@ -141,6 +141,24 @@ tasks:
     expect(r.code).toBe(0);
   });
 
+  it("does not check required parameters when a top-level config include makes the keys unknown", () => {
+    const r = validate({
+      "kptn.yaml": `config:
+  include: config.json
+graphs:
+  g:
+    tasks:
+      load:
+tasks:
+  load:
+    file: load.py
+`,
+      "config.json": '{"year": 2024}',
+      "load.py": "def load(year):\n    pass\n",
+    });
+    expect(r.out).not.toContain("requires parameter");
+  });
+
   it("reports a missing parameter once when several graphs share the task", () => {
     const r = validate({
       "dagwright.yaml": `graphs:
