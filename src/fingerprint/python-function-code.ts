@@ -21,9 +21,11 @@ export type FunctionClosure =
 
 /** A module scanned once per content: its statements, facts, and closures asked for so far. */
 export interface PythonFunctionModule {
+  /** What decides whether a task runs a function or the file as a script (check-task-functions). */
   facts: PythonModuleFacts;
   /** Why no function of this module can be fingerprinted alone, if that is so. */
   wholeModule: string | undefined;
+  /** The closure of top-level function `fn` (computed once per module and name). */
   closureOf(fn: string): FunctionClosure;
 }
 

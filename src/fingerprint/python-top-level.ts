@@ -35,7 +35,7 @@ export interface TopStatement {
 }
 
 /** One logical line: brackets, backslash continuations and strings joined. */
-export interface LogicalLine {
+interface LogicalLine {
   indent: number;
   start: number;
   end: number;
@@ -94,7 +94,9 @@ function logicalLines(src: string): LogicalLine[] {
       const end = stringEnd(src, i);
       const body = src.slice(i, end);
       cur.code = cur.code.slice(0, cur.code.length - prefix.length);
-      if (/[fF]/u.test(prefix)) cur.code += ` ${body.replace(/\n/gu, " ")} `;
+      // Only an f-string's `{…}` parts are code; its text could look like an assignment.
+      if (/[fF]/u.test(prefix))
+        cur.code += `""${[...body.matchAll(/\{[^{}]*\}/gu)].map((m) => ` ${m[0].replace(/\n/gu, " ")}`).join("")} `;
       else cur.code += /^(["'])__main__\1$/u.test(body) ? '"__main__"' : '""';
       for (const c of body) if (c === "\n") lineNo++;
       i = end;
