@@ -1,11 +1,13 @@
 import path from "node:path";
+import { pythonEntryOf } from "../spec/check-task-functions.js";
 import type { TaskSpec } from "../spec/types.js";
 import type { CodeScanner, ScanContext } from "./code-scanner.js";
 import { isDeclaredPath } from "./declared-paths.js";
 import { FileMemo } from "./file-memo.js";
 import { type FsSnapshot, snapshotFor } from "./fs-snapshot.js";
 import { nodeScanner } from "./node-imports.js";
-import { pythonScanner } from "./python-imports.js";
+import { type PythonFunctionModule, scanPythonFunctions } from "./python-function-code.js";
+import { parsePythonImports, pythonScanner } from "./python-imports.js";
 import { rScanner } from "./r-sources.js";
 import { shellScanner } from "./shell-sources.js";
 
@@ -108,6 +110,58 @@ export async function findCodeFiles(
     for (const dep of ctx.depsOf(abs)) if (!seen.has(dep)) stack.push(dep);
   }
   return [...seen].map((abs) => fs.relative(abs)).sort();
+}
+
+/** Function-level scans of Python task files, per file content. */
+const functionModules = new FileMemo<PythonFunctionModule>();
+
+/** The code of a Python function task, in pieces: see {@link findPythonFunctionCode}. */
+export interface PythonFunctionCodeParts {
+  /** `file::piece` (e.g. `tasks/clean.py::function helper`) → hash of that piece's source. */
+  pieces: Readonly<Record<string, string>>;
+  /** Project modules the function's module imports, transitively, hashed as whole files. */
+  files: string[];
+}
+
+/**
+ * The code of a Python function task, piece by piece (the rule is {@link scanPythonFunctions}'s):
+ * undefined when the task is not a Python function task (a script, another language, a file
+ * with `${…}` or one that cannot be read) or when its module must count as a whole; the caller
+ * then hashes files with {@link findCodeFiles}. Imported project modules count as whole files,
+ * resolved and followed exactly as {@link findCodeFiles} does. Never throws for unreadable files.
+ *
+ * @throws Error only if `snapshot` belongs to another root.
+ */
+export function findPythonFunctionCode(
+  root: string,
+  task: TaskSpec,
+  settings: { pyTasksDirs: string[]; rTasksDirs: string[] },
+  snapshot?: FsSnapshot,
+): PythonFunctionCodeParts | undefined {
+  const file = task.file;
+  if (task.kind !== "python" || file === undefined || file.includes("${")) return undefined;
+  if (path.extname(file).toLowerCase() !== ".py") return undefined;
+  const fs = snapshotFor(root, snapshot);
+  const abs = path.resolve(fs.root, file);
+  const module = functionModules.get(fs, abs, scanPythonFunctions);
+  if (module === undefined) return undefined;
+  const fn = task.function ?? task.name;
+  if (pythonEntryOf(module.facts, fn, task.functionExplicit) !== "function") return undefined;
+  const closure = module.closureOf(fn);
+  if ("conservative" in closure) return undefined;
+  const ctx = contextFor(fs, settings);
+  const seen = new Set<string>();
+  const stack = pythonScanner.resolve(parsePythonImports(closure.importSource), abs, ctx);
+  while (stack.length > 0) {
+    const next = stack.pop()!;
+    if (seen.has(next)) continue;
+    seen.add(next);
+    for (const dep of ctx.depsOf(next)) if (!seen.has(dep)) stack.push(dep);
+  }
+  const rel = fs.relative(abs);
+  const pieces: Record<string, string> = {};
+  for (const [key, hash] of Object.entries(closure.pieces)) pieces[`${rel}::${key}`] = hash;
+  return { pieces, files: [...seen].map((f) => fs.relative(f)).sort() };
 }
 
 interface Context extends ScanContext {

@@ -196,6 +196,12 @@ export interface PartChange {
   key?: string;
   before?: string;
   after?: string;
+  /**
+   * Set on a `code` change whose key is a Python file that switched fingerprint scheme: `function`
+   * when it is now hashed per function (keys `file::piece`), `file` when as a whole file again.
+   * Such a change stands for all the keys of that file.
+   */
+  scheme?: "function" | "file";
 }
 
 /** The order changes are reported in; typed over every part, so a new part cannot be missed. */
@@ -243,8 +249,12 @@ export function diffParts(before: FingerprintParts, after: FingerprintParts): Pa
     }
     const bm = asStrings(part, b);
     const am = asStrings(part, a);
+    const switched =
+      part === "code" ? schemeSwitches(bm, am) : new Map<string, "function" | "file">();
+    for (const [key, scheme] of switched) changes.push({ part, key, scheme });
     const keys = [...new Set([...Object.keys(bm), ...Object.keys(am)])].sort();
     for (const key of keys) {
+      if (switched.has(key.split("::")[0]!)) continue;
       const bv = Object.hasOwn(bm, key) ? bm[key] : undefined;
       const av = Object.hasOwn(am, key) ? am[key] : undefined;
       if (bv === av) continue;
@@ -255,6 +265,57 @@ export function diffParts(before: FingerprintParts, after: FingerprintParts): Pa
     }
   }
   return changes;
+}
+
+/** Files of `keys` hashed per function (`file::piece`), and files hashed whole. */
+function schemesOf(keys: readonly string[]): { pieces: Set<string>; whole: Set<string> } {
+  const pieces = new Set<string>();
+  const whole = new Set<string>();
+  for (const k of keys) {
+    const at = k.indexOf("::");
+    if (at < 0) whole.add(k);
+    else pieces.add(k.slice(0, at));
+  }
+  return { pieces, whole };
+}
+
+/**
+ * Files whose code is hashed whole on one side and per function on the other: the scheme changed
+ * (a state store from an older version, or a module that gained or lost top-level code), which one
+ * change says better than one per function.
+ */
+function schemeSwitches(
+  before: Record<string, string>,
+  after: Record<string, string>,
+): Map<string, "function" | "file"> {
+  const b = schemesOf(Object.keys(before));
+  const a = schemesOf(Object.keys(after));
+  const out = new Map<string, "function" | "file">();
+  for (const f of a.pieces)
+    if (b.whole.has(f) && !b.pieces.has(f) && !a.whole.has(f)) out.set(f, "function");
+  for (const f of b.pieces)
+    if (a.whole.has(f) && !a.pieces.has(f) && !b.whole.has(f)) out.set(f, "file");
+  return new Map([...out].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
+}
+
+/** `code` changes: a file, a piece of a Python function task's module, or a scheme switch. */
+function describeCode(c: PartChange): string {
+  const key = c.key ?? "";
+  if (c.scheme === "function")
+    return `code: ${key} now fingerprinted per function (fingerprint scheme changed)`;
+  if (c.scheme === "file") return `code: ${key} now fingerprinted as a whole file`;
+  const at = key.indexOf("::");
+  if (at >= 0) {
+    const file = key.slice(0, at);
+    const piece = key.slice(at + 2);
+    const what = piece === "imports" ? `imports of ${file}` : `${piece} in ${file}`;
+    if (c.before === undefined) return `code: ${what} now used`;
+    if (c.after === undefined) return `code: ${what} no longer used`;
+    return `code: ${what} changed`;
+  }
+  if (c.before === undefined) return `code file added: ${key}`;
+  if (c.after === undefined) return `code file removed: ${key}`;
+  return `code changed: ${key}`;
 }
 
 function upstreamEntry(s: string | undefined): Partial<UpstreamPart> {
@@ -313,7 +374,8 @@ function describeKeyed(c: PartChange): string {
 
 /**
  * A one-line human reason for a change, as shown by `run`, `status` and `explain`: `code changed:
- * B/run.R`, `code file added: util.py`, `input missing: data/a.csv`, `config changed: region`,
+ * B/run.R`, `code file added: util.py`, `code: function helper in tasks/clean.py changed`,
+ * `code: name RATE in tasks/clean.py now used`, `input missing: data/a.csv`, `config changed: region`,
  * `env changed: TZ`, `upstream output changed: extract`, `items of states changed: +NC, -SC`,
  * `runtime changed: python3 3.11.7 → 3.12.1`, `args changed`, …
  */
@@ -323,9 +385,7 @@ export function describeChange(c: PartChange): string {
   const removed = c.after === undefined;
   switch (c.part) {
     case "code":
-      if (added) return `code file added: ${key}`;
-      if (removed) return `code file removed: ${key}`;
-      return `code changed: ${key}`;
+      return describeCode(c);
     case "config":
     case "env":
       return describeKeyed(c);

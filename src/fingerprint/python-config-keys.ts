@@ -1,60 +1,17 @@
+import {
+  bracketed,
+  lastLogicalLine,
+  splitTopLevel,
+  stripStringsAndComments,
+} from "../spec/python-source.js";
 import { escapeRegExp } from "./escape-regexp.js";
-import { stripStringsAndComments } from "./python-imports.js";
+
+export { bracketed, splitTopLevel };
 
 /** The config keys a task function receives: named keys, or `"all"` (the whole config). */
 export type ConfigKeys = readonly string[] | "all";
 
 const NAME = /^[\p{L}_][\p{L}\p{N}_]*/u;
-
-/** The text between the bracket at `open` and its match, or undefined when unbalanced. */
-export function bracketed(code: string, open: number): string | undefined {
-  let depth = 0;
-  for (let i = open; i < code.length; i++) {
-    const c = code[i]!;
-    if (c === "(" || c === "[" || c === "{") depth++;
-    else if (c === ")" || c === "]" || c === "}") {
-      depth--;
-      if (depth === 0) return code.slice(open + 1, i);
-    }
-  }
-  return undefined;
-}
-
-/** Splits on commas outside brackets; blank pieces (a trailing comma) are dropped. */
-export function splitTopLevel(text: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let start = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (c === "(" || c === "[" || c === "{") depth++;
-    else if (c === ")" || c === "]" || c === "}") depth--;
-    else if (c === "," && depth === 0) {
-      out.push(text.slice(start, i));
-      start = i + 1;
-    }
-  }
-  out.push(text.slice(start));
-  return out.map((p) => p.trim()).filter((p) => p !== "");
-}
-
-/** The last non-blank logical line (brackets may span physical lines) of `code`, trimmed. */
-function lastLogicalLine(code: string): string {
-  let depth = 0;
-  let start = 0;
-  let last = "";
-  for (let i = 0; i <= code.length; i++) {
-    const c = code[i];
-    if (c === "(" || c === "[" || c === "{") depth++;
-    else if ((c === ")" || c === "]" || c === "}") && depth > 0) depth--;
-    else if ((c === "\n" && depth === 0) || c === undefined) {
-      const line = code.slice(start, i).trim();
-      if (line !== "") last = line;
-      start = i + 1;
-    }
-  }
-  return last;
-}
 
 /**
  * The config keys Python function `fn` of `source` can receive, as dagwright_task.py binds them:

@@ -1,5 +1,8 @@
 import path from "node:path";
+import { stripStringsAndComments } from "../spec/python-source.js";
 import type { CodeScanner, ScanContext } from "./code-scanner.js";
+
+export { stripStringsAndComments };
 
 /** One import statement: `from ..a.b import c, d` is `{level: 2, module: ["a","b"], names: ["c","d"]}`. */
 export interface PythonImport {
@@ -8,46 +11,6 @@ export interface PythonImport {
   module: string[];
   /** Names after `from … import`; empty for `import a.b`. `*` is dropped. */
   names: string[];
-}
-
-/**
- * Blanks out comments and string literals (each string becomes `""`, line breaks kept) so only
- * real code is matched.
- */
-export function stripStringsAndComments(src: string): string {
-  let out = "";
-  let i = 0;
-  const n = src.length;
-  while (i < n) {
-    const c = src[i]!;
-    if (c === "#") {
-      while (i < n && src[i] !== "\n") i++;
-    } else if (c === '"' || c === "'") {
-      const quote = src.startsWith(c.repeat(3), i) ? c.repeat(3) : c;
-      i += quote.length;
-      while (i < n) {
-        const d = src[i]!;
-        if (d === "\\") {
-          if (src[i + 1] === "\n") out += "\n";
-          i += 2;
-        } else if (src.startsWith(quote, i)) {
-          i += quote.length;
-          break;
-        } else if (d === "\n") {
-          if (quote.length === 1) break;
-          out += "\n";
-          i++;
-        } else {
-          i++;
-        }
-      }
-      out += '""';
-    } else {
-      out += c;
-      i++;
-    }
-  }
-  return out;
 }
 
 /** Joins bracketed and backslash-continued lines into logical lines, then splits on `;`. */

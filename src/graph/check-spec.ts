@@ -1,5 +1,7 @@
+import { checkTaskSignatures } from "../spec/check-task-signatures.js";
 import type { Diagnostic } from "../spec/diagnostic.js";
 import { type LoadOptions, loadSpecWithDiagnostics, sortDiagnostics } from "../spec/load-spec.js";
+import { directSpecFiles } from "../spec/spec-files.js";
 import type { Spec } from "../spec/types.js";
 import { checkAllGraphs } from "./build-graph.js";
 import type { Graph } from "./graph.js";
@@ -17,8 +19,9 @@ export interface CheckedSpec {
 }
 
 /**
- * Loads a spec and checks every graph of it: what `validate`, the CLI's loading and
- * `openProject` all do before they use a spec. Never throws for problems in the spec's content
+ * Loads a spec and checks every graph of it, and the signatures of its Python function tasks
+ * against what each graph passes them (src/spec/check-task-signatures.ts): what `validate`, the
+ * CLI's loading and `openProject` all do before they use a spec. Never throws for problems in the spec's content
  * (they are in `diagnostics`); throws `DagwrightError` only when no spec file can be read.
  */
 export function loadCheckedSpec(options: LoadOptions = {}): CheckedSpec {
@@ -29,6 +32,18 @@ export function loadCheckedSpec(options: LoadOptions = {}): CheckedSpec {
     const checked = checkAllGraphs(result.spec, result.broken);
     all.push(...checked.diagnostics);
     graphs = checked.graphs;
+    const files = options.files ?? directSpecFiles;
+    all.push(
+      ...checkTaskSignatures(result.spec, graphs, {
+        readText(abs) {
+          try {
+            return files.readText(abs);
+          } catch {
+            return undefined;
+          }
+        },
+      }),
+    );
   }
   return { file: result.file, spec: result.spec, graphs, diagnostics: sortDiagnostics(all) };
 }

@@ -1,7 +1,7 @@
 import path from "node:path";
 import { type ConfigKeys, configKeysOf } from "../fingerprint/config-keys.js";
 import { expandPatterns } from "../fingerprint/expand-patterns.js";
-import { findCodeFiles } from "../fingerprint/find-code-files.js";
+import { findCodeFiles, findPythonFunctionCode } from "../fingerprint/find-code-files.js";
 import {
   describeChange,
   diffParts,
@@ -207,6 +207,9 @@ const codeParts = new WeakMap<FsSnapshot, WeakMap<object, CodeParts>>();
 
 function codeKey(task: GraphTask): string {
   const s = task.spec;
+  // A Python function task's code is its function's closure, not the whole file.
+  if (s.kind === "python")
+    return `${s.kind}\0${s.file ?? ""}\0${s.function ?? s.name}\0${s.functionExplicit}`;
   // A command's declared outputs and inputs decide which of its words may be its program.
   return s.command === undefined
     ? `${s.kind}\0${s.file ?? ""}`
@@ -215,13 +218,10 @@ function codeKey(task: GraphTask): string {
 
 async function computeCodePart(ctx: PlanContext, task: GraphTask): Promise<CodePart> {
   const root = ctx.spec.root;
-  const files = await findCodeFiles(
-    root,
-    task.spec,
-    ctx.spec.settings,
-    ctx.codeSnapshot,
-    ctx.outputsDir,
-  );
+  const fn = findPythonFunctionCode(root, task.spec, ctx.spec.settings, ctx.codeSnapshot);
+  const files =
+    fn?.files ??
+    (await findCodeFiles(root, task.spec, ctx.spec.settings, ctx.codeSnapshot, ctx.outputsDir));
   const hashes = await hashFiles(
     files.map((f) => path.join(root, f)),
     ctx.fileCache,
@@ -230,9 +230,12 @@ async function computeCodePart(ctx: PlanContext, task: GraphTask): Promise<CodeP
   return {
     files,
     // Frozen: shared by the tasks of the pass, and partsCanonicalJson writes it once.
-    code: Object.freeze(
-      Object.fromEntries(files.map((f) => [f, hashes.get(path.join(root, f))?.hash ?? "missing"])),
-    ),
+    code: Object.freeze({
+      ...fn?.pieces,
+      ...Object.fromEntries(
+        files.map((f) => [f, hashes.get(path.join(root, f))?.hash ?? "missing"]),
+      ),
+    }),
   };
 }
 

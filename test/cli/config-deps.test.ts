@@ -104,7 +104,10 @@ describe("fan-out: the item keys of a mapped dependency", () => {
     const dir = makeProject(FAN_OUT);
     expect(runJson(dir).code).toBe(0);
     // Only the list reran (with the same items): every item and the mapped task stay fresh.
-    writeFileSync(path.join(dir, "tasks/lst.py"), `${listFile(["SC", "VA"])}# edit\n`);
+    writeFileSync(
+      path.join(dir, "tasks/lst.py"),
+      listFile(["SC", "VA"]).replace("    return", "    # edit\n    return"),
+    );
     const status = runCli(["status"], dir);
     expect(status.stdout).toMatch(/per_state +fresh/);
     expect(Object.keys(runJson(dir).started)).toEqual(["lst"]);

@@ -112,17 +112,22 @@ describe("fan-out: map_over a cached list", () => {
     expect(calls(dir)[3]).toBe("T4,4");
   });
 
-  it("reruns every item, naming the changed file, when the mapped task's code changes", () => {
+  it("reruns every item, naming the changed function, when the mapped task's code changes", () => {
     const dir = comboProject(COMBOS.slice(0, 3), { "scratch/combotest/failed_once": "" });
     expect(run(dir).code).toBe(0);
     const file = path.join(dir, "py_tasks/combo_process.py");
-    writeFileSync(file, `${readFileSync(file, "utf8")}\n# tweak\n`);
+    writeFileSync(
+      file,
+      readFileSync(file, "utf8").replace("exist_ok=True)", "exist_ok=True)  # tweak"),
+    );
     const r = run(dir);
     expect(r.code).toBe(0);
     expect(r.events.find((e) => e.type === "task-items")).toMatchObject({ total: 3, toRun: 3 });
     expect(
       r.events.find((e) => e.type === "task-start" && e.task === "combo_process")?.reasons,
-    ).toEqual(["3 of 3 items to run (first: T1,1: code changed: py_tasks/combo_process.py)"]);
+    ).toEqual([
+      "3 of 3 items to run (first: T1,1: code: function combo_process in py_tasks/combo_process.py changed)",
+    ]);
   });
 
   it("runs one item with run-task --item, and names a key that does not exist", () => {

@@ -167,10 +167,13 @@ function describeChangeDetection({ run }: Harness): void {
     it("reruns a task when its file changes, and keeps downstream fresh when its output is byte-identical", () => {
       const dir = makeProject(FILES);
       run(dir);
-      writeFileSync(path.join(dir, "tasks/a.py"), `${FILES["tasks/a.py"]}\n# a comment\n`);
+      writeFileSync(
+        path.join(dir, "tasks/a.py"),
+        FILES["tasks/a.py"]!.replace("exist_ok=True)", "exist_ok=True)  # a comment"),
+      );
       const r = run(dir);
       expect(r.ran).toEqual(["a"]);
-      expect(r.reasons.a).toEqual(["code changed: tasks/a.py"]);
+      expect(r.reasons.a).toEqual(["code: function a in tasks/a.py changed"]);
     });
 
     it("reruns a task when an input is rewritten with the same size and its old mtime (cp -p, rsync -a)", () => {

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { findCodeFiles } from "../../src/fingerprint/find-code-files.js";
+import { findCodeFiles, findPythonFunctionCode } from "../../src/fingerprint/find-code-files.js";
 import { FsSnapshot } from "../../src/fingerprint/fs-snapshot.js";
 import { parseNodeImports } from "../../src/fingerprint/node-imports.js";
 import { parsePythonImports } from "../../src/fingerprint/python-imports.js";
@@ -393,5 +393,56 @@ describe("findCodeFiles boundaries", () => {
     await expect(
       findCodeFiles(root, taskOf({ name: "a", kind: "python", file: "a.py" }), SETTINGS, other),
     ).rejects.toThrow(`FsSnapshot of ${other.root} used for project ${root}`);
+  });
+});
+
+describe("findPythonFunctionCode", () => {
+  const MODULE = [
+    "import helpers.io",
+    "",
+    "def extract():",
+    "    from helpers.local import value",
+    "    return helpers.io.read() + value",
+    "",
+    "def unrelated():",
+    "    from helpers.other import thing",
+    "    return thing",
+  ].join("\n");
+
+  it("gives the function's pieces and the project modules its module and closure import, not those of other functions", () => {
+    const root = tempProject({
+      "py_tasks/extract.py": MODULE,
+      "py_tasks/helpers/__init__.py": "",
+      "py_tasks/helpers/io.py": "from .paths import base\n",
+      "py_tasks/helpers/paths.py": "",
+      "py_tasks/helpers/local.py": "",
+      "py_tasks/helpers/other.py": "",
+    });
+    const task = taskOf({ name: "extract", kind: "python", file: "py_tasks/extract.py" });
+    const code = findPythonFunctionCode(root, task, SETTINGS);
+    expect(Object.keys(code?.pieces ?? {}).sort()).toEqual([
+      "py_tasks/extract.py::function extract",
+      "py_tasks/extract.py::imports",
+    ]);
+    expect(code?.files).toEqual([
+      "py_tasks/helpers/__init__.py",
+      "py_tasks/helpers/io.py",
+      "py_tasks/helpers/local.py",
+      "py_tasks/helpers/paths.py",
+    ]);
+  });
+
+  it("leaves scripts, other languages and modules with top-level code to findCodeFiles", () => {
+    const root = tempProject({
+      "a.py": "print('script')\n",
+      "b.py": "import os\nos.environ.setdefault('X', '1')\ndef b():\n    return 1\n",
+      "c.R": "x <- 1\n",
+    });
+    for (const [name, file, kind] of [
+      ["a", "a.py", "python"],
+      ["b", "b.py", "python"],
+      ["c", "c.R", "r"],
+    ] as const)
+      expect(findPythonFunctionCode(root, taskOf({ name, kind, file }), SETTINGS)).toBeUndefined();
   });
 });

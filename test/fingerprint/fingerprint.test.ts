@@ -167,6 +167,36 @@ describe("diffParts and describeChange", () => {
     ]);
   });
 
+  it("names the Python function, class or name whose source changed, or is now (no longer) used", () => {
+    const before = parts({
+      code: { "t/x.py::function f": "1", "t/x.py::function h": "2", "t/x.py::name RATE": "3" },
+    });
+    const after = parts({
+      code: { "t/x.py::function f": "1", "t/x.py::function h": "2b", "t/x.py::class M": "4" },
+    });
+    expect(reasons(before, after)).toEqual([
+      "code: class M in t/x.py now used",
+      "code: function h in t/x.py changed",
+      "code: name RATE in t/x.py no longer used",
+    ]);
+    const imports = parts({ code: { "t/x.py::imports": "5" } });
+    expect(reasons(imports, parts({ code: { "t/x.py::imports": "6" } }))).toEqual([
+      "code: imports of t/x.py changed",
+    ]);
+  });
+
+  it("says once per file when its fingerprint scheme changed, whole file against per function", () => {
+    const whole = parts({ code: { "t/x.py": "1", "t/util.py": "2" } });
+    const pieces = parts({
+      code: { "t/x.py::function f": "3", "t/x.py::imports": "4", "t/util.py": "2" },
+    });
+    expect(diffParts(whole, pieces)).toEqual([{ part: "code", key: "t/x.py", scheme: "function" }]);
+    expect(reasons(whole, pieces)).toEqual([
+      "code: t/x.py now fingerprinted per function (fingerprint scheme changed)",
+    ]);
+    expect(reasons(pieces, whole)).toEqual(["code: t/x.py now fingerprinted as a whole file"]);
+  });
+
   it("says an input changed, went missing or was added", () => {
     const after = parts({ inputs: { "data/a.csv": "i1b", "data/c.csv": "i3" } });
     expect(reasons(parts(), after)).toEqual([

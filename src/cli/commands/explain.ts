@@ -38,7 +38,7 @@ export function registerExplain(program: Command, ctx: CommandContext): void {
           ctx.o.out("\nfingerprint parts that differ from the last success:\n");
           for (const c of changes)
             ctx.o.out(
-              c.part === "upstream"
+              c.part === "upstream" || c.scheme !== undefined
                 ? `  ${describeChange(c)}\n`
                 : `  ${c.part}${c.key ? ` ${c.key}` : ""}: ${short(c.before)} → ${short(c.after)}\n`,
             );
