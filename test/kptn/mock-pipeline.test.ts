@@ -1,4 +1,4 @@
-import { appendFileSync, cpSync, mkdtempSync } from "node:fs";
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -25,9 +25,14 @@ describe("a kptn mock pipeline runs unchanged", () => {
     const afterR = runCli(["run", "sample"], dir);
     expect(afterR.stderr).toContain("▶ A: code changed: r_tasks/A/sample.R");
     expect(ran(afterR.stderr)).toEqual([1, 4]);
-    appendFileSync(path.join(dir, "py_tasks/E.py"), "# edited\n");
+    // A Python task is fingerprinted by its function (kptn's rule): a new function beside it
+    // reruns nothing, an edit inside it reruns it.
+    const e = path.join(dir, "py_tasks/E.py");
+    appendFileSync(e, "\n\ndef unrelated():\n    return 1\n");
+    expect(ran(runCli(["run", "sample"], dir).stderr)).toEqual([0, 5]);
+    writeFileSync(e, readFileSync(e, "utf8").replace('+ "E")', '+ "E!")'));
     const afterPy = runCli(["run", "sample"], dir);
-    expect(afterPy.stderr).toContain("▶ E: code changed: py_tasks/E.py");
+    expect(afterPy.stderr).toContain("▶ E: code: function E in py_tasks/E.py changed");
     expect(ran(afterPy.stderr)).toEqual([1, 4]);
   });
 
