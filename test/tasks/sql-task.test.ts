@@ -1,5 +1,5 @@
 // SQL tasks on the project's DuckDB database, through the real CLI in temp projects.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeProject, runCli as runCliRaw } from "../helpers.js";
@@ -201,6 +201,18 @@ select * from no_such_table;
     const checkpoint = path.join(dir, ".dagwright", "project.raw.backup.duckdb");
     // Taken right after raw: metrics did not exist yet.
     expect(await tablesOf(checkpoint)).toEqual(["main.raw"]);
+  });
+
+  it("resume from the last checkpoint when the database file is gone", async () => {
+    const dir = project();
+    expect(runCli(["run"], dir).code).toBe(0);
+    rmSync(db(dir));
+    const r = runCli(["run"], dir);
+    expect(r.code).toBe(0);
+    // raw's table came back with the checkpoint; metrics rewrote the same table, so report is fresh.
+    expect(started(r.out)).toEqual(["metrics"]);
+    expect(r.out).toContain("▶ metrics: output missing: duckdb://metrics");
+    expect(await tablesOf(db(dir))).toEqual(["main.metrics", "main.raw"]);
   });
 
   it("run through run-task like any task, fresh the second time", async () => {

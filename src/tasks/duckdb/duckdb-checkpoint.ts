@@ -52,3 +52,23 @@ export async function restoreCheckpoint(
     release();
   }
 }
+
+/**
+ * Resumes from a checkpoint when the database file is gone (deleted, or a fresh checkout that
+ * kept the checkpoints): the checkpoint of the last task in `order` (a topological order) that has
+ * one becomes the database. Tasks whose tables it holds with their recorded content are then
+ * fresh, and the others rerun, as their recorded outputs decide. Returns the task whose
+ * checkpoint was restored; undefined when the database exists or no checkpoint does.
+ */
+export async function restoreMissingDatabase(
+  database: string,
+  order: readonly { name: string; duckdbCheckpoint?: boolean }[],
+): Promise<string | undefined> {
+  if (existsSync(database)) return undefined;
+  for (let i = order.length - 1; i >= 0; i--) {
+    const task = order[i]!;
+    if (task.duckdbCheckpoint && (await restoreCheckpoint(database, task.name)) !== undefined)
+      return task.name;
+  }
+  return undefined;
+}
