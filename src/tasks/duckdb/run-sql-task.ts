@@ -18,8 +18,12 @@ export interface SqlTaskRequest {
   root: string;
   /** `DAGWRIGHT_DUCKDB_PATH` names the database (default `<root>/.dagwright/project.duckdb`). */
   env: Record<string, string>;
-  /** `$name` parameters come from `args` over `config`. */
-  inputs: { args: Record<string, unknown>; config: Record<string, unknown> };
+  /** `$name` parameters come from a fan-out item's values over `args` over `config`. */
+  inputs: {
+    args: Record<string, unknown>;
+    config: Record<string, unknown>;
+    item?: Record<string, string>;
+  };
   timeoutSeconds?: number;
   signal?: AbortSignal;
 }
@@ -138,10 +142,13 @@ async function rollback(c: DatabaseConnection, log: TaskLog): Promise<void> {
   }
 }
 
-/** `args` over `config`, as statement parameters; kptn's `duckdb` connection spec is not one. */
+/**
+ * Item values over `args` over `config`, as statement parameters; kptn's `duckdb` connection
+ * spec is not one.
+ */
 function sqlParams(inputs: SqlTaskRequest["inputs"]): Record<string, SqlValue> {
   const out: Record<string, SqlValue> = {};
-  for (const [k, v] of Object.entries({ ...inputs.config, ...inputs.args })) {
+  for (const [k, v] of Object.entries({ ...inputs.config, ...inputs.args, ...inputs.item })) {
     if (k === "duckdb") continue;
     out[k] =
       v === null ||
