@@ -295,3 +295,33 @@ describe("tasks on the project database", () => {
     expect(await tablesOf(db(dir))).toEqual(["main.a", "main.b", "main.c", "main.py"]);
   });
 });
+
+describe("a mapped SQL task", () => {
+  it("fills $name parameters from each item's values", async () => {
+    const dir = makeProject({
+      "dagwright.yaml": `graphs:
+  main:
+    tasks:
+      fruits:
+      per_fruit: fruits
+tasks:
+  fruits:
+    file: fruits.py
+    cache_result: true
+    iterable_item: fruit
+  per_fruit:
+    file: per_fruit.sql
+    map_over: fruit
+`,
+      "fruits.py": 'def fruits():\n    return ["apple", "kiwi"]\n',
+      "per_fruit.sql":
+        "create table if not exists seen (f varchar);\ninsert into seen values ($fruit);\n",
+    });
+    const r = runCli(["run"], dir);
+    expect(r.code).toBe(0);
+    expect(await queryRows(db(dir), "select f from seen order by f")).toEqual([
+      ["apple"],
+      ["kiwi"],
+    ]);
+  });
+});
