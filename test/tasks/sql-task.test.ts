@@ -126,6 +126,10 @@ describe("SQL tasks", () => {
   it("rerun a task whose table was changed outside dagwright", async () => {
     const dir = project();
     expect(runCli(["run"], dir).code).toBe(0);
+    // Until a run is answered from the no-change memo, which must see the edit too.
+    const fromMemo = () =>
+      runCliRaw(["run", "--json"], dir).stdout.includes('"nothingChanged":true');
+    expect(fromMemo() || fromMemo() || fromMemo()).toBe(true);
     await execSql(db(dir), "delete from metrics where id = 9");
     const r = runCli(["run"], dir);
     expect(r.code).toBe(0);
