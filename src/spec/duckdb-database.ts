@@ -46,6 +46,19 @@ export function usesProjectDatabase(
   );
 }
 
+/**
+ * The project-relative file an artifact location holds for a recorded output: the path itself,
+ * or for a `duckdb://` table the project database (`db_path`), which carries every table. Pure.
+ */
+export function artifactPathOf(
+  root: string,
+  settings: Pick<Settings, "raw">,
+  recorded: string,
+): string {
+  if (!recorded.startsWith("duckdb://")) return recorded;
+  return path.relative(root, projectDatabasePath(root, settings)).split(path.sep).join("/");
+}
+
 const queues = new Map<string, Promise<void>>();
 
 /**

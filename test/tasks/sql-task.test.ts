@@ -329,3 +329,30 @@ tasks:
     ]);
   });
 });
+
+describe("SQL tasks pod by pod, with a shared artifact location", () => {
+  it("pull the database that holds upstream tables and push it back before recording", async () => {
+    const shared = makeProject({ "artifacts/.keep": "" });
+    const env = {
+      DAGWRIGHT_STATE_URL: path.join(shared, "state.db"),
+      DAGWRIGHT_ARTIFACTS_URL: path.join(shared, "artifacts"),
+      DAGWRIGHT_BRANCH: "pods",
+    };
+    const files = {
+      "dagwright.yaml": SPEC,
+      "sql/raw.sql": RAW,
+      "sql/metrics.sql": METRICS,
+      "report.py": REPORT,
+      "duck.py": PY_DUCKDB,
+    };
+    const pod = () => makeProject(files);
+    const [podA, podB, podC] = [pod(), pod(), pod()];
+    expect(runCliRaw(["run-task", "main", "raw"], podA, env).code).toBe(0);
+    const b = runCliRaw(["run-task", "main", "metrics"], podB, env);
+    expect(b.stderr).toContain("✓ metrics");
+    expect(b.code).toBe(0);
+    const c = runCliRaw(["run-task", "main", "metrics"], podC, env);
+    expect(c.stderr).toContain("· metrics fresh");
+    expect(await tablesOf(db(podC))).toEqual(["main.metrics", "main.raw"]);
+  });
+});
