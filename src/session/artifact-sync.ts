@@ -1,5 +1,5 @@
 import type { ArtifactStore } from "../artifacts/artifact-store.js";
-import { artifactPathOf } from "../spec/duckdb-database.js";
+import { artifactPathOf, usesProjectDatabase } from "../spec/duckdb-database.js";
 import { DagwrightError } from "../spec/errors.js";
 import type { RunScope } from "./run-scope.js";
 
@@ -43,6 +43,8 @@ export async function pullForTasks(
     }
     for (const o of (await rc.store.lastSuccess(rc.namespace, name))?.outputs ?? [])
       wanted.add(fileOf(o.path));
+    // It writes into the database: start from the shared copy, so its push keeps other tables.
+    if (usesProjectDatabase(task.spec)) wanted.add(fileOf("duckdb://"));
     for (const pattern of task.spec.inputs) {
       if (!GLOB.test(pattern) && !pattern.includes("${")) {
         wanted.add(pattern);

@@ -354,5 +354,21 @@ describe("SQL tasks pod by pod, with a shared artifact location", () => {
     const c = runCliRaw(["run-task", "main", "metrics"], podC, env);
     expect(c.stderr).toContain("· metrics fresh");
     expect(await tablesOf(db(podC))).toEqual(["main.metrics", "main.raw"]);
+    // A task with no table upstream still starts from the shared database, keeping its tables.
+    const podD = pod();
+    writeFileSync(
+      path.join(podD, "dagwright.yaml"),
+      `${SPEC}  other:\n    file: sql/other.sql\n    outputs: [duckdb://other]\n`.replace(
+        "      report: metrics\n",
+        "      report: metrics\n      other:\n",
+      ),
+    );
+    writeFileSync(path.join(podD, "sql/other.sql"), "create table other as select 1 as x;\n");
+    expect(runCliRaw(["run-task", "main", "other"], podD, env).code).toBe(0);
+    expect(await tablesOf(path.join(shared, "artifacts", ".dagwright", "project.duckdb"))).toEqual([
+      "main.metrics",
+      "main.other",
+      "main.raw",
+    ]);
   });
 });
