@@ -176,6 +176,18 @@ select * from no_such_table;
     );
   });
 
+  it("rerun only for the config keys their $name parameters use", () => {
+    const dir = project();
+    expect(runCli(["run"], dir).code).toBe(0);
+    const edited = (spec: string) => writeFileSync(path.join(dir, "dagwright.yaml"), spec);
+    edited(SPEC.replace("  min_id: 2\n", "  min_id: 2\n  unrelated: 1\n"));
+    expect(started(runCli(["run"], dir).out)).toEqual(["report"]); // a script gets all config
+    edited(SPEC.replace("min_id: 2", "min_id: 3"));
+    const r = runCli(["run"], dir);
+    expect(r.out).toContain("▶ metrics: config changed: min_id");
+    expect(started(r.out)).toEqual(["metrics", "report"]);
+  });
+
   it("take $name parameters from the task's args over config", async () => {
     const dir = project({
       "dagwright.yaml": SPEC.replace(

@@ -7,9 +7,9 @@ import {
   type StatementResult,
   withDatabase,
 } from "../../spec/duckdb-database.js";
+import { type SqlStatement, splitSqlStatements } from "../../spec/sql-statements.js";
 import type { TaskSpec } from "../../spec/types.js";
 import { type TaskLog, writeTaskLog } from "../task-log.js";
-import { type SqlStatement, splitSqlStatements } from "./sql-statements.js";
 
 /** What running a SQL task needs (a subset of the launcher's request). */
 export interface SqlTaskRequest {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { splitSqlStatements } from "../../src/tasks/duckdb/sql-statements.js";
+import { splitSqlStatements } from "../../src/spec/sql-statements.js";
 
 const texts = (sql: string) => splitSqlStatements(sql).map((s) => s.text);
 
