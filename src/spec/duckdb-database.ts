@@ -8,6 +8,7 @@
 // file (a queue); across processes, an open that meets another process's lock waits and retries.
 // Nobody keeps the file open between uses, so a Python task that opens it itself can run next.
 import { existsSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import path from "node:path";
 import type * as Duckdb from "@duckdb/node-api";
 import { DagwrightError } from "./errors.js";
@@ -57,6 +58,21 @@ export function artifactPathOf(
 ): string {
   if (!recorded.startsWith("duckdb://")) return recorded;
   return path.relative(root, projectDatabasePath(root, settings)).split(path.sep).join("/");
+}
+
+/**
+ * The version of the installed `@duckdb/node-api` (found as {@link withDatabase} would load it),
+ * or undefined when it is not installed. Reads its package.json; loads no native code.
+ */
+export function duckdbDriverVersion(): string | undefined {
+  try {
+    const pkg = createRequire(import.meta.url)("@duckdb/node-api/package.json") as {
+      version?: string;
+    };
+    return pkg.version ?? "unknown";
+  } catch {
+    return undefined;
+  }
 }
 
 const queues = new Map<string, Promise<void>>();
