@@ -310,6 +310,43 @@ describe("tasks on the project database", () => {
     expect(r.code).toBe(0);
     expect(await tablesOf(db(dir))).toEqual(["main.a", "main.b", "main.c", "main.py"]);
   });
+
+  it("take turns with the items of a mapped Python function that writes a table", async () => {
+    const dir = makeProject({
+      "dagwright.yaml": `graphs:
+  main:
+    tasks:
+      slow:
+      keys:
+      per_key: keys
+tasks:
+  slow:
+    file: slow.sql
+    outputs: [duckdb://slow]
+  keys:
+    file: keys.py
+    cache_result: true
+    iterable_item: key
+  per_key:
+    file: per_key.py
+    map_over: key
+    outputs: [duckdb://seen]
+`,
+      "slow.sql": "create table slow as select sum(range) as s from range(300000000);\n",
+      "keys.py": 'def keys():\n    return ["k1", "k2"]\n',
+      "per_key.py": `from duck import sql
+
+
+def per_key(key):
+    sql("create table if not exists seen (k varchar)")
+    sql(f"insert into seen values ('{key}')")
+`,
+      "duck.py": PY_DUCKDB,
+    });
+    const r = runCli(["run", "-j", "3"], dir);
+    expect(r.code).toBe(0);
+    expect(await queryRows(db(dir), "select k from seen order by k")).toEqual([["k1"], ["k2"]]);
+  });
 });
 
 describe("a mapped SQL task", () => {
