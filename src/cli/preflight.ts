@@ -1,9 +1,9 @@
 /**
  * What a spec needs from the machine, checked before anything runs: the runtimes its tasks start
- * (python3, Rscript, sh, a command's program, the DuckDB driver), the state store, the artifact location and the
- * directories a run writes. `dagwright doctor` runs every check; `dagwright run` runs the runtime
- * checks for the tasks it selected, reusing the versions planning already probed, so a preflight
- * costs one PATH lookup per runtime and never starts a process.
+ * (python3, Rscript, sh, a command's program, the DuckDB driver), the state store, the artifact
+ * location and the directories a run writes. `dagwright doctor` runs every check; `dagwright run`
+ * runs the runtime checks for the tasks it selected, reusing the versions planning already probed,
+ * so a preflight costs one PATH lookup per runtime and never starts a process.
  */
 import { accessSync, constants, existsSync, statSync } from "node:fs";
 import path from "node:path";
@@ -100,8 +100,9 @@ function listNames(names: readonly string[]): string {
 /**
  * One check per runtime the `tasks` need: python3 (or `DAGWRIGHT_PYTHON`) for Python tasks,
  * Rscript for R tasks, sh for shell scripts and shell-string commands, this Node for TS/JS
- * tasks, and `@duckdb/node-api` for tasks on the project database ({@link checkDuckdbDriver}). `versions` are those planning probed (`runtimeVersions`: binary → version or
- * `"missing"`); a runtime found on PATH whose version probe failed is a warning.
+ * tasks, and `@duckdb/node-api` for tasks on the project database ({@link checkDuckdbDriver}).
+ * `versions` are those planning probed (`runtimeVersions`: binary → version or `"missing"`); a
+ * runtime found on PATH whose version probe failed is a warning.
  */
 export function checkRuntimes(
   tasks: readonly TaskSpec[],

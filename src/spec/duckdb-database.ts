@@ -119,9 +119,9 @@ export interface DatabaseConnection {
 /** How {@link withDatabase} opens the file. */
 export interface OpenOptions {
   readOnly: boolean;
-  /** How long to wait for another process's lock on the file; default {@link DEFAULT_LOCK_WAIT_MS}. */
+  /** How long to wait for another process's lock on the file ({@link DEFAULT_LOCK_WAIT_MS}). */
   lockWaitMs?: number;
-  /** Gives up waiting for a turn or a lock when aborted. */
+  /** Stops waiting for another process's lock when aborted. */
   signal?: AbortSignal;
   /** What needs the database, for the "install @duckdb/node-api" message. */
   feature?: string;
