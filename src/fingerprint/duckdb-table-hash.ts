@@ -14,6 +14,7 @@ export interface TableHash {
 }
 
 const PREFIX = "duckdb://";
+const READ_LOCK_WAIT_MS = 60_000;
 
 /** Whether an output declaration names a DuckDB table rather than files. */
 export function isDuckdbOutput(output: string): boolean {
@@ -39,7 +40,8 @@ function quoteIdent(name: string): string {
  * names and types in order, plus an order-insensitive hash of the rows (kptn's: md5 of the
  * sorted per-row `md5(row::TEXT)`), so the same content written in another order, or by another
  * run, has the same hash. A table that does not exist (or a database file that does not) maps
- * to undefined. Opens the file read-only for the duration, taking this process's turn on it.
+ * to undefined. Opens the file read-only for the duration, taking this process's turn on it, and
+ * waits up to `lockWaitMs` (default a minute) for another process that holds it.
  *
  * @throws DagwrightError `E_ENV` when `@duckdb/node-api` is not installed or another process
  *   holds the file past `lockWaitMs`.
@@ -54,7 +56,8 @@ export async function hashDuckdbTables(
   if (outputs.length === 0 || !databaseExists(file)) return hashes;
   await withDatabase(
     file,
-    { readOnly: true, feature: "duckdb:// outputs", ...options },
+    // A reader (status, planning) waits a minute for another process, not a writer's ten.
+    { readOnly: true, feature: "duckdb:// outputs", lockWaitMs: READ_LOCK_WAIT_MS, ...options },
     async (db) => {
       for (const output of outputs) {
         const ref = parseDuckdbOutput(output);

@@ -1,9 +1,13 @@
+import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
+import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { hashDuckdbTables, parseDuckdbOutput } from "../../src/fingerprint/duckdb-table-hash.js";
 import { execSql } from "../tasks/duckdb-helpers.js";
+
+const require = createRequire(import.meta.url);
 
 function database(): string {
   return path.join(mkdtempSync(path.join(os.tmpdir(), "dagwright-duckdb-")), "t.duckdb");
@@ -55,4 +59,40 @@ describe("hashDuckdbTables", () => {
     expect(await hashOf(db, "duckdb://s.t")).toMatchObject({ rows: 0 });
     expect(await hashOf(db, "duckdb://s.other")).toBeUndefined();
   });
+
+  it("waits for another process that holds the file, and says so when it holds it too long", async () => {
+    const db = database();
+    await execSql(db, "create table t as select 1 as x");
+    const holder = holdFile(db, 1500);
+    await holder.opened;
+    await expect(hashDuckdbTables(db, ["duckdb://t"], { lockWaitMs: 200 })).rejects.toThrow(
+      `the DuckDB database ${db} is held by another process`,
+    );
+    // Given long enough, it gets the file once the holder closes it.
+    expect(
+      (await hashDuckdbTables(db, ["duckdb://t"], { lockWaitMs: 20_000 })).get("duckdb://t"),
+    ).toMatchObject({ rows: 1 });
+    await holder.exited;
+  });
 });
+
+/** Another process that opens `db` for writing and closes it after `ms`. */
+function holdFile(db: string, ms: number) {
+  const child = spawn(
+    process.execPath,
+    [
+      "-e",
+      `const { DuckDBInstance } = require(${JSON.stringify(require.resolve("@duckdb/node-api"))});
+      DuckDBInstance.create(process.argv[1]).then((d) => {
+        console.log("open");
+        setTimeout(() => d.closeSync(), ${ms});
+      });`,
+      db,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  return {
+    opened: new Promise<void>((resolve) => child.stdout.once("data", () => resolve())),
+    exited: new Promise<void>((resolve) => child.once("exit", () => resolve())),
+  };
+}
