@@ -1,12 +1,13 @@
 /**
  * What a spec needs from the machine, checked before anything runs: the runtimes its tasks start
- * (python3, Rscript, sh, a command's program), the state store, the artifact location and the
- * directories a run writes. `dagwright doctor` runs every check; `dagwright run` runs the runtime
- * checks for the tasks it selected, reusing the versions planning already probed, so a preflight
- * costs one PATH lookup per runtime and never starts a process.
+ * (python3, Rscript, sh, a command's program, the DuckDB driver), the state store, the artifact
+ * location and the directories a run writes. `dagwright doctor` runs every check; `dagwright run`
+ * runs the runtime checks for the tasks it selected, reusing the versions planning already probed,
+ * so a preflight costs one PATH lookup per runtime and never starts a process.
  */
 import { accessSync, constants, existsSync, statSync } from "node:fs";
 import path from "node:path";
+import { duckdbDriverVersion, usesProjectDatabase } from "../spec/duckdb-database.js";
 import { DagwrightError } from "../spec/errors.js";
 import type { TaskKind, TaskSpec } from "../spec/types.js";
 import { maskPassword, parseStateUrl } from "../state/state-url.js";
@@ -98,9 +99,10 @@ function listNames(names: readonly string[]): string {
 
 /**
  * One check per runtime the `tasks` need: python3 (or `DAGWRIGHT_PYTHON`) for Python tasks,
- * Rscript for R tasks, sh for shell scripts and shell-string commands, and this Node for TS/JS
- * tasks. `versions` are those planning probed (`runtimeVersions`: binary → version or
- * `"missing"`); a runtime found on PATH whose version probe failed is a warning.
+ * Rscript for R tasks, sh for shell scripts and shell-string commands, this Node for TS/JS
+ * tasks, and `@duckdb/node-api` for tasks on the project database ({@link checkDuckdbDriver}).
+ * `versions` are those planning probed (`runtimeVersions`: binary → version or `"missing"`); a
+ * runtime found on PATH whose version probe failed is a warning.
  */
 export function checkRuntimes(
   tasks: readonly TaskSpec[],
@@ -126,7 +128,29 @@ export function checkRuntimes(
     const runtime = RUNTIMES[kind];
     if (runtime !== undefined) checks.push(checkRuntime(kind, runtime, names, versions, lookup));
   }
+  const onDatabase = tasks.filter(usesProjectDatabase).map((t) => t.name);
+  if (onDatabase.length > 0) checks.push(checkDuckdbDriver(onDatabase));
   return checks;
+}
+
+/**
+ * The check for the optional `@duckdb/node-api` package that SQL tasks and `duckdb://` outputs
+ * need (`names`: the tasks that use the project database); `version` answers which is installed.
+ */
+export function checkDuckdbDriver(
+  names: readonly string[],
+  version: () => string | undefined = duckdbDriverVersion,
+): Check {
+  const found = version();
+  const users = `DuckDB tasks: ${listNames(names)}`;
+  return found === undefined
+    ? {
+        id: "runtime:duckdb",
+        status: "fail",
+        message: `the npm package @duckdb/node-api is not installed (${users})`,
+        fix: "install it in your project, next to dagwright: npm install @duckdb/node-api",
+      }
+    : { id: "runtime:duckdb", status: "ok", message: `@duckdb/node-api ${found} (${users})` };
 }
 
 function checkRuntime(

@@ -1,5 +1,6 @@
 import path from "node:path";
 import type { GraphTask } from "../graph/graph.js";
+import { projectDatabasePath } from "../spec/duckdb-database.js";
 import { isRefArg } from "../spec/types.js";
 import type { RunGraphOptions } from "./run-options.js";
 
@@ -19,10 +20,12 @@ export interface TaskInputs {
  */
 export class LaunchInputs {
   private readonly pythonPath: string;
+  private readonly database: string;
 
   constructor(private readonly o: RunGraphOptions) {
     const root = o.plan.spec.root;
     this.pythonPath = o.plan.spec.settings.pyTasksDirs.map((d) => path.join(root, d)).join(":");
+    this.database = projectDatabasePath(root, o.plan.spec.settings);
   }
 
   /** The env every task gets, over its own. */
@@ -39,6 +42,7 @@ export class LaunchInputs {
       DAGWRIGHT_SPEC_FILE: this.o.plan.spec.file,
       DAGWRIGHT_SPEC_FORMAT: this.o.plan.spec.format,
       DAGWRIGHT_PYTHONPATH: this.pythonPath,
+      DAGWRIGHT_DUCKDB_PATH: this.database,
     };
   }
 

@@ -2,8 +2,10 @@ import { mkdirSync } from "node:fs";
 import type { Graph } from "../graph/graph.js";
 import { upstreamStatesOf } from "../plan/decide-mapped.js";
 import type { UpstreamState } from "../plan/plan-task.js";
+import { projectDatabasePath } from "../spec/duckdb-database.js";
 import type { StateStore } from "../state/state-store.js";
 import { DEFAULT_KEEP_LOGS } from "../tasks/attempt-logs.js";
+import { restoreMissingDatabase } from "../tasks/duckdb/duckdb-checkpoint.js";
 import { LogFollower } from "../tasks/log-follower.js";
 import { startSpawnHelper } from "../tasks/spawn-helper.js";
 import { LaunchInputs } from "./launch-inputs.js";
@@ -49,6 +51,11 @@ export async function openRunScope(o: RunGraphOptions): Promise<RunScope> {
   // while the first tasks are planned, rather than at the first process.
   if (!o.dryRun && o.selected.some((t) => graph.tasks[t]!.spec.kind !== "node"))
     void startSpawnHelper();
+  if (!o.dryRun && graph.order.some((t) => graph.tasks[t]!.spec.duckdbCheckpoint))
+    await restoreMissingDatabase(
+      projectDatabasePath(o.plan.spec.root, o.plan.spec.settings),
+      graph.order.map((t) => graph.tasks[t]!.spec),
+    );
   const needed = new Set<string>(o.selected);
   for (const t of o.selected) for (const d of graph.tasks[t]!.deps) needed.add(d);
   const states = await o.store.taskStates(o.namespace, [...needed]);

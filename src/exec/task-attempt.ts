@@ -6,8 +6,10 @@ import {
   type TaskDecision,
   type UpstreamState,
 } from "../plan/plan-task.js";
+import { projectDatabasePath } from "../spec/duckdb-database.js";
 import type { OutputRecord } from "../state/state-store.js";
 import { newAttemptLogPath, pruneAttemptLogs } from "../tasks/attempt-logs.js";
+import { saveCheckpoint } from "../tasks/duckdb/duckdb-checkpoint.js";
 import type { LaunchRequest, LaunchResult } from "../tasks/launch-task.js";
 import { moveOutputsAside } from "./attempt-outputs.js";
 import { type AttemptOutcome, startAttempts } from "./attempt-records.js";
@@ -159,7 +161,11 @@ export async function runTaskAttempt(
       // Recorded, or superseded: then the current attempt (another runner's) owns the files
       // now. Either way the earlier copies go and the files stay.
       aside?.discard();
-      if (recorded) return { kind: "done", result };
+      if (recorded) {
+        if (task.spec.duckdbCheckpoint)
+          await saveCheckpoint(projectDatabasePath(o.plan.spec.root, o.plan.spec.settings), name);
+        return { kind: "done", result };
+      }
       superseded = true;
       error = "superseded by a newer attempt of the same task; not recorded";
     }

@@ -1,5 +1,6 @@
 import path from "node:path";
 import type { TaskSpec } from "../spec/types.js";
+import { sqlConfigKeys } from "./duckdb-config-keys.js";
 import { FileMemo } from "./file-memo.js";
 import type { FsSnapshot } from "./fs-snapshot.js";
 import { nodeConfigKeys } from "./node-config-keys.js";
@@ -29,9 +30,9 @@ function scanFile(
 /**
  * The config keys a task's result can depend on (DESIGN.md "Fingerprint"): for a Python function
  * task, its function's parameter names; for a TS/JS function task, the keys its first parameter
- * destructures from `config`; `"all"` for every other task (scripts, R, shell, commands, SQL)
- * and whenever the function's signature cannot be read for sure (see {@link pythonConfigKeys}
- * and {@link nodeConfigKeys}). Reads the task's file through `fs` (paths relative to its root);
+ * destructures from `config`; for a SQL task, its `$name` parameters; `"all"` for every other
+ * task (scripts, R, shell, commands) and whenever the function's signature cannot be read for
+ * sure (see {@link pythonConfigKeys} and {@link nodeConfigKeys}). Reads the task's file through `fs` (paths relative to its root);
  * never throws.
  */
 export function configKeysOf(fs: FsSnapshot, task: TaskSpec): ConfigKeys {
@@ -40,5 +41,6 @@ export function configKeysOf(fs: FsSnapshot, task: TaskSpec): ConfigKeys {
   const abs = path.resolve(fs.root, task.file);
   if (task.kind === "python") return scanFile(fs, abs, fn, pythonConfigKeys);
   if (task.kind === "node") return scanFile(fs, abs, fn, nodeConfigKeys);
+  if (task.kind === "sql") return scanFile(fs, abs, "", sqlConfigKeys);
   return "all";
 }

@@ -1,5 +1,10 @@
 import path from "node:path";
 import { type ConfigKeys, configKeysOf } from "../fingerprint/config-keys.js";
+import {
+  hashDuckdbTables,
+  isDuckdbOutput,
+  type TableHash,
+} from "../fingerprint/duckdb-table-hash.js";
 import { expandPatterns } from "../fingerprint/expand-patterns.js";
 import { findCodeFiles, findPythonFunctionCode } from "../fingerprint/find-code-files.js";
 import {
@@ -16,6 +21,7 @@ import { hashFiles } from "../fingerprint/hash-files.js";
 import { hashString } from "../fingerprint/hash-string.js";
 import { hashValue } from "../fingerprint/hash-value.js";
 import type { Graph, GraphTask } from "../graph/graph.js";
+import { projectDatabasePath } from "../spec/duckdb-database.js";
 import type { Spec } from "../spec/types.js";
 import type { OutputRecord, TaskRunRecord } from "../state/state-store.js";
 
@@ -435,6 +441,22 @@ function snapshotOf(ctx: PlanContext): FsSnapshot {
 }
 
 /**
+ * The `duckdb://` tables among recorded outputs, hashed now. The database file's metadata is
+ * recorded as a read, so the shortcuts keyed on planning's reads see a change to any table.
+ */
+async function recordedTables(
+  ctx: PlanContext,
+  outputs: readonly OutputRecord[],
+): Promise<Map<string, TableHash | undefined>> {
+  const urls = outputs.filter((o) => isDuckdbOutput(o.path)).map((o) => o.path);
+  if (urls.length === 0) return new Map();
+  const db = projectDatabasePath(ctx.spec.root, ctx.spec.settings);
+  ctx.reads?.stat(db);
+  ctx.reads?.stat(`${db}.wal`);
+  return hashDuckdbTables(db, urls);
+}
+
+/**
  * Checks that the outputs recorded with the last success still exist with their hashes.
  * Returns the reasons they do not (`output missing: x`, `output modified: x`).
  */
@@ -443,7 +465,14 @@ export async function checkRecordedOutputs(
   outputs: readonly OutputRecord[],
 ): Promise<string[]> {
   const reasons: string[] = [];
+  const tables = await recordedTables(ctx, outputs);
   for (const o of outputs) {
+    if (tables.has(o.path)) {
+      const now = tables.get(o.path);
+      if (now === undefined) reasons.push(`output missing: ${o.path}`);
+      else if (now.hash !== o.hash) reasons.push(`output modified: ${o.path}`);
+      continue;
+    }
     const now = await hashFile(path.resolve(ctx.spec.root, o.path), ctx.fileCache, ctx.reads);
     if (now === undefined) reasons.push(`output missing: ${o.path}`);
     else if (now.hash !== o.hash) reasons.push(`output modified: ${o.path}`);

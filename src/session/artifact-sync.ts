@@ -1,4 +1,5 @@
 import type { ArtifactStore } from "../artifacts/artifact-store.js";
+import { artifactPathOf, usesProjectDatabase } from "../spec/duckdb-database.js";
 import { DagwrightError } from "../spec/errors.js";
 import type { RunScope } from "./run-scope.js";
 
@@ -30,17 +31,20 @@ export async function pullForTasks(
 ): Promise<void> {
   const wanted = new Set<string>();
   const required = new Set<string>();
+  const fileOf = (recorded: string) => artifactPathOf(rc.spec.root, rc.spec.settings, recorded);
   for (const name of tasks) {
     const task = rc.graph.tasks[name]!;
     for (const dep of task.deps) {
       if (tasks.includes(dep)) continue; // produced in this pod
       for (const o of (await rc.store.lastSuccess(rc.namespace, dep))?.outputs ?? []) {
-        wanted.add(o.path);
-        required.add(o.path);
+        wanted.add(fileOf(o.path));
+        required.add(fileOf(o.path));
       }
     }
     for (const o of (await rc.store.lastSuccess(rc.namespace, name))?.outputs ?? [])
-      wanted.add(o.path);
+      wanted.add(fileOf(o.path));
+    // It writes into the database: start from the shared copy, so its push keeps other tables.
+    if (usesProjectDatabase(task.spec)) wanted.add(fileOf("duckdb://"));
     for (const pattern of task.spec.inputs) {
       if (!GLOB.test(pattern) && !pattern.includes("${")) {
         wanted.add(pattern);
@@ -84,7 +88,13 @@ export function sharedRunOptions(
     keepLogs: rc.keepLogs,
     env: rc.taskEnv,
     ...(artifacts
-      ? { beforeRecord: (paths: string[]) => artifacts.push(rc.spec.root, paths) }
+      ? {
+          // A duckdb:// table travels as the database file that holds it.
+          beforeRecord: (paths: string[]) =>
+            artifacts.push(rc.spec.root, [
+              ...new Set(paths.map((p) => artifactPathOf(rc.spec.root, rc.spec.settings, p))),
+            ]),
+        }
       : {}),
   };
 }

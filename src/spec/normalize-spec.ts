@@ -125,7 +125,11 @@ export function normalizeSpec(
   if (settingsFile.keep_logs !== undefined) settings.keepLogs = settingsFile.keep_logs;
   if (settingsFile.strict_outputs !== undefined)
     settings.strictOutputs = settingsFile.strict_outputs;
-  for (const dir of [...settings.pyTasksDirs, ...settings.rTasksDirs]) {
+  for (const dir of [
+    ...settings.pyTasksDirs,
+    ...settings.rTasksDirs,
+    ...list(settingsFile.duckdb_tasks_dir),
+  ]) {
     if (!staysInside(dir)) {
       err(
         "path-escapes-root",
@@ -141,6 +145,14 @@ export function normalizeSpec(
       ["settings", "scratch_dir"],
       `scratch_dir ${JSON.stringify(settings.scratchDir)} is outside the project root`,
       "use a relative path; set SCRATCH_DIR at run time to put scratch elsewhere",
+    );
+  }
+  if (settingsFile.db_path !== undefined && !staysInside(settingsFile.db_path)) {
+    err(
+      "path-escapes-root",
+      ["settings", "db_path"],
+      `db_path ${JSON.stringify(settingsFile.db_path)} is outside the project root`,
+      "use a path relative to the spec's directory, without leading '..'",
     );
   }
 
@@ -298,6 +310,7 @@ function normalizeTask(
   if (t.timeout !== undefined) task.timeoutSeconds = parseDuration(t.timeout);
   if (t.iterable_item !== undefined) task.iterableItem = splitNames(t.iterable_item);
   if (t.map_over !== undefined) task.mapOver = splitNames(t.map_over);
+  if (t.duckdb_checkpoint === true) task.duckdbCheckpoint = true;
 
   if (t.file !== undefined && t.command !== undefined) {
     err(
@@ -435,7 +448,13 @@ function resolveFile(
   }
   const searchDirs = [
     "",
-    ...(kind === "python" ? settings.pyTasksDirs : kind === "r" ? settings.rTasksDirs : []),
+    ...(kind === "python"
+      ? settings.pyTasksDirs
+      : kind === "r"
+        ? settings.rTasksDirs
+        : kind === "sql"
+          ? list((settings.raw as NonNullable<SpecFile["settings"]>).duckdb_tasks_dir)
+          : []),
   ];
   const candidates = [
     ...new Set(searchDirs.map((d) => path.posix.normalize(path.posix.join(d, posix)))),

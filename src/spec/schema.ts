@@ -117,8 +117,10 @@ export const taskSchema = z
     secrets: z.array(secretSchema).optional(),
     group: name.optional(),
     template: name.optional(),
+    duckdb_checkpoint: z.boolean().optional().meta({
+      description: "true: copy the DuckDB database aside after each success (see docs/sql.md)",
+    }),
     // kptn 0.1 fields dagwright reads but does not act on (yet).
-    duckdb_checkpoint: z.boolean().optional(),
     wrapper: z.boolean().optional(),
     execution: z.strictObject({ mode: z.enum(["ecs", "batch_array"]) }).optional(),
   })
@@ -192,6 +194,10 @@ export const settingsSchema = z
     tasks_conf_path: nonEmpty.optional(),
     imports_slot: z.string().optional(),
     db: z.enum(["sqlite", "dynamodb", "duckdb", "postgres"]).optional(),
+    db_path: nonEmpty.optional().meta({
+      description:
+        "the project's DuckDB database file that SQL tasks and duckdb:// outputs use (default .dagwright/project.duckdb)",
+    }),
     logging: z.strictObject({ file: nonEmpty.optional() }).optional(),
   })
   .meta({ description: "Project settings" });

@@ -5,7 +5,7 @@ export type SpecFormat = "dagwright" | "kptn";
 
 /**
  * How a task is launched. `node` covers TypeScript and JavaScript modules, `command` an explicit
- * argv or shell string. `sql` (kptn DuckDB tasks) is read so kptn projects validate, but not run.
+ * argv or shell string. `sql` runs a `.sql` file's statements against the project's DuckDB database.
  */
 export type TaskKind = "python" | "r" | "node" | "shell" | "command" | "sql";
 
@@ -73,6 +73,8 @@ export interface TaskSpec {
   secrets: SecretRef[];
   group?: string;
   template?: string;
+  /** `duckdb_checkpoint: true`: the project database is copied aside after each success. */
+  duckdbCheckpoint?: boolean;
   location: SourceLocation;
 }
 

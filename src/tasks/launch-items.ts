@@ -1,5 +1,7 @@
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { takeDatabaseTurn, usesProjectDatabase } from "../spec/duckdb-database.js";
+import { databaseOf } from "./duckdb/run-sql-task.js";
 import { type LaunchRequest, launchTask, resolvedArgs, secretsOf } from "./launch-task.js";
 import type { BatchItemReply } from "./node-worker-pool.js";
 import { redactText } from "./redact.js";
@@ -177,13 +179,27 @@ async function runBundle(req: ItemsRequest, log: TaskLog): Promise<ItemsResult> 
   // A warm Python worker writes the log itself, past the redaction: a task with secrets runs
   // each item in its own process, whose output dagwright redacts.
   if (req.task.kind === "python" && secretsOf(req).length === 0) {
-    const warm = await runWarm(req, log, pythonAttempt(req));
+    const warm = await onDatabase(req, () => runWarm(req, log, pythonAttempt(req)));
     if (warm !== "script") return warm;
   } else if (req.task.kind === "node") {
-    const warm = await runWarm(req, log, nodeAttempt(req, log));
+    const warm = await onDatabase(req, () => runWarm(req, log, nodeAttempt(req, log)));
     if (warm !== "script") return warm;
   }
   return runProcesses(req, log);
+}
+
+/**
+ * Runs warm-worker calls of a task on the project database within its turn on the file (each
+ * item's own launch takes it otherwise: see launchTask).
+ */
+async function onDatabase<T>(req: ItemsRequest, run: () => Promise<T>): Promise<T> {
+  if (!usesProjectDatabase(req.task)) return run();
+  const release = await takeDatabaseTurn(databaseOf(req));
+  try {
+    return await run();
+  } finally {
+    release();
+  }
 }
 
 /** What one warm-worker call over some of the bundle's items reported. */

@@ -2,7 +2,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { takeDatabaseTurn, usesProjectDatabase } from "../spec/duckdb-database.js";
 import { isRefArg, type TaskSpec } from "../spec/types.js";
+import { databaseOf, runSqlTask } from "./duckdb/run-sql-task.js";
 import type { WorkerTask } from "./node-worker-pool.js";
 import { redactText, secretValues } from "./redact.js";
 import { type ProcessHooks, type ProcessOutcome, runProcess } from "./run-process.js";
@@ -42,7 +44,8 @@ export interface LaunchRequest {
    * Merged over process.env and `task.env` for every task (TS/JS tasks: over the worker's
    * process.env during the call). Set by the caller: OUTPUT_PIPELINE_DIR, INPUT_PIPELINE_DIR,
    * DAGWRIGHT_PROJECT_ROOT; DAGWRIGHT_PYTHONPATH (`:`-joined, root-relative or absolute) for
-   * `settings.py_tasks_dir`; optionally DAGWRIGHT_PYTHON (the interpreter, default `python3`).
+   * `settings.py_tasks_dir`; optionally DAGWRIGHT_PYTHON (the interpreter, default `python3`);
+   * DAGWRIGHT_DUCKDB_PATH (the project database SQL tasks run on; see docs/sql.md).
    * Script tasks also get the item values as variables.
    */
   env: Record<string, string>;
@@ -120,10 +123,17 @@ export async function launchTask(req: LaunchRequest): Promise<LaunchResult> {
     );
   }
   if (prepared !== undefined) {
+    // A SQL task takes its turn on the database itself; others that use it hold one meanwhile.
+    const turn =
+      task.kind !== "sql" && usesProjectDatabase(task)
+        ? await takeDatabaseTurn(databaseOf(req))
+        : undefined;
     try {
       outcome = await prepared.run(log);
     } catch (err) {
       outcome = { status: "failed", error: messageOf(err) };
+    } finally {
+      turn?.();
     }
   }
   outcome ??= { status: "failed", error: "nothing to run" };
@@ -169,9 +179,9 @@ const LAUNCHERS: Record<TaskSpec["kind"], (req: LaunchRequest) => Prepared> = {
   node: prepareNode,
   shell: prepareShell,
   command: prepareCommand,
-  sql: () => ({
-    what: "sql",
-    run: async () => ({ status: "failed", error: "SQL (DuckDB) tasks are not supported yet" }),
+  sql: (req) => ({
+    what: `sql ${fileOf(req)} on ${databaseOf(req)}`,
+    run: (log) => runSqlTask(req, log),
   }),
 };
 

@@ -1,3 +1,4 @@
+import { usesProjectDatabase } from "../spec/duckdb-database.js";
 import type { TaskSpec } from "../spec/types.js";
 import { type LaunchRequest, type LaunchResult, launchNodeTasks } from "./launch-task.js";
 import { sharedNodePool } from "./worker-pools.js";
@@ -35,7 +36,8 @@ export interface LaneSlots {
 /**
  * Whether a task of this definition may go through the lane rather than take a slot of its own:
  * a TS/JS function without a timeout (a message's calls run one after another, so one call's
- * timeout would need its own worker) that claims one cpu and no memory (`claimsOneCpu`).
+ * timeout would need its own worker) that claims one cpu and no memory (`claimsOneCpu`), and
+ * does not use the project database.
  */
 export function isLaneTask(spec: TaskSpec, claimsOneCpu: boolean): boolean {
   return (
@@ -43,6 +45,8 @@ export function isLaneTask(spec: TaskSpec, claimsOneCpu: boolean): boolean {
     spec.mapOver === undefined &&
     spec.timeoutSeconds === undefined &&
     spec.file !== undefined &&
+    // A task on the project database takes its turn on it, which only launchTask does.
+    !usesProjectDatabase(spec) &&
     claimsOneCpu
   );
 }

@@ -135,6 +135,23 @@ describe("the npm package, installed into an empty project", () => {
     expect(r.stderr).toContain("npm install @aws-sdk/client-s3");
   });
 
+  it("names the package to install when SQL tasks are used without @duckdb/node-api", async () => {
+    expect(existsSync(path.join(project, "node_modules", "@duckdb"))).toBe(false);
+    const sqlProject = path.join(project, "sql-project");
+    mkdirSync(sqlProject);
+    writeFileSync(
+      path.join(sqlProject, "dagwright.yaml"),
+      "graphs:\n  g:\n    tasks:\n      load:\ntasks:\n  load:\n    file: load.sql\n",
+    );
+    writeFileSync(path.join(sqlProject, "load.sql"), "create table t as select 1 as x;\n");
+    const r = await dagwright(["run"], sqlProject);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(
+      "error: the npm package @duckdb/node-api is not installed (DuckDB tasks: load); nothing was run",
+    );
+    expect(r.stderr).toContain("npm install @duckdb/node-api");
+  });
+
   it("is importable by name as a typed ES module library", async () => {
     const code =
       'import { buildGraph, loadSpec } from "dagwright";\n' +

@@ -29,7 +29,9 @@ describe("rendering a kptn project", () => {
       ].sort(),
     );
     // kptn compute (cpu 256 = 0.25 vCPU, memory 512 MiB) sizes A's pod.
-    expect(JSON.stringify(dag.tasks.A!.kwargs.container_resources)).toContain(`"cpu":"0.25","memory":"512Mi"`);
+    expect(JSON.stringify(dag.tasks.A!.kwargs.container_resources)).toContain(
+      `"cpu":"0.25","memory":"512Mi"`,
+    );
   });
 
   it("prefect: the flow runs the kptn tasks through run-task with the outputs of dagwright run, and reruns nothing", () => {

@@ -60,16 +60,6 @@ describe("command and shell tasks", () => {
     expect(r.error).toBe("cannot start no-such-program-dagwright: not found on PATH");
   });
 
-  it("refuses SQL tasks", async () => {
-    const r = await launchTask(
-      project.request(makeTask({ name: "q", kind: "sql", file: "q.sql" })),
-    );
-    expect(r).toMatchObject({
-      status: "failed",
-      error: "SQL (DuckDB) tasks are not supported yet",
-    });
-  });
-
   it("returns the last 20 lines of this attempt only", async () => {
     const task = shell("chatty", "for i in $(seq 1 30); do echo line $i; done");
     const req = project.request(task);
