@@ -240,3 +240,52 @@ def pipeline_config_of(raw, env=None):
         TASKS_CONFIG_PATH=env.get("DAGWRIGHT_SPEC_FILE", ""),
         PY_TASKS_DIRS=tuple(dirs),
     )
+
+
+def database_file(config, root):
+    """The file kptn's `config.duckdb` connection opens (for SQL tasks to share it)."""
+    kptn_dirs = [d for d in (os.environ.get("DAGWRIGHT_PYTHONPATH") or "").split(":") if d]
+    for d in reversed([root] + [os.path.join(root, p) for p in kptn_dirs]):
+        if d not in sys.path:
+            sys.path.insert(0, d)
+    install_compat()
+    resolver = ConfigResolver(config, "dagwright")
+    conn = resolver.value("duckdb")
+    try:
+        rows = conn.execute("PRAGMA database_list").fetchall()
+    except AttributeError:
+        raise ConfigError(
+            f'config.duckdb: "{config["duckdb"]}" returned {type(conn).__name__}, not a DuckDB connection'
+        ) from None
+    finally:
+        resolver.close()
+    files = [r[2] for r in rows if r[1] == "main"] or [r[2] for r in rows]
+    if not files or not files[0]:
+        raise ConfigError(
+            f'config.duckdb: "{config["duckdb"]}" opens an in-memory database, which SQL tasks and'
+            " Python tasks cannot share"
+        )
+    return os.path.abspath(files[0])
+
+
+def main(argv):
+    """`python3 dagwright_kptn.py duckdb-path < {"config": …, "root": …}`: prints {"path"} or {"error"}."""
+    import json
+
+    if argv[1:] != ["duckdb-path"]:
+        print("usage: dagwright_kptn.py duckdb-path < request.json", file=sys.stderr)
+        return 2
+    req = json.load(sys.stdin)
+    os.chdir(req["root"])
+    try:
+        print(json.dumps({"path": database_file(req["config"], req["root"])}))
+    except ConfigError as e:
+        print(json.dumps({"error": str(e)}))
+    except Exception as e:  # noqa: BLE001 - the user's function failed: say how
+        print(json.dumps({"error": f"config.duckdb: {type(e).__name__}: {e}"}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.dont_write_bytecode = True
+    sys.exit(main(sys.argv))

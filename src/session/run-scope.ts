@@ -14,6 +14,7 @@ import { type BranchInheritance, inheritBranchState } from "../state/inherit-bra
 import { currentBranch, namespaceFor } from "../state/namespace.js";
 import type { StateStore } from "../state/state-store.js";
 import { keepLogsOf, logDirOf } from "../tasks/attempt-logs.js";
+import { withKptnDatabase } from "./kptn-database.js";
 
 /** Which graph, which of its tasks, and which config layering a project call is about. */
 export interface ScopeSelection extends Selection {
@@ -88,13 +89,14 @@ export async function openScope(
   selection: ScopeSelection,
   mode: "copy" | "show",
 ): Promise<RunScope> {
-  const { spec, reads, env } = core;
+  const { reads, env } = core;
   const graph = pickGraph(core, selection.graph);
   const selected = selectTasks(graph, selection);
-  const config = resolveConfig(spec, graph.name, {
+  const config = resolveConfig(core.spec, graph.name, {
     ...(selection.configEnv !== undefined ? { env: selection.configEnv } : {}),
     ...(selection.set ? { set: [...selection.set] } : {}),
   });
+  const spec = await withKptnDatabase(core.spec, graph, config, reads, env);
   const branch = currentBranch(spec.root, env);
   const cacheNamespace = spec.settings.cacheNamespace ?? graph.name;
   const inherited = await startBranch(core, cacheNamespace, branch, mode);
