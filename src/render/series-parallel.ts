@@ -169,7 +169,10 @@ export function levelTree(deps: readonly (readonly number[])[]): SpTree {
   const depth: number[] = [];
   for (const ds of deps) depth.push(Math.max(0, ...ds.map((d) => depth[d]! + 1)));
   const levels: number[][] = [];
-  for (const [i, d] of depth.entries()) (levels[d] ??= []).push(i);
+  for (const [i, d] of depth.entries()) {
+    levels[d] ??= [];
+    levels[d].push(i);
+  }
   return flatten(
     "seq",
     levels.map((l) =>

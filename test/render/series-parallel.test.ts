@@ -73,7 +73,12 @@ function respects(tree: SpTree, deps: Deps): boolean {
     if (t.kind === "par") return t.items.flatMap((i) => visit(i, before));
     const acc = new Set(before);
     const nodes: number[] = [];
-    for (const item of t.items) for (const n of visit(item, acc)) acc.add(n), nodes.push(n);
+    for (const item of t.items) {
+      for (const n of visit(item, acc)) {
+        acc.add(n);
+        nodes.push(n);
+      }
+    }
     return nodes;
   };
   visit(tree, new Set());
