@@ -61,10 +61,10 @@ export function seriesParallel(deps: readonly (readonly number[])[]): SpOrdering
   const all = deps.map((_, i) => i);
   const greedy = all.length === 0 ? { kind: "seq" as const, items: [] } : solve(all);
   const levels = levelTree(deps);
-  const mine = measureBits(greedy, anc);
-  const byLevel = measureBits(levels, anc);
+  const mine = falseSets(greedy, anc);
+  const byLevel = falseSets(levels, anc);
   const [tree, m] = mine.falseWaits <= byLevel.falseWaits ? [greedy, mine] : [levels, byLevel];
-  return { tree, falseWaits: m.falseWaits, added: m.added };
+  return { tree, falseWaits: m.falseWaits, added: reduce(m.falseOf, anc, deps) };
 
   function solve(nodes: number[]): SpTree {
     if (nodes.length === 1) return { kind: "node", index: nodes[0]! };
@@ -186,20 +186,15 @@ export function levelTree(deps: readonly (readonly number[])[]): SpTree {
 
 /**
  * The waits `tree` adds to the DAG `deps` (as in {@link seriesParallel}): for each node, its
- * predecessors in the tree that are not its ancestors. Does not check that the tree keeps
- * every dependency.
+ * predecessors in the tree that are not its ancestors, counted. Does not check that the tree
+ * keeps every dependency.
  */
-export function measureOrdering(
-  tree: SpTree,
-  deps: readonly (readonly number[])[],
-): { falseWaits: number; added: [number, number][] } {
-  return measureBits(tree, ancestors(deps));
+export function falseWaitsOf(tree: SpTree, deps: readonly (readonly number[])[]): number {
+  return falseSets(tree, ancestors(deps)).falseWaits;
 }
 
-function measureBits(
-  tree: SpTree,
-  bits: Bits[],
-): { falseWaits: number; added: [number, number][] } {
+/** Each node's false waits as a bitset, and their number. */
+function falseSets(tree: SpTree, bits: Bits[]): { falseWaits: number; falseOf: Bits[] } {
   const n = bits.length;
   const words = (n + 31) >>> 5;
   const falseOf: Bits[] = new Array(n);
@@ -225,7 +220,7 @@ function measureBits(
     }
   };
   visit(tree, new Uint32Array(words));
-  return { falseWaits, added: reduce(falseOf, bits) };
+  return { falseWaits, falseOf };
 }
 
 function addNodes(t: SpTree, b: Bits): void {
@@ -233,25 +228,30 @@ function addNodes(t: SpTree, b: Bits): void {
   else for (const item of t.items) addNodes(item, b);
 }
 
-/** For each y, the x in its false set that no other member of the set (or a parent's) implies. */
-function reduce(falseOf: Bits[], anc: Bits[]): [number, number][] {
+/**
+ * For each y, the x of its false set that nothing else implies: not inherited from a dependency
+ * (waiting for d, which falsely waits for x), and not an ancestor of another such x. The tree's
+ * order is transitive, so direct dependencies suffice for the first test and the remaining
+ * candidates for the second.
+ */
+function reduce(
+  falseOf: Bits[],
+  anc: Bits[],
+  deps: readonly (readonly number[])[],
+): [number, number][] {
   const out: [number, number][] = [];
   const n = anc.length;
   const words = (n + 31) >>> 5;
   for (let y = 0; y < n; y++) {
     const f = falseOf[y]!;
     if (f.every((w) => w === 0)) continue;
+    const own = f.slice();
+    for (const d of deps[y]!) for (let w = 0; w < words; w++) own[w]! &= ~falseOf[d]![w]!;
+    const candidates: number[] = [];
+    for (let x = 0; x < n; x++) if (has(own, x)) candidates.push(x);
     const implied = new Uint32Array(words);
-    for (let x = 0; x < n; x++) {
-      if (!has(f, x)) continue;
-      for (let w = 0; w < words; w++) implied[w]! |= anc[x]![w]!;
-    }
-    for (let x = 0; x < n; x++) {
-      if (!has(f, x) || has(implied, x)) continue;
-      let inherited = false;
-      for (let z = 0; z < y && !inherited; z++) inherited = has(anc[y]!, z) && has(falseOf[z]!, x);
-      if (!inherited) out.push([x, y]);
-    }
+    for (const x of candidates) for (let w = 0; w < words; w++) implied[w]! |= anc[x]![w]!;
+    for (const x of candidates) if (!has(implied, x)) out.push([x, y]);
   }
   return out;
 }
