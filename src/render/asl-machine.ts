@@ -1,7 +1,9 @@
+import { ENV_B64_PREFIX } from "./argo.js";
 import {
   type ContainerRun,
   type EnvEntry,
   failState,
+  isPlainAslString,
   itemCommand,
   type Json,
   type Launch,
@@ -13,6 +15,7 @@ import {
   taskState,
 } from "./asl-task.js";
 import type { DeploymentPlan, PlanUnit } from "./deployment-plan.js";
+import { toBase64 } from "./quote.js";
 import type { SpTree } from "./series-parallel.js";
 
 /** What {@link buildStates} needs besides the ordering. */
@@ -103,11 +106,22 @@ function chainOf(t: SpTree, states: Json, ctx: MachineContext): Chain {
   return { start: name, ends: [state] };
 }
 
+/**
+ * The unit's env, then dagwright's own. A value the ASL schema cannot carry literally (see
+ * {@link isPlainAslString}) travels base64-encoded as `DAGWRIGHT_ENV_B64_<NAME>`, which dagwright
+ * decodes when it opens the project.
+ */
 function unitEnv(unit: PlanUnit, ctx: MachineContext, refs: Refs): EnvEntry[] {
   const ours: EnvEntry[] = [{ name: "DAGWRIGHT_RUN_ID", path: refs.run }, ...ctx.baseEnv];
   const taken = new Set(ours.map((e) => e.name));
   return [
-    ...unit.env.filter(([k]) => !taken.has(k)).map(([name, value]) => ({ name, value })),
+    ...unit.env
+      .filter(([k]) => !taken.has(k))
+      .map(([name, value]) =>
+        isPlainAslString(value)
+          ? { name, value }
+          : { name: `${ENV_B64_PREFIX}${name}`, value: toBase64(value) },
+      ),
     ...ours,
   ];
 }
@@ -138,7 +152,7 @@ function unitChain(unit: PlanUnit, states: Json, ctx: MachineContext): Chain {
       { ...settings, fail },
     );
     states[name("unit")] = task;
-    states[fail] = failState(`${unit.kind} "${unit.name}" failed`);
+    states[fail] = failState(`${unit.kind} ${JSON.stringify(unit.name)} failed`);
     return { start: name("unit"), ends: [task] };
   }
   return fanOutChain(unit, states, ctx, { name, run, settings, resource, fail });
@@ -223,6 +237,7 @@ function fanOutChain(unit: PlanUnit, states: Json, ctx: MachineContext, p: UnitP
         p.run(refs, itemArgv(fanOut.item(ITEM)), [{ name: "DAGWRIGHT_ITEMS", path: keys }]),
       ),
       { ...p.settings, fail: fails },
+      { End: true },
     );
   const inline: Json = {
     Type: "Map",
@@ -238,7 +253,7 @@ function fanOutChain(unit: PlanUnit, states: Json, ctx: MachineContext, p: UnitP
       StartAt: name("unit"),
       States: {
         [name("unit")]: itemTask({ input: "$.input", run: "$.run" }, "$.keys", name("ifail")),
-        [name("ifail")]: failState(`an item of task "${unit.name}" failed`),
+        [name("ifail")]: failState(`an item of task ${JSON.stringify(unit.name)} failed`),
       },
     },
     ResultPath: null,
@@ -265,7 +280,7 @@ function fanOutChain(unit: PlanUnit, states: Json, ctx: MachineContext, p: UnitP
           "States.JsonToString($.Items)",
           name("bfail"),
         ),
-        [name("bfail")]: failState(`a batch of items of task "${unit.name}" failed`),
+        [name("bfail")]: failState(`a batch of items of task ${JSON.stringify(unit.name)} failed`),
       },
     },
     ResultPath: null,
@@ -273,7 +288,7 @@ function fanOutChain(unit: PlanUnit, states: Json, ctx: MachineContext, p: UnitP
   };
   states[name("map")] = inline;
   states[name("dmap")] = distributed;
-  states[fail] = failState(`task "${unit.name}" failed`);
+  states[fail] = failState(`task ${JSON.stringify(unit.name)} failed`);
   return { start: name("items"), ends: [inline, distributed] };
 }
 

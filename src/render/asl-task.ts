@@ -45,6 +45,14 @@ export function taskResource(launch: Launch): string {
 }
 
 /**
+ * True when a string can be a literal value of the machine as the ASL schema (asl-validator)
+ * accepts it: not empty, one line (no CR, LF, U+2028, U+2029), not starting with `{% ` (JSONata).
+ */
+export function isPlainAslString(s: string): boolean {
+  return /^[^\n\r\u2028\u2029]+$/.test(s) && !s.startsWith("{% ");
+}
+
+/**
  * The listing step's shell script: runs `dagwright ARGS…` (the listing), then puts the JSON list
  * and its length where the Map states read them (`s3://$DAGWRIGHT_ITEMS_BUCKET/$DAGWRIGHT_ITEMS_KEY`
  * `.json` and `.count.json`) with the AWS CLI. Keys are base64url, so counting quotes counts them.
@@ -56,7 +64,7 @@ export const LIST_SCRIPT = [
   "echo $((n / 2)) > /tmp/dagwright-items.count",
   'aws s3 cp --only-show-errors /tmp/dagwright-items.json "s3://$DAGWRIGHT_ITEMS_BUCKET/$DAGWRIGHT_ITEMS_KEY.json"',
   'aws s3 cp --only-show-errors /tmp/dagwright-items.count "s3://$DAGWRIGHT_ITEMS_BUCKET/$DAGWRIGHT_ITEMS_KEY.count.json"',
-].join("\n");
+].join("; ");
 
 const PLAIN_ARG = /^[A-Za-z0-9=_-]+$/;
 
@@ -71,12 +79,10 @@ export function itemCommand(before: string[], prefix: string, after: string[]): 
     if (!PLAIN_ARG.test(w)) throw new Error(`itemCommand: unexpected word ${JSON.stringify(w)}`);
   const script = [
     "set -euf",
-    `for k in $(printf %s "$DAGWRIGHT_ITEMS" | tr -d '[]"' | tr , ' '); do`,
-    '  case $k in *[!A-Za-z0-9_-]*) echo "dagwright: invalid item key in DAGWRIGHT_ITEMS" >&2; exit 2;; esac',
-    `  set -- "${prefix}$k" "$@"`,
-    "done",
+    `for k in $(printf %s "$DAGWRIGHT_ITEMS" | tr -d '[]"' | tr , ' '); do case $k in *[!A-Za-z0-9_-]*) echo "dagwright: invalid item key in DAGWRIGHT_ITEMS" >&2; exit 2;; esac`,
+    `set -- "${prefix}$k" "$@"; done`,
     `exec dagwright ${before.join(" ")} "$@"`,
-  ].join("\n");
+  ].join("; ");
   return ["sh", "-c", script, "dagwright", ...after];
 }
 

@@ -3,7 +3,7 @@ import { type Diagnostic, formatDiagnostic } from "../spec/diagnostic.js";
 import { SpecError } from "../spec/errors.js";
 import { buildStates, stateNameRequests } from "./asl-machine.js";
 import { assignStateNames } from "./asl-names.js";
-import { type EnvEntry, type Launch, launchSize } from "./asl-task.js";
+import { type EnvEntry, isPlainAslString, type Launch, launchSize } from "./asl-task.js";
 import {
   checkTargetFeatures,
   type DeploymentPlan,
@@ -141,7 +141,8 @@ function numberParallels(tree: SpTree): Map<SpTree, number> {
 }
 
 /**
- * What ASL cannot express: Argo pod templates; GPUs or sizes past the largest on Fargate; two
+ * What ASL cannot express: Argo pod templates (a warning: the task definition shapes the
+ * container); GPUs or sizes past the largest on Fargate; two
  * units reading one variable from different secrets (ECS and Batch cannot override secrets per
  * run, so every unit shares the task definition's). Returns the secrets the container needs.
  */
@@ -154,9 +155,12 @@ function checkFeatures(
   secrets.set("DAGWRIGHT_STATE_URL", { ...plan.stateSecret, unit: "" });
   checkTargetFeatures(plan, "render stepfunctions", report, (task, unit, fail) => {
     if (task.spec.template !== undefined)
-      fail(
-        `template "${task.spec.template}" (an Argo pod template)`,
-        "drop `template:` for this target, or render it with argo",
+      report(
+        "warning",
+        `tasks.${task.name}.template`,
+        `task "${task.name}": template "${task.spec.template}" (an Argo pod template) is not applied by render stepfunctions`,
+        "put what it adds (sidecars, volumes, node placement) into the ECS task or Batch job definition",
+        task,
       );
     if (launch === "fargate" && (unit.compute.gpu ?? 0) > 0)
       fail("a GPU (Fargate has none)", "render with --launch ec2 or --launch batch");
