@@ -58,12 +58,22 @@ export function renderStepFunctions(input: RenderInput<StepFunctionsOptions>): R
       ...(options.image !== undefined ? { image: options.image } : {}),
       bundles: "keys",
       checkArg: (value, what, path, task) => {
+        // The image only goes into the params file, as a suggestion.
+        if (path === "settings.docker_image") return;
         if (!isWellFormedUnicode(value) || value.includes("\u0000"))
           report(
             "error",
             path,
             `${what} ${JSON.stringify(value)} cannot be a process argument`,
             undefined,
+            task,
+          );
+        else if (!isPlainAslString(value))
+          report(
+            "error",
+            path,
+            `${what} ${JSON.stringify(value)} cannot be a literal string of a state machine (empty, a line break, or JSONata's "{% ")`,
+            "rename it",
             task,
           );
       },
