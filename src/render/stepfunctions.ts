@@ -25,6 +25,11 @@ export interface StepFunctionsOptions {
   branch?: string;
   /** Written into the params file as the image the task definition should run. */
   image?: string;
+  /**
+   * The Secrets Manager secret and JSON key holding the state store URL, named in the params
+   * file's `container.secrets` (default `{name: dagwright-state, key: url}`).
+   */
+  stateUrlSecret?: { name: string; key: string };
   /** Up to this many items a fan-out runs as an inline Map; above, a Distributed Map (default 1000). */
   inlineMapMax?: number;
 }
@@ -56,6 +61,7 @@ export function renderStepFunctions(input: RenderInput<StepFunctionsOptions>): R
       output: "Step Functions state machine",
       ...(options.env !== undefined ? { env: options.env } : {}),
       ...(options.image !== undefined ? { image: options.image } : {}),
+      ...(options.stateUrlSecret !== undefined ? { stateUrlSecret: options.stateUrlSecret } : {}),
       bundles: "keys",
       checkArg: (value, what, path, task) => {
         // The image only goes into the params file, as a suggestion.

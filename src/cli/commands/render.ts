@@ -62,7 +62,7 @@ export function registerRender(program: Command, ctx: CommandContext): void {
     .option("--branch <NAME>", "state branch the pods use (DAGWRIGHT_BRANCH)")
     .option(
       "--state-secret <NAME:KEY>",
-      "Secret holding the PostgreSQL state URL",
+      "Secret holding the PostgreSQL state URL (stepfunctions: Secrets Manager secret and JSON key)",
       "dagwright-state:url",
     )
     .option("--service-account <NAME>", "service account of the pods")
@@ -141,6 +141,7 @@ function targetOptions(target: RenderTarget, opts: RenderOptions): ProjectRender
       ...layering,
       ...(opts.image ? { image: opts.image } : {}),
       launch: opts.launch ?? "fargate",
+      stateUrlSecret: { name: secretName, key: secretKey },
       ...(opts.inlineMapMax !== undefined ? { inlineMapMax: inlineMapMax(opts.inlineMapMax) } : {}),
     };
   }
