@@ -54,6 +54,7 @@ export function stateNameRequests(
       out.push({ key: `${part}:${u.name}`, name: u.name, suffix });
   }
   for (let i = 1; i <= parallels; i++) out.push({ key: `par:${i}`, name: `parallel-${i}` });
+  out.push({ key: "start", name: "dagwright-run" });
   return out;
 }
 
@@ -73,6 +74,23 @@ const FAN_OUT_PARTS = [
 interface Chain {
   start: string;
   ends: Json[];
+}
+
+/**
+ * The whole machine for `tree` (see {@link buildStates}), starting with a Pass state that gives
+ * the execution its run id (`DAGWRIGHT_RUN_ID` of every unit, and the S3 prefix of its item
+ * lists): a UUID kept in the state data, so a redriven execution keeps it.
+ */
+export function buildMachine(tree: SpTree, ctx: MachineContext): { StartAt: string; States: Json } {
+  const start = ctx.names.get("start")!;
+  const body = buildStates(tree, ctx);
+  const pass = {
+    Type: "Pass",
+    Parameters: { "run.$": "States.UUID()" },
+    ResultPath: "$.dagwright",
+    Next: body.StartAt,
+  };
+  return { StartAt: start, States: { [start]: pass, ...body.States } };
 }
 
 /**
@@ -182,7 +200,7 @@ function fanOutChain(unit: PlanUnit, states: Json, ctx: MachineContext, p: UnitP
   const fanOut = unit.fanOut!;
   const { name, fail } = p;
   const objectKey = (ext: string) =>
-    `States.Format('dagwright-items/{}/${name("items")}${ext}', $$.Execution.Name)`;
+    `States.Format('dagwright-items/{}/${name("items")}${ext}', ${TOP_REFS.run})`;
   const object = (ext: string) => ({
     "Bucket.$": `${TOP_REFS.input}.artifact_bucket`,
     "Key.$": objectKey(ext),

@@ -8,9 +8,10 @@ export type Launch = "fargate" | "ec2" | "batch";
 export type Json = Record<string, unknown>;
 
 /**
- * JSONPaths a Task state reads the execution's params and name through: the execution itself at
- * the top level and in an inline Map's items; a Distributed Map's child executions get them
- * from the batch input instead (their own `$$.Execution` is the child's).
+ * JSONPaths a Task state reads the execution's params and run id through: the execution input
+ * and the id the first state stores in the state data (`$.dagwright.run`, which every state
+ * passes on) at the top level; an inline Map's items and a Distributed Map's child executions
+ * (whose own `$$.Execution` is the child's) get both from the item selector or batch input.
  */
 export interface Refs {
   input: string;
@@ -18,7 +19,7 @@ export interface Refs {
 }
 
 /** The references at the top level of the machine. */
-export const TOP_REFS: Refs = { input: "$$.Execution.Input", run: "$$.Execution.Name" };
+export const TOP_REFS: Refs = { input: "$$.Execution.Input", run: "$.dagwright.run" };
 
 /** One environment variable of a container: a literal value, or a JSONPath evaluated by the machine. */
 export type EnvEntry = { name: string; value: string } | { name: string; path: string };

@@ -42,7 +42,7 @@ const hostile = fc
 
 /** Values of `.$` keys: only paths and intrinsics dagwright writes, with generated names. */
 const PATH_VALUE =
-  /^(\$\$\.Execution\.(Input(\.[a-z_]+)?|Name)|\$\$\.Map\.Item\.Value|\$(\.[A-Za-z_]+)+|States\.JsonToString\(\$(\.[A-Za-z]+)+\)|States\.StringToJson\(\$\.Body\)|States\.ArrayPartition\(States\.StringToJson\(\$\.Body\), \d+\)|States\.Format\('dagwright-items\/\{\}\/[A-Za-z0-9_.-]+', \$\$\.Execution\.Name\))$/;
+  /^(\$\$\.Execution\.(Input(\.[a-z_]+)?|Name)|\$\$\.Map\.Item\.Value|\$(\.[A-Za-z_]+)+|States\.JsonToString\(\$(\.[A-Za-z]+)+\)|States\.StringToJson\(\$\.Body\)|States\.ArrayPartition\(States\.StringToJson\(\$\.Body\), \d+\)|States\.UUID\(\)|States\.Format\('dagwright-items\/\{\}\/[A-Za-z0-9_.-]+', \$\.dagwright\.run\))$/;
 
 function walk(value: unknown, visit: (key: string, v: unknown) => void): void {
   if (Array.isArray(value)) for (const v of value) walk(v, visit);

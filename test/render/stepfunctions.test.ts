@@ -64,7 +64,13 @@ describe("render stepfunctions: dependencies", () => {
   it("renders a diamond exactly: the two middle tasks in parallel, no warning", () => {
     const { result, machine } = render(graphOf("d", { a: [], b: ["a"], c: ["a"], e: ["b", "c"] }));
     expect(result.warnings).toEqual([]);
-    expect(machine.StartAt).toBe("a");
+    expect(machine.StartAt).toBe("dagwright-run");
+    expect(machine.States["dagwright-run"]).toEqual({
+      Type: "Pass",
+      Parameters: { "run.$": "States.UUID()" },
+      ResultPath: "$.dagwright",
+      Next: "a",
+    });
     expect(machine.States.a.Next).toBe("parallel-1");
     expect(machine.States["parallel-1"].Branches.map((b: Json) => b.StartAt)).toEqual(["b", "c"]);
     expect(machine.States["parallel-1"].Next).toBe("e");
