@@ -61,9 +61,10 @@ export function seriesParallel(deps: readonly (readonly number[])[]): SpOrdering
   const all = deps.map((_, i) => i);
   const greedy = all.length === 0 ? { kind: "seq" as const, items: [] } : solve(all);
   const levels = levelTree(deps);
-  const mine = falseSets(greedy, anc);
-  const byLevel = falseSets(levels, anc);
-  const [tree, m] = mine.falseWaits <= byLevel.falseWaits ? [greedy, mine] : [levels, byLevel];
+  const mine = falseSets(greedy, anc, true);
+  const byLevel = falseSets(levels, anc, false).falseWaits;
+  const [tree, m] =
+    mine.falseWaits <= byLevel ? [greedy, mine] : [levels, falseSets(levels, anc, true)];
   return { tree, falseWaits: m.falseWaits, added: reduce(m.falseOf, anc, deps) };
 
   function solve(nodes: number[]): SpTree {
@@ -87,7 +88,9 @@ function components(nodes: number[], deps: readonly (readonly number[])[]): numb
   const groups = new Map<number, number[]>();
   for (const n of nodes) {
     const r = find(n);
-    groups.set(r, [...(groups.get(r) ?? []), n]);
+    const g = groups.get(r);
+    if (g === undefined) groups.set(r, [n]);
+    else g.push(n);
   }
   return [...groups.values()];
 }
@@ -190,23 +193,30 @@ export function levelTree(deps: readonly (readonly number[])[]): SpTree {
  * keeps every dependency.
  */
 export function falseWaitsOf(tree: SpTree, deps: readonly (readonly number[])[]): number {
-  return falseSets(tree, ancestors(deps)).falseWaits;
+  return falseSets(tree, ancestors(deps), false).falseWaits;
 }
 
-/** Each node's false waits as a bitset, and their number. */
-function falseSets(tree: SpTree, bits: Bits[]): { falseWaits: number; falseOf: Bits[] } {
+/**
+ * Each node's false waits, counted; with `keep`, also as bitsets (an empty one is shared, as
+ * most nodes of a good ordering have none).
+ */
+function falseSets(
+  tree: SpTree,
+  bits: Bits[],
+  keep: boolean,
+): { falseWaits: number; falseOf: Bits[] } {
   const n = bits.length;
   const words = (n + 31) >>> 5;
+  const none = new Uint32Array(words);
   const falseOf: Bits[] = new Array(n);
   let falseWaits = 0;
   const visit = (t: SpTree, before: Bits) => {
     if (t.kind === "node") {
-      const f = new Uint32Array(words);
-      for (let w = 0; w < words; w++) {
-        f[w] = before[w]! & ~bits[t.index]![w]!;
-        falseWaits += popcount(f[w]!);
-      }
-      falseOf[t.index] = f;
+      const a = bits[t.index]!;
+      let count = 0;
+      for (let w = 0; w < words; w++) count += popcount(before[w]! & ~a[w]!);
+      falseWaits += count;
+      if (keep) falseOf[t.index] = count === 0 ? none : before.map((b, w) => b & ~a[w]!);
       return;
     }
     if (t.kind === "par") {

@@ -37,6 +37,9 @@ export interface StepFunctionsOptions {
 /** The default of {@link StepFunctionsOptions.inlineMapMax}. */
 export const INLINE_MAP_MAX = 1000;
 
+/** The largest definition Step Functions accepts (bytes). */
+const DEFINITION_MAX = 2 ** 20;
+
 const SAFE_FILE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 
 /**
@@ -123,6 +126,17 @@ export function renderStepFunctions(input: RenderInput<StepFunctionsOptions>): R
       inlineMapMax: options.inlineMapMax ?? INLINE_MAP_MAX,
     }),
   };
+  const bytes = new TextEncoder().encode(JSON.stringify(machine)).length;
+  if (bytes > DEFINITION_MAX)
+    warnings.push(
+      formatDiagnostic({
+        severity: "warning",
+        kind: "stepfunctions",
+        path: `graphs.${graph.name}`,
+        message: `the state machine is ${(bytes / 2 ** 20).toFixed(1)} MiB even minified, over the 1 MiB Step Functions accepts for a definition: creating it would fail`,
+        hint: "fuse tasks into fewer units with `group:`, or split the graph into several",
+      }),
+    );
   const base = fileBase(graph);
   return {
     files: {
