@@ -110,7 +110,88 @@ describe("render stepfunctions: hostile strings stay data", () => {
           expect(await validateAsl(machine)).toEqual([]);
         },
       ),
-      { numRuns: 60 },
+      { numRuns: 40 },
+    );
+  });
+});
+
+/** Which Task states finish before each Task state starts, read from the machine's flow. */
+function predecessors(machine: AslMachine): Map<string, Set<string>> {
+  const out = new Map<string, Set<string>>();
+  const flow = (m: AslMachine, before: Set<string>): Set<string> => {
+    let done = new Set(before);
+    let name: string | undefined = m.StartAt;
+    while (name !== undefined) {
+      const state: AslState = m.States[name]!;
+      if (state.Type === "Task") {
+        out.set(name, new Set(done));
+        done.add(name);
+      } else if (state.Type === "Parallel") {
+        const ends = state.Branches!.map((b) => flow(b, done));
+        done = new Set(ends.flatMap((e) => [...e]));
+      }
+      name = state.End ? undefined : state.Next;
+    }
+    return done;
+  };
+  flow(machine, new Set());
+  return out;
+}
+interface AslState {
+  Type: string;
+  Next?: string;
+  End?: boolean;
+  Branches?: AslMachine[];
+}
+interface AslMachine {
+  StartAt: string;
+  States: Record<string, AslState>;
+}
+
+describe("render stepfunctions: the machine's flow", () => {
+  const dag = fc.integer({ min: 1, max: 10 }).chain((n) =>
+    fc.tuple(
+      ...Array.from({ length: n }, (_, i) =>
+        fc.subarray(
+          Array.from({ length: i }, (_, j) => j),
+          { maxLength: Math.min(3, i) },
+        ),
+      ),
+    ),
+  );
+
+  it("starts every task after all its dependencies, and waits beyond them exactly as reported", () => {
+    fc.assert(
+      fc.property(dag, (deps) => {
+        const name = (i: number) => `t${i}`;
+        const graph = graphOf(
+          "g",
+          Object.fromEntries(deps.map((ds, i) => [name(i), ds.map(name)])),
+        );
+        const result = renderStepFunctions({
+          spec: specFor(graph),
+          graph,
+          config: {},
+          options: {},
+        });
+        const preds = predecessors(JSON.parse(result.files["g.asl.json"]!));
+        expect([...preds.keys()].sort()).toEqual(deps.map((_, i) => name(i)).sort());
+        const ancestors = deps.map(() => new Set<string>());
+        for (const [i, ds] of deps.entries())
+          for (const d of ds) {
+            ancestors[i]!.add(name(d));
+            for (const a of ancestors[d]!) ancestors[i]!.add(a);
+          }
+        let extra = 0;
+        for (const [i, anc] of ancestors.entries()) {
+          const p = preds.get(name(i))!;
+          for (const a of anc) expect(p.has(a), `${name(i)} after ${a}`).toBe(true);
+          extra += p.size - anc.size;
+        }
+        expect(extra).toBe(result.report!.falseWaits);
+        expect((result.report!.addedWaits as unknown[]).length === 0).toBe(extra === 0);
+      }),
+      { numRuns: 200 },
     );
   });
 });

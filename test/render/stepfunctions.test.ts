@@ -11,6 +11,7 @@ import { makeProject, REPO, runCli } from "../helpers.js";
 import { expectGolden, graphOf, specFor } from "./fixtures.js";
 import { validateAsl } from "./validate-asl.js";
 
+// biome-ignore lint/suspicious/noExplicitAny: parsed JSON, asserted field by field
 type Json = Record<string, any>;
 
 function render(graph: Graph, options: StepFunctionsOptions = {}, config: Json = {}) {
