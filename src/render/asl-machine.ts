@@ -190,7 +190,7 @@ interface UnitParts {
 }
 
 /**
- * A fan-out: the listing Task writes the keys and their count to S3 under the execution's name;
+ * A fan-out: the listing Task writes the keys and their count to S3 under the run id;
  * a Choice sends more than `inlineMapMax` items to a Distributed Map reading the list with
  * `ItemReader` (batched by `ItemBatcher`), fewer to a `getObject` Task and an inline Map over the
  * list partitioned into bundles. Each item step runs `run-task --item-b64=…`, so an execution
@@ -207,7 +207,6 @@ function fanOutChain(unit: PlanUnit, states: Json, ctx: MachineContext, p: UnitP
   });
   const s3Read = { retries: 2, fail };
   const batch = fanOut.bundleSize ?? 1;
-  const concurrency = fanOut.groupSize !== undefined ? { MaxConcurrency: fanOut.groupSize } : {};
 
   states[name("items")] = taskState(
     p.resource,
@@ -246,6 +245,28 @@ function fanOutChain(unit: PlanUnit, states: Json, ctx: MachineContext, p: UnitP
     ResultPath: SCRATCH,
     Next: name("map"),
   });
+  const { inline, distributed } = mapStates(unit, ctx, p, object(".json"));
+  states[name("map")] = inline;
+  states[name("dmap")] = distributed;
+  states[fail] = failState(`task ${JSON.stringify(unit.name)} failed`);
+  return { start: name("items"), ends: [inline, distributed] };
+}
+
+/**
+ * The two Maps of a fan-out: inline over the partitioned list in the state data, and
+ * Distributed reading `list` (the S3 object) with `ItemReader` and batching with `ItemBatcher`.
+ * Both run one item state per bundle and catch into the unit's Fail state.
+ */
+function mapStates(
+  unit: PlanUnit,
+  ctx: MachineContext,
+  p: UnitParts,
+  list: Json,
+): { inline: Json; distributed: Json } {
+  const fanOut = unit.fanOut!;
+  const { name, fail } = p;
+  const batch = fanOut.bundleSize ?? 1;
+  const concurrency = fanOut.groupSize !== undefined ? { MaxConcurrency: fanOut.groupSize } : {};
   const itemTask = (refs: Refs, keys: string, fails: string) =>
     taskState(
       p.resource,
@@ -282,7 +303,7 @@ function fanOutChain(unit: PlanUnit, states: Json, ctx: MachineContext, p: UnitP
     ItemReader: {
       Resource: "arn:aws:states:::s3:getObject",
       ReaderConfig: { InputType: "JSON" },
-      Parameters: object(".json"),
+      Parameters: list,
     },
     ItemBatcher: {
       MaxItemsPerBatch: batch,
@@ -304,10 +325,7 @@ function fanOutChain(unit: PlanUnit, states: Json, ctx: MachineContext, p: UnitP
     ResultPath: null,
     Catch: [{ ErrorEquals: ["States.ALL"], ResultPath: "$.error", Next: fail }],
   };
-  states[name("map")] = inline;
-  states[name("dmap")] = distributed;
-  states[fail] = failState(`task ${JSON.stringify(unit.name)} failed`);
-  return { start: name("items"), ends: [inline, distributed] };
+  return { inline, distributed };
 }
 
 /** `dagwright run-task --item-b64=KEY …` as the item script's argv (keys from the batch). */

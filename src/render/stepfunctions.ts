@@ -95,20 +95,7 @@ export function renderStepFunctions(input: RenderInput<StepFunctionsOptions>): R
   const secrets = checkFeatures(plan, launch, report);
   if (diagnostics.some((d) => d.severity === "error")) throw new SpecError(diagnostics);
 
-  const index = new Map(plan.units.map((u, i) => [u.name, i]));
-  const deps = plan.units.map((u) => u.deps.map((d) => index.get(d)!));
-  const ordering = seriesParallel(deps);
-  const addedWaits = ordering.added.map(([x, y]) => ({
-    task: plan.units[y]!.name,
-    waitsFor: plan.units[x]!.name,
-  }));
-  for (const w of addedWaits)
-    report(
-      "warning",
-      `graphs.${graph.name}`,
-      `${w.task} also waits for ${w.waitsFor}: Step Functions cannot express this graph exactly`,
-      "this only delays it; see docs/render-stepfunctions.md for how the waits are chosen",
-    );
+  const { ordering, addedWaits, levelFalseWaits } = orderUnits(plan, graph, report);
   const warnings = diagnostics.filter((d) => d.severity === "warning").map(formatDiagnostic);
 
   const parallels = numberParallels(ordering.tree);
@@ -147,9 +134,31 @@ export function renderStepFunctions(input: RenderInput<StepFunctionsOptions>): R
     report: {
       addedWaits,
       falseWaits: ordering.falseWaits,
-      levelOrderingFalseWaits: falseWaitsOf(levelTree(deps), deps),
+      levelOrderingFalseWaits: levelFalseWaits,
     },
   };
+}
+
+/**
+ * The series-parallel ordering of the plan's units, with a warning for each wait it adds, and
+ * the waits level-by-level ordering would add (for `--json`).
+ */
+function orderUnits(plan: DeploymentPlan, graph: Graph, report: Report) {
+  const index = new Map(plan.units.map((u, i) => [u.name, i]));
+  const deps = plan.units.map((u) => u.deps.map((d) => index.get(d)!));
+  const ordering = seriesParallel(deps);
+  const addedWaits = ordering.added.map(([x, y]) => ({
+    task: plan.units[y]!.name,
+    waitsFor: plan.units[x]!.name,
+  }));
+  for (const w of addedWaits)
+    report(
+      "warning",
+      `graphs.${graph.name}`,
+      `${w.task} also waits for ${w.waitsFor}: Step Functions cannot express this graph exactly`,
+      "this only delays it; see docs/render-stepfunctions.md for how the waits are chosen",
+    );
+  return { ordering, addedWaits, levelFalseWaits: falseWaitsOf(levelTree(deps), deps) };
 }
 
 function fileBase(graph: Graph): string {
