@@ -156,7 +156,10 @@ function unitChain(unit: PlanUnit, states: Json, ctx: MachineContext): Chain {
     command,
     env: [...unitEnv(unit, ctx, refs), ...extraEnv],
     compute,
-    jobName: name("unit").replaceAll(".", "_"),
+    // Batch job names: letters, digits, `-` and `_`, starting with a letter or digit.
+    jobName: name("unit")
+      .replaceAll(".", "_")
+      .replace(/^[^A-Za-z0-9]/, "j$&"),
   });
   const settings = {
     retries: unit.retries,

@@ -155,6 +155,8 @@ describe("render stepfunctions: tasks", () => {
       "artifact_bucket",
       "container",
     ]);
+    const odd = render(graphOf("g", { "-x.y": [] }), { launch: "batch" }).machine;
+    expect(odd.States["-x.y"].Parameters.JobName).toBe("j-x_y");
   });
 
   it("refuses a GPU on Fargate", () => {
