@@ -231,6 +231,32 @@ describe("render stepfunctions: the machine executes like dagwright run", () => 
     expect(outputs(project)).toEqual(reference);
   });
 
+  it("reruns only the failed item of a fan-out when a new execution follows a failed one", async () => {
+    const project = makeProject({
+      ...FILES,
+      "dagwright.yaml": SPEC.replace(
+        'command: "echo fetch $region >> runs.log;',
+        'command: "if [ $region = south ] && [ ! -f failed-once ]; then touch failed-once; exit 1; fi; echo fetch $region >> runs.log;',
+      ),
+    });
+    expect(runCli(["render", "stepfunctions", "g", "--out", "sfn"], project).code).toBe(0);
+    const def = JSON.parse(readFileSync(path.join(project, "sfn", "g.asl.json"), "utf8")) as Json;
+    const box = sandbox();
+    const first = await execute(def, project, box, "exec-1");
+    expect(first.error).toBeDefined();
+    const before = readFileSync(path.join(project, "runs.log"), "utf8").split("\n");
+    expect(before).toContain("fetch north");
+    expect(before).not.toContain("fetch south");
+
+    const second = await execute(def, project, box, "exec-2");
+    expect(second.error).toBeUndefined();
+    const added = readFileSync(path.join(project, "runs.log"), "utf8")
+      .split("\n")
+      .slice(before.length - 1);
+    expect(added.filter((l) => l.startsWith("fetch"))).toEqual(["fetch south"]);
+    expect(outputs(project)).toEqual(reference);
+  });
+
   it("retries a state whose first attempt fails, then succeeds", async () => {
     const { project, def } = rendered();
     const result = await execute(def, project, sandbox(), "exec-retry", "c");
