@@ -23,6 +23,9 @@ export interface SpOrdering {
 
 type Bits = Uint32Array;
 
+/** Pair checks {@link seriesParallel} spends on cuts (about a second). */
+const PAIR_BUDGET = 100_000_000;
+
 const has = (b: Bits, i: number) => (b[i >>> 5]! & (1 << (i & 31))) !== 0;
 const set = (b: Bits, i: number) => {
   b[i >>> 5]! |= 1 << (i & 31);
@@ -59,6 +62,9 @@ export function seriesParallel(deps: readonly (readonly number[])[]): SpOrdering
   const dependents: number[][] = deps.map(() => []);
   for (const [i, ds] of deps.entries()) for (const d of ds) dependents[d]!.push(i);
   const all = deps.map((_, i) => i);
+  // Each cut costs the square of its part; a large irregular graph can need one per node, so
+  // past this many pair checks the remaining parts are ordered level by level instead.
+  let budget = PAIR_BUDGET;
   const greedy = all.length === 0 ? { kind: "seq" as const, items: [] } : solve(all);
   const levels = levelTree(deps);
   const mine = falseSets(greedy, anc, true);
@@ -71,6 +77,8 @@ export function seriesParallel(deps: readonly (readonly number[])[]): SpOrdering
     if (nodes.length === 1) return { kind: "node", index: nodes[0]! };
     const parts = components(nodes, deps);
     if (parts.length > 1) return { kind: "par", items: parts.map(solve) };
+    budget -= nodes.length * nodes.length;
+    if (budget < 0) return levelsOf(nodes, deps);
     return flatten("seq", seriesCut(nodes, deps, dependents, anc).map(solve));
   }
 }
@@ -124,17 +132,24 @@ function seriesCut(
   // byDepth[k]: waits added by cutting before depth k; byHeight[k]: after height k (top is A).
   const byDepth = new Array<number>(maxDepth + 2).fill(0);
   const byHeight = new Array<number>(maxHeight + 2).fill(0);
-  for (const b of nodes) {
-    for (const a of nodes) {
-      if (a === b || has(anc[b]!, a)) continue;
-      const da = depth.get(a)!;
-      const db = depth.get(b)!;
+  // Typed copies: this pair loop is the renderer's hot spot on large non-series-parallel graphs.
+  const m = nodes.length;
+  const ids = Int32Array.from(nodes);
+  const dep = Int32Array.from(nodes, (n) => depth.get(n)!);
+  const hei = Int32Array.from(nodes, (n) => height.get(n)!);
+  for (let j = 0; j < m; j++) {
+    const ab = anc[ids[j]!]!;
+    const db = dep[j]!;
+    const hb = hei[j]!;
+    for (let i = 0; i < m; i++) {
+      const a = ids[i]!;
+      if (i === j || (ab[a >>> 5]! & (1 << (a & 31))) !== 0) continue;
+      const da = dep[i]!;
       if (da < db) {
         byDepth[da + 1]!++;
         byDepth[db + 1]!--;
       }
-      const ha = height.get(a)!;
-      const hb = height.get(b)!;
+      const ha = hei[i]!;
       if (hb < ha) {
         byHeight[hb + 1]!++;
         byHeight[ha + 1]!--;
@@ -169,12 +184,28 @@ function flatten(kind: "seq" | "par", items: SpTree[]): SpTree {
 
 /** Level-by-level ordering: every node waits for every node of a smaller depth. */
 export function levelTree(deps: readonly (readonly number[])[]): SpTree {
-  const depth: number[] = [];
-  for (const ds of deps) depth.push(Math.max(0, ...ds.map((d) => depth[d]! + 1)));
+  return deps.length === 0
+    ? { kind: "seq", items: [] }
+    : levelsOf(
+        deps.map((_, i) => i),
+        deps,
+      );
+}
+
+/** Level-by-level ordering of `nodes` (sorted), by depth within them. */
+function levelsOf(nodes: number[], deps: readonly (readonly number[])[]): SpTree {
+  const depth = new Map<number, number>();
   const levels: number[][] = [];
-  for (const [i, d] of depth.entries()) {
-    levels[d] ??= [];
-    levels[d].push(i);
+  for (const n of nodes) {
+    let d = 0;
+    for (const p of deps[n]!) {
+      const dp = depth.get(p);
+      if (dp !== undefined && dp + 1 > d) d = dp + 1;
+    }
+    depth.set(n, d);
+    const level = levels[d];
+    if (level === undefined) levels[d] = [n];
+    else level.push(n);
   }
   return flatten(
     "seq",

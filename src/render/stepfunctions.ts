@@ -37,6 +37,9 @@ export interface StepFunctionsOptions {
 /** The default of {@link StepFunctionsOptions.inlineMapMax}. */
 export const INLINE_MAP_MAX = 1000;
 
+/** Added waits printed one by one; the rest are counted (`--json` lists them all). */
+const WARNED_WAITS = 20;
+
 /** The largest definition Step Functions accepts (bytes). */
 const DEFINITION_MAX = 2 ** 20;
 
@@ -151,12 +154,19 @@ function orderUnits(plan: DeploymentPlan, graph: Graph, report: Report) {
     task: plan.units[y]!.name,
     waitsFor: plan.units[x]!.name,
   }));
-  for (const w of addedWaits)
+  for (const w of addedWaits.slice(0, WARNED_WAITS))
     report(
       "warning",
       `graphs.${graph.name}`,
       `${w.task} also waits for ${w.waitsFor}: Step Functions cannot express this graph exactly`,
       "this only delays it; see docs/render-stepfunctions.md for how the waits are chosen",
+    );
+  if (addedWaits.length > WARNED_WAITS)
+    report(
+      "warning",
+      `graphs.${graph.name}`,
+      `and ${addedWaits.length - WARNED_WAITS} more added waits like these`,
+      "render with --json to list them all",
     );
   return { ordering, addedWaits, levelFalseWaits: falseWaitsOf(levelTree(deps), deps) };
 }

@@ -62,6 +62,21 @@ describe("render stepfunctions: dependencies", () => {
     expect(machine.States["parallel-1"].Type).toBe("Parallel");
   });
 
+  it("prints the first 20 added waits and counts the rest, which --json lists", () => {
+    // Crown: b_i depends on every a_j but a_i, so b_i also waits for a_i.
+    const n = 25;
+    const adjacency: Record<string, string[]> = {};
+    for (let i = 0; i < n; i++) adjacency[`a${i}`] = [];
+    for (let i = 0; i < n; i++)
+      adjacency[`b${i}`] = Array.from({ length: n }, (_, j) => `a${j}`).filter(
+        (a) => a !== `a${i}`,
+      );
+    const { result } = render(graphOf("crown", adjacency));
+    expect(result.warnings).toHaveLength(21);
+    expect(result.warnings[20]).toContain("and 5 more added waits like these");
+    expect(result.report!.addedWaits).toHaveLength(25);
+  });
+
   it("renders a diamond exactly: the two middle tasks in parallel, no warning", () => {
     const { result, machine } = render(graphOf("d", { a: [], b: ["a"], c: ["a"], e: ["b", "c"] }));
     expect(result.warnings).toEqual([]);
