@@ -39,7 +39,11 @@ export { type Selection, selectTasks } from "./graph/select-tasks.js";
 /** What status and explain report per task. */
 export type { TaskAssessment } from "./plan/assess-graph.js";
 /** Rendering a graph as an Airflow DAG file (pure: no I/O). */
-export { type AirflowOptions, renderAirflow } from "./render/airflow.js";
+export {
+  type AirflowOptions,
+  type AirflowTemplateContext,
+  renderAirflow,
+} from "./render/airflow.js";
 /** Rendering a graph as an Argo Workflows manifest (pure: no I/O). */
 export {
   type ArgoInput,
@@ -49,7 +53,11 @@ export {
   renderArgo,
 } from "./render/argo.js";
 /** Rendering a graph as a Prefect flow (pure: no I/O). */
-export { type PrefectOptions, renderPrefect } from "./render/prefect.js";
+export {
+  type PrefectOptions,
+  type PrefectTemplateContext,
+  renderPrefect,
+} from "./render/prefect.js";
 /** The renderer seam every target implements. */
 export {
   RENDER_TARGETS,
@@ -57,6 +65,8 @@ export {
   type RenderInput,
   type RenderResult,
 } from "./render/renderer.js";
+/** Rendering a graph as an AWS Step Functions state machine (pure: no I/O). */
+export { renderStepFunctions, type StepFunctionsOptions } from "./render/stepfunctions.js";
 /** Opening a project and running, checking, explaining or rendering a selection of it. */
 export { type LoadedSpec, openProject, type ProjectOptions } from "./session/open-project.js";
 /** The state store a project uses (`DAGWRIGHT_STATE_URL`, else `.dagwright/state.db`). */

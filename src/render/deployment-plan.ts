@@ -68,6 +68,12 @@ export interface PlanOptions {
   env?: string;
   /** Tags with this prefix name a group (default `settings.group_tag_prefix`). */
   groupTagPrefix?: string;
+  /**
+   * `numbered` (default): with `bundle_size`, the listing prints bundle numbers and each command
+   * runs `--bundle=N`; `keys`: the target batches item keys itself (Step Functions' ItemBatcher),
+   * so the listing always prints base64url keys and each command runs `--item-b64=KEY`.
+   */
+  bundles?: "numbered" | "keys";
   /** Called for every user string that enters a command line, where the target can refuse it. */
   checkArg?: (value: string, what: string, path: string, task?: GraphTask) => void;
 }
@@ -271,8 +277,9 @@ function planUnits(
     if (first.spec.mapOver === undefined) return planned;
     const bundle = first.spec.bundleSize;
     // Keys go into command lines: base64url, so an item such as `$(SECRET)` is never expanded.
-    const listFlags = bundle === undefined ? ["--b64"] : [`--bundle-size=${bundle}`];
-    const itemFlag = bundle === undefined ? "--item-b64" : "--bundle";
+    const numbered = bundle !== undefined && options.bundles !== "keys";
+    const listFlags = numbered ? [`--bundle-size=${bundle}`] : ["--b64"];
+    const itemFlag = numbered ? "--bundle" : "--item-b64";
     planned.fanOut = {
       list: ["run-task", "--list-items", ...listFlags, ...runOpts, "--", graphArg, task],
       item: (key) => ["run-task", `${itemFlag}=${key}`, ...runOpts, "--", graphArg, task],

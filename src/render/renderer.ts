@@ -18,6 +18,8 @@ export interface RenderResult {
   files: Record<string, string>;
   /** Formatted warnings with their hints (a group mixing machine types, a dropped feature, ...). */
   warnings: string[];
+  /** Machine-readable facts of the render a target adds (printed by `render --json`). */
+  report?: Record<string, unknown>;
 }
 
 /**
@@ -30,7 +32,7 @@ export interface RenderResult {
 export type Renderer<Options> = (input: RenderInput<Options>) => RenderResult;
 
 /** The targets `dagwright render` knows, in the order `--help` lists them. */
-export const RENDER_TARGETS = ["argo", "airflow", "prefect"] as const;
+export const RENDER_TARGETS = ["argo", "airflow", "prefect", "stepfunctions"] as const;
 
 /** One of {@link RENDER_TARGETS}. */
 export type RenderTarget = (typeof RENDER_TARGETS)[number];

@@ -4,6 +4,7 @@ import type { ArgoOptions } from "../render/argo.js";
 import type { PrefectOptions } from "../render/prefect.js";
 import type { Renderer, RenderResult, RenderTarget } from "../render/renderer.js";
 import { RENDER_TARGETS } from "../render/renderer.js";
+import type { StepFunctionsOptions } from "../render/stepfunctions.js";
 import { UsageError } from "../spec/errors.js";
 import { resolveConfig } from "../spec/resolve-config.js";
 import type { LoadedSpec } from "./open-project.js";
@@ -13,6 +14,7 @@ export interface RenderTargetOptions {
   argo: ArgoOptions;
   airflow: AirflowOptions;
   prefect: PrefectOptions;
+  stepfunctions: StepFunctionsOptions;
 }
 
 /**
@@ -30,6 +32,7 @@ const RENDERERS: { [T in RenderTarget]: () => Promise<Renderer<RenderTargetOptio
   argo: async () => (await import("../render/argo.js")).renderArgo,
   airflow: async () => (await import("../render/airflow.js")).renderAirflow,
   prefect: async () => (await import("../render/prefect.js")).renderPrefect,
+  stepfunctions: async () => (await import("../render/stepfunctions.js")).renderStepFunctions,
 };
 
 /**

@@ -233,7 +233,9 @@ describe("dagwright render airflow (CLI)", () => {
   it("lists the targets in render --help", () => {
     const r = runCli(["render", "--help"], REPO);
     expect(r.code).toBe(0);
-    expect(r.stdout.replace(/\s+/g, " ")).toContain("(targets: argo, airflow, prefect)");
+    expect(r.stdout.replace(/\s+/g, " ")).toContain(
+      "(targets: argo, airflow, prefect, stepfunctions)",
+    );
   });
 
   it("writes one DAG file, and exits 2 naming the task for a feature Airflow cannot express", () => {

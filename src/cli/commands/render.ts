@@ -24,6 +24,9 @@ interface RenderOptions {
   prefect?: "2" | "3";
   infra?: "process" | "work-pool";
   workPool?: string;
+  launch?: "fargate" | "ec2" | "batch";
+  inlineMapMax?: string;
+  json?: boolean;
 }
 
 export function registerRender(program: Command, ctx: CommandContext): void {
@@ -35,7 +38,7 @@ export function registerRender(program: Command, ctx: CommandContext): void {
     .addArgument(
       new Argument(
         "<TARGET>",
-        "argo: an Argo Workflow; airflow: one Airflow DAG file; prefect: one Prefect flow file",
+        "argo: an Argo Workflow; airflow: one Airflow DAG file; prefect: one Prefect flow file; stepfunctions: an AWS Step Functions state machine and its params file",
       ).choices(RENDER_TARGETS),
     )
     .argument("[GRAPH]", "graph name (optional when the spec has one graph)")
@@ -62,7 +65,7 @@ export function registerRender(program: Command, ctx: CommandContext): void {
     .option("--branch <NAME>", "state branch the pods use (DAGWRIGHT_BRANCH)")
     .option(
       "--state-secret <NAME:KEY>",
-      "Secret holding the PostgreSQL state URL",
+      "Secret holding the PostgreSQL state URL (stepfunctions: Secrets Manager secret and JSON key)",
       "dagwright-state:url",
     )
     .option("--service-account <NAME>", "service account of the pods")
@@ -97,6 +100,19 @@ export function registerRender(program: Command, ctx: CommandContext): void {
       "--template <FILE>",
       "a Nunjucks (Jinja-compatible) template for the whole file, fed the data the built-in file is made from (docs/render.md)",
     )
+    .addOption(
+      new Option(
+        "--launch <TYPE>",
+        "stepfunctions: where units run (ECS Fargate or EC2, AWS Batch)",
+      )
+        .choices(["fargate", "ec2", "batch"])
+        .default("fargate"),
+    )
+    .option(
+      "--inline-map-max <N>",
+      "stepfunctions: fan-outs of up to N items use an inline Map, more a Distributed Map (default 1000)",
+    )
+    .option("--json", "print what was written, the warnings and the target's report as JSON")
     .action(async (target: RenderTarget, graphName: string | undefined, opts: RenderOptions) => {
       const result = await renderSpec(
         await loadForCommand(ctx),
@@ -106,6 +122,7 @@ export function registerRender(program: Command, ctx: CommandContext): void {
       );
       for (const w of result.warnings)
         ctx.o.err(`${paint(ctx.o.color, "yellow", "warning")}: ${w}\n`);
+      const written: string[] = [];
       const out = path.resolve(opts.out);
       mkdirSync(out, { recursive: true });
       for (const [name, content] of Object.entries(result.files)) {
@@ -113,8 +130,13 @@ export function registerRender(program: Command, ctx: CommandContext): void {
         const tmp = `${file}.${process.pid}.tmp`;
         writeFileSync(tmp, content);
         renameSync(tmp, file);
-        ctx.o.out(`wrote ${path.relative(process.cwd(), file) || file}\n`);
+        written.push(path.relative(process.cwd(), file) || file);
+        if (!opts.json) ctx.o.out(`wrote ${written[written.length - 1]}\n`);
       }
+      if (opts.json)
+        ctx.o.out(
+          `${JSON.stringify({ files: written, warnings: result.warnings, ...result.report }, null, 2)}\n`,
+        );
     });
 }
 
@@ -132,6 +154,20 @@ function targetOptions(target: RenderTarget, opts: RenderOptions): ProjectRender
       "e.g. --state-secret dagwright-state:url",
     );
   const template = readTemplate(opts.template);
+  if (target === "stepfunctions") {
+    if (template !== undefined)
+      throw new UsageError(
+        "--template is not supported for stepfunctions yet",
+        "render without --template",
+      );
+    return {
+      ...layering,
+      ...(opts.image ? { image: opts.image } : {}),
+      launch: opts.launch ?? "fargate",
+      stateUrlSecret: { name: secretName, key: secretKey },
+      ...(opts.inlineMapMax !== undefined ? { inlineMapMax: inlineMapMax(opts.inlineMapMax) } : {}),
+    };
+  }
   if (target === "prefect")
     return {
       ...layering,
@@ -161,6 +197,16 @@ function targetOptions(target: RenderTarget, opts: RenderOptions): ProjectRender
     ...(opts.kind ? { kind: opts.kind } : {}),
     ...(template !== undefined ? { template } : {}),
   };
+}
+
+function inlineMapMax(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n))
+    throw new UsageError(
+      `--inline-map-max expects a whole number of items, received ${JSON.stringify(value)}`,
+      "e.g. --inline-map-max 1000",
+    );
+  return n;
 }
 
 /** The text of `--template FILE` (relative to the working directory), if given. */
