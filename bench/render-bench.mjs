@@ -45,6 +45,7 @@ function time(args, cwd) {
   const r = spawnSync(process.execPath, [BIN, ...args], {
     cwd,
     stdio: ["ignore", "ignore", "pipe"],
+    maxBuffer: 256 << 20,
   });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0)

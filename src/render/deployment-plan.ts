@@ -115,6 +115,7 @@ export function checkTargetFeatures(
   check: (task: GraphTask, unit: PlanUnit, fail: (feature: string, hint: string) => void) => void,
   resources?: { runsOn: string; hint: string },
 ): void {
+  const sized: PlanUnit[] = [];
   for (const unit of plan.units) {
     for (const task of unit.members) {
       const fail = (feature: string, hint: string) =>
@@ -128,15 +129,31 @@ export function checkTargetFeatures(
       check(task, unit, fail);
     }
     if (resources && (unit.compute.cpu !== undefined || unit.compute.memoryMiB !== undefined))
-      report(
-        "warning",
-        `tasks.${unit.members[0]!.name}.compute`,
-        `${unit.kind} "${unit.name}": cpu and memory are not applied by ${target} (it runs on ${resources.runsOn})`,
-        resources.hint,
-        unit.members[0],
-      );
+      sized.push(unit);
   }
+  if (resources === undefined) return;
+  // One warning per unit up to a few; past that one line says how many more (a 5,000-task
+  // graph would otherwise bury everything else).
+  for (const unit of sized.slice(0, SHOWN_RESOURCE_WARNINGS))
+    report(
+      "warning",
+      `tasks.${unit.members[0]!.name}.compute`,
+      `${unit.kind} "${unit.name}": cpu and memory are not applied by ${target} (it runs on ${resources.runsOn})`,
+      resources.hint,
+      unit.members[0],
+    );
+  const more = sized.length - SHOWN_RESOURCE_WARNINGS;
+  if (more > 0)
+    report(
+      "warning",
+      "tasks",
+      `and ${more} more task${more === 1 ? "" : "s"} whose cpu and memory ${target} does not apply`,
+      resources.hint,
+    );
 }
+
+/** How many units' "cpu and memory are not applied" warnings are shown one by one. */
+const SHOWN_RESOURCE_WARNINGS = 20;
 
 /**
  * Builds the {@link DeploymentPlan} of one graph. Pure. Every problem (missing image, invalid
