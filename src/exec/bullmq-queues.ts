@@ -162,7 +162,7 @@ export class BullmqQueues {
       if (Date.now() - open.idleSince < this.noWorkerMs) continue;
       open.warned = true;
       this.notice(
-        `warning: queue "${name}" has had no worker for ${Math.round(this.noWorkerMs / 1000)} s; its tasks wait until one starts: dagwright worker --redis ${this.url} --queue ${name}`,
+        `warning: queue "${name}" has had no worker for ${this.noWorkerMs / 1000} s; its tasks wait until one starts: dagwright worker --redis ${this.url} --queue ${name}`,
       );
     }
   }

@@ -56,3 +56,43 @@ export async function startWorker(
 }
 
 export { startRedis };
+
+/** A `dagwright run` child process of the test. */
+export interface RunProcess {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the exit code (-1 when killed by a signal). */
+  exited: Promise<number>;
+}
+
+/** Starts `node bin/dagwright.cjs run ...args` in `cwd`, without waiting for it. */
+export function startRun(
+  cwd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): RunProcess {
+  const child = spawn(process.execPath, [BIN, "run", ...args], {
+    cwd,
+    env: { ...process.env, NO_COLOR: "1", ...env },
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (d) => {
+    stdout += d;
+  });
+  child.stderr?.on("data", (d) => {
+    stderr += d;
+  });
+  const exited = new Promise<number>((resolve) => child.on("close", (code) => resolve(code ?? -1)));
+  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+/** Polls `check` every 50 ms until it holds; throws with `what` after `ms`. */
+export async function waitFor(what: string, check: () => boolean, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
