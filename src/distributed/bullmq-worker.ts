@@ -103,7 +103,8 @@ async function runJob(
   signal: AbortSignal | undefined,
 ): Promise<TaskJobResult> {
   const data = job.data as TaskJobData;
-  options.notice(`${data.task}: started (run ${data.runId}, job ${job.id})`);
+  const what = data.keys ? `${data.task} [${data.keys.length} items]` : data.task;
+  options.notice(`${what}: started (run ${data.runId}, job ${job.id})`);
   const project = await openProject(options.root ?? data.root, {
     file: data.specFile,
     env: options.env,
@@ -135,11 +136,12 @@ async function runJob(
       singleAttempt: false,
       jobs: os.availableParallelism(),
       streamLogs: data.streamLogs,
+      ...(data.keys ? { keys: data.keys } : {}),
       ...(signal ? { signal } : {}),
     });
     await sent;
     const outcome = outcomeOf(result.counts);
-    options.notice(`${data.task}: ${outcome} (job ${job.id})`);
+    options.notice(`${what}: ${outcome} (job ${job.id})`);
     return { outcome, worker };
   } finally {
     await project.close();

@@ -15,6 +15,8 @@ export interface TaskJobData {
   specFile: string;
   graph: string;
   task: string;
+  /** Only these items of the (mapped) task: one bundle. Absent: the task as a whole. */
+  keys?: string[];
   /** The state namespace the coordinator runs in; a worker that resolves another refuses. */
   namespace: string;
   /** The coordinator's resolved config as `--set` entries, so the worker resolves the same. */

@@ -1,4 +1,5 @@
 import path from "node:path";
+import type { GraphTask } from "../graph/graph.js";
 import { upstreamStatesOf } from "../plan/decide-mapped.js";
 import { blockedReason } from "./blocked-reason.js";
 import {
@@ -8,9 +9,9 @@ import {
   type TaskJobProgress,
   taskJobId,
 } from "./bullmq-job.js";
+import { runMappedOnQueues, type TaskJobs } from "./bullmq-mapped.js";
 import type { BullmqQueues, JobEnd } from "./bullmq-queues.js";
 import type { RunResult, TaskOutcome } from "./executor.js";
-import { runMappedTask } from "./mapped-task.js";
 import type { RunCounts, RunEventInit, RunStatus } from "./run-events.js";
 import type { RunScope } from "./run-scope.js";
 import { decideTaskRun } from "./task-attempt.js";
@@ -128,28 +129,35 @@ export class BullmqRun {
       return "skipped";
     }
     const mapped = task.spec.mapOver !== undefined;
-    // A dry run queues nothing: the decision is the same one the worker would make.
-    if (mapped && scope.o.dryRun) return runMappedTask(scope, task);
     let key: string;
     if (!mapped) {
       const decision = await decideTaskRun(scope, task);
       if (typeof decision === "string") return decision;
       key = decision.fingerprint;
     } else {
-      // A mapped task's items are decided by the worker; its inputs name the unit of work.
+      // A mapped task's unit of work is named by its inputs; its items are decided below.
       key = JSON.stringify(task.deps.map((d) => scope.upstream.get(d) ?? null));
     }
     if (scope.o.force) key += ":force";
     const { store, namespace } = scope.o;
     const before = (await store.taskStates(namespace, [name])).get(name)?.lastSuccess?.attemptId;
-    const end = await this.queues.submit(
-      queueOfTask(task.spec),
-      taskJobId(namespace, name, key),
-      { ...this.base, task: name },
-      (p) => this.relay(p),
-    );
-    return this.outcomeOf(name, end, before);
+    if (mapped) return runMappedOnQueues(scope, task, this.jobs, key, before);
+    const end = await this.jobs.submit(task, key, undefined, (p) => this.relay(p));
+    return this.outcomeOf(task, end, before);
   }
+
+  /** What the mapped-task loop (bullmq-mapped.ts) uses of this run. */
+  private readonly jobs: TaskJobs = {
+    submit: (task, key, keys, relay) =>
+      this.queues.submit(
+        queueOfTask(task.spec),
+        taskJobId(this.scope.o.namespace, task.name, key),
+        { ...this.base, task: task.name, ...(keys ? { keys } : {}) },
+        relay,
+      ),
+    outcome: (task, end, before) => this.outcomeOf(task, end, before),
+    relay: (p) => this.relay(p),
+  };
 
   /** A worker's event, as if this process had run the task (its own run's bounds left out). */
   private relay({ event }: TaskJobProgress): void {
@@ -163,11 +171,12 @@ export class BullmqRun {
    * be recorded there since the job was queued); a success also feeds the dependents.
    */
   private async outcomeOf(
-    name: string,
+    task: GraphTask,
     end: JobEnd,
     successBefore: number | undefined,
   ): Promise<TaskOutcome> {
     const { observer, o, graph } = this.scope;
+    const name = task.name;
     if (end.kind === "removed") {
       observer({ type: "task-skipped", task: name, reason: "run cancelled" });
       return "skipped";
