@@ -107,7 +107,8 @@ async function runJob(
   options.notice(`${what}: started (run ${data.runId}, job ${job.id})`);
   const project = await openProject(options.root ?? data.root, {
     file: data.specFile,
-    env: options.env,
+    // The coordinator's branch, whatever this machine's checkout says: one run, one namespace.
+    env: { ...options.env, DAGWRIGHT_BRANCH: data.branch },
   });
   try {
     options.enterProject?.(project);

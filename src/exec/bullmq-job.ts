@@ -19,6 +19,8 @@ export interface TaskJobData {
   keys?: string[];
   /** The state namespace the coordinator runs in; a worker that resolves another refuses. */
   namespace: string;
+  /** The coordinator's branch (`DAGWRIGHT_BRANCH` for the worker), so every machine records into its namespace. */
+  branch: string;
   /** The coordinator's resolved config as `--set` entries, so the worker resolves the same. */
   set: string[];
   force: boolean;
@@ -61,4 +63,12 @@ export function queueOfTask(task: TaskSpec): string {
  */
 export function configAsSets(config: Record<string, unknown>): string[] {
   return Object.entries(config).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+}
+
+/**
+ * The branch part of a namespace (`namespaceFor(cacheNamespace, branch)` is `cache@branch`; a
+ * branch may hold "@", the cache namespace does not).
+ */
+export function branchOfNamespace(namespace: string): string {
+  return namespace.slice(namespace.indexOf("@") + 1);
 }

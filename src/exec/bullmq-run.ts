@@ -3,6 +3,7 @@ import type { GraphTask } from "../graph/graph.js";
 import { upstreamStatesOf } from "../plan/decide-mapped.js";
 import { blockedReason } from "./blocked-reason.js";
 import {
+  branchOfNamespace,
   configAsSets,
   queueOfTask,
   type TaskJobData,
@@ -47,6 +48,7 @@ export class BullmqRun {
       specFile: path.relative(root, o.plan.spec.file),
       graph: graph.name,
       namespace: o.namespace,
+      branch: branchOfNamespace(o.namespace),
       set: configAsSets(o.plan.config),
       force: o.force ?? false,
       streamLogs: o.streamLogs ?? false,
