@@ -139,6 +139,20 @@ describe.skipIf(!hasRedisServer())("dagwright run --executor bullmq: faults", ()
     expect(runCli(["run", ...bullmq(), "--json"], dir).stdout).not.toContain('"task-start"');
   }, 90_000);
 
+  it("a worker stopped with SIGTERM finishes its running task first, then exits 0", async () => {
+    const w = await worker(["--queue", "drain"]);
+    const dir = makeProject({ "dagwright.yaml": slowSpec("drain", 1) });
+    const run = startRun(dir, bullmq());
+    await waitFor("the task to start", () => lines(dir, "starts.txt").length === 1);
+    const exited = new Promise<number | null>((r) => w.child.once("exit", (code) => r(code)));
+    w.child.kill("SIGTERM");
+    expect(await run.exited).toBe(0);
+    expect(await exited).toBe(0);
+    expect(lines(dir, "out/slow.txt")).toEqual(["ok"]);
+    expect(w.log()).toContain("stopping: finishing running jobs");
+    expect(lines(dir, "starts.txt")).toHaveLength(1);
+  }, 90_000);
+
   it("after a coordinator killed with -9, `run` again adopts the queued job: the task runs once", async () => {
     await worker(["--queue", "resume"]);
     const spec = slowSpec("resume", 2, "      after: slow").replace(
