@@ -29,6 +29,12 @@ export interface WorkerOptions {
   notice: (line: string) => void;
   /** Called with each job's project before its task runs (the CLI enters its root). */
   enterProject?: (project: Project) => void;
+  /**
+   * Opens a job's project (`specFile` relative to `root`) in `env`; default {@link openProject}.
+   * The CLI's goes through its spec cache, so a worker does not parse and check the whole spec
+   * for every job.
+   */
+  open?: (root: string, specFile: string, env: NodeJS.ProcessEnv) => Promise<Project>;
   /** BullMQ's lock on a running job; a job whose worker died is redelivered after it (default 30 s). */
   lockDurationMs?: number;
   /** How often workers look for such jobs (default 30 s). */
@@ -105,11 +111,12 @@ async function runJob(
   const data = job.data as TaskJobData;
   const what = data.keys ? `${data.task} [${data.keys.length} items]` : data.task;
   options.notice(`${what}: started (run ${data.runId}, job ${job.id})`);
-  const project = await openProject(options.root ?? data.root, {
-    file: data.specFile,
-    // The coordinator's branch, whatever this machine's checkout says: one run, one namespace.
-    env: { ...options.env, DAGWRIGHT_BRANCH: data.branch },
-  });
+  // The coordinator's branch, whatever this machine's checkout says: one run, one namespace.
+  const env = { ...options.env, DAGWRIGHT_BRANCH: data.branch };
+  const root = options.root ?? data.root;
+  const project = options.open
+    ? await options.open(root, data.specFile, env)
+    : await openProject(root, { file: data.specFile, env });
   try {
     options.enterProject?.(project);
     const scope = await project.scope(

@@ -2,8 +2,12 @@ import path from "node:path";
 import { type Command, Option } from "commander";
 import { startWorkers } from "../../distributed/bullmq-worker.js";
 import { checkRedis, DEFAULT_QUEUE } from "../../exec/bullmq-connection.js";
+import { FsReads } from "../../fingerprint/fs-reads.js";
+import { openProject } from "../../session/open-project.js";
+import type { Project } from "../../session/project.js";
 import { UsageError } from "../../spec/errors.js";
 import { type CommandContext, EXIT } from "../context.js";
+import { loadForCommand } from "../load.js";
 import { enterProjectRoot } from "../run-context.js";
 
 interface WorkerFlags {
@@ -61,6 +65,7 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
         env: process.env,
         notice,
         enterProject: enterProjectRoot,
+        open: (projectRoot, specFile, env) => openJobProject(ctx, projectRoot, specFile, env),
         ...(root ? { root } : {}),
         ...(lockDurationMs ? { lockDurationMs } : {}),
         ...(stalledIntervalMs ? { stalledIntervalMs } : {}),
@@ -87,4 +92,22 @@ function stopped(notice: (line: string) => void, cancelAll: () => void): Promise
     process.on("SIGTERM", on);
     process.on("SIGINT", on);
   });
+}
+
+/**
+ * A job's project, through the CLI's spec cache: the spec is parsed and checked once, and read back
+ * for later jobs while every file its load read is unchanged. The cache is keyed on the working
+ * directory, so the job's root becomes it first (TS/JS tasks need that anyway).
+ */
+async function openJobProject(
+  ctx: CommandContext,
+  root: string,
+  specFile: string,
+  env: NodeJS.ProcessEnv,
+): Promise<Project> {
+  process.chdir(root);
+  const reads = new FsReads();
+  const jobCtx: CommandContext = { ...ctx, globals: () => ({ ...ctx.globals(), file: specFile }) };
+  const loaded = await loadForCommand(jobCtx, { cache: true, reads });
+  return openProject(loaded.spec.root, { loaded, reads, env, cwd: root });
 }
