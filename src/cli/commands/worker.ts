@@ -27,6 +27,7 @@ function wholeNumber(flag: string, value: string | undefined): number | undefine
   return n;
 }
 
+/** `dagwright worker`: takes the jobs of `run --executor bullmq` until SIGTERM or Ctrl-C. */
 export function registerWorker(program: Command, ctx: CommandContext): void {
   program
     .command("worker")
