@@ -20,7 +20,7 @@ const CLI = path.join(__dirname, "..", "dist", "bundle", "dagwright.cjs");
 
 /** The CLI's commands (src/cli/main.ts registers them). */
 const COMMANDS = new Set(
-  "run run-task status explain validate graph ls render schema init logs events doctor docs".split(
+  "run run-task status explain validate graph ls render schema init logs events doctor docs worker".split(
     " ",
   ),
 );

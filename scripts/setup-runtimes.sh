@@ -56,10 +56,12 @@ command -v Rscript >/dev/null 2>&1 || need r-base-core "Rscript runs R tasks (th
 if [ "$want_tests" = yes ]; then
   has_postgres_server ||
     need postgresql "the tests start their own PostgreSQL server on 127.0.0.1 (test/services/postgres.ts)"
+  command -v redis-server >/dev/null 2>&1 ||
+    need redis-server "the BullMQ tests start their own Redis on 127.0.0.1 (test/services/redis.ts)"
 fi
 
 checked="python3, Rscript"
-[ "$want_tests" = yes ] && checked="$checked, PostgreSQL server"
+[ "$want_tests" = yes ] && checked="$checked, PostgreSQL server, redis-server"
 if [ -z "$missing" ]; then
   say "$checked: all present, nothing to install"
   exit 0
@@ -89,6 +91,7 @@ still=""
 command -v python3 >/dev/null 2>&1 || still="$still python3"
 command -v Rscript >/dev/null 2>&1 || still="$still Rscript"
 if [ "$want_tests" = yes ] && ! has_postgres_server; then still="$still PostgreSQL-server"; fi
+if [ "$want_tests" = yes ] && ! command -v redis-server >/dev/null 2>&1; then still="$still redis-server"; fi
 if [ -n "$still" ]; then
   say "still missing after the install:$still"
   exit 1

@@ -19,6 +19,7 @@ export {
   openArtifactStore,
   parseArtifactLocation,
 } from "./artifacts/open-artifact-store.js";
+export { BullmqExecutor, type BullmqExecutorOptions } from "./exec/bullmq-executor.js";
 /** The events a run emits to its observer, in order. */
 /** The executor seam: what runs ready tasks, and the local one. */
 export type { Executor, RunResult, TaskOutcome } from "./exec/executor.js";

@@ -15,6 +15,7 @@ import { registerRunTask } from "./commands/run-task.js";
 import { registerSchema } from "./commands/schema.js";
 import { registerStatus } from "./commands/status.js";
 import { registerValidate } from "./commands/validate.js";
+import { registerWorker } from "./commands/worker.js";
 import { type CommandContext, EXIT, type GlobalOptions } from "./context.js";
 import { type Output, paint, printDiagnostics, processOutput } from "./output.js";
 import { packageFile } from "./package-files.js";
@@ -80,6 +81,7 @@ export function buildProgram(
   registerInit(program, ctx);
   registerDoctor(program, ctx);
   registerDocs(program, ctx);
+  registerWorker(program, ctx);
   return program;
 }
 

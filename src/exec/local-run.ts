@@ -3,6 +3,7 @@ import { DagwrightError } from "../spec/errors.js";
 import { type LaunchRequest, type LaunchResult, launchTask } from "../tasks/launch-task.js";
 import { isLaneTask, NodeLane } from "../tasks/node-lane.js";
 import { prewarmNodeWorkers } from "../tasks/prewarm-node-workers.js";
+import { blockedReason } from "./blocked-reason.js";
 import type { RunResult, TaskOutcome } from "./executor.js";
 import { runMappedTask } from "./mapped-task.js";
 import type { RunCounts, RunStatus } from "./run-events.js";
@@ -150,24 +151,11 @@ export class LocalRun {
     }
   }
 
-  /** Why a task cannot run: a dependency that is neither done nor fresh. */
-  private blockedReason(task: GraphTask): string | undefined {
-    const { selected, upstream } = this.scope;
-    const blocked = task.deps.find((d) =>
-      selected.has(d)
-        ? this.outcome.get(d) !== "done" && this.outcome.get(d) !== "fresh"
-        : upstream.get(d) === undefined,
-    );
-    if (blocked === undefined) return undefined;
-    if (!selected.has(blocked))
-      return `upstream ${blocked} has never succeeded and is not selected; run it first`;
-    const how = this.outcome.get(blocked);
-    return `upstream ${blocked} ${how === "failed" ? "failed" : how === "cancelled" ? "was cancelled" : "was skipped"}`;
-  }
-
   private async handleTask(name: string): Promise<void> {
     const task = this.scope.graph.tasks[name]!;
-    const why = this.blockedReason(task) ?? (this.cancelled ? "run cancelled" : undefined);
+    const why =
+      blockedReason(this.scope, this.outcome, task) ??
+      (this.cancelled ? "run cancelled" : undefined);
     if (why !== undefined) {
       this.scope.observer({ type: "task-skipped", task: name, reason: why });
       this.settle(name, "skipped");

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { runTaskUnit } from "../../distributed/run-task-unit.js";
 import type { RunObserver } from "../../exec/run-events.js";
 import { expandItems, pickItems } from "../../plan/expand-items.js";
 import { loadItems } from "../../plan/plan-items.js";
@@ -96,17 +97,13 @@ export function registerRunTask(program: Command, ctx: CommandContext): void {
         const keys = await pickKeys(ctx, scope, taskName, opts);
         if (keys === "listed") return;
         const observer: RunObserver = opts.json ? jsonObserver(ctx.o) : humanObserver(ctx.o, false);
-        const { status } = await project.run(scope, {
+        const { status } = await runTaskUnit(project, scope, {
           observer,
-          jobs: 1,
           force: opts.force ?? false,
           command: `dagwright run-task ${graphName} ${taskName}`,
-          // Every pod of a rendered workflow runs this at once: no namespace lock, no sweep.
-          lock: false,
-          sweepOrphans: false,
           // Rendered targets retry through their own retryStrategy; one attempt per invocation.
           singleAttempt: true,
-          ...(keys ? { items: { task: taskName, keys } } : {}),
+          ...(keys ? { keys } : {}),
         });
         ctx.setExit(status === "succeeded" ? EXIT.ok : EXIT.taskFailed);
       } finally {

@@ -25,6 +25,7 @@ interface RunOptions extends RunFlags {
   json?: boolean;
   verbose?: boolean;
   executor: ExecutorName;
+  redis?: string;
 }
 
 /** Adds the selection and config flags shared by run, status and explain. */
@@ -58,6 +59,7 @@ export function registerRun(program: Command, ctx: CommandContext): void {
     .addOption(
       new Option("--executor <NAME>", "where tasks run").choices(EXECUTOR_NAMES).default("local"),
     )
+    .option("--redis <URL>", "with --executor bullmq: the Redis its workers listen on")
     .option("--json", "newline-delimited JSON events on stdout")
     .option("-v, --verbose", "stream task output (`task │ line`; with --json, `log` events)")
     .action(async (graphName: string | undefined, opts: RunOptions) => {
@@ -98,17 +100,24 @@ async function runCommand(
       ? jsonObserver(ctx.o)
       : humanObserver(ctx.o, ctx.o.color && Boolean(process.stderr.isTTY));
     const observer = recorder && memoStore ? recorder.tap(shown) : shown;
+    const selected = executorNamed(opts.executor, {
+      ...(opts.redis === undefined ? {} : { redis: opts.redis }),
+      notice: (line) => ctx.o.err(`${line}\n`),
+    });
     let stateBefore: string | undefined;
     const result = await interruptible(ctx, (signal) =>
       project.run(scope, {
         observer,
-        executor: executorNamed(opts.executor),
+        executor: selected.executor,
         signal,
         jobs,
         force: opts.force ?? false,
         dryRun: opts.dryRun ?? false,
         streamLogs: opts.verbose ?? false,
-        preflight: (s) => preflightRun(s, ctx.o, opts.dryRun ?? false),
+        preflight: async (s) => {
+          preflightRun(s, ctx.o, opts.dryRun ?? false);
+          if (!opts.dryRun) await selected.check();
+        },
         beforeBegin: (s) => {
           stateBefore = memoStore?.stateSignature(s.namespace);
         },

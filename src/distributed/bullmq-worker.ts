@@ -1,0 +1,166 @@
+import os from "node:os";
+import type { Job, Worker } from "bullmq";
+import {
+  CANCEL_CHANNEL,
+  connectRedis,
+  loadBullmq,
+  QUEUE_PREFIX,
+  type RedisClient,
+} from "../exec/bullmq-connection.js";
+import type { TaskJobData, TaskJobProgress, TaskJobResult } from "../exec/bullmq-job.js";
+import type { RunCounts, RunObserver } from "../exec/run-events.js";
+import { openProject } from "../session/open-project.js";
+import type { Project } from "../session/project.js";
+import { DagwrightError } from "../spec/errors.js";
+import { runTaskUnit } from "./run-task-unit.js";
+
+/** How {@link startWorkers} takes jobs. */
+export interface WorkerOptions {
+  redis: string;
+  /** Queues to take jobs from (a `machine_type`, or `dagwright` for the others). */
+  queues: readonly string[];
+  /** Jobs at once, per queue. */
+  concurrency: number;
+  /** The project root here; default: the root each job names (a disk shared with the coordinator). */
+  root?: string;
+  /** The environment projects read (`DAGWRIGHT_STATE_URL`, `DAGWRIGHT_ARTIFACTS_URL`, ...). */
+  env: NodeJS.ProcessEnv;
+  /** A line per job started and ended, and connection trouble. */
+  notice: (line: string) => void;
+  /** Called with each job's project before its task runs (the CLI enters its root). */
+  enterProject?: (project: Project) => void;
+  /**
+   * Opens a job's project (`specFile` relative to `root`) in `env`; default {@link openProject}.
+   * The CLI's goes through its spec cache, so a worker does not parse and check the whole spec
+   * for every job.
+   */
+  open?: (root: string, specFile: string, env: NodeJS.ProcessEnv) => Promise<Project>;
+  /** BullMQ's lock on a running job; a job whose worker died is redelivered after it (default 30 s). */
+  lockDurationMs?: number;
+  /** How often workers look for such jobs (default 30 s). */
+  stalledIntervalMs?: number;
+}
+
+/** Workers taking jobs; see {@link startWorkers}. */
+export interface RunningWorkers {
+  /** Lets running jobs finish, takes no new ones, and disconnects. */
+  close(): Promise<void>;
+  /** Cancels every running job (its task's process group is stopped, recorded cancelled). */
+  cancelAll(): void;
+  readonly name: string;
+}
+
+/**
+ * Takes task jobs from the queues and runs each through {@link runTaskUnit}, the same code path
+ * as `dagwright run-task`: the job's task is decided, run with its `retries` (the contract's
+ * retries with backoff; BullMQ makes one attempt per job, so retries never multiply) and
+ * `timeout` (the process group is killed), verified and recorded in the state store. The
+ * worker's events go to the coordinator as job progress. A coordinator's cancel request stops
+ * the job's task.
+ *
+ * @throws DagwrightError `E_ENV` when bullmq or ioredis are not installed.
+ */
+export async function startWorkers(options: WorkerOptions): Promise<RunningWorkers> {
+  const { Worker } = loadBullmq();
+  const name = `${os.hostname()}:${process.pid}`;
+  // BullMQ leaves connections it was handed open: they are closed with the workers.
+  const clients: RedisClient[] = [];
+  const connect = () => {
+    const client = connectRedis(options.redis);
+    client.on("error", () => {});
+    clients.push(client);
+    return client;
+  };
+  const workers: Worker[] = options.queues.map(
+    (queue) =>
+      new Worker(queue, (job, _token, signal) => runJob(options, name, job, signal), {
+        connection: connect(),
+        prefix: QUEUE_PREFIX,
+        concurrency: options.concurrency,
+        name,
+        ...(options.lockDurationMs ? { lockDuration: options.lockDurationMs } : {}),
+        ...(options.stalledIntervalMs ? { stalledInterval: options.stalledIntervalMs } : {}),
+      }),
+  );
+  for (const w of workers)
+    w.on("error", (err) => options.notice(`worker: Redis: ${(err as Error).message}`));
+  const cancels = connect();
+  cancels.on("message", (_channel, jobId) => {
+    for (const w of workers) w.cancelJob(jobId, "cancelled by the coordinator");
+  });
+  await cancels.subscribe(CANCEL_CHANNEL);
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
+  return {
+    name,
+    cancelAll: () => {
+      for (const w of workers) w.cancelAllJobs("worker stopping");
+    },
+    close: async () => {
+      await Promise.all(workers.map((w) => w.close()));
+      for (const client of clients) client.disconnect();
+    },
+  };
+}
+
+async function runJob(
+  options: WorkerOptions,
+  worker: string,
+  job: Job,
+  signal: AbortSignal | undefined,
+): Promise<TaskJobResult> {
+  const data = job.data as TaskJobData;
+  const what = data.keys ? `${data.task} [${data.keys.length} items]` : data.task;
+  options.notice(`${what}: started (run ${data.runId}, job ${job.id})`);
+  // The coordinator's branch, whatever this machine's checkout says: one run, one namespace.
+  const env = { ...options.env, DAGWRIGHT_BRANCH: data.branch };
+  const root = options.root ?? data.root;
+  const project = options.open
+    ? await options.open(root, data.specFile, env)
+    : await openProject(root, { file: data.specFile, env });
+  try {
+    options.enterProject?.(project);
+    const scope = await project.scope(
+      { graph: data.graph, only: [data.task], set: data.set },
+      "copy",
+    );
+    if (scope.namespace !== data.namespace)
+      throw new DagwrightError(
+        "E_ENV",
+        `this worker's state namespace is ${scope.namespace}, the coordinator's ${data.namespace}`,
+        {
+          hint: "start the worker with the coordinator's DAGWRIGHT_BRANCH and DAGWRIGHT_STATE_URL",
+        },
+      );
+    // Progress writes are chained so the coordinator sees them in order, before the completion.
+    let sent: Promise<unknown> = Promise.resolve();
+    const observer: RunObserver = (event) => {
+      const progress: TaskJobProgress = { event, worker };
+      sent = sent.then(() => job.updateProgress(progress)).catch(() => {});
+    };
+    const result = await runTaskUnit(project, scope, {
+      observer,
+      command: `dagwright worker (job ${job.id})`,
+      force: data.force,
+      singleAttempt: false,
+      jobs: os.availableParallelism(),
+      streamLogs: data.streamLogs,
+      ...(data.keys ? { keys: data.keys } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    await sent;
+    const outcome = outcomeOf(result.counts);
+    options.notice(`${what}: ${outcome} (job ${job.id})`);
+    return { outcome, worker };
+  } finally {
+    await project.close();
+  }
+}
+
+/** The one task's outcome, from its unit run's counts. */
+function outcomeOf(counts: RunCounts): TaskJobResult["outcome"] {
+  if (counts.done > 0) return "done";
+  if (counts.fresh > 0) return "fresh";
+  if (counts.cancelled > 0) return "cancelled";
+  if (counts.failed > 0) return "failed";
+  return "skipped";
+}

@@ -1,0 +1,204 @@
+import path from "node:path";
+import type { GraphTask } from "../graph/graph.js";
+import { upstreamStatesOf } from "../plan/decide-mapped.js";
+import { blockedReason } from "./blocked-reason.js";
+import {
+  branchOfNamespace,
+  configAsSets,
+  queueOfTask,
+  type TaskJobData,
+  type TaskJobProgress,
+  taskJobId,
+} from "./bullmq-job.js";
+import { runMappedOnQueues, type TaskJobs } from "./bullmq-mapped.js";
+import type { BullmqQueues, JobEnd } from "./bullmq-queues.js";
+import type { RunResult, TaskOutcome } from "./executor.js";
+import type { RunCounts, RunEventInit, RunStatus } from "./run-events.js";
+import type { RunScope } from "./run-scope.js";
+import { decideTaskRun } from "./task-attempt.js";
+
+/**
+ * One run of the BullMQ executor, the coordinator's loop: decides which tasks are ready (the same
+ * order and skip propagation as the local executor; fresh tasks are settled here without a job),
+ * queues a job per task that must run, relays the workers' events, and takes each task's outcome
+ * from the state store, where only the worker's attempt can have recorded it: a job that says
+ * "done" without a success recorded since it was queued fails the task.
+ */
+export class BullmqRun {
+  private readonly outcome = new Map<string, TaskOutcome>();
+  private readonly counts: RunCounts;
+  private readonly remainingDeps = new Map<string, number>();
+  private cancelled = false;
+  private active = 0;
+  private finished: () => void = () => {};
+  private readonly base: Omit<TaskJobData, "task">;
+
+  constructor(
+    private readonly scope: RunScope,
+    private readonly queues: BullmqQueues,
+  ) {
+    const { o, graph, selected } = scope;
+    const n = o.selected.length;
+    this.counts = { total: n, done: 0, fresh: 0, failed: 0, skipped: 0, cancelled: 0 };
+    for (const t of o.selected)
+      this.remainingDeps.set(t, graph.tasks[t]!.deps.filter((d) => selected.has(d)).length);
+    const root = o.plan.spec.root;
+    this.base = {
+      root,
+      specFile: path.relative(root, o.plan.spec.file),
+      graph: graph.name,
+      namespace: o.namespace,
+      branch: branchOfNamespace(o.namespace),
+      set: configAsSets(o.plan.config),
+      force: o.force ?? false,
+      streamLogs: o.streamLogs ?? false,
+      runId: o.runId,
+    };
+  }
+
+  /** Runs every selected task to an outcome (or until cancelled) and reports `run-end`. */
+  async run(): Promise<RunResult> {
+    const { o } = this.scope;
+    const started = Date.now();
+    const onAbort = () => {
+      this.cancelled = true;
+      void this.queues.cancel();
+    };
+    if (o.signal?.aborted) onAbort();
+    else o.signal?.addEventListener("abort", onAbort);
+    try {
+      await new Promise<void>((resolve) => {
+        this.finished = resolve;
+        for (const t of o.selected) if (this.remainingDeps.get(t) === 0) this.start(t);
+        this.checkDone();
+      });
+    } finally {
+      o.signal?.removeEventListener("abort", onAbort);
+    }
+    const { counts } = this;
+    const status: RunStatus = this.cancelled
+      ? "cancelled"
+      : counts.failed > 0 || counts.skipped > 0
+        ? "failed"
+        : "succeeded";
+    this.scope.observer({
+      type: "run-end",
+      status,
+      counts,
+      durationMs: Date.now() - started,
+      ...(o.dryRun ? { dryRun: true as const } : {}),
+    });
+    return { status, counts };
+  }
+
+  private start(name: string): void {
+    this.active++;
+    this.handleTask(name)
+      .catch((err: unknown) => {
+        const error = (err as Error).message;
+        this.scope.observer({ type: "task-failed", task: name, error, logPath: "", logTail: [] });
+        return "failed" as const;
+      })
+      .then((outcome) => {
+        this.settle(name, outcome);
+        this.active--;
+        this.checkDone();
+      });
+  }
+
+  private checkDone(): void {
+    if (this.active === 0) this.finished();
+  }
+
+  private settle(task: string, result: TaskOutcome): void {
+    this.outcome.set(task, result);
+    this.counts[result === "done" ? "done" : result]++;
+    for (const next of this.scope.graph.dependents[task] ?? []) {
+      if (!this.scope.selected.has(next)) continue;
+      const left = this.remainingDeps.get(next)! - 1;
+      this.remainingDeps.set(next, left);
+      if (left === 0) this.start(next);
+    }
+  }
+
+  private async handleTask(name: string): Promise<TaskOutcome> {
+    const { scope } = this;
+    const task = scope.graph.tasks[name]!;
+    const why =
+      blockedReason(scope, this.outcome, task) ?? (this.cancelled ? "run cancelled" : undefined);
+    if (why !== undefined) {
+      scope.observer({ type: "task-skipped", task: name, reason: why });
+      return "skipped";
+    }
+    const mapped = task.spec.mapOver !== undefined;
+    let key: string;
+    if (!mapped) {
+      const decision = await decideTaskRun(scope, task);
+      if (typeof decision === "string") return decision;
+      key = decision.fingerprint;
+    } else {
+      // A mapped task's unit of work is named by its inputs; its items are decided below.
+      key = JSON.stringify(task.deps.map((d) => scope.upstream.get(d) ?? null));
+    }
+    if (scope.o.force) key += ":force";
+    const { store, namespace } = scope.o;
+    const before = (await store.taskStates(namespace, [name])).get(name)?.lastSuccess?.attemptId;
+    if (mapped) return runMappedOnQueues(scope, task, this.jobs, key, before);
+    const end = await this.jobs.submit(task, key, undefined, (p) => this.relay(p));
+    return this.outcomeOf(task, end, before);
+  }
+
+  /** What the mapped-task loop (bullmq-mapped.ts) uses of this run. */
+  private readonly jobs: TaskJobs = {
+    submit: (task, key, keys, relay) =>
+      this.queues.submit(
+        queueOfTask(task.spec),
+        taskJobId(this.scope.o.namespace, task.name, key),
+        { ...this.base, task: task.name, ...(keys ? { keys } : {}) },
+        relay,
+      ),
+    outcome: (task, end, before) => this.outcomeOf(task, end, before),
+    relay: (p) => this.relay(p),
+  };
+
+  /** A worker's event, as if this process had run the task (its own run's bounds left out). */
+  private relay({ event }: TaskJobProgress): void {
+    if (event.type === "run-start" || event.type === "run-end") return;
+    const { time: _time, ...init } = event;
+    this.scope.observer(init as RunEventInit);
+  }
+
+  /**
+   * The task's outcome: what the worker says, checked against the state store (a success must
+   * be recorded there since the job was queued); a success also feeds the dependents.
+   */
+  private async outcomeOf(
+    task: GraphTask,
+    end: JobEnd,
+    successBefore: number | undefined,
+  ): Promise<TaskOutcome> {
+    const { observer, o, graph } = this.scope;
+    const name = task.name;
+    if (end.kind === "removed") {
+      observer({ type: "task-skipped", task: name, reason: "run cancelled" });
+      return "skipped";
+    }
+    if (end.kind === "failed") {
+      const error = `the worker could not run it: ${end.reason}`;
+      observer({ type: "task-failed", task: name, error, logPath: "", logTail: [] });
+      return "failed";
+    }
+    const claimed = end.result.outcome;
+    if (claimed !== "done" && claimed !== "fresh") return claimed;
+    const states = await o.store.taskStates(o.namespace, [name]);
+    const success = states.get(name)?.lastSuccess;
+    if (success === undefined || (claimed === "done" && success.attemptId === successBefore)) {
+      const error = `worker ${end.result.worker} reported it ${claimed}, but the state store has no success of it; not counted`;
+      observer({ type: "task-failed", task: name, error, logPath: "", logTail: [] });
+      return "failed";
+    }
+    const upstream = await upstreamStatesOf(o.store, o.namespace, graph, [name], states);
+    this.scope.upstream.set(name, upstream.get(name));
+    return claimed;
+  }
+}
