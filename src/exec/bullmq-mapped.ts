@@ -40,6 +40,7 @@ export async function runMappedOnQueues(
 ): Promise<TaskOutcome> {
   const { o } = scope;
   const name = task.name;
+  const started = Date.now();
   const prev = scope.states.get(name) ?? {};
   const decided = await decideMapped(o.plan, o.store, o.namespace, task, scope.upstream, prev, {
     force: o.force ?? false,
@@ -79,10 +80,15 @@ export async function runMappedOnQueues(
     });
     return "failed";
   }
+  // The last bundle to finish records the task as a whole (run-task's rule), so this job mostly
+  // finds it fresh: the items ran in this run all the same, so the task is done here.
   const whole = await jobs.submit(task, key, undefined, (p) => {
-    if (p.event.type !== "task-start") jobs.relay(p);
+    if (p.event.type !== "task-start" && p.event.type !== "task-fresh") jobs.relay(p);
   });
-  return jobs.outcome(task, whole, successBefore);
+  const outcome = await jobs.outcome(task, whole, successBefore);
+  if (outcome !== "fresh") return outcome;
+  scope.observer({ type: "task-done", task: name, durationMs: Date.now() - started, attempt: 1 });
+  return "done";
 }
 
 /** How many items shown by name in a failure. */
