@@ -43,7 +43,7 @@ interface LogicalLine {
   code: string;
 }
 
-const PREFIX = /(?:^|[^\p{L}\p{N}_])([rRbBuUfF]{1,2})$/u;
+const PREFIX = /(?:^|[^\p{L}\p{N}_])([rRbBuUfFtT]{1,2})$/u;
 
 /** A run of characters none of which starts a comment, string, bracket or line end. */
 const PLAIN = /[^#'"\\\n\r()[\]{}]+/uy;
@@ -94,9 +94,11 @@ function logicalLines(src: string): LogicalLine[] {
       const end = stringEnd(src, i);
       const body = src.slice(i, end);
       cur.code = cur.code.slice(0, cur.code.length - prefix.length);
-      // Only an f-string's `{…}` parts are code; its text could look like an assignment.
-      if (/[fF]/u.test(prefix))
-        cur.code += `""${[...body.matchAll(/\{[^{}]*\}/gu)].map((m) => ` ${m[0].replace(/\n/gu, " ")}`).join("")} `;
+      // An f-string's (or t-string's) `{…}` parts are code, nested to any depth (a format spec's
+      // `{WIDTH}`, a 3.12 same-quote `{T["a"]}`): every name in it counts (a word of its text
+      // too, which at worst reruns more). Only names, so its text never reads as an assignment.
+      if (/[fFtT]/u.test(prefix))
+        cur.code += `""${[...body.matchAll(/[A-Za-z_]\w*/gu)].map((m) => ` ${m[0]}`).join("")} `;
       else cur.code += /^(["'])__main__\1$/u.test(body) ? '"__main__"' : '""';
       for (const c of body) if (c === "\n") lineNo++;
       i = end;

@@ -117,6 +117,17 @@ describe("function closures of Python modules", () => {
     ]);
   });
 
+  it("follows names in nested f-string fields: format specs and same-quote subscripts", () => {
+    const src = lines(
+      'TABLE = {"a": "old"}',
+      "WIDTH = 8",
+      "OTHER = 1",
+      "def task(k):",
+      '    return f"{TABLE[k]:>{WIDTH}}" + f"{TABLE["a"]}"',
+    );
+    expect(closure(src, "task")).toEqual(["function task", "name TABLE", "name WIDTH"]);
+  });
+
   it("ignores docstrings and the main block, and strings that mention names", () => {
     expect(closure(MODULES.docstringAndMain!, "task")).toEqual(["function task", "name X"]);
   });
