@@ -15,6 +15,8 @@ export interface TaskJobs {
     key: string,
     keys: string[] | undefined,
     relay: (p: TaskJobProgress) => void,
+    /** Overrides the run's `--force` for this job. */
+    force?: boolean,
   ): Promise<JobEnd>;
   /** The task's outcome from its whole-task job's end, checked against the state store. */
   outcome(task: GraphTask, end: JobEnd, successBefore: number | undefined): Promise<TaskOutcome>;
@@ -82,9 +84,16 @@ export async function runMappedOnQueues(
   }
   // The last bundle to finish records the task as a whole (run-task's rule), so this job mostly
   // finds it fresh: the items ran in this run all the same, so the task is done here.
-  const whole = await jobs.submit(task, key, undefined, (p) => {
-    if (p.event.type !== "task-start" && p.event.type !== "task-fresh") jobs.relay(p);
-  });
+  // Never forced: the bundles ran (forced or not) every item that had to run.
+  const whole = await jobs.submit(
+    task,
+    key,
+    undefined,
+    (p) => {
+      if (p.event.type !== "task-start" && p.event.type !== "task-fresh") jobs.relay(p);
+    },
+    false,
+  );
   const outcome = await jobs.outcome(task, whole, successBefore);
   if (outcome !== "fresh") return outcome;
   scope.observer({ type: "task-done", task: name, durationMs: Date.now() - started, attempt: 1 });

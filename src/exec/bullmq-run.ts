@@ -150,11 +150,16 @@ export class BullmqRun {
 
   /** What the mapped-task loop (bullmq-mapped.ts) uses of this run. */
   private readonly jobs: TaskJobs = {
-    submit: (task, key, keys, relay) =>
+    submit: (task, key, keys, relay, force) =>
       this.queues.submit(
         queueOfTask(task.spec),
         taskJobId(this.scope.o.namespace, task.name, key),
-        { ...this.base, task: task.name, ...(keys ? { keys } : {}) },
+        {
+          ...this.base,
+          ...(force !== undefined ? { force } : {}),
+          task: task.name,
+          ...(keys ? { keys } : {}),
+        },
         relay,
       ),
     outcome: (task, end, before) => this.outcomeOf(task, end, before),

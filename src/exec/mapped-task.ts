@@ -6,7 +6,7 @@ import {
   type MappedDecision,
 } from "../plan/decide-mapped.js";
 import { pickItems } from "../plan/expand-items.js";
-import { type ItemPlan, itemRunReasons, planItems } from "../plan/plan-items.js";
+import { itemRunReasons, planItems } from "../plan/plan-items.js";
 import type { OutputRecord } from "../state/state-store.js";
 import { attemptLogDir } from "../tasks/attempt-logs.js";
 import type { TaskOutcome } from "./executor.js";
@@ -48,7 +48,9 @@ export async function runMappedTask(scope: RunScope, task: GraphTask): Promise<T
   // Sorting a million keys is paid only when a downstream task fingerprints them.
   const itemKeys = hasDependents(scope.graph, name) ? itemKeysOf(decided.items) : undefined;
   if (!o.force && decided.allFresh && subset) {
-    // run-task --item/--bundle: the selected items are fresh; nothing to do in this pod.
+    // run-task --item/--bundle: the selected items are fresh; nothing to run in this pod. A pod
+    // retried after the task's record was lost (its first try crashed) still writes it.
+    if (!o.dryRun) await recordWholeIfDone(scope, task, decided, started, true);
     scope.observer({ type: "task-fresh", task: name });
     return "fresh";
   }
@@ -85,48 +87,21 @@ async function runAndRecord(
 ): Promise<TaskOutcome> {
   const { o } = scope;
   const name = task.name;
+  if (o.items?.task === name) return runPicked(scope, task, decided, started, env);
   const { base, plan: iplan } = decided;
-  const only = o.items?.task === name ? new Set(o.items.keys) : undefined;
-  // With --item the plan holds the picked items only; the task-level record is the whole
-  // list's (its fingerprint and every item's outputs), as a full run records it.
-  const planAll = () =>
-    planItems(
-      o.plan,
-      o.store,
-      o.namespace,
-      task,
-      base,
-      decided.items,
-      false,
-      scope.states.get(name) ?? {},
-    );
-  const fingerprint = only === undefined ? iplan.fingerprint : (await planAll()).fingerprint;
   const attemptId = await o.store.beginAttempt({
     runId: o.runId,
     namespace: o.namespace,
     task: name,
-    fingerprint,
+    fingerprint: iplan.fingerprint,
     parts: base,
   });
   const attempt = { attempt: 1, attemptId };
   scope.observer({ type: "task-start", task: name, reasons: itemRunReasons(iplan), ...attempt });
-  const result = await runMappedItems(env, task, iplan, only);
+  const result = await runMappedItems(env, task, iplan);
   const durationMs = Date.now() - started;
   if (result.outcome === "done" || result.outcome === "fresh") {
-    // With --item only some items ran: the task as a whole is done only when every item is.
-    const whole: ItemPlan = only === undefined ? iplan : await planAll();
-    if (only !== undefined && whole.toRun.length > 0) {
-      await o.store.failAttempt(attemptId, {
-        status: "failed",
-        error: "partial run (--item): other items still need to run",
-        durationMs,
-      });
-      scope.observer({ type: "task-done", task: name, durationMs, ...attempt });
-      return "done";
-    }
-    const outputs = dedupeOutputs(
-      only === undefined ? result.outputs : [...whole.lastOutputs.values()].flat(),
-    );
+    const outputs = dedupeOutputs(result.outputs);
     const ok = await o.store.completeAttempt(attemptId, { outputs, durationMs });
     if (!ok)
       return failMapped(
@@ -146,6 +121,83 @@ async function runAndRecord(
     return "cancelled";
   }
   return failMapped(scope, name, result.error ?? "failed", attempt);
+}
+
+/**
+ * `run-task --item/--bundle`: runs the picked items (each recorded on its own), then records the
+ * task as a whole if every item of the list is now done. Pods of one fan-out run side by side, so
+ * the task-level attempt is begun only then, and completed at once: an attempt begun when a pod
+ * started would be superseded by a later pod's, and the pod that finishes last could never
+ * record. Pods that record together write the same record.
+ */
+async function runPicked(
+  scope: RunScope,
+  task: GraphTask,
+  decided: MappedDecision,
+  started: number,
+  env: MappedRunEnv,
+): Promise<TaskOutcome> {
+  const { o } = scope;
+  const name = task.name;
+  const only = new Set(o.items!.keys);
+  const { plan: iplan } = decided;
+  scope.observer({ type: "task-start", task: name, reasons: itemRunReasons(iplan), attempt: 1 });
+  const result = await runMappedItems(env, task, iplan, only);
+  if (result.outcome === "done" || result.outcome === "fresh") {
+    await recordWholeIfDone(scope, task, decided, started, false);
+    scope.observer({ type: "task-done", task: name, durationMs: Date.now() - started, attempt: 1 });
+    return "done";
+  }
+  if (result.outcome === "cancelled") {
+    scope.observer({ type: "task-cancelled", task: name, attempt: 1 });
+    return "cancelled";
+  }
+  return failMapped(scope, name, result.error ?? "failed");
+}
+
+/**
+ * Records a mapped task as a whole, with the whole list's fingerprint and every item's outputs
+ * (as a full run records it), when every item is done. `unlessRecorded`: not again when the last
+ * success already has that fingerprint (a pod whose items were all fresh).
+ */
+async function recordWholeIfDone(
+  scope: RunScope,
+  task: GraphTask,
+  decided: MappedDecision,
+  started: number,
+  unlessRecorded: boolean,
+): Promise<void> {
+  const { o } = scope;
+  const name = task.name;
+  const now = (await o.store.taskStates(o.namespace, [name])).get(name) ?? {};
+  const whole = await planItems(
+    o.plan,
+    o.store,
+    o.namespace,
+    task,
+    decided.base,
+    decided.items,
+    false,
+    now,
+  );
+  if (whole.toRun.length > 0) return;
+  if (
+    unlessRecorded &&
+    now.lastSuccess?.fingerprint === whole.fingerprint &&
+    now.lastAttempt?.status === "succeeded"
+  )
+    return;
+  const attemptId = await o.store.beginAttempt({
+    runId: o.runId,
+    namespace: o.namespace,
+    task: name,
+    fingerprint: whole.fingerprint,
+    parts: decided.base,
+  });
+  const outputs = dedupeOutputs([...whole.lastOutputs.values()].flat());
+  // Refused only when a pod that finished at the same moment began a record after this one: it
+  // writes the same fingerprint and outputs, or newer ones.
+  await o.store.completeAttempt(attemptId, { outputs, durationMs: Date.now() - started });
 }
 
 /** What the items of a mapped task share from the run. */

@@ -67,6 +67,11 @@ describe.skipIf(!hasRedisServer())("dagwright run --executor bullmq: fan-out", (
     const again = startRun(dir, ["--executor", "bullmq", "--redis", redis.url, "--json"]);
     expect(await again.exited).toBe(0);
     expect(again.stdout()).not.toContain('"task-start"');
+    // --force runs every item once more: the whole-task job after the bundles runs none again.
+    const forced = startRun(dir, ["--executor", "bullmq", "--redis", redis.url, "--force"]);
+    expect(await forced.exited).toBe(0);
+    const after = readFileSync(path.join(dir, "calls.txt"), "utf8").trim().split("\n");
+    expect(after.sort()).toEqual(["AL", "AL", "CA", "CA", "NC", "NC", "SC", "SC", "VA", "VA"]);
   }, 90_000);
 
   it("fails the task naming the failed item, which ran once, and runs only it next time", async () => {

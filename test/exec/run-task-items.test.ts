@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { makeProject, runCli } from "../helpers.js";
+import { makeProject, runCli, runCliAsync } from "../helpers.js";
 
 /** A fan-out whose items rendered targets run one pod (`run-task --item`) each, then a join. */
 const FILES = {
@@ -68,4 +68,29 @@ describe("run-task --item, one pod per item", () => {
     expect(r.stderr).toMatch(/1 ran/);
     expect(readFileSync(path.join(dir, "total.txt"), "utf8")).toBe("edited\nb\nc\n");
   });
+
+  it("records the task when pods of one fan-out overlap and the one that started first ends last", async () => {
+    const dir = makeProject({
+      ...FILES,
+      "dagwright.yaml": FILES["dagwright.yaml"]
+        .replace(
+          'command: "echo $k > out/$k.txt"',
+          'command: "if [ $k = a ]; then sleep 3; fi; echo $k > out/$k.txt"',
+        )
+        .replace("['a', 'b', 'c']", "['a', 'b']"),
+      "tasks/keys.py":
+        "import os\n\ndef keys():\n    os.makedirs('out', exist_ok=True)\n    return ['a', 'b']\n",
+    });
+    expect(runCli(["run-task", "--", "g", "keys"], dir).code).toBe(0);
+    const slow = runCliAsync(["run-task", "--item", "a", "--", "g", "each"], dir);
+    await new Promise((r) => setTimeout(r, 1000)); // pod a is running its item
+    expect(runCli(["run-task", "--item", "b", "--", "g", "each"], dir).code).toBe(0);
+    const a = await slow;
+    expect(a.code, a.stderr).toBe(0);
+    // Before the fix, pod a's task-level attempt (begun first) was superseded by pod b's, and
+    // nothing recorded the task: the join was skipped as never succeeded.
+    const total = runCli(["run-task", "--", "g", "total"], dir);
+    expect(total.code, total.stderr).toBe(0);
+    expect(readFileSync(path.join(dir, "total.txt"), "utf8")).toBe("a\nb\n");
+  }, 30_000);
 });
