@@ -115,7 +115,7 @@ async function runCommand(
         dryRun: opts.dryRun ?? false,
         streamLogs: opts.verbose ?? false,
         preflight: async (s) => {
-          preflightRun(s, ctx.o, opts.dryRun ?? false);
+          await preflightRun(s, ctx.o, opts.dryRun ?? false);
           if (!opts.dryRun) await selected.check();
         },
         beforeBegin: (s) => {
