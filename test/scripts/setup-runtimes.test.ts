@@ -45,6 +45,7 @@ function machine(opts: { have: string[]; apt: boolean; uid: number; sudo: boolea
         `  python3) printf '#!/bin/sh\\n' > ${bin}/python3; chmod +x ${bin}/python3 ;;`,
         `  r-base-core) printf '#!/bin/sh\\n' > ${bin}/Rscript; chmod +x ${bin}/Rscript ;;`,
         `  postgresql) printf '#!/bin/sh\\n' > ${pgBin}/postgres; chmod +x ${pgBin}/postgres ;;`,
+        `  redis-server) printf '#!/bin/sh\\n' > ${bin}/redis-server; chmod +x ${bin}/redis-server ;;`,
         "esac; done",
       ].join("\n"),
     );
@@ -82,12 +83,15 @@ describe("scripts/setup-runtimes.sh", () => {
     expect(r.code).toBe(0);
   });
 
-  it("with --test also installs the PostgreSQL server, through sudo when not root", () => {
+  it("with --test also installs the PostgreSQL and Redis servers, through sudo when not root", () => {
     const r = machine({ have: ["python3", "Rscript"], apt: true, uid: 1000, sudo: true }).run(
       "--test",
     );
     expect(r.out).toContain("- postgresql: the tests start their own PostgreSQL server");
-    expect(r.log).toContain("sudo apt-get install -y -qq --no-install-recommends postgresql\n");
+    expect(r.out).toContain("- redis-server: the BullMQ tests start their own Redis");
+    expect(r.log).toContain(
+      "sudo apt-get install -y -qq --no-install-recommends postgresql redis-server\n",
+    );
     expect(r.code).toBe(0);
   });
 
@@ -102,7 +106,7 @@ describe("scripts/setup-runtimes.sh", () => {
 
   it("without apt-get but with everything present, exits 0", () => {
     const r = machine({
-      have: ["python3", "Rscript", "postgres"],
+      have: ["python3", "Rscript", "postgres", "redis-server"],
       apt: false,
       uid: 0,
       sudo: false,

@@ -84,7 +84,7 @@ describe("Project.render", () => {
       await expect(bad).rejects.toMatchObject({
         code: "E_USAGE",
         message: 'unknown render target "airflo"',
-        hint: "use one of: argo, airflow, prefect",
+        hint: "use one of: argo, airflow, prefect, stepfunctions",
       });
       await expect(project.render("argo", "nope", {})).rejects.toMatchObject({ code: "E_USAGE" });
     });
