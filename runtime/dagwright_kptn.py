@@ -82,7 +82,7 @@ class ConfigResolver:
         try:
             fn = self.load(text, module_name, attr_path, where)
             args, kwargs = self.arguments(text, fn, where)
-            value = fn(*args, **kwargs)
+            value = call_waiting_for_lock(fn, args, kwargs)
         finally:
             self.busy.discard(text)
         self.made[text] = value
@@ -141,6 +141,24 @@ class ConfigResolver:
                 close()
             except Exception:  # noqa: BLE001 - a failing close must not fail a finished task
                 pass
+
+
+LOCK_WAIT_SECONDS = 60
+
+
+def call_waiting_for_lock(fn, args, kwargs):
+    """Calls a config function, retrying while another process holds the DuckDB file it opens
+    (dagwright hashing a table, a SQL task of another run): DuckDB allows one writing process."""
+    import time
+
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - only DuckDB's lock conflict is retried
+            if "Could not set lock" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 class RuntimeConfig:

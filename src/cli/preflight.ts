@@ -7,7 +7,7 @@
  */
 import { accessSync, constants, existsSync, statSync } from "node:fs";
 import path from "node:path";
-import { duckdbDriverVersion, usesProjectDatabase } from "../spec/duckdb-database.js";
+import { dagwrightOpensDatabase, duckdbDriverVersion } from "../spec/duckdb-database.js";
 import { DagwrightError } from "../spec/errors.js";
 import type { TaskKind, TaskSpec } from "../spec/types.js";
 import { maskPassword, parseStateUrl } from "../state/state-url.js";
@@ -128,7 +128,7 @@ export function checkRuntimes(
     const runtime = RUNTIMES[kind];
     if (runtime !== undefined) checks.push(checkRuntime(kind, runtime, names, versions, lookup));
   }
-  const onDatabase = tasks.filter(usesProjectDatabase).map((t) => t.name);
+  const onDatabase = tasks.filter(dagwrightOpensDatabase).map((t) => t.name);
   if (onDatabase.length > 0) checks.push(checkDuckdbDriver(onDatabase));
   return checks;
 }

@@ -2,6 +2,7 @@ import { fuseGroups, type Unit } from "../graph/fuse-groups.js";
 import type { Graph, GraphTask } from "../graph/graph.js";
 import type { Diagnostic } from "../spec/diagnostic.js";
 import { didYouMean } from "../spec/did-you-mean.js";
+import { usesProjectDatabase } from "../spec/duckdb-database.js";
 import type { Compute, Spec } from "../spec/types.js";
 import { readMachineTypes } from "./argo-config.js";
 import { isWellFormedUnicode } from "./quote.js";
@@ -201,8 +202,45 @@ export function planDeployment(
     image,
     stateSecret,
     machineTypes,
-    units: planUnits(graph, fused.units, options, report, spec),
+    units: warnParallelDatabaseWriters(
+      planUnits(graph, fused.units, options, report, spec),
+      report,
+    ),
   };
+}
+
+/**
+ * Units on the project database that no dependency orders: each pod pulls the database file,
+ * writes its tables and pushes the whole file back, so the last push wins (docs/sql.md). One
+ * warning names the first such pairs. Returns `units`.
+ */
+function warnParallelDatabaseWriters(units: PlanUnit[], report: Report): PlanUnit[] {
+  const writers = units.filter((u) => u.members.some((t) => usesProjectDatabase(t.spec)));
+  if (writers.length < 2) return units;
+  const ancestors = new Map<string, Set<string>>();
+  // Units come dependencies first, so each one's ancestors are known when it is reached.
+  for (const u of units) {
+    const set = new Set<string>();
+    for (const d of u.deps) {
+      set.add(d);
+      for (const a of ancestors.get(d) ?? []) set.add(a);
+    }
+    ancestors.set(u.name, set);
+  }
+  const pairs: string[] = [];
+  for (const [i, a] of writers.entries())
+    for (const b of writers.slice(i + 1))
+      if (!ancestors.get(b.name)!.has(a.name) && !ancestors.get(a.name)!.has(b.name))
+        pairs.push(`"${a.name}" and "${b.name}"`);
+  if (pairs.length > 0)
+    report(
+      "warning",
+      "settings.db_path",
+      `${pairs.slice(0, 3).join(", ")}${pairs.length > 3 ? ` (and ${pairs.length - 3} more pairs)` : ""} write the project database in parallel pods: with an artifact location each pushes the whole database file, and the last push wins`,
+      "order them with a dependency, or put them in one group (`group:`) so one pod runs them",
+      writers[0]!.members[0],
+    );
+  return units;
 }
 
 /** Rejects names Kubernetes does not accept for a Secret or its key. */

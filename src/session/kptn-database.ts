@@ -1,9 +1,12 @@
 import { execFile } from "node:child_process";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { canonicalJson } from "../fingerprint/canonical-json.js";
 import type { FsReads } from "../fingerprint/fs-reads.js";
+import { hashString } from "../fingerprint/hash-string.js";
 import type { Graph } from "../graph/graph.js";
-import { usesProjectDatabase } from "../spec/duckdb-database.js";
+import { dagwrightOpensDatabase } from "../spec/duckdb-database.js";
 import { DagwrightError } from "../spec/errors.js";
 import type { Spec } from "../spec/types.js";
 
@@ -13,8 +16,11 @@ const CALLABLE = /^([A-Za-z_][\w.]*):([A-Za-z_][\w.]*)$/u;
 /**
  * A kptn.yaml project's database: kptn runs SQL tasks on the connection `config.duckdb`'s function
  * returns, so when that function is set and `settings.db_path` is not, the project database is
- * the file that function opens. Asked of Python once per run, only when the graph has a task on
- * the database; the function's module is a recorded read (the no-change memo notices an edit).
+ * the file that function opens. Asked of Python only when the graph has a task dagwright opens the
+ * database for, and remembered in `.dagwright/kptn-database.json` keyed on the function, the
+ * config and its module's text (a recorded read, so the no-change memo notices an edit): asking
+ * again would open the file, which creates it (defeating a checkpoint's restore) and waits on
+ * other processes' locks.
  * Returns the spec unchanged, or a copy whose `settings.raw.db_path` is that file.
  *
  * @throws DagwrightError `E_SPEC` when the function cannot be called or opens no file.
@@ -31,24 +37,48 @@ export async function withKptnDatabase(
   if (typeof written === "string" && written !== "") return spec;
   const fn = typeof config.duckdb === "string" ? CALLABLE.exec(config.duckdb.trim()) : null;
   if (fn === null) return spec;
-  if (!Object.values(graph.tasks).some((t) => usesProjectDatabase(t.spec))) return spec;
-  recordModule(spec, fn[1]!, reads);
-  const file = await askPython(spec, config, env);
+  if (!Object.values(graph.tasks).some((t) => dagwrightOpensDatabase(t.spec))) return spec;
+  const module = moduleText(spec, fn[1]!, reads);
+  const key = hashString(canonicalJson([config.duckdb, config, module ?? null]));
+  const memo = path.join(spec.root, ".dagwright", "kptn-database.json");
+  let file = remembered(memo, key);
+  if (file === undefined) {
+    file = await askPython(spec, config, env);
+    remember(memo, key, file);
+  }
   return { ...spec, settings: { ...spec.settings, raw: { ...spec.settings.raw, db_path: file } } };
 }
 
-/** Records the function's module file (`a.b` → `a/b.py` or `a/b/__init__.py`) where it exists. */
-function recordModule(spec: Spec, module: string, reads: FsReads): void {
+function remembered(memo: string, key: string): string | undefined {
+  try {
+    const m = JSON.parse(readFileSync(memo, "utf8")) as { key?: string; path?: string };
+    return m.key === key && typeof m.path === "string" ? m.path : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function remember(memo: string, key: string, file: string): void {
+  try {
+    mkdirSync(path.dirname(memo), { recursive: true });
+    const tmp = `${memo}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ key, path: file }));
+    renameSync(tmp, memo);
+  } catch {
+    // a read-only project asks again next time
+  }
+}
+
+/** The text of the function's module (`a.b` → `a/b.py` or `a/b/__init__.py`), read through `reads`. */
+function moduleText(spec: Spec, module: string, reads: FsReads): string | undefined {
   const rel = module.split(".");
   for (const dir of [".", ...spec.settings.pyTasksDirs]) {
     for (const file of [`${path.join(dir, ...rel)}.py`, path.join(dir, ...rel, "__init__.py")]) {
       const abs = path.resolve(spec.root, file);
-      if (reads.exists(abs)) {
-        reads.readText(abs);
-        return;
-      }
+      if (reads.exists(abs)) return reads.readText(abs);
     }
   }
+  return undefined;
 }
 
 function askPython(

@@ -35,16 +35,28 @@ export function projectDatabasePath(root: string, settings: Pick<Settings, "raw"
 
 /**
  * Whether a task works on the project database, and so takes its turn on it while it runs: a SQL
- * task, a task that declares a `duckdb://` output, or one with `duckdb_checkpoint`.
+ * task, a task that declares a `duckdb://` output, one with `duckdb_checkpoint`, or a kptn Python
+ * task handed the `config.duckdb` connection ({@link TaskSpec.opensDatabase}).
  */
 export function usesProjectDatabase(
-  task: Pick<TaskSpec, "kind" | "outputs" | "duckdbCheckpoint">,
+  task: Pick<TaskSpec, "kind" | "outputs" | "duckdbCheckpoint" | "opensDatabase">,
 ): boolean {
   return (
     task.kind === "sql" ||
     task.duckdbCheckpoint === true ||
+    task.opensDatabase === true ||
     task.outputs.some((o) => o.startsWith("duckdb://"))
   );
+}
+
+/**
+ * Whether dagwright itself opens the project database for a task (SQL, `duckdb://` outputs,
+ * checkpoints), and so needs the `@duckdb/node-api` driver and the database's path.
+ */
+export function dagwrightOpensDatabase(
+  task: Pick<TaskSpec, "kind" | "outputs" | "duckdbCheckpoint">,
+): boolean {
+  return usesProjectDatabase({ ...task, opensDatabase: false });
 }
 
 /**

@@ -163,6 +163,10 @@ export function normalizeSpec(
       : (raw ?? {});
   const config = configOf(data.config, ["config"]);
   const machineTypes = config.machine_types;
+  const opensKptnDatabase =
+    ctx.format === "kptn" &&
+    typeof config.duckdb === "string" &&
+    /^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$/u.test(config.duckdb.trim());
 
   const tasks: Record<string, TaskSpec> = {};
   for (const [name, t] of Object.entries(data.tasks)) {
@@ -182,6 +186,9 @@ export function normalizeSpec(
         );
       }
     }
+    // kptn hands every task the `config.duckdb` connection: Python tasks take their turn on the
+    // database file like SQL tasks (DuckDB allows one writing process).
+    if (task.kind === "python" && opensKptnDatabase) task.opensDatabase = true;
     tasks[name] = task;
   }
 

@@ -75,6 +75,11 @@ export interface TaskSpec {
   template?: string;
   /** `duckdb_checkpoint: true`: the project database is copied aside after each success. */
   duckdbCheckpoint?: boolean;
+  /**
+   * The task may open the project database itself: a Python task of a kptn.yaml whose
+   * `config.duckdb` names a connection function (kptn hands every task that connection).
+   */
+  opensDatabase?: boolean;
   location: SourceLocation;
 }
 

@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeProject, runCli } from "../helpers.js";
@@ -26,6 +26,8 @@ class Connection:
         pass
 
 def get_engine(database: str = "data/example.ddb"):
+    with open("calls.log", "a") as f:
+        f.write("get_engine\\n")
     return Connection(database)
 `;
 
@@ -62,6 +64,12 @@ describe("a kptn project's DuckDB database", () => {
     expect(existsSync(path.join(dir, "data", "example.ddb"))).toBe(true);
     expect(existsSync(path.join(dir, ".dagwright", "project.duckdb"))).toBe(false);
     expect(runCli(["run"], dir).stderr).toMatch(/0 ran, 1 fresh/);
+    // Asked once, then remembered (keyed on the function's module): opening the file again would
+    // create it and wait on other processes' locks.
+    expect(readFileSync(path.join(dir, "calls.log"), "utf8")).toBe("get_engine\n");
+    appendFileSync(path.join(dir, "src", "utils.py"), "\n# edited\n");
+    expect(runCli(["run"], dir).code).toBe(0);
+    expect(readFileSync(path.join(dir, "calls.log"), "utf8")).toBe("get_engine\nget_engine\n");
   });
 
   it("stops with what failed and how to fix it when the function cannot tell", () => {
