@@ -1,3 +1,4 @@
+import { splitTop } from "../spec/python-source.js";
 import { runsOnImport } from "./python-import-effects.js";
 
 /**
@@ -131,29 +132,6 @@ function logicalLines(src: string): LogicalLine[] {
   }
   finish(src.length);
   return out;
-}
-
-/** Splits `text` at `sep` where no bracket is open. */
-function splitTop(text: string, sep: RegExp): string[] {
-  const parts: string[] = [];
-  let depth = 0;
-  let last = 0;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if ("([{".includes(ch)) depth++;
-    else if (")]}".includes(ch)) depth--;
-    else if (depth === 0) {
-      sep.lastIndex = i;
-      const m = sep.exec(text);
-      if (m !== null && m.index === i) {
-        parts.push(text.slice(last, i));
-        last = i + m[0].length;
-        i = last - 1;
-      }
-    }
-  }
-  parts.push(text.slice(last));
-  return parts;
 }
 
 const ID = String.raw`[\p{L}_][\p{L}\p{N}_]*`;

@@ -1,3 +1,4 @@
+import { splitTop } from "./python-source.js";
 /**
  * What a Python module's top level defines, as far as deciding how a task file runs needs:
  * read by a small line scanner (no Python needed), so `validate` can check it.
@@ -97,29 +98,6 @@ function logicalLines(src: string): LogicalLine[] {
   }
   end();
   return out;
-}
-
-/** Splits `text` at `sep` where no bracket is open. */
-function splitTop(text: string, sep: RegExp): string[] {
-  const parts: string[] = [];
-  let depth = 0;
-  let last = 0;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if ("([{".includes(ch)) depth++;
-    else if (")]}".includes(ch)) depth--;
-    else if (depth === 0) {
-      sep.lastIndex = i;
-      const m = sep.exec(text);
-      if (m !== null && m.index === i) {
-        parts.push(text.slice(last, i));
-        last = i + m[0].length;
-        i = last - 1;
-      }
-    }
-  }
-  parts.push(text.slice(last));
-  return parts;
 }
 
 const KEYWORDS = new Set(

@@ -92,3 +92,26 @@ export function lastLogicalLine(code: string): string {
   }
   return last;
 }
+
+/** Splits `text` at `sep` (a sticky-capable regexp) where no bracket is open. */
+export function splitTop(text: string, sep: RegExp): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let last = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if ("([{".includes(ch)) depth++;
+    else if (")]}".includes(ch)) depth--;
+    else if (depth === 0) {
+      sep.lastIndex = i;
+      const m = sep.exec(text);
+      if (m !== null && m.index === i) {
+        parts.push(text.slice(last, i));
+        last = i + m[0].length;
+        i = last - 1;
+      }
+    }
+  }
+  parts.push(text.slice(last));
+  return parts;
+}
