@@ -104,57 +104,7 @@ export function normalizeSpec(
     });
   };
 
-  const rawSettings: Record<string, unknown> = {
-    ...(ctx.extraSettings ?? {}),
-    ...(data.settings ?? {}),
-  };
-  const settingsFile = rawSettings as NonNullable<SpecFile["settings"]>;
-  const settings: Settings = {
-    name: settingsFile.name ?? path.basename(ctx.root),
-    scratchDir: settingsFile.scratch_dir ?? "scratch",
-    pyTasksDirs: list(settingsFile.py_tasks_dir),
-    rTasksDirs: list(settingsFile.r_tasks_dir),
-    raw: rawSettings,
-  };
-  if (settingsFile.cache_namespace !== undefined)
-    settings.cacheNamespace = settingsFile.cache_namespace;
-  if (settingsFile.base_branch !== undefined) settings.baseBranch = settingsFile.base_branch;
-  if (settingsFile.docker_image !== undefined) settings.dockerImage = settingsFile.docker_image;
-  if (settingsFile.group_tag_prefix !== undefined)
-    settings.groupTagPrefix = settingsFile.group_tag_prefix;
-  if (settingsFile.keep_logs !== undefined) settings.keepLogs = settingsFile.keep_logs;
-  if (settingsFile.strict_outputs !== undefined)
-    settings.strictOutputs = settingsFile.strict_outputs;
-  for (const dir of [
-    ...settings.pyTasksDirs,
-    ...settings.rTasksDirs,
-    ...list(settingsFile.duckdb_tasks_dir),
-  ]) {
-    if (!staysInside(dir)) {
-      err(
-        "path-escapes-root",
-        ["settings"],
-        `task directory ${JSON.stringify(dir)} is outside the project root`,
-        "use a path relative to the spec's directory, without leading '..'",
-      );
-    }
-  }
-  if (!staysInside(settings.scratchDir)) {
-    err(
-      "path-escapes-root",
-      ["settings", "scratch_dir"],
-      `scratch_dir ${JSON.stringify(settings.scratchDir)} is outside the project root`,
-      "use a relative path; set SCRATCH_DIR at run time to put scratch elsewhere",
-    );
-  }
-  if (settingsFile.db_path !== undefined && !staysInside(settingsFile.db_path)) {
-    err(
-      "path-escapes-root",
-      ["settings", "db_path"],
-      `db_path ${JSON.stringify(settingsFile.db_path)} is outside the project root`,
-      "use a path relative to the spec's directory, without leading '..'",
-    );
-  }
+  const settings = normalizeSettings(data, ctx, err);
 
   // kptn's include and value/function entries are kptn.yaml features (see kptn-config.ts).
   const configOf = (raw: Record<string, unknown> | undefined, at: Path) =>
@@ -247,6 +197,66 @@ export function normalizeSpec(
     graphs,
     tasks,
   };
+}
+
+/** `settings` (under pyproject.toml's `[tool.kptn]`), with defaults, and its paths checked. */
+function normalizeSettings(
+  data: SpecFile,
+  ctx: NormalizeContext,
+  err: (kind: string, at: Path, message: string, hint?: string) => void,
+): Settings {
+  const rawSettings: Record<string, unknown> = {
+    ...(ctx.extraSettings ?? {}),
+    ...(data.settings ?? {}),
+  };
+  const settingsFile = rawSettings as NonNullable<SpecFile["settings"]>;
+  const settings: Settings = {
+    name: settingsFile.name ?? path.basename(ctx.root),
+    scratchDir: settingsFile.scratch_dir ?? "scratch",
+    pyTasksDirs: list(settingsFile.py_tasks_dir),
+    rTasksDirs: list(settingsFile.r_tasks_dir),
+    raw: rawSettings,
+  };
+  if (settingsFile.cache_namespace !== undefined)
+    settings.cacheNamespace = settingsFile.cache_namespace;
+  if (settingsFile.base_branch !== undefined) settings.baseBranch = settingsFile.base_branch;
+  if (settingsFile.docker_image !== undefined) settings.dockerImage = settingsFile.docker_image;
+  if (settingsFile.group_tag_prefix !== undefined)
+    settings.groupTagPrefix = settingsFile.group_tag_prefix;
+  if (settingsFile.keep_logs !== undefined) settings.keepLogs = settingsFile.keep_logs;
+  if (settingsFile.strict_outputs !== undefined)
+    settings.strictOutputs = settingsFile.strict_outputs;
+  for (const dir of [
+    ...settings.pyTasksDirs,
+    ...settings.rTasksDirs,
+    ...list(settingsFile.duckdb_tasks_dir),
+  ]) {
+    if (!staysInside(dir)) {
+      err(
+        "path-escapes-root",
+        ["settings"],
+        `task directory ${JSON.stringify(dir)} is outside the project root`,
+        "use a path relative to the spec's directory, without leading '..'",
+      );
+    }
+  }
+  if (!staysInside(settings.scratchDir)) {
+    err(
+      "path-escapes-root",
+      ["settings", "scratch_dir"],
+      `scratch_dir ${JSON.stringify(settings.scratchDir)} is outside the project root`,
+      "use a relative path; set SCRATCH_DIR at run time to put scratch elsewhere",
+    );
+  }
+  if (settingsFile.db_path !== undefined && !staysInside(settingsFile.db_path)) {
+    err(
+      "path-escapes-root",
+      ["settings", "db_path"],
+      `db_path ${JSON.stringify(settingsFile.db_path)} is outside the project root`,
+      "use a path relative to the spec's directory, without leading '..'",
+    );
+  }
+  return settings;
 }
 
 function expandEntry(entry: GraphEntryFile): { deps: string[]; args: Record<string, unknown> } {

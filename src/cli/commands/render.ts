@@ -113,31 +113,40 @@ export function registerRender(program: Command, ctx: CommandContext): void {
       "stepfunctions: fan-outs of up to N items use an inline Map, more a Distributed Map (default 1000)",
     )
     .option("--json", "print what was written, the warnings and the target's report as JSON")
-    .action(async (target: RenderTarget, graphName: string | undefined, opts: RenderOptions) => {
-      const result = await renderSpec(
-        await loadForCommand(ctx),
-        target,
-        graphName,
-        targetOptions(target, opts),
-      );
-      for (const w of result.warnings)
-        ctx.o.err(`${paint(ctx.o.color, "yellow", "warning")}: ${w}\n`);
-      const written: string[] = [];
-      const out = path.resolve(opts.out);
-      mkdirSync(out, { recursive: true });
-      for (const [name, content] of Object.entries(result.files)) {
-        const file = path.join(out, name);
-        const tmp = `${file}.${process.pid}.tmp`;
-        writeFileSync(tmp, content);
-        renameSync(tmp, file);
-        written.push(path.relative(process.cwd(), file) || file);
-        if (!opts.json) ctx.o.out(`wrote ${written[written.length - 1]}\n`);
-      }
-      if (opts.json)
-        ctx.o.out(
-          `${JSON.stringify({ files: written, warnings: result.warnings, ...result.report }, null, 2)}\n`,
-        );
-    });
+    .action((target: RenderTarget, graphName: string | undefined, opts: RenderOptions) =>
+      writeRender(ctx, target, graphName, opts),
+    );
+}
+
+/** Renders and writes the files (each atomically), then prints what was written. */
+async function writeRender(
+  ctx: CommandContext,
+  target: RenderTarget,
+  graphName: string | undefined,
+  opts: RenderOptions,
+): Promise<void> {
+  const result = await renderSpec(
+    await loadForCommand(ctx),
+    target,
+    graphName,
+    targetOptions(target, opts),
+  );
+  for (const w of result.warnings) ctx.o.err(`${paint(ctx.o.color, "yellow", "warning")}: ${w}\n`);
+  const written: string[] = [];
+  const out = path.resolve(opts.out);
+  mkdirSync(out, { recursive: true });
+  for (const [name, content] of Object.entries(result.files)) {
+    const file = path.join(out, name);
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, content);
+    renameSync(tmp, file);
+    written.push(path.relative(process.cwd(), file) || file);
+    if (!opts.json) ctx.o.out(`wrote ${written[written.length - 1]}\n`);
+  }
+  if (opts.json)
+    ctx.o.out(
+      `${JSON.stringify({ files: written, warnings: result.warnings, ...result.report }, null, 2)}\n`,
+    );
 }
 
 /** The flags of `render` as the target's options (flags another target has are ignored). */
