@@ -116,21 +116,45 @@ async function runInTransaction(c: DatabaseConnection, r: Run): Promise<SqlTaskO
       } catch (err) {
         const message = (err as Error).message;
         writeTaskLog(r.log, `${message}\n`);
+        if (stopped) return endedBy(stopped, c, r.log, seconds);
         await rollback(c, r.log);
-        if (stopped === "timeout")
-          return { status: "timeout", error: `timed out after ${seconds}s` };
-        if (stopped === "cancelled") return { status: "cancelled", error: "cancelled" };
         return { status: "failed", error: `${where}: ${firstLine(message)}` };
       }
       writeTaskLog(r.log, `-> ${describe(result)}\n`);
     }
-    await c.run("COMMIT");
+    // A timeout or cancel that lands after the last statement still keeps nothing.
+    const ended = stopped ? await endedBy(stopped, c, r.log, seconds) : undefined;
+    if (ended !== undefined) return ended;
+    try {
+      await c.run("COMMIT");
+    } catch (err) {
+      if (stopped) return endedBy(stopped, c, r.log, seconds);
+      writeTaskLog(r.log, `${(err as Error).message}\n`);
+      await rollback(c, r.log);
+      return {
+        status: "failed",
+        error: `${r.written}: COMMIT failed: ${firstLine((err as Error).message)}`,
+      };
+    }
     writeTaskLog(r.log, `committed ${r.statements.length} statement(s)\n`);
     return { status: "succeeded" };
   } finally {
     if (timer !== undefined) clearTimeout(timer);
     r.req.signal?.removeEventListener("abort", onAbort);
   }
+}
+
+/** Rolls back a transaction a timeout or cancel stopped, and says so. */
+async function endedBy(
+  stopped: "timeout" | "cancelled",
+  c: DatabaseConnection,
+  log: TaskLog,
+  seconds: number | undefined,
+): Promise<{ status: "timeout" | "cancelled"; error: string }> {
+  await rollback(c, log);
+  return stopped === "timeout"
+    ? { status: "timeout", error: `timed out after ${seconds}s` }
+    : { status: "cancelled", error: "cancelled" };
 }
 
 async function rollback(c: DatabaseConnection, log: TaskLog): Promise<void> {
