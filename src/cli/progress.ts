@@ -147,7 +147,7 @@ function eventLine(color: boolean, e: RunEvent): string | undefined {
     case "task-would-run":
       return `${c("yellow", "▶")} ${e.task} would run: ${e.reasons.join("; ")}`;
     case "task-start":
-      return `${c("yellow", "▶")} ${e.task}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ""}: ${e.reasons.join("; ")}`;
+      return `${c("yellow", "▶")} ${e.task}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ""}${e.worker === undefined ? "" : ` on ${e.worker}`}: ${e.reasons.join("; ")}`;
     case "task-retry":
       return `${c("yellow", "↻")} ${e.task} failed (${e.error}); retrying in ${seconds(e.delayMs)}`;
     case "task-done":

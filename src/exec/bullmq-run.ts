@@ -167,10 +167,10 @@ export class BullmqRun {
   };
 
   /** A worker's event, as if this process had run the task (its own run's bounds left out). */
-  private relay({ event }: TaskJobProgress): void {
+  private relay({ event, worker }: TaskJobProgress): void {
     if (event.type === "run-start" || event.type === "run-end") return;
     const { time: _time, ...init } = event;
-    this.scope.observer(init as RunEventInit);
+    this.scope.observer((init.type === "task-start" ? { ...init, worker } : init) as RunEventInit);
   }
 
   /**

@@ -23,6 +23,8 @@ export type RunEventInit =
       attempt: number;
       attemptId?: number;
       logPath?: string;
+      /** The worker that runs it, when it is not this process (`--executor bullmq`). */
+      worker?: string;
     }
   | { type: "task-retry"; task: string; attempt: number; error: string; delayMs: number }
   | {

@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeProject, runCli } from "../helpers.js";
@@ -121,9 +122,11 @@ describe.skipIf(!hasRedisServer())("dagwright run --executor bullmq: faults", ()
       `warning: queue "gpu" has had no worker for 0.5 s; its tasks wait until one starts: dagwright worker --redis ${redis.url} --queue gpu`,
     );
     expect(existsSync(path.join(dir, "starts.txt"))).toBe(false);
-    await worker(["--queue", "gpu"]);
+    const w = await worker(["--queue", "gpu"]);
     expect(await run.exited).toBe(0);
     expect(lines(dir, "out/slow.txt")).toEqual(["ok"]);
+    // The progress view says which worker runs the task.
+    expect(run.stderr()).toContain(`▶ slow on ${os.hostname()}:${w.child.pid}: never ran`);
   }, 90_000);
 
   it("redelivers the job of a worker killed with -9 mid-task, and the run completes", async () => {
