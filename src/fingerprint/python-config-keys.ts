@@ -1,10 +1,9 @@
 import {
   bracketed,
-  lastLogicalLine,
   splitTopLevel,
   stripStringsAndComments,
+  topLevelDef,
 } from "../spec/python-source.js";
-import { escapeRegExp } from "./escape-regexp.js";
 
 export { bracketed, splitTopLevel };
 
@@ -22,19 +21,10 @@ const NAME = /^[\p{L}_][\p{L}\p{N}_]*/u;
  * `fn = …` at module level.
  */
 export function pythonConfigKeys(source: string, fn: string): ConfigKeys {
-  const code = stripStringsAndComments(source);
-  const name = escapeRegExp(fn);
-  const defs = [
-    ...code.matchAll(new RegExp(`^(?:async[ \\t]+)?def[ \\t]+${name}[ \\t]*\\(`, "gmu")),
-  ];
-  if (defs.length !== 1) return "all";
-  if (new RegExp(`^${name}[ \\t]*(?::[^=\\n]*)?=(?!=)`, "mu").test(code)) return "all";
-  const def = defs[0]!;
-  if (lastLogicalLine(code.slice(0, def.index)).startsWith("@")) return "all";
-  const params = bracketed(code, def.index + def[0].length - 1);
-  if (params === undefined) return "all";
+  const def = topLevelDef(stripStringsAndComments(source), fn);
+  if (typeof def === "string") return "all";
   const keys: string[] = [];
-  for (const p of splitTopLevel(params)) {
+  for (const p of splitTopLevel(def.params)) {
     if (p === "/" || p === "*") continue;
     if (p.startsWith("*")) return "all";
     const m = NAME.exec(p);

@@ -1,9 +1,4 @@
-import {
-  bracketed,
-  lastLogicalLine,
-  splitTopLevel,
-  stripStringsAndComments,
-} from "./python-source.js";
+import { splitTopLevel, stripStringsAndComments, topLevelDef } from "./python-source.js";
 
 /** How Python binds one parameter (the names of `inspect.Parameter.kind`). */
 export type PythonParameterKind =
@@ -37,10 +32,6 @@ export type SignatureSkip = "decorated" | "unknown";
 const NAME = /^[\p{L}_][\p{L}\p{N}_]*/u;
 const DEFAULT = /(?<![=<>!])=(?!=)/u;
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/gu, "\\$&");
-}
-
 function parameters(text: string): PythonParameter[] | undefined {
   const out: PythonParameter[] = [];
   let kind: PythonParameterKind = "positional-or-keyword";
@@ -72,17 +63,9 @@ function parameters(text: string): PythonParameter[] | undefined {
  */
 export function pythonSignature(source: string, fn: string): PythonSignature | SignatureSkip {
   const code = stripStringsAndComments(source);
-  const name = escapeRegExp(fn);
-  const defs = [
-    ...code.matchAll(new RegExp(`^(?:async[ \\t]+)?def[ \\t]+${name}[ \\t]*\\(`, "gmu")),
-  ];
-  if (defs.length !== 1) return "unknown";
-  // Another top-level binding of the name (`fn = wrap(fn)`) replaces the def.
-  if (new RegExp(`^${name}[ \\t]*(?::[^=\\n]*)?=(?!=)`, "mu").test(code)) return "unknown";
-  const def = defs[0]!;
-  if (lastLogicalLine(code.slice(0, def.index)).startsWith("@")) return "decorated";
-  const text = bracketed(code, def.index + def[0].length - 1);
-  const params = text === undefined ? undefined : parameters(text);
+  const def = topLevelDef(code, fn);
+  if (typeof def === "string") return def;
+  const params = parameters(def.params);
   if (params === undefined) return "unknown";
   const line = code.slice(0, def.index).split("\n").length;
   return { line, params };

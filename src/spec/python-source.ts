@@ -115,3 +115,29 @@ export function splitTop(text: string, sep: RegExp): string[] {
   parts.push(text.slice(last));
   return parts;
 }
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/gu, "\\$&");
+}
+
+/**
+ * The one top-level `def fn(` (or `async def`) of `code` (module source with strings and comments
+ * blanked by {@link stripStringsAndComments}), with its parameter list's text; `"decorated"` when
+ * a decorator may change what it accepts; `"unknown"` when there is none, more than one, a
+ * rebinding `fn = …` at module level replaces it, or its brackets do not close.
+ */
+export function topLevelDef(
+  code: string,
+  fn: string,
+): { index: number; params: string } | "decorated" | "unknown" {
+  const name = escapeRegExp(fn);
+  const defs = [
+    ...code.matchAll(new RegExp(`^(?:async[ \\t]+)?def[ \\t]+${name}[ \\t]*\\(`, "gmu")),
+  ];
+  if (defs.length !== 1) return "unknown";
+  if (new RegExp(`^${name}[ \\t]*(?::[^=\\n]*)?=(?!=)`, "mu").test(code)) return "unknown";
+  const def = defs[0]!;
+  if (lastLogicalLine(code.slice(0, def.index)).startsWith("@")) return "decorated";
+  const params = bracketed(code, def.index + def[0].length - 1);
+  return params === undefined ? "unknown" : { index: def.index, params };
+}
