@@ -82,6 +82,28 @@ export interface PlanOptions {
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 
+/**
+ * Reports `value` (a user string entering a command line) as an error when no process could
+ * receive it as an argument (not well-formed Unicode, or a NUL); returns whether it did.
+ */
+export function reportBadProcessArg(
+  report: Report,
+  value: string,
+  what: string,
+  path: string,
+  task?: GraphTask,
+): boolean {
+  if (isWellFormedUnicode(value) && !value.includes("\u0000")) return false;
+  report(
+    "error",
+    path,
+    `${what} ${JSON.stringify(value)} cannot be a process argument`,
+    undefined,
+    task,
+  );
+  return true;
+}
+
 /** Reports a problem of a render; `task` gives it a location. */
 export type Report = (
   severity: Diagnostic["severity"],

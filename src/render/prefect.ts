@@ -8,6 +8,7 @@ import {
   type PlanUnit,
   planDeployment,
   type Report,
+  reportBadProcessArg,
   reportInto,
 } from "./deployment-plan.js";
 import {
@@ -24,7 +25,6 @@ import {
   unitJobVariables,
 } from "./prefect-deploy.js";
 import { pyLiteral, pyStr } from "./python-literal.js";
-import { isWellFormedUnicode } from "./quote.js";
 import type { RenderInput, RenderResult } from "./renderer.js";
 
 /** How to render a graph as a Prefect flow. Every field is optional. */
@@ -100,14 +100,7 @@ export function renderPrefect(input: RenderInput<PrefectOptions>): RenderResult 
       ...(options.image !== undefined ? { image: options.image } : {}),
       ...(options.env !== undefined ? { env: options.env } : {}),
       checkArg: (value, what, path, task) => {
-        if (!isWellFormedUnicode(value) || value.includes("\u0000"))
-          report(
-            "error",
-            path,
-            `${what} ${JSON.stringify(value)} cannot be a process argument`,
-            undefined,
-            task,
-          );
+        reportBadProcessArg(report, value, what, path, task);
       },
     },
     // A process flow runs the project where it is: no image needed.

@@ -9,9 +9,9 @@ import {
   type DeploymentPlan,
   planDeployment,
   type Report,
+  reportBadProcessArg,
   reportInto,
 } from "./deployment-plan.js";
-import { isWellFormedUnicode } from "./quote.js";
 import type { RenderInput, RenderResult } from "./renderer.js";
 import { falseWaitsOf, levelTree, type SpTree, seriesParallel } from "./series-parallel.js";
 
@@ -72,15 +72,8 @@ export function renderStepFunctions(input: RenderInput<StepFunctionsOptions>): R
       checkArg: (value, what, path, task) => {
         // The image only goes into the params file, as a suggestion.
         if (path === "settings.docker_image") return;
-        if (!isWellFormedUnicode(value) || value.includes("\u0000"))
-          report(
-            "error",
-            path,
-            `${what} ${JSON.stringify(value)} cannot be a process argument`,
-            undefined,
-            task,
-          );
-        else if (!isPlainAslString(value))
+        if (reportBadProcessArg(report, value, what, path, task)) return;
+        if (!isPlainAslString(value))
           report(
             "error",
             path,

@@ -23,9 +23,7 @@ export async function saveCheckpoint(database: string, task: string): Promise<st
   try {
     if (!existsSync(database)) return undefined;
     const target = checkpointPath(database, task);
-    copyFileSync(database, target);
-    if (existsSync(`${database}.wal`)) copyFileSync(`${database}.wal`, `${target}.wal`);
-    else rmSync(`${target}.wal`, { force: true });
+    copyWithLog(database, target);
     return target;
   } finally {
     release();
@@ -44,13 +42,18 @@ export async function restoreCheckpoint(
   if (!existsSync(source)) return undefined;
   const release = await takeDatabaseTurn(database);
   try {
-    copyFileSync(source, database);
-    if (existsSync(`${source}.wal`)) copyFileSync(`${source}.wal`, `${database}.wal`);
-    else rmSync(`${database}.wal`, { force: true });
+    copyWithLog(source, database);
     return source;
   } finally {
     release();
   }
+}
+
+/** Copies a database file with its write-ahead log, or with none when `from` has none. */
+function copyWithLog(from: string, to: string): void {
+  copyFileSync(from, to);
+  if (existsSync(`${from}.wal`)) copyFileSync(`${from}.wal`, `${to}.wal`);
+  else rmSync(`${to}.wal`, { force: true });
 }
 
 /**
