@@ -20,6 +20,16 @@ function setCommand(dir: string, command: string, outputs = "[out.txt]"): void {
 
 const read = (dir: string, rel: string) => readFileSync(path.join(dir, rel), "utf8");
 
+/** The file's text, or undefined while it does not exist (the runner may move it aside at any moment). */
+function readIfThere(dir: string, rel: string): string | undefined {
+  try {
+    return read(dir, rel);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
 /** What is left moved aside under `.dagwright/aside` (nothing once every attempt settled). */
 const aside = (dir: string): string[] => {
   const root = path.join(dir, ".dagwright", "aside");
@@ -186,7 +196,7 @@ tasks:
     setCommand(dir, "echo partial > out.txt; sleep 86.43");
     const run = start(dir, ["run"]);
     await until(
-      () => existsSync(path.join(dir, "out.txt")) && read(dir, "out.txt") === "partial\n",
+      () => readIfThere(dir, "out.txt") === "partial\n",
       "the partial output",
     );
     run.child.kill("SIGINT");
@@ -202,7 +212,7 @@ tasks:
     setCommand(dir, "echo $$ > pid; echo partial > out.txt; sleep 86.44");
     const run = start(dir, ["run"]);
     await until(
-      () => existsSync(path.join(dir, "pid")) && read(dir, "pid").endsWith("\n"),
+      () => readIfThere(dir, "pid")?.endsWith("\n") === true,
       "the task",
     );
     run.child.kill("SIGKILL");
