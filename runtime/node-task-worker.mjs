@@ -1,5 +1,6 @@
-// dagwright's TS/JS task worker (a worker thread started by src/tasks/node-worker-pool.ts; not a
-// public API). It imports each task module once and runs one call at a time. A TS module is first
+// dagwright's TS/JS task worker (a worker thread started by src/tasks/node-worker-pool.ts, or a
+// child process it forks in the project root when this process sits elsewhere, since a thread
+// cannot have a working directory of its own; not a public API). It imports each task module once and runs one call at a time. A TS module is first
 // compiled into one ESM file cached under <root>/.dagwright/cache/ts (dist/tasks/compile-ts.js;
 // a cache hit loads no compiler), so no loader hooks run in the worker:
 //   in:  { id, task, url, display, fn, input, env }                      one call
@@ -24,8 +25,23 @@
 // The buffer's fifth int counts the console output sent but not yet written by the pool: past
 // LOG_WINDOW the task waits, so a task printing faster than the log is written cannot fill the
 // runner's memory with queued messages.
+// As a child process (src/tasks/process-worker.ts) the same messages go over its IPC channel; the
+// progress buffer cannot be shared across processes, so item starts are also sent as
+// { type: "progress", id, index, start } and console output is not held back (no shared count).
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { parentPort, workerData } from "node:worker_threads";
+import { isMainThread, parentPort as threadPort, workerData as threadData } from "node:worker_threads";
+
+const inProcess = isMainThread;
+const parentPort = inProcess
+  ? { postMessage: (msg) => process.send(msg), on: (event, fn) => process.on(event, fn) }
+  : threadPort;
+const workerData = inProcess
+  ? { progress: new SharedArrayBuffer(24), preload: [] }
+  : threadData;
+if (inProcess) {
+  // The pool going away (its process ended or killed us) leaves nothing to serve.
+  process.on("disconnect", () => process.exit(0));
+}
 
 // Stack traces of compiled modules point at the original .ts lines (inline source maps).
 process.setSourceMapsEnabled(true);
@@ -59,7 +75,7 @@ function send(text) {
   for (let n = Atomics.load(logPending, 0); n > LOG_WINDOW; n = Atomics.load(logPending, 0)) {
     Atomics.wait(logPending, 0, n, 100);
   }
-  Atomics.add(logPending, 0, text.length);
+  if (!inProcess) Atomics.add(logPending, 0, text.length);
   if (currentTask !== undefined) parentPort.postMessage({ type: "log", text, task: currentTask });
   else parentPort.postMessage({ type: "log", text });
 }
@@ -268,6 +284,7 @@ function markProgress(id, index) {
   progressStart[0] = Date.now();
   Atomics.store(progressIds, 1, index);
   Atomics.store(progressIds, 0, id);
+  if (inProcess) parentPort.postMessage({ type: "progress", id, index, start: progressStart[0] });
 }
 
 /** Calls the function for each item in order; one failing item does not stop the others. */

@@ -3,6 +3,7 @@ import { DagwrightError } from "../spec/errors.js";
 import { type LaunchRequest, type LaunchResult, launchTask } from "../tasks/launch-task.js";
 import { isLaneTask, NodeLane } from "../tasks/node-lane.js";
 import { prewarmNodeWorkers } from "../tasks/prewarm-node-workers.js";
+import { poolsOf } from "../tasks/worker-pools.js";
 import { blockedReason } from "./blocked-reason.js";
 import type { RunResult, TaskOutcome } from "./executor.js";
 import { runMappedTask } from "./mapped-task.js";
@@ -132,7 +133,8 @@ export class LocalRun {
         );
       });
     // One worker: the pool starts more when tasks turn out to need them.
-    if (surely.length > 0) prewarmNodeWorkers(o.plan.spec.root, surely, 1, (s) => inputs.envOf(s));
+    if (surely.length > 0)
+      prewarmNodeWorkers(o.plan.spec.root, surely, 1, (s) => inputs.envOf(s), poolsOf(o));
   }
 
   private settle(task: string, result: TaskOutcome): void {

@@ -223,6 +223,7 @@ async function mappedEnvOf(scope: RunScope, task: GraphTask): Promise<MappedRunE
     ...(o.beforeRecord ? { beforeRecord: o.beforeRecord } : {}),
     ...(o.lockToken !== undefined ? { lockToken: o.lockToken } : {}),
     ...(o.processes ? { processes: o.processes } : {}),
+    ...(o.pools ? { pools: o.pools } : {}),
   };
 }
 

@@ -6,6 +6,7 @@ import type { OutputRecord, StateStore } from "../state/state-store.js";
 import { newAttemptLogPath, pruneAttemptLogs } from "../tasks/attempt-logs.js";
 import { launchItems } from "../tasks/launch-items.js";
 import type { LogFollower } from "../tasks/log-follower.js";
+import type { WorkerPools } from "../tasks/worker-pools.js";
 import { type AsideOutputs, moveItemOutputsAside } from "./attempt-outputs.js";
 import { startAttempts } from "./attempt-records.js";
 import { collectOutputs, unmatchedWarning } from "./collect-outputs.js";
@@ -44,6 +45,8 @@ export interface MappedRunEnv {
   lockToken?: string;
   /** See RunGraphOptions.processes. */
   processes?: ProcessLedger;
+  /** See RunGraphOptions.pools. */
+  pools?: WorkerPools;
 }
 
 /** Outcome of a mapped task: `done` when every item succeeded (or was fresh). */
@@ -268,6 +271,7 @@ async function attemptBundle(
     inputs: env.inputs,
     env: env.env,
     scratchDir: env.scratchDir,
+    ...(env.pools ? { pools: env.pools } : {}),
     logPath,
     items: bundle.map(({ item }) => ({ key: item.key, values: item.values })),
     ...(task.spec.timeoutSeconds !== undefined ? { timeoutSeconds: task.spec.timeoutSeconds } : {}),

@@ -1,5 +1,6 @@
 import type { PlanContext } from "../plan/plan-task.js";
 import type { StateStore } from "../state/state-store.js";
+import type { WorkerPools } from "../tasks/worker-pools.js";
 import type { ProcessLedger } from "./process-ledger.js";
 import type { RunObserver } from "./run-events.js";
 
@@ -48,4 +49,6 @@ export interface RunGraphOptions {
    * library caller's own env): every task gets it under its own `env`.
    */
   env?: Readonly<Record<string, string>>;
+  /** The project's warm workers for function tasks (default: the launcher's own). */
+  pools?: WorkerPools;
 }

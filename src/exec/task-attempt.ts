@@ -143,6 +143,7 @@ export async function runTaskAttempt(
       env,
       scratchDir: o.scratchDir,
       logPath,
+      ...(o.pools ? { pools: o.pools } : {}),
     };
     return launch(task, req, begin);
   }).finally(() => unfollow?.());

@@ -87,6 +87,7 @@ export function sharedRunOptions(
     logDir: rc.logDir,
     keepLogs: rc.keepLogs,
     env: rc.taskEnv,
+    pools: rc.pools,
     ...(artifacts
       ? {
           // A duckdb:// table travels as the database file that holds it.

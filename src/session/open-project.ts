@@ -3,6 +3,7 @@ import type { Graph } from "../graph/graph.js";
 import type { Diagnostic } from "../spec/diagnostic.js";
 import { SpecError } from "../spec/errors.js";
 import type { Spec } from "../spec/types.js";
+import { WorkerPools } from "../tasks/worker-pools.js";
 import { openStore } from "./open-store.js";
 import { Project } from "./project.js";
 import { decodeRenderedEnv, envOverrides } from "./project-env.js";
@@ -39,7 +40,8 @@ export interface ProjectOptions {
 /**
  * Opens the project whose spec is found in `root` (`dagwright.yaml`, `kptn.yaml`, `dagwright.ts`,
  * or `options.file`): loads and validates the spec (unless given), opens its state store and
- * file-hash cache. Changes no process-wide state: two projects may be open in one process.
+ * file-hash cache. Changes no process-wide state: two projects may be open in one process, each
+ * with warm workers of its own for its function tasks.
  * Close it with {@link Project.close}.
  *
  * @throws SpecError with every problem when the spec is invalid (warnings go to
@@ -76,6 +78,7 @@ export async function openProject(root: string, options: ProjectOptions = {}): P
     cwd: options.cwd ?? root,
     reads,
     fileCache: cache,
+    pools: new WorkerPools(),
     notice: options.notice ?? (() => {}),
   };
   return new Project(core, flush, diagnostics);

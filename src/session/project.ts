@@ -4,7 +4,6 @@ import type { RenderResult, RenderTarget } from "../render/renderer.js";
 import type { Diagnostic } from "../spec/diagnostic.js";
 import type { Spec } from "../spec/types.js";
 import type { StateStore } from "../state/state-store.js";
-import { shutdownWorkers } from "../tasks/launch-task.js";
 import { type ProjectRenderOptions, renderSpec } from "./render-spec.js";
 import { type ProjectRunOptions, type ProjectRunResult, runScope } from "./run-lifecycle.js";
 import { openScope, type ProjectCore, type RunScope, type ScopeSelection } from "./run-scope.js";
@@ -24,21 +23,12 @@ export interface ExplainReport {
 }
 
 /**
- * Open projects, so the process-wide worker pools (which every project's TS/JS and Python
- * function tasks share) are stopped when the last one closes, not under another's run.
- */
-let openProjects = 0;
-
-/**
  * One project, opened by {@link openProject}: its spec, state store, environment, file-hash cache
- * and paths. Every call takes the graph and selection it is about; none touches `process.cwd()`
- * or `process.env`. Scripts and commands start in the project root with the project's env.
- *
- * TS/JS function tasks run in worker threads of this process, which share its working directory
- * (a thread cannot have its own): a relative path such a task opens is relative to
- * `process.cwd()`, not the root. The CLI makes them one; a process holding several projects whose
- * TS/JS tasks use relative paths must run each project in a process of its own (or give those
- * tasks absolute paths: `DAGWRIGHT_PROJECT_ROOT` is in their env).
+ * and paths, and the warm workers its function tasks run in. Every call takes the graph and
+ * selection it is about; none touches `process.cwd()` or `process.env`. Every task runs in the
+ * project root with the project's env: scripts and commands start there, Python workers enter it
+ * per call, and TS/JS functions run in worker threads when this process's working directory is
+ * the root, else in worker processes started there (a thread cannot have a directory of its own).
  */
 export class Project {
   /** The directory of the spec file: every path of the spec is relative to it. */
@@ -60,7 +50,6 @@ export class Project {
     this.spec = core.spec;
     this.store = core.store;
     this.env = core.env;
-    openProjects++;
   }
 
   /**
@@ -122,19 +111,17 @@ export class Project {
   }
 
   /**
-   * Writes back the file hashes gathered, closes the store, and, when no other project is open,
-   * stops the shared worker pools. `leaveForExit`: the process ends right after (the CLI), so
+   * Writes back the file hashes gathered, closes the store and stops the project's workers. `leaveForExit`: the process ends right after (the CLI), so
    * the store's connection may be left to that end. Closing twice does nothing.
    */
   async close(options: { leaveForExit?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    openProjects--;
     try {
       this.flushFileCache();
     } finally {
-      // Worker threads wind down on their own threads while this one closes the store.
-      const stopping = openProjects === 0 ? shutdownWorkers() : Promise.resolve();
+      // Workers wind down on their own threads and processes while this one closes the store.
+      const stopping = this.core.pools.shutdown();
       let closed = false;
       try {
         await this.store.close({ leaveForExit: options.leaveForExit ?? false });

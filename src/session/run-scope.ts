@@ -14,6 +14,7 @@ import { type BranchInheritance, inheritBranchState } from "../state/inherit-bra
 import { currentBranch, namespaceFor } from "../state/namespace.js";
 import type { StateStore } from "../state/state-store.js";
 import { keepLogsOf, logDirOf } from "../tasks/attempt-logs.js";
+import type { WorkerPools } from "../tasks/worker-pools.js";
 import { withKptnDatabase } from "./kptn-database.js";
 
 /** Which graph, which of its tasks, and which config layering a project call is about. */
@@ -43,6 +44,8 @@ export interface ProjectCore {
   cwd: string;
   reads: FsReads;
   fileCache: FileHashCache;
+  /** The project's warm workers for function tasks (stopped by `Project.close`). */
+  pools: WorkerPools;
   /** One line for a human (branch inheritance, waiting on a lock); the CLI prints it on stderr. */
   notice: (line: string) => void;
 }
@@ -71,6 +74,8 @@ export interface RunScope {
   env: Readonly<NodeJS.ProcessEnv>;
   /** What every task gets over the process environment (see {@link ProjectCore.taskEnv}). */
   taskEnv: Readonly<Record<string, string>>;
+  /** The project's warm workers for function tasks. */
+  pools: WorkerPools;
 }
 
 /**
@@ -139,6 +144,7 @@ export async function openScope(
     plan,
     env,
     taskEnv: core.taskEnv,
+    pools: core.pools,
   };
 }
 

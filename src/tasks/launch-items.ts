@@ -13,7 +13,7 @@ import {
   type TaskLog,
   writeTaskLog,
 } from "./task-log.js";
-import { sharedNodePool, sharedPythonPool } from "./worker-pools.js";
+import { poolsOf } from "./worker-pools.js";
 
 export { configureWorkers, shutdownWorkers, type WorkerOptions } from "./worker-pools.js";
 
@@ -320,27 +320,29 @@ function pythonAttempt(req: ItemsRequest): AttemptFn {
       return { ended: "fatal", replies: [], error: `task '${task.name}' has no file` };
     }
     const file = path.resolve(req.root, written);
-    const out = await sharedPythonPool().run({
-      python,
-      file,
-      cwd: req.root,
-      request: {
-        task: task.name,
+    const out = await poolsOf(req)
+      .python()
+      .run({
+        python,
         file,
-        display: written,
-        function: fn,
-        function_explicit: task.functionExplicit,
-        root: req.root,
-        env: { ...task.env, ...req.env },
-        inputs: { ...req.inputs, args: resolvedArgs(req.inputs) },
-        pipeline_config: { scratch_dir: req.scratchDir },
-        items,
-        log_path: req.logPath,
-      },
-      killGraceMs: req.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
-      ...(timeoutSeconds === undefined ? {} : { timeoutMs: timeoutSeconds * 1000 }),
-      ...(req.signal === undefined ? {} : { signal: req.signal }),
-    });
+        cwd: req.root,
+        request: {
+          task: task.name,
+          file,
+          display: written,
+          function: fn,
+          function_explicit: task.functionExplicit,
+          root: req.root,
+          env: { ...task.env, ...req.env },
+          inputs: { ...req.inputs, args: resolvedArgs(req.inputs) },
+          pipeline_config: { scratch_dir: req.scratchDir },
+          items,
+          log_path: req.logPath,
+        },
+        killGraceMs: req.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
+        ...(timeoutSeconds === undefined ? {} : { timeoutMs: timeoutSeconds * 1000 }),
+        ...(req.signal === undefined ? {} : { signal: req.signal }),
+      });
     const a: Attempt = {
       ended:
         out.ended === "not-started" || (out.ended === "done" && out.error !== undefined)
@@ -364,23 +366,25 @@ function nodeAttempt(req: ItemsRequest, log: TaskLog): AttemptFn {
     if (written === undefined) {
       return { ended: "fatal", replies: [], error: `task '${task.name}' has no file` };
     }
-    const out = await sharedNodePool().runBatch({
-      task: task.name,
-      url: pathToFileURL(path.resolve(req.root, written)).href,
-      display: written,
-      fn: task.function ?? task.name,
-      base: {
-        deps: inputs.deps,
-        args: resolvedArgs(inputs),
-        config: inputs.config,
-        pipelineConfig: { scratchDir: req.scratchDir },
-      },
-      items,
-      env: { ...task.env, ...req.env },
-      onLog: (text) => writeTaskLog(log, text),
-      ...(timeoutSeconds === undefined ? {} : { timeoutMs: timeoutSeconds * 1000 }),
-      ...(req.signal === undefined ? {} : { signal: req.signal }),
-    });
+    const out = await poolsOf(req)
+      .node(req.root)
+      .runBatch({
+        task: task.name,
+        url: pathToFileURL(path.resolve(req.root, written)).href,
+        display: written,
+        fn: task.function ?? task.name,
+        base: {
+          deps: inputs.deps,
+          args: resolvedArgs(inputs),
+          config: inputs.config,
+          pipelineConfig: { scratchDir: req.scratchDir },
+        },
+        items,
+        env: { ...task.env, ...req.env },
+        onLog: (text) => writeTaskLog(log, text),
+        ...(timeoutSeconds === undefined ? {} : { timeoutMs: timeoutSeconds * 1000 }),
+        ...(req.signal === undefined ? {} : { signal: req.signal }),
+      });
     const a: Attempt = {
       ended: out.ended === "returned" ? "done" : out.ended === "threw" ? "fatal" : out.ended,
       replies: out.items,

@@ -17,9 +17,9 @@ import {
   writeTaskLog,
 } from "./task-log.js";
 import { type ArgVars, fillVars, tokenizeArgs } from "./tokenize-args.js";
-import { sharedNodePool } from "./worker-pools.js";
+import { poolsOf, type WorkerPools } from "./worker-pools.js";
 
-export { shutdownWorkers } from "./worker-pools.js";
+export { directLaunchPools, shutdownWorkers } from "./worker-pools.js";
 
 /** Everything needed to run one task (or one fan-out item of it) once. */
 export interface LaunchRequest {
@@ -61,6 +61,11 @@ export interface LaunchRequest {
   signal?: AbortSignal;
   /** Told when the task's process starts and ends (not for TS/JS functions, which run in threads). */
   processes?: ProcessHooks;
+  /**
+   * The warm workers function tasks run in: the project's (see `openProject`). Without it, the
+   * launcher's own ({@link directLaunchPools}).
+   */
+  pools?: WorkerPools;
 }
 
 /** How one launch ended. Never a success after a timeout or cancel. */
@@ -87,10 +92,10 @@ const DEFAULT_KILL_GRACE_MS = 5000;
  * Runs one task once and reports how it ended; never rejects (a problem launching the task, such
  * as a missing interpreter, is a `failed` result whose `error` says so). Processes run without a
  * shell unless the task is a shell string (Invariant 4), each in its own process group that a
- * timeout or `signal` kills as a whole (Invariant 6). TS/JS functions run in a shared pool of
- * worker threads in this process: their working directory is process.cwd(), so the caller chdirs
- * to the project root before launching them. Call {@link shutdownWorkers} when done (an idle pool
- * does not keep the process alive, but it keeps modules loaded).
+ * timeout or `signal` kills as a whole (Invariant 6). TS/JS functions run in warm workers whose
+ * working directory is the project root (see {@link NodeWorkerPool}). Stop `req.pools` when done
+ * ({@link shutdownWorkers} for the launcher's own): an idle pool does not keep the process alive,
+ * but it keeps modules loaded.
  */
 export async function launchTask(req: LaunchRequest): Promise<LaunchResult> {
   const started = performance.now();
@@ -580,7 +585,8 @@ export async function launchNodeTasks(
     });
   });
   const signal = reqs[0]?.signal;
-  const ran = sharedNodePool().runTasks(
+  const first = reqs[0];
+  const ran = (first === undefined ? undefined : poolsOf(first).node(first.root))?.runTasks(
     tasks,
     (k, out) => {
       const req = reqs[at[k]!]!;
@@ -612,17 +618,19 @@ function prepareNode(req: LaunchRequest): Prepared {
     what: `${mod.display}:${mod.fn}`,
     run: async (log) => {
       const timeoutSeconds = timeoutOf(req);
-      const out = await sharedNodePool().run({
-        task: task.name,
-        url: mod.url,
-        display: mod.display,
-        fn: mod.fn,
-        input: nodeInput(req),
-        env: { ...task.env, ...req.env },
-        onLog: (text) => writeTaskLog(log, text),
-        ...(timeoutSeconds === undefined ? {} : { timeoutMs: timeoutSeconds * 1000 }),
-        ...(req.signal === undefined ? {} : { signal: req.signal }),
-      });
+      const out = await poolsOf(req)
+        .node(req.root)
+        .run({
+          task: task.name,
+          url: mod.url,
+          display: mod.display,
+          fn: mod.fn,
+          input: nodeInput(req),
+          env: { ...task.env, ...req.env },
+          onLog: (text) => writeTaskLog(log, text),
+          ...(timeoutSeconds === undefined ? {} : { timeoutMs: timeoutSeconds * 1000 }),
+          ...(req.signal === undefined ? {} : { signal: req.signal }),
+        });
       return nodeOutcome(out, timeoutSeconds);
     },
   };

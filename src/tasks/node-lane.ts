@@ -1,7 +1,7 @@
 import { usesProjectDatabase } from "../spec/duckdb-database.js";
 import type { TaskSpec } from "../spec/types.js";
 import { type LaunchRequest, type LaunchResult, launchNodeTasks } from "./launch-task.js";
-import { sharedNodePool } from "./worker-pools.js";
+import { poolsOf } from "./worker-pools.js";
 
 // Short function tasks cost a worker round trip each, far more than the call; so a lane task
 // (kind node, no timeout, one cpu, no memory claim) takes no slot of its own: it is planned as
@@ -208,7 +208,7 @@ export class NodeLane {
       planned < WORKER_START_MS &&
       dueIn < WORKER_START_MS &&
       dueIn > -WORKER_START_MS &&
-      !sharedNodePool().hasIdleWorker()
+      !poolsOf(batch[0]!.req).node(batch[0]!.req.root).hasIdleWorker()
     ) {
       this.arm(this.dueAt + WORKER_START_MS, now);
       return true;

@@ -1,6 +1,8 @@
 import os from "node:os";
+import path from "node:path";
 import { Worker } from "node:worker_threads";
 import { NODE_WORKER_URL, PROGRESS_BYTES, takePrestartedWorker } from "./prestart-workers.js";
+import { type PoolWorker, ProcessWorker } from "./process-worker.js";
 
 /** One call of an exported TS/JS function in a pooled worker thread. */
 export interface WorkerJob {
@@ -98,7 +100,7 @@ interface TasksRun {
 }
 
 interface Slot {
-  worker: Worker;
+  worker: PoolWorker;
   /** Module URLs this worker has imported, to send a job where its module is warm. */
   warm: Set<string>;
   job?: Running;
@@ -203,9 +205,11 @@ function isBatch(job: WorkerJob | WorkerBatchJob): job is WorkerBatchJob {
  * pool never keeps the process alive. A timeout or cancel terminates the job's worker (the only
  * way to stop running JS) and drops it from the pool.
  *
- * Workers share the process's current directory (a worker cannot chdir): callers chdir to the
- * project root first. Modules stay cached until {@link NodeWorkerPool.shutdown}; a long-lived
- * process that must see edited code shuts the pool down between runs.
+ * A task's relative paths resolve against `cwd`, its project root. Worker threads share this
+ * process's working directory and cannot have their own, so when `cwd` is not it the workers are
+ * child processes started there instead (runtime/node-task-worker.mjs speaks the same protocol
+ * over IPC; see process-worker.ts). Modules stay cached until {@link NodeWorkerPool.shutdown}; a
+ * long-lived process that must see edited code shuts the pool down between runs.
  */
 export class NodeWorkerPool {
   private size: number;
@@ -215,8 +219,13 @@ export class NodeWorkerPool {
   /** Modules every new worker imports first (see {@link prewarm}). */
   private preload: PreloadModule[] = [];
 
-  constructor(size = os.availableParallelism()) {
+  /** Workers are child processes started in `cwd` when it is not this process's directory. */
+  private readonly inProcesses: string | undefined;
+
+  constructor(size = os.availableParallelism(), options: { cwd?: string } = {}) {
     this.size = Math.max(1, size);
+    const { cwd } = options;
+    this.inProcesses = cwd !== undefined && path.resolve(cwd) !== process.cwd() ? cwd : undefined;
   }
 
   /** Changes the most workers kept; idle workers beyond it are terminated. */
@@ -433,13 +442,8 @@ export class NodeWorkerPool {
     // Console output is intercepted inside the worker (see the worker file): reading
     // `stdout: true` streams would keep the process alive after unref() on Node 20.
     const preload = [...this.preload];
-    // A worker started ahead (prestart-workers.ts) is adopted: it has imported nothing yet.
-    const pre = takePrestartedWorker();
-    const shared = pre?.progress ?? new SharedArrayBuffer(PROGRESS_BYTES);
-    const worker =
-      pre?.worker ?? new Worker(NODE_WORKER_URL, { workerData: { progress: shared, preload } });
-    if (pre !== undefined && preload.length > 0)
-      worker.postMessage({ type: "load", modules: preload });
+    const { worker, shared, loaded } = this.startWorker(preload);
+    if (!loaded && preload.length > 0) worker.postMessage({ type: "load", modules: preload });
     const slot: Slot = {
       worker,
       warm: new Set(preload.map((p) => p.url)),
@@ -519,6 +523,24 @@ export class NodeWorkerPool {
     });
     this.slots.push(slot);
     return slot;
+  }
+
+  /** A new worker; `loaded`: it imports `preload` on its own (a fresh thread is told at start). */
+  private startWorker(preload: PreloadModule[]): {
+    worker: PoolWorker;
+    shared: SharedArrayBuffer;
+    loaded: boolean;
+  } {
+    if (this.inProcesses !== undefined) {
+      const shared = new SharedArrayBuffer(PROGRESS_BYTES);
+      return { worker: new ProcessWorker(this.inProcesses, shared), shared, loaded: false };
+    }
+    // A worker started ahead (prestart-workers.ts) is adopted: it has imported nothing yet.
+    const pre = takePrestartedWorker();
+    if (pre !== undefined) return { worker: pre.worker, shared: pre.progress, loaded: false };
+    const shared = new SharedArrayBuffer(PROGRESS_BYTES);
+    const worker = new Worker(NODE_WORKER_URL, { workerData: { progress: shared, preload } });
+    return { worker, shared, loaded: true };
   }
 
   private start(slot: Slot, running: Running): void {

@@ -3,7 +3,7 @@ import type { TaskSpec } from "../spec/types.js";
 import { compiledIfCurrent, needsCompile, projectRootFor } from "./compile-ts.js";
 import { nodeModuleOf } from "./launch-task.js";
 import type { PreloadModule } from "./node-worker-pool.js";
-import { sharedNodePool } from "./worker-pools.js";
+import type { WorkerPools } from "./worker-pools.js";
 
 /** At most this many modules are imported ahead: the rest load at their first call. */
 const MAX_MODULES = 4;
@@ -18,6 +18,7 @@ export function prewarmNodeWorkers(
   tasks: readonly TaskSpec[],
   workers: number,
   envOf: (task: TaskSpec) => Record<string, string>,
+  pools: WorkerPools,
 ): void {
   const modules = new Map<string, PreloadModule>();
   for (const task of tasks) {
@@ -32,11 +33,11 @@ export function prewarmNodeWorkers(
     const m: PreloadModule = { url, env: envOf(task) };
     const file = fileURLToPath(url);
     if (needsCompile(file)) {
-      // The cache the worker would use: it resolves it the same way, from the same cwd.
-      const out = compiledIfCurrent(file, projectRootFor(file, process.cwd()));
+      // The cache the worker would use: it resolves it the same way, from the root it runs in.
+      const out = compiledIfCurrent(file, projectRootFor(file, root));
       if (out !== undefined) m.compiled = out;
     }
     modules.set(url, m);
   }
-  sharedNodePool().prewarm(workers, [...modules.values()]);
+  pools.node(root).prewarm(workers, [...modules.values()]);
 }

@@ -1,47 +1,95 @@
 import os from "node:os";
+import path from "node:path";
 import { NodeWorkerPool } from "./node-worker-pool.js";
 import { stopPrestartedWorkers } from "./prestart-workers.js";
 import { PythonWorkerPool } from "./python-worker-pool.js";
 
-/** Sizes of the process-wide warm worker pools. */
+/** Sizes of the warm worker pools. */
 export interface WorkerOptions {
-  /** Most workers per pool (TS/JS threads, Python processes); default os.availableParallelism(). */
+  /** Most workers per pool (TS/JS, Python); default os.availableParallelism(). */
   concurrency?: number;
 }
 
-let size = os.availableParallelism();
-let nodePool: NodeWorkerPool | undefined;
-let pythonPool: PythonWorkerPool | undefined;
+/**
+ * The warm workers function tasks run in: TS/JS workers per project root (their relative paths
+ * resolve against it; see {@link NodeWorkerPool}) and Python worker processes (each call enters
+ * its own root). A project owns one set (see `openProject`), created on first use and stopped by
+ * {@link WorkerPools.shutdown}, so two projects in one process never share a worker.
+ */
+export class WorkerPools {
+  private size: number;
+  private readonly nodePools = new Map<string, NodeWorkerPool>();
+  private pythonPool: PythonWorkerPool | undefined;
 
-/** Sets the pools' size; pools already running follow (idle workers beyond it are stopped). */
-export function configureWorkers(options: WorkerOptions): void {
-  if (options.concurrency === undefined) return;
-  size = Math.max(1, Math.floor(options.concurrency));
-  nodePool?.resize(size);
-  pythonPool?.resize(size);
+  constructor(options: WorkerOptions = {}) {
+    this.size = sizeOf(options) ?? os.availableParallelism();
+  }
+
+  /** Sets the pools' size; pools already running follow (idle workers beyond it are stopped). */
+  configure(options: WorkerOptions): void {
+    const size = sizeOf(options);
+    if (size === undefined) return;
+    this.size = size;
+    for (const pool of this.nodePools.values()) pool.resize(size);
+    this.pythonPool?.resize(size);
+  }
+
+  /** The TS/JS workers of the project at `root`, started on first use. */
+  node(root: string): NodeWorkerPool {
+    const key = path.resolve(root);
+    let pool = this.nodePools.get(key);
+    if (pool === undefined) {
+      pool = new NodeWorkerPool(this.size, { cwd: key });
+      this.nodePools.set(key, pool);
+    }
+    return pool;
+  }
+
+  /** The warm Python worker processes, started on first use. */
+  python(): PythonWorkerPool {
+    this.pythonPool ??= new PythonWorkerPool(this.size);
+    return this.pythonPool;
+  }
+
+  /**
+   * Stops every worker (and any TS/JS thread started ahead that no pool took); running calls end
+   * as cancelled. Safe to call any time; the next call starts new workers.
+   */
+  async shutdown(): Promise<void> {
+    const nodes = [...this.nodePools.values()];
+    const python = this.pythonPool;
+    this.nodePools.clear();
+    this.pythonPool = undefined;
+    await Promise.all([
+      ...nodes.map((p) => p.shutdown()),
+      python?.shutdown(),
+      stopPrestartedWorkers(),
+    ]);
+  }
 }
 
-/** The process-wide pool of TS/JS worker threads, created on first use. */
-export function sharedNodePool(): NodeWorkerPool {
-  nodePool ??= new NodeWorkerPool(size);
-  return nodePool;
+/** The pools a launch uses: its project's, else {@link directLaunchPools}. */
+export function poolsOf(req: { pools?: WorkerPools | undefined }): WorkerPools {
+  return req.pools ?? directLaunchPools;
 }
 
-/** The process-wide pool of warm Python worker processes, created on first use. */
-export function sharedPythonPool(): PythonWorkerPool {
-  pythonPool ??= new PythonWorkerPool(size);
-  return pythonPool;
+function sizeOf(options: WorkerOptions): number | undefined {
+  const n = options.concurrency;
+  return n === undefined ? undefined : Math.max(1, Math.floor(n));
 }
 
 /**
- * Stops the pooled TS/JS worker threads (and any started ahead that no pool took) and Python
- * worker processes; running calls end as cancelled. Safe to call any time; the next call starts
- * new workers.
+ * The pools of callers that launch tasks directly (`launchTask` without `pools`), not through a
+ * project: tests and embedders of the launcher alone.
  */
-export async function shutdownWorkers(): Promise<void> {
-  const n = nodePool;
-  const p = pythonPool;
-  nodePool = undefined;
-  pythonPool = undefined;
-  await Promise.all([n?.shutdown(), p?.shutdown(), stopPrestartedWorkers()]);
+export const directLaunchPools = new WorkerPools();
+
+/** Sets the size of {@link directLaunchPools}. */
+export function configureWorkers(options: WorkerOptions): void {
+  directLaunchPools.configure(options);
+}
+
+/** Stops the workers of {@link directLaunchPools}. */
+export function shutdownWorkers(): Promise<void> {
+  return directLaunchPools.shutdown();
 }

@@ -24,7 +24,10 @@ tasks:
     outputs: [out/cfg.txt]
 `;
 
-/** A project whose tasks write what they see: their env, their config, their working directory. */
+/**
+ * A project whose tasks write what they see: their env, their config, their working directory.
+ * The TS task reads and writes paths relative to its working directory, which must be its root.
+ */
 function project(who: string): string {
   return makeProject({
     "dagwright.yaml": SPEC.replace("who: nobody", `who: ${who}`),
@@ -32,13 +35,11 @@ function project(who: string): string {
       'set -eu\nmkdir -p out\nprintf "%s in %s\\n" "$GREETING" "$(pwd)" > out/greet.txt\n',
     "cfg.ts": [
       'import { readFileSync, writeFileSync } from "node:fs";',
-      'import path from "node:path";',
       "export function cfg(input: { config: { who: string } }): string {",
-      "  const root = process.env.DAGWRIGHT_PROJECT_ROOT!;",
-      '  const greet = readFileSync(path.join(root, "out/greet.txt"), "utf8").trim();',
+      '  const greet = readFileSync("out/greet.txt", "utf8").trim();',
       "  const seen = `${input.config.who}/${process.env.GREETING}/${greet}`;",
       "  console.log(`cfg saw ${seen}`);",
-      '  writeFileSync(path.join(root, "out/cfg.txt"), `${seen}\\n`);',
+      '  writeFileSync("out/cfg.txt", `${seen}\\n`);',
       "  return seen;",
       "}",
       "",

@@ -133,9 +133,11 @@ describe("TS/JS function tasks", () => {
     expect(readFileSync(req.logPath, "utf8")).toMatch(/RangeError: boom\n\s+at boom \(/);
   });
 
-  it("runs in the process's working directory", async () => {
+  it("runs in its project root, though this process's working directory is elsewhere", async () => {
+    expect(process.cwd()).not.toBe(project.root);
     const r = await launchTask(project.request(tsTask("w", "tasks/summarize.ts", "cwd")));
-    expect(r.result).toBe(process.cwd());
+    expect(r.result).toBe(project.root);
+    expect(process.cwd()).not.toBe(project.root);
   });
 
   it("terminates the worker on timeout, and the pool keeps working", async () => {

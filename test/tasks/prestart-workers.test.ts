@@ -21,9 +21,12 @@ describe("TS/JS workers started ahead of their pool", () => {
   it("are adopted by the pool, which runs tasks on them", async () => {
     await shutdownWorkers();
     prestartNodeWorkerThreads(1);
+    // Threads serve a project rooted in this process's working directory only (a thread cannot
+    // have a directory of its own), so the task is named from here.
+    const file = path.relative(process.cwd(), path.join(project.root, "tasks/hello.ts"));
     const r = await launchTask({
-      task: makeTask({ name: "hello", kind: "node", file: "tasks/hello.ts", function: "hello" }),
-      root: project.root,
+      task: makeTask({ name: "hello", kind: "node", file, function: "hello" }),
+      root: process.cwd(),
       inputs: { deps: {}, args: {}, config: {} },
       env: { WHO: "there" },
       scratchDir: project.root,

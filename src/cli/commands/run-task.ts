@@ -8,7 +8,7 @@ import { UsageError } from "../../spec/errors.js";
 import { type CommandContext, EXIT } from "../context.js";
 import { leaveStoresForExit } from "../exit.js";
 import { humanObserver, jsonObserver } from "../progress.js";
-import { enterProjectRoot, openCommandProject, selectionOf } from "../run-context.js";
+import { openCommandProject, selectionOf } from "../run-context.js";
 
 interface RunTaskOptions {
   item?: string[];
@@ -93,7 +93,6 @@ export function registerRunTask(program: Command, ctx: CommandContext): void {
           selectionOf(graphName, { ...opts, only: [taskName] }),
           "copy",
         );
-        enterProjectRoot(project);
         const keys = await pickKeys(ctx, scope, taskName, opts);
         if (keys === "listed") return;
         const observer: RunObserver = opts.json ? jsonObserver(ctx.o) : humanObserver(ctx.o, false);

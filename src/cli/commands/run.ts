@@ -11,12 +11,7 @@ import { collectList } from "../load.js";
 import { NoChangeRecorder } from "../no-change.js";
 import { preflightRun } from "../preflight.js";
 import { humanObserver, jsonObserver } from "../progress.js";
-import {
-  enterProjectRoot,
-  openCommandProject,
-  type RunFlags,
-  selectionOf,
-} from "../run-context.js";
+import { openCommandProject, type RunFlags, selectionOf } from "../run-context.js";
 
 interface RunOptions extends RunFlags {
   force?: boolean;
@@ -94,7 +89,6 @@ async function runCommand(
   try {
     // A dry run writes nothing: it shows the parent branch's state rather than copying it.
     const scope = await project.scope(selectionOf(graphName, opts), opts.dryRun ? "show" : "copy");
-    enterProjectRoot(project);
     const memoStore = scope.store instanceof SqliteStateStore ? scope.store : undefined;
     const shown: RunObserver = opts.json
       ? jsonObserver(ctx.o)
