@@ -19,7 +19,7 @@ import {
 import { type ArgVars, fillVars, tokenizeArgs } from "./tokenize-args.js";
 import { poolsOf, type WorkerPools } from "./worker-pools.js";
 
-export { directLaunchPools, shutdownWorkers } from "./worker-pools.js";
+export { shutdownWorkers } from "./worker-pools.js";
 
 /** Everything needed to run one task (or one fan-out item of it) once. */
 export interface LaunchRequest {
