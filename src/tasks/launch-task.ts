@@ -63,7 +63,7 @@ export interface LaunchRequest {
   processes?: ProcessHooks;
   /**
    * The warm workers function tasks run in: the project's (see `openProject`). Without it, the
-   * launcher's own ({@link directLaunchPools}).
+   * launcher's own (`directLaunchPools`).
    */
   pools?: WorkerPools;
 }
