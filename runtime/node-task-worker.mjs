@@ -1,8 +1,9 @@
 // dagwright's TS/JS task worker (a worker thread started by src/tasks/node-worker-pool.ts, or a
-// child process it forks in the project root when this process sits elsewhere, since a thread
-// cannot have a working directory of its own; not a public API). It imports each task module once and runs one call at a time. A TS module is first
-// compiled into one ESM file cached under <root>/.dagwright/cache/ts (dist/tasks/compile-ts.js;
-// a cache hit loads no compiler), so no loader hooks run in the worker:
+// child process it forks in the project root when the pool's process sits elsewhere, since a
+// thread cannot have a working directory of its own; not a public API). It imports each task
+// module once and runs one call at a time. A TS module is first compiled into one ESM file cached
+// under <root>/.dagwright/cache/ts (dist/tasks/compile-ts.js; a cache hit loads no compiler), so
+// no loader hooks run in the worker:
 //   in:  { id, task, url, display, fn, input, env }                      one call
 //        { type: "batch", id, task, url, display, fn, base, items, env, eager }  one call per item
 //        { type: "tasks", id, env, tasks: [{ task, url?, display?, fn?, input, env?, unset? }] }
@@ -29,15 +30,17 @@
 // progress buffer cannot be shared across processes, so item starts are also sent as
 // { type: "progress", id, index, start } and console output is not held back (no shared count).
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { isMainThread, parentPort as threadPort, workerData as threadData } from "node:worker_threads";
+import {
+  isMainThread,
+  workerData as threadData,
+  parentPort as threadPort,
+} from "node:worker_threads";
 
 const inProcess = isMainThread;
 const parentPort = inProcess
   ? { postMessage: (msg) => process.send(msg), on: (event, fn) => process.on(event, fn) }
   : threadPort;
-const workerData = inProcess
-  ? { progress: new SharedArrayBuffer(24), preload: [] }
-  : threadData;
+const workerData = inProcess ? { progress: new SharedArrayBuffer(24), preload: [] } : threadData;
 if (inProcess) {
   // The pool going away (its process ended or killed us) leaves nothing to serve.
   process.on("disconnect", () => process.exit(0));
