@@ -155,6 +155,11 @@ interface WorkflowSettings {
   serviceAccountName: string | undefined;
 }
 
+/**
+ * The manifest as data and what an override template sees: settings checked, the deployment
+ * planned, names assigned, then the templates of init templates and units. Throws
+ * {@link SpecError} with every problem once all units are done.
+ */
 function buildWorkflow(input: ArgoInput): BuiltWorkflow {
   const { graph, config, options } = input;
   const diagnostics: Diagnostic[] = [];
@@ -270,6 +275,7 @@ function assignNames(units: PlanUnit[], argo: ArgoConfig): (key: string) => stri
   return (key: string) => labels.get(key)!;
 }
 
+/** The Workflow (or WorkflowTemplate): metadata, then `main`'s DAG before the other templates. */
 function workflowObject(settings: WorkflowSettings, b: ArgoBuild): Json {
   const { kind, graphLabel, namespace, serviceAccountName } = settings;
   const metadata: Json =
@@ -290,6 +296,7 @@ function workflowObject(settings: WorkflowSettings, b: ArgoBuild): Json {
   };
 }
 
+/** What a whole-file override template sees, from the built workflow and its unit names. */
 function templateContext(
   input: ArgoInput,
   units: PlanUnit[],
