@@ -26,107 +26,137 @@ export function jsonObserver(o: Output): RunObserver {
  * sanitized of terminal control sequences (colours kept with `o.taskColors`).
  */
 export function humanObserver(o: Output, live: boolean): RunObserver {
-  const started = Date.now();
-  const running = new Set<string>();
-  let total = 0;
-  let finished = 0;
-  let failed = 0;
-  let timer: NodeJS.Timeout | undefined;
-  let statusShown = false;
-  let lastProgressLine = 0;
-  const itemProgress = new Map<string, string>();
-  const clear = () => {
-    if (statusShown) o.err("\r\u001b[2K");
-    statusShown = false;
-  };
-  const status = () => {
-    if (!live) return;
-    const names = [...running].map((t) => itemProgress.get(t) ?? t);
-    const shown = names.slice(0, 3).join(", ") + (names.length > 3 ? ` +${names.length - 3}` : "");
-    const line = `[${finished}/${total}] ${failed > 0 ? paint(o.color, "red", `${failed} failed, `) : ""}running: ${shown || "-"}  ${seconds(Date.now() - started)}`;
-    o.err(`\r\u001b[2K${line.slice(0, width() - 1 + (line.length - stripAnsi(line).length))}`);
-    statusShown = true;
-  };
-  // Lines are gathered and written once per event-loop turn (thousands of tasks, or a chatty task
-  // under -v, would otherwise cost thousands of writes); live mode then redraws the status line
-  // below them. Live mode prints its own lines at once, after those gathered.
-  let pending = "";
-  const flush = () => {
-    if (pending === "") return;
-    if (live) clear();
-    o.err(pending);
-    pending = "";
-    if (live) status();
-  };
-  const gather = (line: string) => {
-    if (pending === "") setImmediate(flush);
-    pending += `${line}\n`;
-  };
-  const print = (line: string) => {
-    if (!live) {
-      gather(line);
-      return;
-    }
-    clear();
-    o.err(`${pending}${line}\n`);
-    pending = "";
-    status();
-  };
+  const progress = new HumanProgress(o, live);
   const options = { colors: o.taskColors ?? false };
-  return (event: RunEvent) => {
-    // Task output, errors and item keys may carry escape sequences meant for the terminal.
-    const e = sanitizeEvent(event, options);
+  // Task output, errors and item keys may carry escape sequences meant for the terminal.
+  return (event: RunEvent) => progress.handle(sanitizeEvent(event, options));
+}
+
+/**
+ * The state behind {@link humanObserver}: the counts and running tasks the live status line
+ * shows, and the lines gathered for the next write.
+ */
+class HumanProgress {
+  private readonly started = Date.now();
+  private readonly running = new Set<string>();
+  private total = 0;
+  private finished = 0;
+  private failed = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private statusShown = false;
+  private lastProgressLine = 0;
+  private readonly itemProgress = new Map<string, string>();
+  private pending = "";
+
+  constructor(
+    private readonly o: Output,
+    private readonly live: boolean,
+  ) {}
+
+  /** Counts a (sanitized) event and prints its line, if it has one. */
+  handle(e: RunEvent): void {
+    switch (e.type) {
+      case "task-progress":
+        this.progress(e);
+        return;
+      case "log":
+        // Whole lines only (the run hands them on so), so parallel tasks never mix mid-line.
+        this.gather(logLine(this.o.color, e));
+        return;
+      case "run-end":
+        if (this.timer) clearInterval(this.timer);
+        this.flush();
+        this.clear();
+        this.o.err(`${summaryLine(this.o.color, e)}\n`);
+        return;
+    }
+    this.count(e);
+    // Large graphs: fresh tasks are counted in the summary, not listed one per line.
+    if (e.type === "task-fresh" && this.total > FRESH_LIST_LIMIT) return;
+    const line = eventLine(this.o.color, e);
+    if (line !== undefined) this.print(line);
+  }
+
+  private count(e: RunEvent): void {
     switch (e.type) {
       case "run-start":
-        total = e.tasks.length;
-        if (live) timer = setInterval(status, 250);
-        timer?.unref();
+        this.total = e.tasks.length;
+        if (this.live) this.timer = setInterval(() => this.status(), 250);
+        this.timer?.unref();
         break;
       case "task-fresh":
       case "task-would-run":
       case "task-skipped":
-        finished++;
+        this.finished++;
         break;
       case "task-start":
-        running.add(e.task);
+        this.running.add(e.task);
         break;
       case "task-retry":
-        running.delete(e.task);
+        this.running.delete(e.task);
         break;
       case "task-done":
       case "task-cancelled":
       case "task-failed":
-        running.delete(e.task);
-        finished++;
-        if (e.type === "task-failed") failed++;
+        this.running.delete(e.task);
+        this.finished++;
+        if (e.type === "task-failed") this.failed++;
         break;
-      case "task-progress": {
-        // Live: the status line carries it. Plain: at most one line per second, and the last one.
-        const now = Date.now();
-        const done = e.done + e.failed;
-        itemProgress.set(e.task, `${e.task} ${done}/${e.total}`);
-        if (!live && (now - lastProgressLine >= 1000 || done === e.total)) {
-          lastProgressLine = now;
-          print(progressLine(e));
-        }
-        return;
-      }
-      case "log":
-        // Whole lines only (the run hands them on so), so parallel tasks never mix mid-line.
-        gather(logLine(o.color, e));
-        return;
-      case "run-end":
-        if (timer) clearInterval(timer);
-        flush();
-        clear();
-        o.err(`${summaryLine(o.color, e)}\n`);
-        return;
     }
-    // Large graphs: fresh tasks are counted in the summary, not listed one per line.
-    if (e.type === "task-fresh" && total > FRESH_LIST_LIMIT) return;
-    const line = eventLine(o.color, e);
-    if (line !== undefined) print(line);
-  };
+  }
+
+  /** Live: the status line carries it. Plain: at most one line per second, and the last one. */
+  private progress(e: EventOf<"task-progress">): void {
+    const now = Date.now();
+    const done = e.done + e.failed;
+    this.itemProgress.set(e.task, `${e.task} ${done}/${e.total}`);
+    if (!this.live && (now - this.lastProgressLine >= 1000 || done === e.total)) {
+      this.lastProgressLine = now;
+      this.print(progressLine(e));
+    }
+  }
+
+  private clear(): void {
+    if (this.statusShown) this.o.err("\r\u001b[2K");
+    this.statusShown = false;
+  }
+
+  private status(): void {
+    if (!this.live) return;
+    const names = [...this.running].map((t) => this.itemProgress.get(t) ?? t);
+    const shown = names.slice(0, 3).join(", ") + (names.length > 3 ? ` +${names.length - 3}` : "");
+    const failed = this.failed > 0 ? paint(this.o.color, "red", `${this.failed} failed, `) : "";
+    const line = `[${this.finished}/${this.total}] ${failed}running: ${shown || "-"}  ${seconds(Date.now() - this.started)}`;
+    this.o.err(`\r\u001b[2K${line.slice(0, width() - 1 + (line.length - stripAnsi(line).length))}`);
+    this.statusShown = true;
+  }
+
+  // Lines are gathered and written once per event-loop turn (thousands of tasks, or a chatty task
+  // under -v, would otherwise cost thousands of writes); live mode then redraws the status line
+  // below them. Live mode prints its own lines at once, after those gathered.
+  private flush(): void {
+    if (this.pending === "") return;
+    if (this.live) this.clear();
+    this.o.err(this.pending);
+    this.pending = "";
+    if (this.live) this.status();
+  }
+
+  private gather(line: string): void {
+    if (this.pending === "") setImmediate(() => this.flush());
+    this.pending += `${line}\n`;
+  }
+
+  private print(line: string): void {
+    if (!this.live) {
+      this.gather(line);
+      return;
+    }
+    this.clear();
+    this.o.err(`${this.pending}${line}\n`);
+    this.pending = "";
+    this.status();
+  }
 }
 
 type EventOf<T extends RunEvent["type"]> = Extract<RunEvent, { type: T }>;

@@ -160,7 +160,7 @@ export function checkGraph(
   const before = diagnostics.length;
   const state: Broken = { ...broken, incomplete: false };
   const entries = flatten(spec, name, [], diagnostics, new Set(), state);
-  const err = (kind: string, entry: FlatEntry, message: string, hint?: string) =>
+  const err: EntryError = (kind, entry, message, hint) =>
     diagnostics.push({
       severity: "error",
       kind,
@@ -169,9 +169,61 @@ export function checkGraph(
       message,
       ...(hint ? { hint } : {}),
     });
+  const ctx: CheckContext = { spec, name, broken: state, entries, err };
 
-  const names = entries.map((e) => e.task);
-  const inGraph = new Set(names);
+  const { tasks, deps, rank } = resolveTasks(ctx);
+  for (const cycle of findCycles(deps)) {
+    const first = entries.find((e) => e.task === cycle[0])!;
+    err(
+      "cycle",
+      first,
+      `cycle: ${cycle.join(" → ")}`,
+      `each task in the cycle waits for the one before it; remove one of these dependencies`,
+    );
+  }
+  for (const entry of entries) {
+    const task = tasks[entry.task];
+    if (!task) continue;
+    checkMapOver(ctx, entry, task, tasks);
+    checkRefArgs(ctx, entry, task);
+  }
+
+  // A graph with problems, or with a task whose own definition is broken, is not built.
+  const errors = diagnostics.slice(before).some((d) => d.severity === "error");
+  if (errors || entries.some((e) => tasks[e.task] === undefined)) return undefined;
+  const order = topoOrder(deps, rank);
+  const dependents: Record<string, string[]> = Object.fromEntries(
+    order.map((t) => [t, [] as string[]]),
+  );
+  for (const t of order) for (const d of tasks[t]!.deps) dependents[d]!.push(t);
+  return { name, tasks, order, dependents };
+}
+
+/** Reports an error at a graph entry. */
+type EntryError = (kind: string, entry: FlatEntry, message: string, hint?: string) => void;
+
+/** What checking one graph shares. */
+interface CheckContext {
+  spec: Spec;
+  /** The graph being checked. */
+  name: string;
+  broken: Broken;
+  /** The graph's entries, flattened over `extends`. */
+  entries: FlatEntry[];
+  err: EntryError;
+}
+
+/**
+ * The graph's tasks (entries whose task is defined), their dependencies within the graph and
+ * their rank (entry order). Reports undefined tasks, self and unknown dependencies.
+ */
+function resolveTasks(ctx: CheckContext): {
+  tasks: Record<string, GraphTask>;
+  deps: Map<string, string[]>;
+  rank: Map<string, number>;
+} {
+  const { spec, name, broken, entries, err } = ctx;
+  const inGraph = new Set(entries.map((e) => e.task));
   const tasks: Record<string, GraphTask> = {};
   const deps = new Map<string, string[]>();
   const rank = new Map<string, number>();
@@ -190,26 +242,7 @@ export function checkGraph(
       );
     }
     const unique = [...new Set(entry.deps)];
-    for (const dep of unique) {
-      if (dep === entry.task) {
-        err(
-          "self-dependency",
-          entry,
-          `task "${dep}" depends on itself`,
-          "remove it from its own dependency list",
-        );
-      } else if (!inGraph.has(dep) && !state.incomplete) {
-        const elsewhere = spec.tasks[dep] !== undefined;
-        err(
-          "unknown-dependency",
-          entry,
-          `depends on unknown task "${dep}".${didYouMean(dep, names)}`.replace(/\.$/, ""),
-          elsewhere
-            ? `"${dep}" is defined under tasks but not part of graph "${name}"; add it to graphs.${name}.tasks`
-            : `tasks in graph "${name}": ${names.join(", ")}`,
-        );
-      }
-    }
+    checkDeps(ctx, entry, unique, inGraph);
     deps.set(
       entry.task,
       unique.filter((d) => d !== entry.task && inGraph.has(d)),
@@ -224,62 +257,75 @@ export function checkGraph(
       };
     }
   }
+  return { tasks, deps, rank };
+}
 
-  for (const cycle of findCycles(deps)) {
-    const first = entries.find((e) => e.task === cycle[0])!;
-    err(
-      "cycle",
-      first,
-      `cycle: ${cycle.join(" → ")}`,
-      `each task in the cycle waits for the one before it; remove one of these dependencies`,
-    );
-  }
-
-  for (const entry of entries) {
-    const task = tasks[entry.task];
-    if (!task) continue;
-    const direct = task.deps.filter((d) => tasks[d] !== undefined);
-    if (task.spec.mapOver !== undefined && !task.deps.some((d) => broken.tasks.has(d))) {
-      const wanted = task.spec.mapOver.join(",");
-      const producer = direct.find((d) => tasks[d]!.spec.iterableItem?.join(",") === wanted);
-      if (producer === undefined) {
-        const offered = direct
-          .map((d) => tasks[d]!.spec.iterableItem?.join(","))
-          .filter((x): x is string => x !== undefined);
-        err(
-          "map-over-unmatched",
-          entry,
-          `map_over "${wanted}" is not produced by any dependency with iterable_item "${wanted}"`,
-          offered.length > 0
-            ? `dependencies of "${entry.task}" offer iterable_item ${offered.map((o) => `"${o}"`).join(", ")}${didYouMean(wanted, offered)}`
-            : `add a dependency with \`cache_result: true\` and \`iterable_item: ${wanted}\``,
-        );
-      }
-    }
-    for (const [argName, value] of Object.entries(task.args)) {
-      if (isRefArg(value) && !task.deps.includes(value.ref)) {
-        err(
-          "ref-not-dependency",
-          entry,
-          `args.${argName} refers to "${value.ref}", which is not a dependency of "${entry.task}".${didYouMean(value.ref, task.deps)}`.replace(
-            /\.$/,
-            "",
-          ),
-          `add "${value.ref}" to the dependencies of "${entry.task}" in graph "${name}"`,
-        );
-      }
+/** Reports a task depending on itself, or on a task outside the graph (unless it is partial). */
+function checkDeps(ctx: CheckContext, entry: FlatEntry, unique: string[], inGraph: Set<string>) {
+  const { spec, name, err } = ctx;
+  const names = ctx.entries.map((e) => e.task);
+  for (const dep of unique) {
+    if (dep === entry.task) {
+      err(
+        "self-dependency",
+        entry,
+        `task "${dep}" depends on itself`,
+        "remove it from its own dependency list",
+      );
+    } else if (!inGraph.has(dep) && !ctx.broken.incomplete) {
+      const elsewhere = spec.tasks[dep] !== undefined;
+      err(
+        "unknown-dependency",
+        entry,
+        `depends on unknown task "${dep}".${didYouMean(dep, names)}`.replace(/\.$/, ""),
+        elsewhere
+          ? `"${dep}" is defined under tasks but not part of graph "${name}"; add it to graphs.${name}.tasks`
+          : `tasks in graph "${name}": ${names.join(", ")}`,
+      );
     }
   }
+}
 
-  // A graph with problems, or with a task whose own definition is broken, is not built.
-  const errors = diagnostics.slice(before).some((d) => d.severity === "error");
-  if (errors || entries.some((e) => tasks[e.task] === undefined)) return undefined;
-  const order = topoOrder(deps, rank);
-  const dependents: Record<string, string[]> = Object.fromEntries(
-    order.map((t) => [t, [] as string[]]),
+/** Reports a `map_over` that no direct dependency produces (unless a dependency is broken). */
+function checkMapOver(
+  ctx: CheckContext,
+  entry: FlatEntry,
+  task: GraphTask,
+  tasks: Record<string, GraphTask>,
+): void {
+  if (task.spec.mapOver === undefined || task.deps.some((d) => ctx.broken.tasks.has(d))) return;
+  const direct = task.deps.filter((d) => tasks[d] !== undefined);
+  const wanted = task.spec.mapOver.join(",");
+  const producer = direct.find((d) => tasks[d]!.spec.iterableItem?.join(",") === wanted);
+  if (producer !== undefined) return;
+  const offered = direct
+    .map((d) => tasks[d]!.spec.iterableItem?.join(","))
+    .filter((x): x is string => x !== undefined);
+  ctx.err(
+    "map-over-unmatched",
+    entry,
+    `map_over "${wanted}" is not produced by any dependency with iterable_item "${wanted}"`,
+    offered.length > 0
+      ? `dependencies of "${entry.task}" offer iterable_item ${offered.map((o) => `"${o}"`).join(", ")}${didYouMean(wanted, offered)}`
+      : `add a dependency with \`cache_result: true\` and \`iterable_item: ${wanted}\``,
   );
-  for (const t of order) for (const d of tasks[t]!.deps) dependents[d]!.push(t);
-  return { name, tasks, order, dependents };
+}
+
+/** Reports `{ref: x}` args where `x` is not a dependency of the task. */
+function checkRefArgs(ctx: CheckContext, entry: FlatEntry, task: GraphTask): void {
+  for (const [argName, value] of Object.entries(task.args)) {
+    if (isRefArg(value) && !task.deps.includes(value.ref)) {
+      ctx.err(
+        "ref-not-dependency",
+        entry,
+        `args.${argName} refers to "${value.ref}", which is not a dependency of "${entry.task}".${didYouMean(value.ref, task.deps)}`.replace(
+          /\.$/,
+          "",
+        ),
+        `add "${value.ref}" to the dependencies of "${entry.task}" in graph "${ctx.name}"`,
+      );
+    }
+  }
 }
 
 /** Every graph of the spec checked; duplicate diagnostics (from shared parents) reported once. */

@@ -83,112 +83,143 @@ export function readArgoConfig(
   if (namespace !== undefined) out.namespace = namespace;
   if (serviceAccountName !== undefined) out.serviceAccountName = serviceAccountName;
 
-  const templates = argo.templates;
-  if (templates !== undefined) {
-    if (!isRecord(templates)) {
-      diagnostics.push(
-        problem(
-          "config.argo.templates",
-          "expected a map of template name → Argo template fields",
-          "e.g. `templates: {neo4j: {sidecars: [...]}}`",
-        ),
-      );
-    } else {
-      for (const [name, t] of Object.entries(templates)) {
-        if (isRecord(t)) out.templates[name] = t;
-        else
-          diagnostics.push(
-            problem(
-              `config.argo.templates.${name}`,
-              "expected a map of Argo template fields (container, sidecars, volumes, ...)",
-              "",
-            ),
-          );
-      }
-    }
-  }
+  out.templates = readTemplates(argo.templates, diagnostics);
+  out.initTemplates = readInitTemplates(argo.init_templates, diagnostics);
+  return out;
+}
 
-  const inits = argo.init_templates;
-  if (inits !== undefined) {
-    if (!Array.isArray(inits)) {
+/** `config.argo.templates`: name → Argo template fields; entries that are not maps are reported. */
+function readTemplates(
+  templates: unknown,
+  diagnostics: Diagnostic[],
+): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  if (templates === undefined) return out;
+  if (!isRecord(templates)) {
+    diagnostics.push(
+      problem(
+        "config.argo.templates",
+        "expected a map of template name → Argo template fields",
+        "e.g. `templates: {neo4j: {sidecars: [...]}}`",
+      ),
+    );
+    return out;
+  }
+  for (const [name, t] of Object.entries(templates)) {
+    if (isRecord(t)) out[name] = t;
+    else
       diagnostics.push(
         problem(
-          "config.argo.init_templates",
-          "expected a list of {name, template, outputs}",
-          "e.g. `init_templates: [{name: setup, template: {container: {...}}, outputs: [url]}]`",
+          `config.argo.templates.${name}`,
+          "expected a map of Argo template fields (container, sidecars, volumes, ...)",
+          "",
         ),
       );
-    } else {
-      const seen = new Set<string>();
-      for (const [i, entry] of inits.entries()) {
-        const at = `config.argo.init_templates[${i}]`;
-        if (
-          !isRecord(entry) ||
-          typeof entry.name !== "string" ||
-          entry.name === "" ||
-          !isRecord(entry.template)
-        ) {
-          diagnostics.push(
-            problem(
-              at,
-              "expected {name: string, template: {...Argo template}, outputs?: [parameter names]}",
-              "",
-            ),
-          );
-          continue;
-        }
-        for (const key of Object.keys(entry)) {
-          if (!["name", "template", "outputs"].includes(key))
-            diagnostics.push(
-              problem(`${at}.${key}`, `unknown key "${key}"`, "keys: name, template, outputs"),
-            );
-        }
-        if (seen.has(entry.name)) {
-          diagnostics.push(
-            problem(`${at}.name`, `init template "${entry.name}" is declared twice`, ""),
-          );
-          continue;
-        }
-        seen.add(entry.name);
-        const declared = declaredOutputs(entry.template);
-        let outputs = declared;
-        if (entry.outputs !== undefined) {
-          if (
-            !Array.isArray(entry.outputs) ||
-            !entry.outputs.every((o): o is string => typeof o === "string")
-          ) {
-            diagnostics.push(
-              problem(`${at}.outputs`, "expected a list of output parameter names", ""),
-            );
-            continue;
-          }
-          outputs = entry.outputs;
-          for (const o of outputs) {
-            if (!declared.includes(o))
-              diagnostics.push(
-                problem(
-                  `${at}.outputs`,
-                  `init template "${entry.name}" lists output "${o}", which its template does not declare`,
-                  `declare it under template.outputs.parameters (declared: ${declared.join(", ") || "none"})`,
-                ),
-              );
-          }
-        }
-        for (const o of outputs) {
-          if (!PARAM_NAME.test(o))
-            diagnostics.push(
-              problem(
-                `${at}.outputs`,
-                `output "${o}" of init template "${entry.name}" is not a valid Argo parameter name`,
-                "use letters, digits, '-' and '_'",
-              ),
-            );
-        }
-        out.initTemplates.push({ name: entry.name, template: entry.template, outputs });
-      }
-    }
   }
   return out;
+}
+
+/** `config.argo.init_templates`: the readable entries, in order; names are unique. */
+function readInitTemplates(inits: unknown, diagnostics: Diagnostic[]): InitTemplate[] {
+  if (inits === undefined) return [];
+  if (!Array.isArray(inits)) {
+    diagnostics.push(
+      problem(
+        "config.argo.init_templates",
+        "expected a list of {name, template, outputs}",
+        "e.g. `init_templates: [{name: setup, template: {container: {...}}, outputs: [url]}]`",
+      ),
+    );
+    return [];
+  }
+  const out: InitTemplate[] = [];
+  const seen = new Set<string>();
+  for (const [i, entry] of inits.entries()) {
+    const init = readInitTemplate(entry, `config.argo.init_templates[${i}]`, seen, diagnostics);
+    if (init !== undefined) out.push(init);
+  }
+  return out;
+}
+
+/** One init template entry at `at`, or undefined when its shape is wrong or its name taken. */
+function readInitTemplate(
+  entry: unknown,
+  at: string,
+  seen: Set<string>,
+  diagnostics: Diagnostic[],
+): InitTemplate | undefined {
+  if (
+    !isRecord(entry) ||
+    typeof entry.name !== "string" ||
+    entry.name === "" ||
+    !isRecord(entry.template)
+  ) {
+    diagnostics.push(
+      problem(
+        at,
+        "expected {name: string, template: {...Argo template}, outputs?: [parameter names]}",
+        "",
+      ),
+    );
+    return undefined;
+  }
+  for (const key of Object.keys(entry)) {
+    if (!["name", "template", "outputs"].includes(key))
+      diagnostics.push(
+        problem(`${at}.${key}`, `unknown key "${key}"`, "keys: name, template, outputs"),
+      );
+  }
+  if (seen.has(entry.name)) {
+    diagnostics.push(problem(`${at}.name`, `init template "${entry.name}" is declared twice`, ""));
+    return undefined;
+  }
+  seen.add(entry.name);
+  const outputs = initOutputs(entry.name, entry.template, entry.outputs, at, diagnostics);
+  if (outputs === undefined) return undefined;
+  return { name: entry.name, template: entry.template, outputs };
+}
+
+/**
+ * The outputs an init template passes on: `listed` (each must be declared by its template), or
+ * all it declares; undefined when `listed` is not a list of names. Reports invalid names.
+ */
+function initOutputs(
+  name: string,
+  template: Record<string, unknown>,
+  listed: unknown,
+  at: string,
+  diagnostics: Diagnostic[],
+): string[] | undefined {
+  const declared = declaredOutputs(template);
+  let outputs = declared;
+  if (listed !== undefined) {
+    if (!Array.isArray(listed) || !listed.every((o): o is string => typeof o === "string")) {
+      diagnostics.push(problem(`${at}.outputs`, "expected a list of output parameter names", ""));
+      return undefined;
+    }
+    outputs = listed;
+    for (const o of outputs) {
+      if (!declared.includes(o))
+        diagnostics.push(
+          problem(
+            `${at}.outputs`,
+            `init template "${name}" lists output "${o}", which its template does not declare`,
+            `declare it under template.outputs.parameters (declared: ${declared.join(", ") || "none"})`,
+          ),
+        );
+    }
+  }
+  for (const o of outputs) {
+    if (!PARAM_NAME.test(o))
+      diagnostics.push(
+        problem(
+          `${at}.outputs`,
+          `output "${o}" of init template "${name}" is not a valid Argo parameter name`,
+          "use letters, digits, '-' and '_'",
+        ),
+      );
+  }
+  return outputs;
 }
 
 function declaredOutputs(template: Record<string, unknown>): string[] {

@@ -93,7 +93,7 @@ export function normalizeSpec(
   diagnostics: Diagnostic[],
 ): Spec {
   const { sourceMap } = ctx;
-  const err = (kind: string, at: Path, message: string, hint?: string, key = false) => {
+  const err: Report = (kind, at, message, hint, key = false) => {
     diagnostics.push({
       severity: "error",
       kind,
@@ -107,11 +107,47 @@ export function normalizeSpec(
   const settings = normalizeSettings(data, ctx, err);
 
   // kptn's include and value/function entries are kptn.yaml features (see kptn-config.ts).
-  const configOf = (raw: Record<string, unknown> | undefined, at: Path) =>
+  const configOf: ConfigOf = (raw, at) =>
     ctx.format === "kptn"
       ? expandKptnConfig(raw ?? {}, at, { root: ctx.root, files: ctx.files, report: err })
       : (raw ?? {});
   const config = configOf(data.config, ["config"]);
+  const tasks = normalizeTasks(data, ctx, settings, config, err);
+  const graphs: Record<string, GraphSpec> = {};
+  for (const [name, g] of Object.entries(data.graphs))
+    graphs[name] = normalizeGraph(name, g, ctx, configOf, err);
+
+  const environments: Spec["environments"] = {};
+  for (const [name, e] of Object.entries(data.environments ?? {}))
+    environments[name] = { config: configOf(e.config, ["environments", name, "config"]) };
+
+  return {
+    file: ctx.file,
+    root: ctx.root,
+    format: ctx.format,
+    outputsBase: ctx.format === "kptn" ? "scratch" : "root",
+    settings,
+    config,
+    environments,
+    graphs,
+    tasks,
+  };
+}
+
+/** A config map as the graph sees it (kptn's includes and entries expanded). */
+type ConfigOf = (raw: Record<string, unknown> | undefined, at: Path) => Record<string, unknown>;
+
+/**
+ * Every task, normalized; reports machine types that `config.machine_types` does not declare.
+ * kptn tasks of Python open `config.duckdb` when it names a connection function.
+ */
+function normalizeTasks(
+  data: SpecFile,
+  ctx: NormalizeContext,
+  settings: Settings,
+  config: Record<string, unknown>,
+  err: Report,
+): Record<string, TaskSpec> {
   const machineTypes = config.machine_types;
   const opensKptnDatabase =
     ctx.format === "kptn" &&
@@ -141,62 +177,53 @@ export function normalizeSpec(
     if (task.kind === "python" && opensKptnDatabase) task.opensDatabase = true;
     tasks[name] = task;
   }
+  return tasks;
+}
 
-  const graphs: Record<string, GraphSpec> = {};
-  for (const [name, g] of Object.entries(data.graphs)) {
-    const at: Path = ["graphs", name];
-    if (g.tasks === undefined && g.extends === undefined) {
-      err(
-        "empty-graph",
-        at,
-        "a graph needs `tasks`, `extends`, or both",
-        "list the graph's tasks under `tasks:`, or inherit another graph with `extends:`",
-      );
-    }
-    const ext: ExtendsSpec[] = [];
-    const extList =
-      g.extends === undefined ? [] : Array.isArray(g.extends) ? g.extends : [g.extends];
-    for (const [i, e] of extList.entries()) {
-      const loc = sourceMap.locate(
-        Array.isArray(g.extends) ? [...at, "extends", i] : [...at, "extends"],
-      );
-      if (typeof e === "string") ext.push({ graph: e, args: {}, location: loc });
-      else ext.push({ graph: e.graph, args: e.args ?? {}, location: loc });
-    }
-    const entries: GraphEntrySpec[] = [];
-    for (const [taskName, entry] of Object.entries(g.tasks ?? {})) {
-      entries.push({
-        task: taskName,
-        ...expandEntry(entry),
-        location: sourceMap.locateKey([...at, "tasks", taskName]),
-      });
-    }
-    const graph: GraphSpec = {
-      name,
-      extends: ext,
-      entries,
-      config: configOf(g.config, [...at, "config"]),
-      location: sourceMap.locateKey(at),
-    };
-    if (g.description !== undefined) graph.description = g.description;
-    graphs[name] = graph;
+/** One graph: `extends` and task entries expanded, each with its location; its config read. */
+function normalizeGraph(
+  name: string,
+  g: SpecFile["graphs"][string],
+  ctx: NormalizeContext,
+  configOf: ConfigOf,
+  err: Report,
+): GraphSpec {
+  const { sourceMap } = ctx;
+  const at: Path = ["graphs", name];
+  if (g.tasks === undefined && g.extends === undefined) {
+    err(
+      "empty-graph",
+      at,
+      "a graph needs `tasks`, `extends`, or both",
+      "list the graph's tasks under `tasks:`, or inherit another graph with `extends:`",
+    );
   }
-
-  const environments: Spec["environments"] = {};
-  for (const [name, e] of Object.entries(data.environments ?? {}))
-    environments[name] = { config: configOf(e.config, ["environments", name, "config"]) };
-
-  return {
-    file: ctx.file,
-    root: ctx.root,
-    format: ctx.format,
-    outputsBase: ctx.format === "kptn" ? "scratch" : "root",
-    settings,
-    config,
-    environments,
-    graphs,
-    tasks,
+  const ext: ExtendsSpec[] = [];
+  const extList = g.extends === undefined ? [] : Array.isArray(g.extends) ? g.extends : [g.extends];
+  for (const [i, e] of extList.entries()) {
+    const loc = sourceMap.locate(
+      Array.isArray(g.extends) ? [...at, "extends", i] : [...at, "extends"],
+    );
+    if (typeof e === "string") ext.push({ graph: e, args: {}, location: loc });
+    else ext.push({ graph: e.graph, args: e.args ?? {}, location: loc });
+  }
+  const entries: GraphEntrySpec[] = [];
+  for (const [taskName, entry] of Object.entries(g.tasks ?? {})) {
+    entries.push({
+      task: taskName,
+      ...expandEntry(entry),
+      location: sourceMap.locateKey([...at, "tasks", taskName]),
+    });
+  }
+  const graph: GraphSpec = {
+    name,
+    extends: ext,
+    entries,
+    config: configOf(g.config, [...at, "config"]),
+    location: sourceMap.locateKey(at),
   };
+  if (g.description !== undefined) graph.description = g.description;
+  return graph;
 }
 
 /** `settings` (under pyproject.toml's `[tool.kptn]`), with defaults, and its paths checked. */
@@ -279,6 +306,7 @@ function kindOf(ext: string): TaskKind | undefined {
 
 type Report = (kind: string, at: Path, message: string, hint?: string, key?: boolean) => void;
 
+/** One task: shorthands expanded, defaults filled, kind inferred, paths and fields checked. */
 function normalizeTask(
   name: string,
   t: TaskFile,
@@ -287,6 +315,16 @@ function normalizeTask(
   settings: Settings,
   err: Report,
 ): TaskSpec {
+  const task = taskFields(name, t, at, ctx);
+  resolveRunnable(task, t, at, ctx, settings, err);
+  checkTaskPaths(task, t, at, ctx, err);
+  checkRefArgs(task, at, err);
+  checkFanOutFields(task, at, err);
+  return task;
+}
+
+/** The task's fields with their defaults, before its kind is known (`command` until then). */
+function taskFields(name: string, t: TaskFile, at: Path, ctx: NormalizeContext): TaskSpec {
   const task: TaskSpec = {
     name,
     kind: "command",
@@ -328,7 +366,18 @@ function normalizeTask(
   if (t.iterable_item !== undefined) task.iterableItem = splitNames(t.iterable_item);
   if (t.map_over !== undefined) task.mapOver = splitNames(t.map_over);
   if (t.duckdb_checkpoint === true) task.duckdbCheckpoint = true;
+  return task;
+}
 
+/** What the task runs: its `command`, or its `file` resolved; exactly one of them is required. */
+function resolveRunnable(
+  task: TaskSpec,
+  t: TaskFile,
+  at: Path,
+  ctx: NormalizeContext,
+  settings: Settings,
+  err: Report,
+): void {
   if (t.file !== undefined && t.command !== undefined) {
     err(
       "file-and-command",
@@ -353,7 +402,16 @@ function normalizeTask(
   } else if (t.file !== undefined) {
     resolveFile(task, t.file, [...at, "file"], ctx, settings, err);
   }
+}
 
+/** Reports outputs and inputs that leave the project (outputs: the scratch directory for kptn). */
+function checkTaskPaths(
+  task: TaskSpec,
+  t: TaskFile,
+  at: Path,
+  ctx: NormalizeContext,
+  err: Report,
+): void {
   for (const [i, o] of task.outputs.entries()) {
     if (o.startsWith("duckdb://")) continue;
     if (!staysInside(o)) {
@@ -374,6 +432,10 @@ function normalizeTask(
         "copy or link the file into the project, and list its relative path",
       );
   }
+}
+
+/** Reports `{ref: ...}` args that carry anything but one dependency name. */
+function checkRefArgs(task: TaskSpec, at: Path, err: Report): void {
   for (const [argName, v] of Object.entries(task.args)) {
     if (v !== null && typeof v === "object" && !Array.isArray(v) && "ref" in v) {
       const keys = Object.keys(v);
@@ -387,6 +449,10 @@ function normalizeTask(
       }
     }
   }
+}
+
+/** Reports fan-out fields set where they have no effect. */
+function checkFanOutFields(task: TaskSpec, at: Path, err: Report): void {
   if (task.bundleSize !== undefined && task.mapOver === undefined) {
     err(
       "bundle-without-map",
@@ -411,7 +477,6 @@ function normalizeTask(
       "add `cache_result: true` so downstream tasks can map over the result",
     );
   }
-  return task;
 }
 
 function resolveFile(

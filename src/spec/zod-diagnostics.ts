@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { type Diagnostic, formatPath } from "./diagnostic.js";
+import { type Diagnostic, formatPath, type SourceLocation } from "./diagnostic.js";
 import { didYouMean } from "./did-you-mean.js";
 import type { SourceMap } from "./parse-yaml.js";
 import { KNOWN_KEYS } from "./schema.js";
@@ -70,115 +70,147 @@ export function zodIssuesToDiagnostics(
   data: unknown,
   sourceMap: SourceMap,
 ): Diagnostic[] {
-  const out: Diagnostic[] = [];
-  for (const issue of issues) {
-    const path = toPath(issue.path);
-    const received = valueAt(data, issue.path);
-    const base = {
-      severity: "error" as const,
-      path: formatPath(path),
-      location: sourceMap.locate(path),
-    };
-    switch (issue.code) {
-      case "unrecognized_keys": {
-        const known = knownKeysAt(issue.path);
-        for (const key of issue.keys) {
-          const keyPath = [...path, key];
-          out.push({
-            severity: "error",
-            kind: "unknown-field",
-            path: formatPath(keyPath),
-            location: sourceMap.locateKey(keyPath),
-            message: `unknown field "${key}".${didYouMean(key, known)}`.replace(/\.$/, ""),
-            hint: known.length > 0 ? `known fields here: ${known.join(", ")}` : "remove this field",
-          });
-        }
-        break;
-      }
-      case "invalid_type": {
-        if (received === undefined) {
-          const field = path[path.length - 1];
-          out.push({
-            ...base,
-            kind: "missing-field",
-            location: sourceMap.locate(path.slice(0, -1)),
-            message: `missing required field "${String(field)}" (expected ${issue.expected})`,
-            hint: `add "${String(field)}:"`,
-          });
-        } else {
-          out.push({
-            ...base,
-            kind: "invalid-type",
-            message: `expected ${issue.expected}, received ${describeValue(received)}`,
-          });
-        }
-        break;
-      }
-      case "invalid_union": {
-        // When exactly one branch matched the value's type (its complaints are about nested
-        // fields), report those: `{deps: 3}` is about `deps`, not "not a name or a list".
-        const nested = issue.errors.filter(
-          (branch) => branch.length > 0 && branch.every((i) => i.path.length > 0),
-        );
-        if (nested.length === 1) {
-          const inner = nested[0]!.map((i) => ({ ...i, path: [...issue.path, ...i.path] }));
-          out.push(...zodIssuesToDiagnostics(inner, data, sourceMap));
-          break;
-        }
-        out.push({
-          ...base,
-          kind: "invalid-value",
-          message: `${issue.message}, received ${describeValue(received)}`,
-        });
-        break;
-      }
-      case "invalid_value": {
-        const allowed = issue.values.map((v) => JSON.stringify(v));
-        const hint =
-          typeof received === "string" ? didYouMean(received, issue.values.map(String)).trim() : "";
-        out.push({
-          ...base,
-          kind: "invalid-value",
-          message: `expected ${allowed.length === 1 ? allowed[0] : `one of ${allowed.join(", ")}`}, received ${describeValue(received)}`,
-          ...(hint ? { hint } : {}),
-        });
-        break;
-      }
-      case "too_small":
-      case "too_big": {
-        const op =
-          issue.code === "too_small" ? (issue.inclusive ? "≥" : ">") : issue.inclusive ? "≤" : "<";
-        const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
-        const what =
-          issue.origin === "string"
-            ? `a string of length ${op} ${String(bound)}`
-            : issue.origin === "array"
-              ? `a list of length ${op} ${String(bound)}`
-              : `a number ${op} ${String(bound)}`;
-        out.push({
-          ...base,
-          kind: "invalid-value",
-          message: `expected ${what}, received ${describeValue(received)}`,
-        });
-        break;
-      }
-      case "invalid_key": {
-        const bad = String(path[path.length - 1] ?? "");
-        out.push({
+  return issues.flatMap((issue) => issueDiagnostics(issue, data, sourceMap));
+}
+
+/** Where an issue is, and the value found there. */
+interface IssueAt {
+  path: Path;
+  received: unknown;
+  /** The fields every diagnostic of the issue starts with. */
+  base: { severity: "error"; path: string; location: SourceLocation };
+  sourceMap: SourceMap;
+}
+
+function issueDiagnostics(
+  issue: z.core.$ZodIssue,
+  data: unknown,
+  sourceMap: SourceMap,
+): Diagnostic[] {
+  const path = toPath(issue.path);
+  const at: IssueAt = {
+    path,
+    received: valueAt(data, issue.path),
+    base: { severity: "error", path: formatPath(path), location: sourceMap.locate(path) },
+    sourceMap,
+  };
+  const { base, received } = at;
+  switch (issue.code) {
+    case "unrecognized_keys":
+      return unknownFields(issue, at);
+    case "invalid_type":
+      return [invalidType(issue, at)];
+    case "invalid_union":
+      return unionIssue(issue, data, at);
+    case "invalid_value":
+      return [invalidValue(issue, at)];
+    case "too_small":
+    case "too_big":
+      return [outOfBounds(issue, at)];
+    case "invalid_key": {
+      const bad = String(path[path.length - 1] ?? "");
+      return [
+        {
           ...base,
           kind: "invalid-name",
           location: sourceMap.locateKey(path),
           message: `invalid name ${JSON.stringify(bad)}: ${issue.issues[0]?.message ?? issue.message}`,
-        });
-        break;
-      }
-      default:
-        out.push({
+        },
+      ];
+    }
+    default:
+      return [
+        {
           ...base,
           kind: "invalid-value",
           message: `${issue.message}, received ${describeValue(received)}`,
-        });
-    }
+        },
+      ];
   }
-  return out;
+}
+
+function unknownFields(issue: z.core.$ZodIssueUnrecognizedKeys, at: IssueAt): Diagnostic[] {
+  const known = knownKeysAt(issue.path);
+  return issue.keys.map((key) => {
+    const keyPath = [...at.path, key];
+    return {
+      severity: "error",
+      kind: "unknown-field",
+      path: formatPath(keyPath),
+      location: at.sourceMap.locateKey(keyPath),
+      message: `unknown field "${key}".${didYouMean(key, known)}`.replace(/\.$/, ""),
+      hint: known.length > 0 ? `known fields here: ${known.join(", ")}` : "remove this field",
+    };
+  });
+}
+
+function invalidType(issue: z.core.$ZodIssueInvalidType, at: IssueAt): Diagnostic {
+  const { path, base, received } = at;
+  if (received === undefined) {
+    const field = path[path.length - 1];
+    return {
+      ...base,
+      kind: "missing-field",
+      location: at.sourceMap.locate(path.slice(0, -1)),
+      message: `missing required field "${String(field)}" (expected ${issue.expected})`,
+      hint: `add "${String(field)}:"`,
+    };
+  }
+  return {
+    ...base,
+    kind: "invalid-type",
+    message: `expected ${issue.expected}, received ${describeValue(received)}`,
+  };
+}
+
+function unionIssue(issue: z.core.$ZodIssueInvalidUnion, data: unknown, at: IssueAt): Diagnostic[] {
+  // When exactly one branch matched the value's type (its complaints are about nested
+  // fields), report those: `{deps: 3}` is about `deps`, not "not a name or a list".
+  const nested = issue.errors.filter(
+    (branch) => branch.length > 0 && branch.every((i) => i.path.length > 0),
+  );
+  if (nested.length === 1) {
+    const inner = nested[0]!.map((i) => ({ ...i, path: [...issue.path, ...i.path] }));
+    return zodIssuesToDiagnostics(inner, data, at.sourceMap);
+  }
+  return [
+    {
+      ...at.base,
+      kind: "invalid-value",
+      message: `${issue.message}, received ${describeValue(at.received)}`,
+    },
+  ];
+}
+
+function invalidValue(issue: z.core.$ZodIssueInvalidValue, at: IssueAt): Diagnostic {
+  const { received } = at;
+  const allowed = issue.values.map((v) => JSON.stringify(v));
+  const hint =
+    typeof received === "string" ? didYouMean(received, issue.values.map(String)).trim() : "";
+  return {
+    ...at.base,
+    kind: "invalid-value",
+    message: `expected ${allowed.length === 1 ? allowed[0] : `one of ${allowed.join(", ")}`}, received ${describeValue(received)}`,
+    ...(hint ? { hint } : {}),
+  };
+}
+
+function outOfBounds(
+  issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig,
+  at: IssueAt,
+): Diagnostic {
+  const op =
+    issue.code === "too_small" ? (issue.inclusive ? "≥" : ">") : issue.inclusive ? "≤" : "<";
+  const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
+  const what =
+    issue.origin === "string"
+      ? `a string of length ${op} ${String(bound)}`
+      : issue.origin === "array"
+        ? `a list of length ${op} ${String(bound)}`
+        : `a number ${op} ${String(bound)}`;
+  return {
+    ...at.base,
+    kind: "invalid-value",
+    message: `expected ${what}, received ${describeValue(at.received)}`,
+  };
 }

@@ -318,102 +318,130 @@ function watchProcess(
   req: ProcessRequest,
   resolve: (outcome: ProcessOutcome) => void,
 ): ProcessWatch {
-  let pid: number | undefined;
-  const metrics: ProcMetrics = {};
-  let sampler: NodeJS.Timeout | undefined;
-  let timeoutTimer: NodeJS.Timeout | undefined;
-  let stopping: "timeout" | "cancelled" | undefined;
-  let killTimer: NodeJS.Timeout | undefined;
-  let killed = false;
-
-  const terminate = (leader: number) => {
-    signalGroup(leader, "SIGTERM");
-    killTimer = setTimeout(() => {
-      killed = true;
-      signalGroup(leader, "SIGKILL");
-    }, req.killGraceMs);
-  };
-  const stop = (why: "timeout" | "cancelled") => {
-    if (stopping !== undefined) return;
-    stopping = why;
-    if (pid !== undefined) terminate(pid);
-  };
-  const onAbort = () => stop("cancelled");
-  req.signal?.addEventListener("abort", onAbort, { once: true });
-  const finish = (outcome: ProcessOutcome) => {
-    if (pid !== undefined) req.hooks?.ended(pid);
-    resolve(outcome);
-  };
-  const cleanUp = () => {
-    clearInterval(sampler);
-    clearTimeout(timeoutTimer);
-    req.signal?.removeEventListener("abort", onAbort);
-  };
-
+  const watcher = new ProcessWatcher(req, resolve);
+  // Plain functions, so callers may copy the object and replace one of them.
   return {
-    started(leader, sample) {
-      pid = leader;
-      trackGroup(leader);
-      req.hooks?.started(leader);
-      if (sample) sampleProcMetrics(leader, metrics);
-      sampler = setInterval(() => sampleProcMetrics(leader, metrics), METRICS_INTERVAL_MS);
-      sampler.unref();
-      if (req.timeoutSeconds !== undefined) {
-        timeoutTimer = setTimeout(() => stop("timeout"), req.timeoutSeconds * 1000);
-      }
-      if (stopping !== undefined) terminate(leader);
-    },
-    notStarted(error) {
-      cleanUp();
-      finish(stopping === "cancelled" ? { ended: "cancelled" } : { ended: "not-started", error });
-    },
-    exited(exit) {
-      cleanUp();
-      const leader = pid!;
-      const outcome: ProcessOutcome = { ended: stopping ?? "exited", ...metrics };
-      // rusage covers the whole life (and waited-for children): it wins over samples.
-      if (exit.peakRssKb !== undefined) outcome.peakRssKb = exit.peakRssKb;
-      if (exit.cpuMs !== undefined) outcome.cpuMs = exit.cpuMs;
-      if (exit.exitCode !== undefined) outcome.exitCode = exit.exitCode;
-      if (exit.signal !== undefined) outcome.signal = exit.signal;
-      if (stopping === undefined) {
-        liveGroups.delete(leader);
-        if (signalGroup(leader, 0)) {
-          signalGroup(leader, "SIGTERM");
-          setTimeout(() => signalGroup(leader, "SIGKILL"), req.killGraceMs).unref();
-        }
-        finish(outcome);
-        return;
-      }
-      const settle = () => {
-        if (killed || !groupIsAlive(leader)) {
-          clearTimeout(killTimer);
-          liveGroups.delete(leader);
-          finish(outcome);
-        } else {
-          setTimeout(settle, GROUP_POLL_MS);
-        }
-      };
-      settle();
-    },
-    lost(message) {
-      cleanUp();
-      const outcome: ProcessOutcome =
-        stopping !== undefined ? { ended: stopping } : { ended: "lost", error: message };
-      if (pid === undefined) {
-        finish(outcome);
-        return;
-      }
-      // Nobody can reap the leader now: stop the whole group, so nothing of a task that is
-      // reported failed keeps running (its exit status is lost either way).
-      clearTimeout(killTimer);
-      Object.assign(outcome, metrics);
-      if (killed) {
-        liveGroups.delete(pid);
-        finish(outcome);
-      } else {
-        void stopGroup(pid, req.killGraceMs).then(() => finish(outcome));
-      }
-    },
+    started: (leader, sample) => watcher.started(leader, sample),
+    notStarted: (error) => watcher.notStarted(error),
+    exited: (exit) => watcher.exited(exit),
+    lost: (message) => watcher.lost(message),
   };
+}
+
+/** The state behind {@link watchProcess}: the leader, its timers, and why it is being stopped. */
+class ProcessWatcher implements ProcessWatch {
+  private pid: number | undefined;
+  private readonly metrics: ProcMetrics = {};
+  private sampler: NodeJS.Timeout | undefined;
+  private timeoutTimer: NodeJS.Timeout | undefined;
+  private stopping: "timeout" | "cancelled" | undefined;
+  private killTimer: NodeJS.Timeout | undefined;
+  private killed = false;
+  private readonly onAbort = () => this.stop("cancelled");
+
+  constructor(
+    private readonly req: ProcessRequest,
+    private readonly resolve: (outcome: ProcessOutcome) => void,
+  ) {
+    req.signal?.addEventListener("abort", this.onAbort, { once: true });
+  }
+
+  started(leader: number, sample: boolean): void {
+    const { req } = this;
+    this.pid = leader;
+    trackGroup(leader);
+    req.hooks?.started(leader);
+    if (sample) sampleProcMetrics(leader, this.metrics);
+    this.sampler = setInterval(() => sampleProcMetrics(leader, this.metrics), METRICS_INTERVAL_MS);
+    this.sampler.unref();
+    if (req.timeoutSeconds !== undefined) {
+      this.timeoutTimer = setTimeout(() => this.stop("timeout"), req.timeoutSeconds * 1000);
+    }
+    if (this.stopping !== undefined) this.terminate(leader);
+  }
+
+  notStarted(error: string): void {
+    this.cleanUp();
+    this.finish(
+      this.stopping === "cancelled" ? { ended: "cancelled" } : { ended: "not-started", error },
+    );
+  }
+
+  exited(exit: Omit<HelperExit, "cpuMs"> & ProcMetrics): void {
+    this.cleanUp();
+    const leader = this.pid!;
+    const outcome: ProcessOutcome = { ended: this.stopping ?? "exited", ...this.metrics };
+    // rusage covers the whole life (and waited-for children): it wins over samples.
+    if (exit.peakRssKb !== undefined) outcome.peakRssKb = exit.peakRssKb;
+    if (exit.cpuMs !== undefined) outcome.cpuMs = exit.cpuMs;
+    if (exit.exitCode !== undefined) outcome.exitCode = exit.exitCode;
+    if (exit.signal !== undefined) outcome.signal = exit.signal;
+    if (this.stopping === undefined) {
+      liveGroups.delete(leader);
+      if (signalGroup(leader, 0)) {
+        signalGroup(leader, "SIGTERM");
+        setTimeout(() => signalGroup(leader, "SIGKILL"), this.req.killGraceMs).unref();
+      }
+      this.finish(outcome);
+      return;
+    }
+    this.finishWhenGone(leader, outcome);
+  }
+
+  lost(message: string): void {
+    this.cleanUp();
+    const outcome: ProcessOutcome =
+      this.stopping !== undefined ? { ended: this.stopping } : { ended: "lost", error: message };
+    const pid = this.pid;
+    if (pid === undefined) {
+      this.finish(outcome);
+      return;
+    }
+    // Nobody can reap the leader now: stop the whole group, so nothing of a task that is
+    // reported failed keeps running (its exit status is lost either way).
+    clearTimeout(this.killTimer);
+    Object.assign(outcome, this.metrics);
+    if (this.killed) {
+      liveGroups.delete(pid);
+      this.finish(outcome);
+    } else {
+      void stopGroup(pid, this.req.killGraceMs).then(() => this.finish(outcome));
+    }
+  }
+
+  /** After a timeout or cancel: settles once the group is gone or SIGKILL was sent. */
+  private finishWhenGone(leader: number, outcome: ProcessOutcome): void {
+    if (this.killed || !groupIsAlive(leader)) {
+      clearTimeout(this.killTimer);
+      liveGroups.delete(leader);
+      this.finish(outcome);
+    } else {
+      setTimeout(() => this.finishWhenGone(leader, outcome), GROUP_POLL_MS);
+    }
+  }
+
+  private terminate(leader: number): void {
+    signalGroup(leader, "SIGTERM");
+    this.killTimer = setTimeout(() => {
+      this.killed = true;
+      signalGroup(leader, "SIGKILL");
+    }, this.req.killGraceMs);
+  }
+
+  private stop(why: "timeout" | "cancelled"): void {
+    if (this.stopping !== undefined) return;
+    this.stopping = why;
+    if (this.pid !== undefined) this.terminate(this.pid);
+  }
+
+  private finish(outcome: ProcessOutcome): void {
+    if (this.pid !== undefined) this.req.hooks?.ended(this.pid);
+    this.resolve(outcome);
+  }
+
+  private cleanUp(): void {
+    clearInterval(this.sampler);
+    clearTimeout(this.timeoutTimer);
+    this.req.signal?.removeEventListener("abort", this.onAbort);
+  }
 }
