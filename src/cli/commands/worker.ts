@@ -1,14 +1,13 @@
 import path from "node:path";
 import { type Command, Option } from "commander";
 import { startWorkers } from "../../distributed/bullmq-worker.js";
+import type { OpenedProject } from "../../distributed/worker-projects.js";
 import { checkRedis, DEFAULT_QUEUE } from "../../exec/bullmq-connection.js";
 import { FsReads } from "../../fingerprint/fs-reads.js";
 import { openProject } from "../../session/open-project.js";
-import type { Project } from "../../session/project.js";
 import { UsageError } from "../../spec/errors.js";
 import { type CommandContext, EXIT } from "../context.js";
 import { loadForCommand } from "../load.js";
-import { enterProjectRoot } from "../run-context.js";
 
 interface WorkerFlags {
   redis: string;
@@ -65,7 +64,6 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
         concurrency,
         env: process.env,
         notice,
-        enterProject: enterProjectRoot,
         open: (projectRoot, specFile, env) => openJobProject(ctx, projectRoot, specFile, env),
         ...(root ? { root } : {}),
         ...(lockDurationMs ? { lockDurationMs } : {}),
@@ -96,19 +94,21 @@ function stopped(notice: (line: string) => void, cancelAll: () => void): Promise
 }
 
 /**
- * A job's project, through the CLI's spec cache: the spec is parsed and checked once, and read back
- * for later jobs while every file its load read is unchanged. The cache is keyed on the working
- * directory, so the job's root becomes it first (TS/JS tasks need that anyway).
+ * A job's project, through the CLI's spec cache (looked up in the job's root, never this
+ * process's working directory): a new worker reads back a spec that validated before instead of
+ * parsing and checking it again. The worker keeps the project open across jobs while the reads
+ * returned here still hold.
  */
 async function openJobProject(
   ctx: CommandContext,
   root: string,
   specFile: string,
   env: NodeJS.ProcessEnv,
-): Promise<Project> {
-  process.chdir(root);
+): Promise<OpenedProject> {
   const reads = new FsReads();
   const jobCtx: CommandContext = { ...ctx, globals: () => ({ ...ctx.globals(), file: specFile }) };
-  const loaded = await loadForCommand(jobCtx, { cache: true, reads });
-  return openProject(loaded.spec.root, { loaded, reads, env, cwd: root });
+  const loaded = await loadForCommand(jobCtx, { cache: true, reads, cwd: root });
+  const loadReads = reads.reads();
+  const project = await openProject(loaded.spec.root, { loaded, reads, env, cwd: root });
+  return { project, loadReads };
 }
