@@ -155,7 +155,7 @@ async function runJob(
       singleAttempt: false,
       jobs: os.availableParallelism(),
       streamLogs: data.streamLogs,
-      ...(data.keys ? { keys: data.keys } : {}),
+      ...(data.keys ? { keys: data.keys, recordWhole: false } : {}),
       ...(signal ? { signal } : {}),
     });
     await sent;

@@ -82,9 +82,9 @@ export async function runMappedOnQueues(
     });
     return "failed";
   }
-  // The last bundle to finish records the task as a whole (run-task's rule), so this job mostly
-  // finds it fresh: the items ran in this run all the same, so the task is done here.
-  // Never forced: the bundles ran (forced or not) every item that had to run.
+  // Bundles leave the task as a whole unrecorded (each would replan every item): this job finds
+  // the items fresh and records it. A coordinator that died before queueing it queues it on its
+  // next run, all items being fresh then. Never forced: the bundles ran every item that had to.
   const whole = await jobs.submit(
     task,
     key,
