@@ -127,6 +127,8 @@ async function runJob(
   // The coordinator's branch, whatever this machine's checkout says: one run, one namespace.
   const env = { ...options.env, DAGWRIGHT_BRANCH: data.branch };
   const root = options.root ?? data.root;
+  // The coordinator's copy of the task's log is then made from the lines streamed to it.
+  const remoteLog = root !== data.root || Boolean(options.env.DAGWRIGHT_ARTIFACTS_URL);
   const lease = await projects.acquire(root, data.specFile, env);
   const { project } = lease;
   try {
@@ -145,7 +147,7 @@ async function runJob(
     // Progress writes are chained so the coordinator sees them in order, before the completion.
     let sent: Promise<unknown> = Promise.resolve();
     const observer: RunObserver = (event) => {
-      const progress: TaskJobProgress = { event, worker };
+      const progress: TaskJobProgress = { event, worker, ...(remoteLog ? { remoteLog } : {}) };
       sent = sent.then(() => job.updateProgress(progress)).catch(() => {});
     };
     const result = await runTaskUnit(project, scope, {
@@ -154,7 +156,7 @@ async function runJob(
       force: data.force,
       singleAttempt: false,
       jobs: os.availableParallelism(),
-      streamLogs: data.streamLogs,
+      streamLogs: data.streamLogs || remoteLog,
       ...(data.keys ? { keys: data.keys, recordWhole: false } : {}),
       ...(signal ? { signal } : {}),
     });

@@ -56,8 +56,8 @@ export async function runMappedOnQueues(
   for (let i = 0; i < keys.length; i += size) bundles.push(keys.slice(i, i + size));
   const ends = await Promise.all(
     bundles.map((bundle) =>
-      jobs.submit(task, `${key}:${JSON.stringify(bundle)}`, bundle, ({ event, worker }) => {
-        if (event.type === "log") jobs.relay({ event, worker });
+      jobs.submit(task, `${key}:${JSON.stringify(bundle)}`, bundle, (p) => {
+        if (p.event.type === "log") jobs.relay(p);
       }),
     ),
   );
