@@ -195,10 +195,7 @@ tasks:
 
     setCommand(dir, "echo partial > out.txt; sleep 86.43");
     const run = start(dir, ["run"]);
-    await until(
-      () => readIfThere(dir, "out.txt") === "partial\n",
-      "the partial output",
-    );
+    await until(() => readIfThere(dir, "out.txt") === "partial\n", "the partial output");
     run.child.kill("SIGINT");
     expect(await run.exit).toBe(130);
     expect(read(dir, "out.txt")).toBe("good\n");
@@ -211,10 +208,7 @@ tasks:
 
     setCommand(dir, "echo $$ > pid; echo partial > out.txt; sleep 86.44");
     const run = start(dir, ["run"]);
-    await until(
-      () => readIfThere(dir, "pid")?.endsWith("\n") === true,
-      "the task",
-    );
+    await until(() => readIfThere(dir, "pid")?.endsWith("\n") === true, "the task");
     run.child.kill("SIGKILL");
     await run.exit;
     process.kill(Number(read(dir, "pid").trim()), "SIGKILL");
