@@ -20,8 +20,8 @@ export interface TaskJobs {
   ): Promise<JobEnd>;
   /** The task's outcome from its whole-task job's end, checked against the state store. */
   outcome(task: GraphTask, end: JobEnd, successBefore: number | undefined): Promise<TaskOutcome>;
-  /** Relays a worker's event as the coordinator's own. */
-  relay(p: TaskJobProgress): void;
+  /** Relays a worker's event as the coordinator's own (`bundle`: the items of the job it is from). */
+  relay(p: TaskJobProgress, bundle?: readonly string[]): void;
 }
 
 /**
@@ -57,7 +57,7 @@ export async function runMappedOnQueues(
   const ends = await Promise.all(
     bundles.map((bundle) =>
       jobs.submit(task, `${key}:${JSON.stringify(bundle)}`, bundle, (p) => {
-        if (p.event.type === "log") jobs.relay(p);
+        if (p.event.type === "log") jobs.relay(p, bundle);
       }),
     ),
   );

@@ -174,16 +174,16 @@ export class BullmqRun {
         relay,
       ),
     outcome: (task, end, before) => this.outcomeOf(task, end, before),
-    relay: (p) => this.relay(p),
+    relay: (p, bundle) => this.relay(p, bundle),
   };
 
   /**
    * A worker's event, as if this process had run the task (its own run's bounds left out). Log
    * lines of a worker without this disk are written here; they are shown only with `run -v`.
    */
-  private relay({ event, worker, remoteLog }: TaskJobProgress): void {
+  private relay({ event, worker, remoteLog }: TaskJobProgress, bundle?: readonly string[]): void {
     if (event.type === "run-start" || event.type === "run-end") return;
-    if (remoteLog) this.logs.take(event, worker);
+    if (remoteLog) this.logs.take(event, worker, bundle);
     if (event.type === "log" && !this.scope.o.streamLogs) return;
     const { time: _time, ...init } = event;
     this.scope.observer((init.type === "task-start" ? { ...init, worker } : init) as RunEventInit);

@@ -90,5 +90,45 @@ describe.skipIf(!hasRedisServer())(
       expect(ran(r.stdout, "task-done")).toEqual([]);
       expect(ran(r.stdout, "task-fresh")).toEqual(["one", "two"]);
     }, 120_000);
+
+    it("a fan-out's item lines reach the coordinator's log of each item", async () => {
+      const spec = `graphs:
+  g:
+    tasks:
+      states:
+      each: states
+tasks:
+  states: {file: states.py, cache_result: true, iterable_item: st}
+  each:
+    command: ["sh", "-c", "echo item $st"]
+    map_over: st
+    bundle_size: 2
+`;
+      const files = {
+        "dagwright.yaml": spec,
+        "states.py": 'def states():\n    return ["NC", "SC", "VA"]\n',
+      };
+      const here = makeProject(files);
+      const there = makeProject(files);
+      // The suite's worker serves the other project's root: this one gets a worker of its own.
+      await worker?.stop();
+      worker = await startWorker(redis!, ["--root", there], env);
+      const r = await runCliAsync(
+        ["run", "--executor", "bullmq", "--redis", redis!.url],
+        here,
+        env,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      rmSync(path.join(there, ".dagwright", "logs"), { recursive: true, force: true });
+      const logOf = async (item: string) => {
+        const shown = await runCliAsync(["logs", "each", "--item", item], here, env);
+        expect(shown.code, shown.stderr).toBe(0);
+        return shown.stdout;
+      };
+      // NC and SC ran as one bundle, whose log is NC's, as in a local run.
+      expect(await logOf("NC")).toContain("item NC\nitem SC\n");
+      expect(await logOf("SC")).toContain("in its bundle's log: dagwright logs each --item NC");
+      expect(await logOf("VA")).toContain("item VA\n");
+    }, 120_000);
   },
 );
