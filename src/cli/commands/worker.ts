@@ -42,13 +42,24 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
     )
     .option(
       "--root <DIR>",
-      "the project root on this machine (default: the coordinator's path, for a shared disk)",
+      "the project's checkout on this machine (default: the path each job names, for a shared disk)",
     )
     .addOption(new Option("--lock-duration-ms <MS>").hideHelp())
     .addOption(new Option("--stalled-interval-ms <MS>").hideHelp())
     .addHelpText(
       "after",
-      "\nWorkers and the coordinator share the state store (the project's SQLite file on a shared disk, or\nDAGWRIGHT_STATE_URL=postgres://...) and the outputs (a shared disk, or DAGWRIGHT_ARTIFACTS_URL).\nSIGTERM or Ctrl-C: finish running jobs and stop; a second one cancels them. See `dagwright docs distributed`.",
+      [
+        "",
+        "Workers and the coordinator share:",
+        "  the state store  its SQLite file on a shared disk, else DAGWRIGHT_STATE_URL=postgres://...",
+        "  the outputs      a shared disk, else DAGWRIGHT_ARTIFACTS_URL=s3://bucket/prefix or a volume",
+        "Without a shared disk (--root, or an artifact location) task output lines are sent to the",
+        "coordinator, which writes them into the task's log there (dagwright logs GRAPH TASK).",
+        "One worker serves any number of projects; a project's loaded spec is reused while its files are",
+        "unchanged. Start one per machine type: --queue NAME takes the jobs of tasks with that machine_type.",
+        "SIGTERM or Ctrl-C: finish running jobs and stop; a second one cancels them.",
+        "See `dagwright docs distributed`.",
+      ].join("\n"),
     )
     .action(async (opts: WorkerFlags) => {
       const concurrency = wholeNumber("--concurrency", opts.concurrency) ?? 1;
