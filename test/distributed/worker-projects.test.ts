@@ -92,6 +92,30 @@ describe.skipIf(!hasRedisServer())("a dagwright worker serving many jobs", () =>
     expect(fifth.done).toEqual([]);
   }, 180_000);
 
+  it("runs an edited Python function and the helper it imports with their new code, its warm interpreter kept", async () => {
+    const fn = (word: string) =>
+      `import os\nfrom helper import word\n\ndef p():\n    os.makedirs("out", exist_ok=True)\n    open("out/p.txt", "w").write("${word} " + word() + "\\n")\n`;
+    const dir = makeProject({
+      "dagwright.yaml":
+        "graphs:\n  g:\n    tasks:\n      p:\ntasks:\n  p:\n    file: p.py\n    outputs: [out/p.txt]\n",
+      "p.py": fn("one"),
+      "helper.py": 'def word():\n    return "x"\n',
+    });
+    const first = await runOnWorker(dir);
+    expect(first.code, first.stderr).toBe(0);
+    expect(read(dir, "out/p.txt")).toBe("one x");
+    writeFileSync(path.join(dir, "p.py"), fn("two"));
+    const second = await runOnWorker(dir);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.done).toEqual(["p"]);
+    expect(read(dir, "out/p.txt")).toBe("two x");
+    writeFileSync(path.join(dir, "helper.py"), 'def word():\n    return "yy"\n');
+    const third = await runOnWorker(dir);
+    expect(third.code, third.stderr).toBe(0);
+    expect(third.done).toEqual(["p"]);
+    expect(read(dir, "out/p.txt")).toBe("two yy");
+  }, 180_000);
+
   it("at --concurrency 2, runs two projects' jobs at once, each writing its relative outputs into its own root", async () => {
     // Siblings, so each task can wait for the other's start: it fails unless both run at once.
     const waitFor = (me: string, other: string) =>
