@@ -147,6 +147,8 @@ async function runJob(
     // Progress writes are chained so the coordinator sees them in order, before the completion.
     let sent: Promise<unknown> = Promise.resolve();
     const observer: RunObserver = (event) => {
+      // The bounds of this unit's own run mean nothing to the coordinator: a Redis call saved.
+      if (event.type === "run-start" || event.type === "run-end") return;
       const progress: TaskJobProgress = { event, worker, ...(remoteLog ? { remoteLog } : {}) };
       sent = sent.then(() => job.updateProgress(progress)).catch(() => {});
     };
