@@ -3,7 +3,8 @@
 // Redis: raw BullMQ (addBulk + 2 workers processing empty jobs) vs `dagwright run --executor
 // bullmq` with 2 `dagwright worker` processes, for N no-op shell tasks and for two N-item fan-outs
 // (bundle_size 100): items that call a Python no-op function in the warm workers (the bundled
-// case the target is about), and items that each start a `true` process. Needs redis-server on PATH and bullmq + ioredis installed.
+// case the target is about), and items that each start a `true` process. Raw BullMQ is measured
+// right before and after each row. Needs redis-server on PATH and bullmq + ioredis installed.
 // BENCH_BULLMQ_TASKS (default 10,000) sets N; BENCH_BULLMQ_ONLY=tasks|fan-out runs one of the two;
 // BENCH_BULLMQ_CPU_PROF=DIR writes the coordinator's and workers' CPU profiles there.
 import { spawn, spawnSync } from "node:child_process";
@@ -152,26 +153,41 @@ async function dagwrightRun(url, dir, units) {
   return (units / ms) * 1000;
 }
 
+/**
+ * dagwright's rate, next to raw BullMQ's measured just before and just after it (their mean):
+ * this VM's speed drifts by up to 2x between minutes, so one baseline for all rows would not do.
+ */
+async function alongsideRaw(url, measure) {
+  const before = await rawBullmq(url);
+  const perS = await measure();
+  const after = await rawBullmq(url);
+  return { perS, raw: (before + after) / 2 };
+}
+
 const redis = await startRedis();
 try {
-  const raw = await rawBullmq(redis.url);
-  const tasks =
-    ONLY === "fan-out" ? undefined : await dagwrightRun(redis.url, project(tasksSpec()), N);
-  const fanOutRun = async (each) =>
-    ONLY === "tasks"
-      ? undefined
-      : await dagwrightRun(redis.url, project(fanOut(each), FAN_OUT_FILES), N);
-  const pyItems = await fanOutRun("file: each.py");
-  const shItems = await fanOutRun('command: ["true"]');
-  const row = (what, perS) =>
-    perS === undefined
-      ? `| ${what} | — | ${raw.toFixed(0)}/s | — |`
-      : `| ${what} | ${perS.toFixed(0)}/s | ${raw.toFixed(0)}/s | ${((perS / raw) * 100).toFixed(1)}% |`;
+  const url = redis.url;
+  const rows = [];
+  if (ONLY !== "fan-out")
+    rows.push([
+      "no-op shell tasks",
+      await alongsideRaw(url, () => dagwrightRun(url, project(tasksSpec()), N)),
+    ]);
+  if (ONLY !== "tasks")
+    for (const [what, each] of [
+      ["fan-out items, a Python no-op function each (bundle_size 100)", "file: each.py"],
+      ["fan-out items, a `true` process each (bundle_size 100)", 'command: ["true"]'],
+    ])
+      rows.push([
+        what,
+        await alongsideRaw(url, () => dagwrightRun(url, project(fanOut(each), FAN_OUT_FILES), N)),
+      ]);
   console.log(`| ${N.toLocaleString("en")} units, 2 workers | dagwright | raw BullMQ | ratio |`);
   console.log("|---|---|---|---|");
-  console.log(row("no-op shell tasks", tasks));
-  console.log(row("fan-out items, a Python no-op function each (bundle_size 100)", pyItems));
-  console.log(row("fan-out items, a `true` process each (bundle_size 100)", shItems));
+  for (const [what, { perS, raw }] of rows)
+    console.log(
+      `| ${what} | ${perS.toFixed(0)}/s | ${raw.toFixed(0)}/s | ${((perS / raw) * 100).toFixed(1)}% |`,
+    );
 } finally {
   redis.stop();
 }
