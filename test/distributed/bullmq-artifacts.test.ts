@@ -91,6 +91,20 @@ describe.skipIf(!hasRedisServer())(
       expect(ran(r.stdout, "task-fresh")).toEqual(["one", "two"]);
     }, 120_000);
 
+    it("with -v, the coordinator prints each line a remote task wrote once", async () => {
+      const r = await runCliAsync(
+        ["run", "--executor", "bullmq", "--redis", redis!.url, "--json", "-v", "--force"],
+        coordinator,
+        env,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      const lines = jsonLines<Event & { line?: string }>(r.stdout)
+        .filter((e) => e.type === "log")
+        .map((e) => `${e.task}: ${e.line}`)
+        .sort();
+      expect(lines).toEqual(["one: hello from one", "two: hello from two"]);
+    }, 120_000);
+
     it("a fan-out's item lines reach the coordinator's log of each item", async () => {
       const spec = `graphs:
   g:
