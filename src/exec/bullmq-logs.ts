@@ -75,6 +75,11 @@ export class RemoteTaskLogs {
     }
   }
 
+  /** The file the lines of the task's current attempt go to, once one came. */
+  pathOf(task: string): string | undefined {
+    return this.open.get(keyOf(task, undefined))?.path;
+  }
+
   /** Closes every file. */
   close(): void {
     for (const key of [...this.open.keys()]) this.end(key);

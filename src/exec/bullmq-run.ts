@@ -186,7 +186,11 @@ export class BullmqRun {
     if (remoteLog) this.logs.take(event, worker, bundle);
     if (event.type === "log" && !this.scope.o.streamLogs) return;
     const { time: _time, ...init } = event;
-    this.scope.observer((init.type === "task-start" ? { ...init, worker } : init) as RunEventInit);
+    if (init.type === "task-start") init.worker = worker;
+    // A failure names the log the user can open here, not the worker's.
+    if (init.type === "task-failed" && remoteLog)
+      init.logPath = this.logs.pathOf(init.task) ?? init.logPath;
+    this.scope.observer(init as RunEventInit);
   }
 
   /**

@@ -144,5 +144,25 @@ tasks:
       expect(await logOf("SC")).toContain("in its bundle's log: dagwright logs each --item NC");
       expect(await logOf("VA")).toContain("item VA\n");
     }, 120_000);
+
+    it("a failed task's message names the coordinator's copy of its log", async () => {
+      const files = {
+        "dagwright.yaml":
+          'graphs:\n  g:\n    tasks:\n      bad:\ntasks:\n  bad:\n    command: ["sh", "-c", "echo boom; exit 3"]\n',
+      };
+      const here = makeProject(files);
+      const there = makeProject(files);
+      await worker?.stop();
+      worker = await startWorker(redis!, ["--root", there], env);
+      const r = await runCliAsync(
+        ["run", "--executor", "bullmq", "--redis", redis!.url],
+        here,
+        env,
+      );
+      expect(r.code).toBe(1);
+      const logPath = /log: (\S+)/.exec(r.stderr)?.[1];
+      expect(logPath, r.stderr).toContain(path.join(here, ".dagwright", "logs"));
+      expect(readFileSync(logPath!, "utf8")).toContain("boom\n");
+    }, 120_000);
   },
 );
