@@ -147,8 +147,11 @@ async function runJob(
     // Progress writes are chained so the coordinator sees them in order, before the completion.
     let sent: Promise<unknown> = Promise.resolve();
     const observer: RunObserver = (event) => {
-      // The bounds of this unit's own run mean nothing to the coordinator: a Redis call saved.
+      // Only what the coordinator uses (a Redis call each, awaited before the job ends): not this
+      // unit's own run bounds, and of a bundle only its log lines (bullmq-mapped.ts folds the
+      // bundles into one start and one outcome of its own).
       if (event.type === "run-start" || event.type === "run-end") return;
+      if (data.keys && event.type !== "log") return;
       const progress: TaskJobProgress = { event, worker, ...(remoteLog ? { remoteLog } : {}) };
       sent = sent.then(() => job.updateProgress(progress)).catch(() => {});
     };
