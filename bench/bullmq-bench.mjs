@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // BullMQ executor benchmark (issue 18), next to its baseline measured in the same run on the same
 // Redis: raw BullMQ (addBulk + 2 workers processing empty jobs) vs `dagwright run --executor
-// bullmq` with 2 `dagwright worker` processes, for N no-op shell tasks and for an N-item fan-out
-// (bundle_size 100). Needs redis-server on PATH and bullmq + ioredis installed.
-// BENCH_BULLMQ_TASKS (default 10,000) sets N.
+// bullmq` with 2 `dagwright worker` processes, for N no-op shell tasks and for two N-item fan-outs
+// (bundle_size 100): items that call a Python no-op function in the warm workers (the bundled
+// case the target is about), and items that each start a `true` process. Raw BullMQ is measured
+// right before and after each row. Needs redis-server on PATH and bullmq + ioredis installed.
+// BENCH_BULLMQ_TASKS (default 10,000) sets N; BENCH_BULLMQ_ONLY=tasks|fan-out runs one of the two;
+// BENCH_BULLMQ_CPU_PROF=DIR writes the coordinator's and workers' CPU profiles there.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import os from "node:os";
@@ -15,6 +18,9 @@ import { fileURLToPath } from "node:url";
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BIN = path.join(REPO, "bin", "dagwright.cjs");
 const N = Number(process.env.BENCH_BULLMQ_TASKS ?? 10_000);
+const ONLY = process.env.BENCH_BULLMQ_ONLY;
+const PROF = process.env.BENCH_BULLMQ_CPU_PROF;
+const NODE_ARGS = PROF ? ["--cpu-prof", "--cpu-prof-dir", path.resolve(PROF)] : [];
 const require = createRequire(import.meta.url);
 
 function freePort() {
@@ -96,49 +102,92 @@ function tasksSpec() {
     .join("")}`;
 }
 
-const FAN_OUT = `graphs:
+/** A fan-out whose items are a Python no-op function (warm workers) or a `true` process each. */
+const fanOut = (each) => `graphs:
   g:
     tasks:
       items:
       each: items
 tasks:
   items: {file: items.py, cache_result: true, iterable_item: n}
-  each: {command: ["true"], map_over: n, bundle_size: 100}
+  each: {${each}, map_over: n, bundle_size: 100}
 `;
+const FAN_OUT_FILES = {
+  "items.py": `def items():\n    return list(range(${N}))\n`,
+  "each.py": "def each(n):\n    return None\n",
+};
+
+/** A `dagwright worker` whose output goes to a file; resolves once it waits for jobs. */
+async function startWorker(url) {
+  const log = path.join(mkdtempSync(path.join(os.tmpdir(), "dagwright-bench-worker-")), "log");
+  const fd = openSync(log, "a");
+  const child = spawn(process.execPath, [...NODE_ARGS, BIN, "worker", "--redis", url], {
+    stdio: ["ignore", fd, fd],
+  });
+  closeSync(fd);
+  const exited = new Promise((r) => child.once("exit", r));
+  while (!readFileSync(log, "utf8").includes("waiting for jobs")) {
+    if (child.exitCode !== null) throw new Error(`worker exited: ${readFileSync(log, "utf8")}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    stop: () => {
+      child.kill("SIGTERM");
+      return exited;
+    },
+  };
+}
 
 /** `dagwright run --executor bullmq` in `dir` with 2 workers; tasks (or items) per second. */
 async function dagwrightRun(url, dir, units) {
-  const workers = [1, 2].map(() =>
-    spawn(process.execPath, [BIN, "worker", "--redis", url], { stdio: "ignore" }),
-  );
-  await new Promise((r) => setTimeout(r, 1500));
+  const workers = await Promise.all([startWorker(url), startWorker(url)]);
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [BIN, "run", "--executor", "bullmq", "--redis", url], {
-    cwd: dir,
-    encoding: "utf8",
-    maxBuffer: 1 << 28,
-  });
+  const r = spawnSync(
+    process.execPath,
+    [...NODE_ARGS, BIN, "run", "--executor", "bullmq", "--redis", url],
+    { cwd: dir, encoding: "utf8", maxBuffer: 1 << 28 },
+  );
   const ms = performance.now() - t0;
-  for (const w of workers) w.kill("SIGTERM");
+  await Promise.all(workers.map((w) => w.stop()));
   if (r.status !== 0) throw new Error(`run exited ${r.status}: ${r.stderr.slice(-2000)}`);
   return (units / ms) * 1000;
 }
 
+/**
+ * dagwright's rate, next to raw BullMQ's measured just before and just after it (their mean):
+ * this VM's speed drifts by up to 2x between minutes, so one baseline for all rows would not do.
+ */
+async function alongsideRaw(url, measure) {
+  const before = await rawBullmq(url);
+  const perS = await measure();
+  const after = await rawBullmq(url);
+  return { perS, raw: (before + after) / 2 };
+}
+
 const redis = await startRedis();
 try {
-  const raw = await rawBullmq(redis.url);
-  const tasks = await dagwrightRun(redis.url, project(tasksSpec()), N);
-  const items = await dagwrightRun(
-    redis.url,
-    project(FAN_OUT, { "items.py": `def items():\n    return list(range(${N}))\n` }),
-    N,
-  );
-  const row = (what, perS) =>
-    `| ${what} | ${perS.toFixed(0)}/s | ${raw.toFixed(0)}/s | ${((perS / raw) * 100).toFixed(1)}% |`;
+  const url = redis.url;
+  const rows = [];
+  if (ONLY !== "fan-out")
+    rows.push([
+      "no-op shell tasks",
+      await alongsideRaw(url, () => dagwrightRun(url, project(tasksSpec()), N)),
+    ]);
+  if (ONLY !== "tasks")
+    for (const [what, each] of [
+      ["fan-out items, a Python no-op function each (bundle_size 100)", "file: each.py"],
+      ["fan-out items, a `true` process each (bundle_size 100)", 'command: ["true"]'],
+    ])
+      rows.push([
+        what,
+        await alongsideRaw(url, () => dagwrightRun(url, project(fanOut(each), FAN_OUT_FILES), N)),
+      ]);
   console.log(`| ${N.toLocaleString("en")} units, 2 workers | dagwright | raw BullMQ | ratio |`);
   console.log("|---|---|---|---|");
-  console.log(row("no-op shell tasks", tasks));
-  console.log(row("fan-out items (bundle_size 100)", items));
+  for (const [what, { perS, raw }] of rows)
+    console.log(
+      `| ${what} | ${perS.toFixed(0)}/s | ${raw.toFixed(0)}/s | ${((perS / raw) * 100).toFixed(1)}% |`,
+    );
 } finally {
   redis.stop();
 }

@@ -21,13 +21,16 @@ export type { Loaded };
  * full load made (pyproject.toml, each task file probe along its search path, code read by
  * validation) still looks the same. The YAML parser and the schema are then never loaded.
  * `validate` never uses the cache, and `DAGWRIGHT_SPEC_CACHE=0` turns it off.
+ *
+ * `cwd` is where the spec is looked for and what `-f` is relative to (default: this process's
+ * working directory); a worker serving several projects passes each job's root.
  */
 export async function loadForCommand(
   ctx: CommandContext,
-  options: { cache?: boolean; reads?: FsReads } = {},
+  options: { cache?: boolean; reads?: FsReads; cwd?: string } = {},
 ): Promise<Loaded> {
   const reads = options.reads ?? new FsReads();
-  const cwd = process.cwd();
+  const cwd = options.cwd ?? process.cwd();
   const file = ctx.globals().file;
   const located = findSpecFile(cwd, file, reads);
   const cacheFile = specCachePath(path.dirname(located.file));
@@ -41,7 +44,11 @@ export async function loadForCommand(
   const { loadCheckedSpec } = await import("../graph/check-spec.js");
   // Loading's own record: what the cache entry rests on. It joins the command's record below.
   const loadReads = new FsReads();
-  const result = loadCheckedSpec({ ...(file === undefined ? {} : { file }), files: loadReads });
+  const result = loadCheckedSpec({
+    cwd,
+    ...(file === undefined ? {} : { file }),
+    files: loadReads,
+  });
   reads.adopt(loadReads.reads());
   const { graphs, diagnostics: sorted } = result;
   if (!result.spec || sorted.some((d) => d.severity === "error")) throw new SpecError(sorted);

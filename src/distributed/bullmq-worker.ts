@@ -9,10 +9,11 @@ import {
 } from "../exec/bullmq-connection.js";
 import type { TaskJobData, TaskJobProgress, TaskJobResult } from "../exec/bullmq-job.js";
 import type { RunCounts, RunObserver } from "../exec/run-events.js";
+import { FsReads } from "../fingerprint/fs-reads.js";
 import { openProject } from "../session/open-project.js";
-import type { Project } from "../session/project.js";
 import { DagwrightError } from "../spec/errors.js";
 import { runTaskUnit } from "./run-task-unit.js";
+import { type OpenedProject, type ProjectOpener, WorkerProjects } from "./worker-projects.js";
 
 /** How {@link startWorkers} takes jobs. */
 export interface WorkerOptions {
@@ -27,14 +28,12 @@ export interface WorkerOptions {
   env: NodeJS.ProcessEnv;
   /** A line per job started and ended, and connection trouble. */
   notice: (line: string) => void;
-  /** Called with each job's project before its task runs (the CLI enters its root). */
-  enterProject?: (project: Project) => void;
   /**
    * Opens a job's project (`specFile` relative to `root`) in `env`; default {@link openProject}.
-   * The CLI's goes through its spec cache, so a worker does not parse and check the whole spec
-   * for every job.
+   * Opened projects are kept across jobs while their spec's reads hold ({@link WorkerProjects}).
+   * The CLI's goes through its spec cache, so a new worker does not parse and check the whole spec.
    */
-  open?: (root: string, specFile: string, env: NodeJS.ProcessEnv) => Promise<Project>;
+  open?: ProjectOpener;
   /** BullMQ's lock on a running job; a job whose worker died is redelivered after it (default 30 s). */
   lockDurationMs?: number;
   /** How often workers look for such jobs (default 30 s). */
@@ -43,7 +42,7 @@ export interface WorkerOptions {
 
 /** Workers taking jobs; see {@link startWorkers}. */
 export interface RunningWorkers {
-  /** Lets running jobs finish, takes no new ones, and disconnects. */
+  /** Lets running jobs finish, takes no new ones, closes the projects kept open, and disconnects. */
   close(): Promise<void>;
   /** Cancels every running job (its task's process group is stopped, recorded cancelled). */
   cancelAll(): void;
@@ -71,9 +70,10 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
     clients.push(client);
     return client;
   };
+  const projects = new WorkerProjects(options.open ?? openPlainProject);
   const workers: Worker[] = options.queues.map(
     (queue) =>
-      new Worker(queue, (job, _token, signal) => runJob(options, name, job, signal), {
+      new Worker(queue, (job, _token, signal) => runJob(options, projects, name, job, signal), {
         connection: connect(),
         prefix: QUEUE_PREFIX,
         concurrency: options.concurrency,
@@ -97,13 +97,26 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
     },
     close: async () => {
       await Promise.all(workers.map((w) => w.close()));
+      await projects.closeAll();
       for (const client of clients) client.disconnect();
     },
   };
 }
 
+/** {@link openProject} with the reads of its spec load recorded. */
+async function openPlainProject(
+  root: string,
+  specFile: string,
+  env: NodeJS.ProcessEnv,
+): Promise<OpenedProject> {
+  const reads = new FsReads();
+  const project = await openProject(root, { file: specFile, env, reads });
+  return { project, loadReads: reads.reads() };
+}
+
 async function runJob(
   options: WorkerOptions,
+  projects: WorkerProjects,
   worker: string,
   job: Job,
   signal: AbortSignal | undefined,
@@ -114,11 +127,11 @@ async function runJob(
   // The coordinator's branch, whatever this machine's checkout says: one run, one namespace.
   const env = { ...options.env, DAGWRIGHT_BRANCH: data.branch };
   const root = options.root ?? data.root;
-  const project = options.open
-    ? await options.open(root, data.specFile, env)
-    : await openProject(root, { file: data.specFile, env });
+  // The coordinator's copy of the task's log is then made from the lines streamed to it.
+  const remoteLog = root !== data.root || Boolean(options.env.DAGWRIGHT_ARTIFACTS_URL);
+  const lease = await projects.acquire(root, data.specFile, env);
+  const { project } = lease;
   try {
-    options.enterProject?.(project);
     const scope = await project.scope(
       { graph: data.graph, only: [data.task], set: data.set },
       "copy",
@@ -134,7 +147,12 @@ async function runJob(
     // Progress writes are chained so the coordinator sees them in order, before the completion.
     let sent: Promise<unknown> = Promise.resolve();
     const observer: RunObserver = (event) => {
-      const progress: TaskJobProgress = { event, worker };
+      // Only what the coordinator uses (a Redis call each, awaited before the job ends): not this
+      // unit's own run bounds, and of a bundle only its log lines (bullmq-mapped.ts folds the
+      // bundles into one start and one outcome of its own).
+      if (event.type === "run-start" || event.type === "run-end") return;
+      if (data.keys && event.type !== "log") return;
+      const progress: TaskJobProgress = { event, worker, ...(remoteLog ? { remoteLog } : {}) };
       sent = sent.then(() => job.updateProgress(progress)).catch(() => {});
     };
     const result = await runTaskUnit(project, scope, {
@@ -143,8 +161,8 @@ async function runJob(
       force: data.force,
       singleAttempt: false,
       jobs: os.availableParallelism(),
-      streamLogs: data.streamLogs,
-      ...(data.keys ? { keys: data.keys } : {}),
+      streamLogs: data.streamLogs || remoteLog,
+      ...(data.keys ? { keys: data.keys, recordWhole: false } : {}),
       ...(signal ? { signal } : {}),
     });
     await sent;
@@ -152,7 +170,7 @@ async function runJob(
     options.notice(`${what}: ${outcome} (job ${job.id})`);
     return { outcome, worker };
   } finally {
-    await project.close();
+    await lease.release();
   }
 }
 

@@ -12,6 +12,12 @@ export interface TaskUnitOptions {
   /** Only these items of the (mapped) task. */
   keys?: string[];
   /**
+   * After `keys` ran, record the task as a whole when every item is done (default true: pods of
+   * a rendered fan-out have no one else to do it). A BullMQ bundle leaves it to the whole-task
+   * job its coordinator queues after the last bundle: checking would replan every item per bundle.
+   */
+  recordWhole?: boolean;
+  /**
    * One attempt: the caller's orchestrator retries (rendered targets). Otherwise the task's own
    * `retries` run here, with backoff (a BullMQ worker).
    */
@@ -45,6 +51,8 @@ export function runTaskUnit(
     ...(options.singleAttempt ? { singleAttempt: true } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.streamLogs ? { streamLogs: true } : {}),
-    ...(options.keys ? { items: { task, keys: options.keys } } : {}),
+    ...(options.keys
+      ? { items: { task, keys: options.keys, recordWhole: options.recordWhole ?? true } }
+      : {}),
   });
 }

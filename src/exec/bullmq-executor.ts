@@ -1,3 +1,4 @@
+import type { ArtifactStore } from "../artifacts/artifact-store.js";
 import { checkRedis, loadBullmq } from "./bullmq-connection.js";
 import { BullmqQueues } from "./bullmq-queues.js";
 import { BullmqRun } from "./bullmq-run.js";
@@ -23,7 +24,9 @@ export interface BullmqExecutorOptions {
  * workers' events and reads each outcome from the state store, which the workers record into
  * through the task-attempt contract, exactly like `run-task`. Workers and coordinator must share
  * the state store (the project's SQLite file on a shared disk, or `DAGWRIGHT_STATE_URL`) and the
- * outputs (a shared disk, or `DAGWRIGHT_ARTIFACTS_URL`).
+ * outputs (a shared disk, or `DAGWRIGHT_ARTIFACTS_URL`, from which the coordinator fetches each
+ * task's outputs once its worker recorded them). Workers without the coordinator's disk stream
+ * their tasks' log lines, which the coordinator writes into its own copy of each task's log.
  *
  * Delivery is at least once: a job whose worker died is redelivered by BullMQ's stalled-job check,
  * and the store's attempt fencing keeps a superseded attempt from recording. Job ids derive from
@@ -49,6 +52,7 @@ export class BullmqExecutor implements Executor {
     const scope = await openRunScope(work);
     // Nothing runs in a dry run: deciding is the same everywhere, so it needs no Redis.
     if (work.dryRun) return new LocalRun(scope).run();
+    const artifacts = await artifactsOf({ ...process.env, ...work.env });
     const queues = new BullmqQueues(
       loadBullmq(),
       this.options.redis,
@@ -56,13 +60,22 @@ export class BullmqExecutor implements Executor {
       this.options.noWorkerWarningMs ?? 30_000,
     );
     try {
-      return await new BullmqRun(scope, queues).run();
+      return await new BullmqRun(scope, queues, artifacts).run();
     } finally {
       await queues.close();
+      await artifacts?.close();
     }
   }
 
   private get notice(): (line: string) => void {
     return this.options.notice ?? (() => {});
   }
+}
+
+/** The artifact location the project's environment names (`DAGWRIGHT_ARTIFACTS_URL`), if any. */
+async function artifactsOf(env: NodeJS.ProcessEnv): Promise<ArtifactStore | undefined> {
+  const url = env.DAGWRIGHT_ARTIFACTS_URL;
+  if (url === undefined || url === "") return undefined;
+  const { openArtifactStore } = await import("../artifacts/open-artifact-store.js");
+  return openArtifactStore(url);
 }

@@ -37,8 +37,13 @@ export interface TaskJobResult {
   worker: string;
 }
 
-/** What a worker reports while it works (BullMQ job progress): one event of its run. */
-export type TaskJobProgress = { event: RunEvent; worker: string };
+/**
+ * What a worker reports while it works (BullMQ job progress): one event of its run.
+ * `remoteLog`: the worker's log files are not on the coordinator's disk (it has a `--root` of its
+ * own, or outputs travel through an artifact location), so it streams every log line and the
+ * coordinator writes them into its own copy of the task's log.
+ */
+export type TaskJobProgress = { event: RunEvent; worker: string; remoteLog?: true };
 
 /**
  * The job id of a task's unit of work: the same for the same namespace, task and decision

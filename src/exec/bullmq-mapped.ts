@@ -20,8 +20,8 @@ export interface TaskJobs {
   ): Promise<JobEnd>;
   /** The task's outcome from its whole-task job's end, checked against the state store. */
   outcome(task: GraphTask, end: JobEnd, successBefore: number | undefined): Promise<TaskOutcome>;
-  /** Relays a worker's event as the coordinator's own. */
-  relay(p: TaskJobProgress): void;
+  /** Relays a worker's event as the coordinator's own (`bundle`: the items of the job it is from). */
+  relay(p: TaskJobProgress, bundle?: readonly string[]): void;
 }
 
 /**
@@ -56,8 +56,8 @@ export async function runMappedOnQueues(
   for (let i = 0; i < keys.length; i += size) bundles.push(keys.slice(i, i + size));
   const ends = await Promise.all(
     bundles.map((bundle) =>
-      jobs.submit(task, `${key}:${JSON.stringify(bundle)}`, bundle, ({ event, worker }) => {
-        if (event.type === "log") jobs.relay({ event, worker });
+      jobs.submit(task, `${key}:${JSON.stringify(bundle)}`, bundle, (p) => {
+        if (p.event.type === "log") jobs.relay(p, bundle);
       }),
     ),
   );
@@ -82,9 +82,9 @@ export async function runMappedOnQueues(
     });
     return "failed";
   }
-  // The last bundle to finish records the task as a whole (run-task's rule), so this job mostly
-  // finds it fresh: the items ran in this run all the same, so the task is done here.
-  // Never forced: the bundles ran (forced or not) every item that had to run.
+  // Bundles leave the task as a whole unrecorded (each would replan every item): this job finds
+  // the items fresh and records it. A coordinator that died before queueing it queues it on its
+  // next run, all items being fresh then. Never forced: the bundles ran every item that had to.
   const whole = await jobs.submit(
     task,
     key,

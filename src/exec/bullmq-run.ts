@@ -1,6 +1,8 @@
 import path from "node:path";
+import type { ArtifactStore } from "../artifacts/artifact-store.js";
 import type { GraphTask } from "../graph/graph.js";
 import { upstreamStatesOf } from "../plan/decide-mapped.js";
+import { artifactPathOf } from "../spec/duckdb-database.js";
 import { blockedReason } from "./blocked-reason.js";
 import {
   branchOfNamespace,
@@ -10,6 +12,7 @@ import {
   type TaskJobProgress,
   taskJobId,
 } from "./bullmq-job.js";
+import { RemoteTaskLogs } from "./bullmq-logs.js";
 import { runMappedOnQueues, type TaskJobs } from "./bullmq-mapped.js";
 import type { BullmqQueues, JobEnd } from "./bullmq-queues.js";
 import type { RunResult, TaskOutcome } from "./executor.js";
@@ -32,16 +35,23 @@ export class BullmqRun {
   private active = 0;
   private finished: () => void = () => {};
   private readonly base: Omit<TaskJobData, "task">;
+  private readonly logs: RemoteTaskLogs;
 
+  /**
+   * @param artifacts the artifact location outputs travel through, when there is one: a task's
+   *   outputs are fetched from it into this project once its worker recorded them.
+   */
   constructor(
     private readonly scope: RunScope,
     private readonly queues: BullmqQueues,
+    private readonly artifacts?: ArtifactStore,
   ) {
     const { o, graph, selected } = scope;
     const n = o.selected.length;
     this.counts = { total: n, done: 0, fresh: 0, failed: 0, skipped: 0, cancelled: 0 };
     for (const t of o.selected)
       this.remainingDeps.set(t, graph.tasks[t]!.deps.filter((d) => selected.has(d)).length);
+    this.logs = new RemoteTaskLogs(o.logDir, scope.keepLogs);
     const root = o.plan.spec.root;
     this.base = {
       root,
@@ -74,6 +84,7 @@ export class BullmqRun {
       });
     } finally {
       o.signal?.removeEventListener("abort", onAbort);
+      this.logs.close();
     }
     const { counts } = this;
     const status: RunStatus = this.cancelled
@@ -163,14 +174,23 @@ export class BullmqRun {
         relay,
       ),
     outcome: (task, end, before) => this.outcomeOf(task, end, before),
-    relay: (p) => this.relay(p),
+    relay: (p, bundle) => this.relay(p, bundle),
   };
 
-  /** A worker's event, as if this process had run the task (its own run's bounds left out). */
-  private relay({ event, worker }: TaskJobProgress): void {
+  /**
+   * A worker's event, as if this process had run the task (its own run's bounds left out). Log
+   * lines of a worker without this disk are written here; they are shown only with `run -v`.
+   */
+  private relay({ event, worker, remoteLog }: TaskJobProgress, bundle?: readonly string[]): void {
     if (event.type === "run-start" || event.type === "run-end") return;
+    if (remoteLog) this.logs.take(event, worker, bundle);
+    if (event.type === "log" && !this.scope.o.streamLogs) return;
     const { time: _time, ...init } = event;
-    this.scope.observer((init.type === "task-start" ? { ...init, worker } : init) as RunEventInit);
+    if (init.type === "task-start") init.worker = worker;
+    // A failure names the log the user can open here, not the worker's.
+    if (init.type === "task-failed" && remoteLog)
+      init.logPath = this.logs.pathOf(init.task) ?? init.logPath;
+    this.scope.observer(init as RunEventInit);
   }
 
   /**
@@ -204,6 +224,31 @@ export class BullmqRun {
     }
     const upstream = await upstreamStatesOf(o.store, o.namespace, graph, [name], states);
     this.scope.upstream.set(name, upstream.get(name));
+    if (claimed === "done") await this.fetchOutputs(name, success.outputs);
     return claimed;
+  }
+
+  /**
+   * Brings a task's recorded outputs from the artifact location into this project, as a local run
+   * would have left them. A file missing there is a warning: the task did succeed on its worker.
+   */
+  private async fetchOutputs(task: string, outputs: readonly { path: string }[]): Promise<void> {
+    if (this.artifacts === undefined || outputs.length === 0) return;
+    const { spec } = this.scope.o.plan;
+    const paths = [
+      ...new Set(outputs.map((x) => artifactPathOf(spec.root, spec.settings, x.path))),
+    ];
+    let missing: string[];
+    try {
+      ({ missing } = await this.artifacts.pull(spec.root, paths.sort()));
+    } catch (err) {
+      missing = [`${paths.join(", ")} (${(err as Error).message})`];
+    }
+    if (missing.length > 0)
+      this.scope.observer({
+        type: "task-warning",
+        task,
+        message: `recorded outputs not fetched from ${this.artifacts.location}: ${missing.join(", ")}`,
+      });
   }
 }

@@ -50,7 +50,8 @@ export async function runMappedTask(scope: RunScope, task: GraphTask): Promise<T
   if (!o.force && decided.allFresh && subset) {
     // run-task --item/--bundle: the selected items are fresh; nothing to run in this pod. A pod
     // retried after the task's record was lost (its first try crashed) still writes it.
-    if (!o.dryRun) await recordWholeIfDone(scope, task, decided, started, true);
+    if (!o.dryRun && o.items!.recordWhole !== false)
+      await recordWholeIfDone(scope, task, decided, started, true);
     scope.observer({ type: "task-fresh", task: name });
     return "fresh";
   }
@@ -128,7 +129,7 @@ async function runAndRecord(
  * task as a whole if every item of the list is now done. Pods of one fan-out run side by side, so
  * the task-level attempt is begun only then, and completed at once: an attempt begun when a pod
  * started would be superseded by a later pod's, and the pod that finishes last could never
- * record. Pods that record together write the same record.
+ * record. Pods that record together write the same record. Not with `recordWhole: false`.
  */
 async function runPicked(
   scope: RunScope,
@@ -144,7 +145,8 @@ async function runPicked(
   scope.observer({ type: "task-start", task: name, reasons: itemRunReasons(iplan), attempt: 1 });
   const result = await runMappedItems(env, task, iplan, only);
   if (result.outcome === "done" || result.outcome === "fresh") {
-    await recordWholeIfDone(scope, task, decided, started, false);
+    if (o.items!.recordWhole !== false)
+      await recordWholeIfDone(scope, task, decided, started, false);
     scope.observer({ type: "task-done", task: name, durationMs: Date.now() - started, attempt: 1 });
     return "done";
   }

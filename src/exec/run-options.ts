@@ -40,8 +40,12 @@ export interface RunGraphOptions {
    * begin records be deferred (invariant 2); without it they are written as attempts start.
    */
   lockToken?: string;
-  /** `run-task --item`: run only these items of this mapped task. */
-  items?: { task: string; keys: string[] };
+  /**
+   * `run-task --item`: run only these items of this mapped task. After them the task as a whole
+   * is recorded if every item is done, unless `recordWhole` is false: the caller queues a unit
+   * for that once all bundles ended (BullMQ), so no bundle replans the whole list.
+   */
+  items?: { task: string; keys: string[]; recordWhole?: boolean };
   /** Records the processes tasks start, to be found if this runner dies (see stopOrphans). */
   processes?: ProcessLedger;
   /**

@@ -31,7 +31,7 @@ export interface ProjectRunOptions {
   /** Tasks at once (default: the number of cores). */
   jobs?: number;
   /** Only these items of this mapped task (`run-task --item`). */
-  items?: { task: string; keys: string[] };
+  items?: { task: string; keys: string[]; recordWhole?: boolean };
   /** Emit `log` events with each line tasks write. */
   streamLogs?: boolean;
   /** One attempt per task: the caller (an orchestrator's retryStrategy) retries. */

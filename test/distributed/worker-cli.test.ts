@@ -19,6 +19,10 @@ describe("dagwright worker", () => {
     expect(r.stdout).toContain("Usage: dagwright worker [options]");
     expect(r.stdout).toMatch(/--queue <NAME> +take jobs from this queue: a machine_type/);
     expect(r.stdout).toContain("DAGWRIGHT_STATE_URL");
+    expect(r.stdout).toContain("DAGWRIGHT_ARTIFACTS_URL");
+    expect(r.stdout).toContain(
+      "which writes them into the task's log there (dagwright logs GRAPH TASK)",
+    );
     expect(r.stdout).toContain("dagwright docs distributed");
   });
 

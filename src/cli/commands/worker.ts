@@ -1,14 +1,13 @@
 import path from "node:path";
 import { type Command, Option } from "commander";
 import { startWorkers } from "../../distributed/bullmq-worker.js";
+import type { OpenedProject } from "../../distributed/worker-projects.js";
 import { checkRedis, DEFAULT_QUEUE } from "../../exec/bullmq-connection.js";
 import { FsReads } from "../../fingerprint/fs-reads.js";
 import { openProject } from "../../session/open-project.js";
-import type { Project } from "../../session/project.js";
 import { UsageError } from "../../spec/errors.js";
 import { type CommandContext, EXIT } from "../context.js";
 import { loadForCommand } from "../load.js";
-import { enterProjectRoot } from "../run-context.js";
 
 interface WorkerFlags {
   redis: string;
@@ -43,13 +42,24 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
     )
     .option(
       "--root <DIR>",
-      "the project root on this machine (default: the coordinator's path, for a shared disk)",
+      "the project's checkout on this machine (default: the path each job names, for a shared disk)",
     )
     .addOption(new Option("--lock-duration-ms <MS>").hideHelp())
     .addOption(new Option("--stalled-interval-ms <MS>").hideHelp())
     .addHelpText(
       "after",
-      "\nWorkers and the coordinator share the state store (the project's SQLite file on a shared disk, or\nDAGWRIGHT_STATE_URL=postgres://...) and the outputs (a shared disk, or DAGWRIGHT_ARTIFACTS_URL).\nSIGTERM or Ctrl-C: finish running jobs and stop; a second one cancels them. See `dagwright docs distributed`.",
+      [
+        "",
+        "Workers and the coordinator share:",
+        "  the state store  its SQLite file on a shared disk, else DAGWRIGHT_STATE_URL=postgres://...",
+        "  the outputs      a shared disk, else DAGWRIGHT_ARTIFACTS_URL=s3://bucket/prefix or a volume",
+        "Without a shared disk (--root, or an artifact location) task output lines are sent to the",
+        "coordinator, which writes them into the task's log there (dagwright logs GRAPH TASK).",
+        "One worker serves any number of projects; a project's loaded spec is reused while its files are",
+        "unchanged. Start one per machine type: --queue NAME takes the jobs of tasks with that machine_type.",
+        "SIGTERM or Ctrl-C: finish running jobs and stop; a second one cancels them.",
+        "See `dagwright docs distributed`.",
+      ].join("\n"),
     )
     .action(async (opts: WorkerFlags) => {
       const concurrency = wholeNumber("--concurrency", opts.concurrency) ?? 1;
@@ -65,7 +75,6 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
         concurrency,
         env: process.env,
         notice,
-        enterProject: enterProjectRoot,
         open: (projectRoot, specFile, env) => openJobProject(ctx, projectRoot, specFile, env),
         ...(root ? { root } : {}),
         ...(lockDurationMs ? { lockDurationMs } : {}),
@@ -96,19 +105,21 @@ function stopped(notice: (line: string) => void, cancelAll: () => void): Promise
 }
 
 /**
- * A job's project, through the CLI's spec cache: the spec is parsed and checked once, and read back
- * for later jobs while every file its load read is unchanged. The cache is keyed on the working
- * directory, so the job's root becomes it first (TS/JS tasks need that anyway).
+ * A job's project, through the CLI's spec cache (looked up in the job's root, never this
+ * process's working directory): a new worker reads back a spec that validated before instead of
+ * parsing and checking it again. The worker keeps the project open across jobs while the reads
+ * returned here still hold.
  */
 async function openJobProject(
   ctx: CommandContext,
   root: string,
   specFile: string,
   env: NodeJS.ProcessEnv,
-): Promise<Project> {
-  process.chdir(root);
+): Promise<OpenedProject> {
   const reads = new FsReads();
   const jobCtx: CommandContext = { ...ctx, globals: () => ({ ...ctx.globals(), file: specFile }) };
-  const loaded = await loadForCommand(jobCtx, { cache: true, reads });
-  return openProject(loaded.spec.root, { loaded, reads, env, cwd: root });
+  const loaded = await loadForCommand(jobCtx, { cache: true, reads, cwd: root });
+  const loadReads = reads.reads();
+  const project = await openProject(loaded.spec.root, { loaded, reads, env, cwd: root });
+  return { project, loadReads };
 }
