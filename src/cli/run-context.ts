@@ -49,13 +49,3 @@ export async function openCommandProject(
     notice: (line) => ctx.o.err(`${line}\n`),
   });
 }
-
-/**
- * Makes the project root this process's working directory, for TS/JS function tasks: they run
- * in worker threads, which share the process's working directory and cannot have their own, so
- * a relative path they open must resolve against the root. Only the CLI, which owns its process
- * and holds one project, may do this; library code never does.
- */
-export function enterProjectRoot(project: Project): void {
-  process.chdir(project.root);
-}
