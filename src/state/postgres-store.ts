@@ -3,9 +3,24 @@ import { hostname } from "node:os";
 import type pg from "pg";
 import { DagwrightError } from "../spec/errors.js";
 import { requireOptional } from "../spec/optional-package.js";
+import {
+  currentResult,
+  type PreparedWrite,
+  prepareWrites,
+  type Shards,
+  unknownRunError,
+} from "./attempt-writes.js";
+import { GroupCommit } from "./group-commit.js";
 import { type PostgresMigration, postgresMigrations } from "./postgres-migrations.js";
 import type {
+  AttemptBegin,
+  AttemptCompletion,
+  AttemptFailure,
+  AttemptRefusal,
+  AttemptWrite,
+  AttemptWriteResult,
   FileHashRow,
+  ItemState,
   LockHolder,
   RunRecord,
   StateStore,
@@ -17,7 +32,6 @@ import {
   type AttemptRow,
   type OutputTuple,
   type RunRow,
-  shardResult,
   TASK_PROCESS_COLUMNS,
   type TaskProcessRow,
   toRun,
@@ -46,6 +60,10 @@ const HOLDER_SETTLE_TRIES = 50;
 const HOLDER_SETTLE_MS = 20;
 const HINT = "upgrade dagwright, or point DAGWRIGHT_STATE_URL at another store";
 const INT8_OID = 20;
+/** Tries of a group commit that PostgreSQL aborted as a deadlock victim or serialization failure. */
+const WRITE_TRIES = 3;
+/** Rows per page of the read models (`taskItems`, `attemptsOfRun`) when the caller sets none. */
+const DEFAULT_PAGE = 100;
 
 /**
  * Opens the PostgreSQL state store at `url` (`postgres://user:password@host:port/database`) in
@@ -92,8 +110,6 @@ interface HeldLock {
 }
 
 type FileHash = FileHashRow;
-type Begin = Parameters<StateStore["beginAttempt"]>[0];
-type Completion = Parameters<StateStore["completeAttempt"]>[1];
 
 /**
  * {@link StateStore} on a PostgreSQL database, for teams and rendered targets (Argo pods, BullMQ
@@ -129,6 +145,11 @@ export class PostgresStateStore implements StateStore {
   private fileHashWrites: Promise<void> = Promise.resolve();
   private fileHashError: unknown;
   private closed = false;
+  private closing = false;
+  /** Group commit of attempt writes (one transaction per turn of the event loop). */
+  private readonly commits = new GroupCommit<PreparedWrite, AttemptWriteResult>((entries) =>
+    this.commitWrites(entries),
+  );
 
   /** Prefer {@link openPostgresStore}, which also migrates and warms the cache. */
   constructor(url: string, schema: string) {
@@ -243,20 +264,91 @@ export class PostgresStateStore implements StateStore {
     await this.query(this.sql.endRun, [runId, status, Date.now()]);
   }
 
-  async beginAttempt(a: Begin): Promise<number> {
+  async writeAttempts(
+    writes: readonly AttemptWrite[],
+    opts: { lockToken?: string } = {},
+  ): Promise<AttemptWriteResult[]> {
+    const entries = prepareWrites(writes, opts.lockToken);
     try {
-      // One statement: the attempt and the pointer to it commit together.
-      const { rows } = await this.query<{ current_attempt: number }>(
-        this.sql.beginAttempt,
-        this.attemptValues(a),
-      );
-      return rows[0]!.current_attempt;
+      return await this.commits.submit(entries);
     } catch (error) {
-      throw this.beginError(error, a);
+      throw unknownRunError(error, pgCode(error) === "23503", writes, this.where());
     }
   }
 
-  private attemptValues(a: Begin): unknown[] {
+  /**
+   * One group commit: the entries in order inside one transaction, retried whole when PostgreSQL
+   * picks it as a deadlock victim (two batches locking the same task/item pointers in another
+   * order) or fails its serialization.
+   */
+  private async commitWrites(entries: readonly PreparedWrite[]): Promise<AttemptWriteResult[]> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await this.transaction(async (client) => {
+          const results: AttemptWriteResult[] = [];
+          for (const e of entries) results.push(await this.applyWrite(client, e));
+          return results;
+        });
+      } catch (error) {
+        const code = pgCode(error);
+        if (tries >= WRITE_TRIES || (code !== "40P01" && code !== "40001")) throw error;
+      }
+    }
+  }
+
+  /** One entry of a group commit, inside its transaction. */
+  private async applyWrite(client: pg.PoolClient, e: PreparedWrite): Promise<AttemptWriteResult> {
+    if (e.kind === "outcome") {
+      const { attemptId, outcome } = e.write;
+      if ("completion" in outcome)
+        return this.completeIn(client, attemptId, outcome.completion, e.shards);
+      return this.failIn(client, attemptId, outcome.failure);
+    }
+    if (e.kind === "begin" && e.lockToken === undefined) {
+      // One statement: the attempt and the pointer to it commit together.
+      const { rows } = await client.query<{ current_attempt: number }>(
+        this.sql.beginAttempt,
+        this.attemptValues(e.write.attempt, e.worker),
+      );
+      return currentResult(rows[0]!.current_attempt);
+    }
+    const lockToken = e.lockToken!;
+    if (e.kind === "begin") {
+      const begun = await this.beginFenced(client, e, lockToken, "history", "history");
+      return begun.verdict === "refused" ? begun : begun.result;
+    }
+    const { outcome } = e.write;
+    const success = "completion" in outcome;
+    const begun = await this.beginFenced(
+      client,
+      e,
+      lockToken,
+      "refused",
+      success ? "refused" : "history",
+    );
+    if (begun.verdict === "refused") return begun;
+    if ("completion" in outcome)
+      return this.completeIn(client, begun.result.attemptId, outcome.completion, e.shards);
+    await client.query(this.sql.markFailed, failValues(begun.result.attemptId, outcome.failure));
+    return begun.result;
+  }
+
+  /** Marks a running attempt failed or cancelled; says whether it is still current. */
+  private async failIn(
+    client: pg.PoolClient,
+    attemptId: number,
+    f: AttemptFailure,
+  ): Promise<AttemptWriteResult> {
+    const changed = await client.query(this.sql.markFailed, failValues(attemptId, f));
+    if (changed.rowCount === 0) return { verdict: "refused", attemptId, reason: "not-running" };
+    const pointer = (await client.query<TaskStateRow>(this.sql.pointerOfAttempt, [attemptId]))
+      .rows[0];
+    return pointer?.current_attempt === attemptId
+      ? currentResult(attemptId)
+      : { verdict: "history", attemptId, reason: "superseded" };
+  }
+
+  private attemptValues(a: AttemptBegin, worker: string): unknown[] {
     return [
       a.runId,
       a.namespace,
@@ -266,32 +358,28 @@ export class PostgresStateStore implements StateStore {
       a.partsJson ?? JSON.stringify(a.parts ?? null),
       a.startedAt ?? Date.now(),
       a.logPath ?? null,
+      worker,
     ];
   }
 
-  private beginError(error: unknown, a: Begin): unknown {
-    if (pgCode(error) === "23503")
-      return new DagwrightError(
-        "E_INTERNAL",
-        `beginAttempt for task "${a.task}": unknown run "${a.runId}" in ${this.where()}`,
-        { cause: error, hint: "call beginRun first and pass the id it returns" },
-      );
-    return error;
-  }
-
   /**
-   * A deferred begin, fenced (see Fencing on {@link StateStore}) inside the caller's transaction:
-   * the lock row is read FOR SHARE, so a takeover waits for this commit. Returns the new row's id
-   * and whether it became current, or undefined when the verdict (`unlocked` when the token does
-   * not hold the lock, `older` when a later-started attempt is current) is to write nothing.
+   * A deferred begin, fenced (see Fencing on {@link StateStore.writeAttempts}) inside the caller's
+   * transaction: the lock row is read FOR SHARE, so a takeover waits for this commit. Resolves to
+   * the new row's result (current, or history with the reason), or to a refusal when the verdict
+   * (`unlocked` when the token does not hold the lock, `older` when a later-started attempt is
+   * current) is to write nothing.
    */
   private async beginFenced(
     client: pg.PoolClient,
-    a: Begin,
+    e: Extract<PreparedWrite, { kind: "begin" | "record" }>,
     lockToken: string,
     unlocked: "refused" | "history",
     older: "refused" | "history",
-  ): Promise<{ id: number; current: boolean } | undefined> {
+  ): Promise<
+    | { verdict: "stored"; result: Exclude<AttemptWriteResult, { verdict: "refused" }> }
+    | { verdict: "refused"; reason: AttemptRefusal }
+  > {
+    const a = e.write.attempt;
     const held = (
       await client.query<{ held: boolean }>(this.sql.holdsLock, [
         this.lockClass,
@@ -299,21 +387,33 @@ export class PostgresStateStore implements StateStore {
         lockToken,
       ])
     ).rows[0]?.held;
-    if (held !== true && unlocked === "refused") return undefined;
-    const values = this.attemptValues(a);
+    if (held !== true && unlocked === "refused") return { verdict: "refused", reason: "lock-lost" };
+    const values = this.attemptValues(a, e.worker);
     const id = (await client.query<{ attempt_id: number }>(this.sql.insertAttempt, values)).rows[0]!
       .attempt_id;
-    if (held !== true) return { id, current: false };
-    if (await this.claimPointer(client, a, id, values[6] as number)) return { id, current: true };
-    if (older === "history") return { id, current: false };
+    if (held !== true)
+      return {
+        verdict: "stored",
+        result: { verdict: "history", attemptId: id, reason: "lock-lost" },
+      };
+    if (await this.claimPointer(client, a, id, values[6] as number))
+      return {
+        verdict: "stored",
+        result: currentResult(id) as { verdict: "current"; attemptId: number },
+      };
+    if (older === "history")
+      return {
+        verdict: "stored",
+        result: { verdict: "history", attemptId: id, reason: "superseded" },
+      };
     await client.query(this.sql.deleteAttempt, [id]);
-    return undefined;
+    return { verdict: "refused", reason: "superseded" };
   }
 
   /** Points the task/item at attempt `id` unless its current attempt began after `startedAt`. */
   private async claimPointer(
     client: pg.PoolClient,
-    a: Begin,
+    a: AttemptBegin,
     id: number,
     startedAt: number,
   ): Promise<boolean> {
@@ -331,26 +431,24 @@ export class PostgresStateStore implements StateStore {
     return (await client.query(this.sql.setPointer, [...key, id])).rowCount === 1;
   }
 
-  async completeAttempt(attemptId: number, c: Completion): Promise<boolean> {
-    // Serialize before the transaction so row locks are never held while stringifying.
-    const shards = c.result === undefined ? undefined : shardResult(c.result);
-    return this.transaction((client) => this.completeIn(client, attemptId, c, shards));
-  }
-
-  /** `completeAttempt`'s work inside the caller's transaction. */
+  /**
+   * Marks the attempt succeeded with its outputs and result, and its task/item's last success,
+   * inside the caller's transaction, if it is current and still running.
+   */
   private async completeIn(
     client: pg.PoolClient,
     attemptId: number,
-    c: Completion,
-    shards: ReturnType<typeof shardResult> | undefined,
-  ): Promise<boolean> {
+    c: AttemptCompletion,
+    shards: Shards | undefined,
+  ): Promise<AttemptWriteResult> {
     const outputs = [...new Map(c.outputs.map((o) => [o.path, o])).values()];
     {
       // Locks the task's pointer row: a concurrent beginAttempt or completeAttempt of the same
       // task/item waits here, and we see the pointer as it is after theirs commits.
       const pointer = (await client.query<TaskStateRow>(this.sql.lockPointerOfAttempt, [attemptId]))
         .rows[0];
-      if (pointer === undefined || pointer.current_attempt !== attemptId) return false;
+      if (pointer === undefined || pointer.current_attempt !== attemptId)
+        return { verdict: "refused", attemptId, reason: "superseded" };
       const changed = await client.query(this.sql.markSucceeded, [
         attemptId,
         Date.now(),
@@ -361,7 +459,8 @@ export class PostgresStateStore implements StateStore {
         c.resultHash ?? null,
         shards?.kind ?? null,
       ]);
-      if (changed.rowCount === 0) return false; // failed or cancelled meanwhile (invariant 6)
+      // Failed or cancelled meanwhile (invariant 6).
+      if (changed.rowCount === 0) return { verdict: "refused", attemptId, reason: "not-running" };
       if (outputs.length > 0)
         await client.query(this.sql.insertOutputs, [
           attemptId,
@@ -375,51 +474,8 @@ export class PostgresStateStore implements StateStore {
       if (pointer.last_success !== null && pointer.last_success !== attemptId)
         await client.query(this.sql.deleteShards, [pointer.last_success]);
       await client.query(this.sql.setLastSuccess, [pointer.namespace, pointer.task, pointer.item]);
-      return true;
+      return currentResult(attemptId);
     }
-  }
-
-  async failAttempt(attemptId: number, f: Parameters<StateStore["failAttempt"]>[1]): Promise<void> {
-    await this.query(this.sql.markFailed, failValues(attemptId, f));
-  }
-
-  async recordAttempt(
-    a: Parameters<StateStore["recordAttempt"]>[0],
-    outcome: Parameters<StateStore["recordAttempt"]>[1],
-    lockToken: string,
-  ): Promise<boolean> {
-    const success = "completion" in outcome;
-    const shards =
-      success && outcome.completion.result !== undefined
-        ? shardResult(outcome.completion.result)
-        : undefined;
-    try {
-      return await this.transaction(async (client) => {
-        const begun = await this.beginFenced(
-          client,
-          a,
-          lockToken,
-          "refused",
-          success ? "refused" : "history",
-        );
-        if (begun === undefined) return false;
-        if ("completion" in outcome)
-          return this.completeIn(client, begun.id, outcome.completion, shards);
-        await client.query(this.sql.markFailed, failValues(begun.id, outcome.failure));
-        return begun.current;
-      });
-    } catch (error) {
-      throw this.beginError(error, a);
-    }
-  }
-
-  async recordAttempts(
-    list: Parameters<StateStore["recordAttempts"]>[0],
-    lockToken: string,
-  ): Promise<boolean[]> {
-    const out: boolean[] = [];
-    for (const x of list) out.push(await this.recordAttempt(x.attempt, x.outcome, lockToken));
-    return out;
   }
 
   async lastAttempt(
@@ -470,40 +526,50 @@ export class PostgresStateStore implements StateStore {
     return states;
   }
 
-  async beginAttempts(list: readonly Begin[], lockToken?: string): Promise<number[]> {
-    const ids: number[] = [];
-    for (const a of list) {
-      if (lockToken === undefined) {
-        ids.push(await this.beginAttempt(a));
-        continue;
+  async taskItems(
+    namespace: string,
+    task: string,
+    page: { after?: string; limit?: number } = {},
+  ): Promise<ItemState[]> {
+    const { rows } = await this.query<
+      AttemptRow<OutputTuple[]> & { current_attempt: number; last_success: number | null }
+    >(this.sql.taskItems, [namespace, task, page.after ?? "", page.limit ?? DEFAULT_PAGE]);
+    const items: ItemState[] = [];
+    for (const row of rows) {
+      let state = items.at(-1);
+      if (state?.item !== row.item) {
+        state = { item: row.item };
+        items.push(state);
       }
-      try {
-        const begun = await this.transaction((client) =>
-          this.beginFenced(client, a, lockToken, "history", "history"),
-        );
-        ids.push(begun!.id);
-      } catch (error) {
-        throw this.beginError(error, a);
-      }
+      const record = toTaskRun(row, row.outputs_json);
+      if (row.attempt_id === row.current_attempt) state.lastAttempt = record;
+      if (row.attempt_id === row.last_success) state.lastSuccess = record;
     }
-    return ids;
+    return items;
   }
 
-  async completeAttempts(
-    list: readonly {
-      attemptId: number;
-      completion: Parameters<StateStore["completeAttempt"]>[1];
-    }[],
-  ): Promise<boolean[]> {
-    const out: boolean[] = [];
-    for (const x of list) out.push(await this.completeAttempt(x.attemptId, x.completion));
-    return out;
+  async attemptsOfRun(
+    runId: string,
+    page: { after?: number; limit?: number } = {},
+  ): Promise<TaskRunRecord[]> {
+    const { rows } = await this.query<AttemptRow<OutputTuple[]>>(this.sql.attemptsOfRun, [
+      runId,
+      page.after ?? 0,
+      page.limit ?? DEFAULT_PAGE,
+    ]);
+    return rows.map((row) => toTaskRun(row, row.outputs_json));
   }
 
-  async failAttempts(
-    list: readonly { attemptId: number; failure: Parameters<StateStore["failAttempt"]>[1] }[],
-  ): Promise<void> {
-    for (const x of list) await this.failAttempt(x.attemptId, x.failure);
+  async attempt(attemptId: number): Promise<TaskRunRecord | undefined> {
+    const { rows } = await this.query<AttemptRow<OutputTuple[]>>(this.sql.attempt, [attemptId]);
+    return rows[0] && toTaskRun(rows[0], rows[0].outputs_json);
+  }
+
+  async runningAttempts(namespace: string): Promise<TaskRunRecord[]> {
+    const { rows } = await this.query<AttemptRow<OutputTuple[]>>(this.sql.runningAttempts, [
+      namespace,
+    ]);
+    return rows.map((row) => toTaskRun(row, row.outputs_json));
   }
 
   async taskStates(
@@ -748,9 +814,12 @@ export class PostgresStateStore implements StateStore {
    * Rejects (after closing everything) when the pending file hash writes failed.
    */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.closed || this.closing) return;
+    this.closing = true;
     let failure: unknown;
+    // Attempt writes queued for the next group commit go in before the pool closes.
+    await this.commits.flush();
+    this.closed = true;
     try {
       await this.flushFileHashes();
     } catch (error) {
@@ -981,7 +1050,7 @@ export class PostgresStateStore implements StateStore {
 function buildSql(s: string) {
   const attemptColumns = `a.attempt_id, a.run_id, a.namespace, a.task, a.item, a.status,
     a.fingerprint, a.parts, a.started_at, a.ended_at, a.duration_ms, a.exit_code, a.signal,
-    a.peak_rss_kb, a.cpu_ms, a.log_path, a.error, a.result_hash, a.result_kind,
+    a.peak_rss_kb, a.cpu_ms, a.log_path, a.error, a.result_hash, a.result_kind, a.worker,
     COALESCE((SELECT json_agg(json_build_array(o.path, o.hash, o.size, o.mtime_ms)
                               ORDER BY o.path COLLATE "C")
                 FROM ${s}.outputs o WHERE o.attempt_id = a.attempt_id), '[]'::json) AS outputs_json`;
@@ -994,16 +1063,16 @@ function buildSql(s: string) {
     endRun: `UPDATE ${s}.runs SET status = $2, ended_at = $3 WHERE run_id = $1`,
     beginAttempt: `WITH a AS (
         INSERT INTO ${s}.attempts
-          (run_id, namespace, task, item, status, fingerprint, parts, started_at, log_path)
-        VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8)
+          (run_id, namespace, task, item, status, fingerprint, parts, started_at, log_path, worker)
+        VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9)
         RETURNING attempt_id, namespace, task, item)
       INSERT INTO ${s}.task_state (namespace, task, item, current_attempt)
       SELECT namespace, task, item, attempt_id FROM a
       ON CONFLICT (namespace, task, item) DO UPDATE SET current_attempt = excluded.current_attempt
       RETURNING current_attempt`,
     insertAttempt: `INSERT INTO ${s}.attempts
-        (run_id, namespace, task, item, status, fingerprint, parts, started_at, log_path)
-      VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8)
+        (run_id, namespace, task, item, status, fingerprint, parts, started_at, log_path, worker)
+      VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9)
       RETURNING attempt_id`,
     deleteAttempt: `DELETE FROM ${s}.attempts WHERE attempt_id = $1`,
     // Whether the token's holder still holds the namespace's lock; FOR SHARE makes a takeover
@@ -1027,6 +1096,9 @@ function buildSql(s: string) {
       JOIN ${s}.task_state s ON s.namespace = a.namespace AND s.task = a.task AND s.item = a.item
       WHERE a.attempt_id = $1
       FOR UPDATE OF s`,
+    pointerOfAttempt: `SELECT s.current_attempt FROM ${s}.attempts a
+      JOIN ${s}.task_state s ON s.namespace = a.namespace AND s.task = a.task AND s.item = a.item
+      WHERE a.attempt_id = $1`,
     markSucceeded: `UPDATE ${s}.attempts SET status = 'succeeded', ended_at = $2, duration_ms = $3,
         exit_code = $4, peak_rss_kb = $5, cpu_ms = $6, result_hash = $7, result_kind = $8
       WHERE attempt_id = $1 AND status = 'running'`,
@@ -1058,6 +1130,20 @@ function buildSql(s: string) {
       FROM ${s}.task_state s
       JOIN ${s}.attempts a ON a.attempt_id = s.current_attempt OR a.attempt_id = s.last_success
       WHERE s.namespace = $1 AND s.item = '' AND s.task = ANY ($2::text[])`,
+    // Items in code-point order (COLLATE "C"), as SQLite compares them.
+    taskItems: `SELECT s.current_attempt, s.last_success, ${attemptColumns}
+      FROM (SELECT * FROM ${s}.task_state
+            WHERE namespace = $1 AND task = $2 AND item COLLATE "C" > $3
+            ORDER BY item COLLATE "C" LIMIT $4) s
+      JOIN ${s}.attempts a ON a.attempt_id = s.current_attempt OR a.attempt_id = s.last_success
+      ORDER BY s.item COLLATE "C"`,
+    attemptsOfRun: `SELECT ${attemptColumns} FROM ${s}.attempts a
+      WHERE a.run_id = $1 AND a.attempt_id > $2 ORDER BY a.attempt_id LIMIT $3`,
+    attempt: `SELECT ${attemptColumns} FROM ${s}.attempts a WHERE a.attempt_id = $1`,
+    runningAttempts: `SELECT ${attemptColumns} FROM ${s}.task_state s
+      JOIN ${s}.attempts a ON a.attempt_id = s.current_attempt
+      WHERE s.namespace = $1 AND a.status = 'running'
+      ORDER BY s.task COLLATE "C", s.item COLLATE "C"`,
     result: `SELECT a.result_kind, r.json FROM ${s}.task_state s
       JOIN ${s}.attempts a ON a.attempt_id = s.last_success
       LEFT JOIN ${s}.results r ON r.attempt_id = a.attempt_id
@@ -1117,11 +1203,11 @@ function buildSql(s: string) {
       ORDER BY r.seq`,
     copyAttempts: `INSERT INTO ${s}.attempts (attempt_id, run_id, namespace, task, item, status,
         fingerprint, parts, started_at, ended_at, duration_ms, exit_code, signal, peak_rss_kb,
-        cpu_ms, log_path, error, result_hash, result_kind)
+        cpu_ms, log_path, error, result_hash, result_kind, worker)
       OVERRIDING SYSTEM VALUE
       SELECT c.new_id, m.new_id, $1, a.task, a.item, a.status, a.fingerprint, a.parts,
         a.started_at, a.ended_at, a.duration_ms, a.exit_code, a.signal, a.peak_rss_kb, a.cpu_ms,
-        a.log_path, a.error, a.result_hash, a.result_kind
+        a.log_path, a.error, a.result_hash, a.result_kind, a.worker
       FROM pg_temp.copy_attempts c
       JOIN ${s}.attempts a ON a.attempt_id = c.old_id
       JOIN pg_temp.copy_runs m ON m.old_id = a.run_id`,
@@ -1183,7 +1269,7 @@ function describeUrl(url: string): { display: string; server: string; password: 
 }
 
 /** `markFailed`'s parameters. */
-function failValues(attemptId: number, f: Parameters<StateStore["failAttempt"]>[1]): unknown[] {
+function failValues(attemptId: number, f: AttemptFailure): unknown[] {
   return [
     attemptId,
     f.status,

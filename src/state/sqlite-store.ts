@@ -5,9 +5,23 @@ import { hostname } from "node:os";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { DagwrightError } from "../spec/errors.js";
+import {
+  currentResult,
+  type PreparedWrite,
+  prepareWrites,
+  type Shards,
+  unknownRunError,
+} from "./attempt-writes.js";
+import { GroupCommit } from "./group-commit.js";
 import { type SqliteMigration, sqliteMigrations } from "./sqlite-migrations.js";
 import type {
+  AttemptBegin,
+  AttemptCompletion,
+  AttemptFailure,
+  AttemptWrite,
+  AttemptWriteResult,
   FileHashRow,
+  ItemState,
   LockHolder,
   OutputRecord,
   RunRecord,
@@ -20,7 +34,6 @@ import {
   type AttemptRow,
   type OutputTuple,
   type RunRow,
-  shardResult,
   TASK_PROCESS_COLUMNS,
   type TaskProcessRow,
   taskProcessRow,
@@ -57,6 +70,8 @@ function nativeBinding(): string {
 const RECORD_CHUNKS = [512, 64, 8, 1] as const;
 const DEFAULT_POLL_MS = 500;
 const DEFAULT_RUNS_LIMIT = 100;
+/** Rows per page of the read models (`taskItems`, `attemptsOfRun`) when the caller sets none. */
+const DEFAULT_PAGE = 100;
 
 /** A `file_hashes` row as SQLite returns it. */
 interface FileHashColumns {
@@ -80,21 +95,19 @@ export function openSqliteStore(file: string): SqliteStateStore {
   return new SqliteStateStore(file);
 }
 
-interface PendingWrite {
-  op: () => unknown;
-  resolve: (value: unknown) => void;
-  reject: (error: unknown) => void;
-}
-
-type RecordList = Parameters<StateStore["recordAttempts"]>[0];
-type Begin = Parameters<StateStore["beginAttempt"]>[0];
-type Shards = readonly (ReturnType<typeof shardResult> | undefined)[];
+type BeginEntry = Extract<PreparedWrite, { kind: "begin" }>;
+type OutcomeEntry = Extract<PreparedWrite, { kind: "outcome" }>;
+type RecordEntry = Extract<PreparedWrite, { kind: "record" }>;
+/** An entry of the group commit: an attempt write, or another write sharing its transaction. */
+type SqliteWrite = PreparedWrite | { kind: "op"; op: () => unknown };
 
 /**
- * What fencing (see {@link StateStore}) lets a deferred write do: become the task/item's current
- * attempt, be kept as history only, or not be written at all.
+ * What fencing (see {@link StateStore.writeAttempts}) lets a write do: become the task/item's
+ * current attempt, be kept as history only, or not be written at all; and why not current.
  */
-type Verdict = "current" | "history" | "refused";
+type Fenced =
+  | { verdict: "current" }
+  | { verdict: "history" | "refused"; reason: "superseded" | "lock-lost" };
 
 interface LockRow {
   token: string;
@@ -114,7 +127,7 @@ interface TaskStateRow {
 
 const ATTEMPT_COLUMNS = `a.attempt_id, a.run_id, a.namespace, a.task, a.item, a.status, a.fingerprint,
   a.parts, a.started_at, a.ended_at, a.duration_ms, a.exit_code, a.signal, a.peak_rss_kb, a.cpu_ms,
-  a.log_path, a.error, a.result_hash, a.result_kind,
+  a.log_path, a.error, a.result_hash, a.result_kind, a.worker,
   (SELECT json_group_array(json_array(o.path, o.hash, o.size, o.mtime_ms))
      FROM outputs o WHERE o.attempt_id = a.attempt_id) AS outputs_json`;
 
@@ -154,8 +167,15 @@ export class SqliteStateStore implements StateStore {
   private readonly stmt: ReturnType<typeof prepareStatements>;
   private readonly heldLocks = new Map<string, { namespace: string; token: string }>();
   private closed = false;
-  /** Attempt writes waiting for the next group commit (see {@link write}). */
-  private pending: PendingWrite[] = [];
+  private closing = false;
+  /**
+   * Group commit: writes issued in the same turn of the event loop (tasks finishing together, a
+   * finish and the next begin, process records) share one BEGIN IMMEDIATE transaction, committed
+   * before any of their promises settles.
+   */
+  private readonly commits = new GroupCommit<SqliteWrite, unknown>((entries) =>
+    this.guard(() => this.db.transaction(() => this.applyWrites(entries)).immediate()),
+  );
 
   /** Prefer {@link openSqliteStore}. Throws like it. */
   constructor(file: string) {
@@ -196,36 +216,76 @@ export class SqliteStateStore implements StateStore {
     this.guard(() => this.stmt.endRun.run({ run_id: runId, status, ended_at: Date.now() }));
   }
 
-  async beginAttempt(a: Parameters<StateStore["beginAttempt"]>[0]): Promise<number> {
+  async writeAttempts(
+    writes: readonly AttemptWrite[],
+    opts: { lockToken?: string } = {},
+  ): Promise<AttemptWriteResult[]> {
+    const entries = prepareWrites(writes, opts.lockToken);
     try {
-      return await this.write(() => this.beginOne(a));
+      // A begin written without a lock is how other runners see the attempt running: at once.
+      const now = entries.some((e) => e.kind === "begin" && e.lockToken === undefined);
+      return (await this.commits.submit(entries, { now })) as AttemptWriteResult[];
     } catch (error) {
-      throw this.beginError(error, a.task, a.runId);
+      throw unknownRunError(
+        error,
+        sqliteCode(error) === "SQLITE_CONSTRAINT_FOREIGNKEY",
+        writes,
+        this.file,
+      );
     }
   }
 
-  async recordAttempt(
-    a: Parameters<StateStore["recordAttempt"]>[0],
-    outcome: Parameters<StateStore["recordAttempt"]>[1],
-    lockToken: string,
-  ): Promise<boolean> {
-    return (await this.recordAttempts([{ attempt: a, outcome }], lockToken))[0]!;
+  /**
+   * The writes of one group commit, in order, inside its transaction. Consecutive begins, and
+   * consecutive records, are fenced together and records go in through multi-row INSERTs, so a
+   * bundle of a thousand items costs a few statements.
+   */
+  private applyWrites(entries: readonly SqliteWrite[]): unknown[] {
+    const results: unknown[] = [];
+    for (let at = 0; at < entries.length; ) {
+      const first = entries[at]!;
+      let end = at + 1;
+      if (first.kind === "begin" || first.kind === "record")
+        while (end < entries.length && entries[end]!.kind === first.kind) end++;
+      const run = entries.slice(at, end);
+      const done =
+        first.kind === "record"
+          ? this.recordMany(run as RecordEntry[])
+          : first.kind === "begin"
+            ? this.beginMany(run as BeginEntry[])
+            : first.kind === "op"
+              ? [first.op()]
+              : [this.outcomeOne(first)];
+      for (const r of done) results.push(r);
+      at = end;
+    }
+    return results;
   }
 
-  async recordAttempts(
-    list: Parameters<StateStore["recordAttempts"]>[0],
-    lockToken: string,
-  ): Promise<boolean[]> {
-    const shards = list.map((x) =>
-      "completion" in x.outcome && x.outcome.completion.result !== undefined
-        ? shardResult(x.outcome.completion.result)
-        : undefined,
+  /** Running attempts; fenced ones (with a lock token) become current only if fencing agrees. */
+  private beginMany(run: readonly BeginEntry[]): AttemptWriteResult[] {
+    const verdicts = this.fence(
+      run.map((e) => ({ attempt: e.write.attempt, success: false, lockToken: e.lockToken })),
+      "history",
     );
-    try {
-      return await this.write(() => this.recordMany(list, shards, lockToken));
-    } catch (error) {
-      throw this.beginError(error, list[0]?.attempt.task ?? "?", list[0]?.attempt.runId ?? "?");
-    }
+    return run.map((e, i) => {
+      const v = verdicts[i]!;
+      const attemptId = this.beginOne(e.write.attempt, e.worker, v.verdict === "current");
+      return v.verdict === "current"
+        ? currentResult(attemptId)
+        : { verdict: "history", attemptId, reason: v.reason };
+    });
+  }
+
+  /** The outcome of an attempt begun earlier. */
+  private outcomeOne(e: OutcomeEntry): AttemptWriteResult {
+    const { attemptId, outcome } = e.write;
+    if ("completion" in outcome) return this.completeOne(attemptId, outcome.completion, e.shards);
+    const changed = this.stmt.markFailed.run(failColumns(attemptId, outcome.failure));
+    if (changed.changes === 0) return { verdict: "refused", attemptId, reason: "not-running" };
+    return this.stmt.currentOfAttempt.get(attemptId)?.current_attempt === attemptId
+      ? currentResult(attemptId)
+      : { verdict: "history", attemptId, reason: "superseded" };
   }
 
   /**
@@ -234,59 +294,74 @@ export class SqliteStateStore implements StateStore {
    * rows that become current with their outputs and results, the task/item pointers through one
    * INSERT … SELECT over those new rows, and last the rows kept only as history.
    */
-  private recordMany(list: RecordList, shards: Shards, lockToken: string): boolean[] {
+  private recordMany(run: readonly RecordEntry[]): AttemptWriteResult[] {
     const verdicts = this.fence(
-      list.map((x) => ({ attempt: x.attempt, success: "completion" in x.outcome })),
-      lockToken,
+      run.map((e) => ({
+        attempt: e.write.attempt,
+        success: "completion" in e.write.outcome,
+        lockToken: e.lockToken,
+      })),
       "refused",
     );
-    const current = list.flatMap((x, i) => (verdicts[i] === "current" ? [{ ...x, i }] : []));
+    const current = run.filter((_, i) => verdicts[i]!.verdict === "current");
     const before = this.stmt.maxAttemptId.get() as number;
-    const ids = this.insertFinished(current, shards);
-    current.forEach(({ outcome, i }, k) => {
-      if ("completion" in outcome)
-        this.insertSuccess(ids[k]!, outcome.completion.outputs, shards[i]);
+    const ids = this.insertFinished(current);
+    current.forEach(({ write: { outcome }, shards }, k) => {
+      if ("completion" in outcome) this.insertSuccess(ids[k]!, outcome.completion.outputs, shards);
     });
     // Only the last success's result is ever read: drop the ones the new successes replace.
     this.stmt.deleteReplacedShards.run(before);
     this.stmt.pointAtNewAttempts.run(before);
-    this.insertFinished(
-      list.flatMap((x, i) => (verdicts[i] === "history" ? [{ ...x, i }] : [])),
-      shards,
+    const historyIds = this.insertFinished(
+      run.filter((_, i) => verdicts[i]!.verdict === "history"),
     );
-    return verdicts.map((v) => v === "current");
+    let c = 0;
+    let h = 0;
+    return verdicts.map((v): AttemptWriteResult => {
+      if (v.verdict === "current") return currentResult(ids[c++]!);
+      if (v.verdict === "history")
+        return { verdict: "history", attemptId: historyIds[h++]!, reason: v.reason };
+      return { verdict: "refused", reason: v.reason };
+    });
   }
 
   /**
-   * The verdict of fencing for each deferred write, read inside its transaction: does `lockToken`
-   * hold the namespace's lock, and did the task/item's current attempt (or an earlier entry of
-   * `list`) begin after this one? A success failing a check is refused; anything else failing the
-   * lock check gets `unlocked`, and failing the start check is kept as history.
+   * The verdict of fencing for each begin, read inside its transaction. A begin without a lock
+   * token is current (it supersedes whatever began before). A deferred one (with a token) must
+   * find its token holding the namespace's lock (else `unlocked`, `lock-lost`), and no current
+   * attempt of its task/item (nor an earlier entry of `list`) that began after it (else, as
+   * history for a begin or a failure and refused for a success, `superseded`).
    */
   private fence(
-    list: readonly { attempt: Begin; success: boolean }[],
-    lockToken: string,
-    unlocked: Verdict,
-  ): Verdict[] {
+    list: readonly { attempt: AttemptBegin; success: boolean; lockToken: string | undefined }[],
+    unlocked: "refused" | "history",
+  ): Fenced[] {
     const holds = new Map<string, boolean>();
     const keys = list.map(({ attempt: a }) => [a.namespace, a.task, a.item ?? ""]);
     const newest = new Map<string, number>();
-    for (const r of this.stmt.currentStarts.all(JSON.stringify(keys)))
-      newest.set(keys[r.i]!.join("\0"), r.started_at);
-    return list.map(({ attempt: a, success }, i) => {
-      let held = holds.get(a.namespace);
+    if (list.some((x) => x.lockToken !== undefined))
+      for (const r of this.stmt.currentStarts.all(JSON.stringify(keys)))
+        newest.set(keys[r.i]!.join("\0"), r.started_at);
+    return list.map(({ attempt: a, success, lockToken }, i): Fenced => {
+      const key = keys[i]!.join("\0");
+      const startedAt = a.startedAt ?? Date.now();
+      if (lockToken === undefined) {
+        newest.set(key, startedAt);
+        return { verdict: "current" };
+      }
+      const holdKey = `${a.namespace}\0${lockToken}`;
+      let held = holds.get(holdKey);
       if (held === undefined) {
         const row = this.stmt.getLock.get(a.namespace);
         held = row?.token === lockToken && !isStale(row);
-        holds.set(a.namespace, held);
+        holds.set(holdKey, held);
       }
-      if (!held) return success ? "refused" : unlocked;
-      const key = keys[i]!.join("\0");
-      const startedAt = a.startedAt ?? Date.now();
+      if (!held) return { verdict: success ? "refused" : unlocked, reason: "lock-lost" };
       const latest = newest.get(key);
-      if (latest !== undefined && latest > startedAt) return success ? "refused" : "history";
+      if (latest !== undefined && latest > startedAt)
+        return { verdict: success ? "refused" : "history", reason: "superseded" };
       newest.set(key, startedAt);
-      return "current";
+      return { verdict: "current" };
     });
   }
 
@@ -295,10 +370,7 @@ export class SqliteStateStore implements StateStore {
    * returns their ids in order (the rows after the largest id seen first are exactly these, as
    * this runs inside the write transaction). Touches no task/item pointer.
    */
-  private insertFinished(
-    list: readonly (RecordList[number] & { i: number })[],
-    shards: Shards,
-  ): number[] {
+  private insertFinished(list: readonly RecordEntry[]): number[] {
     if (list.length === 0) return [];
     const before = this.stmt.maxAttemptId.get() as number;
     const now = Date.now();
@@ -306,7 +378,8 @@ export class SqliteStateStore implements StateStore {
       const size = RECORD_CHUNKS.find((n) => n <= list.length - at)!;
       const rows = list.slice(at, at + size);
       const values: unknown[] = [];
-      for (const { attempt: a, outcome, i } of rows) {
+      for (const { write, shards, worker } of rows) {
+        const { attempt: a, outcome } = write;
         const c = "completion" in outcome ? outcome.completion : undefined;
         const f = "failure" in outcome ? outcome.failure : undefined;
         const durationMs = c?.durationMs ?? f?.durationMs ?? 0;
@@ -328,7 +401,8 @@ export class SqliteStateStore implements StateStore {
           a.logPath ?? null,
           f?.error ?? null,
           c?.resultHash ?? null,
-          shards[i]?.kind ?? null,
+          shards?.kind ?? null,
+          worker,
         );
       }
       this.insertFinishedRows(rows.length).run(values);
@@ -347,7 +421,7 @@ export class SqliteStateStore implements StateStore {
   private insertSuccess(
     attemptId: number,
     outputs: readonly OutputRecord[],
-    shards: ReturnType<typeof shardResult> | undefined,
+    shards: Shards | undefined,
   ): void {
     for (const o of outputs)
       this.stmt.insertOutput.run({
@@ -368,11 +442,11 @@ export class SqliteStateStore implements StateStore {
   private insertFinishedRows(rows: number): Database.Statement<unknown[]> {
     let stmt = this.insertStatements.get(rows);
     if (stmt === undefined) {
-      const row = `(${Array.from({ length: 18 }, () => "?").join(", ")})`;
+      const row = `(${Array.from({ length: 19 }, () => "?").join(", ")})`;
       stmt = this.db.prepare<unknown[]>(
         `INSERT INTO attempts (run_id, namespace, task, item, status, fingerprint, parts,
            started_at, ended_at, duration_ms, exit_code, signal, peak_rss_kb, cpu_ms, log_path,
-           error, result_hash, result_kind)
+           error, result_hash, result_kind, worker)
          VALUES ${Array.from({ length: rows }, () => row).join(", ")}`,
       );
       this.insertStatements.set(rows, stmt);
@@ -380,135 +454,29 @@ export class SqliteStateStore implements StateStore {
     return stmt;
   }
 
-  /**
-   * Group commit: attempt writes issued in the same turn of the event loop (tasks finishing
-   * together, a finish and the next begin) share one BEGIN IMMEDIATE transaction, committed before
-   * any of their promises settles, so each write keeps its own all-or-nothing guarantee and its
-   * result. If the batch fails, each write is retried alone so only its caller sees its error.
-   */
-  private write<T>(op: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.pending.push({ op, resolve: resolve as (v: unknown) => void, reject });
-      if (this.pending.length === 1) setImmediate(() => this.flush());
-    });
-  }
-
-  private flush(): void {
-    const batch = this.pending;
-    if (batch.length === 0) return;
-    this.pending = [];
-    if (batch.length > 1) {
-      try {
-        const results = this.guard(() =>
-          this.db.transaction(() => batch.map((w) => w.op())).immediate(),
-        );
-        batch.forEach((w, i) => {
-          w.resolve(results[i]);
-        });
-        return;
-      } catch {
-        // fall through: each write alone, so only its caller sees its error
-      }
-    }
-    for (const w of batch) {
-      try {
-        w.resolve(this.guard(() => this.db.transaction(w.op).immediate()));
-      } catch (error) {
-        w.reject(error);
-      }
-    }
-  }
-
-  async beginAttempts(
-    list: readonly Parameters<StateStore["beginAttempt"]>[0][],
-    lockToken?: string,
-  ): Promise<number[]> {
-    const begin = this.db.transaction(() => {
-      if (lockToken === undefined) return list.map((a) => this.beginOne(a));
-      const verdicts = this.fence(
-        list.map((attempt) => ({ attempt, success: false })),
-        lockToken,
-        "history",
-      );
-      return list.map((a, i) => this.beginOne(a, verdicts[i] === "current"));
-    });
-    try {
-      return this.guard(() => begin.immediate());
-    } catch (error) {
-      throw this.beginError(error, list[0]?.task ?? "?", list[0]?.runId ?? "?");
-    }
-  }
-
-  private beginError(error: unknown, task: string, runId: string): unknown {
-    if (sqliteCode(error) === "SQLITE_CONSTRAINT_FOREIGNKEY")
-      return new DagwrightError(
-        "E_INTERNAL",
-        `beginAttempt for task "${task}": unknown run "${runId}" in ${this.file}`,
-        {
-          cause: error,
-          hint: "call beginRun first and pass the id it returns",
-        },
-      );
-    return error;
-  }
-
   /** Inserts a running attempt and, unless fencing said otherwise, makes it current. */
-  private beginOne(a: Begin, becomesCurrent = true): number {
+  private beginOne(a: AttemptBegin, worker: string, becomesCurrent: boolean): number {
     const item = a.item ?? "";
-    {
-      const inserted = this.stmt.insertAttempt.run({
-        run_id: a.runId,
-        namespace: a.namespace,
-        task: a.task,
-        item,
-        fingerprint: a.fingerprint,
-        parts: a.partsJson ?? JSON.stringify(a.parts ?? null),
-        started_at: a.startedAt ?? Date.now(),
-        log_path: a.logPath ?? null,
-      });
-      const attemptId = Number(inserted.lastInsertRowid);
-      if (!becomesCurrent) return attemptId;
+    const inserted = this.stmt.insertAttempt.run({
+      run_id: a.runId,
+      namespace: a.namespace,
+      task: a.task,
+      item,
+      fingerprint: a.fingerprint,
+      parts: a.partsJson ?? JSON.stringify(a.parts ?? null),
+      started_at: a.startedAt ?? Date.now(),
+      log_path: a.logPath ?? null,
+      worker,
+    });
+    const attemptId = Number(inserted.lastInsertRowid);
+    if (becomesCurrent)
       this.stmt.setCurrent.run({
         namespace: a.namespace,
         task: a.task,
         item,
         attempt_id: attemptId,
       });
-      return attemptId;
-    }
-  }
-
-  async completeAttempt(
-    attemptId: number,
-    c: Parameters<StateStore["completeAttempt"]>[1],
-  ): Promise<boolean> {
-    // Serialize before the transaction so a write lock is never held while stringifying.
-    const shards = c.result === undefined ? undefined : shardResult(c.result);
-    return this.write(() => this.completeOne(attemptId, c, shards));
-  }
-
-  async completeAttempts(
-    list: readonly {
-      attemptId: number;
-      completion: Parameters<StateStore["completeAttempt"]>[1];
-    }[],
-  ): Promise<boolean[]> {
-    const shards = list.map((x) =>
-      x.completion.result === undefined ? undefined : shardResult(x.completion.result),
-    );
-    const complete = this.db.transaction((): boolean[] =>
-      list.map((x, i) => this.completeOne(x.attemptId, x.completion, shards[i])),
-    );
-    return this.guard(() => complete.immediate());
-  }
-
-  async failAttempts(
-    list: readonly { attemptId: number; failure: Parameters<StateStore["failAttempt"]>[1] }[],
-  ): Promise<void> {
-    const fail = this.db.transaction(() => {
-      for (const x of list) this.failOne(x.attemptId, x.failure);
-    });
-    this.guard(() => fail.immediate());
+    return attemptId;
   }
 
   async itemStates(
@@ -524,53 +492,75 @@ export class SqliteStateStore implements StateStore {
     return groupStates(rows, (row) => row.item);
   }
 
+  async taskItems(
+    namespace: string,
+    task: string,
+    page: { after?: string; limit?: number } = {},
+  ): Promise<ItemState[]> {
+    const rows = this.guard(() =>
+      this.stmt.taskItems.all({
+        namespace,
+        task,
+        after: page.after ?? "",
+        limit: page.limit ?? DEFAULT_PAGE,
+      }),
+    );
+    return [...groupStates(rows, (row) => row.item)].map(([item, state]) => ({ item, ...state }));
+  }
+
+  async attemptsOfRun(
+    runId: string,
+    page: { after?: number; limit?: number } = {},
+  ): Promise<TaskRunRecord[]> {
+    const rows = this.guard(() =>
+      this.stmt.attemptsOfRun.all({
+        run_id: runId,
+        after: page.after ?? 0,
+        limit: page.limit ?? DEFAULT_PAGE,
+      }),
+    );
+    return rows.map(toTaskRunOf);
+  }
+
+  async attempt(attemptId: number): Promise<TaskRunRecord | undefined> {
+    const row = this.guard(() => this.stmt.attempt.get(attemptId));
+    return row && toTaskRunOf(row);
+  }
+
+  async runningAttempts(namespace: string): Promise<TaskRunRecord[]> {
+    return this.guard(() => this.stmt.runningAttempts.all(namespace)).map(toTaskRunOf);
+  }
+
+  /** Marks the attempt succeeded and its task/item's last success, if it is current and running. */
   private completeOne(
     attemptId: number,
-    c: Parameters<StateStore["completeAttempt"]>[1],
-    shards: ReturnType<typeof shardResult> | undefined,
-  ): boolean {
-    {
-      const pointer = this.stmt.currentOfAttempt.get(attemptId);
-      if (pointer === undefined || pointer.current_attempt !== attemptId) return false;
-      const changed = this.stmt.markSucceeded.run({
-        attempt_id: attemptId,
-        ended_at: Date.now(),
-        duration_ms: c.durationMs,
-        exit_code: c.exitCode ?? null,
-        peak_rss_kb: c.peakRssKb ?? null,
-        cpu_ms: c.cpuMs ?? null,
-        result_hash: c.resultHash ?? null,
-        result_kind: shards?.kind ?? null,
-      });
-      if (changed.changes === 0) return false; // failed or cancelled meanwhile (invariant 6)
-      this.insertSuccess(attemptId, c.outputs, shards);
-      // Only the last success's result is ever read; drop the one it replaces.
-      if (pointer.last_success !== null) this.stmt.deleteShards.run(pointer.last_success);
-      this.stmt.setLastSuccess.run({
-        namespace: pointer.namespace,
-        task: pointer.task,
-        item: pointer.item,
-      });
-      return true;
-    }
-  }
-
-  async failAttempt(attemptId: number, f: Parameters<StateStore["failAttempt"]>[1]): Promise<void> {
-    await this.write(() => this.failOne(attemptId, f));
-  }
-
-  private failOne(attemptId: number, f: Parameters<StateStore["failAttempt"]>[1]): void {
-    this.stmt.markFailed.run({
+    c: AttemptCompletion,
+    shards: Shards | undefined,
+  ): AttemptWriteResult {
+    const pointer = this.stmt.currentOfAttempt.get(attemptId);
+    if (pointer === undefined || pointer.current_attempt !== attemptId)
+      return { verdict: "refused", attemptId, reason: "superseded" };
+    const changed = this.stmt.markSucceeded.run({
       attempt_id: attemptId,
-      status: f.status,
       ended_at: Date.now(),
-      duration_ms: f.durationMs,
-      exit_code: f.exitCode ?? null,
-      signal: f.signal ?? null,
-      error: f.error,
-      peak_rss_kb: f.peakRssKb ?? null,
-      cpu_ms: f.cpuMs ?? null,
+      duration_ms: c.durationMs,
+      exit_code: c.exitCode ?? null,
+      peak_rss_kb: c.peakRssKb ?? null,
+      cpu_ms: c.cpuMs ?? null,
+      result_hash: c.resultHash ?? null,
+      result_kind: shards?.kind ?? null,
     });
+    // Failed or cancelled meanwhile (invariant 6).
+    if (changed.changes === 0) return { verdict: "refused", attemptId, reason: "not-running" };
+    this.insertSuccess(attemptId, c.outputs, shards);
+    // Only the last success's result is ever read; drop the one it replaces.
+    if (pointer.last_success !== null) this.stmt.deleteShards.run(pointer.last_success);
+    this.stmt.setLastSuccess.run({
+      namespace: pointer.namespace,
+      task: pointer.task,
+      item: pointer.item,
+    });
+    return currentResult(attemptId);
   }
 
   async lastAttempt(
@@ -688,7 +678,7 @@ export class SqliteStateStore implements StateStore {
   }
 
   async copyNamespace(from: string, to: string, lockToken: string): Promise<number> {
-    return this.write(() => this.copyIn(from, to, lockToken));
+    return (await this.write(() => this.copyIn(from, to, lockToken))) as number;
   }
 
   /**
@@ -713,6 +703,11 @@ export class SqliteStateStore implements StateStore {
     } finally {
       this.db.exec("DELETE FROM temp.copy_attempts; DELETE FROM temp.copy_runs;");
     }
+  }
+
+  /** Runs `op` in the next group commit's transaction (see {@link commits}). */
+  private async write(op: () => unknown): Promise<unknown> {
+    return (await this.commits.submit([{ kind: "op", op }]))[0];
   }
 
   async updateTaskProcesses(change: {
@@ -764,8 +759,9 @@ export class SqliteStateStore implements StateStore {
    * command about to exit. An exit that runs Node's cleanup closes it then.
    */
   async close(options: { leaveForExit?: boolean } = {}): Promise<void> {
-    if (this.closed) return;
-    this.flush();
+    if (this.closed || this.closing) return;
+    this.closing = true;
+    await this.commits.flush();
     try {
       for (const { namespace, token } of this.heldLocks.values())
         this.stmt.deleteLock.run({ namespace, token });
@@ -809,6 +805,26 @@ export class SqliteStateStore implements StateStore {
       throw storageError(error, this.file) ?? error;
     }
   }
+}
+
+/** An attempt row with its outputs as JSON text, as a {@link TaskRunRecord}. */
+function toTaskRunOf(row: AttemptRow<string>): TaskRunRecord {
+  return toTaskRun(row, JSON.parse(row.outputs_json) as OutputTuple[]);
+}
+
+/** `markFailed`'s parameters. */
+function failColumns(attemptId: number, f: AttemptFailure) {
+  return {
+    attempt_id: attemptId,
+    status: f.status,
+    ended_at: Date.now(),
+    duration_ms: f.durationMs,
+    exit_code: f.exitCode ?? null,
+    signal: f.signal ?? null,
+    error: f.error,
+    peak_rss_kb: f.peakRssKb ?? null,
+    cpu_ms: f.cpuMs ?? null,
+  };
 }
 
 /** Attempt rows (with their task/item pointers) as the last attempt and last success per key. */
@@ -941,11 +957,14 @@ function prepareStatements(db: Database.Database) {
             parts: string;
             started_at: number;
             log_path: string | null;
+            worker: string;
           },
         ]
       >(
-        `INSERT INTO attempts (run_id, namespace, task, item, status, fingerprint, parts, started_at, log_path)
-       VALUES (@run_id, @namespace, @task, @item, 'running', @fingerprint, @parts, @started_at, @log_path)`,
+        `INSERT INTO attempts (run_id, namespace, task, item, status, fingerprint, parts, started_at,
+         log_path, worker)
+       VALUES (@run_id, @namespace, @task, @item, 'running', @fingerprint, @parts, @started_at,
+         @log_path, @worker)`,
       ),
     maxAttemptId: () => db.prepare("SELECT coalesce(max(attempt_id), 0) FROM attempts").pluck(),
     attemptIdsAfter: () =>
@@ -1082,6 +1101,34 @@ function prepareStatements(db: Database.Database) {
        WHERE s.namespace = @namespace AND s.item = ''
          AND s.task IN (SELECT value FROM json_each(@tasks))`,
       ),
+    taskItems: () =>
+      db.prepare<
+        [{ namespace: string; task: string; after: string; limit: number }],
+        AttemptRow<string> & { current_attempt: number; last_success: number | null }
+      >(
+        `SELECT s.current_attempt, s.last_success, ${ATTEMPT_COLUMNS}
+       FROM (SELECT * FROM task_state
+             WHERE namespace = @namespace AND task = @task AND item > @after
+             ORDER BY item LIMIT @limit) s
+       JOIN attempts a ON a.attempt_id = s.current_attempt OR a.attempt_id = s.last_success
+       ORDER BY s.item`,
+      ),
+    attemptsOfRun: () =>
+      db.prepare<[{ run_id: string; after: number; limit: number }], AttemptRow<string>>(
+        `SELECT ${ATTEMPT_COLUMNS} FROM attempts a
+       WHERE a.run_id = @run_id AND a.attempt_id > @after ORDER BY a.attempt_id LIMIT @limit`,
+      ),
+    attempt: () =>
+      db.prepare<[number], AttemptRow<string>>(
+        `SELECT ${ATTEMPT_COLUMNS} FROM attempts a WHERE a.attempt_id = ?`,
+      ),
+    runningAttempts: () =>
+      db.prepare<[string], AttemptRow<string>>(
+        `SELECT ${ATTEMPT_COLUMNS} FROM task_state s
+       JOIN attempts a ON a.attempt_id = s.current_attempt
+       WHERE s.namespace = ? AND a.status = 'running'
+       ORDER BY s.task, s.item`,
+      ),
     resultKind: () =>
       db.prepare<
         [{ namespace: string; task: string; item: string }],
@@ -1198,10 +1245,10 @@ function prepareStatements(db: Database.Database) {
       db.prepare<[{ to: string }]>(
         `INSERT INTO attempts (attempt_id, run_id, namespace, task, item, status, fingerprint, parts,
          started_at, ended_at, duration_ms, exit_code, signal, peak_rss_kb, cpu_ms, log_path, error,
-         result_hash, result_kind)
+         result_hash, result_kind, worker)
        SELECT c.new_id, m.new_id, @to, a.task, a.item, a.status, a.fingerprint, a.parts,
          a.started_at, a.ended_at, a.duration_ms, a.exit_code, a.signal, a.peak_rss_kb, a.cpu_ms,
-         a.log_path, a.error, a.result_hash, a.result_kind
+         a.log_path, a.error, a.result_hash, a.result_kind, a.worker
        FROM temp.copy_attempts c
        JOIN attempts a ON a.attempt_id = c.old_id
        JOIN temp.copy_runs m ON m.old_id = a.run_id

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DagwrightError } from "../../src/spec/errors.js";
 import { sqliteMigrations } from "../../src/state/sqlite-migrations.js";
 import { openSqliteStore, type SqliteStateStore } from "../../src/state/sqlite-store.js";
+import { attemptCalls } from "./attempt-calls.js";
 import { describeStateStore } from "./state-store-conformance.js";
 
 /** The pid of a process that has exited. */
@@ -66,14 +67,18 @@ describe("SQLite state store", () => {
       branch: "main",
       command: "c",
     });
-    const id = await first.beginAttempt({
+    const id = await attemptCalls(first).beginAttempt({
       runId: run,
       namespace: "n@main",
       task: "t",
       fingerprint: "f",
       parts: [],
     });
-    await first.completeAttempt(id, { outputs: [], result: { kept: true }, durationMs: 1 });
+    await attemptCalls(first).completeAttempt(id, {
+      outputs: [],
+      result: { kept: true },
+      durationMs: 1,
+    });
     await first.close();
 
     const second = open();
@@ -126,14 +131,14 @@ describe("SQLite state store", () => {
       branch: "main",
       command: "c",
     });
-    const id = await store.beginAttempt({
+    const id = await attemptCalls(store).beginAttempt({
       runId: run,
       namespace: "n@main",
       task: "t",
       fingerprint: "f",
       parts: {},
     });
-    await store.completeAttempt(id, { outputs: [], result: big, durationMs: 1 });
+    await attemptCalls(store).completeAttempt(id, { outputs: [], result: big, durationMs: 1 });
 
     const db = raw();
     const shards = db.prepare("SELECT count(*) AS n FROM results WHERE attempt_id = ?").get(id) as {
@@ -152,22 +157,22 @@ describe("SQLite state store", () => {
       branch: "main",
       command: "c",
     });
-    const a = await store.beginAttempt({
+    const a = await attemptCalls(store).beginAttempt({
       runId: run,
       namespace: "n@main",
       task: "t",
       fingerprint: "f",
       parts: {},
     });
-    await store.completeAttempt(a, { outputs: [], result: [1, 2], durationMs: 1 });
-    const b = await store.beginAttempt({
+    await attemptCalls(store).completeAttempt(a, { outputs: [], result: [1, 2], durationMs: 1 });
+    const b = await attemptCalls(store).beginAttempt({
       runId: run,
       namespace: "n@main",
       task: "t",
       fingerprint: "f",
       parts: {},
     });
-    await store.completeAttempt(b, { outputs: [], result: [3], durationMs: 1 });
+    await attemptCalls(store).completeAttempt(b, { outputs: [], result: [3], durationMs: 1 });
     const db = raw();
     const rows = db.prepare("SELECT attempt_id FROM results").all();
     db.close();
@@ -202,19 +207,19 @@ describe("SQLite state store", () => {
       };
       let id = 0;
       await changes("beginAttempt", async () => {
-        id = await other.beginAttempt(attempt(run, "t"));
+        id = await attemptCalls(other).beginAttempt(attempt(run, "t"));
       });
       await changes("completeAttempt", () =>
-        store.completeAttempt(id, { outputs: [], durationMs: 1 }),
+        attemptCalls(store).completeAttempt(id, { outputs: [], durationMs: 1 }),
       );
       await changes("beginAttempts of items", async () => {
-        id = (await store.beginAttempts([attempt(run, "m", "NC")]))[0]!;
+        id = (await attemptCalls(store).beginAttempts([attempt(run, "m", "NC")]))[0]!;
       });
       await changes("failAttempt", () =>
-        store.failAttempt(id, { status: "failed", error: "x", durationMs: 1 }),
+        attemptCalls(store).failAttempt(id, { status: "failed", error: "x", durationMs: 1 }),
       );
       await changes("a deferred success with outputs and a result", () =>
-        store.recordAttempt(
+        attemptCalls(store).recordAttempt(
           attempt(run, "t"),
           {
             completion: {
@@ -227,7 +232,7 @@ describe("SQLite state store", () => {
         ),
       );
       await changes("deferred failures of items", () =>
-        store.recordAttempts(
+        attemptCalls(store).recordAttempts(
           [
             {
               attempt: attempt(run, "m", "SC"),
@@ -251,11 +256,14 @@ describe("SQLite state store", () => {
     it("stays the same across reads, runs, locks, file hashes and other namespaces' writes", async () => {
       const store = open();
       const run = await store.beginRun({ namespace: NS, graph: "g", branch: "main", command: "c" });
-      await store.completeAttempt(await store.beginAttempt(attempt(run, "t")), {
-        outputs: [],
-        result: 1,
-        durationMs: 1,
-      });
+      await attemptCalls(store).completeAttempt(
+        await attemptCalls(store).beginAttempt(attempt(run, "t")),
+        {
+          outputs: [],
+          result: 1,
+          durationMs: 1,
+        },
+      );
       const before = store.stateSignature(NS);
       const other = open();
       expect(other.stateSignature(NS)).toBe(before);
@@ -282,7 +290,7 @@ describe("SQLite state store", () => {
         branch: "main",
         command: "c",
       });
-      await other.beginAttempt({ ...attempt(elsewhere, "t"), namespace: "o@main" });
+      await attemptCalls(other).beginAttempt({ ...attempt(elsewhere, "t"), namespace: "o@main" });
       expect(store.stateSignature(NS)).toBe(before);
       expect(store.stateSignature("o@main")).not.toBe(otherBefore);
     });
@@ -349,7 +357,7 @@ describe("SQLite state store", () => {
       command: "c",
     });
     for (let i = 0; i < 1000; i++) {
-      const id = await store.beginAttempt({
+      const id = await attemptCalls(store).beginAttempt({
         runId: run,
         namespace: "n@main",
         task: `t${i}`,
@@ -357,7 +365,9 @@ describe("SQLite state store", () => {
         parts: { i },
       });
       const outputs = [{ path: `out/${i}.csv`, hash: "h", size: 1, mtimeMs: 1 }];
-      expect(await store.completeAttempt(id, { outputs, result: i, durationMs: 1 })).toBe(true);
+      expect(
+        await attemptCalls(store).completeAttempt(id, { outputs, result: i, durationMs: 1 }),
+      ).toBe(true);
     }
     const states = await store.taskStates(
       "n@main",
