@@ -6,6 +6,7 @@ import type {
   TaskRunRecord,
 } from "../../src/state/state-store.js";
 import { attemptCalls } from "./attempt-calls.js";
+import { describeStoreContract } from "./store-contract-conformance.js";
 
 /**
  * A place to keep state: `open` may be called several times and every store it returns sees the
@@ -1171,4 +1172,5 @@ export function describeStateStore(
       expect(other.getFileHash("/p/b.csv")).toEqual({ size: 20, mtimeMs: 2, ...meta, hash: "hb" });
     });
   });
+  describeStoreContract(name, makeBackend);
 }
