@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DagwrightError } from "../../src/spec/errors.js";
@@ -87,6 +87,43 @@ describe("SQLite state store", () => {
     const db = raw();
     expect(db.pragma("user_version", { simple: true })).toBe(sqliteMigrations.length);
     db.close();
+  });
+
+  it("upgrades a store written before workers were recorded: old attempts have none, new ones do", async () => {
+    // A store as version 4 left it, with one running attempt.
+    mkdirSync(dirname(file), { recursive: true });
+    const db = raw();
+    db.pragma("foreign_keys = ON");
+    for (const m of sqliteMigrations.filter((m) => m.version <= 4)) db.exec(m.sql);
+    db.pragma("user_version = 4");
+    db.prepare(
+      `INSERT INTO runs (run_id, namespace, graph, branch, command, status, started_at, pid, host)
+       VALUES ('r1', 'n@main', 'g', 'main', 'c', 'running', 1, 1, 'h')`,
+    ).run();
+    const old = db
+      .prepare(
+        `INSERT INTO attempts (run_id, namespace, task, item, status, fingerprint, parts, started_at)
+         VALUES ('r1', 'n@main', 'old', '', 'running', 'f', '{}', 1)`,
+      )
+      .run().lastInsertRowid;
+    db.prepare(
+      "INSERT INTO task_state (namespace, task, item, current_attempt) VALUES ('n@main', 'old', '', ?)",
+    ).run(old);
+    db.close();
+
+    const store = open();
+    expect(await store.runningAttempts("n@main")).toMatchObject([
+      { task: "old", status: "running" },
+    ]);
+    expect(await store.attempt(Number(old))).not.toHaveProperty("worker");
+    const id = await attemptCalls(store).beginAttempt({
+      runId: "r1",
+      namespace: "n@main",
+      task: "new",
+      fingerprint: "f",
+      parts: {},
+    });
+    expect((await store.attempt(id))?.worker).toBe(`${hostname()}:${process.pid}`);
   });
 
   it("numbers migrations 1, 2, 3… without gaps", () => {
