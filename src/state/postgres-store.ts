@@ -114,8 +114,9 @@ type FileHash = FileHashRow;
 /**
  * {@link StateStore} on a PostgreSQL database, for teams and rendered targets (Argo pods, BullMQ
  * workers on other machines) sharing one store. Same schema and semantics as the SQLite driver:
- * - `completeAttempt` is one transaction that locks the task's `task_state` row
- *   (`SELECT … FOR UPDATE`) and records success only for the current, still running attempt.
+ * - `writeAttempts` commits the calls of one turn of the event loop in one transaction, entry by
+ *   entry; a completion locks the task's `task_state` row (`SELECT … FOR UPDATE`) and records
+ *   success only for the current, still running attempt.
  * - `acquireLock` takes a session advisory lock (`pg_try_advisory_lock`) on a connection of its
  *   own, so a holder that crashes or loses its connection frees the lock on every host; the
  *   holder's pid, host, command and start are kept in the `locks` table for messages. Needs a
@@ -443,7 +444,7 @@ export class PostgresStateStore implements StateStore {
   ): Promise<AttemptWriteResult> {
     const outputs = [...new Map(c.outputs.map((o) => [o.path, o])).values()];
     {
-      // Locks the task's pointer row: a concurrent beginAttempt or completeAttempt of the same
+      // Locks the task's pointer row: a concurrent begin or completion of the same
       // task/item waits here, and we see the pointer as it is after theirs commits.
       const pointer = (await client.query<TaskStateRow>(this.sql.lockPointerOfAttempt, [attemptId]))
         .rows[0];

@@ -1,16 +1,19 @@
 /**
- * The state store: what dagwright remembers between runs. Every driver (SQLite now, PostgreSQL
- * later) implements {@link StateStore}; `test/state/state-store-conformance.ts` is the suite each
- * driver must pass.
+ * The state store: what dagwright remembers between runs. Every driver (SQLite, PostgreSQL)
+ * implements {@link StateStore}; `test/state/state-store-conformance.ts` is the suite each driver
+ * must pass.
  *
  * Covers: runs, task attempts (status, fingerprint and its parts, timings, peak memory, CPU time,
- * exit code or signal, log location), output hashes, stored results (large lists sharded), the
- * per-namespace run lock, a file-hash cache for the size+mtime fast path, and the processes tasks
- * are running (so a crashed runner's orphans can be found).
+ * exit code or signal, log location, the worker running them) written through one fenced batch
+ * API, output hashes, stored results (large lists sharded), the read models a UI or server pages
+ * through (attempts of a run, items of a task, running attempts), the per-namespace run lock, a
+ * file-hash cache for the size+mtime fast path, and the processes tasks are running (so a crashed
+ * runner's orphans can be found).
  *
  * Leaves out: deciding what is fresh (plan/), hashing (fingerprint/), and combining a cache
  * namespace with a branch (callers pass the combined name from `namespaceFor`; which parent a new
- * branch starts from is `inheritBranchState`'s choice, the copy itself `copyNamespace`).
+ * branch starts from is `inheritBranchState`'s choice, the copy itself `copyNamespace`), and when
+ * a begin is written (deferring it is the executor's `AttemptRecorder`).
  *
  * @module
  */

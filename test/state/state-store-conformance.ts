@@ -419,7 +419,7 @@ export function describeStateStore(
       const old = await begin(run, "a");
       const current = await begin(run, "a", { fingerprint: "fp2" });
       const other = await begin(run, "b");
-      // Issued in the same tick: SQLite commits them as one group, and each keeps its own result.
+      // Issued in the same tick: the driver commits them as one group, and each keeps its own result.
       const results = await Promise.allSettled([
         attemptCalls(store).completeAttempt(old, { outputs: [], durationMs: 1 }),
         attemptCalls(store).completeAttempt(current, { outputs: [out("a.csv")], durationMs: 1 }),
