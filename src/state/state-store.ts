@@ -235,11 +235,11 @@ export interface StateStore {
   endRun(runId: string, status: RunRecord["status"]): Promise<void>;
   /**
    * Every write of attempts: begins, outcomes, and deferred begin+outcome records. Resolves to one
-   * {@link AttemptWriteResult} per entry, in input order. Each entry keeps its own all-or-nothing
-   * guarantee; the driver commits the writes of every call issued in the same turn of the event
-   * loop together (group commit) and, when such a batch fails, retries each call alone, so a bad
-   * entry rejects only its own call. Rejects with `E_INTERNAL` when a begin names a run that
-   * `beginRun` did not return.
+   * {@link AttemptWriteResult} per entry, in input order. The entries of one call commit in one
+   * transaction (the items of a bundle), or not at all; the driver also commits the calls issued
+   * in the same turn of the event loop together (group commit) and, when such a batch fails,
+   * retries each call alone, so a bad entry rejects only its own call. Rejects with `E_INTERNAL`
+   * when a begin names a run that `beginRun` did not return.
    *
    * - `begin` records the attempt as "running". Without `lockToken` it becomes the task/item's
    *   current attempt (superseding older ones: invariant 2). With `lockToken` it is a deferred
