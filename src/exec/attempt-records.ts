@@ -99,7 +99,7 @@ export class AttemptRecorder {
     };
   }
 
-  /** The outcomes of attempts whose begins were written (a refused begin cannot be, it has a row). */
+  /** The outcomes of attempts whose begins were written (a begin always gets a row and an id). */
   private finishBegun(
     begun: readonly AttemptWriteResult[],
     outcomes: readonly AttemptOutcome[],
