@@ -1,7 +1,7 @@
 import type Database from "better-sqlite3";
 import { DagwrightError } from "../spec/errors.js";
 import { currentResult, type PreparedWrite, type Shards } from "./attempt-writes.js";
-import type { SqliteStatements } from "./sqlite-store.js";
+import { lazily } from "./sqlite-lazy.js";
 import type {
   AttemptBegin,
   AttemptCompletion,
@@ -37,6 +37,7 @@ type Fenced =
  */
 export class SqliteAttemptWrites {
   private readonly insertStatements = new Map<number, Database.Statement<unknown[]>>();
+  private readonly stmt: ReturnType<typeof prepareWriteStatements>;
 
   /**
    * `holdsLock(namespace, token)`: whether `token` holds the namespace's lock now (read in the
@@ -44,10 +45,11 @@ export class SqliteAttemptWrites {
    */
   constructor(
     private readonly db: Database.Database,
-    private readonly stmt: SqliteStatements,
     private readonly file: string,
     private readonly holdsLock: (namespace: string, token: string) => boolean,
-  ) {}
+  ) {
+    this.stmt = prepareWriteStatements(db);
+  }
 
   /**
    * The writes of one group commit, in order, inside its transaction. Consecutive begins, and
@@ -336,4 +338,141 @@ function failColumns(attemptId: number, f: AttemptFailure) {
     peak_rss_kb: f.peakRssKb ?? null,
     cpu_ms: f.cpuMs ?? null,
   };
+}
+
+/** The pointers of the task/item an attempt belongs to. */
+interface TaskStateRow {
+  namespace: string;
+  task: string;
+  item: string;
+  current_attempt: number;
+  last_success: number | null;
+}
+
+/** The statements of the attempt writes, each prepared when first used. */
+function prepareWriteStatements(db: Database.Database) {
+  return lazily({
+    insertAttempt: () =>
+      db.prepare<
+        [
+          {
+            run_id: string;
+            namespace: string;
+            task: string;
+            item: string;
+            fingerprint: string;
+            parts: string;
+            started_at: number;
+            log_path: string | null;
+            worker: string;
+          },
+        ]
+      >(
+        `INSERT INTO attempts (run_id, namespace, task, item, status, fingerprint, parts, started_at,
+         log_path, worker)
+       VALUES (@run_id, @namespace, @task, @item, 'running', @fingerprint, @parts, @started_at,
+         @log_path, @worker)`,
+      ),
+    maxAttemptId: () => db.prepare("SELECT coalesce(max(attempt_id), 0) FROM attempts").pluck(),
+    attemptIdsAfter: () =>
+      db
+        .prepare("SELECT attempt_id FROM attempts WHERE attempt_id > ? ORDER BY attempt_id")
+        .pluck(),
+    deleteReplacedShards: () =>
+      db.prepare<[number]>(
+        `DELETE FROM results WHERE attempt_id IN (
+         SELECT s.last_success FROM attempts a
+         JOIN task_state s ON s.namespace = a.namespace AND s.task = a.task AND s.item = a.item
+         WHERE a.attempt_id > ? AND a.status = 'succeeded' AND s.last_success IS NOT NULL)`,
+      ),
+    // New attempts become current, in id order; a success also becomes the last success.
+    pointAtNewAttempts: () =>
+      db.prepare<[number]>(
+        `INSERT INTO task_state (namespace, task, item, current_attempt, last_success)
+       SELECT namespace, task, item, attempt_id,
+              CASE WHEN status = 'succeeded' THEN attempt_id END
+       FROM attempts WHERE attempt_id > ? ORDER BY attempt_id
+       ON CONFLICT (namespace, task, item) DO UPDATE
+         SET current_attempt = excluded.current_attempt,
+             last_success = coalesce(excluded.last_success, task_state.last_success)`,
+      ),
+    setCurrent: () =>
+      db.prepare<[{ namespace: string; task: string; item: string; attempt_id: number }]>(
+        `INSERT INTO task_state (namespace, task, item, current_attempt)
+       VALUES (@namespace, @task, @item, @attempt_id)
+       ON CONFLICT (namespace, task, item) DO UPDATE SET current_attempt = excluded.current_attempt`,
+      ),
+    currentOfAttempt: () =>
+      db.prepare<[number], TaskStateRow>(
+        `SELECT s.namespace, s.task, s.item, s.current_attempt, s.last_success FROM attempts a
+       JOIN task_state s ON s.namespace = a.namespace AND s.task = a.task AND s.item = a.item
+       WHERE a.attempt_id = ?`,
+      ),
+    markSucceeded: () =>
+      db.prepare<
+        [
+          {
+            attempt_id: number;
+            ended_at: number;
+            duration_ms: number;
+            exit_code: number | null;
+            peak_rss_kb: number | null;
+            cpu_ms: number | null;
+            result_hash: string | null;
+            result_kind: string | null;
+          },
+        ]
+      >(
+        `UPDATE attempts SET status = 'succeeded', ended_at = @ended_at, duration_ms = @duration_ms,
+         exit_code = @exit_code, peak_rss_kb = @peak_rss_kb, cpu_ms = @cpu_ms,
+         result_hash = @result_hash, result_kind = @result_kind
+       WHERE attempt_id = @attempt_id AND status = 'running'`,
+      ),
+    markFailed: () =>
+      db.prepare<
+        [
+          {
+            attempt_id: number;
+            status: string;
+            ended_at: number;
+            duration_ms: number;
+            exit_code: number | null;
+            signal: string | null;
+            error: string;
+            peak_rss_kb: number | null;
+            cpu_ms: number | null;
+          },
+        ]
+      >(
+        `UPDATE attempts SET status = @status, ended_at = @ended_at, duration_ms = @duration_ms,
+         exit_code = @exit_code, signal = @signal, error = @error, peak_rss_kb = @peak_rss_kb,
+         cpu_ms = @cpu_ms
+       WHERE attempt_id = @attempt_id AND status = 'running'`,
+      ),
+    insertOutput: () =>
+      db.prepare<
+        [{ attempt_id: number; path: string; hash: string; size: number; mtime_ms: number }]
+      >(
+        `INSERT OR REPLACE INTO outputs (attempt_id, path, hash, size, mtime_ms)
+       VALUES (@attempt_id, @path, @hash, @size, @mtime_ms)`,
+      ),
+    insertShard: () =>
+      db.prepare<[{ attempt_id: number; shard_no: number; json: string }]>(
+        "INSERT INTO results (attempt_id, shard_no, json) VALUES (@attempt_id, @shard_no, @json)",
+      ),
+    deleteShards: () => db.prepare<[number]>("DELETE FROM results WHERE attempt_id = ?"),
+    setLastSuccess: () =>
+      db.prepare<[{ namespace: string; task: string; item: string }]>(
+        `UPDATE task_state SET last_success = current_attempt
+       WHERE namespace = @namespace AND task = @task AND item = @item`,
+      ),
+    // The start of each key's current attempt; keys: JSON [[namespace, task, item], …].
+    currentStarts: () =>
+      db.prepare<[string], { i: number; started_at: number }>(
+        `SELECT k.key AS i, a.started_at FROM json_each(?) k
+       JOIN task_state s ON s.namespace = k.value ->> 0 AND s.task = k.value ->> 1
+         AND s.item = k.value ->> 2
+       JOIN attempts a ON a.attempt_id = s.current_attempt`,
+      ),
+  });
 }

@@ -8,6 +8,7 @@ import { DagwrightError } from "../spec/errors.js";
 import { prepareWrites, unknownRunError } from "./attempt-writes.js";
 import { GroupCommit } from "./group-commit.js";
 import { SqliteAttemptWrites, type SqliteWrite } from "./sqlite-attempt-writes.js";
+import { lazily } from "./sqlite-lazy.js";
 import { type SqliteMigration, sqliteMigrations } from "./sqlite-migrations.js";
 import type {
   AttemptWrite,
@@ -89,14 +90,6 @@ interface LockRow {
   since: number;
 }
 
-interface TaskStateRow {
-  namespace: string;
-  task: string;
-  item: string;
-  current_attempt: number;
-  last_success: number | null;
-}
-
 const ATTEMPT_COLUMNS = `a.attempt_id, a.run_id, a.namespace, a.task, a.item, a.status, a.fingerprint,
   a.parts, a.started_at, a.ended_at, a.duration_ms, a.exit_code, a.signal, a.peak_rss_kb, a.cpu_ms,
   a.log_path, a.error, a.result_hash, a.result_kind, a.worker,
@@ -157,7 +150,7 @@ export class SqliteStateStore implements StateStore {
     try {
       migrate(this.db, file, sqliteMigrations);
       this.stmt = prepareStatements(this.db);
-      this.writes = new SqliteAttemptWrites(this.db, this.stmt, file, (namespace, token) => {
+      this.writes = new SqliteAttemptWrites(this.db, file, (namespace, token) => {
         const row = this.stmt.getLock.get(namespace);
         return row?.token === token && !isStale(row);
       });
@@ -584,31 +577,6 @@ function migrate(
   }
 }
 
-/**
- * An object whose properties are made by `makers` on first read: a command uses a few of the
- * store's statements, and preparing all of them took ~1.5 ms of every command.
- */
-function lazily<T extends Record<string, () => unknown>>(
-  makers: T,
-): { readonly [K in keyof T]: ReturnType<T[K]> } {
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(makers)) {
-    Object.defineProperty(out, key, {
-      configurable: true,
-      enumerable: true,
-      get() {
-        const value = makers[key]!();
-        Object.defineProperty(out, key, { value, enumerable: true });
-        return value;
-      },
-    });
-  }
-  return out as { readonly [K in keyof T]: ReturnType<T[K]> };
-}
-
-/** The SQLite driver's prepared statements (see {@link prepareStatements}). */
-export type SqliteStatements = ReturnType<typeof prepareStatements>;
-
 /** The store's statements, each prepared when first used. */
 function prepareStatements(db: Database.Database) {
   return lazily({
@@ -633,120 +601,6 @@ function prepareStatements(db: Database.Database) {
     endRun: () =>
       db.prepare<[{ run_id: string; status: string; ended_at: number }]>(
         "UPDATE runs SET status = @status, ended_at = @ended_at WHERE run_id = @run_id",
-      ),
-    insertAttempt: () =>
-      db.prepare<
-        [
-          {
-            run_id: string;
-            namespace: string;
-            task: string;
-            item: string;
-            fingerprint: string;
-            parts: string;
-            started_at: number;
-            log_path: string | null;
-            worker: string;
-          },
-        ]
-      >(
-        `INSERT INTO attempts (run_id, namespace, task, item, status, fingerprint, parts, started_at,
-         log_path, worker)
-       VALUES (@run_id, @namespace, @task, @item, 'running', @fingerprint, @parts, @started_at,
-         @log_path, @worker)`,
-      ),
-    maxAttemptId: () => db.prepare("SELECT coalesce(max(attempt_id), 0) FROM attempts").pluck(),
-    attemptIdsAfter: () =>
-      db
-        .prepare("SELECT attempt_id FROM attempts WHERE attempt_id > ? ORDER BY attempt_id")
-        .pluck(),
-    deleteReplacedShards: () =>
-      db.prepare<[number]>(
-        `DELETE FROM results WHERE attempt_id IN (
-         SELECT s.last_success FROM attempts a
-         JOIN task_state s ON s.namespace = a.namespace AND s.task = a.task AND s.item = a.item
-         WHERE a.attempt_id > ? AND a.status = 'succeeded' AND s.last_success IS NOT NULL)`,
-      ),
-    // New attempts become current, in id order; a success also becomes the last success.
-    pointAtNewAttempts: () =>
-      db.prepare<[number]>(
-        `INSERT INTO task_state (namespace, task, item, current_attempt, last_success)
-       SELECT namespace, task, item, attempt_id,
-              CASE WHEN status = 'succeeded' THEN attempt_id END
-       FROM attempts WHERE attempt_id > ? ORDER BY attempt_id
-       ON CONFLICT (namespace, task, item) DO UPDATE
-         SET current_attempt = excluded.current_attempt,
-             last_success = coalesce(excluded.last_success, task_state.last_success)`,
-      ),
-    setCurrent: () =>
-      db.prepare<[{ namespace: string; task: string; item: string; attempt_id: number }]>(
-        `INSERT INTO task_state (namespace, task, item, current_attempt)
-       VALUES (@namespace, @task, @item, @attempt_id)
-       ON CONFLICT (namespace, task, item) DO UPDATE SET current_attempt = excluded.current_attempt`,
-      ),
-    currentOfAttempt: () =>
-      db.prepare<[number], TaskStateRow>(
-        `SELECT s.namespace, s.task, s.item, s.current_attempt, s.last_success FROM attempts a
-       JOIN task_state s ON s.namespace = a.namespace AND s.task = a.task AND s.item = a.item
-       WHERE a.attempt_id = ?`,
-      ),
-    markSucceeded: () =>
-      db.prepare<
-        [
-          {
-            attempt_id: number;
-            ended_at: number;
-            duration_ms: number;
-            exit_code: number | null;
-            peak_rss_kb: number | null;
-            cpu_ms: number | null;
-            result_hash: string | null;
-            result_kind: string | null;
-          },
-        ]
-      >(
-        `UPDATE attempts SET status = 'succeeded', ended_at = @ended_at, duration_ms = @duration_ms,
-         exit_code = @exit_code, peak_rss_kb = @peak_rss_kb, cpu_ms = @cpu_ms,
-         result_hash = @result_hash, result_kind = @result_kind
-       WHERE attempt_id = @attempt_id AND status = 'running'`,
-      ),
-    markFailed: () =>
-      db.prepare<
-        [
-          {
-            attempt_id: number;
-            status: string;
-            ended_at: number;
-            duration_ms: number;
-            exit_code: number | null;
-            signal: string | null;
-            error: string;
-            peak_rss_kb: number | null;
-            cpu_ms: number | null;
-          },
-        ]
-      >(
-        `UPDATE attempts SET status = @status, ended_at = @ended_at, duration_ms = @duration_ms,
-         exit_code = @exit_code, signal = @signal, error = @error, peak_rss_kb = @peak_rss_kb,
-         cpu_ms = @cpu_ms
-       WHERE attempt_id = @attempt_id AND status = 'running'`,
-      ),
-    insertOutput: () =>
-      db.prepare<
-        [{ attempt_id: number; path: string; hash: string; size: number; mtime_ms: number }]
-      >(
-        `INSERT OR REPLACE INTO outputs (attempt_id, path, hash, size, mtime_ms)
-       VALUES (@attempt_id, @path, @hash, @size, @mtime_ms)`,
-      ),
-    insertShard: () =>
-      db.prepare<[{ attempt_id: number; shard_no: number; json: string }]>(
-        "INSERT INTO results (attempt_id, shard_no, json) VALUES (@attempt_id, @shard_no, @json)",
-      ),
-    deleteShards: () => db.prepare<[number]>("DELETE FROM results WHERE attempt_id = ?"),
-    setLastSuccess: () =>
-      db.prepare<[{ namespace: string; task: string; item: string }]>(
-        `UPDATE task_state SET last_success = current_attempt
-       WHERE namespace = @namespace AND task = @task AND item = @item`,
       ),
     lastAttempt: () =>
       db.prepare<[{ namespace: string; task: string; item: string }], AttemptRow<string>>(
@@ -881,14 +735,6 @@ function prepareStatements(db: Database.Database) {
            coalesce((SELECT version FROM state_versions WHERE namespace = ?), 0)`,
         )
         .pluck(),
-    // The start of each key's current attempt; keys: JSON [[namespace, task, item], …].
-    currentStarts: () =>
-      db.prepare<[string], { i: number; started_at: number }>(
-        `SELECT k.key AS i, a.started_at FROM json_each(?) k
-       JOIN task_state s ON s.namespace = k.value ->> 0 AND s.task = k.value ->> 1
-         AND s.item = k.value ->> 2
-       JOIN attempts a ON a.attempt_id = s.current_attempt`,
-      ),
     countTaskRecords: () =>
       db
         .prepare<[string, number], number>(
