@@ -4,6 +4,7 @@ import type { RenderResult, RenderTarget } from "../render/renderer.js";
 import type { Diagnostic } from "../spec/diagnostic.js";
 import type { Spec } from "../spec/types.js";
 import type { StateStore } from "../state/state-store.js";
+import { isWorkerGone } from "../state/worker-name.js";
 import { shutdownWorkers } from "../tasks/launch-task.js";
 import { type ProjectRenderOptions, renderSpec } from "./render-spec.js";
 import { type ProjectRunOptions, type ProjectRunResult, runScope } from "./run-lifecycle.js";
@@ -16,6 +17,11 @@ export interface RunningAttempt {
   worker?: string;
   /** Epoch milliseconds. */
   startedAt: number;
+  /**
+   * Set when the worker is a process of this machine that no longer exists: the run was
+   * interrupted and the attempt will never end (the next run reruns the task).
+   */
+  gone?: true;
 }
 
 /** One task in a {@link StatusReport}: its assessment, and its running attempt if it runs now. */
@@ -115,6 +121,7 @@ export class Project {
       if (r === undefined) return a;
       const attempt: RunningAttempt = { attemptId: r.attemptId, startedAt: r.startedAt };
       if (r.worker !== undefined) attempt.worker = r.worker;
+      if (r.worker !== undefined && isWorkerGone(r.worker)) attempt.gone = true;
       return { ...a, running: attempt };
     });
     return { graph: scope.graph.name, namespace: scope.namespace, tasks };

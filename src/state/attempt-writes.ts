@@ -1,7 +1,7 @@
-import { hostname } from "node:os";
 import { DagwrightError } from "../spec/errors.js";
 import type { AttemptWrite, AttemptWriteResult } from "./state-store.js";
 import { shardResult } from "./store-rows.js";
+import { defaultWorker } from "./worker-name.js";
 
 /*
  * What both drivers do with a `writeAttempts` call before and after their own SQL: checking the
@@ -24,14 +24,6 @@ export type PreparedWrite = (
   /** `HOST:PID` recorded with a begin. */
   worker: string;
 };
-
-let host: string | undefined;
-
-/** `HOST:PID` of this process: who runs an attempt when the caller does not say. */
-export function defaultWorker(): string {
-  host ??= hostname();
-  return `${host}:${process.pid}`;
-}
 
 /**
  * The entries of one `writeAttempts` call, checked and with their results serialized. Throws

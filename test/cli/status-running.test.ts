@@ -3,6 +3,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { openSqliteStore } from "../../src/state/sqlite-store.js";
 import { BIN, makeProject, runCli, runCliAsync } from "../helpers.js";
 
 const SPEC = `graphs:
@@ -20,7 +21,7 @@ interface StatusJson {
   tasks: {
     task: string;
     state: string;
-    running?: { worker: string | null; attemptId: number; startedAt: string };
+    running?: { worker: string | null; attemptId: number; startedAt: string; gone?: true };
   }[];
 }
 
@@ -97,4 +98,40 @@ describe("dagwright status while a run is in progress", () => {
     expect(after.find((t) => t.task === "slow")).toMatchObject({ state: "fresh" });
     expect(after.find((t) => t.task === "slow")).not.toHaveProperty("running");
   }, 60_000);
+
+  it("says so when the process recorded as running a task is gone (its run was killed)", async () => {
+    const dir = makeProject({ "dagwright.yaml": SPEC });
+    const dead = spawn(process.execPath, ["-e", "0"]);
+    const pid = await new Promise<number>((resolve) => dead.on("exit", () => resolve(dead.pid!)));
+    const store = openSqliteStore(path.join(dir, ".dagwright", "state.db"));
+    const runId = await store.beginRun({
+      namespace: "g@main",
+      graph: "g",
+      branch: "main",
+      command: "dagwright run",
+    });
+    await store.writeAttempts([
+      {
+        kind: "begin",
+        attempt: {
+          runId,
+          namespace: "g@main",
+          task: "slow",
+          fingerprint: "f",
+          parts: {},
+          worker: `${hostname()}:${pid}`,
+        },
+      },
+    ]);
+    await store.close();
+    const json = JSON.parse(runCli(["status", "--json"], dir).stdout) as StatusJson;
+    expect(json.tasks.find((t) => t.task === "slow")).toMatchObject({
+      state: "running",
+      running: { worker: `${hostname()}:${pid}`, gone: true },
+    });
+    const line = runCli(["status"], dir)
+      .stdout.split("\n")
+      .find((l) => l.trim().startsWith("slow"));
+    expect(line).toMatch(/since \d\d:\d\d:\d\d \(that process is gone: interrupted\)$/);
+  });
 });

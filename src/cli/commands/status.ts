@@ -6,10 +6,14 @@ import { openCommandProject, type RunFlags, selectionOf } from "../run-context.j
 import { sanitizeTerminal } from "../sanitize-terminal.js";
 import { addRunFlags } from "./run.js";
 
-/** `on HOST:PID since HH:MM:SS` (local time) for a task running now. */
+/**
+ * `on HOST:PID since HH:MM:SS` (local time) for a task running now; says so when that process is
+ * gone (its run was killed), since such a record stays "running" until the next run.
+ */
 function runningCell(running: RunningAttempt): string {
   const since = new Date(running.startedAt).toTimeString().slice(0, 8);
-  return `${running.worker === undefined ? "" : `on ${running.worker} `}since ${since}`;
+  const who = running.worker === undefined ? "" : `on ${running.worker} `;
+  return `${who}since ${since}${running.gone ? " (that process is gone: interrupted)" : ""}`;
 }
 
 /** `dagwright status`: each task's state, and who runs the tasks running now. */
@@ -46,6 +50,7 @@ export function registerStatus(program: Command, ctx: CommandContext): void {
                     worker: r.running.worker ?? null,
                     attemptId: r.running.attemptId,
                     startedAt: new Date(r.running.startedAt).toISOString(),
+                    ...(r.running.gone ? { gone: true } : {}),
                   },
                 }
               : {}),
