@@ -72,7 +72,13 @@ export { renderStepFunctions, type StepFunctionsOptions } from "./render/stepfun
 export { type LoadedSpec, openProject, type ProjectOptions } from "./session/open-project.js";
 /** The state store a project uses (`DAGWRIGHT_STATE_URL`, else `.dagwright/state.db`). */
 export { openStore } from "./session/open-store.js";
-export type { ExplainReport, Project, StatusReport } from "./session/project.js";
+export type {
+  ExplainReport,
+  Project,
+  RunningAttempt,
+  StatusReport,
+  TaskStatusRow,
+} from "./session/project.js";
 export { decodeRenderedEnv } from "./session/project-env.js";
 export type { ProjectRenderOptions, RenderTargetOptions } from "./session/render-spec.js";
 /** A run's persisted event log (`.dagwright/runs/<runId>.jsonl`), read or tailed by another process. */
@@ -118,6 +124,14 @@ export type {
 } from "./spec/types.js";
 /** What the state store records. */
 export type {
+  AttemptBegin,
+  AttemptCompletion,
+  AttemptFailure,
+  AttemptOutcome,
+  AttemptRefusal,
+  AttemptWrite,
+  AttemptWriteResult,
+  ItemState,
   OutputRecord,
   RunRecord,
   StateStore,

@@ -1,14 +1,16 @@
-import type { StateStore } from "../state/state-store.js";
+import type {
+  AttemptBegin,
+  AttemptOutcome,
+  AttemptWriteResult,
+  StateStore,
+} from "../state/state-store.js";
 
-type Begin = Parameters<StateStore["beginAttempt"]>[0];
-/** How one attempt ended, as the state store records it. */
-export type AttemptOutcome = Parameters<StateStore["recordAttempt"]>[1];
-type Record_ = Parameters<StateStore["recordAttempts"]>[0][number];
+export type { AttemptOutcome } from "../state/state-store.js";
 
 /** A local attempt's "running" record is written once it has run this long. */
 export const BEGIN_AFTER_MS = 100;
 
-/** Attempts whose begin is not written yet, in start order (so deadlines are in order too). */
+/** An attempt whose begin is not written yet. */
 interface Waiting {
   due: number;
   write: () => void;
@@ -16,196 +18,186 @@ interface Waiting {
   done: boolean;
 }
 
-/**
- * One timer for every waiting begin, not one per attempt: a thousand short tasks would otherwise
- * arm and clear a thousand timers. Deadlines are start + BEGIN_AFTER_MS, so they come in the
- * order attempts start; the timer is armed for the first one still waiting and is cleared once
- * no attempt waits (an idle process must not wait for it to fire).
- */
-const waiting: Waiting[] = [];
-let head = 0;
-let live = 0;
-let timer: NodeJS.Timeout | undefined;
-
-function arm(): void {
-  while (head < waiting.length && waiting[head]!.done) head++;
-  if (head === waiting.length) {
-    waiting.length = 0;
-    head = 0;
-    return;
-  }
-  if (head > 1024 && head * 2 > waiting.length) {
-    waiting.splice(0, head);
-    head = 0;
-  }
-  timer = setTimeout(fire, Math.max(0, waiting[head]!.due - Date.now()));
+/** The records of attempts started together, as {@link AttemptRecorder.start} returns them. */
+export interface StartedAttempts {
+  /**
+   * Records each attempt's outcome (same order as the begins). Resolves to whether each is its
+   * task/item's current attempt once recorded: false for a success that a newer attempt
+   * superseded or that fencing refused (see `StateStore.writeAttempts`), and for a failure kept
+   * only as history; a second call after such a refusal records the failure the caller reports.
+   */
+  finish(outcomes: readonly AttemptOutcome[]): Promise<boolean[]>;
 }
 
-function fire(): void {
-  timer = undefined;
-  const now = Date.now();
-  while (head < waiting.length && (waiting[head]!.done || waiting[head]!.due <= now)) {
-    const w = waiting[head++]!;
-    if (!w.done) {
-      w.done = true;
-      live--;
-      w.write();
+/**
+ * The state-store records of one run's attempts (one per run: see `openRunScope`), and when they
+ * are written.
+ *
+ * With a lock token (the namespace lock the run holds), an attempt's "running" record is written
+ * only once it has run for {@link BEGIN_AFTER_MS}: attempts that end sooner are written once,
+ * begin and outcome together (a `record` write), which halves the writes of short tasks and
+ * items. A crash before the begin is written leaves the previous state, so those attempts still
+ * rerun. The store fences these deferred writes by the token and the attempts' start, so a late
+ * one never displaces an attempt another runner began after it. Without a lock (pods, `run`
+ * inside a rendered workflow: another runner may run the same task, and must see this one
+ * running) the begins are written at once.
+ *
+ * Batching writes that happen together is the store's (group commit); this class only decides
+ * what to write and when.
+ */
+export class AttemptRecorder {
+  /**
+   * Waiting begins in start order, so their deadlines (start + BEGIN_AFTER_MS) are in order too:
+   * one timer serves all of them, armed for the first one still waiting and cleared once none
+   * waits (an idle process must not wait for it to fire).
+   */
+  private readonly waiting: Waiting[] = [];
+  private head = 0;
+  private live = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  /** `worker` is recorded as who runs each attempt (default: this process's `HOST:PID`). */
+  constructor(
+    private readonly store: StateStore,
+    private readonly worker?: string,
+  ) {}
+
+  /**
+   * Starts the records of attempts that start together (one task, or the items of a bundle).
+   * `lockToken` is the token of the namespace lock the run holds, if it holds one.
+   */
+  start(begins: readonly AttemptBegin[], lockToken: string | undefined): StartedAttempts {
+    const startedAt = Date.now();
+    const stamped = begins.map((b) => ({
+      ...b,
+      startedAt,
+      ...(this.worker === undefined || b.worker !== undefined ? {} : { worker: this.worker }),
+    }));
+    const opts = lockToken === undefined ? {} : { lockToken };
+    let begun: Promise<AttemptWriteResult[]> | undefined;
+    const write = () => {
+      begun = this.store.writeAttempts(
+        stamped.map((attempt) => ({ kind: "begin", attempt })),
+        opts,
+      );
+      begun.catch(() => {}); // awaited, and so rethrown, in finish()
+    };
+    const waiter = lockToken === undefined ? undefined : this.wait(write);
+    if (lockToken === undefined) write();
+    return {
+      finish: async (outcomes) => {
+        if (waiter !== undefined) this.stopWaiting(waiter);
+        const results =
+          begun === undefined
+            ? await this.store.writeAttempts(
+                stamped.map((attempt, i) => ({ kind: "record", attempt, outcome: outcomes[i]! })),
+                opts,
+              )
+            : await this.finishBegun(await begun, outcomes);
+        return results.map((r) => r.verdict === "current");
+      },
+    };
+  }
+
+  /** The outcomes of attempts whose begins were written (a begin always gets a row and an id). */
+  private finishBegun(
+    begun: readonly AttemptWriteResult[],
+    outcomes: readonly AttemptOutcome[],
+  ): Promise<AttemptWriteResult[]> {
+    return this.store.writeAttempts(
+      outcomes.map((outcome, i) => ({
+        kind: "outcome",
+        attemptId: begun[i]!.attemptId!,
+        outcome,
+      })),
+    );
+  }
+
+  private wait(write: () => void): Waiting {
+    const w: Waiting = { due: Date.now() + BEGIN_AFTER_MS, write, done: false };
+    this.waiting.push(w);
+    this.live++;
+    if (this.timer === undefined) this.arm();
+    return w;
+  }
+
+  private stopWaiting(w: Waiting): void {
+    if (w.done) return;
+    w.done = true;
+    this.live--;
+    if (this.live === 0 && this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.waiting.length = 0;
+      this.head = 0;
     }
   }
-  arm();
-}
 
-function wait(write: () => void): Waiting {
-  const w: Waiting = { due: Date.now() + BEGIN_AFTER_MS, write, done: false };
-  waiting.push(w);
-  live++;
-  if (timer === undefined) arm();
-  return w;
-}
-
-function stopWaiting(w: Waiting): void {
-  if (w.done) return;
-  w.done = true;
-  live--;
-  if (live === 0 && timer !== undefined) {
-    clearTimeout(timer);
-    timer = undefined;
-    waiting.length = 0;
-    head = 0;
-  }
-}
-
-/**
- * Short attempts that ended in the same burst (the continuations that run before the next tick:
- * tasks whose results arrived together) are recorded with one `recordAttempts` call per store and
- * lock token, so their rows go in through a few multi-row statements instead of a few statements
- * each. A failing batch is retried caller by caller, so one bad entry fails only its own caller.
- */
-interface Pending {
-  list: Record_[];
-  /** Each caller's entries are list[from, from + count). */
-  callers: {
-    from: number;
-    count: number;
-    resolve: (ok: boolean[]) => void;
-    reject: (err: unknown) => void;
-  }[];
-}
-
-const pendingRecords = new Map<StateStore, Map<string, Pending>>();
-
-function recordSoon(
-  store: StateStore,
-  lockToken: string,
-  list: readonly Record_[],
-): Promise<boolean[]> {
-  let byToken = pendingRecords.get(store);
-  if (byToken === undefined) {
-    byToken = new Map();
-    pendingRecords.set(store, byToken);
-  }
-  let p = byToken.get(lockToken);
-  if (p === undefined) {
-    const fresh: Pending = { list: [], callers: [] };
-    const tokens = byToken;
-    tokens.set(lockToken, fresh);
-    process.nextTick(() => {
-      tokens.delete(lockToken);
-      if (tokens.size === 0 && pendingRecords.get(store) === tokens) pendingRecords.delete(store);
-      void flushRecords(store, lockToken, fresh);
-    });
-    p = fresh;
-  }
-  const pending = p;
-  return new Promise<boolean[]>((resolve, reject) => {
-    pending.callers.push({ from: pending.list.length, count: list.length, resolve, reject });
-    for (const r of list) pending.list.push(r);
-  });
-}
-
-/** One `recordAttempts` for the burst; if it fails, each caller's entries are retried alone. */
-async function flushRecords(store: StateStore, lockToken: string, p: Pending): Promise<void> {
-  try {
-    const ok = await store.recordAttempts(p.list, lockToken);
-    for (const c of p.callers) c.resolve(ok.slice(c.from, c.from + c.count));
-    return;
-  } catch (err) {
-    if (p.callers.length === 1) {
-      p.callers[0]!.reject(err);
+  private arm(): void {
+    while (this.head < this.waiting.length && this.waiting[this.head]!.done) this.head++;
+    if (this.head === this.waiting.length) {
+      this.waiting.length = 0;
+      this.head = 0;
       return;
     }
+    if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+      this.waiting.splice(0, this.head);
+      this.head = 0;
+    }
+    this.timer = setTimeout(
+      () => this.fire(),
+      Math.max(0, this.waiting[this.head]!.due - Date.now()),
+    );
   }
-  await Promise.all(
-    p.callers.map(async (c) => {
-      try {
-        c.resolve(await store.recordAttempts(p.list.slice(c.from, c.from + c.count), lockToken));
-      } catch (err) {
-        c.reject(err);
+
+  private fire(): void {
+    this.timer = undefined;
+    const now = Date.now();
+    while (
+      this.head < this.waiting.length &&
+      (this.waiting[this.head]!.done || this.waiting[this.head]!.due <= now)
+    ) {
+      const w = this.waiting[this.head++]!;
+      if (!w.done) {
+        w.done = true;
+        this.live--;
+        w.write();
       }
-    }),
-  );
+    }
+    this.arm();
+  }
 }
 
 /**
- * The state-store records of attempts that start together (one task, or the items of a bundle).
- *
- * With `lockToken` (the token of the namespace lock the caller holds), their "running" records are
- * written only once they have run for {@link BEGIN_AFTER_MS}: attempts that end sooner are written
- * once, begin and outcome together (`recordAttempts`), which halves the writes of short tasks and
- * items. A crash before the begin is written leaves the previous state, so those attempts still
- * rerun. The store fences these deferred writes by the token and the attempts' start (see
- * `StateStore`), so a late one never displaces an attempt another runner began after it.
- *
- * Without a lock (pods, `run` inside a rendered workflow: another runner may run the same task,
- * and must see this one running) the begins are written at once.
+ * Writes the "running" record of an attempt now (a begin that is not deferred, so it becomes the
+ * task/item's current attempt) and resolves to its id.
+ */
+export async function beginAttemptNow(store: StateStore, begin: AttemptBegin): Promise<number> {
+  const [r] = await store.writeAttempts([{ kind: "begin", attempt: begin }]);
+  return r!.attemptId!;
+}
+
+/**
+ * Records how a begun attempt ended; resolves to whether it is its task/item's current attempt
+ * (false for a superseded success, which is not recorded: see `StateStore.writeAttempts`).
+ */
+export async function finishAttempt(
+  store: StateStore,
+  attemptId: number,
+  outcome: AttemptOutcome,
+): Promise<boolean> {
+  const [r] = await store.writeAttempts([{ kind: "outcome", attemptId, outcome }]);
+  return r!.verdict === "current";
+}
+
+/**
+ * `new AttemptRecorder(store).start(begins, lockToken)`: the records of attempts started outside a
+ * run's recorder (tests, one-off callers). A run shares one recorder between its attempts.
  */
 export function startAttempts(
   store: StateStore,
-  begins: readonly Begin[],
+  begins: readonly AttemptBegin[],
   lockToken: string | undefined,
-): { finish: (outcomes: readonly AttemptOutcome[]) => Promise<boolean[]> } {
-  const startedAt = Date.now();
-  const stamped = begins.map((b) => ({ ...b, startedAt }));
-  let ids: Promise<number[]> | undefined;
-  const write = () => {
-    ids = store.beginAttempts(stamped, lockToken);
-    ids.catch(() => {}); // awaited, and so rethrown, in finish()
-  };
-  const waiter = lockToken === undefined ? undefined : wait(write);
-  if (lockToken === undefined) write();
-  return {
-    /**
-     * Records each attempt's outcome (same order as the begins). Resolves to whether each was
-     * recorded as the current attempt: false for a success that a newer attempt superseded (see
-     * `completeAttempt`) or that fencing refused; a second call after such a refusal records the
-     * failure the caller reports instead.
-     */
-    async finish(outcomes) {
-      if (waiter !== undefined) stopWaiting(waiter);
-      if (ids === undefined)
-        return recordSoon(
-          store,
-          lockToken!,
-          stamped.map((attempt, i) => ({ attempt, outcome: outcomes[i]! })),
-        );
-      const attemptIds = await ids;
-      const completions: { attemptId: number; completion: AttemptCompletion; at: number }[] = [];
-      const failures: { attemptId: number; failure: AttemptFailure }[] = [];
-      outcomes.forEach((o, i) => {
-        if ("completion" in o)
-          completions.push({ attemptId: attemptIds[i]!, completion: o.completion, at: i });
-        else failures.push({ attemptId: attemptIds[i]!, failure: o.failure });
-      });
-      const recorded = outcomes.map(() => true);
-      const ok = await store.completeAttempts(completions);
-      completions.forEach((c, k) => {
-        recorded[c.at] = ok[k]!;
-      });
-      await store.failAttempts(failures);
-      return recorded;
-    },
-  };
+): StartedAttempts {
+  return new AttemptRecorder(store).start(begins, lockToken);
 }
-
-type AttemptCompletion = Parameters<StateStore["completeAttempt"]>[1];
-type AttemptFailure = Parameters<StateStore["failAttempt"]>[1];

@@ -9,6 +9,7 @@ import { pickItems } from "../plan/expand-items.js";
 import { itemRunReasons, planItems } from "../plan/plan-items.js";
 import type { OutputRecord } from "../state/state-store.js";
 import { attemptLogDir } from "../tasks/attempt-logs.js";
+import { beginAttemptNow, finishAttempt } from "./attempt-records.js";
 import type { TaskOutcome } from "./executor.js";
 import { type MappedRunEnv, runMappedItems } from "./run-mapped.js";
 import type { RunScope } from "./run-scope.js";
@@ -90,7 +91,7 @@ async function runAndRecord(
   const name = task.name;
   if (o.items?.task === name) return runPicked(scope, task, decided, started, env);
   const { base, plan: iplan } = decided;
-  const attemptId = await o.store.beginAttempt({
+  const attemptId = await beginAttemptNow(o.store, {
     runId: o.runId,
     namespace: o.namespace,
     task: name,
@@ -103,7 +104,7 @@ async function runAndRecord(
   const durationMs = Date.now() - started;
   if (result.outcome === "done" || result.outcome === "fresh") {
     const outputs = dedupeOutputs(result.outputs);
-    const ok = await o.store.completeAttempt(attemptId, { outputs, durationMs });
+    const ok = await finishAttempt(o.store, attemptId, { completion: { outputs, durationMs } });
     if (!ok)
       return failMapped(
         scope,
@@ -116,7 +117,9 @@ async function runAndRecord(
     return "done";
   }
   const status = result.outcome === "cancelled" ? "cancelled" : "failed";
-  await o.store.failAttempt(attemptId, { status, error: result.error ?? status, durationMs });
+  await finishAttempt(o.store, attemptId, {
+    failure: { status, error: result.error ?? status, durationMs },
+  });
   if (status === "cancelled") {
     scope.observer({ type: "task-cancelled", task: name, ...attempt });
     return "cancelled";
@@ -189,7 +192,7 @@ async function recordWholeIfDone(
     now.lastAttempt?.status === "succeeded"
   )
     return;
-  const attemptId = await o.store.beginAttempt({
+  const attemptId = await beginAttemptNow(o.store, {
     runId: o.runId,
     namespace: o.namespace,
     task: name,
@@ -199,7 +202,9 @@ async function recordWholeIfDone(
   const outputs = dedupeOutputs([...whole.lastOutputs.values()].flat());
   // Refused only when a pod that finished at the same moment began a record after this one: it
   // writes the same fingerprint and outputs, or newer ones.
-  await o.store.completeAttempt(attemptId, { outputs, durationMs: Date.now() - started });
+  await finishAttempt(o.store, attemptId, {
+    completion: { outputs, durationMs: Date.now() - started },
+  });
 }
 
 /** What the items of a mapped task share from the run. */
@@ -209,6 +214,7 @@ async function mappedEnvOf(scope: RunScope, task: GraphTask): Promise<MappedRunE
   return {
     plan: o.plan,
     store: o.store,
+    recorder: scope.recorder,
     namespace: o.namespace,
     runId: o.runId,
     logDir: o.logDir,

@@ -8,7 +8,7 @@ import { launchItems } from "../tasks/launch-items.js";
 import type { LogFollower } from "../tasks/log-follower.js";
 import type { WorkerPools } from "../tasks/worker-pools.js";
 import { type AsideOutputs, moveItemOutputsAside } from "./attempt-outputs.js";
-import { startAttempts } from "./attempt-records.js";
+import type { AttemptRecorder } from "./attempt-records.js";
 import { collectOutputs, unmatchedWarning } from "./collect-outputs.js";
 import { OutputClaims } from "./output-claims.js";
 import { escapeMessage } from "./output-realpath.js";
@@ -19,6 +19,8 @@ import type { RunEmitter } from "./run-events.js";
 export interface MappedRunEnv {
   plan: PlanContext;
   store: StateStore;
+  /** The run's attempt records (see {@link AttemptRecorder}). */
+  recorder: AttemptRecorder;
   namespace: string;
   runId: string;
   logDir: string;
@@ -246,8 +248,7 @@ async function attemptBundle(
   const first = bundle[0]!.item.key;
   const logPath = newAttemptLogPath(env.logDir, name, first);
   pruneAttemptLogs(logPath, env.keepLogs);
-  const record = startAttempts(
-    env.store,
+  const record = env.recorder.start(
     bundle.map(({ item }) => ({
       runId: env.runId,
       namespace: env.namespace,

@@ -8,6 +8,7 @@ import { DEFAULT_KEEP_LOGS } from "../tasks/attempt-logs.js";
 import { restoreMissingDatabase } from "../tasks/duckdb/duckdb-checkpoint.js";
 import { LogFollower } from "../tasks/log-follower.js";
 import { startSpawnHelper } from "../tasks/spawn-helper.js";
+import { AttemptRecorder } from "./attempt-records.js";
 import { LaunchInputs } from "./launch-inputs.js";
 import { OutputClaims } from "./output-claims.js";
 import { type RunEmitter, stampEvents } from "./run-events.js";
@@ -33,6 +34,8 @@ export interface RunScope {
   /** Which task declares which output pattern (built at the first task that needs it). */
   claims(): OutputClaims;
   inputs: LaunchInputs;
+  /** Writes the run's attempt records (and decides when: deferred begins). */
+  recorder: AttemptRecorder;
   keepLogs: number;
   /** Set when the run streams log lines (`run -v`). */
   follower?: LogFollower;
@@ -74,6 +77,7 @@ export async function openRunScope(o: RunGraphOptions): Promise<RunScope> {
       return claims;
     },
     inputs: new LaunchInputs(o),
+    recorder: new AttemptRecorder(o.store),
     keepLogs: o.keepLogs ?? DEFAULT_KEEP_LOGS,
   };
   if (o.streamLogs && !o.dryRun) scope.follower = new LogFollower();

@@ -7,12 +7,12 @@ import {
   type UpstreamState,
 } from "../plan/plan-task.js";
 import { projectDatabasePath } from "../spec/duckdb-database.js";
-import type { OutputRecord } from "../state/state-store.js";
+import type { AttemptBegin, OutputRecord } from "../state/state-store.js";
 import { newAttemptLogPath, pruneAttemptLogs } from "../tasks/attempt-logs.js";
 import { saveCheckpoint } from "../tasks/duckdb/duckdb-checkpoint.js";
 import type { LaunchRequest, LaunchResult } from "../tasks/launch-task.js";
 import { moveOutputsAside } from "./attempt-outputs.js";
-import { type AttemptOutcome, startAttempts } from "./attempt-records.js";
+import type { AttemptOutcome, StartedAttempts } from "./attempt-records.js";
 import { collectOutputs, unmatchedWarning } from "./collect-outputs.js";
 import type { TaskOutcome } from "./executor.js";
 import { escapeMessage } from "./output-realpath.js";
@@ -42,7 +42,7 @@ export type AttemptEnd =
     };
 
 type Completion = Extract<AttemptOutcome, { completion: unknown }>["completion"];
-type Record_ = ReturnType<typeof startAttempts>;
+type Record_ = StartedAttempts;
 
 /**
  * The decide step: whether `task` (not mapped) runs. A fresh task is reported (`task-fresh`) and
@@ -105,7 +105,7 @@ export async function runTaskAttempt(
     unfollow = scope.follower?.follow(logPath, (line) =>
       scope.observer({ type: "log", task: name, line }),
     );
-    record = startAttempts(o.store, [attemptRecordOf(scope, task, decision, logPath)], o.lockToken);
+    record = scope.recorder.start([attemptRecordOf(scope, task, decision, logPath)], o.lockToken);
     scope.observer({
       type: "task-start",
       task: name,
@@ -181,8 +181,8 @@ function attemptRecordOf(
   task: GraphTask,
   decision: TaskDecision,
   logPath: string,
-): Parameters<typeof startAttempts>[1][number] {
-  const r: Parameters<typeof startAttempts>[1][number] = {
+): AttemptBegin {
+  const r: AttemptBegin = {
     runId: scope.o.runId,
     namespace: scope.o.namespace,
     task: task.name,

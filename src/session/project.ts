@@ -4,15 +4,33 @@ import type { RenderResult, RenderTarget } from "../render/renderer.js";
 import type { Diagnostic } from "../spec/diagnostic.js";
 import type { Spec } from "../spec/types.js";
 import type { StateStore } from "../state/state-store.js";
+import { isWorkerGone } from "../state/worker-name.js";
 import { type ProjectRenderOptions, renderSpec } from "./render-spec.js";
 import { type ProjectRunOptions, type ProjectRunResult, runScope } from "./run-lifecycle.js";
 import { openScope, type ProjectCore, type RunScope, type ScopeSelection } from "./run-scope.js";
+
+/** The attempt of a task that is running now, and who runs it. */
+export interface RunningAttempt {
+  attemptId: number;
+  /** `HOST:PID` of the process running it; absent for records written before it was kept. */
+  worker?: string;
+  /** Epoch milliseconds. */
+  startedAt: number;
+  /**
+   * Set when the worker is a process of this machine that no longer exists: the run was
+   * interrupted and the attempt will never end (the next run reruns the task).
+   */
+  gone?: true;
+}
+
+/** One task in a {@link StatusReport}: its assessment, and its running attempt if it runs now. */
+export type TaskStatusRow = TaskAssessment & { running?: RunningAttempt };
 
 /** What {@link Project.status} reports: each selected task's state, in topological order. */
 export interface StatusReport {
   graph: string;
   namespace: string;
-  tasks: TaskAssessment[];
+  tasks: TaskStatusRow[];
 }
 
 /** What {@link Project.explain} reports: the decision and the fingerprint parts that changed. */
@@ -76,10 +94,25 @@ export class Project {
     return runScope(scope, options, this.core.notice);
   }
 
-  /** Each selected task: fresh, stale (and why), failed, running or never ran. Runs nothing. */
+  /**
+   * Each selected task: fresh, stale (and why), failed, running (with the attempt and the worker
+   * running it) or never ran. Runs nothing.
+   */
   async status(selection: ScopeSelection = {}): Promise<StatusReport> {
     const scope = await this.scope(selection);
-    const tasks = await assessGraph(scope.plan, scope.store, scope.namespace, scope.selected);
+    const [assessed, running] = await Promise.all([
+      assessGraph(scope.plan, scope.store, scope.namespace, scope.selected),
+      scope.store.runningAttempts(scope.namespace),
+    ]);
+    const byTask = new Map(running.filter((r) => r.item === "").map((r) => [r.task, r]));
+    const tasks = assessed.map((a): TaskStatusRow => {
+      const r = a.state === "running" ? byTask.get(a.task) : undefined;
+      if (r === undefined) return a;
+      const attempt: RunningAttempt = { attemptId: r.attemptId, startedAt: r.startedAt };
+      if (r.worker !== undefined) attempt.worker = r.worker;
+      if (r.worker !== undefined && isWorkerGone(r.worker)) attempt.gone = true;
+      return { ...a, running: attempt };
+    });
     return { graph: scope.graph.name, namespace: scope.namespace, tasks };
   }
 

@@ -144,4 +144,11 @@ export const postgresMigrations: readonly PostgresMigration[] = [
       CREATE INDEX task_processes_by_namespace ON task_processes (namespace, host, since);
     `,
   },
+  {
+    version: 4,
+    description: "who runs each attempt: HOST:PID of the process that wrote its begin",
+    sql: `
+      ALTER TABLE attempts ADD COLUMN worker text;
+    `,
+  },
 ];

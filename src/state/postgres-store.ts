@@ -3,9 +3,15 @@ import { hostname } from "node:os";
 import type pg from "pg";
 import { DagwrightError } from "../spec/errors.js";
 import { requireOptional } from "../spec/optional-package.js";
+import { type PreparedWrite, prepareWrites, unknownRunError } from "./attempt-writes.js";
+import { GroupCommit } from "./group-commit.js";
+import { PostgresAttemptWrites } from "./postgres-attempt-writes.js";
 import { type PostgresMigration, postgresMigrations } from "./postgres-migrations.js";
 import type {
+  AttemptWrite,
+  AttemptWriteResult,
   FileHashRow,
+  ItemState,
   LockHolder,
   RunRecord,
   StateStore,
@@ -17,7 +23,6 @@ import {
   type AttemptRow,
   type OutputTuple,
   type RunRow,
-  shardResult,
   TASK_PROCESS_COLUMNS,
   type TaskProcessRow,
   toRun,
@@ -46,6 +51,10 @@ const HOLDER_SETTLE_TRIES = 50;
 const HOLDER_SETTLE_MS = 20;
 const HINT = "upgrade dagwright, or point DAGWRIGHT_STATE_URL at another store";
 const INT8_OID = 20;
+/** Tries of a group commit that PostgreSQL aborted as a deadlock victim or serialization failure. */
+const WRITE_TRIES = 3;
+/** Rows per page of the read models (`taskItems`, `attemptsOfRun`) when the caller sets none. */
+const DEFAULT_PAGE = 100;
 
 /**
  * Opens the PostgreSQL state store at `url` (`postgres://user:password@host:port/database`) in
@@ -75,14 +84,6 @@ export async function openPostgresStore(
   return store;
 }
 
-interface TaskStateRow {
-  namespace: string;
-  task: string;
-  item: string;
-  current_attempt: number;
-  last_success: number | null;
-}
-
 interface HeldLock {
   namespace: string;
   token: string;
@@ -92,14 +93,13 @@ interface HeldLock {
 }
 
 type FileHash = FileHashRow;
-type Begin = Parameters<StateStore["beginAttempt"]>[0];
-type Completion = Parameters<StateStore["completeAttempt"]>[1];
 
 /**
  * {@link StateStore} on a PostgreSQL database, for teams and rendered targets (Argo pods, BullMQ
  * workers on other machines) sharing one store. Same schema and semantics as the SQLite driver:
- * - `completeAttempt` is one transaction that locks the task's `task_state` row
- *   (`SELECT … FOR UPDATE`) and records success only for the current, still running attempt.
+ * - `writeAttempts` commits the calls of one turn of the event loop in one transaction, entry by
+ *   entry; a completion locks the task's `task_state` row (`SELECT … FOR UPDATE`) and records
+ *   success only for the current, still running attempt.
  * - `acquireLock` takes a session advisory lock (`pg_try_advisory_lock`) on a connection of its
  *   own, so a holder that crashes or loses its connection frees the lock on every host; the
  *   holder's pid, host, command and start are kept in the `locks` table for messages. Needs a
@@ -129,6 +129,12 @@ export class PostgresStateStore implements StateStore {
   private fileHashWrites: Promise<void> = Promise.resolve();
   private fileHashError: unknown;
   private closed = false;
+  private closing = false;
+  /** Group commit of attempt writes (one transaction per turn of the event loop). */
+  private readonly commits = new GroupCommit<PreparedWrite, AttemptWriteResult>((entries) =>
+    this.commitWrites(entries),
+  );
+  private readonly writes: PostgresAttemptWrites;
 
   /** Prefer {@link openPostgresStore}, which also migrates and warms the cache. */
   constructor(url: string, schema: string) {
@@ -157,6 +163,7 @@ export class PostgresStateStore implements StateStore {
     // the next query opens a new one. Without a listener the 'error' event would crash the process.
     this.pool.on("error", () => {});
     this.sql = buildSql(`"${schema}"`);
+    this.writes = new PostgresAttemptWrites(this.sql, this.lockClass);
   }
 
   /**
@@ -243,183 +250,36 @@ export class PostgresStateStore implements StateStore {
     await this.query(this.sql.endRun, [runId, status, Date.now()]);
   }
 
-  async beginAttempt(a: Begin): Promise<number> {
+  async writeAttempts(
+    writes: readonly AttemptWrite[],
+    opts: { lockToken?: string } = {},
+  ): Promise<AttemptWriteResult[]> {
+    const entries = prepareWrites(writes, opts.lockToken);
     try {
-      // One statement: the attempt and the pointer to it commit together.
-      const { rows } = await this.query<{ current_attempt: number }>(
-        this.sql.beginAttempt,
-        this.attemptValues(a),
-      );
-      return rows[0]!.current_attempt;
+      return await this.commits.submit(entries);
     } catch (error) {
-      throw this.beginError(error, a);
+      throw unknownRunError(error, pgCode(error) === "23503", writes, this.where());
     }
-  }
-
-  private attemptValues(a: Begin): unknown[] {
-    return [
-      a.runId,
-      a.namespace,
-      a.task,
-      a.item ?? "",
-      a.fingerprint,
-      a.partsJson ?? JSON.stringify(a.parts ?? null),
-      a.startedAt ?? Date.now(),
-      a.logPath ?? null,
-    ];
-  }
-
-  private beginError(error: unknown, a: Begin): unknown {
-    if (pgCode(error) === "23503")
-      return new DagwrightError(
-        "E_INTERNAL",
-        `beginAttempt for task "${a.task}": unknown run "${a.runId}" in ${this.where()}`,
-        { cause: error, hint: "call beginRun first and pass the id it returns" },
-      );
-    return error;
   }
 
   /**
-   * A deferred begin, fenced (see Fencing on {@link StateStore}) inside the caller's transaction:
-   * the lock row is read FOR SHARE, so a takeover waits for this commit. Returns the new row's id
-   * and whether it became current, or undefined when the verdict (`unlocked` when the token does
-   * not hold the lock, `older` when a later-started attempt is current) is to write nothing.
+   * One group commit: the entries in order inside one transaction, retried whole when PostgreSQL
+   * picks it as a deadlock victim (two batches locking the same task/item pointers in another
+   * order) or fails its serialization.
    */
-  private async beginFenced(
-    client: pg.PoolClient,
-    a: Begin,
-    lockToken: string,
-    unlocked: "refused" | "history",
-    older: "refused" | "history",
-  ): Promise<{ id: number; current: boolean } | undefined> {
-    const held = (
-      await client.query<{ held: boolean }>(this.sql.holdsLock, [
-        this.lockClass,
-        a.namespace,
-        lockToken,
-      ])
-    ).rows[0]?.held;
-    if (held !== true && unlocked === "refused") return undefined;
-    const values = this.attemptValues(a);
-    const id = (await client.query<{ attempt_id: number }>(this.sql.insertAttempt, values)).rows[0]!
-      .attempt_id;
-    if (held !== true) return { id, current: false };
-    if (await this.claimPointer(client, a, id, values[6] as number)) return { id, current: true };
-    if (older === "history") return { id, current: false };
-    await client.query(this.sql.deleteAttempt, [id]);
-    return undefined;
-  }
-
-  /** Points the task/item at attempt `id` unless its current attempt began after `startedAt`. */
-  private async claimPointer(
-    client: pg.PoolClient,
-    a: Begin,
-    id: number,
-    startedAt: number,
-  ): Promise<boolean> {
-    const key = [a.namespace, a.task, a.item ?? ""];
-    if ((await client.query(this.sql.createPointer, [...key, id])).rowCount === 1) return true;
-    // The row exists: lock it (a concurrent begin waits), then read its attempt's start in a new
-    // statement, whose snapshot sees whatever that pointer's last writer committed.
-    const pointer = (await client.query<{ current_attempt: number }>(this.sql.lockPointer, key))
-      .rows[0];
-    if (pointer === undefined) return false;
-    const latest = (
-      await client.query<{ started_at: number }>(this.sql.startedAt, [pointer.current_attempt])
-    ).rows[0]?.started_at;
-    if (latest !== undefined && latest > startedAt) return false;
-    return (await client.query(this.sql.setPointer, [...key, id])).rowCount === 1;
-  }
-
-  async completeAttempt(attemptId: number, c: Completion): Promise<boolean> {
-    // Serialize before the transaction so row locks are never held while stringifying.
-    const shards = c.result === undefined ? undefined : shardResult(c.result);
-    return this.transaction((client) => this.completeIn(client, attemptId, c, shards));
-  }
-
-  /** `completeAttempt`'s work inside the caller's transaction. */
-  private async completeIn(
-    client: pg.PoolClient,
-    attemptId: number,
-    c: Completion,
-    shards: ReturnType<typeof shardResult> | undefined,
-  ): Promise<boolean> {
-    const outputs = [...new Map(c.outputs.map((o) => [o.path, o])).values()];
-    {
-      // Locks the task's pointer row: a concurrent beginAttempt or completeAttempt of the same
-      // task/item waits here, and we see the pointer as it is after theirs commits.
-      const pointer = (await client.query<TaskStateRow>(this.sql.lockPointerOfAttempt, [attemptId]))
-        .rows[0];
-      if (pointer === undefined || pointer.current_attempt !== attemptId) return false;
-      const changed = await client.query(this.sql.markSucceeded, [
-        attemptId,
-        Date.now(),
-        c.durationMs,
-        c.exitCode ?? null,
-        c.peakRssKb ?? null,
-        c.cpuMs ?? null,
-        c.resultHash ?? null,
-        shards?.kind ?? null,
-      ]);
-      if (changed.rowCount === 0) return false; // failed or cancelled meanwhile (invariant 6)
-      if (outputs.length > 0)
-        await client.query(this.sql.insertOutputs, [
-          attemptId,
-          outputs.map((o) => o.path),
-          outputs.map((o) => o.hash),
-          outputs.map((o) => o.size),
-          outputs.map((o) => o.mtimeMs),
-        ]);
-      if (shards !== undefined) await client.query(this.sql.insertShards, [attemptId, shards.json]);
-      // Only the last success's result is ever read; drop the one it replaces.
-      if (pointer.last_success !== null && pointer.last_success !== attemptId)
-        await client.query(this.sql.deleteShards, [pointer.last_success]);
-      await client.query(this.sql.setLastSuccess, [pointer.namespace, pointer.task, pointer.item]);
-      return true;
+  private async commitWrites(entries: readonly PreparedWrite[]): Promise<AttemptWriteResult[]> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await this.transaction(async (client) => {
+          const results: AttemptWriteResult[] = [];
+          for (const e of entries) results.push(await this.writes.apply(client, e));
+          return results;
+        });
+      } catch (error) {
+        const code = pgCode(error);
+        if (tries >= WRITE_TRIES || (code !== "40P01" && code !== "40001")) throw error;
+      }
     }
-  }
-
-  async failAttempt(attemptId: number, f: Parameters<StateStore["failAttempt"]>[1]): Promise<void> {
-    await this.query(this.sql.markFailed, failValues(attemptId, f));
-  }
-
-  async recordAttempt(
-    a: Parameters<StateStore["recordAttempt"]>[0],
-    outcome: Parameters<StateStore["recordAttempt"]>[1],
-    lockToken: string,
-  ): Promise<boolean> {
-    const success = "completion" in outcome;
-    const shards =
-      success && outcome.completion.result !== undefined
-        ? shardResult(outcome.completion.result)
-        : undefined;
-    try {
-      return await this.transaction(async (client) => {
-        const begun = await this.beginFenced(
-          client,
-          a,
-          lockToken,
-          "refused",
-          success ? "refused" : "history",
-        );
-        if (begun === undefined) return false;
-        if ("completion" in outcome)
-          return this.completeIn(client, begun.id, outcome.completion, shards);
-        await client.query(this.sql.markFailed, failValues(begun.id, outcome.failure));
-        return begun.current;
-      });
-    } catch (error) {
-      throw this.beginError(error, a);
-    }
-  }
-
-  async recordAttempts(
-    list: Parameters<StateStore["recordAttempts"]>[0],
-    lockToken: string,
-  ): Promise<boolean[]> {
-    const out: boolean[] = [];
-    for (const x of list) out.push(await this.recordAttempt(x.attempt, x.outcome, lockToken));
-    return out;
   }
 
   async lastAttempt(
@@ -470,40 +330,50 @@ export class PostgresStateStore implements StateStore {
     return states;
   }
 
-  async beginAttempts(list: readonly Begin[], lockToken?: string): Promise<number[]> {
-    const ids: number[] = [];
-    for (const a of list) {
-      if (lockToken === undefined) {
-        ids.push(await this.beginAttempt(a));
-        continue;
+  async taskItems(
+    namespace: string,
+    task: string,
+    page: { after?: string; limit?: number } = {},
+  ): Promise<ItemState[]> {
+    const { rows } = await this.query<
+      AttemptRow<OutputTuple[]> & { current_attempt: number; last_success: number | null }
+    >(this.sql.taskItems, [namespace, task, page.after ?? "", page.limit ?? DEFAULT_PAGE]);
+    const items: ItemState[] = [];
+    for (const row of rows) {
+      let state = items.at(-1);
+      if (state?.item !== row.item) {
+        state = { item: row.item };
+        items.push(state);
       }
-      try {
-        const begun = await this.transaction((client) =>
-          this.beginFenced(client, a, lockToken, "history", "history"),
-        );
-        ids.push(begun!.id);
-      } catch (error) {
-        throw this.beginError(error, a);
-      }
+      const record = toTaskRun(row, row.outputs_json);
+      if (row.attempt_id === row.current_attempt) state.lastAttempt = record;
+      if (row.attempt_id === row.last_success) state.lastSuccess = record;
     }
-    return ids;
+    return items;
   }
 
-  async completeAttempts(
-    list: readonly {
-      attemptId: number;
-      completion: Parameters<StateStore["completeAttempt"]>[1];
-    }[],
-  ): Promise<boolean[]> {
-    const out: boolean[] = [];
-    for (const x of list) out.push(await this.completeAttempt(x.attemptId, x.completion));
-    return out;
+  async attemptsOfRun(
+    runId: string,
+    page: { after?: number; limit?: number } = {},
+  ): Promise<TaskRunRecord[]> {
+    const { rows } = await this.query<AttemptRow<OutputTuple[]>>(this.sql.attemptsOfRun, [
+      runId,
+      page.after ?? 0,
+      page.limit ?? DEFAULT_PAGE,
+    ]);
+    return rows.map((row) => toTaskRun(row, row.outputs_json));
   }
 
-  async failAttempts(
-    list: readonly { attemptId: number; failure: Parameters<StateStore["failAttempt"]>[1] }[],
-  ): Promise<void> {
-    for (const x of list) await this.failAttempt(x.attemptId, x.failure);
+  async attempt(attemptId: number): Promise<TaskRunRecord | undefined> {
+    const { rows } = await this.query<AttemptRow<OutputTuple[]>>(this.sql.attempt, [attemptId]);
+    return rows[0] && toTaskRun(rows[0], rows[0].outputs_json);
+  }
+
+  async runningAttempts(namespace: string): Promise<TaskRunRecord[]> {
+    const { rows } = await this.query<AttemptRow<OutputTuple[]>>(this.sql.runningAttempts, [
+      namespace,
+    ]);
+    return rows.map((row) => toTaskRun(row, row.outputs_json));
   }
 
   async taskStates(
@@ -748,9 +618,12 @@ export class PostgresStateStore implements StateStore {
    * Rejects (after closing everything) when the pending file hash writes failed.
    */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.closed || this.closing) return;
+    this.closing = true;
     let failure: unknown;
+    // Attempt writes queued for the next group commit go in before the pool closes.
+    await this.commits.flush();
+    this.closed = true;
     try {
       await this.flushFileHashes();
     } catch (error) {
@@ -977,11 +850,14 @@ export class PostgresStateStore implements StateStore {
   }
 }
 
+/** The PostgreSQL driver's statements for one schema (see {@link buildSql}). */
+export type PostgresSql = ReturnType<typeof buildSql>;
+
 /** SQL for one schema. `s` is the quoted schema name. Parameters are positional ($1…). */
 function buildSql(s: string) {
   const attemptColumns = `a.attempt_id, a.run_id, a.namespace, a.task, a.item, a.status,
     a.fingerprint, a.parts, a.started_at, a.ended_at, a.duration_ms, a.exit_code, a.signal,
-    a.peak_rss_kb, a.cpu_ms, a.log_path, a.error, a.result_hash, a.result_kind,
+    a.peak_rss_kb, a.cpu_ms, a.log_path, a.error, a.result_hash, a.result_kind, a.worker,
     COALESCE((SELECT json_agg(json_build_array(o.path, o.hash, o.size, o.mtime_ms)
                               ORDER BY o.path COLLATE "C")
                 FROM ${s}.outputs o WHERE o.attempt_id = a.attempt_id), '[]'::json) AS outputs_json`;
@@ -994,16 +870,16 @@ function buildSql(s: string) {
     endRun: `UPDATE ${s}.runs SET status = $2, ended_at = $3 WHERE run_id = $1`,
     beginAttempt: `WITH a AS (
         INSERT INTO ${s}.attempts
-          (run_id, namespace, task, item, status, fingerprint, parts, started_at, log_path)
-        VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8)
+          (run_id, namespace, task, item, status, fingerprint, parts, started_at, log_path, worker)
+        VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9)
         RETURNING attempt_id, namespace, task, item)
       INSERT INTO ${s}.task_state (namespace, task, item, current_attempt)
       SELECT namespace, task, item, attempt_id FROM a
       ON CONFLICT (namespace, task, item) DO UPDATE SET current_attempt = excluded.current_attempt
       RETURNING current_attempt`,
     insertAttempt: `INSERT INTO ${s}.attempts
-        (run_id, namespace, task, item, status, fingerprint, parts, started_at, log_path)
-      VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8)
+        (run_id, namespace, task, item, status, fingerprint, parts, started_at, log_path, worker)
+      VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9)
       RETURNING attempt_id`,
     deleteAttempt: `DELETE FROM ${s}.attempts WHERE attempt_id = $1`,
     // Whether the token's holder still holds the namespace's lock; FOR SHARE makes a takeover
@@ -1027,6 +903,9 @@ function buildSql(s: string) {
       JOIN ${s}.task_state s ON s.namespace = a.namespace AND s.task = a.task AND s.item = a.item
       WHERE a.attempt_id = $1
       FOR UPDATE OF s`,
+    pointerOfAttempt: `SELECT s.current_attempt FROM ${s}.attempts a
+      JOIN ${s}.task_state s ON s.namespace = a.namespace AND s.task = a.task AND s.item = a.item
+      WHERE a.attempt_id = $1`,
     markSucceeded: `UPDATE ${s}.attempts SET status = 'succeeded', ended_at = $2, duration_ms = $3,
         exit_code = $4, peak_rss_kb = $5, cpu_ms = $6, result_hash = $7, result_kind = $8
       WHERE attempt_id = $1 AND status = 'running'`,
@@ -1058,6 +937,20 @@ function buildSql(s: string) {
       FROM ${s}.task_state s
       JOIN ${s}.attempts a ON a.attempt_id = s.current_attempt OR a.attempt_id = s.last_success
       WHERE s.namespace = $1 AND s.item = '' AND s.task = ANY ($2::text[])`,
+    // Items in code-point order (COLLATE "C"), as SQLite compares them.
+    taskItems: `SELECT s.current_attempt, s.last_success, ${attemptColumns}
+      FROM (SELECT * FROM ${s}.task_state
+            WHERE namespace = $1 AND task = $2 AND item COLLATE "C" > $3
+            ORDER BY item COLLATE "C" LIMIT $4) s
+      JOIN ${s}.attempts a ON a.attempt_id = s.current_attempt OR a.attempt_id = s.last_success
+      ORDER BY s.item COLLATE "C"`,
+    attemptsOfRun: `SELECT ${attemptColumns} FROM ${s}.attempts a
+      WHERE a.run_id = $1 AND a.attempt_id > $2 ORDER BY a.attempt_id LIMIT $3`,
+    attempt: `SELECT ${attemptColumns} FROM ${s}.attempts a WHERE a.attempt_id = $1`,
+    runningAttempts: `SELECT ${attemptColumns} FROM ${s}.task_state s
+      JOIN ${s}.attempts a ON a.attempt_id = s.current_attempt
+      WHERE s.namespace = $1 AND a.status = 'running'
+      ORDER BY s.task COLLATE "C", s.item COLLATE "C"`,
     result: `SELECT a.result_kind, r.json FROM ${s}.task_state s
       JOIN ${s}.attempts a ON a.attempt_id = s.last_success
       LEFT JOIN ${s}.results r ON r.attempt_id = a.attempt_id
@@ -1117,11 +1010,11 @@ function buildSql(s: string) {
       ORDER BY r.seq`,
     copyAttempts: `INSERT INTO ${s}.attempts (attempt_id, run_id, namespace, task, item, status,
         fingerprint, parts, started_at, ended_at, duration_ms, exit_code, signal, peak_rss_kb,
-        cpu_ms, log_path, error, result_hash, result_kind)
+        cpu_ms, log_path, error, result_hash, result_kind, worker)
       OVERRIDING SYSTEM VALUE
       SELECT c.new_id, m.new_id, $1, a.task, a.item, a.status, a.fingerprint, a.parts,
         a.started_at, a.ended_at, a.duration_ms, a.exit_code, a.signal, a.peak_rss_kb, a.cpu_ms,
-        a.log_path, a.error, a.result_hash, a.result_kind
+        a.log_path, a.error, a.result_hash, a.result_kind, a.worker
       FROM pg_temp.copy_attempts c
       JOIN ${s}.attempts a ON a.attempt_id = c.old_id
       JOIN pg_temp.copy_runs m ON m.old_id = a.run_id`,
@@ -1180,21 +1073,6 @@ function describeUrl(url: string): { display: string; server: string; password: 
       .replace(/(password\s*=\s*)\S+/gi, "$1***");
     return { display, server: "the configured server", password: "" };
   }
-}
-
-/** `markFailed`'s parameters. */
-function failValues(attemptId: number, f: Parameters<StateStore["failAttempt"]>[1]): unknown[] {
-  return [
-    attemptId,
-    f.status,
-    Date.now(),
-    f.durationMs,
-    f.exitCode ?? null,
-    f.signal ?? null,
-    f.error,
-    f.peakRssKb ?? null,
-    f.cpuMs ?? null,
-  ];
 }
 
 function pgCode(error: unknown): string | undefined {

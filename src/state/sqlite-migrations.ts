@@ -153,6 +153,13 @@ export const sqliteMigrations: readonly SqliteMigration[] = [
       CREATE INDEX task_processes_by_namespace ON task_processes (namespace, host, since);
     `,
   },
+  {
+    version: 5,
+    description: "who runs each attempt: HOST:PID of the process that wrote its begin",
+    sql: `
+      ALTER TABLE attempts ADD COLUMN worker TEXT;
+    `,
+  },
 ];
 
 /**

@@ -5,11 +5,17 @@ import { hostname } from "node:os";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { DagwrightError } from "../spec/errors.js";
+import { prepareWrites, unknownRunError } from "./attempt-writes.js";
+import { GroupCommit } from "./group-commit.js";
+import { SqliteAttemptWrites, type SqliteWrite } from "./sqlite-attempt-writes.js";
+import { lazily } from "./sqlite-lazy.js";
 import { type SqliteMigration, sqliteMigrations } from "./sqlite-migrations.js";
 import type {
+  AttemptWrite,
+  AttemptWriteResult,
   FileHashRow,
+  ItemState,
   LockHolder,
-  OutputRecord,
   RunRecord,
   StateStore,
   TaskProcessKey,
@@ -20,7 +26,6 @@ import {
   type AttemptRow,
   type OutputTuple,
   type RunRow,
-  shardResult,
   TASK_PROCESS_COLUMNS,
   type TaskProcessRow,
   taskProcessRow,
@@ -50,13 +55,10 @@ function nativeBinding(): string {
   return addonFile;
 }
 
-/**
- * Rows per multi-row INSERT of finished attempts, largest first (18 values each, well under
- * SQLite's 32,766). Any count is cut into these few sizes, so only they are ever prepared.
- */
-const RECORD_CHUNKS = [512, 64, 8, 1] as const;
 const DEFAULT_POLL_MS = 500;
 const DEFAULT_RUNS_LIMIT = 100;
+/** Rows per page of the read models (`taskItems`, `attemptsOfRun`) when the caller sets none. */
+const DEFAULT_PAGE = 100;
 
 /** A `file_hashes` row as SQLite returns it. */
 interface FileHashColumns {
@@ -80,22 +82,6 @@ export function openSqliteStore(file: string): SqliteStateStore {
   return new SqliteStateStore(file);
 }
 
-interface PendingWrite {
-  op: () => unknown;
-  resolve: (value: unknown) => void;
-  reject: (error: unknown) => void;
-}
-
-type RecordList = Parameters<StateStore["recordAttempts"]>[0];
-type Begin = Parameters<StateStore["beginAttempt"]>[0];
-type Shards = readonly (ReturnType<typeof shardResult> | undefined)[];
-
-/**
- * What fencing (see {@link StateStore}) lets a deferred write do: become the task/item's current
- * attempt, be kept as history only, or not be written at all.
- */
-type Verdict = "current" | "history" | "refused";
-
 interface LockRow {
   token: string;
   pid: number;
@@ -104,17 +90,9 @@ interface LockRow {
   since: number;
 }
 
-interface TaskStateRow {
-  namespace: string;
-  task: string;
-  item: string;
-  current_attempt: number;
-  last_success: number | null;
-}
-
 const ATTEMPT_COLUMNS = `a.attempt_id, a.run_id, a.namespace, a.task, a.item, a.status, a.fingerprint,
   a.parts, a.started_at, a.ended_at, a.duration_ms, a.exit_code, a.signal, a.peak_rss_kb, a.cpu_ms,
-  a.log_path, a.error, a.result_hash, a.result_kind,
+  a.log_path, a.error, a.result_hash, a.result_kind, a.worker,
   (SELECT json_group_array(json_array(o.path, o.hash, o.size, o.mtime_ms))
      FROM outputs o WHERE o.attempt_id = a.attempt_id) AS outputs_json`;
 
@@ -154,8 +132,16 @@ export class SqliteStateStore implements StateStore {
   private readonly stmt: ReturnType<typeof prepareStatements>;
   private readonly heldLocks = new Map<string, { namespace: string; token: string }>();
   private closed = false;
-  /** Attempt writes waiting for the next group commit (see {@link write}). */
-  private pending: PendingWrite[] = [];
+  private closing = false;
+  /**
+   * Group commit: writes issued in the same turn of the event loop (tasks finishing together, a
+   * finish and the next begin, process records) share one BEGIN IMMEDIATE transaction, committed
+   * before any of their promises settles.
+   */
+  private readonly commits = new GroupCommit<SqliteWrite, unknown>((entries) =>
+    this.guard(() => this.db.transaction(() => this.writes.apply(entries)).immediate()),
+  );
+  private readonly writes: SqliteAttemptWrites;
 
   /** Prefer {@link openSqliteStore}. Throws like it. */
   constructor(file: string) {
@@ -164,6 +150,10 @@ export class SqliteStateStore implements StateStore {
     try {
       migrate(this.db, file, sqliteMigrations);
       this.stmt = prepareStatements(this.db);
+      this.writes = new SqliteAttemptWrites(this.db, file, (namespace, token) => {
+        const row = this.stmt.getLock.get(namespace);
+        return row?.token === token && !isStale(row);
+      });
     } catch (error) {
       this.db.close();
       throw envError(error, file);
@@ -196,319 +186,23 @@ export class SqliteStateStore implements StateStore {
     this.guard(() => this.stmt.endRun.run({ run_id: runId, status, ended_at: Date.now() }));
   }
 
-  async beginAttempt(a: Parameters<StateStore["beginAttempt"]>[0]): Promise<number> {
+  async writeAttempts(
+    writes: readonly AttemptWrite[],
+    opts: { lockToken?: string } = {},
+  ): Promise<AttemptWriteResult[]> {
+    const entries = prepareWrites(writes, opts.lockToken);
     try {
-      return await this.write(() => this.beginOne(a));
+      // A begin written without a lock is how other runners see the attempt running: at once.
+      const now = entries.some((e) => e.kind === "begin" && e.lockToken === undefined);
+      return (await this.commits.submit(entries, { now })) as AttemptWriteResult[];
     } catch (error) {
-      throw this.beginError(error, a.task, a.runId);
-    }
-  }
-
-  async recordAttempt(
-    a: Parameters<StateStore["recordAttempt"]>[0],
-    outcome: Parameters<StateStore["recordAttempt"]>[1],
-    lockToken: string,
-  ): Promise<boolean> {
-    return (await this.recordAttempts([{ attempt: a, outcome }], lockToken))[0]!;
-  }
-
-  async recordAttempts(
-    list: Parameters<StateStore["recordAttempts"]>[0],
-    lockToken: string,
-  ): Promise<boolean[]> {
-    const shards = list.map((x) =>
-      "completion" in x.outcome && x.outcome.completion.result !== undefined
-        ? shardResult(x.outcome.completion.result)
-        : undefined,
-    );
-    try {
-      return await this.write(() => this.recordMany(list, shards, lockToken));
-    } catch (error) {
-      throw this.beginError(error, list[0]?.attempt.task ?? "?", list[0]?.attempt.runId ?? "?");
-    }
-  }
-
-  /**
-   * Attempts that already ended, in a constant number of statements however many there are (the
-   * items of a bundle), inside the write transaction: fenced first (see {@link fence}), then the
-   * rows that become current with their outputs and results, the task/item pointers through one
-   * INSERT … SELECT over those new rows, and last the rows kept only as history.
-   */
-  private recordMany(list: RecordList, shards: Shards, lockToken: string): boolean[] {
-    const verdicts = this.fence(
-      list.map((x) => ({ attempt: x.attempt, success: "completion" in x.outcome })),
-      lockToken,
-      "refused",
-    );
-    const current = list.flatMap((x, i) => (verdicts[i] === "current" ? [{ ...x, i }] : []));
-    const before = this.stmt.maxAttemptId.get() as number;
-    const ids = this.insertFinished(current, shards);
-    current.forEach(({ outcome, i }, k) => {
-      if ("completion" in outcome)
-        this.insertSuccess(ids[k]!, outcome.completion.outputs, shards[i]);
-    });
-    // Only the last success's result is ever read: drop the ones the new successes replace.
-    this.stmt.deleteReplacedShards.run(before);
-    this.stmt.pointAtNewAttempts.run(before);
-    this.insertFinished(
-      list.flatMap((x, i) => (verdicts[i] === "history" ? [{ ...x, i }] : [])),
-      shards,
-    );
-    return verdicts.map((v) => v === "current");
-  }
-
-  /**
-   * The verdict of fencing for each deferred write, read inside its transaction: does `lockToken`
-   * hold the namespace's lock, and did the task/item's current attempt (or an earlier entry of
-   * `list`) begin after this one? A success failing a check is refused; anything else failing the
-   * lock check gets `unlocked`, and failing the start check is kept as history.
-   */
-  private fence(
-    list: readonly { attempt: Begin; success: boolean }[],
-    lockToken: string,
-    unlocked: Verdict,
-  ): Verdict[] {
-    const holds = new Map<string, boolean>();
-    const keys = list.map(({ attempt: a }) => [a.namespace, a.task, a.item ?? ""]);
-    const newest = new Map<string, number>();
-    for (const r of this.stmt.currentStarts.all(JSON.stringify(keys)))
-      newest.set(keys[r.i]!.join("\0"), r.started_at);
-    return list.map(({ attempt: a, success }, i) => {
-      let held = holds.get(a.namespace);
-      if (held === undefined) {
-        const row = this.stmt.getLock.get(a.namespace);
-        held = row?.token === lockToken && !isStale(row);
-        holds.set(a.namespace, held);
-      }
-      if (!held) return success ? "refused" : unlocked;
-      const key = keys[i]!.join("\0");
-      const startedAt = a.startedAt ?? Date.now();
-      const latest = newest.get(key);
-      if (latest !== undefined && latest > startedAt) return success ? "refused" : "history";
-      newest.set(key, startedAt);
-      return "current";
-    });
-  }
-
-  /**
-   * Rows of attempts that already ended, with their final status, through multi-row INSERTs;
-   * returns their ids in order (the rows after the largest id seen first are exactly these, as
-   * this runs inside the write transaction). Touches no task/item pointer.
-   */
-  private insertFinished(
-    list: readonly (RecordList[number] & { i: number })[],
-    shards: Shards,
-  ): number[] {
-    if (list.length === 0) return [];
-    const before = this.stmt.maxAttemptId.get() as number;
-    const now = Date.now();
-    for (let at = 0; at < list.length; ) {
-      const size = RECORD_CHUNKS.find((n) => n <= list.length - at)!;
-      const rows = list.slice(at, at + size);
-      const values: unknown[] = [];
-      for (const { attempt: a, outcome, i } of rows) {
-        const c = "completion" in outcome ? outcome.completion : undefined;
-        const f = "failure" in outcome ? outcome.failure : undefined;
-        const durationMs = c?.durationMs ?? f?.durationMs ?? 0;
-        values.push(
-          a.runId,
-          a.namespace,
-          a.task,
-          a.item ?? "",
-          c !== undefined ? "succeeded" : (f?.status ?? "failed"),
-          a.fingerprint,
-          a.partsJson ?? JSON.stringify(a.parts ?? null),
-          a.startedAt,
-          now,
-          durationMs,
-          c?.exitCode ?? f?.exitCode ?? null,
-          f?.signal ?? null,
-          c?.peakRssKb ?? f?.peakRssKb ?? null,
-          c?.cpuMs ?? f?.cpuMs ?? null,
-          a.logPath ?? null,
-          f?.error ?? null,
-          c?.resultHash ?? null,
-          shards[i]?.kind ?? null,
-        );
-      }
-      this.insertFinishedRows(rows.length).run(values);
-      at += size;
-    }
-    const ids = this.stmt.attemptIdsAfter.all(before) as number[];
-    if (ids.length !== list.length)
-      throw new DagwrightError(
-        "E_INTERNAL",
-        `${this.file}: recorded ${list.length} attempts but found ${ids.length} new rows`,
+      throw unknownRunError(
+        error,
+        sqliteCode(error) === "SQLITE_CONSTRAINT_FOREIGNKEY",
+        writes,
+        this.file,
       );
-    return ids;
-  }
-
-  /** The outputs and result shards of a successful attempt. */
-  private insertSuccess(
-    attemptId: number,
-    outputs: readonly OutputRecord[],
-    shards: ReturnType<typeof shardResult> | undefined,
-  ): void {
-    for (const o of outputs)
-      this.stmt.insertOutput.run({
-        attempt_id: attemptId,
-        path: o.path,
-        hash: o.hash,
-        size: o.size,
-        mtime_ms: o.mtimeMs,
-      });
-    shards?.json.forEach((json, shardNo) => {
-      this.stmt.insertShard.run({ attempt_id: attemptId, shard_no: shardNo, json });
-    });
-  }
-
-  private readonly insertStatements = new Map<number, Database.Statement<unknown[]>>();
-
-  /** `INSERT INTO attempts … VALUES (…), (…)` for `rows` finished attempts, prepared once. */
-  private insertFinishedRows(rows: number): Database.Statement<unknown[]> {
-    let stmt = this.insertStatements.get(rows);
-    if (stmt === undefined) {
-      const row = `(${Array.from({ length: 18 }, () => "?").join(", ")})`;
-      stmt = this.db.prepare<unknown[]>(
-        `INSERT INTO attempts (run_id, namespace, task, item, status, fingerprint, parts,
-           started_at, ended_at, duration_ms, exit_code, signal, peak_rss_kb, cpu_ms, log_path,
-           error, result_hash, result_kind)
-         VALUES ${Array.from({ length: rows }, () => row).join(", ")}`,
-      );
-      this.insertStatements.set(rows, stmt);
     }
-    return stmt;
-  }
-
-  /**
-   * Group commit: attempt writes issued in the same turn of the event loop (tasks finishing
-   * together, a finish and the next begin) share one BEGIN IMMEDIATE transaction, committed before
-   * any of their promises settles, so each write keeps its own all-or-nothing guarantee and its
-   * result. If the batch fails, each write is retried alone so only its caller sees its error.
-   */
-  private write<T>(op: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.pending.push({ op, resolve: resolve as (v: unknown) => void, reject });
-      if (this.pending.length === 1) setImmediate(() => this.flush());
-    });
-  }
-
-  private flush(): void {
-    const batch = this.pending;
-    if (batch.length === 0) return;
-    this.pending = [];
-    if (batch.length > 1) {
-      try {
-        const results = this.guard(() =>
-          this.db.transaction(() => batch.map((w) => w.op())).immediate(),
-        );
-        batch.forEach((w, i) => {
-          w.resolve(results[i]);
-        });
-        return;
-      } catch {
-        // fall through: each write alone, so only its caller sees its error
-      }
-    }
-    for (const w of batch) {
-      try {
-        w.resolve(this.guard(() => this.db.transaction(w.op).immediate()));
-      } catch (error) {
-        w.reject(error);
-      }
-    }
-  }
-
-  async beginAttempts(
-    list: readonly Parameters<StateStore["beginAttempt"]>[0][],
-    lockToken?: string,
-  ): Promise<number[]> {
-    const begin = this.db.transaction(() => {
-      if (lockToken === undefined) return list.map((a) => this.beginOne(a));
-      const verdicts = this.fence(
-        list.map((attempt) => ({ attempt, success: false })),
-        lockToken,
-        "history",
-      );
-      return list.map((a, i) => this.beginOne(a, verdicts[i] === "current"));
-    });
-    try {
-      return this.guard(() => begin.immediate());
-    } catch (error) {
-      throw this.beginError(error, list[0]?.task ?? "?", list[0]?.runId ?? "?");
-    }
-  }
-
-  private beginError(error: unknown, task: string, runId: string): unknown {
-    if (sqliteCode(error) === "SQLITE_CONSTRAINT_FOREIGNKEY")
-      return new DagwrightError(
-        "E_INTERNAL",
-        `beginAttempt for task "${task}": unknown run "${runId}" in ${this.file}`,
-        {
-          cause: error,
-          hint: "call beginRun first and pass the id it returns",
-        },
-      );
-    return error;
-  }
-
-  /** Inserts a running attempt and, unless fencing said otherwise, makes it current. */
-  private beginOne(a: Begin, becomesCurrent = true): number {
-    const item = a.item ?? "";
-    {
-      const inserted = this.stmt.insertAttempt.run({
-        run_id: a.runId,
-        namespace: a.namespace,
-        task: a.task,
-        item,
-        fingerprint: a.fingerprint,
-        parts: a.partsJson ?? JSON.stringify(a.parts ?? null),
-        started_at: a.startedAt ?? Date.now(),
-        log_path: a.logPath ?? null,
-      });
-      const attemptId = Number(inserted.lastInsertRowid);
-      if (!becomesCurrent) return attemptId;
-      this.stmt.setCurrent.run({
-        namespace: a.namespace,
-        task: a.task,
-        item,
-        attempt_id: attemptId,
-      });
-      return attemptId;
-    }
-  }
-
-  async completeAttempt(
-    attemptId: number,
-    c: Parameters<StateStore["completeAttempt"]>[1],
-  ): Promise<boolean> {
-    // Serialize before the transaction so a write lock is never held while stringifying.
-    const shards = c.result === undefined ? undefined : shardResult(c.result);
-    return this.write(() => this.completeOne(attemptId, c, shards));
-  }
-
-  async completeAttempts(
-    list: readonly {
-      attemptId: number;
-      completion: Parameters<StateStore["completeAttempt"]>[1];
-    }[],
-  ): Promise<boolean[]> {
-    const shards = list.map((x) =>
-      x.completion.result === undefined ? undefined : shardResult(x.completion.result),
-    );
-    const complete = this.db.transaction((): boolean[] =>
-      list.map((x, i) => this.completeOne(x.attemptId, x.completion, shards[i])),
-    );
-    return this.guard(() => complete.immediate());
-  }
-
-  async failAttempts(
-    list: readonly { attemptId: number; failure: Parameters<StateStore["failAttempt"]>[1] }[],
-  ): Promise<void> {
-    const fail = this.db.transaction(() => {
-      for (const x of list) this.failOne(x.attemptId, x.failure);
-    });
-    this.guard(() => fail.immediate());
   }
 
   async itemStates(
@@ -524,53 +218,43 @@ export class SqliteStateStore implements StateStore {
     return groupStates(rows, (row) => row.item);
   }
 
-  private completeOne(
-    attemptId: number,
-    c: Parameters<StateStore["completeAttempt"]>[1],
-    shards: ReturnType<typeof shardResult> | undefined,
-  ): boolean {
-    {
-      const pointer = this.stmt.currentOfAttempt.get(attemptId);
-      if (pointer === undefined || pointer.current_attempt !== attemptId) return false;
-      const changed = this.stmt.markSucceeded.run({
-        attempt_id: attemptId,
-        ended_at: Date.now(),
-        duration_ms: c.durationMs,
-        exit_code: c.exitCode ?? null,
-        peak_rss_kb: c.peakRssKb ?? null,
-        cpu_ms: c.cpuMs ?? null,
-        result_hash: c.resultHash ?? null,
-        result_kind: shards?.kind ?? null,
-      });
-      if (changed.changes === 0) return false; // failed or cancelled meanwhile (invariant 6)
-      this.insertSuccess(attemptId, c.outputs, shards);
-      // Only the last success's result is ever read; drop the one it replaces.
-      if (pointer.last_success !== null) this.stmt.deleteShards.run(pointer.last_success);
-      this.stmt.setLastSuccess.run({
-        namespace: pointer.namespace,
-        task: pointer.task,
-        item: pointer.item,
-      });
-      return true;
-    }
+  async taskItems(
+    namespace: string,
+    task: string,
+    page: { after?: string; limit?: number } = {},
+  ): Promise<ItemState[]> {
+    const rows = this.guard(() =>
+      this.stmt.taskItems.all({
+        namespace,
+        task,
+        after: page.after ?? "",
+        limit: page.limit ?? DEFAULT_PAGE,
+      }),
+    );
+    return [...groupStates(rows, (row) => row.item)].map(([item, state]) => ({ item, ...state }));
   }
 
-  async failAttempt(attemptId: number, f: Parameters<StateStore["failAttempt"]>[1]): Promise<void> {
-    await this.write(() => this.failOne(attemptId, f));
+  async attemptsOfRun(
+    runId: string,
+    page: { after?: number; limit?: number } = {},
+  ): Promise<TaskRunRecord[]> {
+    const rows = this.guard(() =>
+      this.stmt.attemptsOfRun.all({
+        run_id: runId,
+        after: page.after ?? 0,
+        limit: page.limit ?? DEFAULT_PAGE,
+      }),
+    );
+    return rows.map(toTaskRunOf);
   }
 
-  private failOne(attemptId: number, f: Parameters<StateStore["failAttempt"]>[1]): void {
-    this.stmt.markFailed.run({
-      attempt_id: attemptId,
-      status: f.status,
-      ended_at: Date.now(),
-      duration_ms: f.durationMs,
-      exit_code: f.exitCode ?? null,
-      signal: f.signal ?? null,
-      error: f.error,
-      peak_rss_kb: f.peakRssKb ?? null,
-      cpu_ms: f.cpuMs ?? null,
-    });
+  async attempt(attemptId: number): Promise<TaskRunRecord | undefined> {
+    const row = this.guard(() => this.stmt.attempt.get(attemptId));
+    return row && toTaskRunOf(row);
+  }
+
+  async runningAttempts(namespace: string): Promise<TaskRunRecord[]> {
+    return this.guard(() => this.stmt.runningAttempts.all(namespace)).map(toTaskRunOf);
   }
 
   async lastAttempt(
@@ -688,7 +372,7 @@ export class SqliteStateStore implements StateStore {
   }
 
   async copyNamespace(from: string, to: string, lockToken: string): Promise<number> {
-    return this.write(() => this.copyIn(from, to, lockToken));
+    return (await this.write(() => this.copyIn(from, to, lockToken))) as number;
   }
 
   /**
@@ -713,6 +397,11 @@ export class SqliteStateStore implements StateStore {
     } finally {
       this.db.exec("DELETE FROM temp.copy_attempts; DELETE FROM temp.copy_runs;");
     }
+  }
+
+  /** Runs `op` in the next group commit's transaction (see {@link commits}). */
+  private async write(op: () => unknown): Promise<unknown> {
+    return (await this.commits.submit([{ kind: "op", op }]))[0];
   }
 
   async updateTaskProcesses(change: {
@@ -764,8 +453,9 @@ export class SqliteStateStore implements StateStore {
    * command about to exit. An exit that runs Node's cleanup closes it then.
    */
   async close(options: { leaveForExit?: boolean } = {}): Promise<void> {
-    if (this.closed) return;
-    this.flush();
+    if (this.closed || this.closing) return;
+    this.closing = true;
+    await this.commits.flush();
     try {
       for (const { namespace, token } of this.heldLocks.values())
         this.stmt.deleteLock.run({ namespace, token });
@@ -809,6 +499,11 @@ export class SqliteStateStore implements StateStore {
       throw storageError(error, this.file) ?? error;
     }
   }
+}
+
+/** An attempt row with its outputs as JSON text, as a {@link TaskRunRecord}. */
+function toTaskRunOf(row: AttemptRow<string>): TaskRunRecord {
+  return toTaskRun(row, JSON.parse(row.outputs_json) as OutputTuple[]);
 }
 
 /** Attempt rows (with their task/item pointers) as the last attempt and last success per key. */
@@ -882,28 +577,6 @@ function migrate(
   }
 }
 
-/**
- * An object whose properties are made by `makers` on first read: a command uses a few of the
- * store's statements, and preparing all of them took ~1.5 ms of every command.
- */
-function lazily<T extends Record<string, () => unknown>>(
-  makers: T,
-): { readonly [K in keyof T]: ReturnType<T[K]> } {
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(makers)) {
-    Object.defineProperty(out, key, {
-      configurable: true,
-      enumerable: true,
-      get() {
-        const value = makers[key]!();
-        Object.defineProperty(out, key, { value, enumerable: true });
-        return value;
-      },
-    });
-  }
-  return out as { readonly [K in keyof T]: ReturnType<T[K]> };
-}
-
 /** The store's statements, each prepared when first used. */
 function prepareStatements(db: Database.Database) {
   return lazily({
@@ -928,117 +601,6 @@ function prepareStatements(db: Database.Database) {
     endRun: () =>
       db.prepare<[{ run_id: string; status: string; ended_at: number }]>(
         "UPDATE runs SET status = @status, ended_at = @ended_at WHERE run_id = @run_id",
-      ),
-    insertAttempt: () =>
-      db.prepare<
-        [
-          {
-            run_id: string;
-            namespace: string;
-            task: string;
-            item: string;
-            fingerprint: string;
-            parts: string;
-            started_at: number;
-            log_path: string | null;
-          },
-        ]
-      >(
-        `INSERT INTO attempts (run_id, namespace, task, item, status, fingerprint, parts, started_at, log_path)
-       VALUES (@run_id, @namespace, @task, @item, 'running', @fingerprint, @parts, @started_at, @log_path)`,
-      ),
-    maxAttemptId: () => db.prepare("SELECT coalesce(max(attempt_id), 0) FROM attempts").pluck(),
-    attemptIdsAfter: () =>
-      db
-        .prepare("SELECT attempt_id FROM attempts WHERE attempt_id > ? ORDER BY attempt_id")
-        .pluck(),
-    deleteReplacedShards: () =>
-      db.prepare<[number]>(
-        `DELETE FROM results WHERE attempt_id IN (
-         SELECT s.last_success FROM attempts a
-         JOIN task_state s ON s.namespace = a.namespace AND s.task = a.task AND s.item = a.item
-         WHERE a.attempt_id > ? AND a.status = 'succeeded' AND s.last_success IS NOT NULL)`,
-      ),
-    // New attempts become current, in id order; a success also becomes the last success.
-    pointAtNewAttempts: () =>
-      db.prepare<[number]>(
-        `INSERT INTO task_state (namespace, task, item, current_attempt, last_success)
-       SELECT namespace, task, item, attempt_id,
-              CASE WHEN status = 'succeeded' THEN attempt_id END
-       FROM attempts WHERE attempt_id > ? ORDER BY attempt_id
-       ON CONFLICT (namespace, task, item) DO UPDATE
-         SET current_attempt = excluded.current_attempt,
-             last_success = coalesce(excluded.last_success, task_state.last_success)`,
-      ),
-    setCurrent: () =>
-      db.prepare<[{ namespace: string; task: string; item: string; attempt_id: number }]>(
-        `INSERT INTO task_state (namespace, task, item, current_attempt)
-       VALUES (@namespace, @task, @item, @attempt_id)
-       ON CONFLICT (namespace, task, item) DO UPDATE SET current_attempt = excluded.current_attempt`,
-      ),
-    currentOfAttempt: () =>
-      db.prepare<[number], TaskStateRow>(
-        `SELECT s.namespace, s.task, s.item, s.current_attempt, s.last_success FROM attempts a
-       JOIN task_state s ON s.namespace = a.namespace AND s.task = a.task AND s.item = a.item
-       WHERE a.attempt_id = ?`,
-      ),
-    markSucceeded: () =>
-      db.prepare<
-        [
-          {
-            attempt_id: number;
-            ended_at: number;
-            duration_ms: number;
-            exit_code: number | null;
-            peak_rss_kb: number | null;
-            cpu_ms: number | null;
-            result_hash: string | null;
-            result_kind: string | null;
-          },
-        ]
-      >(
-        `UPDATE attempts SET status = 'succeeded', ended_at = @ended_at, duration_ms = @duration_ms,
-         exit_code = @exit_code, peak_rss_kb = @peak_rss_kb, cpu_ms = @cpu_ms,
-         result_hash = @result_hash, result_kind = @result_kind
-       WHERE attempt_id = @attempt_id AND status = 'running'`,
-      ),
-    markFailed: () =>
-      db.prepare<
-        [
-          {
-            attempt_id: number;
-            status: string;
-            ended_at: number;
-            duration_ms: number;
-            exit_code: number | null;
-            signal: string | null;
-            error: string;
-            peak_rss_kb: number | null;
-            cpu_ms: number | null;
-          },
-        ]
-      >(
-        `UPDATE attempts SET status = @status, ended_at = @ended_at, duration_ms = @duration_ms,
-         exit_code = @exit_code, signal = @signal, error = @error, peak_rss_kb = @peak_rss_kb,
-         cpu_ms = @cpu_ms
-       WHERE attempt_id = @attempt_id AND status = 'running'`,
-      ),
-    insertOutput: () =>
-      db.prepare<
-        [{ attempt_id: number; path: string; hash: string; size: number; mtime_ms: number }]
-      >(
-        `INSERT OR REPLACE INTO outputs (attempt_id, path, hash, size, mtime_ms)
-       VALUES (@attempt_id, @path, @hash, @size, @mtime_ms)`,
-      ),
-    insertShard: () =>
-      db.prepare<[{ attempt_id: number; shard_no: number; json: string }]>(
-        "INSERT INTO results (attempt_id, shard_no, json) VALUES (@attempt_id, @shard_no, @json)",
-      ),
-    deleteShards: () => db.prepare<[number]>("DELETE FROM results WHERE attempt_id = ?"),
-    setLastSuccess: () =>
-      db.prepare<[{ namespace: string; task: string; item: string }]>(
-        `UPDATE task_state SET last_success = current_attempt
-       WHERE namespace = @namespace AND task = @task AND item = @item`,
       ),
     lastAttempt: () =>
       db.prepare<[{ namespace: string; task: string; item: string }], AttemptRow<string>>(
@@ -1081,6 +643,34 @@ function prepareStatements(db: Database.Database) {
        JOIN attempts a ON a.attempt_id = s.current_attempt OR a.attempt_id = s.last_success
        WHERE s.namespace = @namespace AND s.item = ''
          AND s.task IN (SELECT value FROM json_each(@tasks))`,
+      ),
+    taskItems: () =>
+      db.prepare<
+        [{ namespace: string; task: string; after: string; limit: number }],
+        AttemptRow<string> & { current_attempt: number; last_success: number | null }
+      >(
+        `SELECT s.current_attempt, s.last_success, ${ATTEMPT_COLUMNS}
+       FROM (SELECT * FROM task_state
+             WHERE namespace = @namespace AND task = @task AND item > @after
+             ORDER BY item LIMIT @limit) s
+       JOIN attempts a ON a.attempt_id = s.current_attempt OR a.attempt_id = s.last_success
+       ORDER BY s.item`,
+      ),
+    attemptsOfRun: () =>
+      db.prepare<[{ run_id: string; after: number; limit: number }], AttemptRow<string>>(
+        `SELECT ${ATTEMPT_COLUMNS} FROM attempts a
+       WHERE a.run_id = @run_id AND a.attempt_id > @after ORDER BY a.attempt_id LIMIT @limit`,
+      ),
+    attempt: () =>
+      db.prepare<[number], AttemptRow<string>>(
+        `SELECT ${ATTEMPT_COLUMNS} FROM attempts a WHERE a.attempt_id = ?`,
+      ),
+    runningAttempts: () =>
+      db.prepare<[string], AttemptRow<string>>(
+        `SELECT ${ATTEMPT_COLUMNS} FROM task_state s
+       JOIN attempts a ON a.attempt_id = s.current_attempt
+       WHERE s.namespace = ? AND a.status = 'running'
+       ORDER BY s.task, s.item`,
       ),
     resultKind: () =>
       db.prepare<
@@ -1145,14 +735,6 @@ function prepareStatements(db: Database.Database) {
            coalesce((SELECT version FROM state_versions WHERE namespace = ?), 0)`,
         )
         .pluck(),
-    // The start of each key's current attempt; keys: JSON [[namespace, task, item], …].
-    currentStarts: () =>
-      db.prepare<[string], { i: number; started_at: number }>(
-        `SELECT k.key AS i, a.started_at FROM json_each(?) k
-       JOIN task_state s ON s.namespace = k.value ->> 0 AND s.task = k.value ->> 1
-         AND s.item = k.value ->> 2
-       JOIN attempts a ON a.attempt_id = s.current_attempt`,
-      ),
     countTaskRecords: () =>
       db
         .prepare<[string, number], number>(
@@ -1198,10 +780,10 @@ function prepareStatements(db: Database.Database) {
       db.prepare<[{ to: string }]>(
         `INSERT INTO attempts (attempt_id, run_id, namespace, task, item, status, fingerprint, parts,
          started_at, ended_at, duration_ms, exit_code, signal, peak_rss_kb, cpu_ms, log_path, error,
-         result_hash, result_kind)
+         result_hash, result_kind, worker)
        SELECT c.new_id, m.new_id, @to, a.task, a.item, a.status, a.fingerprint, a.parts,
          a.started_at, a.ended_at, a.duration_ms, a.exit_code, a.signal, a.peak_rss_kb, a.cpu_ms,
-         a.log_path, a.error, a.result_hash, a.result_kind
+         a.log_path, a.error, a.result_hash, a.result_kind, a.worker
        FROM temp.copy_attempts c
        JOIN attempts a ON a.attempt_id = c.old_id
        JOIN temp.copy_runs m ON m.old_id = a.run_id

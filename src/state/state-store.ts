@@ -1,16 +1,19 @@
 /**
- * The state store: what dagwright remembers between runs. Every driver (SQLite now, PostgreSQL
- * later) implements {@link StateStore}; `test/state/state-store-conformance.ts` is the suite each
- * driver must pass.
+ * The state store: what dagwright remembers between runs. Every driver (SQLite, PostgreSQL)
+ * implements {@link StateStore}; `test/state/state-store-conformance.ts` is the suite each driver
+ * must pass.
  *
  * Covers: runs, task attempts (status, fingerprint and its parts, timings, peak memory, CPU time,
- * exit code or signal, log location), output hashes, stored results (large lists sharded), the
- * per-namespace run lock, a file-hash cache for the size+mtime fast path, and the processes tasks
- * are running (so a crashed runner's orphans can be found).
+ * exit code or signal, log location, the worker running them) written through one fenced batch
+ * API, output hashes, stored results (large lists sharded), the read models a UI or server pages
+ * through (attempts of a run, items of a task, running attempts), the per-namespace run lock, a
+ * file-hash cache for the size+mtime fast path, and the processes tasks are running (so a crashed
+ * runner's orphans can be found).
  *
  * Leaves out: deciding what is fresh (plan/), hashing (fingerprint/), and combining a cache
  * namespace with a branch (callers pass the combined name from `namespaceFor`; which parent a new
- * branch starts from is `inheritBranchState`'s choice, the copy itself `copyNamespace`).
+ * branch starts from is `inheritBranchState`'s choice, the copy itself `copyNamespace`), and when
+ * a begin is written (deferring it is the executor's `AttemptRecorder`).
  *
  * @module
  */
@@ -29,7 +32,7 @@ export interface OutputRecord {
 
 /** One attempt of one task (and item) as stored. */
 export interface TaskRunRecord {
-  /** Unique across the whole store; increases with every `beginAttempt`. */
+  /** Unique across the whole store; increases with every begin. */
   attemptId: number;
   runId: string;
   namespace: string;
@@ -38,7 +41,7 @@ export interface TaskRunRecord {
   item: string;
   status: TaskStatus;
   fingerprint: string;
-  /** The fingerprint parts (any JSON value) as given to `beginAttempt`; `explain` diffs them. */
+  /** The fingerprint parts (any JSON value) as given to the begin; `explain` diffs them. */
   parts: unknown;
   /** Epoch milliseconds. */
   startedAt: number;
@@ -48,8 +51,11 @@ export interface TaskRunRecord {
   signal?: string;
   peakRssKb?: number;
   cpuMs?: number;
+  /** Where the attempt's log is (a project-relative or absolute path). */
   logPath?: string;
   error?: string;
+  /** Who ran it, `HOST:PID` of the process that wrote its begin (absent in older records). */
+  worker?: string;
   /** Empty unless the attempt succeeded. */
   outputs: OutputRecord[];
   resultHash?: string;
@@ -121,27 +127,98 @@ export interface TaskProcessRecord {
 /** What identifies one {@link TaskProcessRecord}. */
 export type TaskProcessKey = Pick<TaskProcessRecord, "host" | "pid" | "startMarker">;
 
+/** A new attempt of one task (and item), as {@link StateStore.writeAttempts} records it. */
+export interface AttemptBegin {
+  runId: string;
+  namespace: string;
+  task: string;
+  item?: string;
+  fingerprint: string;
+  parts: unknown;
+  /** `parts` already serialized as JSON (fan-outs build it once per task, not per item). */
+  partsJson?: string;
+  logPath?: string;
+  /** Epoch milliseconds the attempt started; defaults to now (deferred writes pass it). */
+  startedAt?: number;
+  /** Who runs it, `HOST:PID`; defaults to this process (`${os.hostname()}:${process.pid}`). */
+  worker?: string;
+}
+
+/** How a successful attempt ended: what is recorded with it in one transaction. */
+export interface AttemptCompletion {
+  outputs: OutputRecord[];
+  /** Any JSON value; stored, read back with {@link StateStore.result}. */
+  result?: unknown;
+  resultHash?: string;
+  exitCode?: number;
+  peakRssKb?: number;
+  cpuMs?: number;
+  durationMs: number;
+}
+
+/** How a failed or cancelled attempt ended. */
+export interface AttemptFailure {
+  status: "failed" | "cancelled";
+  exitCode?: number;
+  signal?: string;
+  error: string;
+  durationMs: number;
+  peakRssKb?: number;
+  cpuMs?: number;
+}
+
+/** How one attempt ended, as the state store records it. */
+export type AttemptOutcome = { completion: AttemptCompletion } | { failure: AttemptFailure };
+
+/**
+ * One entry of {@link StateStore.writeAttempts}:
+ * - `begin`: the attempt's "running" record, written now;
+ * - `outcome`: the outcome of an attempt begun earlier (by its id);
+ * - `record`: a deferred begin together with its outcome, for an attempt that ended before its
+ *   begin was written (needs `startedAt` and the call's `lockToken`).
+ */
+export type AttemptWrite =
+  | { kind: "begin"; attempt: AttemptBegin }
+  | { kind: "outcome"; attemptId: number; outcome: AttemptOutcome }
+  | { kind: "record"; attempt: AttemptBegin & { startedAt: number }; outcome: AttemptOutcome };
+
+/**
+ * Why a write did not make its attempt current: a newer attempt is the task/item's current one
+ * (`superseded`), the attempt is no longer running (`not-running`: failed, cancelled or finished
+ * meanwhile), or the call's lock token no longer holds the namespace lock (`lock-lost`).
+ */
+export type AttemptRefusal = "superseded" | "not-running" | "lock-lost";
+
+/**
+ * What one {@link AttemptWrite} did:
+ * - `current`: stored, and the attempt is the task/item's current attempt (for a success, also
+ *   its last success);
+ * - `history`: stored, without being (or becoming) the current attempt;
+ * - `refused`: nothing stored.
+ *
+ * `reason` is set whenever the verdict is not `current`. `attemptId` is the attempt's id, absent
+ * only when a `record` was refused (no row was written).
+ */
+export type AttemptWriteResult =
+  | { verdict: "current"; attemptId: number }
+  | { verdict: "history"; attemptId: number; reason: AttemptRefusal }
+  | { verdict: "refused"; attemptId?: number; reason: AttemptRefusal };
+
+/** One item of a task with its current attempt and last success ({@link StateStore.taskItems}). */
+export interface ItemState {
+  item: string;
+  lastAttempt?: TaskRunRecord;
+  lastSuccess?: TaskRunRecord;
+}
+
 /**
  * Persistent state of dagwright, per namespace (cache namespace + branch, see `namespaceFor`).
  *
  * Guarantees:
  * - A success is recorded, with its outputs and result, in one transaction (invariant 1).
- * - Only the current attempt of a task/item can record success; a newer `beginAttempt`
- *   supersedes older ones (invariant 2).
+ * - Only the current attempt of a task/item can record success; a newer begin supersedes older
+ *   ones (invariant 2).
  * - Failures and cancellations never replace the last success.
- *
- * Fencing (invariant 2). An attempt whose begin is written when it starts is fenced by the
- * current-attempt pointer alone. A begin may also be deferred (written once the attempt has run a
- * while, or together with its outcome by `recordAttempt(s)`), but only by a caller holding the
- * namespace's lock: such a write carries the token `acquireLock` returned and the attempt's
- * `startedAt`, and the store checks, in the write's own transaction, that (a) the token still
- * holds the lock (not released, not taken over from a stale holder) and (b) no attempt that
- * began later than this one is the task/item's current attempt. A deferred success failing either
- * check is not recorded (false, like a superseded attempt); a deferred failure failing (b) is kept
- * as history without becoming current, failing (a) not at all; a deferred begin failing either is
- * kept without becoming current (so its completion is refused). So a late deferred record never
- * displaces an attempt another runner began after it. Check (b) trusts the clocks of the runners
- * to agree to within the time between two attempts' starts.
  *
  * Methods reject with `DagwrightError("E_ENV")` when the store is unusable (locked beyond its busy
  * timeout, written by a newer dagwright, not a database).
@@ -157,79 +234,44 @@ export interface StateStore {
   /** Sets the final status and end time of a run. Unknown ids are ignored. */
   endRun(runId: string, status: RunRecord["status"]): Promise<void>;
   /**
-   * Records a new attempt as "running" and makes it the current attempt of (namespace, task, item).
-   * Rejects with `E_INTERNAL` when `runId` was not returned by `beginRun`.
+   * Every write of attempts: begins, outcomes, and deferred begin+outcome records. Resolves to one
+   * {@link AttemptWriteResult} per entry, in input order. The entries of one call commit in one
+   * transaction (the items of a bundle), or not at all; the driver also commits the calls issued
+   * in the same turn of the event loop together (group commit) and, when such a batch fails,
+   * retries each call alone, so a bad entry rejects only its own call. Rejects with `E_INTERNAL`
+   * when a begin names a run that `beginRun` did not return.
+   *
+   * - `begin` records the attempt as "running". Without `lockToken` it becomes the task/item's
+   *   current attempt (superseding older ones: invariant 2). With `lockToken` it is a deferred
+   *   begin, fenced (below): it always gets its row and id (the caller goes on to finish it) but
+   *   becomes current only if it passes both checks (else `history`, so its completion is refused).
+   * - `outcome` with a completion marks the attempt succeeded with its outputs, result and
+   *   metrics, and makes it the last success, in one transaction (invariant 1); refused, recording
+   *   nothing, when the attempt is no longer current (`superseded`) or no longer running
+   *   (`not-running`: failed or cancelled meanwhile, invariant 6). With a failure it marks a
+   *   running attempt failed or cancelled, never touching the last success (`history` +
+   *   `superseded` when a newer attempt is current); an attempt that already finished is left as
+   *   it is (`refused`, `not-running`).
+   * - `record` is a begin and its outcome at once, for an attempt that ended before its begin was
+   *   written (the executor defers the begin of a local task until it has run a while, so a short
+   *   task costs one write instead of two). Deferred, so fenced: needs `lockToken` (rejects with
+   *   `E_INTERNAL` without one) and `attempt.startedAt`. A success failing a check is `refused`;
+   *   a failure failing check (b) is kept as `history`, failing check (a) is `refused`.
+   *
+   * Fencing (invariant 2). An attempt whose begin is written when it starts is fenced by the
+   * current-attempt pointer alone. A begin may also be deferred (written once the attempt has run
+   * a while, or together with its outcome), but only by a caller holding the namespace's lock:
+   * such a write carries the token `acquireLock` returned and the attempt's `startedAt`, and the
+   * store checks, in the write's own transaction, that (a) the token still holds the lock (not
+   * released, not taken over from a stale holder; else `lock-lost`) and (b) no attempt that began
+   * later than this one is the task/item's current attempt (else `superseded`). So a late deferred
+   * record never displaces an attempt another runner began after it. Check (b) trusts the clocks of
+   * the runners to agree to within the time between two attempts' starts.
    */
-  beginAttempt(a: {
-    runId: string;
-    namespace: string;
-    task: string;
-    item?: string;
-    fingerprint: string;
-    parts: unknown;
-    /** `parts` already serialized as JSON (fan-outs build it once per task, not per item). */
-    partsJson?: string;
-    logPath?: string;
-    /** Epoch milliseconds the attempt started; defaults to now (deferred writes pass it). */
-    startedAt?: number;
-  }): Promise<number>;
-  /**
-   * One transaction: marks the attempt succeeded with its outputs, result (JSON value, stored) and
-   * metrics, and makes it the last success of (namespace, task, item). Returns false and records
-   * nothing if the attempt is no longer the current attempt of that task/item (superseded:
-   * invariant 2) or is no longer running (failed or cancelled meanwhile: invariant 6).
-   */
-  completeAttempt(
-    attemptId: number,
-    c: {
-      outputs: OutputRecord[];
-      result?: unknown;
-      resultHash?: string;
-      exitCode?: number;
-      peakRssKb?: number;
-      cpuMs?: number;
-      durationMs: number;
-    },
-  ): Promise<boolean>;
-  /**
-   * Marks a running attempt failed or cancelled (never touches the last success). An attempt that
-   * already finished is left as it is.
-   */
-  failAttempt(
-    attemptId: number,
-    f: {
-      status: "failed" | "cancelled";
-      exitCode?: number;
-      signal?: string;
-      error: string;
-      durationMs: number;
-      peakRssKb?: number;
-      cpuMs?: number;
-    },
-  ): Promise<void>;
-  /**
-   * `beginAttempt` and its outcome at once, for an attempt that ended before its begin was written
-   * (the executor defers the begin of a local task until it has run for a while, so a short task
-   * costs one write instead of two). A deferred begin: `lockToken` is the token of the namespace
-   * lock the caller holds and `a.startedAt` when the attempt started (see Fencing above). One
-   * transaction. Resolves to true when the record became the task/item's current attempt (and,
-   * for a success, its last success); false when it was refused or kept only as history.
-   */
-  recordAttempt(
-    a: Parameters<StateStore["beginAttempt"]>[0] & { startedAt: number },
-    outcome:
-      | { completion: Parameters<StateStore["completeAttempt"]>[1] }
-      | { failure: Parameters<StateStore["failAttempt"]>[1] },
-    lockToken: string,
-  ): Promise<boolean>;
-  /** `recordAttempt` for many attempts (the items of a bundle); results in input order. */
-  recordAttempts(
-    list: readonly {
-      attempt: Parameters<StateStore["recordAttempt"]>[0];
-      outcome: Parameters<StateStore["recordAttempt"]>[1];
-    }[],
-    lockToken: string,
-  ): Promise<boolean[]>;
+  writeAttempts(
+    writes: readonly AttemptWrite[],
+    opts?: { lockToken?: string },
+  ): Promise<AttemptWriteResult[]>;
   /** The latest attempt (any status) of a task+item (`item` defaults to `""`). */
   lastAttempt(namespace: string, task: string, item?: string): Promise<TaskRunRecord | undefined>;
   /** The last successful attempt of a task+item (`item` defaults to `""`). */
@@ -254,29 +296,31 @@ export interface StateStore {
     items?: readonly string[],
   ): Promise<Map<string, { lastAttempt?: TaskRunRecord; lastSuccess?: TaskRunRecord }>>;
   /**
-   * `beginAttempt` for many items; ids in input order. The batch forms keep every guarantee of the
-   * single calls per entry; SQLite runs each batch in one transaction, PostgreSQL entry by entry.
-   *
-   * With `lockToken`, the begins were deferred (written after the attempts started, each with its
-   * `startedAt`) and are fenced (see Fencing above): an entry that fails either check still gets
-   * its row and id (the caller goes on to finish it) but does not become current, so its
-   * `completeAttempt` returns false.
+   * A page of the items (item ≠ "") of one task that have state, ordered by item key (code-point
+   * order), each with its current attempt and last success: what a UI lists for a fan-out of any
+   * size. Starts after the key `after` (exclusive; default: the first item); at most `limit`
+   * (default 100) items. The next page starts after the last key of this one; a page shorter than
+   * `limit` is the last.
    */
-  beginAttempts(
-    list: readonly Parameters<StateStore["beginAttempt"]>[0][],
-    lockToken?: string,
-  ): Promise<number[]>;
-  /** `completeAttempt` for many attempts; each entry's result as the single call's. */
-  completeAttempts(
-    list: readonly {
-      attemptId: number;
-      completion: Parameters<StateStore["completeAttempt"]>[1];
-    }[],
-  ): Promise<boolean[]>;
-  /** `failAttempt` for many attempts. */
-  failAttempts(
-    list: readonly { attemptId: number; failure: Parameters<StateStore["failAttempt"]>[1] }[],
-  ): Promise<void>;
+  taskItems(
+    namespace: string,
+    task: string,
+    page?: { after?: string; limit?: number },
+  ): Promise<ItemState[]>;
+  /**
+   * A page of the attempts of one run (every task and item, any status, current or not), ordered
+   * by attempt id: those with an id greater than `after` (default: from the first), at most `limit`
+   * (default 100). The next page starts after the last id of this one.
+   */
+  attemptsOfRun(runId: string, page?: { after?: number; limit?: number }): Promise<TaskRunRecord[]>;
+  /** One attempt by id (its `logPath` locates its log), or undefined when there is none. */
+  attempt(attemptId: number): Promise<TaskRunRecord | undefined>;
+  /**
+   * The attempts of `namespace` that are running now: status "running" and the current attempt of
+   * their task/item (a superseded attempt whose runner died is not shown). Ordered by task, item.
+   * An attempt whose begin is deferred appears once its begin is written.
+   */
+  runningAttempts(namespace: string): Promise<TaskRunRecord[]>;
   /** The stored result of the last success (parsed JSON), or undefined when there is none. */
   result(namespace: string, task: string, item?: string): Promise<unknown>;
   /** Runs, newest first, optionally of one namespace; `limit` defaults to 100. */

@@ -32,6 +32,8 @@ export interface AttemptRow<Outputs> {
   error: string | null;
   result_hash: string | null;
   result_kind: "value" | "array" | null;
+  /** `HOST:PID` of the process that wrote the begin; NULL in rows written before it was kept. */
+  worker: string | null;
   /** JSON text (SQLite) or parsed JSON (PostgreSQL) of the attempt's {@link OutputTuple}s. */
   outputs_json: Outputs;
 }
@@ -84,6 +86,7 @@ export function toTaskRun(
   if (row.log_path !== null) record.logPath = row.log_path;
   if (row.error !== null) record.error = row.error;
   if (row.result_hash !== null) record.resultHash = row.result_hash;
+  if (row.worker !== null && row.worker !== undefined) record.worker = row.worker;
   // Parts are only read to explain a changed fingerprint; a no-change rerun of a large graph
   // loads thousands of records and never looks at them.
   let parts: unknown;

@@ -1,6 +1,7 @@
 import { readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { beginAttemptNow, finishAttempt } from "../../src/exec/attempt-records.js";
 import { openSqliteStore } from "../../src/state/sqlite-store.js";
 import { jsonLines, makeProject, runCli, runCliAsync } from "../helpers.js";
 
@@ -172,14 +173,16 @@ describe("the no-change memo", () => {
       branch: "main",
       command: "dagwright run-task g b",
     });
-    const id = await store.beginAttempt({
+    const id = await beginAttemptNow(store, {
       runId,
       namespace: "g@main",
       task: "b",
       fingerprint: "elsewhere",
       parts: {},
     });
-    await store.failAttempt(id, { status: "failed", error: "exit code 1", durationMs: 1 });
+    await finishAttempt(store, id, {
+      failure: { status: "failed", error: "exit code 1", durationMs: 1 },
+    });
     await store.close();
     expect(run(dir)).toMatchObject({ ran: ["b"], fromMemo: false });
   });

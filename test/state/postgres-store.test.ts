@@ -8,6 +8,7 @@ import { DagwrightError } from "../../src/spec/errors.js";
 import { postgresMigrations } from "../../src/state/postgres-migrations.js";
 import { openPostgresStore, type PostgresStateStore } from "../../src/state/postgres-store.js";
 import { freePort, type PostgresService, startPostgres } from "../services/postgres.js";
+import { attemptCalls } from "./attempt-calls.js";
 import { describeStateStore } from "./state-store-conformance.js";
 
 let service: PostgresService;
@@ -74,7 +75,7 @@ describe("PostgreSQL state store", () => {
   const newRun = (store: PostgresStateStore): Promise<string> =>
     store.beginRun({ namespace: NS, graph: "g", branch: "main", command: "c" });
   const begin = (store: PostgresStateStore, runId: string, task: string): Promise<number> =>
-    store.beginAttempt({ runId, namespace: NS, task, fingerprint: "f", parts: {} });
+    attemptCalls(store).beginAttempt({ runId, namespace: NS, task, fingerprint: "f", parts: {} });
 
   beforeEach(() => {
     schema = freshSchema();
@@ -88,7 +89,11 @@ describe("PostgreSQL state store", () => {
     const first = await open();
     const run = await newRun(first);
     const id = await begin(first, run, "t");
-    await first.completeAttempt(id, { outputs: [], result: { kept: true }, durationMs: 1 });
+    await attemptCalls(first).completeAttempt(id, {
+      outputs: [],
+      result: { kept: true },
+      durationMs: 1,
+    });
     await first.close();
 
     const { rows } = await admin.query(
@@ -143,8 +148,8 @@ describe("PostgreSQL state store", () => {
       const [first, second] = await Promise.all([begin(a!, run, task), begin(b!, run, task)]);
       const outputs = [{ path: `out/${i}.csv`, hash: "h", size: 1, mtimeMs: 1 }];
       const [okFirst, okSecond] = await Promise.all([
-        a!.completeAttempt(first, { outputs, result: "first", durationMs: 1 }),
-        b!.completeAttempt(second, { outputs, result: "second", durationMs: 1 }),
+        attemptCalls(a!).completeAttempt(first, { outputs, result: "first", durationMs: 1 }),
+        attemptCalls(b!).completeAttempt(second, { outputs, result: "second", durationMs: 1 }),
       ]);
       expect([okFirst, okSecond].filter(Boolean)).toHaveLength(1);
       const current = (await a!.lastAttempt(NS, task))?.attemptId;
@@ -162,8 +167,8 @@ describe("PostgreSQL state store", () => {
       const id = await begin(a!, run, `t${i}`);
       const outputs = [{ path: "o.csv", hash: "h", size: 1, mtimeMs: 1 }];
       const oks = await Promise.all([
-        a!.completeAttempt(id, { outputs, result: [1, 2], durationMs: 1 }),
-        b!.completeAttempt(id, { outputs, result: [1, 2], durationMs: 1 }),
+        attemptCalls(a!).completeAttempt(id, { outputs, result: [1, 2], durationMs: 1 }),
+        attemptCalls(b!).completeAttempt(id, { outputs, result: [1, 2], durationMs: 1 }),
       ]);
       expect(oks.filter(Boolean)).toHaveLength(1);
       expect((await a!.lastSuccess(NS, `t${i}`))?.outputs).toEqual(outputs);
@@ -177,14 +182,18 @@ describe("PostgreSQL state store", () => {
       const task = `t${i}`;
       const old = await begin(a!, run, task);
       const [ok, newer] = await Promise.all([
-        a!.completeAttempt(old, { outputs: [], durationMs: 1 }),
+        attemptCalls(a!).completeAttempt(old, { outputs: [], durationMs: 1 }),
         begin(b!, run, task),
       ]);
       // Either the completion committed before the new attempt began, or it was refused.
       expect((await b!.lastSuccess(NS, task))?.attemptId).toBe(ok ? old : undefined);
       expect((await b!.lastAttempt(NS, task))?.attemptId).toBe(newer);
-      expect(await a!.completeAttempt(newer, { outputs: [], durationMs: 1 })).toBe(true);
-      expect(await a!.completeAttempt(old, { outputs: [], durationMs: 1 })).toBe(false);
+      expect(await attemptCalls(a!).completeAttempt(newer, { outputs: [], durationMs: 1 })).toBe(
+        true,
+      );
+      expect(await attemptCalls(a!).completeAttempt(old, { outputs: [], durationMs: 1 })).toBe(
+        false,
+      );
     }
   });
 
@@ -194,8 +203,12 @@ describe("PostgreSQL state store", () => {
     for (let i = 0; i < 20; i++) {
       const id = await begin(a!, run, `t${i}`);
       const [ok] = await Promise.all([
-        a!.completeAttempt(id, { outputs: [], durationMs: 1 }),
-        b!.failAttempt(id, { status: "cancelled", error: "cancelled", durationMs: 1 }),
+        attemptCalls(a!).completeAttempt(id, { outputs: [], durationMs: 1 }),
+        attemptCalls(b!).failAttempt(id, {
+          status: "cancelled",
+          error: "cancelled",
+          durationMs: 1,
+        }),
       ]);
       const last = await a!.lastAttempt(NS, `t${i}`);
       expect(last?.status).toBe(ok ? "succeeded" : "cancelled");
@@ -368,7 +381,7 @@ describe("PostgreSQL state store", () => {
     const run = await newRun(store);
     const big = Array.from({ length: 1_000_000 }, (_, i) => i);
     const a = await begin(store, run, "t");
-    await store.completeAttempt(a, { outputs: [], result: big, durationMs: 1 });
+    await attemptCalls(store).completeAttempt(a, { outputs: [], result: big, durationMs: 1 });
     const count = async (id: number): Promise<number> =>
       (
         await admin.query(
@@ -380,7 +393,7 @@ describe("PostgreSQL state store", () => {
     expect(await store.result(NS, "t")).toEqual(big);
 
     const b = await begin(store, run, "t");
-    await store.completeAttempt(b, { outputs: [], result: [3], durationMs: 1 });
+    await attemptCalls(store).completeAttempt(b, { outputs: [], result: [3], durationMs: 1 });
     expect(await count(a)).toBe(0);
     expect(await count(b)).toBe(1);
   });
@@ -391,7 +404,9 @@ describe("PostgreSQL state store", () => {
     for (let i = 0; i < 1000; i++) {
       const id = await begin(store, run, `t${i}`);
       const outputs = [{ path: `out/${i}.csv`, hash: "h", size: 1, mtimeMs: 1 }];
-      expect(await store.completeAttempt(id, { outputs, result: i, durationMs: 1 })).toBe(true);
+      expect(
+        await attemptCalls(store).completeAttempt(id, { outputs, result: i, durationMs: 1 }),
+      ).toBe(true);
     }
     const states = await store.taskStates(
       NS,

@@ -1,12 +1,13 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DagwrightError } from "../../src/spec/errors.js";
 import { sqliteMigrations } from "../../src/state/sqlite-migrations.js";
 import { openSqliteStore, type SqliteStateStore } from "../../src/state/sqlite-store.js";
+import { attemptCalls } from "./attempt-calls.js";
 import { describeStateStore } from "./state-store-conformance.js";
 
 /** The pid of a process that has exited. */
@@ -66,14 +67,18 @@ describe("SQLite state store", () => {
       branch: "main",
       command: "c",
     });
-    const id = await first.beginAttempt({
+    const id = await attemptCalls(first).beginAttempt({
       runId: run,
       namespace: "n@main",
       task: "t",
       fingerprint: "f",
       parts: [],
     });
-    await first.completeAttempt(id, { outputs: [], result: { kept: true }, durationMs: 1 });
+    await attemptCalls(first).completeAttempt(id, {
+      outputs: [],
+      result: { kept: true },
+      durationMs: 1,
+    });
     await first.close();
 
     const second = open();
@@ -82,6 +87,43 @@ describe("SQLite state store", () => {
     const db = raw();
     expect(db.pragma("user_version", { simple: true })).toBe(sqliteMigrations.length);
     db.close();
+  });
+
+  it("upgrades a store written before workers were recorded: old attempts have none, new ones do", async () => {
+    // A store as version 4 left it, with one running attempt.
+    mkdirSync(dirname(file), { recursive: true });
+    const db = raw();
+    db.pragma("foreign_keys = ON");
+    for (const m of sqliteMigrations.filter((m) => m.version <= 4)) db.exec(m.sql);
+    db.pragma("user_version = 4");
+    db.prepare(
+      `INSERT INTO runs (run_id, namespace, graph, branch, command, status, started_at, pid, host)
+       VALUES ('r1', 'n@main', 'g', 'main', 'c', 'running', 1, 1, 'h')`,
+    ).run();
+    const old = db
+      .prepare(
+        `INSERT INTO attempts (run_id, namespace, task, item, status, fingerprint, parts, started_at)
+         VALUES ('r1', 'n@main', 'old', '', 'running', 'f', '{}', 1)`,
+      )
+      .run().lastInsertRowid;
+    db.prepare(
+      "INSERT INTO task_state (namespace, task, item, current_attempt) VALUES ('n@main', 'old', '', ?)",
+    ).run(old);
+    db.close();
+
+    const store = open();
+    expect(await store.runningAttempts("n@main")).toMatchObject([
+      { task: "old", status: "running" },
+    ]);
+    expect(await store.attempt(Number(old))).not.toHaveProperty("worker");
+    const id = await attemptCalls(store).beginAttempt({
+      runId: "r1",
+      namespace: "n@main",
+      task: "new",
+      fingerprint: "f",
+      parts: {},
+    });
+    expect((await store.attempt(id))?.worker).toBe(`${hostname()}:${process.pid}`);
   });
 
   it("numbers migrations 1, 2, 3… without gaps", () => {
@@ -126,14 +168,14 @@ describe("SQLite state store", () => {
       branch: "main",
       command: "c",
     });
-    const id = await store.beginAttempt({
+    const id = await attemptCalls(store).beginAttempt({
       runId: run,
       namespace: "n@main",
       task: "t",
       fingerprint: "f",
       parts: {},
     });
-    await store.completeAttempt(id, { outputs: [], result: big, durationMs: 1 });
+    await attemptCalls(store).completeAttempt(id, { outputs: [], result: big, durationMs: 1 });
 
     const db = raw();
     const shards = db.prepare("SELECT count(*) AS n FROM results WHERE attempt_id = ?").get(id) as {
@@ -152,22 +194,22 @@ describe("SQLite state store", () => {
       branch: "main",
       command: "c",
     });
-    const a = await store.beginAttempt({
+    const a = await attemptCalls(store).beginAttempt({
       runId: run,
       namespace: "n@main",
       task: "t",
       fingerprint: "f",
       parts: {},
     });
-    await store.completeAttempt(a, { outputs: [], result: [1, 2], durationMs: 1 });
-    const b = await store.beginAttempt({
+    await attemptCalls(store).completeAttempt(a, { outputs: [], result: [1, 2], durationMs: 1 });
+    const b = await attemptCalls(store).beginAttempt({
       runId: run,
       namespace: "n@main",
       task: "t",
       fingerprint: "f",
       parts: {},
     });
-    await store.completeAttempt(b, { outputs: [], result: [3], durationMs: 1 });
+    await attemptCalls(store).completeAttempt(b, { outputs: [], result: [3], durationMs: 1 });
     const db = raw();
     const rows = db.prepare("SELECT attempt_id FROM results").all();
     db.close();
@@ -202,19 +244,19 @@ describe("SQLite state store", () => {
       };
       let id = 0;
       await changes("beginAttempt", async () => {
-        id = await other.beginAttempt(attempt(run, "t"));
+        id = await attemptCalls(other).beginAttempt(attempt(run, "t"));
       });
       await changes("completeAttempt", () =>
-        store.completeAttempt(id, { outputs: [], durationMs: 1 }),
+        attemptCalls(store).completeAttempt(id, { outputs: [], durationMs: 1 }),
       );
       await changes("beginAttempts of items", async () => {
-        id = (await store.beginAttempts([attempt(run, "m", "NC")]))[0]!;
+        id = (await attemptCalls(store).beginAttempts([attempt(run, "m", "NC")]))[0]!;
       });
       await changes("failAttempt", () =>
-        store.failAttempt(id, { status: "failed", error: "x", durationMs: 1 }),
+        attemptCalls(store).failAttempt(id, { status: "failed", error: "x", durationMs: 1 }),
       );
       await changes("a deferred success with outputs and a result", () =>
-        store.recordAttempt(
+        attemptCalls(store).recordAttempt(
           attempt(run, "t"),
           {
             completion: {
@@ -227,7 +269,7 @@ describe("SQLite state store", () => {
         ),
       );
       await changes("deferred failures of items", () =>
-        store.recordAttempts(
+        attemptCalls(store).recordAttempts(
           [
             {
               attempt: attempt(run, "m", "SC"),
@@ -251,11 +293,14 @@ describe("SQLite state store", () => {
     it("stays the same across reads, runs, locks, file hashes and other namespaces' writes", async () => {
       const store = open();
       const run = await store.beginRun({ namespace: NS, graph: "g", branch: "main", command: "c" });
-      await store.completeAttempt(await store.beginAttempt(attempt(run, "t")), {
-        outputs: [],
-        result: 1,
-        durationMs: 1,
-      });
+      await attemptCalls(store).completeAttempt(
+        await attemptCalls(store).beginAttempt(attempt(run, "t")),
+        {
+          outputs: [],
+          result: 1,
+          durationMs: 1,
+        },
+      );
       const before = store.stateSignature(NS);
       const other = open();
       expect(other.stateSignature(NS)).toBe(before);
@@ -282,7 +327,7 @@ describe("SQLite state store", () => {
         branch: "main",
         command: "c",
       });
-      await other.beginAttempt({ ...attempt(elsewhere, "t"), namespace: "o@main" });
+      await attemptCalls(other).beginAttempt({ ...attempt(elsewhere, "t"), namespace: "o@main" });
       expect(store.stateSignature(NS)).toBe(before);
       expect(store.stateSignature("o@main")).not.toBe(otherBefore);
     });
@@ -349,7 +394,7 @@ describe("SQLite state store", () => {
       command: "c",
     });
     for (let i = 0; i < 1000; i++) {
-      const id = await store.beginAttempt({
+      const id = await attemptCalls(store).beginAttempt({
         runId: run,
         namespace: "n@main",
         task: `t${i}`,
@@ -357,7 +402,9 @@ describe("SQLite state store", () => {
         parts: { i },
       });
       const outputs = [{ path: `out/${i}.csv`, hash: "h", size: 1, mtimeMs: 1 }];
-      expect(await store.completeAttempt(id, { outputs, result: i, durationMs: 1 })).toBe(true);
+      expect(
+        await attemptCalls(store).completeAttempt(id, { outputs, result: i, durationMs: 1 }),
+      ).toBe(true);
     }
     const states = await store.taskStates(
       "n@main",

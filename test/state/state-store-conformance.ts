@@ -5,6 +5,8 @@ import type {
   TaskProcessRecord,
   TaskRunRecord,
 } from "../../src/state/state-store.js";
+import { attemptCalls } from "./attempt-calls.js";
+import { describeStoreContract } from "./store-contract-conformance.js";
 
 /**
  * A place to keep state: `open` may be called several times and every store it returns sees the
@@ -62,7 +64,7 @@ export function describeStateStore(
       task: string,
       extra: { item?: string; fingerprint?: string; namespace?: string } = {},
     ): Promise<number> =>
-      store.beginAttempt({
+      attemptCalls(store).beginAttempt({
         runId,
         namespace: extra.namespace ?? NS,
         task,
@@ -91,7 +93,7 @@ export function describeStateStore(
 
     it("records items in batches and reads every item's state in one call", async () => {
       const run = await newRun();
-      const ids = await store.beginAttempts(
+      const ids = await attemptCalls(store).beginAttempts(
         ["T1,1", "T2,2", "T3,3"].map((item) => ({
           runId: run,
           namespace: NS,
@@ -102,23 +104,23 @@ export function describeStateStore(
         })),
       );
       expect(ids).toHaveLength(3);
-      const done = await store.completeAttempts([
+      const done = await attemptCalls(store).completeAttempts([
         { attemptId: ids[0]!, completion: { outputs: [out("out/T1_1.txt")], durationMs: 5 } },
         { attemptId: ids[2]!, completion: { outputs: [], durationMs: 5 } },
       ]);
       expect(done).toEqual([true, true]);
-      await store.failAttempts([
+      await attemptCalls(store).failAttempts([
         {
           attemptId: ids[1]!,
           failure: { status: "failed", error: "ValueError: boom", durationMs: 3 },
         },
       ]);
       // A superseded item attempt cannot succeed, inside a batch too.
-      const [newer] = await store.beginAttempts([
+      const [newer] = await attemptCalls(store).beginAttempts([
         { runId: run, namespace: NS, task: "each", item: "T3,3", fingerprint: "fp2", parts: {} },
       ]);
       expect(
-        await store.completeAttempts([
+        await attemptCalls(store).completeAttempts([
           { attemptId: ids[2]!, completion: { outputs: [], durationMs: 1 } },
         ]),
       ).toEqual([false]);
@@ -145,7 +147,7 @@ export function describeStateStore(
     it("reads the state of the items asked for only, a page of a fan-out at a time", async () => {
       const run = await newRun();
       const items = ["a", "b", "c", "d", 'it\'s, "odd"'];
-      const ids = await store.beginAttempts(
+      const ids = await attemptCalls(store).beginAttempts(
         items.map((item) => ({
           runId: run,
           namespace: NS,
@@ -155,10 +157,10 @@ export function describeStateStore(
           parts: {},
         })),
       );
-      await store.completeAttempts(
+      await attemptCalls(store).completeAttempts(
         ids.map((attemptId) => ({ attemptId, completion: { outputs: [], durationMs: 1 } })),
       );
-      await store.beginAttempt({
+      await attemptCalls(store).beginAttempt({
         runId: run,
         namespace: NS,
         task: "each",
@@ -190,7 +192,7 @@ export function describeStateStore(
       });
       expect(await store.lastSuccess(NS, "extract")).toBeUndefined();
 
-      const ok = await store.completeAttempt(id, {
+      const ok = await attemptCalls(store).completeAttempt(id, {
         outputs: [out("data/a.csv"), out("data/b.csv")],
         exitCode: 0,
         peakRssKb: 2048,
@@ -223,15 +225,23 @@ export function describeStateStore(
       expect(second).not.toBe(first);
 
       expect(
-        await store.completeAttempt(first, { outputs: [out("x")], result: 1, durationMs: 1 }),
+        await attemptCalls(store).completeAttempt(first, {
+          outputs: [out("x")],
+          result: 1,
+          durationMs: 1,
+        }),
       ).toBe(false);
       expect(await store.lastSuccess(NS, "load")).toBeUndefined();
       expect(await store.result(NS, "load")).toBeUndefined();
       expect((await store.lastAttempt(NS, "load"))?.attemptId).toBe(second);
 
-      expect(await store.completeAttempt(second, { outputs: [], result: 2, durationMs: 1 })).toBe(
-        true,
-      );
+      expect(
+        await attemptCalls(store).completeAttempt(second, {
+          outputs: [],
+          result: 2,
+          durationMs: 1,
+        }),
+      ).toBe(true);
       expect(await store.lastSuccess(NS, "load")).toMatchObject({
         attemptId: second,
         fingerprint: "fp2",
@@ -242,13 +252,15 @@ export function describeStateStore(
     it("never records a cancelled attempt as a success, even if it completes later", async () => {
       const run = await newRun();
       const id = await begin(run, "slow");
-      await store.failAttempt(id, {
+      await attemptCalls(store).failAttempt(id, {
         status: "cancelled",
         signal: "SIGTERM",
         error: "cancelled by user",
         durationMs: 5,
       });
-      expect(await store.completeAttempt(id, { outputs: [], durationMs: 6 })).toBe(false);
+      expect(await attemptCalls(store).completeAttempt(id, { outputs: [], durationMs: 6 })).toBe(
+        false,
+      );
       expect(await store.lastAttempt(NS, "slow")).toMatchObject({
         status: "cancelled",
         signal: "SIGTERM",
@@ -260,13 +272,13 @@ export function describeStateStore(
     it("keeps the previous last success (and its result) when a later attempt fails", async () => {
       const run = await newRun();
       const good = await begin(run, "transform");
-      await store.completeAttempt(good, {
+      await attemptCalls(store).completeAttempt(good, {
         outputs: [out("t.csv")],
         result: ["NC", "SC"],
         durationMs: 3,
       });
       const bad = await begin(run, "transform", { fingerprint: "fp2" });
-      await store.failAttempt(bad, {
+      await attemptCalls(store).failAttempt(bad, {
         status: "failed",
         exitCode: 2,
         error: "boom",
@@ -302,7 +314,7 @@ export function describeStateStore(
         startedAt: Date.now(),
       };
       expect(
-        await store.recordAttempt(
+        await attemptCalls(store).recordAttempt(
           attempt,
           {
             completion: { outputs: [out("q.csv")], result: [1, 2], exitCode: 0, durationMs: 2 },
@@ -322,7 +334,7 @@ export function describeStateStore(
       expect(await store.result(NS, "quick")).toEqual([1, 2]);
 
       expect(
-        await store.recordAttempt(
+        await attemptCalls(store).recordAttempt(
           { ...attempt, fingerprint: "fp2" },
           { failure: { status: "failed", exitCode: 3, error: "exit code 3", durationMs: 1 } },
           token,
@@ -335,7 +347,7 @@ export function describeStateStore(
       });
       expect((await store.lastSuccess(NS, "quick"))?.attemptId).toBe(success?.attemptId);
       await expect(
-        store.recordAttempt(
+        attemptCalls(store).recordAttempt(
           { ...attempt, runId: "no-such-run" },
           { completion: { outputs: [], durationMs: 1 } },
           token,
@@ -356,18 +368,18 @@ export function describeStateStore(
         startedAt: Date.now(),
       });
       // A previous success of item b with a result, which the new success replaces.
-      await store.recordAttempt(
+      await attemptCalls(store).recordAttempt(
         item("b", "fp0"),
         { completion: { outputs: [], result: "old", durationMs: 1 } },
         token,
       );
       const okBefore = await store.lastSuccess(NS, "each", "b");
-      await store.recordAttempt(
+      await attemptCalls(store).recordAttempt(
         item("c", "fp0"),
         { completion: { outputs: [out("c0.csv")], durationMs: 1 } },
         token,
       );
-      const recorded = await store.recordAttempts(
+      const recorded = await attemptCalls(store).recordAttempts(
         [
           {
             attempt: item("a"),
@@ -407,18 +419,18 @@ export function describeStateStore(
       const old = await begin(run, "a");
       const current = await begin(run, "a", { fingerprint: "fp2" });
       const other = await begin(run, "b");
-      // Issued in the same tick: SQLite commits them as one group, and each keeps its own result.
+      // Issued in the same tick: the driver commits them as one group, and each keeps its own result.
       const results = await Promise.allSettled([
-        store.completeAttempt(old, { outputs: [], durationMs: 1 }),
-        store.completeAttempt(current, { outputs: [out("a.csv")], durationMs: 1 }),
-        store.beginAttempt({
+        attemptCalls(store).completeAttempt(old, { outputs: [], durationMs: 1 }),
+        attemptCalls(store).completeAttempt(current, { outputs: [out("a.csv")], durationMs: 1 }),
+        attemptCalls(store).beginAttempt({
           runId: "no-such-run",
           namespace: NS,
           task: "c",
           fingerprint: "fp1",
           parts: {},
         }),
-        store.failAttempt(other, { status: "failed", error: "boom", durationMs: 1 }),
+        attemptCalls(store).failAttempt(other, { status: "failed", error: "boom", durationMs: 1 }),
       ]);
       expect(results.map((r) => r.status)).toEqual([
         "fulfilled",
@@ -448,7 +460,7 @@ export function describeStateStore(
       });
       // Issued in the same tick, as tasks finishing together are: one group commit on SQLite.
       const results = await Promise.allSettled([
-        store.recordAttempt(
+        attemptCalls(store).recordAttempt(
           attempt("x"),
           {
             completion: {
@@ -460,17 +472,17 @@ export function describeStateStore(
           },
           token,
         ),
-        store.recordAttempt(
+        attemptCalls(store).recordAttempt(
           attempt("y"),
           { failure: { status: "failed", error: "boom", durationMs: 2 } },
           token,
         ),
-        store.recordAttempt(
+        attemptCalls(store).recordAttempt(
           attempt("lost", "no-such-run"),
           { completion: { outputs: [], durationMs: 1 } },
           token,
         ),
-        store.recordAttempt(
+        attemptCalls(store).recordAttempt(
           attempt("z"),
           { completion: { outputs: [], result: [3], resultHash: "rz", durationMs: 3 } },
           token,
@@ -501,8 +513,8 @@ export function describeStateStore(
     it("leaves a finished attempt as it is when failAttempt comes late", async () => {
       const run = await newRun();
       const id = await begin(run, "t");
-      await store.completeAttempt(id, { outputs: [], durationMs: 1 });
-      await store.failAttempt(id, { status: "failed", error: "late", durationMs: 2 });
+      await attemptCalls(store).completeAttempt(id, { outputs: [], durationMs: 1 });
+      await attemptCalls(store).failAttempt(id, { status: "failed", error: "late", durationMs: 2 });
       expect(await store.lastAttempt(NS, "t")).toMatchObject({ status: "succeeded" });
       expect((await store.lastAttempt(NS, "t"))?.error).toBeUndefined();
     });
@@ -518,7 +530,7 @@ export function describeStateStore(
     ])("round-trips %s as a result", async (_label, value) => {
       const run = await newRun();
       const id = await begin(run, "r");
-      await store.completeAttempt(id, {
+      await attemptCalls(store).completeAttempt(id, {
         outputs: [],
         result: value,
         resultHash: "rh",
@@ -532,9 +544,9 @@ export function describeStateStore(
       const big = Array.from({ length: 1_000_000 }, (_, i) => (i % 3 === 0 ? `item-${i}` : i));
       const run = await newRun();
       const id = await begin(run, "big");
-      expect(await store.completeAttempt(id, { outputs: [], result: big, durationMs: 1 })).toBe(
-        true,
-      );
+      expect(
+        await attemptCalls(store).completeAttempt(id, { outputs: [], result: big, durationMs: 1 }),
+      ).toBe(true);
       const back = (await store.result(NS, "big")) as unknown[];
       expect(back.length).toBe(1_000_000);
       expect(back[0]).toBe("item-0");
@@ -545,12 +557,20 @@ export function describeStateStore(
     it("has no result for a success that stored none, and serves the newest success's result", async () => {
       const run = await newRun();
       const a = await begin(run, "r");
-      await store.completeAttempt(a, { outputs: [], result: { v: 1 }, durationMs: 1 });
+      await attemptCalls(store).completeAttempt(a, {
+        outputs: [],
+        result: { v: 1 },
+        durationMs: 1,
+      });
       const b = await begin(run, "r");
-      await store.completeAttempt(b, { outputs: [], result: { v: 2 }, durationMs: 1 });
+      await attemptCalls(store).completeAttempt(b, {
+        outputs: [],
+        result: { v: 2 },
+        durationMs: 1,
+      });
       expect(await store.result(NS, "r")).toEqual({ v: 2 });
       const c = await begin(run, "r");
-      await store.completeAttempt(c, { outputs: [], durationMs: 1 });
+      await attemptCalls(store).completeAttempt(c, { outputs: [], durationMs: 1 });
       expect(await store.result(NS, "r")).toBeUndefined();
       expect(await store.lastSuccess(NS, "r")).toMatchObject({ attemptId: c, hasResult: false });
     });
@@ -559,12 +579,16 @@ export function describeStateStore(
       const run = await newRun();
       const nc = await begin(run, "per_state", { item: "NC" });
       const sc = await begin(run, "per_state", { item: "SC" });
-      await store.completeAttempt(nc, {
+      await attemptCalls(store).completeAttempt(nc, {
         outputs: [out("out/NC.csv")],
         result: "nc",
         durationMs: 1,
       });
-      await store.failAttempt(sc, { status: "failed", error: "no data", durationMs: 1 });
+      await attemptCalls(store).failAttempt(sc, {
+        status: "failed",
+        error: "no data",
+        durationMs: 1,
+      });
 
       expect(await store.lastSuccess(NS, "per_state", "NC")).toMatchObject({
         item: "NC",
@@ -581,9 +605,9 @@ export function describeStateStore(
       const run = await newRun();
       const runB = await newRun(other);
       const a = await begin(run, "extract");
-      await store.completeAttempt(a, { outputs: [], result: "main", durationMs: 1 });
+      await attemptCalls(store).completeAttempt(a, { outputs: [], result: "main", durationMs: 1 });
       const b = await begin(runB, "extract", { namespace: other });
-      await store.failAttempt(b, { status: "failed", error: "x", durationMs: 1 });
+      await attemptCalls(store).failAttempt(b, { status: "failed", error: "x", durationMs: 1 });
 
       expect(await store.lastSuccess(NS, "extract")).toMatchObject({ attemptId: a });
       expect(await store.lastSuccess(other, "extract")).toBeUndefined();
@@ -600,11 +624,11 @@ export function describeStateStore(
     it("reads the states of a whole graph in one call", async () => {
       const run = await newRun();
       const a = await begin(run, "a");
-      await store.completeAttempt(a, { outputs: [out("a.csv")], durationMs: 1 });
+      await attemptCalls(store).completeAttempt(a, { outputs: [out("a.csv")], durationMs: 1 });
       const b1 = await begin(run, "b");
-      await store.completeAttempt(b1, { outputs: [], durationMs: 1 });
+      await attemptCalls(store).completeAttempt(b1, { outputs: [], durationMs: 1 });
       const b2 = await begin(run, "b");
-      await store.failAttempt(b2, { status: "failed", error: "x", durationMs: 1 });
+      await attemptCalls(store).failAttempt(b2, { status: "failed", error: "x", durationMs: 1 });
       const c = await begin(run, "c");
       await begin(run, "d", { item: "NC" });
       await begin(run, "not-asked");
@@ -764,29 +788,29 @@ export function describeStateStore(
       const seedParent = async (): Promise<number> => {
         const run = await newRun();
         const extract = await begin(run, "extract");
-        await store.completeAttempt(extract, {
+        await attemptCalls(store).completeAttempt(extract, {
           outputs: [out("data/a.csv"), out("data/b.csv")],
           result: ["NC", "SC"],
           resultHash: "r1",
           durationMs: 3,
         });
         const later = await newRun();
-        await store.completeAttempt(await begin(later, "load"), {
+        await attemptCalls(store).completeAttempt(await begin(later, "load"), {
           outputs: [out("l")],
           durationMs: 1,
         });
-        await store.failAttempt(await begin(later, "load", { fingerprint: "fp2" }), {
+        await attemptCalls(store).failAttempt(await begin(later, "load", { fingerprint: "fp2" }), {
           status: "failed",
           exitCode: 1,
           error: "boom",
           durationMs: 2,
         });
-        await store.completeAttempt(await begin(later, "per_state", { item: "NC" }), {
+        await attemptCalls(store).completeAttempt(await begin(later, "per_state", { item: "NC" }), {
           outputs: [out("out/NC.csv")],
           result: { rows: 3 },
           durationMs: 1,
         });
-        await store.failAttempt(await begin(later, "per_state", { item: "SC" }), {
+        await attemptCalls(store).failAttempt(await begin(later, "per_state", { item: "SC" }), {
           status: "failed",
           error: "no data",
           durationMs: 1,
@@ -827,12 +851,16 @@ export function describeStateStore(
         expect(await store.copyNamespace(NS, FEATURE, await lockToken(store, FEATURE))).toBe(5);
 
         // The parent's runner finishes its attempt: the copy stays an interrupted one.
-        expect(await store.completeAttempt(slow, { outputs: [], durationMs: 9 })).toBe(true);
+        expect(
+          await attemptCalls(store).completeAttempt(slow, { outputs: [], durationMs: 9 }),
+        ).toBe(true);
         expect(await store.lastAttempt(FEATURE, "slow")).toMatchObject({ status: "running" });
         // The branch reruns load: the parent keeps its own last attempt and success.
         const run = await newRun(FEATURE);
         const rerun = await begin(run, "load", { namespace: FEATURE, fingerprint: "fp3" });
-        expect(await store.completeAttempt(rerun, { outputs: [], durationMs: 1 })).toBe(true);
+        expect(
+          await attemptCalls(store).completeAttempt(rerun, { outputs: [], durationMs: 1 }),
+        ).toBe(true);
         expect(await store.lastSuccess(FEATURE, "load")).toMatchObject({ fingerprint: "fp3" });
         expect(await store.lastAttempt(NS, "load")).toMatchObject({ status: "failed" });
         expect(await store.lastSuccess(NS, "load")).toMatchObject({ fingerprint: "fp1" });
@@ -898,7 +926,7 @@ export function describeStateStore(
         const run = await newRun();
         const token = await lockToken();
         const startedBefore = Date.now() - 1_000;
-        const begun = await other.beginAttempt({
+        const begun = await attemptCalls(other).beginAttempt({
           runId: run,
           namespace: NS,
           task: "load",
@@ -907,10 +935,18 @@ export function describeStateStore(
         });
 
         expect(
-          await store.recordAttempt(deferred(run, "load", startedBefore), success, token),
+          await attemptCalls(store).recordAttempt(
+            deferred(run, "load", startedBefore),
+            success,
+            token,
+          ),
         ).toBe(false);
         expect(
-          await store.recordAttempt(deferred(run, "load", startedBefore), failure, token),
+          await attemptCalls(store).recordAttempt(
+            deferred(run, "load", startedBefore),
+            failure,
+            token,
+          ),
         ).toBe(false);
         expect(await store.lastSuccess(NS, "load")).toBeUndefined();
         expect(await store.result(NS, "load")).toBeUndefined();
@@ -920,7 +956,11 @@ export function describeStateStore(
         });
 
         expect(
-          await other.completeAttempt(begun, { outputs: [], result: "b", durationMs: 1 }),
+          await attemptCalls(other).completeAttempt(begun, {
+            outputs: [],
+            result: "b",
+            durationMs: 1,
+          }),
         ).toBe(true);
         expect(await store.lastSuccess(NS, "load")).toMatchObject({ attemptId: begun });
         expect(await store.result(NS, "load")).toBe("b");
@@ -931,7 +971,7 @@ export function describeStateStore(
         const token = await lockToken();
         const now = Date.now();
         const newer = await begin(run, "each", { item: "b" });
-        const recorded = await store.recordAttempts(
+        const recorded = await attemptCalls(store).recordAttempts(
           [
             { attempt: deferred(run, "each", now - 1_000, "a"), outcome: success },
             { attempt: deferred(run, "each", now - 1_000, "b"), outcome: success },
@@ -952,10 +992,12 @@ export function describeStateStore(
         const token = await lockToken();
         const older = await begin(run, "t");
         const startedAfter = Date.now() + 1_000;
-        expect(await store.recordAttempt(deferred(run, "t", startedAfter), success, token)).toBe(
-          true,
-        );
-        expect(await store.completeAttempt(older, { outputs: [], durationMs: 1 })).toBe(false);
+        expect(
+          await attemptCalls(store).recordAttempt(deferred(run, "t", startedAfter), success, token),
+        ).toBe(true);
+        expect(
+          await attemptCalls(store).completeAttempt(older, { outputs: [], durationMs: 1 }),
+        ).toBe(false);
         expect(await store.lastSuccess(NS, "t")).toMatchObject({
           fingerprint: `fp-${startedAfter}`,
           startedAt: startedAfter,
@@ -966,16 +1008,24 @@ export function describeStateStore(
         const run = await newRun();
         const now = Date.now();
         // Never a token; a token of another namespace; a released token.
-        expect(await store.recordAttempt(deferred(run, "t", now), success, "no-token")).toBe(false);
+        expect(
+          await attemptCalls(store).recordAttempt(deferred(run, "t", now), success, "no-token"),
+        ).toBe(false);
         const elsewhere = await lockToken(store, "other@main");
-        expect(await store.recordAttempt(deferred(run, "t", now), success, elsewhere)).toBe(false);
+        expect(
+          await attemptCalls(store).recordAttempt(deferred(run, "t", now), success, elsewhere),
+        ).toBe(false);
         const got = await store.acquireLock(NS, { command: "x" }, { wait: false });
         if (!got.acquired) throw new Error("expected the lock");
         await got.release();
-        expect(await store.recordAttempt(deferred(run, "t", now), success, got.token)).toBe(false);
-        expect(await store.recordAttempt(deferred(run, "t", now), failure, got.token)).toBe(false);
         expect(
-          await store.recordAttempts(
+          await attemptCalls(store).recordAttempt(deferred(run, "t", now), success, got.token),
+        ).toBe(false);
+        expect(
+          await attemptCalls(store).recordAttempt(deferred(run, "t", now), failure, got.token),
+        ).toBe(false);
+        expect(
+          await attemptCalls(store).recordAttempts(
             [{ attempt: deferred(run, "t", now, "i"), outcome: success }],
             got.token,
           ),
@@ -985,7 +1035,9 @@ export function describeStateStore(
         // A new acquisition has a token of its own, and that one is accepted.
         const again = await lockToken();
         expect(again).not.toBe(got.token);
-        expect(await store.recordAttempt(deferred(run, "t", now), success, again)).toBe(true);
+        expect(
+          await attemptCalls(store).recordAttempt(deferred(run, "t", now), success, again),
+        ).toBe(true);
       });
 
       it("invalidates a holder's token once another store takes over its stale lock", async () => {
@@ -994,18 +1046,22 @@ export function describeStateStore(
         const token = await lockToken();
         await backend.killLockHolder(NS);
         // Dead but not yet replaced: its token no longer counts either.
-        expect(await store.recordAttempt(deferred(run, "t", Date.now()), success, token)).toBe(
-          false,
-        );
+        expect(
+          await attemptCalls(store).recordAttempt(deferred(run, "t", Date.now()), success, token),
+        ).toBe(false);
         const taken = await second.acquireLock(NS, { command: "new" }, { wait: true, pollMs: 10 });
         if (!taken.acquired) throw new Error("expected to take the lock over");
         expect(taken.token).not.toBe(token);
-        expect(await store.recordAttempt(deferred(run, "t", Date.now()), success, token)).toBe(
-          false,
-        );
+        expect(
+          await attemptCalls(store).recordAttempt(deferred(run, "t", Date.now()), success, token),
+        ).toBe(false);
         expect(await store.lastAttempt(NS, "t")).toBeUndefined();
         expect(
-          await second.recordAttempt(deferred(run, "t", Date.now()), success, taken.token),
+          await attemptCalls(second).recordAttempt(
+            deferred(run, "t", Date.now()),
+            success,
+            taken.token,
+          ),
         ).toBe(true);
       });
 
@@ -1014,14 +1070,14 @@ export function describeStateStore(
         const run = await newRun();
         const token = await lockToken();
         const now = Date.now();
-        const newer = await other.beginAttempt({
+        const newer = await attemptCalls(other).beginAttempt({
           runId: run,
           namespace: NS,
           task: "t",
           fingerprint: "fp-other",
           parts: {},
         });
-        const [late, fresh] = await store.beginAttempts(
+        const [late, fresh] = await attemptCalls(store).beginAttempts(
           [deferred(run, "t", now - 1_000), deferred(run, "u", now - 1_000)],
           token,
         );
@@ -1030,13 +1086,24 @@ export function describeStateStore(
           attemptId: fresh,
           startedAt: now - 1_000,
         });
-        expect(await store.completeAttempt(late!, { outputs: [], durationMs: 1 })).toBe(false);
-        expect(await store.completeAttempt(fresh!, { outputs: [], durationMs: 1 })).toBe(true);
-        expect(await other.completeAttempt(newer, { outputs: [], durationMs: 1 })).toBe(true);
+        expect(
+          await attemptCalls(store).completeAttempt(late!, { outputs: [], durationMs: 1 }),
+        ).toBe(false);
+        expect(
+          await attemptCalls(store).completeAttempt(fresh!, { outputs: [], durationMs: 1 }),
+        ).toBe(true);
+        expect(
+          await attemptCalls(other).completeAttempt(newer, { outputs: [], durationMs: 1 }),
+        ).toBe(true);
 
-        const [unlocked] = await store.beginAttempts([deferred(run, "v", now)], "no-token");
+        const [unlocked] = await attemptCalls(store).beginAttempts(
+          [deferred(run, "v", now)],
+          "no-token",
+        );
         expect(await store.lastAttempt(NS, "v")).toBeUndefined();
-        expect(await store.completeAttempt(unlocked!, { outputs: [], durationMs: 1 })).toBe(false);
+        expect(
+          await attemptCalls(store).completeAttempt(unlocked!, { outputs: [], durationMs: 1 }),
+        ).toBe(false);
       });
     });
 
@@ -1105,4 +1172,5 @@ export function describeStateStore(
       expect(other.getFileHash("/p/b.csv")).toEqual({ size: 20, mtimeMs: 2, ...meta, hash: "hb" });
     });
   });
+  describeStoreContract(name, makeBackend);
 }

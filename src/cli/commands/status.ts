@@ -1,10 +1,22 @@
 import type { Command } from "commander";
+import type { RunningAttempt } from "../../session/project.js";
 import type { CommandContext } from "../context.js";
 import { paint } from "../output.js";
 import { openCommandProject, type RunFlags, selectionOf } from "../run-context.js";
 import { sanitizeTerminal } from "../sanitize-terminal.js";
 import { addRunFlags } from "./run.js";
 
+/**
+ * `on HOST:PID since HH:MM:SS` (local time) for a task running now; says so when that process is
+ * gone (its run was killed), since such a record stays "running" until the next run.
+ */
+function runningCell(running: RunningAttempt): string {
+  const since = new Date(running.startedAt).toTimeString().slice(0, 8);
+  const who = running.worker === undefined ? "" : `on ${running.worker} `;
+  return `${who}since ${since}${running.gone ? " (that process is gone: interrupted)" : ""}`;
+}
+
+/** `dagwright status`: each task's state, and who runs the tasks running now. */
 export function registerStatus(program: Command, ctx: CommandContext): void {
   addRunFlags(
     program
@@ -32,6 +44,16 @@ export function registerStatus(program: Command, ctx: CommandContext): void {
                 }
               : {}),
             ...(r.lastAttempt?.error ? { error: r.lastAttempt.error } : {}),
+            ...(r.running
+              ? {
+                  running: {
+                    worker: r.running.worker ?? null,
+                    attemptId: r.running.attemptId,
+                    startedAt: new Date(r.running.startedAt).toISOString(),
+                    ...(r.running.gone ? { gone: true } : {}),
+                  },
+                }
+              : {}),
           }));
           ctx.o.out(
             `${JSON.stringify({ graph: report.graph, namespace: report.namespace, tasks }, null, 2)}\n`,
@@ -54,7 +76,9 @@ export function registerStatus(program: Command, ctx: CommandContext): void {
               ? r.lastAttempt.error
               : r.state === "stale"
                 ? r.reasons.join("; ")
-                : "";
+                : r.running
+                  ? runningCell(r.running)
+                  : "";
           // A task's error text reaches the terminal: nothing in it may act on the terminal.
           const cell = why
             ? `${label.padEnd(9)}  ${sanitizeTerminal(why, { colors: false })}`

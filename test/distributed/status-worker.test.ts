@@ -1,0 +1,58 @@
+import { writeFileSync } from "node:fs";
+import { hostname } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeProject, runCliAsync } from "../helpers.js";
+import { hasRedisServer, type RedisService } from "../services/redis.js";
+import { startRedis, startRun, startWorker, type WorkerProcess } from "./bullmq-service.js";
+
+const SPEC = `graphs:
+  g: {tasks: {slow: }}
+tasks:
+  slow:
+    command: [sh, -c, "while [ ! -f go ]; do sleep 0.02; done; echo s > s.txt"]
+    outputs: [s.txt]
+`;
+
+interface StatusJson {
+  tasks: { task: string; state: string; running?: { worker: string | null } }[];
+}
+
+describe.skipIf(!hasRedisServer())("dagwright status during a BullMQ run", () => {
+  let redis: RedisService;
+  let worker: WorkerProcess;
+  beforeAll(async () => {
+    redis = await startRedis();
+    worker = await startWorker(redis);
+  }, 120_000);
+  afterAll(async () => {
+    await worker?.stop();
+    await redis?.stop();
+  }, 60_000);
+
+  it("names the worker process that runs the task, not the coordinator", async () => {
+    const dir = makeProject({ "dagwright.yaml": SPEC });
+    const run = startRun(dir, ["--executor", "bullmq", "--redis", redis.url]);
+    let ended = false;
+    void run.exited.then(() => {
+      ended = true;
+    });
+    try {
+      let row: StatusJson["tasks"][number] | undefined;
+      while (row?.running === undefined) {
+        if (ended) throw new Error(`the run ended first:\n${run.stderr()}`);
+        const r = await runCliAsync(["status", "--json"], dir);
+        if (r.code === 0)
+          row = (JSON.parse(r.stdout) as StatusJson).tasks.find((t) => t.task === "slow");
+      }
+      expect(row).toMatchObject({
+        state: "running",
+        running: { worker: `${hostname()}:${worker.child.pid}` },
+      });
+      expect(row.running?.worker).not.toBe(`${hostname()}:${run.child.pid}`);
+    } finally {
+      writeFileSync(path.join(dir, "go"), "");
+    }
+    expect(await run.exited).toBe(0);
+  }, 120_000);
+});
