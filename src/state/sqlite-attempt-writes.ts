@@ -352,6 +352,15 @@ interface TaskStateRow {
 /** The statements of the attempt writes, each prepared when first used. */
 function prepareWriteStatements(db: Database.Database) {
   return lazily({
+    ...beginStatements(db),
+    ...outcomeStatements(db),
+    ...recordStatements(db),
+  });
+}
+
+/** Makers of the statements that begin attempts: the running row, its pointer, fencing's reads. */
+function beginStatements(db: Database.Database) {
+  return {
     insertAttempt: () =>
       db.prepare<
         [
@@ -373,35 +382,26 @@ function prepareWriteStatements(db: Database.Database) {
        VALUES (@run_id, @namespace, @task, @item, 'running', @fingerprint, @parts, @started_at,
          @log_path, @worker)`,
       ),
-    maxAttemptId: () => db.prepare("SELECT coalesce(max(attempt_id), 0) FROM attempts").pluck(),
-    attemptIdsAfter: () =>
-      db
-        .prepare("SELECT attempt_id FROM attempts WHERE attempt_id > ? ORDER BY attempt_id")
-        .pluck(),
-    deleteReplacedShards: () =>
-      db.prepare<[number]>(
-        `DELETE FROM results WHERE attempt_id IN (
-         SELECT s.last_success FROM attempts a
-         JOIN task_state s ON s.namespace = a.namespace AND s.task = a.task AND s.item = a.item
-         WHERE a.attempt_id > ? AND a.status = 'succeeded' AND s.last_success IS NOT NULL)`,
-      ),
-    // New attempts become current, in id order; a success also becomes the last success.
-    pointAtNewAttempts: () =>
-      db.prepare<[number]>(
-        `INSERT INTO task_state (namespace, task, item, current_attempt, last_success)
-       SELECT namespace, task, item, attempt_id,
-              CASE WHEN status = 'succeeded' THEN attempt_id END
-       FROM attempts WHERE attempt_id > ? ORDER BY attempt_id
-       ON CONFLICT (namespace, task, item) DO UPDATE
-         SET current_attempt = excluded.current_attempt,
-             last_success = coalesce(excluded.last_success, task_state.last_success)`,
-      ),
     setCurrent: () =>
       db.prepare<[{ namespace: string; task: string; item: string; attempt_id: number }]>(
         `INSERT INTO task_state (namespace, task, item, current_attempt)
        VALUES (@namespace, @task, @item, @attempt_id)
        ON CONFLICT (namespace, task, item) DO UPDATE SET current_attempt = excluded.current_attempt`,
       ),
+    // The start of each key's current attempt; keys: JSON [[namespace, task, item], …].
+    currentStarts: () =>
+      db.prepare<[string], { i: number; started_at: number }>(
+        `SELECT k.key AS i, a.started_at FROM json_each(?) k
+       JOIN task_state s ON s.namespace = k.value ->> 0 AND s.task = k.value ->> 1
+         AND s.item = k.value ->> 2
+       JOIN attempts a ON a.attempt_id = s.current_attempt`,
+      ),
+  };
+}
+
+/** Makers of the statements that end an attempt begun earlier: its status, outputs and result. */
+function outcomeStatements(db: Database.Database) {
+  return {
     currentOfAttempt: () =>
       db.prepare<[number], TaskStateRow>(
         `SELECT s.namespace, s.task, s.item, s.current_attempt, s.last_success FROM attempts a
@@ -466,13 +466,34 @@ function prepareWriteStatements(db: Database.Database) {
         `UPDATE task_state SET last_success = current_attempt
        WHERE namespace = @namespace AND task = @task AND item = @item`,
       ),
-    // The start of each key's current attempt; keys: JSON [[namespace, task, item], …].
-    currentStarts: () =>
-      db.prepare<[string], { i: number; started_at: number }>(
-        `SELECT k.key AS i, a.started_at FROM json_each(?) k
-       JOIN task_state s ON s.namespace = k.value ->> 0 AND s.task = k.value ->> 1
-         AND s.item = k.value ->> 2
-       JOIN attempts a ON a.attempt_id = s.current_attempt`,
+  };
+}
+
+/** Makers of the statements that record attempts which already ended, many rows at a time. */
+function recordStatements(db: Database.Database) {
+  return {
+    maxAttemptId: () => db.prepare("SELECT coalesce(max(attempt_id), 0) FROM attempts").pluck(),
+    attemptIdsAfter: () =>
+      db
+        .prepare("SELECT attempt_id FROM attempts WHERE attempt_id > ? ORDER BY attempt_id")
+        .pluck(),
+    deleteReplacedShards: () =>
+      db.prepare<[number]>(
+        `DELETE FROM results WHERE attempt_id IN (
+         SELECT s.last_success FROM attempts a
+         JOIN task_state s ON s.namespace = a.namespace AND s.task = a.task AND s.item = a.item
+         WHERE a.attempt_id > ? AND a.status = 'succeeded' AND s.last_success IS NOT NULL)`,
       ),
-  });
+    // New attempts become current, in id order; a success also becomes the last success.
+    pointAtNewAttempts: () =>
+      db.prepare<[number]>(
+        `INSERT INTO task_state (namespace, task, item, current_attempt, last_success)
+       SELECT namespace, task, item, attempt_id,
+              CASE WHEN status = 'succeeded' THEN attempt_id END
+       FROM attempts WHERE attempt_id > ? ORDER BY attempt_id
+       ON CONFLICT (namespace, task, item) DO UPDATE
+         SET current_attempt = excluded.current_attempt,
+             last_success = coalesce(excluded.last_success, task_state.last_success)`,
+      ),
+  };
 }
