@@ -580,6 +580,20 @@ function migrate(
 /** The store's statements, each prepared when first used. */
 function prepareStatements(db: Database.Database) {
   return lazily({
+    ...runStatements(db),
+    ...pointerReadStatements(db),
+    ...attemptReadStatements(db),
+    ...lockStatements(db),
+    ...fileHashStatements(db),
+    ...namespaceStatements(db),
+    ...copyStatements(db),
+    ...taskProcessStatements(db),
+  });
+}
+
+/** Makers of the statements on runs: their start, end and listings. */
+function runStatements(db: Database.Database) {
+  return {
     insertRun: () =>
       db.prepare<
         [
@@ -602,6 +616,22 @@ function prepareStatements(db: Database.Database) {
       db.prepare<[{ run_id: string; status: string; ended_at: number }]>(
         "UPDATE runs SET status = @status, ended_at = @ended_at WHERE run_id = @run_id",
       ),
+    runsAll: () =>
+      db.prepare<[number], RunRow>(
+        `SELECT run_id, namespace, graph, branch, status, started_at, ended_at, pid FROM runs
+       ORDER BY started_at DESC, rowid DESC LIMIT ?`,
+      ),
+    runsOfNamespace: () =>
+      db.prepare<[{ namespace: string; limit: number }], RunRow>(
+        `SELECT run_id, namespace, graph, branch, status, started_at, ended_at, pid FROM runs
+       WHERE namespace = @namespace ORDER BY started_at DESC, rowid DESC LIMIT @limit`,
+      ),
+  };
+}
+
+/** Makers of the statements that read tasks' and items' current attempts and last successes. */
+function pointerReadStatements(db: Database.Database) {
+  return {
     lastAttempt: () =>
       db.prepare<[{ namespace: string; task: string; item: string }], AttemptRow<string>>(
         `SELECT ${ATTEMPT_COLUMNS} FROM task_state s JOIN attempts a ON a.attempt_id = s.current_attempt
@@ -656,6 +686,19 @@ function prepareStatements(db: Database.Database) {
        JOIN attempts a ON a.attempt_id = s.current_attempt OR a.attempt_id = s.last_success
        ORDER BY s.item`,
       ),
+    runningAttempts: () =>
+      db.prepare<[string], AttemptRow<string>>(
+        `SELECT ${ATTEMPT_COLUMNS} FROM task_state s
+       JOIN attempts a ON a.attempt_id = s.current_attempt
+       WHERE s.namespace = ? AND a.status = 'running'
+       ORDER BY s.task, s.item`,
+      ),
+  };
+}
+
+/** Makers of the statements that read attempts by id or run, and their results. */
+function attemptReadStatements(db: Database.Database) {
+  return {
     attemptsOfRun: () =>
       db.prepare<[{ run_id: string; after: number; limit: number }], AttemptRow<string>>(
         `SELECT ${ATTEMPT_COLUMNS} FROM attempts a
@@ -664,13 +707,6 @@ function prepareStatements(db: Database.Database) {
     attempt: () =>
       db.prepare<[number], AttemptRow<string>>(
         `SELECT ${ATTEMPT_COLUMNS} FROM attempts a WHERE a.attempt_id = ?`,
-      ),
-    runningAttempts: () =>
-      db.prepare<[string], AttemptRow<string>>(
-        `SELECT ${ATTEMPT_COLUMNS} FROM task_state s
-       JOIN attempts a ON a.attempt_id = s.current_attempt
-       WHERE s.namespace = ? AND a.status = 'running'
-       ORDER BY s.task, s.item`,
       ),
     resultKind: () =>
       db.prepare<
@@ -685,16 +721,12 @@ function prepareStatements(db: Database.Database) {
       db.prepare<[number], { json: string }>(
         "SELECT json FROM results WHERE attempt_id = ? ORDER BY shard_no",
       ),
-    runsAll: () =>
-      db.prepare<[number], RunRow>(
-        `SELECT run_id, namespace, graph, branch, status, started_at, ended_at, pid FROM runs
-       ORDER BY started_at DESC, rowid DESC LIMIT ?`,
-      ),
-    runsOfNamespace: () =>
-      db.prepare<[{ namespace: string; limit: number }], RunRow>(
-        `SELECT run_id, namespace, graph, branch, status, started_at, ended_at, pid FROM runs
-       WHERE namespace = @namespace ORDER BY started_at DESC, rowid DESC LIMIT @limit`,
-      ),
+  };
+}
+
+/** Makers of the statements on namespaces' locks. */
+function lockStatements(db: Database.Database) {
+  return {
     getLock: () =>
       db.prepare<[string], LockRow>(
         "SELECT token, pid, host, command, since FROM locks WHERE namespace = ?",
@@ -719,6 +751,12 @@ function prepareStatements(db: Database.Database) {
       db.prepare<[{ namespace: string; token: string }]>(
         "DELETE FROM locks WHERE namespace = @namespace AND token = @token",
       ),
+  };
+}
+
+/** Makers of the statements on the cache of file hashes. */
+function fileHashStatements(db: Database.Database) {
+  return {
     getFileHash: () =>
       db.prepare<[string], FileHashColumns>(
         "SELECT size, mtime_ms, ctime_ms, ino, hashed_at_ms, hash FROM file_hashes WHERE path = ?",
@@ -728,6 +766,12 @@ function prepareStatements(db: Database.Database) {
         `INSERT OR REPLACE INTO file_hashes (path, size, mtime_ms, ctime_ms, ino, hashed_at_ms, hash)
        VALUES (@path, @size, @mtime_ms, @ctime_ms, @ino, @hashed_at_ms, @hash)`,
       ),
+  };
+}
+
+/** Makers of the statements that describe namespaces and the store as a whole. */
+function namespaceStatements(db: Database.Database) {
+  return {
     stateSignature: () =>
       db
         .prepare<[string], string>(
@@ -741,6 +785,20 @@ function prepareStatements(db: Database.Database) {
           "SELECT count(*) FROM (SELECT 1 FROM task_state WHERE namespace = ? LIMIT ?)",
         )
         .pluck(),
+    namespaces: () =>
+      db.prepare<[], { namespace: string; tasks: number; last_run: number | null }>(
+        `SELECT ns.namespace,
+         (SELECT count(DISTINCT task) FROM task_state s WHERE s.namespace = ns.namespace) AS tasks,
+         (SELECT max(started_at) FROM runs r WHERE r.namespace = ns.namespace) AS last_run
+       FROM (SELECT namespace FROM task_state UNION SELECT namespace FROM runs) ns
+       ORDER BY ns.namespace`,
+      ),
+  };
+}
+
+/** Makers of the statements that copy one namespace's state into another. */
+function copyStatements(db: Database.Database) {
+  return {
     // Above every id AUTOINCREMENT gave, even those of rows since deleted.
     attemptIdCeiling: () =>
       db
@@ -811,6 +869,12 @@ function prepareStatements(db: Database.Database) {
        WHERE s.namespace = @from
        ON CONFLICT (namespace, task, item) DO NOTHING`,
       ),
+  };
+}
+
+/** Makers of the statements on the task processes recorded for cleanup. */
+function taskProcessStatements(db: Database.Database) {
+  return {
     putTaskProcess: () =>
       db.prepare<[TaskProcessRow]>(
         `INSERT OR REPLACE INTO task_processes (${TASK_PROCESS_COLUMNS})
@@ -827,15 +891,7 @@ function prepareStatements(db: Database.Database) {
         `SELECT ${TASK_PROCESS_COLUMNS} FROM task_processes
        WHERE namespace = ? AND host = ? ORDER BY since, pid`,
       ),
-    namespaces: () =>
-      db.prepare<[], { namespace: string; tasks: number; last_run: number | null }>(
-        `SELECT ns.namespace,
-         (SELECT count(DISTINCT task) FROM task_state s WHERE s.namespace = ns.namespace) AS tasks,
-         (SELECT max(started_at) FROM runs r WHERE r.namespace = ns.namespace) AS last_run
-       FROM (SELECT namespace FROM task_state UNION SELECT namespace FROM runs) ns
-       ORDER BY ns.namespace`,
-      ),
-  });
+  };
 }
 
 function toHolder(row: LockRow): LockHolder {
