@@ -855,19 +855,39 @@ export type PostgresSql = ReturnType<typeof buildSql>;
 
 /** SQL for one schema. `s` is the quoted schema name. Parameters are positional ($1…). */
 function buildSql(s: string) {
-  const attemptColumns = `a.attempt_id, a.run_id, a.namespace, a.task, a.item, a.status,
-    a.fingerprint, a.parts, a.started_at, a.ended_at, a.duration_ms, a.exit_code, a.signal,
-    a.peak_rss_kb, a.cpu_ms, a.log_path, a.error, a.result_hash, a.result_kind, a.worker,
-    COALESCE((SELECT json_agg(json_build_array(o.path, o.hash, o.size, o.mtime_ms)
-                              ORDER BY o.path COLLATE "C")
-                FROM ${s}.outputs o WHERE o.attempt_id = a.attempt_id), '[]'::json) AS outputs_json`;
-  const key = "s.namespace = $1 AND s.task = $2 AND s.item = $3";
+  return {
+    ...runSql(s),
+    ...attemptWriteSql(s),
+    ...readSql(s),
+    ...lockSql(s),
+    ...fileHashSql(s),
+    ...copySql(s),
+    ...taskProcessSql(s),
+  };
+}
+
+/** SQL on runs: their start, end and listings, and the namespaces they name. */
+function runSql(s: string) {
   const runColumns = "run_id, namespace, graph, branch, status, started_at, ended_at, pid";
   return {
     insertRun: `INSERT INTO ${s}.runs
         (run_id, namespace, graph, branch, command, status, started_at, pid, host)
       VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $8)`,
     endRun: `UPDATE ${s}.runs SET status = $2, ended_at = $3 WHERE run_id = $1`,
+    runsAll: `SELECT ${runColumns} FROM ${s}.runs ORDER BY started_at DESC, seq DESC LIMIT $1`,
+    runsOfNamespace: `SELECT ${runColumns} FROM ${s}.runs WHERE namespace = $1
+      ORDER BY started_at DESC, seq DESC LIMIT $2`,
+    namespaces: `SELECT ns.namespace,
+        (SELECT count(DISTINCT task) FROM ${s}.task_state s WHERE s.namespace = ns.namespace) AS tasks,
+        (SELECT max(started_at) FROM ${s}.runs r WHERE r.namespace = ns.namespace) AS last_run
+      FROM (SELECT namespace FROM ${s}.task_state UNION SELECT namespace FROM ${s}.runs) ns
+      ORDER BY ns.namespace COLLATE "C"`,
+  };
+}
+
+/** SQL that begins and ends attempts and moves their tasks' and items' pointers. */
+function attemptWriteSql(s: string) {
+  return {
     beginAttempt: `WITH a AS (
         INSERT INTO ${s}.attempts
           (run_id, namespace, task, item, status, fingerprint, parts, started_at, log_path, worker)
@@ -882,15 +902,6 @@ function buildSql(s: string) {
       VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9)
       RETURNING attempt_id`,
     deleteAttempt: `DELETE FROM ${s}.attempts WHERE attempt_id = $1`,
-    // Whether the token's holder still holds the namespace's lock; FOR SHARE makes a takeover
-    // (which rewrites the row) wait until the caller's transaction ends.
-    holdsLock: `SELECT l.token = $3 AND EXISTS (
-        SELECT 1 FROM pg_locks p
-        WHERE p.locktype = 'advisory' AND p.granted AND p.pid = l.backend_pid
-          AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-          AND p.classid = hashtext($1)::oid AND p.objid = hashtext($2)::oid AND p.objsubid = 2
-      ) AS held
-      FROM ${s}.locks l WHERE l.namespace = $2 FOR SHARE OF l`,
     createPointer: `INSERT INTO ${s}.task_state (namespace, task, item, current_attempt)
       VALUES ($1, $2, $3, $4) ON CONFLICT (namespace, task, item) DO NOTHING`,
     lockPointer: `SELECT current_attempt FROM ${s}.task_state
@@ -921,6 +932,19 @@ function buildSql(s: string) {
     deleteShards: `DELETE FROM ${s}.results WHERE attempt_id = $1`,
     setLastSuccess: `UPDATE ${s}.task_state SET last_success = current_attempt
       WHERE namespace = $1 AND task = $2 AND item = $3`,
+  };
+}
+
+/** SQL that reads attempts: tasks' and items' current ones and last successes, by id or run, and results. */
+function readSql(s: string) {
+  const attemptColumns = `a.attempt_id, a.run_id, a.namespace, a.task, a.item, a.status,
+    a.fingerprint, a.parts, a.started_at, a.ended_at, a.duration_ms, a.exit_code, a.signal,
+    a.peak_rss_kb, a.cpu_ms, a.log_path, a.error, a.result_hash, a.result_kind, a.worker,
+    COALESCE((SELECT json_agg(json_build_array(o.path, o.hash, o.size, o.mtime_ms)
+                              ORDER BY o.path COLLATE "C")
+                FROM ${s}.outputs o WHERE o.attempt_id = a.attempt_id), '[]'::json) AS outputs_json`;
+  const key = "s.namespace = $1 AND s.task = $2 AND s.item = $3";
+  return {
     lastAttempt: `SELECT ${attemptColumns} FROM ${s}.task_state s
       JOIN ${s}.attempts a ON a.attempt_id = s.current_attempt WHERE ${key}`,
     lastSuccess: `SELECT ${attemptColumns} FROM ${s}.task_state s
@@ -956,9 +980,21 @@ function buildSql(s: string) {
       LEFT JOIN ${s}.results r ON r.attempt_id = a.attempt_id
       WHERE ${key}
       ORDER BY r.shard_no`,
-    runsAll: `SELECT ${runColumns} FROM ${s}.runs ORDER BY started_at DESC, seq DESC LIMIT $1`,
-    runsOfNamespace: `SELECT ${runColumns} FROM ${s}.runs WHERE namespace = $1
-      ORDER BY started_at DESC, seq DESC LIMIT $2`,
+  };
+}
+
+/** SQL on namespaces' locks (advisory locks, with a row naming the holder). */
+function lockSql(s: string) {
+  return {
+    // Whether the token's holder still holds the namespace's lock; FOR SHARE makes a takeover
+    // (which rewrites the row) wait until the caller's transaction ends.
+    holdsLock: `SELECT l.token = $3 AND EXISTS (
+        SELECT 1 FROM pg_locks p
+        WHERE p.locktype = 'advisory' AND p.granted AND p.pid = l.backend_pid
+          AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND p.classid = hashtext($1)::oid AND p.objid = hashtext($2)::oid AND p.objsubid = 2
+      ) AS held
+      FROM ${s}.locks l WHERE l.namespace = $2 FOR SHARE OF l`,
     tryLock: `WITH got AS (SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS ok)
       INSERT INTO ${s}.locks (namespace, token, pid, host, command, since, backend_pid)
       SELECT $2, $3, $4, $5, $6, $7, pg_backend_pid() FROM got WHERE got.ok
@@ -975,6 +1011,12 @@ function buildSql(s: string) {
       ) AS live
       FROM ${s}.locks l WHERE l.namespace = $2`,
     deleteLock: `DELETE FROM ${s}.locks WHERE namespace = $1 AND token = $2`,
+  };
+}
+
+/** SQL on the cache of file hashes. */
+function fileHashSql(s: string) {
+  return {
     allFileHashes: `SELECT path, size, mtime_ms, ctime_ms, ino, hashed_at_ms, hash
       FROM ${s}.file_hashes`,
     putFileHashes: `INSERT INTO ${s}.file_hashes
@@ -984,6 +1026,12 @@ function buildSql(s: string) {
       ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ms = excluded.mtime_ms,
         ctime_ms = excluded.ctime_ms, ino = excluded.ino, hashed_at_ms = excluded.hashed_at_ms,
         hash = excluded.hash`,
+  };
+}
+
+/** SQL that copies one namespace's state into another. */
+function copySql(s: string) {
+  return {
     // LIMIT NULL: no limit.
     countTaskRecords: `SELECT count(*) AS n FROM (
         SELECT 1 FROM ${s}.task_state WHERE namespace = $1 LIMIT $2) x`,
@@ -1030,6 +1078,12 @@ function buildSql(s: string) {
       LEFT JOIN pg_temp.copy_attempts suc ON suc.old_id = st.last_success
       WHERE st.namespace = $1
       ON CONFLICT (namespace, task, item) DO NOTHING`,
+  };
+}
+
+/** SQL on the task processes recorded for cleanup. */
+function taskProcessSql(s: string) {
+  return {
     putTaskProcesses: `INSERT INTO ${s}.task_processes (${TASK_PROCESS_COLUMNS})
       SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::text[],
         $6::text[], $7::integer[], $8::integer[], $9::text[], $10::bigint[])
@@ -1042,11 +1096,6 @@ function buildSql(s: string) {
       WHERE t.host = k.host AND t.pid = k.pid AND t.start_marker = k.start_marker`,
     taskProcesses: `SELECT ${TASK_PROCESS_COLUMNS} FROM ${s}.task_processes
       WHERE namespace = $1 AND host = $2 ORDER BY since, pid`,
-    namespaces: `SELECT ns.namespace,
-        (SELECT count(DISTINCT task) FROM ${s}.task_state s WHERE s.namespace = ns.namespace) AS tasks,
-        (SELECT max(started_at) FROM ${s}.runs r WHERE r.namespace = ns.namespace) AS last_run
-      FROM (SELECT namespace FROM ${s}.task_state UNION SELECT namespace FROM ${s}.runs) ns
-      ORDER BY ns.namespace COLLATE "C"`,
   };
 }
 
