@@ -9,37 +9,18 @@ import { describe, expect, it } from "vitest";
 const MAX_LINES = 100;
 const SRC = path.join(import.meta.dirname, "..", "src");
 
-/**
- * Functions known to be longer, as `path under src: name`. The state stores are being rewritten
- * separately; remove an entry once its function is split (the second test insists).
- */
-const KNOWN_EXCEPTIONS = [
-  "state/sqlite-store.ts: prepareStatements",
-  "state/postgres-store.ts: buildSql",
-];
-
-interface LongFunction {
-  /** `path under src: name`, as in KNOWN_EXCEPTIONS. */
-  id: string;
-  /** `path:line name: N lines`, for the failure message. */
-  where: string;
-}
-
-function longFunctions(file: string): LongFunction[] {
+/** Each function of `file` over MAX_LINES, as `src/path:line name: N lines`. */
+function longFunctions(file: string): string[] {
   const text = readFileSync(path.join(SRC, file), "utf8");
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
-  const found: LongFunction[] = [];
+  const found: string[] = [];
   const visit = (node: ts.Node) => {
     if (ts.isFunctionLike(node) && "body" in node && node.body !== undefined) {
       const start = source.getLineAndCharacterOfPosition(node.getStart(source)).line;
       const end = source.getLineAndCharacterOfPosition(node.getEnd()).line;
       const lines = end - start + 1;
       const name = node.name?.getText(source) ?? "(anonymous)";
-      if (lines > MAX_LINES)
-        found.push({
-          id: `${file}: ${name}`,
-          where: `src/${file}:${start + 1} ${name}: ${lines} lines`,
-        });
+      if (lines > MAX_LINES) found.push(`src/${file}:${start + 1} ${name}: ${lines} lines`);
     }
     ts.forEachChild(node, visit);
   };
@@ -58,12 +39,6 @@ describe("src/", () => {
   const long = sourceFiles().flatMap(longFunctions);
 
   it(`has no function over ${MAX_LINES} lines (split it into named steps)`, () => {
-    const unexpected = long.filter((f) => !KNOWN_EXCEPTIONS.includes(f.id)).map((f) => f.where);
-    expect(unexpected).toEqual([]);
-  });
-
-  it("lists as exceptions only functions that are still too long", () => {
-    const stale = KNOWN_EXCEPTIONS.filter((id) => !long.some((f) => f.id === id));
-    expect(stale).toEqual([]);
+    expect(long).toEqual([]);
   });
 });
