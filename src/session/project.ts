@@ -23,8 +23,21 @@ export interface RunningAttempt {
   gone?: true;
 }
 
-/** One task in a {@link StatusReport}: its assessment, and its running attempt if it runs now. */
-export type TaskStatusRow = TaskAssessment & { running?: RunningAttempt };
+/** The items of a fan-out running now, and who runs them. */
+export interface RunningItems {
+  count: number;
+  /** `HOST:PID` of the processes running them, sorted; records written before it was kept have none. */
+  workers: string[];
+}
+
+/**
+ * One task in a {@link StatusReport}: its assessment, its running attempt if it runs now, and, for
+ * a fan-out, the items running now (the task as a whole is recorded once every item is done).
+ */
+export type TaskStatusRow = TaskAssessment & {
+  running?: RunningAttempt;
+  runningItems?: RunningItems;
+};
 
 /** What {@link Project.status} reports: each selected task's state, in topological order. */
 export interface StatusReport {
@@ -105,13 +118,19 @@ export class Project {
       scope.store.runningAttempts(scope.namespace),
     ]);
     const byTask = new Map(running.filter((r) => r.item === "").map((r) => [r.task, r]));
+    const items = runningItemsByTask(running);
     const tasks = assessed.map((a): TaskStatusRow => {
+      const row: TaskStatusRow = { ...a };
       const r = a.state === "running" ? byTask.get(a.task) : undefined;
-      if (r === undefined) return a;
-      const attempt: RunningAttempt = { attemptId: r.attemptId, startedAt: r.startedAt };
-      if (r.worker !== undefined) attempt.worker = r.worker;
-      if (r.worker !== undefined && isWorkerGone(r.worker)) attempt.gone = true;
-      return { ...a, running: attempt };
+      if (r !== undefined) {
+        const attempt: RunningAttempt = { attemptId: r.attemptId, startedAt: r.startedAt };
+        if (r.worker !== undefined) attempt.worker = r.worker;
+        if (r.worker !== undefined && isWorkerGone(r.worker)) attempt.gone = true;
+        row.running = attempt;
+      }
+      const its = items.get(a.task);
+      if (its !== undefined) row.runningItems = its;
+      return row;
     });
     return { graph: scope.graph.name, namespace: scope.namespace, tasks };
   }
@@ -165,4 +184,22 @@ export class Project {
       }
     }
   }
+}
+
+/** Per fan-out task, how many of its items run now and on which workers (gone ones left out). */
+function runningItemsByTask(
+  running: readonly { task: string; item: string; worker?: string }[],
+): Map<string, RunningItems> {
+  const acc = new Map<string, { count: number; workers: Set<string> }>();
+  for (const r of running) {
+    if (r.item === "" || (r.worker !== undefined && isWorkerGone(r.worker))) continue;
+    let a = acc.get(r.task);
+    if (a === undefined) {
+      a = { count: 0, workers: new Set() };
+      acc.set(r.task, a);
+    }
+    a.count++;
+    if (r.worker !== undefined) a.workers.add(r.worker);
+  }
+  return new Map([...acc].map(([t, a]) => [t, { count: a.count, workers: [...a.workers].sort() }]));
 }

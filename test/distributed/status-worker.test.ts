@@ -14,8 +14,28 @@ tasks:
     outputs: [s.txt]
 `;
 
+const FAN_OUT = `graphs:
+  g:
+    tasks:
+      states:
+      per_state: states
+tasks:
+  states:
+    file: tasks/states.py
+    cache_result: true
+    iterable_item: state
+  per_state:
+    command: [sh, -c, 'while [ ! -f go ]; do sleep 0.02; done; echo "$state" >> calls.txt']
+    map_over: state
+`;
+
 interface StatusJson {
-  tasks: { task: string; state: string; running?: { worker: string | null } }[];
+  tasks: {
+    task: string;
+    state: string;
+    running?: { worker: string | null };
+    runningItems?: { count: number; workers: string[] };
+  }[];
 }
 
 describe.skipIf(!hasRedisServer())("dagwright status during a BullMQ run", () => {
@@ -50,6 +70,38 @@ describe.skipIf(!hasRedisServer())("dagwright status during a BullMQ run", () =>
         running: { worker: `${hostname()}:${worker.child.pid}` },
       });
       expect(row.running?.worker).not.toBe(`${hostname()}:${run.child.pid}`);
+    } finally {
+      writeFileSync(path.join(dir, "go"), "");
+    }
+    expect(await run.exited).toBe(0);
+  }, 120_000);
+
+  it("counts a fan-out's running items and names their worker", async () => {
+    const dir = makeProject({
+      "dagwright.yaml": FAN_OUT,
+      "tasks/states.py": "def states():\n    return ['AL', 'CA']\n",
+    });
+    const run = startRun(dir, ["--executor", "bullmq", "--redis", redis.url]);
+    let ended = false;
+    void run.exited.then(() => {
+      ended = true;
+    });
+    try {
+      let row: StatusJson["tasks"][number] | undefined;
+      while (row?.runningItems === undefined) {
+        if (ended) throw new Error(`the run ended first:\n${run.stderr()}`);
+        const r = await runCliAsync(["status", "--json"], dir);
+        if (r.code === 0)
+          row = (JSON.parse(r.stdout) as StatusJson).tasks.find((t) => t.task === "per_state");
+      }
+      expect(row.runningItems).toEqual({
+        count: 1,
+        workers: [`${hostname()}:${worker.child.pid}`],
+      });
+      const human = await runCliAsync(["status"], dir);
+      expect(human.stdout).toMatch(
+        new RegExp(`per_state\\s+never ran\\s+1 item running on ${hostname()}:${worker.child.pid}`),
+      );
     } finally {
       writeFileSync(path.join(dir, "go"), "");
     }

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { RunningAttempt } from "../../session/project.js";
+import type { RunningAttempt, RunningItems, TaskStatusRow } from "../../session/project.js";
 import type { CommandContext } from "../context.js";
 import { paint } from "../output.js";
 import { openCommandProject, type RunFlags, selectionOf } from "../run-context.js";
@@ -14,6 +14,26 @@ function runningCell(running: RunningAttempt): string {
   const since = new Date(running.startedAt).toTimeString().slice(0, 8);
   const who = running.worker === undefined ? "" : `on ${running.worker} `;
   return `${who}since ${since}${running.gone ? " (that process is gone: interrupted)" : ""}`;
+}
+
+/** `3 items running on HOST:PID, HOST:PID` for a fan-out whose items run now. */
+function itemsCell(items: RunningItems): string {
+  const n = `${items.count} item${items.count === 1 ? "" : "s"} running`;
+  return items.workers.length === 0 ? n : `${n} on ${items.workers.join(", ")}`;
+}
+
+/** The text after a task's state: why it is stale or failed, or who runs it. */
+function whyCell(r: TaskStatusRow): string {
+  const why =
+    r.state === "failed" && r.lastAttempt?.error
+      ? r.lastAttempt.error
+      : r.state === "stale"
+        ? r.reasons.join("; ")
+        : r.running
+          ? runningCell(r.running)
+          : "";
+  if (r.runningItems === undefined) return why;
+  return why ? `${why}; ${itemsCell(r.runningItems)}` : itemsCell(r.runningItems);
 }
 
 /** `dagwright status`: each task's state, and who runs the tasks running now. */
@@ -54,6 +74,7 @@ export function registerStatus(program: Command, ctx: CommandContext): void {
                   },
                 }
               : {}),
+            ...(r.runningItems ? { runningItems: r.runningItems } : {}),
           }));
           ctx.o.out(
             `${JSON.stringify({ graph: report.graph, namespace: report.namespace, tasks }, null, 2)}\n`,
@@ -71,14 +92,7 @@ export function registerStatus(program: Command, ctx: CommandContext): void {
         ctx.o.out(`${report.graph} (${report.namespace})\n`);
         for (const r of rows) {
           const label = r.state === "never-ran" ? "never ran" : r.state;
-          const why =
-            r.state === "failed" && r.lastAttempt?.error
-              ? r.lastAttempt.error
-              : r.state === "stale"
-                ? r.reasons.join("; ")
-                : r.running
-                  ? runningCell(r.running)
-                  : "";
+          const why = whyCell(r);
           // A task's error text reaches the terminal: nothing in it may act on the terminal.
           const cell = why
             ? `${label.padEnd(9)}  ${sanitizeTerminal(why, { colors: false })}`
