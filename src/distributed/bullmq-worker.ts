@@ -42,10 +42,16 @@ export interface WorkerOptions {
 
 /** Workers taking jobs; see {@link startWorkers}. */
 export interface RunningWorkers {
-  /** Lets running jobs finish, takes no new ones, closes the projects kept open, and disconnects. */
+  /**
+   * Takes no new jobs, lets the running ones finish (until {@link stopNow}), closes the projects
+   * kept open, and disconnects. Never waits for an unreachable Redis.
+   */
   close(): Promise<void>;
-  /** Cancels every running job (its task's process group is stopped, recorded cancelled). */
-  cancelAll(): void;
+  /**
+   * Cancels every running job (its task's process group is stopped, recorded cancelled) and ends
+   * a {@link close} waiting for them.
+   */
+  stopNow(): void;
   readonly name: string;
 }
 
@@ -71,16 +77,21 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
     return client;
   };
   const projects = new WorkerProjects(options.open ?? openPlainProject);
+  const active = new ActiveJobs();
   const workers: Worker[] = options.queues.map(
     (queue) =>
-      new Worker(queue, (job, _token, signal) => runJob(options, projects, name, job, signal), {
-        connection: connect(),
-        prefix: QUEUE_PREFIX,
-        concurrency: options.concurrency,
-        name,
-        ...(options.lockDurationMs ? { lockDuration: options.lockDurationMs } : {}),
-        ...(options.stalledIntervalMs ? { stalledInterval: options.stalledIntervalMs } : {}),
-      }),
+      new Worker(
+        queue,
+        (job, _token, signal) => active.track(runJob(options, projects, name, job, signal)),
+        {
+          connection: connect(),
+          prefix: QUEUE_PREFIX,
+          concurrency: options.concurrency,
+          name,
+          ...(options.lockDurationMs ? { lockDuration: options.lockDurationMs } : {}),
+          ...(options.stalledIntervalMs ? { stalledInterval: options.stalledIntervalMs } : {}),
+        },
+      ),
   );
   for (const w of workers)
     w.on("error", (err) => options.notice(`worker: Redis: ${(err as Error).message}`));
@@ -92,11 +103,17 @@ export async function startWorkers(options: WorkerOptions): Promise<RunningWorke
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   return {
     name,
-    cancelAll: () => {
+    stopNow: () => {
       for (const w of workers) w.cancelAllJobs("worker stopping");
+      active.stopWaiting();
     },
     close: async () => {
-      await Promise.all(workers.map((w) => w.close()));
+      // BullMQ's own graceful close (and pause) wait for Redis without end when it is gone, so
+      // the running jobs are awaited here and BullMQ is only asked to wait when Redis answers.
+      await Promise.all(workers.map((w) => w.pause(true)));
+      await active.settled();
+      const reachable = clients.every((c) => c.status === "ready");
+      await Promise.all(workers.map((w) => w.close(!reachable)));
       await projects.closeAll();
       for (const client of clients) client.disconnect();
     },
@@ -181,4 +198,34 @@ function outcomeOf(counts: RunCounts): TaskJobResult["outcome"] {
   if (counts.cancelled > 0) return "cancelled";
   if (counts.failed > 0) return "failed";
   return "skipped";
+}
+
+/** The jobs a worker is running, so that stopping can wait for them without asking Redis. */
+class ActiveJobs {
+  private readonly running = new Set<Promise<unknown>>();
+  private stop: (() => void) | undefined;
+  private readonly stopped = new Promise<void>((resolve) => {
+    this.stop = resolve;
+  });
+
+  track<T>(job: Promise<T>): Promise<T> {
+    this.running.add(job);
+    const done = () => this.running.delete(job);
+    job.then(done, done);
+    return job;
+  }
+
+  /** Resolves once no job runs, or at {@link stopWaiting}. */
+  async settled(): Promise<void> {
+    let stopping = false;
+    void this.stopped.then(() => {
+      stopping = true;
+    });
+    while (this.running.size > 0 && !stopping)
+      await Promise.race([Promise.allSettled([...this.running]), this.stopped]);
+  }
+
+  stopWaiting(): void {
+    this.stop?.();
+  }
 }

@@ -16,6 +16,8 @@ export interface RedisClient {
   quit(): Promise<unknown>;
   /** Closes at once, even under a blocking command (a queue's event reader). */
   disconnect(): void;
+  /** ioredis's connection state: `ready` while Redis answers. */
+  readonly status: string;
 }
 
 type RedisConstructor = new (url: string, options: Record<string, unknown>) => RedisClient;

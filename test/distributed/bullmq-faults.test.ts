@@ -210,6 +210,21 @@ tasks:
 });
 
 describe.skipIf(!hasRedisServer())("dagwright run --executor bullmq: Redis restarts", () => {
+  it("a worker whose Redis is gone still stops on SIGTERM, exit 0", async () => {
+    const redis = await startRedis();
+    const w = await startWorker(redis, []);
+    const exited = new Promise<number | null>((r) => w.child.once("exit", (code) => r(code)));
+    try {
+      await redis.halt();
+      w.child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+      expect(w.log()).toContain("stopped");
+    } finally {
+      await w.stop();
+      await redis.stop();
+    }
+  }, 60_000);
+
   it("workers and the coordinator reconnect to a Redis restarted with AOF, and the run finishes", async () => {
     const redis = await startRedis({ appendonly: true });
     const w = await startWorker(redis, []);

@@ -81,7 +81,7 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
         ...(stalledIntervalMs ? { stalledIntervalMs } : {}),
       });
       notice(`worker ${workers.name}: waiting for jobs on ${queues.join(", ")} (${opts.redis})`);
-      await stopped(notice, workers.cancelAll);
+      await stopped(notice, workers.stopNow);
       await workers.close();
       notice(`worker ${workers.name}: stopped`);
       ctx.setExit(EXIT.ok);
@@ -89,7 +89,7 @@ export function registerWorker(program: Command, ctx: CommandContext): void {
 }
 
 /** Resolves at the first SIGTERM or SIGINT; a second one cancels the running jobs. */
-function stopped(notice: (line: string) => void, cancelAll: () => void): Promise<void> {
+function stopped(notice: (line: string) => void, stopNow: () => void): Promise<void> {
   return new Promise((resolve) => {
     let signals = 0;
     const on = () => {
@@ -97,7 +97,10 @@ function stopped(notice: (line: string) => void, cancelAll: () => void): Promise
       if (signals === 1) {
         notice("stopping: finishing running jobs (again to cancel them)");
         resolve();
-      } else cancelAll();
+      } else {
+        notice("stopping now: cancelling running jobs");
+        stopNow();
+      }
     };
     process.on("SIGTERM", on);
     process.on("SIGINT", on);
