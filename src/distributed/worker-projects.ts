@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import { readdirSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import path from "node:path";
 import { type RecordedRead, racilyRecorded, readsStillHold } from "../fingerprint/fs-reads.js";
 import type { Project } from "../session/project.js";
 
@@ -27,6 +29,8 @@ export interface ProjectLease {
 
 interface Entry {
   opened: Promise<OpenedProject>;
+  /** The state file the project's store has open (see {@link storeFileIdentity}), once opened. */
+  storeFile?: string | undefined;
   /** Jobs holding it. */
   users: number;
   /** Replaced or evicted: closed when its last job releases it. */
@@ -65,13 +69,25 @@ export class WorkerProjects {
     let entry = this.entries.get(key);
     if (entry !== undefined) {
       const opened = await entry.opened.catch(() => undefined);
-      if (opened === undefined || entry.retired || !readsStillHold(opened.loadReads)) {
+      if (
+        opened === undefined ||
+        entry.retired ||
+        !readsStillHold(opened.loadReads) ||
+        storeFileIdentity(opened.project) !== entry.storeFile
+      ) {
         this.retire(key, entry);
         entry = undefined;
       }
     }
-    entry ??= this.entries.get(key) ?? this.add(key, root, specFile, env);
-    entry.users++;
+    if (entry === undefined) {
+      entry = this.entries.get(key);
+      if (entry === undefined) {
+        entry = this.add(key, root, specFile, env);
+        // Counted before evicting, so the project being lent is never the one evicted.
+        entry.users++;
+        this.evict();
+      } else entry.users++;
+    } else entry.users++;
     entry.lastUsed = performance.now();
     const lent = entry;
     let project: Project;
@@ -104,11 +120,11 @@ export class WorkerProjects {
     entry.opened.then(
       // A file changed in the tick its load saw it could change again unseen: use once.
       (o) => {
+        entry.storeFile = storeFileIdentity(o.project);
         if (racilyRecorded(o.loadReads, startedMs)) this.retire(key, entry);
       },
       () => this.retire(key, entry),
     );
-    this.evict();
     return entry;
   }
 
@@ -141,4 +157,38 @@ function keyOf(root: string, specFile: string, env: NodeJS.ProcessEnv): string {
 async function closeEntry(entry: Entry): Promise<void> {
   const opened = await entry.opened.catch(() => undefined);
   await opened?.project.close().catch(() => {});
+}
+
+/**
+ * Which state file a project's SQLite store has open: `dev:ino` of the file at its path, or
+ * `replaced` when this process holds a deleted file of that path (Linux: `/proc/self/fd`; the
+ * new file may reuse the old inode number), or undefined for a store without a file (PostgreSQL).
+ * A state file deleted or replaced since the project was opened (a reset of `.dagwright/`) means a
+ * new store: the kept connection would read and write the old one.
+ */
+function storeFileIdentity(project: Project): string | undefined {
+  const file = (project.store as { file?: unknown }).file;
+  if (typeof file !== "string") return undefined;
+  try {
+    const st = statSync(file);
+    if (holdsDeleted(path.join(realpathSync(path.dirname(file)), path.basename(file))))
+      return "replaced";
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return "gone";
+  }
+}
+
+/** Whether one of this process's open files is `file`, deleted (Linux only; else false). */
+function holdsDeleted(file: string): boolean {
+  if (process.platform !== "linux") return false;
+  const deleted = `${file} (deleted)`;
+  for (const fd of readdirSync("/proc/self/fd")) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) === deleted) return true;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return false;
 }

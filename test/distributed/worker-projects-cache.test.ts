@@ -1,4 +1,12 @@
-import { statSync, utimesSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { WorkerProjects } from "../../src/distributed/worker-projects.js";
@@ -10,6 +18,7 @@ import { makeProject } from "../helpers.js";
 interface FakeProject {
   id: number;
   closed: boolean;
+  store: { file: string };
   close(): Promise<void>;
 }
 
@@ -19,11 +28,16 @@ function opener() {
   const open = async (root: string) => {
     const reads = new FsReads();
     reads.readText(path.join(root, "dagwright.yaml"));
+    // Like SQLite, the store keeps its state file (when there is one) open.
+    const file = path.join(root, "state.db");
+    const fd = existsSync(file) ? openSync(file, "r") : undefined;
     const project: FakeProject = {
       id: opened.length,
       closed: false,
+      store: { file },
       close: async () => {
         project.closed = true;
+        if (fd !== undefined) closeSync(fd);
       },
     };
     opened.push(project);
@@ -124,6 +138,38 @@ describe("WorkerProjects", () => {
     await c.release();
     expect(opened.map((p) => p.closed)).toEqual([false, true, false]);
     await held.release();
+    await projects.closeAll();
+  });
+
+  it("never closes the project it is lending, even when every project it keeps is busy", async () => {
+    const { open, opened } = opener();
+    const projects = new WorkerProjects(open, 2);
+    const dirs = [projectDir(), projectDir(), projectDir()];
+    const leases = [];
+    for (const dir of dirs) leases.push(await projects.acquire(dir, "dagwright.yaml", {}));
+    expect(opened.map((p) => p.closed)).toEqual([false, false, false]);
+    for (const lease of leases) await lease.release();
+    await projects.closeAll();
+  });
+
+  it("opens the project again when its state file was deleted or replaced (a reset of .dagwright)", async () => {
+    const { open, opened } = opener();
+    const projects = new WorkerProjects(open);
+    const dir = projectDir();
+    const db = path.join(dir, "state.db");
+    writeFileSync(db, "one");
+    const first = await projects.acquire(dir, "dagwright.yaml", {});
+    await first.release();
+    const same = await projects.acquire(dir, "dagwright.yaml", {});
+    expect(id(same.project)).toBe(id(first.project));
+    await same.release();
+
+    rmSync(db);
+    writeFileSync(db, "two");
+    const reset = await projects.acquire(dir, "dagwright.yaml", {});
+    expect(id(reset.project)).not.toBe(id(first.project));
+    expect(opened[0]!.closed).toBe(true);
+    await reset.release();
     await projects.closeAll();
   });
 });
