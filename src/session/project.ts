@@ -104,7 +104,12 @@ export class Project {
     options: ProjectRunOptions,
   ): Promise<ProjectRunResult> {
     const scope = "plan" in selection ? selection : await this.scope(selection, "copy");
-    return runScope(scope, options, this.core.notice);
+    const ended = this.core.pools.beginRun();
+    try {
+      return await runScope(scope, options, this.core.notice);
+    } finally {
+      ended();
+    }
   }
 
   /**

@@ -15,11 +15,18 @@ export interface WorkerOptions {
  * resolve against it; see {@link NodeWorkerPool}) and Python worker processes (each call enters
  * its own root). A project owns one set (see `openProject`), created on first use and stopped by
  * {@link WorkerPools.shutdown}, so two projects in one process never share a worker.
+ *
+ * A TS/JS worker imports a module once and keeps it (Node caches ES modules for good), so TS/JS
+ * workers live for the runs that use them ({@link WorkerPools.beginRun}): the next run, after an
+ * edit, imports the module afresh. Python workers reload edited code themselves and stay.
  */
 export class WorkerPools {
   private size: number;
   private readonly nodePools = new Map<string, NodeWorkerPool>();
   private pythonPool: PythonWorkerPool | undefined;
+  private runs = 0;
+  /** TS/JS pools being stopped after the last run that used them. */
+  private readonly stopping = new Set<Promise<unknown>>();
 
   constructor(options: WorkerOptions = {}) {
     this.size = sizeOf(options) ?? os.availableParallelism();
@@ -45,6 +52,31 @@ export class WorkerPools {
     return pool;
   }
 
+  /**
+   * Marks the start of a run; the returned function marks its end. When the last run ends, the
+   * TS/JS workers are stopped (in the background; {@link shutdown} waits for them).
+   */
+  beginRun(): () => void {
+    this.runs++;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.runs--;
+      if (this.runs === 0) this.stopNodeWorkers();
+    };
+  }
+
+  private stopNodeWorkers(): void {
+    const nodes = [...this.nodePools.values()];
+    this.nodePools.clear();
+    if (nodes.length === 0) return;
+    const stopped = Promise.all(nodes.map((p) => p.shutdown()));
+    this.stopping.add(stopped);
+    const done = () => this.stopping.delete(stopped);
+    stopped.then(done, done);
+  }
+
   /** The warm Python worker processes, started on first use. */
   python(): PythonWorkerPool {
     this.pythonPool ??= new PythonWorkerPool(this.size);
@@ -62,6 +94,7 @@ export class WorkerPools {
     this.pythonPool = undefined;
     await Promise.all([
       ...nodes.map((p) => p.shutdown()),
+      ...this.stopping,
       python?.shutdown(),
       stopPrestartedWorkers(),
     ]);

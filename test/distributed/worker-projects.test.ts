@@ -116,6 +116,30 @@ describe.skipIf(!hasRedisServer())("a dagwright worker serving many jobs", () =>
     expect(read(dir, "out/p.txt")).toBe("two yy");
   }, 180_000);
 
+  it("runs an edited TS function and the JS helper it imports with their new code, in its project root", async () => {
+    const fn = (word: string) =>
+      `import { mkdirSync, writeFileSync } from "node:fs";\nimport { word } from "./helper.mjs";\nexport function t(): void {\n  mkdirSync("out", { recursive: true });\n  writeFileSync("out/t.txt", \`${word} \${word()}\\n\`);\n}\n`;
+    const dir = makeProject({
+      "dagwright.yaml":
+        "graphs:\n  g:\n    tasks:\n      t:\ntasks:\n  t:\n    file: t.ts\n    outputs: [out/t.txt]\n",
+      "t.ts": fn("one"),
+      "helper.mjs": 'export const word = () => "x";\n',
+    });
+    const first = await runOnWorker(dir);
+    expect(first.code, first.stderr).toBe(0);
+    expect(read(dir, "out/t.txt")).toBe("one x");
+    writeFileSync(path.join(dir, "t.ts"), fn("two"));
+    const second = await runOnWorker(dir);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.done).toEqual(["t"]);
+    expect(read(dir, "out/t.txt")).toBe("two x");
+    writeFileSync(path.join(dir, "helper.mjs"), 'export const word = () => "yy";\n');
+    const third = await runOnWorker(dir);
+    expect(third.code, third.stderr).toBe(0);
+    expect(third.done).toEqual(["t"]);
+    expect(read(dir, "out/t.txt")).toBe("two yy");
+  }, 180_000);
+
   it("at --concurrency 2, runs two projects' jobs at once, each writing its relative outputs into its own root", async () => {
     // Siblings, so each task can wait for the other's start: it fails unless both run at once.
     const waitFor = (me: string, other: string) =>
