@@ -34,6 +34,7 @@ import {
   isMainThread,
   workerData as threadData,
   parentPort as threadPort,
+  Worker,
 } from "node:worker_threads";
 
 const inProcess = isMainThread;
@@ -42,8 +43,25 @@ const parentPort = inProcess
   : threadPort;
 const workerData = inProcess ? { progress: new SharedArrayBuffer(24), preload: [] } : threadData;
 if (inProcess) {
-  // The pool going away (its process ended or killed us) leaves nothing to serve.
+  // The pool going away (its process ended or killed us) leaves nothing to serve. A task busy in
+  // synchronous code never sees the channel close, so a thread watches for the pool's process to
+  // die (this process is then re-parented) and ends this one.
   process.on("disconnect", () => process.exit(0));
+  const watchdog = new Worker(
+    `const pool = ${process.ppid};
+     setInterval(() => { if (process.ppid !== pool) process.kill(${process.pid}, "SIGKILL"); }, 500);`,
+    { eval: true },
+  );
+  watchdog.unref();
+  // What a worker thread's 'error' event would carry, before this process ends.
+  const fatal = (err) => {
+    const e = err instanceof Error ? err : new Error(String(err));
+    process.send({ type: "fatal", name: e.name, message: e.message, stack: e.stack }, () =>
+      process.exit(1),
+    );
+  };
+  process.on("uncaughtException", fatal);
+  process.on("unhandledRejection", fatal);
 }
 
 // Stack traces of compiled modules point at the original .ts lines (inline source maps).

@@ -43,6 +43,9 @@ export class ProcessWorker extends EventEmitter implements PoolWorker {
       execArgv: [],
       serialization: "advanced",
       stdio: ["ignore", "ignore", "pipe", "ipc"],
+      // Its own process group: a Ctrl-C at the terminal is for dagwright, which stops its tasks
+      // itself (a thread would not get the signal either).
+      detached: true,
     });
     this.child.stderr?.setEncoding("utf8");
     this.child.stderr?.on("data", (text: string) => {
@@ -53,16 +56,46 @@ export class ProcessWorker extends EventEmitter implements PoolWorker {
     );
     this.exited = new Promise((resolve) => {
       this.child.once("exit", (code, signal) => {
-        const last = this.stderr.trim().split("\n").pop();
-        if (code !== 0 && signal === null && last) this.emit("error", new Error(last));
+        const err = this.fatal ?? (code !== 0 && signal === null ? this.stderrError() : undefined);
+        if (err !== undefined) this.emit("error", err);
         this.emit("exit", code ?? 1);
         resolve();
       });
+      this.child.on("error", (err) => {
+        this.emit("error", err);
+        // Never started (fork failed): no 'exit' follows.
+        if (this.child.pid === undefined) resolve();
+      });
     });
-    this.child.on("error", (err) => this.emit("error", err));
   }
 
-  private receive(msg: { type: string; id: number; index: number; start: number; text?: string }) {
+  /** The error an uncaught exception or rejection ended the worker with, as it reported it. */
+  private fatal: Error | undefined;
+
+  /** The last line the worker wrote to stderr before it died, past Node's version footer. */
+  private stderrError(): Error | undefined {
+    const lines = this.stderr.trim().split("\n");
+    const last = lines.filter((l) => l.trim() !== "" && !/^Node\.js v\d/.test(l)).pop();
+    return last === undefined ? undefined : new Error(last);
+  }
+
+  private receive(msg: {
+    type: string;
+    id: number;
+    index: number;
+    start: number;
+    text?: string;
+    name?: string;
+    message?: string;
+    stack?: string;
+  }) {
+    if (msg.type === "fatal") {
+      const err = new Error(msg.message ?? "worker crashed");
+      err.name = msg.name ?? "Error";
+      if (msg.stack !== undefined) err.stack = msg.stack;
+      this.fatal = err;
+      return;
+    }
     if (msg.type === "progress") {
       this.start[0] = msg.start;
       Atomics.store(this.ids, 1, msg.index);
