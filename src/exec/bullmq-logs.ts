@@ -80,6 +80,12 @@ export class RemoteTaskLogs {
     return this.open.get(keyOf(task, undefined))?.path;
   }
 
+  /** Closes the files of a job that ended: the task's, or those of the items of its bundle. */
+  endJob(task: string, items?: readonly string[]): void {
+    if (items === undefined) this.end(keyOf(task, undefined));
+    else for (const item of items) this.end(keyOf(task, item));
+  }
+
   /** Closes every file. */
   close(): void {
     for (const key of [...this.open.keys()]) this.end(key);

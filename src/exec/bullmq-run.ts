@@ -161,18 +161,24 @@ export class BullmqRun {
 
   /** What the mapped-task loop (bullmq-mapped.ts) uses of this run. */
   private readonly jobs: TaskJobs = {
-    submit: (task, key, keys, relay, force) =>
-      this.queues.submit(
-        queueOfTask(task.spec),
-        taskJobId(this.scope.o.namespace, task.name, key),
-        {
-          ...this.base,
-          ...(force !== undefined ? { force } : {}),
-          task: task.name,
-          ...(keys ? { keys } : {}),
-        },
-        relay,
-      ),
+    submit: async (task, key, keys, relay, force) => {
+      try {
+        return await this.queues.submit(
+          queueOfTask(task.spec),
+          taskJobId(this.scope.o.namespace, task.name, key),
+          {
+            ...this.base,
+            ...(force !== undefined ? { force } : {}),
+            task: task.name,
+            ...(keys ? { keys } : {}),
+          },
+          relay,
+        );
+      } finally {
+        // Its lines are all in: a fan-out of many bundles must not hold a file open per item.
+        this.logs.endJob(task.name, keys);
+      }
+    },
     outcome: (task, end, before) => this.outcomeOf(task, end, before),
     relay: (p, bundle) => this.relay(p, bundle),
   };
