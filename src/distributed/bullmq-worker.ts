@@ -7,8 +7,8 @@ import {
   QUEUE_PREFIX,
   type RedisClient,
 } from "../exec/bullmq-connection.js";
-import type { TaskJobData, TaskJobProgress, TaskJobResult } from "../exec/bullmq-job.js";
-import type { RunCounts, RunObserver } from "../exec/run-events.js";
+import type { TaskJobData, TaskJobProgressBatch, TaskJobResult } from "../exec/bullmq-job.js";
+import type { RunCounts, RunEvent, RunObserver } from "../exec/run-events.js";
 import { FsReads } from "../fingerprint/fs-reads.js";
 import { openProject } from "../session/open-project.js";
 import { DagwrightError } from "../spec/errors.js";
@@ -161,16 +161,14 @@ async function runJob(
           hint: "start the worker with the coordinator's DAGWRIGHT_BRANCH and DAGWRIGHT_STATE_URL",
         },
       );
-    // Progress writes are chained so the coordinator sees them in order, before the completion.
-    let sent: Promise<unknown> = Promise.resolve();
+    const progress = new ProgressSender(job, worker, remoteLog);
     const observer: RunObserver = (event) => {
-      // Only what the coordinator uses (a Redis call each, awaited before the job ends): not this
-      // unit's own run bounds, and of a bundle only its log lines (bullmq-mapped.ts folds the
-      // bundles into one start and one outcome of its own).
+      // Only what the coordinator uses (each update a Redis call, awaited before the job ends):
+      // not this unit's own run bounds, and of a bundle only its log lines (bullmq-mapped.ts
+      // folds the bundles into one start and one outcome of its own).
       if (event.type === "run-start" || event.type === "run-end") return;
       if (data.keys && event.type !== "log") return;
-      const progress: TaskJobProgress = { event, worker, ...(remoteLog ? { remoteLog } : {}) };
-      sent = sent.then(() => job.updateProgress(progress)).catch(() => {});
+      progress.send(event);
     };
     const result = await runTaskUnit(project, scope, {
       observer,
@@ -182,7 +180,7 @@ async function runJob(
       ...(data.keys ? { keys: data.keys, recordWhole: false } : {}),
       ...(signal ? { signal } : {}),
     });
-    await sent;
+    await progress.flush();
     const outcome = outcomeOf(result.counts);
     options.notice(`${what}: ${outcome} (job ${job.id})`);
     return { outcome, worker };
@@ -227,5 +225,53 @@ class ActiveJobs {
 
   stopWaiting(): void {
     this.stop?.();
+  }
+}
+
+/** Log lines wait this long for more to share their progress update. */
+const LOG_BATCH_MS = 50;
+/** … or until this many are waiting. */
+const LOG_BATCH_LINES = 1000;
+
+/**
+ * A job's events to the coordinator as job progress, in order: log lines in batches (a task
+ * printing 100,000 lines must not cost 100,000 Redis calls before its job can end), anything else
+ * at once with the lines before it. Updates are chained, so the coordinator sees them in order and
+ * before the job's completion.
+ */
+class ProgressSender {
+  private pending: RunEvent[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private sent: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly job: Job,
+    private readonly worker: string,
+    private readonly remoteLog: boolean,
+  ) {}
+
+  send(event: RunEvent): void {
+    this.pending.push(event);
+    if (event.type !== "log" || this.pending.length >= LOG_BATCH_LINES) this.post();
+    else this.timer ??= setTimeout(() => this.post(), LOG_BATCH_MS);
+  }
+
+  /** Sends what waits; resolves once every update was written. */
+  async flush(): Promise<void> {
+    this.post();
+    await this.sent;
+  }
+
+  private post(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pending.length === 0) return;
+    const batch: TaskJobProgressBatch = {
+      events: this.pending,
+      worker: this.worker,
+      ...(this.remoteLog ? { remoteLog: true } : {}),
+    };
+    this.pending = [];
+    this.sent = this.sent.then(() => this.job.updateProgress(batch)).catch(() => {});
   }
 }

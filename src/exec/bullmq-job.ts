@@ -46,6 +46,12 @@ export interface TaskJobResult {
 export type TaskJobProgress = { event: RunEvent; worker: string; remoteLog?: true };
 
 /**
+ * What a worker sends as one job progress update: its events in order since the last one (a
+ * task's log lines go in batches, not a Redis call each).
+ */
+export type TaskJobProgressBatch = { events: RunEvent[]; worker: string; remoteLog?: true };
+
+/**
  * The job id of a task's unit of work: the same for the same namespace, task and decision
  * (fingerprint, or `force`), so a coordinator that restarts finds the job its predecessor queued
  * instead of queueing a second one. BullMQ ids may not contain ":".

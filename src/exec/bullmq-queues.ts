@@ -6,7 +6,12 @@ import {
   QUEUE_PREFIX,
   type RedisClient,
 } from "./bullmq-connection.js";
-import type { TaskJobData, TaskJobProgress, TaskJobResult } from "./bullmq-job.js";
+import type {
+  TaskJobData,
+  TaskJobProgress,
+  TaskJobProgressBatch,
+  TaskJobResult,
+} from "./bullmq-job.js";
 
 /** How a submitted job ended, as the queue saw it. */
 export type JobEnd =
@@ -117,7 +122,11 @@ export class BullmqQueues {
     open = { queue, events, warned: false };
     this.open.set(name, open);
     events.on("progress", ({ jobId, data }) => {
-      this.waiters.get(jobId)?.onProgress(data as TaskJobProgress);
+      const waiter = this.waiters.get(jobId);
+      if (waiter === undefined) return;
+      const { events: sent, worker, remoteLog } = data as TaskJobProgressBatch;
+      for (const event of sent ?? [])
+        waiter.onProgress({ event, worker, ...(remoteLog ? { remoteLog } : {}) });
     });
     events.on("completed", ({ jobId, returnvalue }) => {
       const result = (

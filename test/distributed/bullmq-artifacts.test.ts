@@ -145,6 +145,26 @@ tasks:
       expect(await logOf("VA")).toContain("item VA\n");
     }, 120_000);
 
+    it("a task printing thousands of lines gets every one, in order, in the coordinator's log", async () => {
+      const files = {
+        "dagwright.yaml":
+          'graphs:\n  g:\n    tasks:\n      chatty:\ntasks:\n  chatty:\n    command: ["sh", "-c", "seq 1 5000"]\n',
+      };
+      const here = makeProject(files);
+      const there = makeProject(files);
+      await worker?.stop();
+      worker = await startWorker(redis!, ["--root", there], env);
+      const r = await runCliAsync(
+        ["run", "--executor", "bullmq", "--redis", redis!.url],
+        here,
+        env,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      const shown = await runCliAsync(["logs", "chatty"], here, env);
+      const numbers = shown.stdout.split("\n").filter((l) => /^\d+$/.test(l));
+      expect(numbers).toEqual(Array.from({ length: 5000 }, (_, i) => String(i + 1)));
+    }, 120_000);
+
     it("a failed task's message names the coordinator's copy of its log", async () => {
       const files = {
         "dagwright.yaml":
