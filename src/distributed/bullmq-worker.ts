@@ -1,4 +1,6 @@
+import { realpathSync } from "node:fs";
 import os from "node:os";
+import path from "node:path";
 import type { Job, Worker } from "bullmq";
 import {
   CANCEL_CHANNEL,
@@ -145,7 +147,7 @@ async function runJob(
   const env = { ...options.env, DAGWRIGHT_BRANCH: data.branch };
   const root = options.root ?? data.root;
   // The coordinator's copy of the task's log is then made from the lines streamed to it.
-  const remoteLog = root !== data.root || Boolean(options.env.DAGWRIGHT_ARTIFACTS_URL);
+  const remoteLog = !sameDir(root, data.root) || Boolean(options.env.DAGWRIGHT_ARTIFACTS_URL);
   const lease = await projects.acquire(root, data.specFile, env);
   const { project } = lease;
   try {
@@ -273,5 +275,15 @@ class ProgressSender {
     };
     this.pending = [];
     this.sent = this.sent.then(() => this.job.updateProgress(batch)).catch(() => {});
+  }
+}
+
+/** Whether two paths name one directory (a symlinked or differently spelled shared disk). */
+function sameDir(a: string, b: string): boolean {
+  if (path.resolve(a) === path.resolve(b)) return true;
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
   }
 }

@@ -109,6 +109,13 @@ export class Project {
       return await runScope(scope, options, this.core.notice);
     } finally {
       ended();
+      // A project kept open (a worker, a server) shares the file hashes it found after each run;
+      // they are a cache, so failing to write them must not replace the run's own outcome.
+      try {
+        this.flushFileCache();
+      } catch {
+        // written again by close(), which reports a store that cannot be written
+      }
     }
   }
 
