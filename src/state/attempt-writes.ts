@@ -8,6 +8,15 @@ import { defaultWorker } from "./worker-name.js";
  * entries, serializing results outside any transaction, and naming the writer of each begin.
  */
 
+/** The pointers of the task/item an attempt belongs to, as both drivers read them. */
+export interface TaskStateRow {
+  namespace: string;
+  task: string;
+  item: string;
+  current_attempt: number;
+  last_success: number | null;
+}
+
 /** A stored result cut into shards (see `shardResult`). */
 export type Shards = ReturnType<typeof shardResult>;
 

@@ -1,5 +1,10 @@
 import type pg from "pg";
-import { currentResult, type PreparedWrite, type Shards } from "./attempt-writes.js";
+import {
+  currentResult,
+  type PreparedWrite,
+  type Shards,
+  type TaskStateRow,
+} from "./attempt-writes.js";
 import type { PostgresSql } from "./postgres-store.js";
 import type {
   AttemptBegin,
@@ -8,15 +13,6 @@ import type {
   AttemptRefusal,
   AttemptWriteResult,
 } from "./state-store.js";
-
-/** The pointers of one task/item, as `lockPointerOfAttempt` reads them. */
-interface TaskStateRow {
-  namespace: string;
-  task: string;
-  item: string;
-  current_attempt: number;
-  last_success: number | null;
-}
 
 /**
  * The attempt writes of the PostgreSQL driver, entry by entry inside the transaction of a group

@@ -1,6 +1,11 @@
 import type Database from "better-sqlite3";
 import { DagwrightError } from "../spec/errors.js";
-import { currentResult, type PreparedWrite, type Shards } from "./attempt-writes.js";
+import {
+  currentResult,
+  type PreparedWrite,
+  type Shards,
+  type TaskStateRow,
+} from "./attempt-writes.js";
 import { lazily } from "./sqlite-lazy.js";
 import type {
   AttemptBegin,
@@ -338,15 +343,6 @@ function failColumns(attemptId: number, f: AttemptFailure) {
     peak_rss_kb: f.peakRssKb ?? null,
     cpu_ms: f.cpuMs ?? null,
   };
-}
-
-/** The pointers of the task/item an attempt belongs to. */
-interface TaskStateRow {
-  namespace: string;
-  task: string;
-  item: string;
-  current_attempt: number;
-  last_success: number | null;
 }
 
 /** The statements of the attempt writes, each prepared when first used. */

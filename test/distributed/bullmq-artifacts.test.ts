@@ -57,6 +57,22 @@ describe.skipIf(!hasRedisServer())(
         coordinator,
         env,
       );
+    /**
+     * Runs a project of `files` from one directory on a worker of its own serving a copy of it in
+     * another (the suite's worker serves the suite's copy): what the coordinator got.
+     */
+    const runElsewhere = async (files: Record<string, string>) => {
+      const here = makeProject(files);
+      const there = makeProject(files);
+      await worker?.stop();
+      worker = await startWorker(redis!, ["--root", there], env);
+      const r = await runCliAsync(
+        ["run", "--executor", "bullmq", "--redis", redis!.url],
+        here,
+        env,
+      );
+      return { here, there, r };
+    };
     const ran = (stdout: string, type: string) =>
       jsonLines<Event>(stdout)
         .filter((e) => e.type === type)
@@ -122,16 +138,7 @@ tasks:
         "dagwright.yaml": spec,
         "states.py": 'def states():\n    return ["NC", "SC", "VA"]\n',
       };
-      const here = makeProject(files);
-      const there = makeProject(files);
-      // The suite's worker serves the other project's root: this one gets a worker of its own.
-      await worker?.stop();
-      worker = await startWorker(redis!, ["--root", there], env);
-      const r = await runCliAsync(
-        ["run", "--executor", "bullmq", "--redis", redis!.url],
-        here,
-        env,
-      );
+      const { here, there, r } = await runElsewhere(files);
       expect(r.code, r.stderr).toBe(0);
       rmSync(path.join(there, ".dagwright", "logs"), { recursive: true, force: true });
       const logOf = async (item: string) => {
@@ -150,15 +157,7 @@ tasks:
         "dagwright.yaml":
           'graphs:\n  g:\n    tasks:\n      chatty:\ntasks:\n  chatty:\n    command: ["sh", "-c", "seq 1 5000"]\n',
       };
-      const here = makeProject(files);
-      const there = makeProject(files);
-      await worker?.stop();
-      worker = await startWorker(redis!, ["--root", there], env);
-      const r = await runCliAsync(
-        ["run", "--executor", "bullmq", "--redis", redis!.url],
-        here,
-        env,
-      );
+      const { here, r } = await runElsewhere(files);
       expect(r.code, r.stderr).toBe(0);
       const shown = await runCliAsync(["logs", "chatty"], here, env);
       const numbers = shown.stdout.split("\n").filter((l) => /^\d+$/.test(l));
@@ -170,15 +169,7 @@ tasks:
         "dagwright.yaml":
           'graphs:\n  g:\n    tasks:\n      bad:\ntasks:\n  bad:\n    command: ["sh", "-c", "echo boom; exit 3"]\n',
       };
-      const here = makeProject(files);
-      const there = makeProject(files);
-      await worker?.stop();
-      worker = await startWorker(redis!, ["--root", there], env);
-      const r = await runCliAsync(
-        ["run", "--executor", "bullmq", "--redis", redis!.url],
-        here,
-        env,
-      );
+      const { here, r } = await runElsewhere(files);
       expect(r.code).toBe(1);
       const logPath = /log: (\S+)/.exec(r.stderr)?.[1];
       expect(logPath, r.stderr).toContain(path.join(here, ".dagwright", "logs"));

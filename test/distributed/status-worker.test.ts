@@ -38,6 +38,32 @@ interface StatusJson {
   }[];
 }
 
+type Row = StatusJson["tasks"][number];
+
+/**
+ * Starts a BullMQ run in `dir` and polls `dagwright status --json` until `task`'s row passes
+ * `ready`; the run is left waiting for the project's `go` file.
+ */
+async function statusWhileRunning(
+  dir: string,
+  redisUrl: string,
+  task: string,
+  ready: (row: Row | undefined) => boolean,
+): Promise<{ row: Row; run: ReturnType<typeof startRun> }> {
+  const run = startRun(dir, ["--executor", "bullmq", "--redis", redisUrl]);
+  let ended = false;
+  void run.exited.then(() => {
+    ended = true;
+  });
+  let row: Row | undefined;
+  while (!ready(row)) {
+    if (ended) throw new Error(`the run ended first:\n${run.stderr()}`);
+    const r = await runCliAsync(["status", "--json"], dir);
+    if (r.code === 0) row = (JSON.parse(r.stdout) as StatusJson).tasks.find((t) => t.task === task);
+  }
+  return { row: row!, run };
+}
+
 describe.skipIf(!hasRedisServer())("dagwright status during a BullMQ run", () => {
   let redis: RedisService;
   let worker: WorkerProcess;
@@ -52,19 +78,8 @@ describe.skipIf(!hasRedisServer())("dagwright status during a BullMQ run", () =>
 
   it("names the worker process that runs the task, not the coordinator", async () => {
     const dir = makeProject({ "dagwright.yaml": SPEC });
-    const run = startRun(dir, ["--executor", "bullmq", "--redis", redis.url]);
-    let ended = false;
-    void run.exited.then(() => {
-      ended = true;
-    });
+    const { row, run } = await statusWhileRunning(dir, redis.url, "slow", (r) => !!r?.running);
     try {
-      let row: StatusJson["tasks"][number] | undefined;
-      while (row?.running === undefined) {
-        if (ended) throw new Error(`the run ended first:\n${run.stderr()}`);
-        const r = await runCliAsync(["status", "--json"], dir);
-        if (r.code === 0)
-          row = (JSON.parse(r.stdout) as StatusJson).tasks.find((t) => t.task === "slow");
-      }
       expect(row).toMatchObject({
         state: "running",
         running: { worker: `${hostname()}:${worker.child.pid}` },
@@ -81,19 +96,13 @@ describe.skipIf(!hasRedisServer())("dagwright status during a BullMQ run", () =>
       "dagwright.yaml": FAN_OUT,
       "tasks/states.py": "def states():\n    return ['AL', 'CA']\n",
     });
-    const run = startRun(dir, ["--executor", "bullmq", "--redis", redis.url]);
-    let ended = false;
-    void run.exited.then(() => {
-      ended = true;
-    });
+    const { row, run } = await statusWhileRunning(
+      dir,
+      redis.url,
+      "per_state",
+      (r) => !!r?.runningItems,
+    );
     try {
-      let row: StatusJson["tasks"][number] | undefined;
-      while (row?.runningItems === undefined) {
-        if (ended) throw new Error(`the run ended first:\n${run.stderr()}`);
-        const r = await runCliAsync(["status", "--json"], dir);
-        if (r.code === 0)
-          row = (JSON.parse(r.stdout) as StatusJson).tasks.find((t) => t.task === "per_state");
-      }
       expect(row.runningItems).toEqual({
         count: 1,
         workers: [`${hostname()}:${worker.child.pid}`],
