@@ -31,11 +31,33 @@ export class GroupCommit<W, R> {
     return result;
   }
 
+  /** Commits running now (started by a turn, `now` or {@link flush}). */
+  private readonly inFlight = new Set<Promise<void>>();
+
   /**
-   * Commits what is queued now, without waiting for the next turn (a store about to close).
-   * Resolves once those calls have settled.
+   * Commits what is queued now, without waiting for the next turn. Resolves once those calls
+   * have settled.
    */
-  async flush(): Promise<void> {
+  flush(): Promise<void> {
+    const commit = this.commitQueued();
+    this.inFlight.add(commit);
+    const done = () => this.inFlight.delete(commit);
+    commit.then(done, done);
+    return commit;
+  }
+
+  /**
+   * Commits what is queued and waits for every commit in flight, including those of calls
+   * submitted meanwhile: what a store about to close must do before its connection goes.
+   */
+  async drain(): Promise<void> {
+    while (this.pending.length > 0 || this.inFlight.size > 0) {
+      if (this.pending.length > 0) void this.flush();
+      await Promise.allSettled([...this.inFlight]);
+    }
+  }
+
+  private async commitQueued(): Promise<void> {
     const calls = this.pending;
     this.pending = [];
     if (calls.length > 1) {

@@ -622,7 +622,7 @@ export class PostgresStateStore implements StateStore {
     this.closing = true;
     let failure: unknown;
     // Attempt writes queued for the next group commit go in before the pool closes.
-    await this.commits.flush();
+    await this.commits.drain();
     this.closed = true;
     try {
       await this.flushFileHashes();

@@ -455,7 +455,7 @@ export class SqliteStateStore implements StateStore {
   async close(options: { leaveForExit?: boolean } = {}): Promise<void> {
     if (this.closed || this.closing) return;
     this.closing = true;
-    await this.commits.flush();
+    await this.commits.drain();
     try {
       for (const { namespace, token } of this.heldLocks.values())
         this.stmt.deleteLock.run({ namespace, token });

@@ -45,4 +45,27 @@ describe("group commit", () => {
     expect(await group.submit([])).toEqual([]);
     expect(batches).toHaveLength(1);
   });
+
+  it("drain waits for a commit already running and for calls submitted meanwhile", async () => {
+    const started: string[][] = [];
+    let release: (() => void) | undefined;
+    const group = new GroupCommit<string, string>(async (entries) => {
+      started.push([...entries]);
+      if (started.length === 1) await new Promise<void>((r) => (release = r));
+      return entries.map((e) => e.toUpperCase());
+    });
+    const first = group.submit(["a"]);
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual([["a"]]);
+    let drained = false;
+    const draining = group.drain().then(() => (drained = true));
+    const late = group.submit(["b"]);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(drained).toBe(false);
+    release!();
+    await draining;
+    expect(await first).toEqual(["A"]);
+    expect(await late).toEqual(["B"]);
+    expect(started).toEqual([["a"], ["b"]]);
+  });
 });
