@@ -203,6 +203,7 @@ function outcomeOf(counts: RunCounts): TaskJobResult["outcome"] {
 /** The jobs a worker is running, so that stopping can wait for them without asking Redis. */
 class ActiveJobs {
   private readonly running = new Set<Promise<unknown>>();
+  private stopRequested = false;
   private stop: (() => void) | undefined;
   private readonly stopped = new Promise<void>((resolve) => {
     this.stop = resolve;
@@ -217,15 +218,12 @@ class ActiveJobs {
 
   /** Resolves once no job runs, or at {@link stopWaiting}. */
   async settled(): Promise<void> {
-    let stopping = false;
-    void this.stopped.then(() => {
-      stopping = true;
-    });
-    while (this.running.size > 0 && !stopping)
+    while (this.running.size > 0 && !this.stopRequested)
       await Promise.race([Promise.allSettled([...this.running]), this.stopped]);
   }
 
   stopWaiting(): void {
+    this.stopRequested = true;
     this.stop?.();
   }
 }

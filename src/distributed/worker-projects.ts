@@ -79,15 +79,18 @@ export class WorkerProjects {
         entry = undefined;
       }
     }
+    let added = false;
     if (entry === undefined) {
+      // Another job may have opened it while this one waited.
       entry = this.entries.get(key);
       if (entry === undefined) {
         entry = this.add(key, root, specFile, env);
-        // Counted before evicting, so the project being lent is never the one evicted.
-        entry.users++;
-        this.evict();
-      } else entry.users++;
-    } else entry.users++;
+        added = true;
+      }
+    }
+    entry.users++;
+    // Counted before evicting, so the project being lent is never the one evicted.
+    if (added) this.evict();
     entry.lastUsed = performance.now();
     const lent = entry;
     let project: Project;
