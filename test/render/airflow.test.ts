@@ -10,9 +10,9 @@ import { makeProject, REPO, runCli } from "../helpers.js";
 import { loadDag } from "./airflow-fixtures.js";
 import { expectGolden, graphOf, specFor } from "./fixtures.js";
 
-function renderExample(options: AirflowOptions = {}) {
+function renderExample(options: AirflowOptions = {}, graphName = "daily") {
   const spec = loadSpec({ file: path.join(REPO, "examples", "airflow", "dagwright.yaml") });
-  const graph = buildGraph(spec, "daily");
+  const graph = buildGraph(spec, graphName);
   return renderAirflow({ spec, graph, config: resolveConfig(spec, graph.name), options });
 }
 
@@ -53,6 +53,16 @@ describe("render airflow: the example pipeline", () => {
       owner: "data-platform",
       retry_delay: { timedelta: 120 },
     });
+  });
+
+  it("renders the example's graph without fan-out (what CI gives the shared checker) with its edges", () => {
+    const dag = loadDag(only(renderExample({}, "retrain").files)).dags[0]!;
+    expect(dag.dag_id).toBe("retrain");
+    expect(dag.edges).toEqual([
+      ["init-check-state", "preprocess"],
+      ["preprocess", "train"],
+    ]);
+    expect(Object.values(dag.tasks).some((t) => t.mapped)).toBe(false);
   });
 
   it("runs each unit's dagwright command with the state URL from a Secret, as the Argo pods do", () => {
