@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the system programs dagwright's quickstart (and, with --test, its tests) need, where
 # they are missing: python3 and Rscript run the quickstart's Python and R tasks; the tests also
-# start throwaway PostgreSQL servers. Uses apt-get (with sudo when not root). Does nothing when
+# start throwaway PostgreSQL and Redis servers and render Airflow DAGs with Python's jinja2. Uses apt-get (with sudo when not root). Does nothing when
 # everything is there. On a system without apt-get it prints what to install by hand and exits 1
 # only if something is missing.
 #
@@ -43,6 +43,8 @@ has_postgres_server() {
   return 1
 }
 
+has_jinja2() { python3 -c 'import jinja2' >/dev/null 2>&1; }
+
 # Each missing program: its Debian package, and why it is needed.
 missing=""
 reasons=""
@@ -58,10 +60,12 @@ if [ "$want_tests" = yes ]; then
     need postgresql "the tests start their own PostgreSQL server on 127.0.0.1 (test/services/postgres.ts)"
   command -v redis-server >/dev/null 2>&1 ||
     need redis-server "the BullMQ tests start their own Redis on 127.0.0.1 (test/services/redis.ts)"
+  has_jinja2 ||
+    need python3-jinja2 "the Airflow render tests check what Airflow's Jinja makes of each templated field"
 fi
 
 checked="python3, Rscript"
-[ "$want_tests" = yes ] && checked="$checked, PostgreSQL server, redis-server"
+[ "$want_tests" = yes ] && checked="$checked, PostgreSQL server, redis-server, jinja2"
 if [ -z "$missing" ]; then
   say "$checked: all present, nothing to install"
   exit 0
@@ -92,6 +96,9 @@ command -v python3 >/dev/null 2>&1 || still="$still python3"
 command -v Rscript >/dev/null 2>&1 || still="$still Rscript"
 if [ "$want_tests" = yes ] && ! has_postgres_server; then still="$still PostgreSQL-server"; fi
 if [ "$want_tests" = yes ] && ! command -v redis-server >/dev/null 2>&1; then still="$still redis-server"; fi
+if [ "$want_tests" = yes ] && ! has_jinja2; then
+  still="$still jinja2 (for $(command -v python3); if that is not the system python3, run: python3 -m pip install jinja2)"
+fi
 if [ -n "$still" ]; then
   say "still missing after the install:$still"
   exit 1

@@ -18,6 +18,10 @@ export interface LoadedTask {
   template_file_errors: string[];
 }
 
+/** Why the Airflow tests stop where python3 has no jinja2 (they would check less, silently). */
+export const NO_JINJA =
+  "python3 cannot import jinja2, which the Airflow tests need to check what Airflow's Jinja makes of each templated field: run `sh scripts/setup-runtimes.sh --test` (or `python3 -m pip install jinja2`)";
+
 /** What load_dag.py prints. */
 export interface LoadedFile {
   jinja: boolean;
@@ -40,5 +44,7 @@ export function loadDag(source: string, airflow: 2 | 3 = 3): LoadedFile {
     encoding: "utf8",
   });
   if (r.status !== 0) throw new Error(`load_dag.py failed (${r.status}):\n${r.stderr}`);
-  return JSON.parse(r.stdout) as LoadedFile;
+  const loaded = JSON.parse(r.stdout) as LoadedFile;
+  if (!loaded.jinja) throw new Error(NO_JINJA);
+  return loaded;
 }

@@ -119,7 +119,6 @@ describe("render airflow: the example pipeline", () => {
 
   it("keeps {{ in an env value literal: Airflow's Jinja renders it unchanged", () => {
     const loaded = loadDag(only(renderExample().files));
-    if (!loaded.jinja) return;
     const env = loaded.dags[0]!.tasks.fetch!.rendered.env_vars as Record<string, string>;
     expect(env.USER_AGENT).toBe("dagwright-demo/1.0 (+https://example.org) {{ not a template }}");
     expect(env.DAGWRIGHT_RUN_ID).toBe("RUN_ID");

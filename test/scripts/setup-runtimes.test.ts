@@ -18,7 +18,14 @@ const SCRIPT = path.join(REPO, "scripts", "setup-runtimes.sh");
  * the given stubs). The apt-get stub logs its arguments and "installs" a package by creating its
  * program, so the script's check after installing sees it.
  */
-function machine(opts: { have: string[]; apt: boolean; uid: number; sudo: boolean }) {
+function machine(opts: {
+  have: string[];
+  apt: boolean;
+  uid: number;
+  sudo: boolean;
+  /** Whether python3 can import jinja2 (the python3-jinja2 package adds it). */
+  jinja?: boolean;
+}) {
   const root = makeProject({});
   const bin = path.join(root, "bin");
   const pgBin = path.join(root, "pg");
@@ -33,7 +40,9 @@ function machine(opts: { have: string[]; apt: boolean; uid: number; sudo: boolea
     chmodSync(path.join(bin, name), 0o755);
   };
   stub("id", `echo ${opts.uid}`);
-  for (const program of opts.have) stub(program, "exit 0");
+  if (opts.jinja !== false) writeFileSync(path.join(root, "jinja2"), "");
+  const python = `case "$*" in *jinja2*) [ -e ${root}/jinja2 ] ;; *) exit 0 ;; esac`;
+  for (const program of opts.have) stub(program, program === "python3" ? python : "exit 0");
   if (opts.have.includes("postgres")) stub(path.join("..", "pg", "postgres"), "exit 0");
   if (opts.sudo) stub("sudo", `echo "sudo $*" >> ${root}/log; "$@"`);
   if (opts.apt)
@@ -43,6 +52,7 @@ function machine(opts: { have: string[]; apt: boolean; uid: number; sudo: boolea
         `echo "apt-get $*" >> ${root}/log`,
         'for p in "$@"; do case $p in',
         `  python3) printf '#!/bin/sh\\n' > ${bin}/python3; chmod +x ${bin}/python3 ;;`,
+        `  python3-jinja2) : > ${root}/jinja2 ;;`,
         `  r-base-core) printf '#!/bin/sh\\n' > ${bin}/Rscript; chmod +x ${bin}/Rscript ;;`,
         `  postgresql) printf '#!/bin/sh\\n' > ${pgBin}/postgres; chmod +x ${pgBin}/postgres ;;`,
         `  redis-server) printf '#!/bin/sh\\n' > ${bin}/redis-server; chmod +x ${bin}/redis-server ;;`,
@@ -93,6 +103,26 @@ describe("scripts/setup-runtimes.sh", () => {
       "sudo apt-get install -y -qq --no-install-recommends postgresql redis-server\n",
     );
     expect(r.code).toBe(0);
+  });
+
+  it("with --test installs python3-jinja2 where python3 cannot import jinja2", () => {
+    const fixed = machine({
+      have: ["python3", "Rscript", "postgres", "redis-server"],
+      apt: true,
+      uid: 0,
+      sudo: false,
+      jinja: false,
+    }).run("--test");
+    expect(fixed.out).toContain("- python3-jinja2: the Airflow render tests check");
+    expect(fixed.log).toContain("apt-get install -y -qq --no-install-recommends python3-jinja2\n");
+    expect(fixed.code).toBe(0);
+    const ok = machine({
+      have: ["python3", "Rscript", "postgres", "redis-server"],
+      apt: true,
+      uid: 0,
+      sudo: false,
+    }).run("--test");
+    expect(ok.log).toBe("");
   });
 
   it("without apt-get, lists what to install by hand and exits 1", () => {
