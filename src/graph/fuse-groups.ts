@@ -205,9 +205,10 @@ function reportCycle(
   }
   const outside = units.filter((u) => u !== group);
   const inside = [...new Set([edges[0]![0], edges[edges.length - 1]![1]])];
+  const first = graph.tasks[members.get(group)![0]!]!;
   error(
-    graph.tasks[members.get(group)![0]!]!,
-    "group",
+    first,
+    first.spec.group === group ? "group" : "tags",
     `group "${group}" would depend on itself: ${[...units, group].join(" → ")} (${tasks})`,
     `a path between two tasks of a group must stay inside it: add ${outside.map((u) => `"${u}"`).join(", ")} to group "${group}", or take ${inside.map((t) => `"${t}"`).join(" or ")} out of it`,
   );

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildGraph } from "../../src/graph/build-graph.js";
@@ -273,5 +273,27 @@ describe("dagwright render airflow (CLI)", () => {
     expect(readdirSync(path.join(dir, "dags"))).toEqual(["main_dag.py"]);
     const dag = loadDag(readFileSync(path.join(dir, "dags", "main_dag.py"), "utf8"), 2).dags[0]!;
     expect(dag.edges).toEqual([["a", "b"]]);
+  });
+
+  it("refuses a group made by config.airflow's tag prefix that a path leaves, pointing at the tags", () => {
+    const dir = makeProject({
+      "dagwright.yaml": [
+        "settings: { docker_image: 'reg.example/p:1' }",
+        'config: { airflow: { group_tag_prefix: "airflow:" } }',
+        "graphs: { main: { tasks: { a: , b: a, c: b } } }",
+        "tasks:",
+        '  a: { command: [echo, a], tags: ["airflow:grp"] }',
+        "  b: { command: [echo, b] }",
+        '  c: { command: [echo, c], tags: ["airflow:grp"] }',
+        "",
+      ].join("\n"),
+    });
+    const r = runCli(["render", "airflow", "main", "--out", "dags"], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      'tasks.a.tags: group "grp" would depend on itself: grp → b → grp (a → b → c)',
+    );
+    expect(r.stderr).toContain('add "b" to group "grp", or take "a" or "c" out of it');
+    expect(existsSync(path.join(dir, "dags"))).toBe(false);
   });
 });
