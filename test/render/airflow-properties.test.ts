@@ -160,3 +160,60 @@ describe("render airflow with hostile strings", () => {
     );
   });
 });
+
+describe("render airflow with hostile config values and a fan-out", () => {
+  const text = hostile.filter((s) => !s.includes("\u0000"));
+  const caseOf = fc.record({
+    tag: text,
+    owner: text,
+    description: text,
+    env: text,
+    schedule: text.filter((s) => s.trim() !== ""),
+  });
+
+  it("carries DAG arguments and a mapped task's env through as data, adding no statement", () => {
+    fc.assert(
+      fc.property(caseOf, (c) => {
+        const graph = graphOf(
+          "g",
+          { list: [], each: ["list"] },
+          {
+            list: { cacheResult: true, iterableItem: ["k"] },
+            each: { mapOver: ["k"], bundleSize: 2, env: { HOSTILE: c.env } },
+          },
+        );
+        const config = {
+          airflow: {
+            dag: {
+              schedule: c.schedule,
+              tags: [c.tag],
+              description: c.description,
+              default_args: { owner: c.owner },
+            },
+          },
+        };
+        const rendered = renderAirflow({ spec: specFor(graph), graph, config, options: {} });
+        const loaded = loadDag(Object.values(rendered.files)[0]!);
+        expect(loaded.statements.filter((s) => s !== "Import" && s !== "ImportFrom")).toEqual([
+          "FunctionDef",
+          "With",
+        ]);
+        const dag = loaded.dags[0]!;
+        expect(dag.kwargs).toMatchObject({
+          schedule: c.schedule,
+          tags: [c.tag],
+          description: c.description,
+          default_args: { owner: c.owner },
+        });
+        expect(dag.edges).toEqual([
+          ["each-items", "each"],
+          ["list", "each-items"],
+        ]);
+        const each = dag.tasks.each!;
+        expect(each.mapped).toBe(true);
+        expect((each.rendered.env_vars as Record<string, string>).HOSTILE).toBe(c.env);
+      }),
+      { numRuns: 25 },
+    );
+  });
+});
