@@ -33,9 +33,18 @@ export interface MachineContext {
 }
 
 const GET_OBJECT = "arn:aws:states:::aws-sdk:s3:getObject";
+/**
+ * Above this many bytes of key list a fan-out runs as a Distributed Map whatever its count: the
+ * inline Map carries the list in the state data, which Step Functions caps at 256 KiB (the rest
+ * is left for the params, the run id and the escaped quotes of the list read as a string).
+ */
+export const INLINE_MAP_MAX_BYTES = 200 * 1024;
 /** Placeholder for an item key while a unit's item command is built (never in user names). */
 const ITEM = "\u0000dagwright-item\u0000";
-/** Where the fan-out states keep the item count and list (overwritten by the next fan-out). */
+/**
+ * Where the fan-out states keep the listing's size (`.size.count`, `.size.bytes`) and the list
+ * (`.batches`), overwritten by the next fan-out.
+ */
 const SCRATCH = "$.dagwright_items";
 
 /** The state-name requests of a plan and its ordering's Parallel states. */
@@ -193,10 +202,11 @@ interface UnitParts {
 }
 
 /**
- * A fan-out: the listing Task writes the keys and their count to S3 under the run id;
- * a Choice sends more than `inlineMapMax` items to a Distributed Map reading the list with
- * `ItemReader` (batched by `ItemBatcher`), fewer to a `getObject` Task and an inline Map over the
- * list partitioned into bundles. Each item step runs `run-task --item-b64=…`, so an execution
+ * A fan-out: the listing Task writes the keys, their count and the list's size in bytes to S3
+ * under the run id; a Choice sends more than `inlineMapMax` items, or a list over
+ * {@link INLINE_MAP_MAX_BYTES}, to a Distributed Map reading the list with `ItemReader` (batched
+ * by `ItemBatcher`), the rest to a `getObject` Task and an inline Map over the list partitioned
+ * into bundles. Each item step runs `run-task --item-b64=…`, so an execution
  * reruns only the items that are not fresh.
  */
 function fanOutChain(unit: PlanUnit, states: Json, ctx: MachineContext, p: UnitParts): Chain {
@@ -230,14 +240,20 @@ function fanOutChain(unit: PlanUnit, states: Json, ctx: MachineContext, p: UnitP
     { Next: name("count") },
   );
   states[name("count")] = taskState(GET_OBJECT, object(".count.json"), s3Read, {
-    ResultSelector: { "count.$": "States.StringToJson($.Body)" },
+    ResultSelector: { "size.$": "States.StringToJson($.Body)" },
     ResultPath: SCRATCH,
     Next: name("route"),
   });
   states[name("route")] = {
     Type: "Choice",
     Choices: [
-      { Variable: `${SCRATCH}.count`, NumericGreaterThan: ctx.inlineMapMax, Next: name("dmap") },
+      {
+        Or: [
+          { Variable: `${SCRATCH}.size.count`, NumericGreaterThan: ctx.inlineMapMax },
+          { Variable: `${SCRATCH}.size.bytes`, NumericGreaterThan: INLINE_MAP_MAX_BYTES },
+        ],
+        Next: name("dmap"),
+      },
     ],
     Default: name("list"),
   };
@@ -248,7 +264,7 @@ function fanOutChain(unit: PlanUnit, states: Json, ctx: MachineContext, p: UnitP
     ResultPath: SCRATCH,
     Next: name("map"),
   });
-  const { inline, distributed } = mapStates(unit, ctx, p, object(".json"));
+  const { inline, distributed } = mapStates(unit, ctx, p, object(".json"), object("-results"));
   states[name("map")] = inline;
   states[name("dmap")] = distributed;
   states[fail] = failState(`task ${JSON.stringify(unit.name)} failed`);
@@ -258,18 +274,21 @@ function fanOutChain(unit: PlanUnit, states: Json, ctx: MachineContext, p: UnitP
 /**
  * The two Maps of a fan-out: inline over the partitioned list in the state data, and
  * Distributed reading `list` (the S3 object) with `ItemReader` and batching with `ItemBatcher`.
- * Both run one item state per bundle and catch into the unit's Fail state.
+ * Both run one item state per bundle and catch into the unit's Fail state; the Distributed one
+ * writes its results under `results` (the inline Map's results are run ids, discarded).
  */
 function mapStates(
   unit: PlanUnit,
   ctx: MachineContext,
   p: UnitParts,
   list: Json,
+  results: Json,
 ): { inline: Json; distributed: Json } {
   const fanOut = unit.fanOut!;
   const { name, fail } = p;
   const batch = fanOut.bundleSize ?? 1;
   const concurrency = fanOut.groupSize !== undefined ? { MaxConcurrency: fanOut.groupSize } : {};
+  // An item's output is the run id (the inline Map gathers every item's output in its state).
   const itemTask = (refs: Refs, keys: string, fails: string) =>
     taskState(
       p.resource,
@@ -279,7 +298,7 @@ function mapStates(
         p.run(refs, itemArgv(fanOut.item(ITEM)), [{ name: "DAGWRIGHT_ITEMS", path: keys }]),
       ),
       { ...p.settings, fail: fails },
-      { End: true },
+      { OutputPath: refs.run, End: true },
     );
   const inline: Json = {
     Type: "Map",
@@ -313,6 +332,11 @@ function mapStates(
       BatchInput: { "input.$": TOP_REFS.input, "run.$": TOP_REFS.run },
     },
     ...concurrency,
+    // The items' outputs go to S3: the Map's own output could exceed 256 KiB.
+    ResultWriter: {
+      Resource: "arn:aws:states:::s3:putObject",
+      Parameters: { "Bucket.$": results["Bucket.$"], "Prefix.$": results["Key.$"] },
+    },
     ItemProcessor: {
       ProcessorConfig: { Mode: "DISTRIBUTED", ExecutionType: "STANDARD" },
       StartAt: name("batch"),

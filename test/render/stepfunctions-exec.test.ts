@@ -103,7 +103,7 @@ async function execute(
   box: { bin: string; bucket: string },
   name: string,
   fail?: string,
-): Promise<{ calls: Call[]; error?: unknown }> {
+): Promise<{ calls: Call[]; entered: string[]; error?: unknown }> {
   const { StateMachine } = await localStepFunctions();
   const calls: Call[] = [];
   const attempts = new Map<string, number>();
@@ -152,11 +152,18 @@ async function execute(
       context: { Execution: { Name: name } },
     } as never,
   );
+  const entered: string[] = [];
+  const log = (async () => {
+    for await (const event of exec.eventLogs)
+      if (event.type === "StateEntered") entered.push(event.state.name);
+  })();
   try {
     await exec.result;
-    return { calls };
+    return { calls, entered };
   } catch (error) {
-    return { calls, error };
+    return { calls, entered, error };
+  } finally {
+    await log.catch(() => undefined);
   }
 }
 
@@ -255,6 +262,46 @@ describe("render stepfunctions: the machine executes like dagwright run", () => 
       .slice(before.length - 1);
     expect(added.filter((l) => l.startsWith("fetch"))).toEqual(["fetch south"]);
     expect(outputs(project)).toEqual(reference);
+  });
+
+  it("sends a few items with long keys to the Distributed Map: the inline Map would carry over 256 KiB", async () => {
+    // Three items whose base64url keys make a list of about 320 KB, far below --inline-map-max.
+    const project = makeProject({
+      ...FILES,
+      "tasks/regions.py": 'def regions():\n    return ["n" * 80000, "s" * 80000, "e" * 80000]\n',
+    });
+    const r = runCli(["render", "stepfunctions", "g", "--out", "sfn"], project);
+    expect(r.code, r.stderr).toBe(0);
+    const def = JSON.parse(readFileSync(path.join(project, "sfn", "g.asl.json"), "utf8")) as Json;
+    const box = sandbox();
+    const result = await execute(def, project, box, "exec-bytes");
+    const size = JSON.parse(
+      readFileSync(
+        path.join(
+          box.bucket,
+          readdirSync(path.join(box.bucket, "dagwright-items")).map(
+            (run) => `dagwright-items/${run}/fetch-items.count.json`,
+          )[0]!,
+        ),
+        "utf8",
+      ),
+    );
+    expect(size.count).toBe(3);
+    expect(size.bytes).toBeGreaterThan(200 * 1024);
+    expect(result.entered).toContain("fetch-route");
+    expect(result.entered).toContain("fetch-map-s3");
+    expect(result.entered).not.toContain("fetch-list");
+    // The local executor cannot read the Distributed Map's ItemReader (see docs): no item ran.
+    expect(result.calls.filter((c) => c.state === "fetch")).toEqual([]);
+  });
+
+  it("sends a short list to the inline Map", async () => {
+    const { project, def } = rendered();
+    const result = await execute(def, project, sandbox(), "exec-inline");
+    expect(result.error).toBeUndefined();
+    expect(result.entered).toContain("fetch-list");
+    expect(result.entered).toContain("fetch-map");
+    expect(result.entered).not.toContain("fetch-map-s3");
   });
 
   it("retries a state whose first attempt fails, then succeeds", async () => {

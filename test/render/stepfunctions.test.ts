@@ -262,9 +262,12 @@ describe("render stepfunctions: fan-out", () => {
       "f",
       "each",
     ]);
+    expect(s["each-count"].ResultSelector).toEqual({ "size.$": "States.StringToJson($.Body)" });
     expect(s["each-route"].Choices[0]).toEqual({
-      Variable: "$.dagwright_items.count",
-      NumericGreaterThan: 50,
+      Or: [
+        { Variable: "$.dagwright_items.size.count", NumericGreaterThan: 50 },
+        { Variable: "$.dagwright_items.size.bytes", NumericGreaterThan: 200 * 1024 },
+      ],
       Next: "each-map-s3",
     });
     expect(s["each-list"].Resource).toBe("arn:aws:states:::aws-sdk:s3:getObject");
@@ -277,6 +280,7 @@ describe("render stepfunctions: fan-out", () => {
     expect(s["each-map-s3"].ItemBatcher.MaxItemsPerBatch).toBe(3);
     expect(s["each-map-s3"].MaxConcurrency).toBe(4);
     expect(s["each-map-s3"].ItemProcessor.ProcessorConfig.Mode).toBe("DISTRIBUTED");
+    expect(s["each-map-s3"].ResultWriter.Resource).toBe("arn:aws:states:::s3:putObject");
     const item = s["each-map"].ItemProcessor.States.each.Parameters.Overrides.ContainerOverrides[0];
     expect(item.Command[0]).toBe("sh");
     expect(item.Command[2]).toContain('set -- "--item-b64=$k" "$@"');
