@@ -77,6 +77,8 @@ export interface PlanOptions {
   bundles?: "numbered" | "keys";
   /** Called for every user string that enters a command line, where the target can refuse it. */
   checkArg?: (value: string, what: string, path: string, task?: GraphTask) => void;
+  /** Checks a secret reference for the target's secret store (default {@link checkSecret}: Kubernetes). */
+  checkSecret?: typeof checkSecret;
 }
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -219,7 +221,7 @@ export function planDeployment(
     );
   checkArg(image, "the image", "settings.docker_image");
   const stateSecret = options.stateUrlSecret ?? { name: "dagwright-state", key: "url" };
-  checkSecret(stateSecret, "the state store URL", "stateUrlSecret", fail);
+  (options.checkSecret ?? checkSecret)(stateSecret, "the state store URL", "stateUrlSecret", fail);
   return {
     image,
     stateSecret,
@@ -319,7 +321,7 @@ function planUnits(
   return units.map((unit) => {
     const members = unit.tasks.map((t) => graph.tasks[t]!);
     const first = members[0]!;
-    const { env, secrets } = unitEnv(unit, members, report);
+    const { env, secrets } = unitEnv(unit, members, report, options.checkSecret ?? checkSecret);
     const planned: PlanUnit = {
       ...unit,
       members,
@@ -372,6 +374,7 @@ function unitEnv(
   unit: Unit,
   tasks: GraphTask[],
   report: Report,
+  checkRef: typeof checkSecret,
 ): { env: [string, string][]; secrets: (SecretKey & { env: string })[] } {
   const fail = (path: string, message: string, hint?: string, task?: GraphTask) =>
     report("error", path, message, hint, task);
@@ -401,7 +404,7 @@ function unitEnv(
       }
     }
     for (const s of task.spec.secrets) {
-      checkSecret(s, `task "${task.name}"`, `tasks.${task.name}.secrets`, fail, task);
+      checkRef(s, `task "${task.name}"`, `tasks.${task.name}.secrets`, fail, task);
       const seen = secrets.get(s.env);
       if (seen === undefined) secrets.set(s.env, { name: s.name, key: s.key, task });
       else if (seen.name !== s.name || seen.key !== s.key)

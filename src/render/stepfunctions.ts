@@ -3,6 +3,7 @@ import { type Diagnostic, formatDiagnostic } from "../spec/diagnostic.js";
 import { SpecError } from "../spec/errors.js";
 import { buildMachine, stateNameRequests } from "./asl-machine.js";
 import { assignStateNames } from "./asl-names.js";
+import { checkAslSecret, secretValueFrom } from "./asl-secrets.js";
 import { type EnvEntry, isPlainAslString, type Launch, launchSize } from "./asl-task.js";
 import {
   checkTargetFeatures,
@@ -26,8 +27,9 @@ export interface StepFunctionsOptions {
   /** Written into the params file as the image the task definition should run. */
   image?: string;
   /**
-   * The Secrets Manager secret and JSON key holding the state store URL, named in the params
-   * file's `container.secrets` (default `{name: dagwright-state, key: url}`).
+   * The Secrets Manager secret (name or ARN) and JSON key holding the state store URL, or an SSM
+   * parameter ARN, named in the params file's `container.secrets` (default
+   * `{name: dagwright-state, key: url}`; see `asl-secrets.ts`).
    */
   stateUrlSecret?: { name: string; key: string };
   /** Up to this many items a fan-out runs as an inline Map; above, a Distributed Map (default 1000). */
@@ -69,6 +71,7 @@ export function renderStepFunctions(input: RenderInput<StepFunctionsOptions>): R
       ...(options.image !== undefined ? { image: options.image } : {}),
       ...(options.stateUrlSecret !== undefined ? { stateUrlSecret: options.stateUrlSecret } : {}),
       bundles: "keys",
+      checkSecret: checkAslSecret,
       checkArg: (value, what, path, task) => {
         // The image only goes into the params file, as a suggestion.
         if (path === "settings.docker_image") return;
@@ -262,7 +265,7 @@ function params(
       environment: [{ name: "DAGWRIGHT_ARTIFACTS_URL", value: "s3://<bucket>/<prefix>" }],
       secrets: [...secrets].map(([env, s]) => ({
         name: env,
-        valueFrom: `arn:aws:secretsmanager:<region>:<account>:secret:${s.name}:${s.key}::`,
+        valueFrom: secretValueFrom(s),
       })),
     },
   };

@@ -65,7 +65,7 @@ export function registerRender(program: Command, ctx: CommandContext): void {
     .option("--branch <NAME>", "state branch the pods use (DAGWRIGHT_BRANCH)")
     .option(
       "--state-secret <NAME:KEY>",
-      "Secret holding the PostgreSQL state URL (stepfunctions: Secrets Manager secret and JSON key)",
+      "Secret holding the PostgreSQL state URL (stepfunctions: Secrets Manager secret name or ARN and JSON key, or an SSM parameter ARN)",
       "dagwright-state:url",
     )
     .option("--service-account <NAME>", "service account of the pods")
@@ -173,7 +173,9 @@ function targetOptions(target: RenderTarget, opts: RenderOptions): ProjectRender
       ...layering,
       ...(opts.image ? { image: opts.image } : {}),
       launch: opts.launch ?? "fargate",
-      stateUrlSecret: { name: secretName, key: secretKey },
+      // NAME:KEY where NAME may be an ARN (colons in it): the key follows the last colon; an
+      // SSM parameter ARN has no key.
+      stateUrlSecret: splitLast(opts.stateSecret ?? `${secretName}:${secretKey}`),
       ...(opts.inlineMapMax !== undefined ? { inlineMapMax: inlineMapMax(opts.inlineMapMax) } : {}),
     };
   }
@@ -206,6 +208,12 @@ function targetOptions(target: RenderTarget, opts: RenderOptions): ProjectRender
     ...(opts.kind ? { kind: opts.kind } : {}),
     ...(template !== undefined ? { template } : {}),
   };
+}
+
+function splitLast(ref: string): { name: string; key: string } {
+  const at = ref.lastIndexOf(":");
+  if (ref.slice(at + 1).startsWith("parameter/")) return { name: ref, key: "" };
+  return { name: ref.slice(0, at), key: ref.slice(at + 1) };
 }
 
 function inlineMapMax(value: string): number {
