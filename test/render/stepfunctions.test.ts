@@ -344,6 +344,26 @@ describe("render stepfunctions: examples, kptn fixture, goldens", () => {
     },
   );
 
+  it("renders the N shape with a fan-out (nfan.asl.json): D, mapped over B's list, also waits for A", async () => {
+    const { result, machine } = render(
+      graphOf(
+        "nfan",
+        { A: [], B: [], C: ["A", "B"], D: ["B"] },
+        {
+          B: task({ cacheResult: true, iterableItem: ["region"] }),
+          D: task({ mapOver: ["region"], bundleSize: 2, groupSize: 3, retries: 1 }),
+        },
+      ),
+    );
+    expect(result.report!.addedWaits).toEqual([{ task: "D", waitsFor: "A" }]);
+    expect(machine.States["parallel-1"].Next).toBe("parallel-2");
+    expect(
+      machine.States["parallel-2"].Branches.map((b: Json) => Object.keys(b.States)[0]),
+    ).toEqual(["C", "D-items"]);
+    expect(await validateAsl(machine)).toEqual([]);
+    expectGolden("nfan.asl.json", result.files["nfan.asl.json"]!);
+  });
+
   it("renders a kptn-style project (Fargate cpu units, fan-out over a cached list) as valid ASL", async () => {
     const dir = makeProject({
       "kptn.yaml": `settings: {flows_dir: flows, flow_type: vanilla, py_tasks_dir: py_tasks}
