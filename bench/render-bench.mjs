@@ -5,9 +5,11 @@
 // untimed, so the timed runs use the validated-spec cache as a user's second render does; one
 // row also shows the first render, which parses and validates the spec.
 // Step Functions (issue 17) also gets the waits its series-parallel ordering adds compared with
-// level-by-level ordering, on this graph and on seeded random DAGs (needs `npm run build`).
+// level-by-level ordering, on this graph and on seeded random DAGs (needs `npm run build`), and
+// a render of a seeded random 5,000-task DAG (each task depends on up to 3 of the 100 before it),
+// which is not series-parallel, timed like the others.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +21,41 @@ const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
 const LAYERS = 50;
 const WIDTH = 100;
 const TARGETS = ["argo", "airflow", "prefect", "stepfunctions"];
+
+/** A seeded generator of numbers in [0, 1). */
+function seeded(seed) {
+  return () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
+}
+
+/** Each of `n` nodes depends on up to 3 of the `window` nodes before it. */
+function randomDeps(n, window, random) {
+  return Array.from({ length: n }, (_, i) => {
+    const k = Math.floor(random() * 4);
+    const ds = new Set();
+    for (let j = 0; j < k && i > 0; j++) ds.add(i - 1 - Math.floor(random() * Math.min(i, window)));
+    return [...ds].sort((a, b) => a - b);
+  });
+}
+
+/** The random 5,000-task DAG as a spec (graph `random`), tasks sized like the layered graph's. */
+function randomSpecYaml() {
+  const deps = randomDeps(LAYERS * WIDTH, 100, seeded(5000));
+  const lines = [
+    "settings: {docker_image: registry.example/bench:1}",
+    "graphs:",
+    "  random:",
+    "    tasks:",
+  ];
+  for (const [i, ds] of deps.entries())
+    lines.push(`      r${i}: [${ds.map((d) => `r${d}`).join(", ")}]`);
+  lines.push("tasks:");
+  for (let i = 0; i < deps.length; i++)
+    lines.push(`  r${i}: {command: [touch, "o/r${i}"], compute: {cpu: 1, memory: 512}}`);
+  return `${lines.join("\n")}\n`;
+}
 
 function specYaml() {
   const name = (l, i) => `t${l}_${i}`;
@@ -87,8 +124,39 @@ try {
     String(report.falseWaits),
     `level by level: ${report.levelOrderingFalseWaits.toLocaleString("en")}`,
   ]);
+  rows.push(...randomGraphRows());
 } finally {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** `render stepfunctions` of the random 5,000-task DAG: time, and waits added vs level ordering. */
+function randomGraphRows() {
+  const rdir = path.join(dir, "random");
+  mkdirSync(rdir);
+  writeFileSync(path.join(rdir, "dagwright.yaml"), randomSpecYaml());
+  const rout = path.join(rdir, "out");
+  time(["render", "stepfunctions", "--out", rout], rdir); // parses and validates the spec
+  const ms = median(
+    Array.from({ length: REPEAT }, () => time(["render", "stepfunctions", "--out", rout], rdir)),
+  );
+  const r = spawnSync(process.execPath, [BIN, "render", "stepfunctions", "--json", "--out", rout], {
+    cwd: rdir,
+    encoding: "utf8",
+    maxBuffer: 256 << 20,
+  });
+  const report = JSON.parse(r.stdout);
+  return [
+    [
+      "stepfunctions, random 5,000-task DAG",
+      fmt(ms),
+      ms < 2000 ? "target < 2 s: met" : "target < 2 s: NOT met",
+    ],
+    [
+      "stepfunctions, waits added to the random 5,000-task DAG",
+      report.falseWaits.toLocaleString("en"),
+      `level by level: ${report.levelOrderingFalseWaits.toLocaleString("en")}; ${report.addedWaits.length.toLocaleString("en")} added waits listed (--json)`,
+    ],
+  ];
 }
 rows.push(...randomDagRows());
 
@@ -97,11 +165,7 @@ rows.push(...randomDagRows());
  * the series-parallel ordering and by level-by-level ordering, summed over the DAGs.
  */
 function randomDagRows() {
-  let seed = 17;
-  const random = () => {
-    seed = (seed * 1103515245 + 12345) % 2147483648;
-    return seed / 2147483648;
-  };
+  const random = seeded(17);
   const out = [];
   for (const n of [10, 50, 200]) {
     let ours = 0;
@@ -109,12 +173,7 @@ function randomDagRows() {
     let exact = 0;
     const count = 100;
     for (let g = 0; g < count; g++) {
-      const deps = Array.from({ length: n }, (_, i) => {
-        const k = Math.floor(random() * 4);
-        const ds = new Set();
-        for (let j = 0; j < k && i > 0; j++) ds.add(i - 1 - Math.floor(random() * Math.min(i, 10)));
-        return [...ds].sort((a, b) => a - b);
-      });
+      const deps = randomDeps(n, 10, random);
       const o = seriesParallel(deps);
       ours += o.falseWaits;
       levels += falseWaitsOf(levelTree(deps), deps);

@@ -273,7 +273,8 @@ function addNodes(t: SpTree, b: Bits): void {
  * For each y, the x of its false set that nothing else implies: not inherited from a dependency
  * (waiting for d, which falsely waits for x), and not an ancestor of another such x. The tree's
  * order is transitive, so direct dependencies suffice for the first test and the remaining
- * candidates for the second.
+ * candidates for the second. Ancestors have smaller indices, so the candidates are taken from the
+ * largest down, each implied one skipped (its ancestors are already in `implied`).
  */
 function reduce(
   falseOf: Bits[],
@@ -283,16 +284,32 @@ function reduce(
   const out: [number, number][] = [];
   const n = anc.length;
   const words = (n + 31) >>> 5;
+  const own = new Uint32Array(words);
+  const implied = new Uint32Array(words);
   for (let y = 0; y < n; y++) {
     const f = falseOf[y]!;
     if (f.every((w) => w === 0)) continue;
-    const own = f.slice();
-    for (const d of deps[y]!) for (let w = 0; w < words; w++) own[w]! &= ~falseOf[d]![w]!;
-    const candidates: number[] = [];
-    for (let x = 0; x < n; x++) if (has(own, x)) candidates.push(x);
-    const implied = new Uint32Array(words);
-    for (const x of candidates) for (let w = 0; w < words; w++) implied[w]! |= anc[x]![w]!;
-    for (const x of candidates) if (!has(implied, x)) out.push([x, y]);
+    own.set(f);
+    for (const d of deps[y]!) {
+      const fd = falseOf[d]!;
+      for (let w = 0; w < words; w++) own[w]! &= ~fd[w]!;
+    }
+    implied.fill(0);
+    const kept: number[] = [];
+    for (let w = words - 1; w >= 0; w--) {
+      let bits = own[w]! & ~implied[w]!;
+      while (bits !== 0) {
+        const b = 31 - Math.clz32(bits);
+        const x = (w << 5) | b;
+        bits &= ~(1 << b);
+        if (has(implied, x)) continue;
+        kept.push(x);
+        const a = anc[x]!;
+        for (let v = 0; v <= w; v++) implied[v]! |= a[v]!;
+        bits &= ~implied[w]!;
+      }
+    }
+    for (let k = kept.length - 1; k >= 0; k--) out.push([kept[k]!, y]);
   }
   return out;
 }

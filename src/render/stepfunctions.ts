@@ -150,19 +150,21 @@ function orderUnits(plan: DeploymentPlan, graph: Graph, report: Report) {
     task: plan.units[y]!.name,
     waitsFor: plan.units[x]!.name,
   }));
-  for (const w of addedWaits.slice(0, WARNED_WAITS))
+  // One line each (the first with the hint), then one line counting the rest.
+  for (const [i, w] of addedWaits.slice(0, WARNED_WAITS).entries())
     report(
       "warning",
       `graphs.${graph.name}`,
       `${w.task} also waits for ${w.waitsFor}: Step Functions cannot express this graph exactly`,
-      "this only delays it; see docs/render-stepfunctions.md for how the waits are chosen",
+      i === 0
+        ? "this only delays it; see docs/render-stepfunctions.md for how the waits are chosen"
+        : undefined,
     );
   if (addedWaits.length > WARNED_WAITS)
     report(
       "warning",
       `graphs.${graph.name}`,
-      `and ${addedWaits.length - WARNED_WAITS} more added waits like these`,
-      "render with --json to list them all",
+      `… and ${addedWaits.length - WARNED_WAITS} more added waits (--json lists them all)`,
     );
   return { ordering, addedWaits, levelFalseWaits: falseWaitsOf(levelTree(deps), deps) };
 }

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { REPO, runCli } from "../helpers.js";
 import { loadDag } from "./airflow-fixtures.js";
 import { runFlow } from "./prefect-harness.js";
+import { validateAsl } from "./validate-asl.js";
 
 /** A copy of test/fixtures/kptn-mock (kptn's mock_pipeline layout, a kptn.yaml) to render. */
 function fixture(): string {
@@ -51,4 +52,59 @@ describe("rendering a kptn project", () => {
     const dry = runCli(["run", "sample", "--dry-run"], dir);
     expect(dry.stderr, dry.stderr).toMatch(/0 would run, 5 fresh/);
   });
+  // biome-ignore lint/suspicious/noExplicitAny: parsed JSON, asserted field by field
+  type State = Record<string, any>;
+  /** Every state of a machine by name, those inside Parallel branches too. */
+  const statesOf = (m: State, out: Record<string, State> = {}): Record<string, State> => {
+    for (const [name, st] of Object.entries(m.States as Record<string, State>)) {
+      out[name] = st;
+      for (const b of st.Branches ?? []) statesOf(b, out);
+    }
+    return out;
+  };
+  const renderSfn = (graph: string) => {
+    const dir = fixture();
+    const r = runCli(["render", "stepfunctions", graph, "--out", "sfn", "--json"], dir);
+    expect(r.code, r.stderr).toBe(0);
+    const machine = JSON.parse(readFileSync(path.join(dir, "sfn", `${graph}.asl.json`), "utf8"));
+    return { report: JSON.parse(r.stdout), machine, states: statesOf(machine) };
+  };
+
+  it("stepfunctions: kptn's sample graph is valid ASL with kptn's edges, no added wait, and kptn's Fargate size", async () => {
+    const { report, machine, states } = renderSfn("sample");
+    expect(await validateAsl(machine)).toEqual([]);
+    // kptn orders by level (E waits for all of A, B, C, D anyway; B and D wait for C and A).
+    expect(report).toMatchObject({ addedWaits: [], falseWaits: 0, levelOrderingFalseWaits: 2 });
+    const par = machine.States["parallel-1"];
+    expect(par.Branches.map((b: State) => b.StartAt)).toEqual(["A", "C"]);
+    expect(par.Next).toBe("E");
+    expect(states.A!.Next).toBe("B");
+    expect(states.C!.Next).toBe("D-items");
+    expect(states["D-map"]!.ItemProcessor.ProcessorConfig.Mode).toBe("INLINE");
+    expect(states.A!.Parameters.Overrides).toMatchObject({ Cpu: "256", Memory: "512" });
+    expect(states.E!.Parameters.Overrides.ContainerOverrides[0].Command).toEqual([
+      "dagwright",
+      "run-task",
+      "--",
+      "sample",
+      "E",
+    ]);
+  });
+
+  it.each([
+    ["combotest", "combo_process", 2, 2],
+    ["bundlegroup_R", "combo_process_bundle_group_R", 3, 2],
+  ])(
+    "stepfunctions: kptn's %s graph is valid ASL, its bundles and group size as ItemBatcher and MaxConcurrency",
+    async (graph, task, bundle, group) => {
+      const { machine, states } = renderSfn(graph);
+      expect(await validateAsl(machine)).toEqual([]);
+      expect(states[`${task}-list`]!.ResultSelector["batches.$"]).toBe(
+        `States.ArrayPartition(States.StringToJson($.Body), ${bundle})`,
+      );
+      expect(states[`${task}-map`]!.MaxConcurrency).toBe(group);
+      expect(states[`${task}-map-s3`]!.ItemBatcher.MaxItemsPerBatch).toBe(bundle);
+      expect(states[`${task}-map-s3`]!.MaxConcurrency).toBe(group);
+    },
+  );
 });

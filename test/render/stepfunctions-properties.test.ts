@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { isSafeStateName } from "../../src/render/asl-names.js";
 import { renderStepFunctions } from "../../src/render/stepfunctions.js";
 import { SpecError } from "../../src/spec/errors.js";
+import { type Deps, dag, dagOfShape, spTree } from "./dag-arbitraries.js";
 import { graphOf, specFor } from "./fixtures.js";
 import { validateAsl } from "./validate-asl.js";
 
@@ -148,50 +149,93 @@ interface AslMachine {
   States: Record<string, AslState>;
 }
 
-describe("render stepfunctions: the machine's flow", () => {
-  const dag = fc.integer({ min: 1, max: 10 }).chain((n) =>
-    fc.tuple(
-      ...Array.from({ length: n }, (_, i) =>
-        fc.subarray(
-          Array.from({ length: i }, (_, j) => j),
-          { maxLength: Math.min(3, i) },
-        ),
-      ),
-    ),
-  );
+/** Each node's ancestors through `edges` (node → what it waits for), to a fixed point. */
+function closure(edges: number[][]): Set<number>[] {
+  const anc = edges.map((ds) => new Set(ds));
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const a of anc)
+      for (const d of [...a])
+        for (const x of anc[d]!)
+          if (!a.has(x)) {
+            a.add(x);
+            changed = true;
+          }
+  }
+  return anc;
+}
 
-  it("starts every task after all its dependencies, and waits beyond them exactly as reported", () => {
+/**
+ * The waits level-by-level ordering (kptn's) adds, recounted: a node of level L (1 + its
+ * deepest dependency's) waits for every node of a lower level, not only its ancestors.
+ */
+function levelOrderingWaits(deps: Deps): number {
+  const level: number[] = [];
+  for (const ds of deps) level.push(Math.max(-1, ...ds.map((d) => level[d]!)) + 1);
+  const anc = closure(deps);
+  return deps.reduce((n, _, i) => n + level.filter((l) => l < level[i]!).length - anc[i]!.size, 0);
+}
+
+/** Renders `deps` (node i is task `t<i>`) and reads back which tasks each task waits for. */
+function renderFlow(deps: Deps) {
+  const name = (i: number) => `t${i}`;
+  const graph = graphOf("g", Object.fromEntries(deps.map((ds, i) => [name(i), ds.map(name)])));
+  const result = renderStepFunctions({ spec: specFor(graph), graph, config: {}, options: {} });
+  const preds = predecessors(JSON.parse(result.files["g.asl.json"]!));
+  const index = (task: string) => Number(task.slice(1));
+  // What the machine makes each task wait for, as node numbers.
+  const waits = deps.map((_, i) => new Set([...preds.get(name(i))!].map(index)));
+  const added = (result.report!.addedWaits as { task: string; waitsFor: string }[]).map(
+    (w) => [index(w.task), index(w.waitsFor)] as const,
+  );
+  return { result, preds, waits, added };
+}
+
+describe("render stepfunctions: the machine's flow", () => {
+  it("starts every task after its dependencies; the waits beyond them, recounted from the ASL, are the reported ones and at most level ordering's", () => {
     fc.assert(
       fc.property(dag, (deps) => {
-        const name = (i: number) => `t${i}`;
-        const graph = graphOf(
-          "g",
-          Object.fromEntries(deps.map((ds, i) => [name(i), ds.map(name)])),
-        );
-        const result = renderStepFunctions({
-          spec: specFor(graph),
-          graph,
-          config: {},
-          options: {},
-        });
-        const preds = predecessors(JSON.parse(result.files["g.asl.json"]!));
-        expect([...preds.keys()].sort()).toEqual(deps.map((_, i) => name(i)).sort());
-        const ancestors = deps.map(() => new Set<string>());
-        for (const [i, ds] of deps.entries())
-          for (const d of ds) {
-            ancestors[i]!.add(name(d));
-            for (const a of ancestors[d]!) ancestors[i]!.add(a);
-          }
+        const { result, preds, waits, added } = renderFlow(deps);
+        expect(preds.size).toBe(deps.length);
+        const anc = closure(deps);
         let extra = 0;
-        for (const [i, anc] of ancestors.entries()) {
-          const p = preds.get(name(i))!;
-          for (const a of anc) expect(p.has(a), `${name(i)} after ${a}`).toBe(true);
-          extra += p.size - anc.size;
+        for (const [i, a] of anc.entries()) {
+          for (const d of a) expect(waits[i]!.has(d), `t${i} after t${d}`).toBe(true);
+          extra += waits[i]!.size - a.size;
         }
+        // The reported added waits, with the dependencies, explain every wait of the machine.
+        const withAdded = closure(
+          deps.map((ds, i) => [...ds, ...added.filter(([t]) => t === i).map(([, w]) => w)]),
+        );
+        for (const [i, w] of withAdded.entries()) expect(waits[i], `t${i}`).toEqual(w);
+        for (const [t, w] of added) expect(anc[t]!.has(w), `t${t} depends on t${w}`).toBe(false);
         expect(extra).toBe(result.report!.falseWaits);
-        expect((result.report!.addedWaits as unknown[]).length === 0).toBe(extra === 0);
+        expect(extra === 0).toBe(added.length === 0);
+        const byLevel = levelOrderingWaits(deps);
+        expect(result.report!.levelOrderingFalseWaits).toBe(byLevel);
+        expect(extra).toBeLessThanOrEqual(byLevel);
+        // The warnings name the first 20 added waits, in --json's order, and count the rest.
+        const named = result.warnings.filter((w) => w.includes("also waits for"));
+        expect(named).toHaveLength(Math.min(20, added.length));
+        for (const [k, w] of named.entries())
+          expect(w).toContain(`t${added[k]![0]} also waits for t${added[k]![1]}:`);
+        expect(result.warnings.length - named.length).toBe(added.length > 20 ? 1 : 0);
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it("adds no wait to a series-parallel graph: every task waits for exactly its ancestors", () => {
+    fc.assert(
+      fc.property(spTree, (shape) => {
+        const deps = dagOfShape(shape);
+        const { result, waits } = renderFlow(deps);
+        const anc = closure(deps);
+        for (const [i, a] of anc.entries()) expect(waits[i], `t${i}`).toEqual(a);
+        expect(result.warnings).toEqual([]);
+        expect(result.report).toMatchObject({ addedWaits: [], falseWaits: 0 });
+      }),
+      { numRuns: 150 },
     );
   });
 });

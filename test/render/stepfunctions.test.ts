@@ -73,8 +73,31 @@ describe("render stepfunctions: dependencies", () => {
       );
     const { result } = render(graphOf("crown", adjacency));
     expect(result.warnings).toHaveLength(21);
-    expect(result.warnings[20]).toContain("and 5 more added waits like these");
+    expect(result.warnings[20]).toBe(
+      "graphs.crown: … and 5 more added waits (--json lists them all)",
+    );
     expect(result.report!.addedWaits).toHaveLength(25);
+    // On the terminal: one line per wait, the hint once, and the count.
+    const dir = makeProject({
+      "dagwright.yaml": `graphs:\n  crown:\n    tasks:\n${Object.entries(adjacency)
+        .map(([t, ds]) => `      ${t}: [${ds.join(", ")}]\n`)
+        .join("")}tasks:\n${Object.keys(adjacency)
+        .map((t) => `  ${t}: {command: "true"}\n`)
+        .join("")}`,
+    });
+    const cli = runCli(["render", "stepfunctions", "crown", "--image", "i:1", "--out", "o"], dir);
+    expect(cli.code, cli.stderr).toBe(0);
+    const lines = cli.stderr.trimEnd().split("\n");
+    expect(lines).toHaveLength(22);
+    expect(lines.filter((l) => l.includes("also waits for"))).toHaveLength(20);
+    expect(lines.at(-1)).toBe(
+      "warning: graphs.crown: … and 5 more added waits (--json lists them all)",
+    );
+    const json = runCli(
+      ["render", "stepfunctions", "crown", "--image", "i:1", "--out", "o", "--json"],
+      dir,
+    );
+    expect(JSON.parse(json.stdout).addedWaits).toHaveLength(25);
   });
 
   it("renders a diamond exactly: the two middle tasks in parallel, no warning", () => {
@@ -320,6 +343,26 @@ describe("render stepfunctions: examples, kptn fixture, goldens", () => {
       expectGolden(`${graph}-${ex}.asl.json`, outputs[0]!);
     },
   );
+
+  it("renders the N shape with a fan-out (nfan.asl.json): D, mapped over B's list, also waits for A", async () => {
+    const { result, machine } = render(
+      graphOf(
+        "nfan",
+        { A: [], B: [], C: ["A", "B"], D: ["B"] },
+        {
+          B: task({ cacheResult: true, iterableItem: ["region"] }),
+          D: task({ mapOver: ["region"], bundleSize: 2, groupSize: 3, retries: 1 }),
+        },
+      ),
+    );
+    expect(result.report!.addedWaits).toEqual([{ task: "D", waitsFor: "A" }]);
+    expect(machine.States["parallel-1"].Next).toBe("parallel-2");
+    expect(
+      machine.States["parallel-2"].Branches.map((b: Json) => Object.keys(b.States)[0]),
+    ).toEqual(["C", "D-items"]);
+    expect(await validateAsl(machine)).toEqual([]);
+    expectGolden("nfan.asl.json", result.files["nfan.asl.json"]!);
+  });
 
   it("renders a kptn-style project (Fargate cpu units, fan-out over a cached list) as valid ASL", async () => {
     const dir = makeProject({

@@ -110,7 +110,7 @@ export function registerRender(program: Command, ctx: CommandContext): void {
     )
     .option(
       "--inline-map-max <N>",
-      "stepfunctions: fan-outs of up to N items use an inline Map, more a Distributed Map (default 1000)",
+      "stepfunctions: fan-outs of up to N items (and a key list up to 200 KiB) use an inline Map, others a Distributed Map (default 1000)",
     )
     .option("--json", "print what was written, the warnings and the target's report as JSON")
     .action((target: RenderTarget, graphName: string | undefined, opts: RenderOptions) =>
