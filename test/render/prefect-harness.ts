@@ -12,6 +12,8 @@ export interface FlowTaskRun {
   task: string;
   args: unknown[];
   waited: number[];
+  /** Whether its body ran (not when a run it waited for failed). */
+  ran: boolean;
   error?: string;
 }
 

@@ -19,7 +19,11 @@ def main():
     import prefect
     import prefect.deployments
     import prefect.runtime.flow_run  # noqa: F401
-    import subprocess  # noqa: F401  (the flow imports it; preloaded so only the file is audited)
+    # The flow file imports these; preloaded so only the file itself is audited.
+    import concurrent.futures  # noqa: F401
+    import contextvars  # noqa: F401
+    import subprocess  # noqa: F401
+    import threading  # noqa: F401
 
     path = sys.argv[1]
     with open(path, encoding="utf-8") as f:
