@@ -18,6 +18,7 @@ import {
   templateUnits,
 } from "./file-template.js";
 import {
+  checkNoPlaceholder,
   checkWorkPool,
   prefectYaml,
   readPrefectConfig,
@@ -113,6 +114,18 @@ export function renderPrefect(input: RenderInput<PrefectOptions>): RenderResult 
     diagnostics,
   );
   checkFeatures(plan, report, pool);
+  if (pool) {
+    // What prefect.yaml holds from the user: no Prefect placeholders.
+    checkNoPlaceholder(input.spec.settings.name, "settings.name", report);
+    checkNoPlaceholder(workPool, "--work-pool (or config.prefect.work_pool)", report);
+    checkNoPlaceholder(
+      plan.image,
+      "the image (--image, config.image or settings.docker_image)",
+      report,
+    );
+    checkNoPlaceholder(prefect.workingDir, "config.prefect.working_dir", report);
+    checkNoPlaceholder(prefect.jobVariables, "config.prefect.job_variables", report);
+  }
   if (diagnostics.some((d) => d.severity === "error")) throw new SpecError(diagnostics);
   const warnings = diagnostics.filter((d) => d.severity === "warning").map(formatDiagnostic);
   const source = flowSource(graph, plan, options);

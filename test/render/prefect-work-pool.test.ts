@@ -129,4 +129,15 @@ describe("render prefect --infra work-pool", () => {
     expect(r.stderr).toContain("hint: pass --work-pool NAME, or set config.prefect.work_pool");
     expect(r.stderr).toContain("no container image for the Prefect deployment");
   });
+
+  it("refuses a Prefect placeholder in a value of prefect.yaml, naming the field (exit 2)", () => {
+    const dir = makeProject(FILES);
+    const args = ["render", "prefect", "--infra", "work-pool", "--work-pool", "p", "--out", "."];
+    const r = runCli([...args, "--image", "reg/{{ $IMAGE }}:1"], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      'error: the image (--image, config.image or settings.docker_image): "reg/{{ $IMAGE }}:1" contains "{{"',
+    );
+    expect(r.stderr).toContain("hint: Prefect has no escape for {{ there");
+  });
 });
