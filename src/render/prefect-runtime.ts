@@ -6,29 +6,49 @@ import { pyStr } from "./python-literal.js";
  * none blocks the flow. Generated text only: no user string appears here except through pyStr.
  */
 
-/** The runtime helper every task body calls: no shell, the log tail in the error. */
-export const RUN_HELPER = [
-  "def _dagwright(args, env):",
-  '    """Runs `dagwright ARGS` (no shell); raises with the last lines of its output on failure."""',
-  "    full = dict(os.environ)",
-  "    full.update(env)",
-  '    full.setdefault("DAGWRIGHT_RUN_ID", _run_id())',
-  '    done = subprocess.run(["dagwright", *args], env=full, capture_output=True, text=True)',
-  "    if done.returncode != 0:",
-  '        tail = "\\n".join((done.stdout + done.stderr).splitlines()[-20:])',
-  '        raise RuntimeError("dagwright %s exited with %d:\\n%s" % (" ".join(args), done.returncode, tail))',
-  "    return done.stdout",
-  "",
-  "",
-  "def _run_id():",
-  "    try:",
-  "        from prefect.runtime import flow_run",
-  "    except ImportError:  # Prefect < 2.10",
-  '        return "prefect"',
-  '    return "prefect-" + str(flow_run.id)',
-  "",
-  "",
-];
+/**
+ * The runtime helper every task body calls: no shell, the log tail in the error. With
+ * `stateSecret` (a Prefect Secret block name), each run sets `DAGWRIGHT_STATE_URL` from that
+ * block, loaded where the unit runs, so the URL is in no file and no flow-run parameter.
+ */
+export function runHelper(stateSecret: string | undefined): string[] {
+  const secret = stateSecret !== undefined;
+  return [
+    ...(secret ? [`STATE_SECRET = ${pyStr(stateSecret)}`, "", ""] : []),
+    "def _dagwright(args, env):",
+    '    """Runs `dagwright ARGS` (no shell); raises with the last lines of its output on failure."""',
+    "    full = dict(os.environ)",
+    "    full.update(env)",
+    '    full.setdefault("DAGWRIGHT_RUN_ID", _run_id())',
+    ...(secret ? ['    full["DAGWRIGHT_STATE_URL"] = _state_url()'] : []),
+    '    done = subprocess.run(["dagwright", *args], env=full, capture_output=True, text=True)',
+    "    if done.returncode != 0:",
+    '        tail = "\\n".join((done.stdout + done.stderr).splitlines()[-20:])',
+    '        raise RuntimeError("dagwright %s exited with %d:\\n%s" % (" ".join(args), done.returncode, tail))',
+    "    return done.stdout",
+    "",
+    "",
+    "def _run_id():",
+    "    try:",
+    "        from prefect.runtime import flow_run",
+    "    except ImportError:  # Prefect < 2.10",
+    '        return "prefect"',
+    '    return "prefect-" + str(flow_run.id)',
+    "",
+    "",
+    ...(secret
+      ? [
+          "def _state_url():",
+          '    """The state store URL: the value of the Secret block STATE_SECRET, read where the unit runs."""',
+          "    from prefect.blocks.system import Secret",
+          "",
+          "    return Secret.load(STATE_SECRET).get()",
+          "",
+          "",
+        ]
+      : []),
+  ];
+}
 
 /** Work pools: each unit is a run of the `run-task` deployment, in a container of its own. */
 export function remoteHelper(deployment: string): string[] {

@@ -17,6 +17,7 @@ def main():
     sys.dont_write_bytecode = True
     sys.path.insert(0, HERE)
     import prefect
+    import prefect.blocks.system
     import prefect.deployments
     import prefect.runtime.flow_run  # noqa: F401
     # The flow file imports these; preloaded so only the file itself is audited.
@@ -48,6 +49,7 @@ def main():
         "flows": [f.name for f in flows],
         "runs": prefect.RUNS,
         "deployment_runs": prefect.deployments.DEPLOYMENT_RUNS,
+        "secret_loads": prefect.blocks.system.LOADS,
         "error": error,
     }))
     if error:
