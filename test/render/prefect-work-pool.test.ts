@@ -1,8 +1,8 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { makeProject, runCli } from "../helpers.js";
+import { makeProject, REPO, runCli } from "../helpers.js";
 import { runFlow } from "./prefect-harness.js";
 
 const SPEC = `settings: { name: pool }
@@ -139,5 +139,44 @@ describe("render prefect --infra work-pool", () => {
       'error: the image (--image, config.image or settings.docker_image): "reg/{{ $IMAGE }}:1" contains "{{"',
     );
     expect(r.stderr).toContain("hint: Prefect has no escape for {{ there");
+  });
+
+  it("renders the ECS example of docs/render-prefect.md byte for byte (goldens pool.prefect.py, pool.prefect.yaml)", () => {
+    const spec = SPEC.replace(
+      "settings: { name: pool }",
+      `settings: { name: pool, docker_image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/pool:1" }
+config:
+  prefect:
+    work_pool: ecs-pool
+    working_dir: /app
+    job_variables: { cluster: dagwright, vpc_id: vpc-0abc }`,
+    );
+    const dir = makeProject({ ...FILES, "dagwright.yaml": spec });
+    const r = runCli(
+      [
+        "render",
+        "prefect",
+        "--infra",
+        "work-pool",
+        "--state-secret",
+        "dagwright-state",
+        "--out",
+        ".",
+      ],
+      dir,
+    );
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const goldens = path.join(REPO, "test", "render", "golden");
+    for (const [file, golden] of [
+      ["g_flow.py", "pool.prefect.py"],
+      ["prefect.yaml", "pool.prefect.yaml"],
+    ] as const) {
+      const text = readFileSync(path.join(dir, file), "utf8");
+      if (process.env.UPDATE_GOLDEN === "1") writeFileSync(path.join(goldens, golden), text);
+      expect(text, "run with UPDATE_GOLDEN=1 after review").toBe(
+        readFileSync(path.join(goldens, golden), "utf8"),
+      );
+    }
   });
 });
