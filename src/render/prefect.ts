@@ -18,12 +18,14 @@ import {
   templateUnits,
 } from "./file-template.js";
 import {
+  checkNoPlaceholder,
   checkWorkPool,
   prefectYaml,
   readPrefectConfig,
   runTaskDeploymentName,
   unitJobVariables,
 } from "./prefect-deploy.js";
+import { remoteHelper, runHelper, SCHEDULE_HELPERS } from "./prefect-runtime.js";
 import { pyLiteral, pyStr } from "./python-literal.js";
 import type { RenderInput, RenderResult } from "./renderer.js";
 
@@ -45,6 +47,12 @@ export interface PrefectOptions {
   workPool?: string;
   /** The image of `infra: work-pool` (default `config.image`, else `settings.docker_image`). */
   image?: string;
+  /**
+   * A Prefect Secret block (a `prefect.blocks.system.Secret`) holding the state store URL: every
+   * `dagwright` run of the flow (in the run-task deployment's container with `infra: work-pool`)
+   * gets `DAGWRIGHT_STATE_URL` from it at run time. The URL itself is in no rendered file.
+   */
+  stateSecret?: string;
   /**
    * A whole-file override: Nunjucks (Jinja-compatible) template text, rendered with
    * {@link PrefectTemplateContext} instead of writing the default flow file.
@@ -79,7 +87,8 @@ const ITEM = "\u0000dagwright-item\u0000";
  * Renders one graph as a Prefect flow file (`<graph>_flow.py`, Prefect 2 and 3): one `@task` per
  * task or fused group whose body runs `dagwright run-task …` (or `run --only=…`) as a subprocess
  * without a shell and raises with the log tail on a non-zero exit; a fan-out is a listing task
- * and `.map` over its keys (in windows of `group_size`); edges are `wait_for`. Runs where the
+ * and `.map` over its keys (at most `group_size` at once), on a thread of its own so that no
+ * unit waits for a fan-out it does not depend on; edges are `wait_for`. Runs where the
  * flow runs (a process worker with the project and dagwright installed), so Kubernetes-only
  * features (secrets by reference, GPUs, pod templates) are errors and cpu/memory a warning.
  * Pure and deterministic; the file does no I/O at import time. User strings reach it only as
@@ -111,6 +120,19 @@ export function renderPrefect(input: RenderInput<PrefectOptions>): RenderResult 
     diagnostics,
   );
   checkFeatures(plan, report, pool);
+  if (options.stateSecret !== undefined) checkBlockName(options.stateSecret, report);
+  if (pool) {
+    // What prefect.yaml holds from the user: no Prefect placeholders.
+    checkNoPlaceholder(input.spec.settings.name, "settings.name", report);
+    checkNoPlaceholder(workPool, "--work-pool (or config.prefect.work_pool)", report);
+    checkNoPlaceholder(
+      plan.image,
+      "the image (--image, config.image or settings.docker_image)",
+      report,
+    );
+    checkNoPlaceholder(prefect.workingDir, "config.prefect.working_dir", report);
+    checkNoPlaceholder(prefect.jobVariables, "config.prefect.job_variables", report);
+  }
   if (diagnostics.some((d) => d.severity === "error")) throw new SpecError(diagnostics);
   const warnings = diagnostics.filter((d) => d.severity === "warning").map(formatDiagnostic);
   const source = flowSource(graph, plan, options);
@@ -163,6 +185,19 @@ function templateContext(
   };
 }
 
+/** Prefect's rule for block names (lowercase letters, digits, dashes), checked before deploying. */
+const BLOCK_NAME = /^[a-z0-9-]+$/;
+
+function checkBlockName(name: string, report: Report): void {
+  if (!BLOCK_NAME.test(name))
+    report(
+      "error",
+      "--state-secret",
+      `${JSON.stringify(name)} is not a Prefect block name`,
+      "a Secret block's name has only lowercase letters, digits and dashes, e.g. --state-secret dagwright-state",
+    );
+}
+
 function checkFeatures(plan: DeploymentPlan, report: Report, pool: boolean): void {
   checkTargetFeatures(
     plan,
@@ -191,80 +226,6 @@ function checkFeatures(plan: DeploymentPlan, report: Report, pool: boolean): voi
   );
 }
 
-/** The runtime helper every task body calls: no shell, the log tail in the error. */
-const HELPER = [
-  "def _dagwright(args, env):",
-  '    """Runs `dagwright ARGS` (no shell); raises with the last lines of its output on failure."""',
-  "    full = dict(os.environ)",
-  "    full.update(env)",
-  '    full.setdefault("DAGWRIGHT_RUN_ID", _run_id())',
-  '    done = subprocess.run(["dagwright", *args], env=full, capture_output=True, text=True)',
-  "    if done.returncode != 0:",
-  '        tail = "\\n".join((done.stdout + done.stderr).splitlines()[-20:])',
-  '        raise RuntimeError("dagwright %s exited with %d:\\n%s" % (" ".join(args), done.returncode, tail))',
-  "    return done.stdout",
-  "",
-  "",
-  "def _run_id():",
-  "    try:",
-  "        from prefect.runtime import flow_run",
-  "    except ImportError:  # Prefect < 2.10",
-  '        return "prefect"',
-  '    return "prefect-" + str(flow_run.id)',
-  "",
-  "",
-];
-
-/** Work pools: each unit is a run of the `run-task` deployment, in a container of its own. */
-function remoteHelper(deployment: string): string[] {
-  return [
-    `RUN_TASK_DEPLOYMENT = ${pyStr(`dagwright-run-task/${deployment}`)}`,
-    "",
-    "",
-    '@flow(name="dagwright-run-task")',
-    "def dagwright_run_task(args: list, env: dict):",
-    '    """One dagwright unit in its own container (the `run-task` deployment of prefect.yaml)."""',
-    "    _dagwright(args, env)",
-    "",
-    "",
-    "def _remote(args, env, job_variables, name):",
-    '    """Runs a unit through the run-task deployment, sized by `job_variables`; raises unless it completed."""',
-    "    from prefect.deployments import run_deployment",
-    "",
-    "    env = dict(env)",
-    '    env.setdefault("DAGWRIGHT_RUN_ID", _run_id())',
-    "    run = run_deployment(",
-    "        name=RUN_TASK_DEPLOYMENT,",
-    '        parameters={"args": args, "env": env},',
-    "        job_variables=job_variables,",
-    "        flow_run_name=name,",
-    "    )",
-    "    if not run.state.is_completed():",
-    '        raise RuntimeError("%s: the run-task flow run ended %s" % (name, run.state.name))',
-    "",
-    "",
-  ];
-}
-
-/** Fan-out helpers: settle mapped runs, and cap them at `group_size` at once. */
-const WINDOWS = [
-  "def _settle(futures):",
-  '    """Waits for mapped runs; returns them as one list (a wait_for target)."""',
-  "    for f in futures:",
-  "        f.result()",
-  "    return list(futures)",
-  "",
-  "",
-  "def _in_windows(mapped, keys, size):",
-  '    """Maps `mapped` over `keys`, at most `size` runs at once (group_size)."""',
-  "    done = []",
-  "    for start in range(0, len(keys), size):",
-  "        done += _settle(mapped.map(keys[start : start + size]))",
-  "    return done",
-  "",
-  "",
-];
-
 /** The default flow file, and the pieces a template may reuse. */
 interface FlowSource {
   name: string;
@@ -290,9 +251,9 @@ function flowSource(graph: Graph, plan: DeploymentPlan, options: PrefectOptions)
   const defs: string[] = [];
   const taskCode: string[] = [];
   const body: string[] = [];
-  const futureOf = new Map<string, string>();
-  const sinks = new Set<string>();
-  const fanOuts = new Set<string>();
+  // A unit's handle: `f_i`. Deferred: a fan-out, or a unit after one (its handle is a future).
+  const deferred = new Set<string>();
+  const indexOf = new Map(plan.units.map((u, i) => [u.name, i]));
   for (const [i, unit] of plan.units.entries()) {
     const env = { ...base, ...Object.fromEntries(unit.env) };
     const id = ids.get(`unit:${unit.name}`)!;
@@ -301,51 +262,44 @@ function flowSource(graph: Graph, plan: DeploymentPlan, options: PrefectOptions)
       remote
         ? `_remote(${args}, ${pyLiteral(env)}, ${pyLiteral(unitJobVariables(unit))}, ${pyStr(id)})`
         : `_dagwright(${args}, ${pyLiteral(env)})`;
-    // A fan-out's future is a list of settled runs: spread into wait_for.
-    const deps = unit.deps.map((d) => futureOf.get(d)!);
-    const waitList = deps.map((f) => (fanOuts.has(f) ? `*${f}` : f));
-    for (const d of unit.deps) sinks.delete(futureOf.get(d)!);
-    const waitFor = deps.length > 0 ? `wait_for=[${waitList.join(", ")}]` : "";
+    const deps = unit.deps.map((d) => `f_${indexOf.get(d)}`);
     if (unit.fanOut === undefined) {
       const def = taskDef(`unit_${i}`, id, unit, "", call(pyLiteral(unit.command)));
       defs.push(...def);
       taskCode.push(def.join("\n").trimEnd());
-      body.push(`    f_${i} = unit_${i}.submit(${waitFor})`);
+      if (deps.some((d) => deferred.has(d))) {
+        deferred.add(`f_${i}`);
+        body.push(`    f_${i} = _thread(_after, [${deps.join(", ")}], unit_${i})`);
+      } else {
+        const waitFor = deps.length > 0 ? `wait_for=[${deps.map((d) => `*${d}`).join(", ")}]` : "";
+        body.push(`    f_${i} = [unit_${i}.submit(${waitFor})]`);
+      }
     } else {
-      const args = unit.fanOut.item(ITEM);
-      const at = args.findIndex((a) => a.includes(ITEM));
-      const [before, after] = args[at]!.split(ITEM) as [string, string];
-      const parts = args.map((a, j) =>
-        j === at
-          ? [before && `${pyStr(before)} + `, "str(key)", after && ` + ${pyStr(after)}`].join("")
-          : pyStr(a),
-      );
+      const def = taskDef(`unit_${i}`, id, unit, "key", call(itemArgs(unit.fanOut.item(ITEM))));
       // Listing is cheap and its output is the keys: it runs where the flow runs.
       const listing = `return json.loads(_dagwright(${pyLiteral(unit.fanOut.list)}, ${pyLiteral(base)}))`;
-      const def = taskDef(`unit_${i}`, id, unit, "key", call(`[${parts.join(", ")}]`));
       defs.push(
         ...taskDef(`items_${i}`, ids.get(`items:${unit.name}`)!, unit, "", listing),
         ...def,
       );
       taskCode.push(def.join("\n").trimEnd());
-      const window = unit.fanOut.groupSize;
+      deferred.add(`f_${i}`);
+      const size = unit.fanOut.groupSize ?? "None";
       body.push(
-        `    keys_${i} = items_${i}.submit(${waitFor}).result()`,
-        window === undefined
-          ? `    f_${i} = _settle(unit_${i}.map(keys_${i}))`
-          : `    f_${i} = _in_windows(unit_${i}, keys_${i}, ${window})`,
+        `    f_${i} = _thread(_fan_out, [${deps.join(", ")}], items_${i}, unit_${i}, ${size})`,
       );
     }
-    futureOf.set(unit.name, `f_${i}`);
-    if (unit.fanOut !== undefined) fanOuts.add(`f_${i}`);
-    sinks.add(`f_${i}`);
   }
-  const header = flowHeader(graph, remote ? runTaskDeploymentName(flowName) : undefined);
+  const header = flowHeader(
+    graph,
+    remote ? runTaskDeploymentName(flowName) : undefined,
+    options.stateSecret,
+  );
   const flowLines = [
     `@flow(name=${pyStr(flowName)})`,
     "def dagwright_flow():",
     ...body,
-    ...[...sinks].filter((f) => !fanOuts.has(f)).map((f) => `    ${f}.result()`),
+    `    _finish([${plan.units.map((_, i) => `f_${i}`).join(", ")}])`,
   ];
   const lines = [
     ...header,
@@ -370,22 +324,44 @@ function flowSource(graph: Graph, plan: DeploymentPlan, options: PrefectOptions)
   };
 }
 
-/** The flow file's imports and helpers (`runTask`: the work pool's run-task deployment). */
-function flowHeader(graph: Graph, runTask: string | undefined): string[] {
+/**
+ * The flow file's imports and helpers (`runTask`: the work pool's run-task deployment;
+ * `stateSecret`: the Secret block of the state URL).
+ */
+function flowHeader(
+  graph: Graph,
+  runTask: string | undefined,
+  stateSecret: string | undefined,
+): string[] {
   return [
     `# Generated by dagwright from graph ${pyStr(graph.name)}; edit dagwright.yaml and render again.`,
     "# Importing this file does no I/O; every task runs `dagwright` as a subprocess (no shell).",
+    "import concurrent.futures",
+    "import contextvars",
     "import json",
     "import os",
     "import subprocess",
+    "import threading",
     "",
     "from prefect import flow, task",
     "",
     "",
-    ...HELPER,
+    ...runHelper(stateSecret),
     ...(runTask !== undefined ? remoteHelper(runTask) : []),
-    ...WINDOWS,
+    ...SCHEDULE_HELPERS,
   ];
+}
+
+/** The Python list of an item's arguments: the key (`str(key)`) spliced where ITEM is. */
+function itemArgs(args: string[]): string {
+  const at = args.findIndex((a) => a.includes(ITEM));
+  const [before, after] = args[at]!.split(ITEM) as [string, string];
+  const parts = args.map((a, j) =>
+    j === at
+      ? [before && `${pyStr(before)} + `, "str(key)", after && ` + ${pyStr(after)}`].join("")
+      : pyStr(a),
+  );
+  return `[${parts.join(", ")}]`;
 }
 
 function taskDef(

@@ -12,6 +12,8 @@ export interface FlowTaskRun {
   task: string;
   args: unknown[];
   waited: number[];
+  /** Whether its body ran (not when a run it waited for failed). */
+  ran: boolean;
   error?: string;
 }
 
@@ -28,6 +30,8 @@ export interface FlowRun {
   code: number | null;
   runs: FlowTaskRun[];
   deployment_runs: DeploymentRun[];
+  /** The Secret blocks loaded (prefect.blocks.system.Secret.load), in order. */
+  secret_loads: string[];
   error: string | null;
 }
 
@@ -45,12 +49,25 @@ export function binDir(script?: string): string {
   return dir;
 }
 
-/** Runs a rendered flow in `cwd` with the stubs, `bin` (default: the real CLI) first on PATH. */
-export function runFlow(file: string, cwd: string, bin: string = binDir()): FlowRun {
+/**
+ * Runs a rendered flow in `cwd` with the stubs, `bin` (default: the real CLI) first on PATH;
+ * `secrets` are the Secret blocks the stub server holds (name -> value).
+ */
+export function runFlow(
+  file: string,
+  cwd: string,
+  bin: string = binDir(),
+  secrets: Record<string, string> = {},
+): FlowRun {
   const r = spawnSync("python3", [RUN_FLOW, file], {
     cwd,
     encoding: "utf8",
-    env: { ...process.env, NO_COLOR: "1", PATH: `${bin}:${process.env.PATH}` },
+    env: {
+      ...process.env,
+      NO_COLOR: "1",
+      PATH: `${bin}:${process.env.PATH}`,
+      PREFECT_STUB_SECRETS: JSON.stringify(secrets),
+    },
   });
   if (r.stdout === "") throw new Error(`run_flow.py failed (${r.status}):\n${r.stderr}`);
   return { code: r.status, ...(JSON.parse(r.stdout) as Omit<FlowRun, "code">) };

@@ -1,8 +1,8 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { makeProject, runCli } from "../helpers.js";
+import { makeProject, REPO, runCli } from "../helpers.js";
 import { runFlow } from "./prefect-harness.js";
 
 const SPEC = `settings: { name: pool }
@@ -67,9 +67,14 @@ describe("render prefect --infra work-pool", () => {
     const flow = runFlow(path.join(dir, "g_flow.py"), dir);
     expect(flow.error).toBeNull();
     // Listing runs in the flow; every unit runs through the deployment, in its own container size.
-    expect(
-      flow.deployment_runs.map((d) => [d.flow_run_name, d.job_variables, d.parameters.args]),
-    ).toEqual([
+    // The two items run at once: their calls are compared in key order.
+    const calls = flow.deployment_runs.map((d) => [
+      d.flow_run_name,
+      d.job_variables,
+      d.parameters.args,
+    ]);
+    calls.splice(1, 2, ...calls.slice(1, 3).sort((x, y) => (`${x[2]}` < `${y[2]}` ? -1 : 1)));
+    expect(calls).toEqual([
       ["keys", {}, ["run-task", "--", "g", "keys"]],
       ["each", { cpu: 2048, memory: 4096 }, ["run-task", "--item-b64=YQ", "--", "g", "each"]],
       ["each", { cpu: 2048, memory: 4096 }, ["run-task", "--item-b64=Yg", "--", "g", "each"]],
@@ -123,5 +128,55 @@ describe("render prefect --infra work-pool", () => {
     expect(r.stderr).toContain("--infra work-pool needs a work pool");
     expect(r.stderr).toContain("hint: pass --work-pool NAME, or set config.prefect.work_pool");
     expect(r.stderr).toContain("no container image for the Prefect deployment");
+  });
+
+  it("refuses a Prefect placeholder in a value of prefect.yaml, naming the field (exit 2)", () => {
+    const dir = makeProject(FILES);
+    const args = ["render", "prefect", "--infra", "work-pool", "--work-pool", "p", "--out", "."];
+    const r = runCli([...args, "--image", "reg/{{ $IMAGE }}:1"], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      'error: the image (--image, config.image or settings.docker_image): "reg/{{ $IMAGE }}:1" contains "{{"',
+    );
+    expect(r.stderr).toContain("hint: Prefect has no escape for {{ there");
+  });
+
+  it("renders the ECS example of docs/render-prefect.md byte for byte (goldens pool.prefect.py, pool.prefect.yaml)", () => {
+    const spec = SPEC.replace(
+      "settings: { name: pool }",
+      `settings: { name: pool, docker_image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/pool:1" }
+config:
+  prefect:
+    work_pool: ecs-pool
+    working_dir: /app
+    job_variables: { cluster: dagwright, vpc_id: vpc-0abc }`,
+    );
+    const dir = makeProject({ ...FILES, "dagwright.yaml": spec });
+    const r = runCli(
+      [
+        "render",
+        "prefect",
+        "--infra",
+        "work-pool",
+        "--state-secret",
+        "dagwright-state",
+        "--out",
+        ".",
+      ],
+      dir,
+    );
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const goldens = path.join(REPO, "test", "render", "golden");
+    for (const [file, golden] of [
+      ["g_flow.py", "pool.prefect.py"],
+      ["prefect.yaml", "pool.prefect.yaml"],
+    ] as const) {
+      const text = readFileSync(path.join(dir, file), "utf8");
+      if (process.env.UPDATE_GOLDEN === "1") writeFileSync(path.join(goldens, golden), text);
+      expect(text, "run with UPDATE_GOLDEN=1 after review").toBe(
+        readFileSync(path.join(goldens, golden), "utf8"),
+      );
+    }
   });
 });

@@ -67,17 +67,18 @@ describe("render prefect", () => {
     const bin = binDir();
     const first = runFlow(flow, flowDir, bin);
     expect(first.error).toBeNull();
-    expect(first.runs.map((x) => [x.task, x.args])).toEqual([
-      ["states", []],
-      ["per_state-items", []],
-      ["per_state", ["0"]],
-      ["per_state", ["1"]],
-      ["per_state", ["2"]],
-      ["prep", []],
-      ["report", []],
+    // Runs in submission order; a fan-out's items are submitted in key order, each after the listing.
+    expect(first.runs.map((x) => [x.task, x.args, x.ran])).toEqual([
+      ["states", [], true],
+      ["per_state-items", [], true],
+      ["per_state", ["0"], true],
+      ["per_state", ["1"], true],
+      ["per_state", ["2"], true],
+      ["prep", [], true],
+      ["report", [], true],
     ]);
     // Edges: each run waited for its upstream runs (the mapped runs for the group).
-    expect(first.runs.map((x) => x.waited)).toEqual([[], [0], [], [], [], [2, 3, 4], [5]]);
+    expect(first.runs.map((x) => x.waited)).toEqual([[], [0], [1], [1], [1], [2, 3, 4], [5]]);
 
     const localDir = makeProject(FILES);
     expect(runCli(["run", "sim"], localDir).code).toBe(0);
@@ -102,7 +103,7 @@ describe("render prefect", () => {
     const r = runFlow(path.join(dir, "g_flow.py"), dir, binDir());
     expect(r.code).toBe(1);
     expect(r.error).toMatch(/^dagwright run-task -- g a exited with \d+:\n[\s\S]*boom/);
-    expect(r.runs.map((x) => x.task)).toEqual(["a"]);
+    expect(r.runs.filter((x) => x.ran).map((x) => x.task)).toEqual(["a"]);
   });
 
   it("refuses Kubernetes-only features, naming the task, the feature and the target", () => {
@@ -166,13 +167,17 @@ describe("render prefect", () => {
           const argv = readFileSync(log, "utf8")
             .trim()
             .split("\n")
-            .map((l) => JSON.parse(l));
+            .map((l) => JSON.parse(l) as string[]);
+          // The two items run at once, in either order.
+          const items = argv.splice(2, 2).sort((x, y) => (x[1]! < y[1]! ? -1 : 1));
           expect(argv).toEqual([
             ["run-task", "--", graphName, names[0]],
             ["run-task", "--list-items", "--b64", "--", graphName, names[1]],
+            ...names.slice(2).map((n) => ["run-task", "--", graphName, n]),
+          ]);
+          expect(items).toEqual([
             ["run-task", "--item-b64=a", "--", graphName, names[1]],
             ["run-task", "--item-b64=b", "--", graphName, names[1]],
-            ...names.slice(2).map((n) => ["run-task", "--", graphName, n]),
           ]);
         },
       ),

@@ -87,7 +87,7 @@ export function registerRender(program: Command, ctx: CommandContext): void {
     .addOption(
       new Option(
         "--infra <INFRA>",
-        "prefect: run units where the flow runs, or each in its own container of a work pool (writes prefect.yaml)",
+        "prefect: run units where the flow runs, or each in its own container of a work pool (writes prefect.yaml); with --state-secret BLOCK, every unit reads DAGWRIGHT_STATE_URL from that Prefect Secret block at run time",
       )
         .choices(["process", "work-pool"])
         .default("process"),
@@ -156,13 +156,26 @@ function targetOptions(target: RenderTarget, opts: RenderOptions): ProjectRender
     ...(opts.set ? { set: opts.set } : {}),
     ...(opts.branch ? { branch: opts.branch } : {}),
   };
+  const template = readTemplate(opts.template);
+  if (target === "prefect")
+    return {
+      ...layering,
+      prefect: opts.prefect === "2" ? 2 : 3,
+      infra: opts.infra ?? "process",
+      ...(opts.workPool !== undefined ? { workPool: opts.workPool } : {}),
+      // A Secret block name when given; the default (Kubernetes' NAME:KEY) is no block.
+      ...(opts.stateSecret !== undefined && opts.stateSecret !== "dagwright-state:url"
+        ? { stateSecret: opts.stateSecret }
+        : {}),
+      ...(opts.image ? { image: opts.image } : {}),
+      ...(template !== undefined ? { template } : {}),
+    };
   const [secretName, secretKey] = (opts.stateSecret ?? "").split(":");
   if (!secretName || !secretKey)
     throw new UsageError(
       `--state-secret expects NAME:KEY, received ${JSON.stringify(opts.stateSecret)}`,
       "e.g. --state-secret dagwright-state:url",
     );
-  const template = readTemplate(opts.template);
   if (target === "stepfunctions") {
     if (template !== undefined)
       throw new UsageError(
@@ -179,15 +192,6 @@ function targetOptions(target: RenderTarget, opts: RenderOptions): ProjectRender
       ...(opts.inlineMapMax !== undefined ? { inlineMapMax: inlineMapMax(opts.inlineMapMax) } : {}),
     };
   }
-  if (target === "prefect")
-    return {
-      ...layering,
-      prefect: opts.prefect === "2" ? 2 : 3,
-      infra: opts.infra ?? "process",
-      ...(opts.workPool !== undefined ? { workPool: opts.workPool } : {}),
-      ...(opts.image ? { image: opts.image } : {}),
-      ...(template !== undefined ? { template } : {}),
-    };
   const pods = {
     ...layering,
     ...(opts.image ? { image: opts.image } : {}),

@@ -17,9 +17,14 @@ def main():
     sys.dont_write_bytecode = True
     sys.path.insert(0, HERE)
     import prefect
+    import prefect.blocks.system
     import prefect.deployments
     import prefect.runtime.flow_run  # noqa: F401
-    import subprocess  # noqa: F401  (the flow imports it; preloaded so only the file is audited)
+    # The flow file imports these; preloaded so only the file itself is audited.
+    import concurrent.futures  # noqa: F401
+    import contextvars  # noqa: F401
+    import subprocess  # noqa: F401
+    import threading  # noqa: F401
 
     path = sys.argv[1]
     with open(path, encoding="utf-8") as f:
@@ -44,6 +49,7 @@ def main():
         "flows": [f.name for f in flows],
         "runs": prefect.RUNS,
         "deployment_runs": prefect.deployments.DEPLOYMENT_RUNS,
+        "secret_loads": prefect.blocks.system.LOADS,
         "error": error,
     }))
     if error:
