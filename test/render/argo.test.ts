@@ -120,7 +120,7 @@ describe("renderArgo: golden manifests", () => {
   });
 
   it("writes goldens that the Argo validator accepts", () => {
-    const files = readdirSync(GOLDEN).filter((f) => f.endsWith(".yaml"));
+    const files = readdirSync(GOLDEN).filter((f) => f.endsWith(".argo.yaml"));
     expect(files.length).toBeGreaterThanOrEqual(5);
     const manifests = Object.fromEntries(
       files.map((f) => [f, readFileSync(path.join(GOLDEN, f), "utf8")]),
