@@ -63,6 +63,22 @@ describe("render prefect --state-secret BLOCK", () => {
     }
   });
 
+  it("with --infra process, every run in the flow's process reads the block too", () => {
+    const dir = makeProject(FILES);
+    const r = runCli(
+      ["render", "prefect", "--state-secret", "dagwright-state", "--out", "flows"],
+      dir,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const { bin, calls } = recorder();
+    const flow = runFlow(path.join(dir, "flows", "g_flow.py"), dir, bin, {
+      "dagwright-state": URL,
+    });
+    expect(flow.error).toBeNull();
+    expect(flow.deployment_runs).toEqual([]);
+    expect(calls().map((c) => c.url)).toEqual([URL, URL, URL, URL, URL]);
+  });
+
   it("without --state-secret, reads no block and leaves DAGWRIGHT_STATE_URL to the environment", () => {
     const dir = makeProject(FILES);
     expect(runCli([...RENDER, "--out", "flows"], dir).code).toBe(0);
