@@ -34,9 +34,10 @@ export interface MachineContext {
 
 const GET_OBJECT = "arn:aws:states:::aws-sdk:s3:getObject";
 /**
- * Above this many bytes of key list a fan-out runs as a Distributed Map whatever its count: the
- * inline Map carries the list in the state data, which Step Functions caps at 256 KiB (the rest
- * is left for the params, the run id and the escaped quotes of the list read as a string).
+ * Above this many bytes of key list (read as a JSON string, see `LIST_SCRIPT`) a fan-out runs as
+ * a Distributed Map whatever its count: the `getObject` result and then the inline Map's state
+ * data carry the list, and Step Functions caps both at 256 KiB (the rest is left for the params,
+ * the run id and the response's other fields).
  */
 export const INLINE_MAP_MAX_BYTES = 200 * 1024;
 /** Placeholder for an item key while a unit's item command is built (never in user names). */

@@ -57,7 +57,8 @@ export function isPlainAslString(s: string): boolean {
  * The listing step's shell script: runs `dagwright ARGS…` (the listing), then puts the JSON list
  * where the Map states read it (`s3://$DAGWRIGHT_ITEMS_BUCKET/$DAGWRIGHT_ITEMS_KEY.json`) and,
  * next to it (`….count.json`), `{"count": N, "bytes": B}`: the number of keys and the list's size
- * in bytes, which decide between the inline and the Distributed Map. Keys are base64url, so
+ * in bytes as the `getObject` state returns it (a JSON string: each quote escaped, one byte
+ * more), which decide between the inline and the Distributed Map. Keys are base64url, so
  * counting quotes counts them.
  */
 export const LIST_SCRIPT = [
@@ -65,7 +66,7 @@ export const LIST_SCRIPT = [
   'dagwright "$@" > /tmp/dagwright-items.json',
   "n=$(tr -cd '\"' < /tmp/dagwright-items.json | wc -c)",
   "b=$(wc -c < /tmp/dagwright-items.json)",
-  'printf \'{"count": %d, "bytes": %d}\\n\' $((n / 2)) $((b)) > /tmp/dagwright-items.count',
+  'printf \'{"count": %d, "bytes": %d}\\n\' $((n / 2)) $((b + n)) > /tmp/dagwright-items.count',
   'aws s3 cp --only-show-errors /tmp/dagwright-items.json "s3://$DAGWRIGHT_ITEMS_BUCKET/$DAGWRIGHT_ITEMS_KEY.json"',
   'aws s3 cp --only-show-errors /tmp/dagwright-items.count "s3://$DAGWRIGHT_ITEMS_BUCKET/$DAGWRIGHT_ITEMS_KEY.count.json"',
 ].join("; ");

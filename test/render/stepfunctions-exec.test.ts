@@ -275,18 +275,14 @@ describe("render stepfunctions: the machine executes like dagwright run", () => 
     const def = JSON.parse(readFileSync(path.join(project, "sfn", "g.asl.json"), "utf8")) as Json;
     const box = sandbox();
     const result = await execute(def, project, box, "exec-bytes");
-    const size = JSON.parse(
-      readFileSync(
-        path.join(
-          box.bucket,
-          readdirSync(path.join(box.bucket, "dagwright-items")).map(
-            (run) => `dagwright-items/${run}/fetch-items.count.json`,
-          )[0]!,
-        ),
-        "utf8",
-      ),
-    );
+    const [run] = readdirSync(path.join(box.bucket, "dagwright-items"));
+    const listed = (ext: string) =>
+      readFileSync(path.join(box.bucket, "dagwright-items", run!, `fetch-items${ext}`), "utf8");
+    const size = JSON.parse(listed(".count.json"));
     expect(size.count).toBe(3);
+    // The list as getObject's Body carries it: a JSON string, each quote escaped.
+    const list = listed(".json");
+    expect(size.bytes).toBe(list.length + list.split('"').length - 1);
     expect(size.bytes).toBeGreaterThan(200 * 1024);
     expect(result.entered).toContain("fetch-route");
     expect(result.entered).toContain("fetch-map-s3");
