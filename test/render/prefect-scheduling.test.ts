@@ -24,6 +24,8 @@ if "--list-items" in args:
     print(json.dumps(keys))
     sys.exit(0)
 item = next((a.split("=", 1)[1] for a in args if a.startswith("--item-b64=")), None)
+if item is None and os.environ.get("FAKE_FAIL") == task:
+    sys.exit("failed on purpose: " + task)
 if item is None:
     open(os.path.join("done", task), "w").close()
     sys.exit(0)
@@ -100,6 +102,20 @@ describe("render prefect: scheduling", () => {
         .map((x) => x.task)
         .sort(),
     ).toEqual(["keys", "last", "one", "one-items", "two", "two-items"].sort());
+  });
+
+  it("runs every item of a fan-out that does not depend on a failed unit, then fails the flow", () => {
+    // `bad` comes first in the flow and fails at once; each item waits until the other has
+    // started, so the items are still to be submitted when `bad` has failed.
+    const dir = render({ bad: [], keys: [], each: ["keys"] }, { each: { mapOver: ["k"] } });
+    const r = run(dir, { FAKE_KEYS: '["a", "b"]', FAKE_FAIL: "bad", FAKE_FILL: "2" });
+    expect(r.error).toMatch(/failed on purpose: bad/);
+    expect(
+      r.runs
+        .filter((x) => x.ran)
+        .map((x) => x.task)
+        .sort(),
+    ).toEqual(["bad", "each", "each", "each-items", "keys"]);
   });
 
   it("keeps group_size items running at once and never more, the next starting as one ends", () => {

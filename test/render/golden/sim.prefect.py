@@ -81,10 +81,20 @@ def _release(run, slots):
 
 
 def _finish(units):
-    """Waits for every unit, dependencies first; raises the first failure."""
+    """Waits for every unit, dependencies first, then raises the first failure: a failed unit
+    does not end the flow run while the branches that do not depend on it still run."""
+    failure = None
     for unit in units:
-        for run in _waits([unit]):
-            run.result()
+        try:
+            for run in _waits([unit]):
+                try:
+                    run.result()
+                except Exception as e:  # noqa: BLE001 - raised once every unit has ended
+                    failure = failure or e
+        except Exception as e:  # noqa: BLE001 - a fan-out whose listing failed
+            failure = failure or e
+    if failure is not None:
+        raise failure
 
 
 @task(name="states")
