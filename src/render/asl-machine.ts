@@ -318,7 +318,11 @@ function mapStates(
         [name("ifail")]: failState(`an item of task ${JSON.stringify(unit.name)} failed`),
       },
     },
-    ResultPath: null,
+    // Drop the scratch data (the inline Map's key list, up to the byte rule's 200 KiB) as the
+    // Map ends: it would otherwise travel on to the end of the branch, and sibling branches'
+    // lists together could overflow a Parallel state's 256 KiB result.
+    ResultSelector: {},
+    ResultPath: SCRATCH,
     Catch: [{ ErrorEquals: ["States.ALL"], ResultPath: "$.error", Next: fail }],
   };
   const distributed: Json = {
@@ -350,7 +354,11 @@ function mapStates(
         [name("bfail")]: failState(`a batch of items of task ${JSON.stringify(unit.name)} failed`),
       },
     },
-    ResultPath: null,
+    // Drop the scratch data (the inline Map's key list, up to the byte rule's 200 KiB) as the
+    // Map ends: it would otherwise travel on to the end of the branch, and sibling branches'
+    // lists together could overflow a Parallel state's 256 KiB result.
+    ResultSelector: {},
+    ResultPath: SCRATCH,
     Catch: [{ ErrorEquals: ["States.ALL"], ResultPath: "$.error", Next: fail }],
   };
   return { inline, distributed };

@@ -103,7 +103,7 @@ async function execute(
   box: { bin: string; bucket: string },
   name: string,
   fail?: string,
-): Promise<{ calls: Call[]; entered: string[]; error?: unknown }> {
+): Promise<{ calls: Call[]; entered: string[]; exited: Map<string, unknown>; error?: unknown }> {
   const { StateMachine } = await localStepFunctions();
   const calls: Call[] = [];
   const attempts = new Map<string, number>();
@@ -153,15 +153,19 @@ async function execute(
     } as never,
   );
   const entered: string[] = [];
+  const exited = new Map<string, unknown>(); // each state's last output
   const log = (async () => {
-    for await (const event of exec.eventLogs)
+    for await (const event of exec.eventLogs) {
       if (event.type === "StateEntered") entered.push(event.state.name);
+      if (event.type === "StateExited") exited.set(event.state.name, event.state.output);
+    }
   })();
   try {
     await exec.result;
-    return { calls, entered };
+    await log;
+    return { calls, entered, exited };
   } catch (error) {
-    return { calls, entered, error };
+    return { calls, entered, exited, error };
   } finally {
     await log.catch(() => undefined);
   }
@@ -298,6 +302,9 @@ describe("render stepfunctions: the machine executes like dagwright run", () => 
     expect(result.entered).toContain("fetch-list");
     expect(result.entered).toContain("fetch-map");
     expect(result.entered).not.toContain("fetch-map-s3");
+    // The key list read for the inline Map is dropped as it ends (it must not travel on).
+    expect(JSON.stringify(result.exited.get("fetch-list"))).toContain("batches");
+    expect(JSON.stringify(result.exited.get("fetch-map"))).not.toContain("batches");
   });
 
   it("retries a state whose first attempt fails, then succeeds", async () => {
