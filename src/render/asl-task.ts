@@ -84,8 +84,14 @@ export function itemCommand(before: string[], prefix: string, after: string[]): 
     if (!PLAIN_ARG.test(w)) throw new Error(`itemCommand: unexpected word ${JSON.stringify(w)}`);
   const script = [
     "set -euf",
+    "n=0",
     `for k in $(printf %s "$DAGWRIGHT_ITEMS" | tr -d '[]"' | tr , ' '); do case $k in *[!A-Za-z0-9_-]*) echo "dagwright: invalid item key in DAGWRIGHT_ITEMS" >&2; exit 2;; esac`,
-    `set -- "${prefix}$k" "$@"; done`,
+    `set -- "${prefix}$k" "$@"; n=$((n + 1)); done`,
+    // No key (`[]`, `[""]`) would run the whole task instead of its items; a key split in two
+    // (a space in it) would run other items: every quoted key must be one word.
+    `q=$(printf %s "$DAGWRIGHT_ITEMS" | tr -cd '"' | wc -c | tr -d ' ')`,
+    `[ "$n" -gt 0 ] || { echo "dagwright: no item key in DAGWRIGHT_ITEMS" >&2; exit 2; }`,
+    `[ "$q" -eq $((n * 2)) ] || { echo "dagwright: invalid item key in DAGWRIGHT_ITEMS" >&2; exit 2; }`,
     `exec dagwright ${before.join(" ")} "$@"`,
   ].join("; ");
   return ["sh", "-c", script, "dagwright", ...after];
