@@ -9,7 +9,8 @@ import type { SecretKey } from "./deployment-plan.js";
  *
  * - a Secrets Manager secret name (letters, digits, `/_+=.@-`, at most 512): the params file
  *   gets its ARN with `<region>` and `<account>` placeholders;
- * - a Secrets Manager secret ARN (`arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME`);
+ * - a Secrets Manager secret ARN (`arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME`); with an
+ *   empty key, the whole secret's value is used (`valueFrom` is the bare ARN);
  * - an SSM parameter ARN (`arn:aws:ssm:REGION:ACCOUNT:parameter/NAME`), which holds one value:
  *   its key is not used.
  */
@@ -25,13 +26,18 @@ const NAME = new RegExp(`^${SECRET_NAME}$`);
 /** A JSON key of `valueFrom`: printable ASCII without `:` (which separates its fields). */
 const JSON_KEY = /^[\x21-\x39\x3b-\x7e]{1,256}$/;
 
+/** Whether `ref` is the ARN of a Secrets Manager secret (with no JSON key after it). */
+export function isSecretsManagerArn(ref: string): boolean {
+  return SECRETS_MANAGER_ARN.test(ref);
+}
+
 /** What ECS puts in `secrets[].valueFrom` for a valid reference (see {@link checkAslSecret}). */
 export function secretValueFrom(s: SecretKey): string {
   if (SSM_ARN.test(s.name)) return s.name;
   const arn = SECRETS_MANAGER_ARN.test(s.name)
     ? s.name
     : `arn:aws:secretsmanager:<region>:<account>:secret:${s.name}`;
-  return `${arn}:${s.key}::`;
+  return s.key === "" ? arn : `${arn}:${s.key}::`;
 }
 
 /**
@@ -56,7 +62,7 @@ export function checkAslSecret(
     );
     return;
   }
-  if (!JSON_KEY.test(s.key))
+  if (s.key !== "" && !JSON_KEY.test(s.key))
     fail(
       path,
       `${where}: key ${JSON.stringify(s.key)} of secret ${JSON.stringify(s.name)} cannot be a JSON key of an ECS secret (it needs printable ASCII, no ':' or space)`,

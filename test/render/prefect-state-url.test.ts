@@ -90,13 +90,16 @@ describe("render prefect --state-secret BLOCK", () => {
     expect(calls()).toHaveLength(5);
   });
 
-  it("refuses a name that is not a Prefect block name (exit 2)", () => {
+  it("refuses a name that is not a Prefect block name (exit 2), the other targets' default too", () => {
     const dir = makeProject(FILES);
     const r = runCli([...RENDER, "--state-secret", "Dagwright_State", "--out", "flows"], dir);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(
       'error: --state-secret: "Dagwright_State" is not a Prefect block name',
     );
+    const typed = runCli([...RENDER, "--state-secret", "dagwright-state:url", "--out", "f2"], dir);
+    expect(typed.code).toBe(2);
+    expect(typed.stderr).toContain('"dagwright-state:url" is not a Prefect block name');
     expect(r.stderr).toContain(
       "hint: a Secret block's name has only lowercase letters, digits and dashes",
     );

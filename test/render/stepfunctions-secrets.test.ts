@@ -105,4 +105,15 @@ tasks:
       valueFrom: `${SM_ARN}:url::`,
     });
   });
+
+  it("takes a whole secret's ARN (no JSON key) from --state-secret as the bare ARN", () => {
+    const dir = makeProject({ "dagwright.yaml": spec(SM_ARN) });
+    const r = runCli(
+      ["render", "stepfunctions", "g", "--image", "i:1", "--out", "sfn", "--state-secret", SM_ARN],
+      dir,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const params = JSON.parse(readFileSync(path.join(dir, "sfn", "g.params.json"), "utf8"));
+    expect(params.container.secrets[0]).toEqual({ name: "DAGWRIGHT_STATE_URL", valueFrom: SM_ARN });
+  });
 });

@@ -1,12 +1,16 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Argument, type Command, Option } from "commander";
+import { isSecretsManagerArn } from "../../render/asl-secrets.js";
 import { RENDER_TARGETS, type RenderTarget } from "../../render/renderer.js";
 import { type ProjectRenderOptions, renderSpec } from "../../session/render-spec.js";
 import { UsageError } from "../../spec/errors.js";
 import type { CommandContext } from "../context.js";
 import { loadForCommand } from "../load.js";
 import { paint } from "../output.js";
+
+/** The state URL's secret when `--state-secret` is not given (every target but Prefect). */
+const DEFAULT_STATE_SECRET = "dagwright-state:url";
 
 interface RenderOptions {
   out: string;
@@ -65,8 +69,7 @@ export function registerRender(program: Command, ctx: CommandContext): void {
     .option("--branch <NAME>", "state branch the pods use (DAGWRIGHT_BRANCH)")
     .option(
       "--state-secret <NAME:KEY>",
-      "Secret holding the PostgreSQL state URL (stepfunctions: Secrets Manager secret name or ARN and JSON key, or an SSM parameter ARN)",
-      "dagwright-state:url",
+      `Secret holding the PostgreSQL state URL (default: ${DEFAULT_STATE_SECRET}; stepfunctions: Secrets Manager secret name or ARN and JSON key, a whole secret's ARN, or an SSM parameter ARN; prefect: a Secret block name, no default)`,
     )
     .option("--service-account <NAME>", "service account of the pods")
     .addOption(
@@ -163,14 +166,13 @@ function targetOptions(target: RenderTarget, opts: RenderOptions): ProjectRender
       prefect: opts.prefect === "2" ? 2 : 3,
       infra: opts.infra ?? "process",
       ...(opts.workPool !== undefined ? { workPool: opts.workPool } : {}),
-      // A Secret block name when given; the default (Kubernetes' NAME:KEY) is no block.
-      ...(opts.stateSecret !== undefined && opts.stateSecret !== "dagwright-state:url"
-        ? { stateSecret: opts.stateSecret }
-        : {}),
+      // A Secret block name, checked by the renderer; none when not given.
+      ...(opts.stateSecret !== undefined ? { stateSecret: opts.stateSecret } : {}),
       ...(opts.image ? { image: opts.image } : {}),
       ...(template !== undefined ? { template } : {}),
     };
-  const [secretName, secretKey] = (opts.stateSecret ?? "").split(":");
+  const stateSecret = opts.stateSecret ?? DEFAULT_STATE_SECRET;
+  const [secretName, secretKey] = stateSecret.split(":");
   if (!secretName || !secretKey)
     throw new UsageError(
       `--state-secret expects NAME:KEY, received ${JSON.stringify(opts.stateSecret)}`,
@@ -187,8 +189,8 @@ function targetOptions(target: RenderTarget, opts: RenderOptions): ProjectRender
       ...(opts.image ? { image: opts.image } : {}),
       launch: opts.launch ?? "fargate",
       // NAME:KEY where NAME may be an ARN (colons in it): the key follows the last colon; an
-      // SSM parameter ARN has no key.
-      stateUrlSecret: splitLast(opts.stateSecret ?? `${secretName}:${secretKey}`),
+      // SSM parameter ARN and a whole secret's ARN have no key.
+      stateUrlSecret: splitLast(stateSecret),
       ...(opts.inlineMapMax !== undefined ? { inlineMapMax: inlineMapMax(opts.inlineMapMax) } : {}),
     };
   }
@@ -216,7 +218,8 @@ function targetOptions(target: RenderTarget, opts: RenderOptions): ProjectRender
 
 function splitLast(ref: string): { name: string; key: string } {
   const at = ref.lastIndexOf(":");
-  if (ref.slice(at + 1).startsWith("parameter/")) return { name: ref, key: "" };
+  if (ref.slice(at + 1).startsWith("parameter/") || isSecretsManagerArn(ref))
+    return { name: ref, key: "" };
   return { name: ref.slice(0, at), key: ref.slice(at + 1) };
 }
 
