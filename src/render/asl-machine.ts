@@ -48,6 +48,13 @@ const ITEM = "\u0000dagwright-item\u0000";
  */
 const SCRATCH = "$.dagwright_items";
 
+/**
+ * A fan-out's Map ends by emptying the scratch data (the inline Map's key list, up to the byte
+ * rule's 200 KiB): it would otherwise travel on to the end of the branch, and sibling branches'
+ * lists together could overflow a Parallel state's 256 KiB result.
+ */
+const DROP_SCRATCH = { ResultSelector: {}, ResultPath: SCRATCH };
+
 /** The state-name requests of a plan and its ordering's Parallel states. */
 export function stateNameRequests(
   plan: DeploymentPlan,
@@ -318,11 +325,7 @@ function mapStates(
         [name("ifail")]: failState(`an item of task ${JSON.stringify(unit.name)} failed`),
       },
     },
-    // Drop the scratch data (the inline Map's key list, up to the byte rule's 200 KiB) as the
-    // Map ends: it would otherwise travel on to the end of the branch, and sibling branches'
-    // lists together could overflow a Parallel state's 256 KiB result.
-    ResultSelector: {},
-    ResultPath: SCRATCH,
+    ...DROP_SCRATCH,
     Catch: [{ ErrorEquals: ["States.ALL"], ResultPath: "$.error", Next: fail }],
   };
   const distributed: Json = {
@@ -354,11 +357,7 @@ function mapStates(
         [name("bfail")]: failState(`a batch of items of task ${JSON.stringify(unit.name)} failed`),
       },
     },
-    // Drop the scratch data (the inline Map's key list, up to the byte rule's 200 KiB) as the
-    // Map ends: it would otherwise travel on to the end of the branch, and sibling branches'
-    // lists together could overflow a Parallel state's 256 KiB result.
-    ResultSelector: {},
-    ResultPath: SCRATCH,
+    ...DROP_SCRATCH,
     Catch: [{ ErrorEquals: ["States.ALL"], ResultPath: "$.error", Next: fail }],
   };
   return { inline, distributed };
