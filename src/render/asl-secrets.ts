@@ -1,5 +1,4 @@
-import type { GraphTask } from "../graph/graph.js";
-import type { SecretKey } from "./deployment-plan.js";
+import type { SecretCheck, SecretKey } from "./deployment-plan.js";
 
 /**
  * Secret references of a Step Functions render. A container's secrets are the task definition's
@@ -43,15 +42,9 @@ export function secretValueFrom(s: SecretKey): string {
 /**
  * Reports (through `fail`) a reference that is none of the three forms above, or a JSON key
  * `valueFrom` cannot carry, naming `where` (the task) and the value. Has the signature of
- * deployment-plan's `checkSecret`, for {@link PlanOptions.checkSecret}.
+ * deployment-plan's {@link SecretCheck}, for `PlanOptions.checkSecret`.
  */
-export function checkAslSecret(
-  s: SecretKey,
-  where: string,
-  path: string,
-  fail: (path: string, message: string, hint?: string, task?: GraphTask) => void,
-  task?: GraphTask,
-): void {
+export const checkAslSecret: SecretCheck = (s, where, path, fail, task) => {
   if (SSM_ARN.test(s.name)) return;
   if (!SECRETS_MANAGER_ARN.test(s.name) && !NAME.test(s.name)) {
     fail(
@@ -69,4 +62,4 @@ export function checkAslSecret(
       "rename the key in the secret's JSON and in the spec",
       task,
     );
-}
+};

@@ -78,7 +78,7 @@ export interface PlanOptions {
   /** Called for every user string that enters a command line, where the target can refuse it. */
   checkArg?: (value: string, what: string, path: string, task?: GraphTask) => void;
   /** Checks a secret reference for the target's secret store (default {@link checkSecret}: Kubernetes). */
-  checkSecret?: typeof checkSecret;
+  checkSecret?: SecretCheck;
 }
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -267,14 +267,20 @@ function warnParallelDatabaseWriters(units: PlanUnit[], report: Report): PlanUni
   return units;
 }
 
-/** Rejects names Kubernetes does not accept for a Secret or its key. */
-export function checkSecret(
+/**
+ * Checks a secret reference `s` for a target's secret store, reporting through `fail` at `path`
+ * and naming `where` (the task, or the state store URL).
+ */
+export type SecretCheck = (
   s: SecretKey,
   where: string,
   path: string,
   fail: (path: string, message: string, hint?: string, task?: GraphTask) => void,
   task?: GraphTask,
-): void {
+) => void;
+
+/** Rejects names Kubernetes does not accept for a Secret or its key. */
+export const checkSecret: SecretCheck = (s, where, path, fail, task) => {
   if (!(s.name.length <= 253 && DNS_SUBDOMAIN.test(s.name)))
     fail(
       path,
@@ -289,7 +295,7 @@ export function checkSecret(
       "use letters, digits, '-', '_' and '.'",
       task,
     );
-}
+};
 
 /** Every unit with its command line, env and settings; checks the names that enter commands. */
 function planUnits(
@@ -374,7 +380,7 @@ function unitEnv(
   unit: Unit,
   tasks: GraphTask[],
   report: Report,
-  checkRef: typeof checkSecret,
+  checkRef: SecretCheck,
 ): { env: [string, string][]; secrets: (SecretKey & { env: string })[] } {
   const fail = (path: string, message: string, hint?: string, task?: GraphTask) =>
     report("error", path, message, hint, task);
