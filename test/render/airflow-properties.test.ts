@@ -10,6 +10,7 @@ import { pyStr } from "../../src/render/python-literal.js";
 import { isWellFormedUnicode } from "../../src/render/quote.js";
 import { loadDag, NO_JINJA } from "./airflow-fixtures.js";
 import { graphOf, specFor } from "./fixtures.js";
+import { hostileStrings } from "./hostile-strings.js";
 
 /** Pieces that end a Python literal, start a statement, or mean something to Jinja or a shell. */
 const PIECES = [
@@ -46,12 +47,7 @@ const PIECES = [
   "🚀",
   " ",
 ];
-const hostile = fc
-  .array(fc.oneof(fc.constantFrom(...PIECES), fc.string({ unit: "binary", maxLength: 4 })), {
-    maxLength: 6,
-  })
-  .map((parts) => parts.join(""))
-  .filter(isWellFormedUnicode);
+const hostile = hostileStrings(PIECES).filter(isWellFormedUnicode);
 
 /** Evaluates Python source printing JSON, returns the parsed output. */
 function python(source: string): unknown {

@@ -8,6 +8,7 @@ import { expandKubeVars, toYaml } from "../../src/render/quote.js";
 import { SpecError } from "../../src/spec/errors.js";
 import type { TaskSpec } from "../../src/spec/types.js";
 import { graphOf, type ManifestYaml, specFor } from "./fixtures.js";
+import { hostileStrings } from "./hostile-strings.js";
 import { validateArgo } from "./validate-argo.js";
 
 /** Pieces that break naive YAML, Argo or shell quoting, mixed with arbitrary text. */
@@ -62,11 +63,7 @@ const PIECES = [
   "?",
   "=",
 ];
-const hostile = fc
-  .array(fc.oneof(fc.constantFrom(...PIECES), fc.string({ unit: "binary", maxLength: 4 })), {
-    maxLength: 6,
-  })
-  .map((parts) => parts.join(""));
+const hostile = hostileStrings(PIECES);
 const hostileName = hostile.filter((s) => s !== "" && !s.includes("{{") && !s.includes(","));
 
 interface Case {

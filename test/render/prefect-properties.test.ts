@@ -44,12 +44,7 @@ const PIECES = [
   "🚀",
   " ",
 ];
-const hostile = fc
-  .array(fc.oneof(fc.constantFrom(...PIECES), fc.string({ unit: "binary", maxLength: 4 })), {
-    maxLength: 6,
-  })
-  .map((parts) => parts.join(""))
-  .filter(isWellFormedUnicode);
+const hostile = hostileStrings(PIECES).filter(isWellFormedUnicode);
 const name = hostile.filter((s) => s !== "" && !s.includes(",") && !s.includes("\u0000"));
 
 /** Runs a Python program with `args`, returns its JSON output. */
@@ -80,6 +75,8 @@ argv = [ast.literal_eval(n) for n in ast.walk(tree) if isinstance(n, ast.List)
 tags = [ast.literal_eval(n.value) for n in ast.walk(tree) if isinstance(n, ast.keyword) and n.arg == "tags"]
 print(json.dumps({"same_shape": hostile == benign, "envs": envs, "argv": argv, "tags": tags}))
 `;
+
+import { hostileStrings } from "./hostile-strings.js";
 
 interface Case {
   graph: string;
