@@ -71,6 +71,14 @@ function run(dir: string, env: Record<string, string>) {
   return runFlow(path.join(dir, "flow.py"), dir, bin);
 }
 
+/** The tasks whose bodies ran, sorted (threads submit in either order). */
+function ranTasks(r: ReturnType<typeof run>): string[] {
+  return r.runs
+    .filter((x) => x.ran)
+    .map((x) => x.task)
+    .sort();
+}
+
 describe("render prefect: scheduling", () => {
   it("runs a unit that does not depend on a fan-out while the fan-out's items still run", () => {
     // `other` is after `each` in the flow; each item waits until `other` has run.
@@ -81,12 +89,7 @@ describe("render prefect: scheduling", () => {
     const r = run(dir, { FAKE_KEYS: '["a", "b"]', FAKE_WAIT_FOR_each: "other" });
     expect(r.error).toBeNull();
     // (The listing and `other` are submitted at once, from two threads: in either order.)
-    expect(
-      r.runs
-        .filter((x) => x.ran)
-        .map((x) => x.task)
-        .sort(),
-    ).toEqual(["each", "each", "each-items", "keys", "last", "other"]);
+    expect(ranTasks(r)).toEqual(["each", "each", "each-items", "keys", "last", "other"]);
   });
 
   it("runs two independent fan-outs at once: an item of one waits for the other's to end", () => {
@@ -96,12 +99,7 @@ describe("render prefect: scheduling", () => {
     );
     const r = run(dir, { FAKE_KEYS: '["a"]', FAKE_WAIT_FOR_one: "two.a" });
     expect(r.error).toBeNull();
-    expect(
-      r.runs
-        .filter((x) => x.ran)
-        .map((x) => x.task)
-        .sort(),
-    ).toEqual(["keys", "last", "one", "one-items", "two", "two-items"].sort());
+    expect(ranTasks(r)).toEqual(["keys", "last", "one", "one-items", "two", "two-items"].sort());
   });
 
   it("runs every item of a fan-out that does not depend on a failed unit, then fails the flow", () => {
@@ -110,12 +108,7 @@ describe("render prefect: scheduling", () => {
     const dir = render({ bad: [], keys: [], each: ["keys"] }, { each: { mapOver: ["k"] } });
     const r = run(dir, { FAKE_KEYS: '["a", "b"]', FAKE_FAIL: "bad", FAKE_FILL: "2" });
     expect(r.error).toMatch(/failed on purpose: bad/);
-    expect(
-      r.runs
-        .filter((x) => x.ran)
-        .map((x) => x.task)
-        .sort(),
-    ).toEqual(["bad", "each", "each", "each-items", "keys"]);
+    expect(ranTasks(r)).toEqual(["bad", "each", "each", "each-items", "keys"]);
   });
 
   it("keeps group_size items running at once and never more, the next starting as one ends", () => {

@@ -72,19 +72,9 @@ tasks:
     expect(r.stderr).toContain("tasks.a.secrets");
   });
 
-  it("takes ARNs from the spec and --state-secret into the params file", () => {
-    const dir = makeProject({ "dagwright.yaml": spec(SM_ARN) });
+  /** The params file's container secrets of a render with `--state-secret stateSecret`. */
+  function secretsWith(dir: string, stateSecret: string, out: string): unknown[] {
     const r = runCli(
-      ["render", "stepfunctions", "g", "--image", "i:1", "--out", "sfn", "--state-secret", SSM_ARN],
-      dir,
-    );
-    expect(r.code, r.stderr).toBe(0);
-    const params = JSON.parse(readFileSync(path.join(dir, "sfn", "g.params.json"), "utf8"));
-    expect(params.container.secrets).toEqual([
-      { name: "DAGWRIGHT_STATE_URL", valueFrom: SSM_ARN },
-      { name: "API_KEY", valueFrom: `${SM_ARN}:token::` },
-    ]);
-    const again = runCli(
       [
         "render",
         "stepfunctions",
@@ -92,15 +82,23 @@ tasks:
         "--image",
         "i:1",
         "--out",
-        "sfn2",
+        out,
         "--state-secret",
-        `${SM_ARN}:url`,
+        stateSecret,
       ],
       dir,
     );
-    expect(again.code, again.stderr).toBe(0);
-    const p2 = JSON.parse(readFileSync(path.join(dir, "sfn2", "g.params.json"), "utf8"));
-    expect(p2.container.secrets[0]).toEqual({
+    expect(r.code, r.stderr).toBe(0);
+    return JSON.parse(readFileSync(path.join(dir, out, "g.params.json"), "utf8")).container.secrets;
+  }
+
+  it("takes ARNs from the spec and --state-secret into the params file", () => {
+    const dir = makeProject({ "dagwright.yaml": spec(SM_ARN) });
+    expect(secretsWith(dir, SSM_ARN, "sfn")).toEqual([
+      { name: "DAGWRIGHT_STATE_URL", valueFrom: SSM_ARN },
+      { name: "API_KEY", valueFrom: `${SM_ARN}:token::` },
+    ]);
+    expect(secretsWith(dir, `${SM_ARN}:url`, "sfn2")[0]).toEqual({
       name: "DAGWRIGHT_STATE_URL",
       valueFrom: `${SM_ARN}:url::`,
     });
@@ -108,12 +106,9 @@ tasks:
 
   it("takes a whole secret's ARN (no JSON key) from --state-secret as the bare ARN", () => {
     const dir = makeProject({ "dagwright.yaml": spec(SM_ARN) });
-    const r = runCli(
-      ["render", "stepfunctions", "g", "--image", "i:1", "--out", "sfn", "--state-secret", SM_ARN],
-      dir,
-    );
-    expect(r.code, r.stderr).toBe(0);
-    const params = JSON.parse(readFileSync(path.join(dir, "sfn", "g.params.json"), "utf8"));
-    expect(params.container.secrets[0]).toEqual({ name: "DAGWRIGHT_STATE_URL", valueFrom: SM_ARN });
+    expect(secretsWith(dir, SM_ARN, "sfn")[0]).toEqual({
+      name: "DAGWRIGHT_STATE_URL",
+      valueFrom: SM_ARN,
+    });
   });
 });
